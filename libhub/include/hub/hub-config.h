@@ -1,0 +1,30 @@
+/* hub-config.h: the server's settings (PROTOCOL.md defaults), shared by the
+ * dispatcher and hub-server's command line. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *node;   /* node name (owned) */
+  char *secret; /* HS256 secret, NULL: development mode (owned) */
+  gsize secret_len;
+  guint heartbeat_s;        /* 30 */
+  guint hello_timeout_s;    /* 10 */
+  guint history_size;       /* 100 */
+  gsize max_message_bytes;  /* 65536 */
+  gsize max_queue_bytes;    /* 1 MiB */
+  double rate_per_s;        /* 100 */
+  double burst;             /* 200 */
+  guint max_rooms_per_user; /* 1000 */
+  gboolean auto_create;     /* TRUE */
+  guint presence_grace_s;   /* 0 */
+} HubConfig;
+
+/* Fills @config with PROTOCOL.md's defaults; node defaults to the host name. */
+void hub_config_init (HubConfig *config);
+void hub_config_clear (HubConfig *config);
+void hub_config_copy (HubConfig *dst, const HubConfig *src);
+
+G_END_DECLS

@@ -1,0 +1,106 @@
+/* hub-connection.h: one client connection (one device of one user): identity,
+ * counters, rate limiter, subscriptions, and the bounded send queue of shared
+ * frames (PROTOCOL.md §8). It writes through a sink, so tests use an in-memory
+ * sink and hub-server a WebSocket. Refcounted. */
+#pragma once
+
+#include <glib.h>
+
+#include "hub-clock.h"
+#include "hub-frame.h"
+#include "hub-rate-limiter.h"
+
+G_BEGIN_DECLS
+
+/* What a transport gives a connection. Every callback gets the sink_data passed
+ * to hub_connection_new(). */
+typedef struct {
+  /* Write @frame now if the transport can take it without blocking: return TRUE
+   * when taken (the sink refs the frame if it keeps it), FALSE when it cannot
+   * take more now; the queue keeps the frame and waits for request_writable. */
+  gboolean (*write) (gpointer sink_data, HubFrame *frame);
+  /* The queue holds frames the sink refused: call hub_connection_flush() when
+   * the transport can write again. */
+  void (*request_writable) (gpointer sink_data);
+  /* Close the transport with @code after what write() accepted so far. Called
+   * once per connection. */
+  void (*close) (gpointer sink_data, guint16 code, const char *reason);
+  /* Send a WebSocket ping (heartbeat). May be NULL. */
+  void (*ping) (gpointer sink_data);
+} HubSinkVTable;
+
+typedef enum {
+  HUB_SEND_WRITTEN, /* taken by the sink at once */
+  HUB_SEND_QUEUED,  /* in the queue */
+  HUB_SEND_DROPPED, /* ephemeral frame dropped: queue over half full */
+  HUB_SEND_CLOSED,  /* did not fit: queue discarded, closing with 4009; or already closing */
+} HubSendResult;
+
+typedef struct {
+  guint64 frames_in, bytes_in;   /* client messages received */
+  guint64 frames_out, bytes_out; /* frames taken by the sink */
+  guint64 messages_in;           /* accepted publish/direct/multicast/broadcast */
+  guint64 dropped;               /* ephemeral frames dropped */
+  gint64 connected_unix_ms;
+  gint64 last_activity_unix_ms; /* last client message or pong */
+} HubConnectionStats;
+
+typedef struct _HubConnection HubConnection;
+
+/* @id is copied. @max_queue_bytes bounds the bytes of queued frames. */
+HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
+                                   const HubSinkVTable *sink, gpointer sink_data);
+HubConnection *hub_connection_ref (HubConnection *conn);
+void hub_connection_unref (HubConnection *conn);
+
+const char *hub_connection_get_id (HubConnection *conn);
+/* NULL until authenticated. */
+const char *hub_connection_get_user (HubConnection *conn);
+const char *hub_connection_get_device (HubConnection *conn);
+gboolean hub_connection_is_authenticated (HubConnection *conn);
+gboolean hub_connection_is_admin (HubConnection *conn);
+/* Marks the connection as past hello. */
+void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
+                                  gboolean admin);
+
+/* Queues @frame (taking a new ref). Ephemeral frames are dropped when the queue
+ * is over half full; any other frame that does not fit discards the queue and
+ * closes the connection with 4009. Frames sent to a closing connection are
+ * ignored (HUB_SEND_CLOSED). */
+HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame);
+/* Writes queued frames until the sink refuses one or the queue is empty; then,
+ * if a close was requested and the queue is empty, closes the sink. */
+void hub_connection_flush (HubConnection *conn);
+/* Closes with @code once what is queued has been written (4009 discards the
+ * queue first). Later sends are ignored. Idempotent: the first code wins. */
+void hub_connection_close (HubConnection *conn, guint16 code, const char *reason);
+/* TRUE once hub_connection_close() was called (or a 4009 happened). */
+gboolean hub_connection_is_closing (HubConnection *conn);
+/* The close code requested, 0 when none. */
+guint16 hub_connection_get_close_code (HubConnection *conn);
+/* Tells the connection the transport is gone: no sink calls after this. */
+void hub_connection_detach (HubConnection *conn);
+void hub_connection_ping (HubConnection *conn);
+
+gsize hub_connection_queued_bytes (HubConnection *conn);
+guint hub_connection_queued_frames (HubConnection *conn);
+gsize hub_connection_max_queue_bytes (HubConnection *conn);
+
+/* Counts one received client message of @bytes and refreshes last activity. */
+void hub_connection_note_received (HubConnection *conn, gsize bytes);
+/* Refreshes last activity (pongs and other control frames). */
+void hub_connection_touch (HubConnection *conn);
+void hub_connection_note_message_in (HubConnection *conn);
+const HubConnectionStats *hub_connection_get_stats (HubConnection *conn);
+HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn);
+
+/* Users this connection subscribed to (presence, §7): set of char* (owned by the set). */
+GHashTable *hub_connection_get_subscriptions (HubConnection *conn);
+
+/* For the dispatcher: a timer id (hello timeout) kept with the connection. */
+void hub_connection_set_hello_timer (HubConnection *conn, guint id);
+guint hub_connection_get_hello_timer (HubConnection *conn);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubConnection, hub_connection_unref)
+
+G_END_DECLS

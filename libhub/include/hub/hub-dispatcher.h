@@ -1,0 +1,68 @@
+/* hub-dispatcher.h: executes client requests against the node's state and
+ * produces the replies and deliveries of PROTOCOL.md. The transport hands it
+ * whole text messages; it never sees a socket. Owns the connection manager,
+ * rooms, presence and broadcaster of one node. */
+#pragma once
+
+#include <glib.h>
+
+#include "hub-broadcaster.h"
+#include "hub-clock.h"
+#include "hub-config.h"
+#include "hub-connection-manager.h"
+#include "hub-presence.h"
+#include "hub-room-manager.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HubDispatcher HubDispatcher;
+
+typedef struct {
+  gint64 uptime_s;
+  guint connections;
+  guint users_online;
+  guint rooms;
+  guint64 frames_in_total;
+  guint64 messages_in_total;
+  guint64 deliveries_total;
+  guint64 slow_consumer_closes_total;
+  guint64 dropped_total;
+} HubStats;
+
+/* Copies @config; refs @clock. Starts the heartbeat timer on @clock. */
+HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock);
+void hub_dispatcher_free (HubDispatcher *d);
+
+/* A transport accepted a WebSocket: returns the new connection (transfer none:
+ * the dispatcher keeps it until hub_dispatcher_connection_closed()). Starts its
+ * hello timeout. */
+HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink,
+                                               gpointer sink_data);
+/* One complete client text message (valid UTF-8, within max_message_bytes:
+ * the transport enforces 1003/1007/1009). Replies and deliveries go to queues. */
+void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
+/* A pong or other sign of life. */
+void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
+/* The transport is gone: forget the connection (presence, subscriptions). */
+void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
+
+/* POST /api/publish (§10). @authorization is the header value (nullable).
+ * Returns the JSON body and sets @http_status. (transfer full) */
+char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
+                                  const char *authorization, guint *http_status);
+
+/* Closes every connection with @code (after flushing what is queued). */
+void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason);
+
+void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats);
+const HubConfig *hub_dispatcher_get_config (HubDispatcher *d);
+HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
+HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d);
+HubPresence *hub_dispatcher_get_presence (HubDispatcher *d);
+/* /metrics (Prometheus text 0.0.4) and /api/stats (JSON) bodies. (transfer full) */
+char *hub_dispatcher_render_metrics (HubDispatcher *d);
+char *hub_dispatcher_render_stats_json (HubDispatcher *d);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubDispatcher, hub_dispatcher_free)
+
+G_END_DECLS

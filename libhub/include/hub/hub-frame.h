@@ -1,0 +1,39 @@
+/* hub-frame.h: one encoded server frame, shared by every recipient's queue.
+ * The JSON is written once; the bytes carry a precomputed RFC 6455 header
+ * (unmasked text frame, as a server sends it) and writable headroom in front,
+ * so a transport can send them as they are or let its library frame them. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Bytes of writable space guaranteed before the payload (≥ libwebsockets' LWS_PRE). */
+#define HUB_FRAME_HEADROOM 32
+
+typedef enum {
+  HUB_FRAME_FLAG_NONE = 0,
+  /* typing, status, presence: may be dropped under backpressure (§8) */
+  HUB_FRAME_FLAG_EPHEMERAL = 1 << 0,
+} HubFrameFlags;
+
+typedef struct _HubFrame HubFrame;
+
+/* Copies @len bytes of @json (not NUL-terminated needed). (transfer full) */
+HubFrame *hub_frame_new (const char *json, gsize len, HubFrameFlags flags);
+/* Same, taking the contents of @str (freed). (transfer full) */
+HubFrame *hub_frame_new_from_gstring (GString *str, HubFrameFlags flags);
+HubFrame *hub_frame_ref (HubFrame *frame);
+void hub_frame_unref (HubFrame *frame);
+
+/* The JSON text, NUL-terminated; @len (optional) gets its length. (transfer none)
+ * At least HUB_FRAME_HEADROOM bytes before it may be overwritten by a transport. */
+const char *hub_frame_payload (const HubFrame *frame, gsize *len);
+/* The whole WebSocket frame: header then payload. (transfer none) */
+const guint8 *hub_frame_wire (const HubFrame *frame, gsize *len);
+gboolean hub_frame_is_ephemeral (const HubFrame *frame);
+HubFrameFlags hub_frame_flags (const HubFrame *frame);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubFrame, hub_frame_unref)
+
+G_END_DECLS

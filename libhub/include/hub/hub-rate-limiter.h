@@ -1,0 +1,31 @@
+/* hub-rate-limiter.h: a token bucket per connection (PROTOCOL.md §8), plus the
+ * abuse detector: more than 10 × rate requests in each of two consecutive
+ * whole seconds means the connection must be closed with 4008. Plain struct,
+ * embedded in the connection; time is passed in, so no clock dependency. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  HUB_RATE_OK,      /* execute the request */
+  HUB_RATE_LIMITED, /* answer rate_limited, do not execute */
+  HUB_RATE_ABUSE,   /* close the connection with 4008 */
+} HubRateVerdict;
+
+typedef struct {
+  double rate_per_s; /* ≤ 0: unlimited */
+  double burst;
+  double tokens;
+  gint64 last_refill_us;
+  gint64 window_start_us; /* start of the current whole second */
+  guint64 window_count;   /* requests seen in it */
+  gboolean prev_window_abusive;
+} HubRateLimiter;
+
+void hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst, gint64 now_us);
+/* Accounts one request at @now_us (monotonic µs) and says what to do with it. */
+HubRateVerdict hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us);
+
+G_END_DECLS
