@@ -33,7 +33,8 @@ typedef enum {
   HUB_SEND_WRITTEN, /* taken by the sink at once */
   HUB_SEND_QUEUED,  /* in the queue */
   HUB_SEND_DROPPED, /* ephemeral frame dropped: queue over half full */
-  HUB_SEND_CLOSED,  /* did not fit: queue discarded, closing with 4009; or already closing */
+  HUB_SEND_CLOSED,  /* did not fit: queue discarded, closing with 4009 (slow consumer) */
+  HUB_SEND_IGNORED, /* the connection was already closing or detached */
 } HubSendResult;
 
 typedef struct {
@@ -66,7 +67,7 @@ void hub_connection_authenticate (HubConnection *conn, const char *user, const c
 /* Queues @frame (taking a new ref). Ephemeral frames are dropped when the queue
  * is over half full; any other frame that does not fit discards the queue and
  * closes the connection with 4009. Frames sent to a closing connection are
- * ignored (HUB_SEND_CLOSED). */
+ * ignored (HUB_SEND_IGNORED). */
 HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame);
 /* Writes queued frames until the sink refuses one or the queue is empty; then,
  * if a close was requested and the queue is empty, closes the sink. */
