@@ -59,9 +59,10 @@ typedef struct {
   HubRequestType type;
   char *id_json; /* the id re-encoded as JSON ("7", "\"a\""), NULL when absent */
 
-  char *user;         /* hello */
-  char *device;       /* hello (NULL: default) */
-  char *token;        /* hello */
+  char *user;                /* hello */
+  char *device;              /* hello (NULL: default) */
+  char *token;               /* hello */
+  gboolean token_not_string; /* hello: `token` present, not null, not a string (→ unauthorized) */
   GHashTable *resume; /* hello: room (char*) → gint64* last seq; only valid entries; may be NULL */
 
   char *room;        /* create join leave room_info who publish typing history */
