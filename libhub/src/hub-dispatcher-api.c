@@ -1,0 +1,150 @@
+/* hub-dispatcher-api.c: POST /api/publish (PROTOCOL.md §10): the same publish,
+ * direct and broadcast as over WebSocket, sent as from `@api`, answered with an
+ * HTTP status and a JSON body. */
+#include "hub-dispatcher-private.h"
+
+#include <string.h>
+
+#define API_SENDER "@api"
+#define API_DEVICE "http"
+
+static char *api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  *http_status = status;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, hub_error_code_to_string (code));
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  return json_to_string (root, FALSE);
+}
+
+/* FALSE (and the error body in @out) unless the bearer token allows publishing. */
+static gboolean api_authorize (HubDispatcher *d, const char *authorization, guint *http_status,
+                               char **out)
+{
+  g_autoptr (HubAuthClaims) claims = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *token;
+
+  if (d->config.secret == NULL)
+    return TRUE;
+  if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0) {
+    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED,
+                      "an Authorization: Bearer <token> header is required");
+    return FALSE;
+  }
+  token = authorization + 7;
+  while (*token == ' ')
+    token++;
+  claims = hub_auth_verify (token, d->config.secret, d->config.secret_len,
+                            hub_clock_unix_ms (d->clock) / 1000, &error);
+  if (claims == NULL) {
+    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
+    return FALSE;
+  }
+  if (!claims->admin) {
+    *out = api_error (http_status, 403, HUB_ERROR_FORBIDDEN, "publishing needs an admin token");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Reads an optional name member: NULL when absent or null, FALSE on a bad value. */
+static gboolean api_name (JsonObject *obj, const char *member, const char **out, guint *http_status,
+                          char **body)
+{
+  JsonNode *node = json_object_get_member (obj, member);
+
+  *out = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
+    g_autofree char *msg = g_strdup_printf ("field '%s' must be a string", member);
+
+    *body = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, msg);
+    return FALSE;
+  }
+  *out = json_node_get_string (node);
+  if (!hub_name_is_valid (*out)) {
+    g_autofree char *msg = g_strdup_printf ("field '%s' is not a valid name", member);
+
+    *body = api_error (http_status, 400, HUB_ERROR_INVALID_NAME, msg);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static char *api_result (guint *http_status, const char *member, gint64 value)
+{
+  *http_status = 200;
+  return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
+}
+
+char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
+                                  const char *authorization, guint *http_status)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *obj;
+  JsonNode *payload, *broadcast;
+  const char *room_id, *to;
+  char *out = NULL;
+
+  if (!api_authorize (d, authorization, http_status, &out))
+    return out;
+  if (!g_utf8_validate_len (body, len, NULL) ||
+      !json_parser_load_from_data (parser, body, (gssize)len, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
+  obj = json_node_get_object (json_parser_get_root (parser));
+  payload = json_object_get_member (obj, "payload");
+  if (payload == NULL || !JSON_NODE_HOLDS_OBJECT (payload))
+    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'payload' must be an object");
+  if (!api_name (obj, "room", &room_id, http_status, &out) ||
+      !api_name (obj, "to", &to, http_status, &out))
+    return out;
+  broadcast = json_object_get_member (obj, "broadcast");
+  if (broadcast != NULL && !JSON_NODE_HOLDS_NULL (broadcast) &&
+      (!JSON_NODE_HOLDS_VALUE (broadcast) ||
+       json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN))
+    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'broadcast' must be true");
+  if ((room_id != NULL) + (to != NULL) +
+          (broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) &&
+           json_node_get_boolean (broadcast)) !=
+      1)
+    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                      "give exactly one of 'room', 'to' or 'broadcast': true");
+
+  if (room_id != NULL) {
+    HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
+
+    if (room == NULL)
+      return api_error (http_status, 404, HUB_ERROR_ROOM_NOT_FOUND, "no such room");
+    return api_result (http_status, "seq",
+                       hub_dispatcher_publish_to_room (d, room, API_SENDER, API_DEVICE, payload));
+  }
+  if (to != NULL) {
+    g_autoptr (HubFrame) frame = NULL;
+    guint delivered;
+
+    if (hub_connection_manager_count_user (d->conns, to) == 0)
+      return api_error (http_status, 404, HUB_ERROR_USER_OFFLINE, "the user has no connection");
+    frame = hub_encode_direct (API_SENDER, to, hub_clock_unix_ms (d->clock), payload);
+    delivered = hub_broadcaster_to_user (d->broadcaster, to, frame, NULL);
+    d->messages_in_total++;
+    return api_result (http_status, "delivered", delivered);
+  }
+  {
+    g_autoptr (HubFrame) frame =
+        hub_encode_broadcast (API_SENDER, hub_clock_unix_ms (d->clock), payload);
+    guint delivered = hub_broadcaster_to_all (d->broadcaster, frame);
+
+    d->messages_in_total++;
+    return api_result (http_status, "delivered", delivered);
+  }
+}

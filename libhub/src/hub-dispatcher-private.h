@@ -1,0 +1,49 @@
+/* hub-dispatcher-private.h: the dispatcher's state, shared by its three files:
+ * hub-dispatcher.c (connections, hello, liveness, stats), hub-dispatcher-requests.c
+ * (one function per request type) and hub-dispatcher-api.c (HTTP publish). */
+#pragma once
+
+#include "hub/hub-auth.h"
+#include "hub/hub-codec.h"
+#include "hub/hub-dispatcher.h"
+
+/* A connection may watch at most this many users: subscriptions cost memory
+ * on the server, and nothing in PROTOCOL.md needs more. */
+#define HUB_MAX_SUBSCRIPTIONS_PER_CONNECTION 10000
+
+struct _HubDispatcher {
+  HubConfig config;            /* (owned) */
+  HubClock *clock;             /* (owned) */
+  HubConnectionManager *conns; /* (owned) */
+  HubRoomManager *rooms;       /* (owned) */
+  HubPresence *presence;       /* (owned) */
+  HubBroadcaster *broadcaster; /* (owned) */
+  char *conn_id_prefix;        /* (owned) "<node>-<start time base 36>-" */
+  guint64 next_conn_serial;
+  gint64 started_mono_us;
+  guint64 frames_in_total;
+  guint64 messages_in_total;
+  guint tick_timer;
+  guint tick_count;
+};
+
+/* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */
+void hub_dispatcher_send (HubConnection *conn, HubFrame *frame);
+/* `ok` with @result's members, only when the request had an id (§2). Takes @result. */
+void hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result);
+/* `error` always (with the id when there was one). */
+void hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
+                                 const char *message);
+void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error);
+
+/* The status of @user as @viewer sees it: users see their own status even
+ * when invisible to others. */
+HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user);
+
+/* Executes an authenticated request (anything but hello). */
+void hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req);
+
+/* Shared by publish over WebSocket and over HTTP: assigns the seq, stores and
+ * delivers. Returns the seq. */
+gint64 hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const char *from,
+                                       const char *device, JsonNode *payload);

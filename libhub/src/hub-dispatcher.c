@@ -1,0 +1,484 @@
+/* hub-dispatcher.c: the node's request engine. This file holds the connection
+ * life cycle (open, hello, resume, close), liveness and the figures for
+ * /metrics and /api/stats; the requests themselves are in hub-dispatcher-requests.c. */
+#include "hub-dispatcher-private.h"
+
+#include <string.h>
+
+/* How often liveness is checked, as a fraction of the heartbeat: a dead
+ * connection is closed at most heartbeat/4 after its 3 × heartbeat ran out. */
+#define TICKS_PER_HEARTBEAT 4
+
+static void schedule_tick (HubDispatcher *d);
+
+static void on_presence_change (const char *user, HubStatus status, gpointer user_data)
+{
+  HubDispatcher *d = user_data;
+  GHashTable *subscribers = hub_presence_get_subscribers (d->presence, user);
+  g_autoptr (HubFrame) frame = NULL;
+
+  if (subscribers == NULL || g_hash_table_size (subscribers) == 0)
+    return;
+  frame = hub_encode_status (user, status);
+  hub_broadcaster_to_set (d->broadcaster, subscribers, frame);
+}
+
+static char *base36 (guint64 v)
+{
+  char buf[16];
+  int i = (int)sizeof buf - 1;
+
+  buf[i] = '\0';
+  do {
+    buf[--i] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+    v /= 36;
+  } while (v > 0 && i > 0);
+  return g_strdup (buf + i);
+}
+
+HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock)
+{
+  HubDispatcher *d = g_new0 (HubDispatcher, 1);
+  g_autofree char *start = NULL;
+
+  g_return_val_if_fail (config != NULL && clock != NULL, NULL);
+
+  hub_config_copy (&d->config, config);
+  d->clock = hub_clock_ref (clock);
+  d->conns = hub_connection_manager_new ();
+  d->rooms =
+      hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
+  d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
+  d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
+  d->started_mono_us = hub_clock_monotonic_us (clock);
+  /* Connection ids stay unique across restarts of a node and across nodes. */
+  start = base36 ((guint64)hub_clock_unix_ms (clock));
+  d->conn_id_prefix = g_strdup_printf ("%s-%s-", d->config.node, start);
+  schedule_tick (d);
+  return d;
+}
+
+static void detach_one (HubConnection *conn, gpointer user_data)
+{
+  HubDispatcher *d = user_data;
+
+  hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
+  hub_connection_set_hello_timer (conn, 0);
+  hub_connection_detach (conn);
+}
+
+void hub_dispatcher_free (HubDispatcher *d)
+{
+  if (d == NULL)
+    return;
+  hub_clock_cancel (d->clock, d->tick_timer);
+  hub_connection_manager_foreach (d->conns, detach_one, d);
+  /* Presence first: its timers and notifications refer to the broadcaster. */
+  g_clear_pointer (&d->presence, hub_presence_free);
+  g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
+  g_clear_pointer (&d->conns, hub_connection_manager_free);
+  g_clear_pointer (&d->rooms, hub_room_manager_free);
+  g_clear_pointer (&d->clock, hub_clock_unref);
+  g_free (d->conn_id_prefix);
+  hub_config_clear (&d->config);
+  g_free (d);
+}
+
+/* --- Replies ------------------------------------------------------------ */
+
+void hub_dispatcher_send (HubConnection *conn, HubFrame *frame)
+{
+  hub_connection_send (conn, frame);
+}
+
+void hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result)
+{
+  if (id_json != NULL) {
+    g_autoptr (HubFrame) frame = hub_encode_ok (id_json, result);
+
+    hub_dispatcher_send (conn, frame);
+  }
+  if (result != NULL)
+    json_object_unref (result);
+}
+
+void hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
+                                 const char *message)
+{
+  g_autoptr (HubFrame) frame = hub_encode_error (id_json, code, message);
+
+  hub_dispatcher_send (conn, frame);
+}
+
+void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error)
+{
+  HubErrorCode code = HUB_ERROR_INTERNAL;
+
+  if (error->domain == HUB_ERROR && error->code > HUB_ERROR_NONE && error->code < HUB_ERROR_N_CODES)
+    code = (HubErrorCode)error->code;
+  hub_dispatcher_reply_error (conn, id_json, code, error->message);
+}
+
+HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user)
+{
+  if (viewer != NULL && strcmp (viewer, user) == 0)
+    return hub_presence_get_own_status (d->presence, user);
+  return hub_presence_get_visible_status (d->presence, user);
+}
+
+/* --- Connection life cycle ---------------------------------------------- */
+
+static void on_hello_timeout (gpointer user_data)
+{
+  HubConnection *conn = user_data;
+
+  hub_connection_set_hello_timer (conn, 0);
+  if (!hub_connection_is_authenticated (conn))
+    hub_connection_close (conn, HUB_CLOSE_HELLO_TIMEOUT, "no hello in time");
+}
+
+HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink,
+                                               gpointer sink_data)
+{
+  g_autofree char *id =
+      g_strdup_printf ("%s%" G_GUINT64_FORMAT, d->conn_id_prefix, ++d->next_conn_serial);
+  g_autoptr (HubConnection) conn =
+      hub_connection_new (id, d->clock, d->config.max_queue_bytes, sink, sink_data);
+  guint timer;
+
+  hub_rate_limiter_init (hub_connection_get_rate_limiter (conn), d->config.rate_per_s,
+                         d->config.burst, hub_clock_monotonic_us (d->clock));
+  hub_connection_manager_add (d->conns, conn);
+  /* The manager's reference keeps conn alive until connection_closed(), which
+   * cancels this timer. */
+  timer =
+      hub_clock_add_timeout (d->clock, d->config.hello_timeout_s * 1000, on_hello_timeout, conn);
+  hub_connection_set_hello_timer (conn, timer);
+  return conn;
+}
+
+void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn)
+{
+  hub_connection_touch (conn);
+}
+
+void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
+{
+  g_autoptr (HubConnection) keep = NULL;
+  const char *user;
+
+  if (hub_connection_manager_lookup (d->conns, hub_connection_get_id (conn)) != conn)
+    return;
+  keep = hub_connection_ref (conn);
+  hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
+  hub_connection_set_hello_timer (conn, 0);
+  hub_connection_detach (conn);
+
+  user = hub_connection_get_user (conn);
+  if (user != NULL) {
+    GHashTableIter iter;
+    gpointer watched;
+
+    g_hash_table_iter_init (&iter, hub_connection_get_subscriptions (conn));
+    while (g_hash_table_iter_next (&iter, &watched, NULL))
+      hub_presence_unsubscribe (d->presence, conn, watched);
+  }
+  hub_connection_manager_remove (d->conns, conn);
+  /* After removal, so the offline event (if any) goes to the others only. */
+  if (user != NULL)
+    hub_presence_disconnected (d->presence, user);
+}
+
+typedef struct {
+  guint16 code;
+  const char *reason;
+} CloseAll;
+
+static void close_one (HubConnection *conn, gpointer user_data)
+{
+  const CloseAll *how = user_data;
+
+  hub_connection_close (conn, how->code, how->reason);
+}
+
+void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
+{
+  CloseAll how = {code, reason};
+
+  hub_connection_manager_foreach (d->conns, close_one, &how);
+}
+
+/* --- Hello and resume ---------------------------------------------------- */
+
+static int compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* §6: for each listed room the user is still a member of, the missed messages
+ * in order, then `resumed`. Single-threaded: nothing live can interleave. */
+static void replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
+{
+  const char *user = hub_connection_get_user (conn);
+  g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, resume);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (hub_room_manager_is_member (d->rooms, user, key))
+      g_ptr_array_add (rooms, key);
+  g_ptr_array_sort (rooms, compare_strings);
+
+  for (guint i = 0; i < rooms->len; i++) {
+    const char *room_id = g_ptr_array_index (rooms, i);
+    HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
+    gint64 given = *(gint64 *)g_hash_table_lookup (resume, room_id);
+    gboolean complete = TRUE;
+    g_autoptr (GPtrArray) missed = hub_history_query (room->history, given, G_MAXUINT, &complete);
+    gint64 from = given + 1, to = given;
+    g_autoptr (HubFrame) resumed = NULL;
+
+    for (guint j = 0; j < missed->len; j++)
+      hub_broadcaster_to_connection (d->broadcaster, conn, g_ptr_array_index (missed, j));
+    if (missed->len > 0) {
+      from = room->seq - (gint64)missed->len + 1;
+      to = room->seq;
+    }
+    resumed = hub_encode_resumed (room_id, from, to, complete);
+    hub_dispatcher_send (conn, resumed);
+  }
+}
+
+static void reject_hello (HubConnection *conn, const char *id_json, const char *message)
+{
+  hub_dispatcher_reply_error (conn, id_json, HUB_ERROR_UNAUTHORIZED, message);
+  hub_connection_close (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
+}
+
+static void handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+{
+  g_autoptr (HubAuthClaims) claims = NULL;
+  g_auto (GStrv) rooms = NULL;
+  const char *user = req->user;
+  const char *device = req->device != NULL ? req->device : "default";
+  gboolean admin = TRUE;
+  HubWelcome welcome = {0};
+  g_autoptr (HubFrame) frame = NULL;
+
+  if (hub_connection_is_authenticated (conn)) {
+    hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST, "already said hello");
+    return;
+  }
+  if (d->config.secret != NULL) {
+    g_autoptr (GError) error = NULL;
+
+    if (req->token == NULL) {
+      reject_hello (conn, req->id_json,
+                    req->token_not_string ? "field 'token' must be a string" : "token required");
+      return;
+    }
+    claims = hub_auth_verify (req->token, d->config.secret, d->config.secret_len,
+                              hub_clock_unix_ms (d->clock) / 1000, &error);
+    if (claims == NULL) {
+      reject_hello (conn, req->id_json, error->message);
+      return;
+    }
+    if (user != NULL && strcmp (user, claims->sub) != 0) {
+      reject_hello (conn, req->id_json, "user does not match the token's sub");
+      return;
+    }
+    user = claims->sub;
+    admin = claims->admin;
+  } else if (user == NULL) {
+    hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST,
+                                "field 'user' is required");
+    return;
+  }
+
+  hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
+  hub_connection_set_hello_timer (conn, 0);
+  hub_connection_authenticate (conn, user, device, admin);
+  hub_connection_manager_bind_user (d->conns, conn);
+
+  rooms = hub_room_manager_list_user_rooms (d->rooms, user);
+  welcome.conn = hub_connection_get_id (conn);
+  welcome.user = user;
+  welcome.device = device;
+  welcome.node = d->config.node;
+  welcome.server = "hub-server " HUB_VERSION;
+  welcome.heartbeat_s = (gint)d->config.heartbeat_s;
+  welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
+  welcome.rooms = (const char *const *)rooms;
+  welcome.n_rooms = g_strv_length (rooms);
+  /* welcome answers hello even without an id: the client needs its fields. */
+  frame = hub_encode_welcome (req->id_json, &welcome);
+  hub_dispatcher_send (conn, frame);
+
+  if (req->resume != NULL)
+    replay (d, conn, req->resume);
+  hub_presence_connected (d->presence, user);
+}
+
+/* --- Receiving ----------------------------------------------------------- */
+
+void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
+{
+  HubDecodeResult res = {0};
+  HubRateVerdict verdict;
+
+  if (hub_connection_is_closing (conn))
+    return;
+  hub_connection_note_received (conn, len);
+  d->frames_in_total++;
+
+  verdict = hub_rate_limiter_check (hub_connection_get_rate_limiter (conn),
+                                    hub_clock_monotonic_us (d->clock));
+  if (verdict == HUB_RATE_ABUSE) {
+    hub_connection_close (conn, HUB_CLOSE_RATE_ABUSE, "rate limit abuse");
+    return;
+  }
+
+  hub_codec_decode (data, len, &res);
+  if (verdict == HUB_RATE_LIMITED) {
+    hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
+                                "too many requests: slow down");
+  } else if (!res.envelope_ok) {
+    hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
+  } else if (!hub_connection_is_authenticated (conn) && res.type != HUB_REQ_HELLO) {
+    hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
+  } else if (res.code != HUB_ERROR_NONE) {
+    hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
+  } else if (res.type == HUB_REQ_HELLO) {
+    handle_hello (d, conn, res.request);
+  } else {
+    hub_dispatcher_execute (d, conn, res.request);
+  }
+  hub_decode_result_clear (&res);
+}
+
+/* --- Liveness -------------------------------------------------------------- */
+
+typedef struct {
+  gint64 now_ms;
+  gint64 dead_after_ms;
+  gboolean ping;
+} Sweep;
+
+static void sweep_one (HubConnection *conn, gpointer user_data)
+{
+  const Sweep *sweep = user_data;
+  const HubConnectionStats *stats = hub_connection_get_stats (conn);
+
+  if (hub_connection_is_closing (conn))
+    return;
+  if (sweep->now_ms - stats->last_activity_unix_ms >= sweep->dead_after_ms)
+    hub_connection_close (conn, HUB_CLOSE_LIVENESS, "liveness timeout");
+  else if (sweep->ping)
+    hub_connection_ping (conn);
+}
+
+static void on_tick (gpointer user_data)
+{
+  HubDispatcher *d = user_data;
+  Sweep sweep;
+
+  d->tick_timer = 0;
+  d->tick_count++;
+  sweep.now_ms = hub_clock_unix_ms (d->clock);
+  sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
+  sweep.ping = d->tick_count % TICKS_PER_HEARTBEAT == 0;
+  hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
+  schedule_tick (d);
+}
+
+static void schedule_tick (HubDispatcher *d)
+{
+  guint interval_ms = MAX (d->config.heartbeat_s * 1000 / TICKS_PER_HEARTBEAT, 1u);
+
+  if (d->config.heartbeat_s == 0)
+    return;
+  d->tick_timer = hub_clock_add_timeout (d->clock, interval_ms, on_tick, d);
+}
+
+/* --- Figures --------------------------------------------------------------- */
+
+void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
+{
+  const HubBroadcasterStats *b = hub_broadcaster_get_stats (d->broadcaster);
+
+  stats->uptime_s = (hub_clock_monotonic_us (d->clock) - d->started_mono_us) / G_USEC_PER_SEC;
+  stats->connections = hub_connection_manager_n_connections (d->conns);
+  stats->users_online = hub_presence_n_online (d->presence);
+  stats->rooms = hub_room_manager_n_rooms (d->rooms);
+  stats->frames_in_total = d->frames_in_total;
+  stats->messages_in_total = d->messages_in_total;
+  stats->deliveries_total = b->deliveries;
+  stats->slow_consumer_closes_total = b->slow_consumer_closes;
+  stats->dropped_total = b->dropped;
+}
+
+char *hub_dispatcher_render_metrics (HubDispatcher *d)
+{
+  HubStats s;
+  GString *out = g_string_sized_new (1024);
+
+  hub_dispatcher_get_stats (d, &s);
+#define GAUGE(name, help, value)                                                                   \
+  g_string_append_printf (                                                                         \
+      out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %" G_GUINT64_FORMAT "\n",    \
+      (guint64)(value))
+#define COUNTER(name, help, value)                                                                 \
+  g_string_append_printf (                                                                         \
+      out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %" G_GUINT64_FORMAT "\n",  \
+      (guint64)(value))
+  GAUGE ("hub_connections", "Open WebSocket connections.", s.connections);
+  GAUGE ("hub_users_online", "Users with at least one connection.", s.users_online);
+  GAUGE ("hub_rooms", "Rooms that exist.", s.rooms);
+  GAUGE ("hub_uptime_seconds", "Seconds since the node started.", s.uptime_s);
+  COUNTER ("hub_frames_in_total", "Client text/binary messages received.", s.frames_in_total);
+  COUNTER ("hub_messages_in_total", "Accepted publish/direct/multicast/broadcast.",
+           s.messages_in_total);
+  COUNTER ("hub_deliveries_total", "Message frames queued to connections.", s.deliveries_total);
+  COUNTER ("hub_slow_consumer_closes_total", "Connections closed with 4009.",
+           s.slow_consumer_closes_total);
+  COUNTER ("hub_dropped_total", "Ephemeral frames dropped under backpressure.", s.dropped_total);
+#undef GAUGE
+#undef COUNTER
+  return g_string_free (out, FALSE);
+}
+
+char *hub_dispatcher_render_stats_json (HubDispatcher *d)
+{
+  HubStats s;
+
+  hub_dispatcher_get_stats (d, &s);
+  return g_strdup_printf (
+      "{\"node\":\"%s\",\"uptime_s\":%" G_GINT64_FORMAT ",\"connections\":%u,"
+      "\"users_online\":%u,\"rooms\":%u,\"frames_in_total\":%" G_GUINT64_FORMAT
+      ",\"messages_in_total\":%" G_GUINT64_FORMAT ",\"deliveries_total\":%" G_GUINT64_FORMAT
+      ",\"slow_consumer_closes_total\":%" G_GUINT64_FORMAT ",\"dropped_total\":%" G_GUINT64_FORMAT
+      "}",
+      d->config.node, s.uptime_s, s.connections, s.users_online, s.rooms, s.frames_in_total,
+      s.messages_in_total, s.deliveries_total, s.slow_consumer_closes_total, s.dropped_total);
+}
+
+const HubConfig *hub_dispatcher_get_config (HubDispatcher *d)
+{
+  return &d->config;
+}
+
+HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d)
+{
+  return d->conns;
+}
+
+HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d)
+{
+  return d->rooms;
+}
+
+HubPresence *hub_dispatcher_get_presence (HubDispatcher *d)
+{
+  return d->presence;
+}

@@ -1,0 +1,204 @@
+/* test-scenario.c: the foundation scenario end to end through the dispatcher,
+ * with in-memory connections: two rooms, a user on two devices, broadcast,
+ * room messages, direct messages, statuses, typing, disconnects, statistics. */
+#include <check.h>
+
+#include "hub-test-node.h"
+
+static TestNode *node;
+static TestClient *alice1, *alice2, *bob, *charlie;
+
+static JsonObject *req (TestClient *c, const char *json)
+{
+  return test_client_request (c, json, 1);
+}
+
+static void join (TestClient *c, const char *room)
+{
+  g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
+  g_autoptr (JsonObject) r = req (c, json);
+
+  ck_assert_reply_ok (r);
+}
+
+static void clear_all (void)
+{
+  test_client_clear (alice1);
+  test_client_clear (alice2);
+  test_client_clear (bob);
+  test_client_clear (charlie);
+}
+
+static void setup (void)
+{
+  node = test_node_new (NULL);
+  alice1 = test_client_hello (node, "alice", "phone");
+  alice2 = test_client_hello (node, "alice", "laptop");
+  bob = test_client_hello (node, "bob", NULL);
+  charlie = test_client_hello (node, "charlie", NULL);
+  {
+    g_autoptr (JsonObject) g = req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
+    g_autoptr (JsonObject) t = req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"tech\"}");
+
+    ck_assert_reply_ok (g);
+    ck_assert_reply_ok (t);
+  }
+  join (alice1, "general");
+  join (bob, "general");
+  join (charlie, "tech");
+  join (alice2, "tech");
+  clear_all ();
+}
+
+static void teardown (void)
+{
+  test_node_free (node);
+}
+
+START_TEST (test_membership)
+{
+  HubRoomManager *rooms = hub_dispatcher_get_rooms (node->dispatcher);
+  g_auto (GStrv) alice_rooms = hub_room_manager_list_user_rooms (rooms, "alice");
+
+  ck_assert_int_eq (g_strv_length (alice_rooms), 2);
+  ck_assert_msg (hub_room_manager_is_member (rooms, "bob", "general"), "bob in general");
+  ck_assert_msg (!hub_room_manager_is_member (rooms, "bob", "tech"), "bob not in tech");
+  ck_assert_msg (hub_room_manager_is_member (rooms, "charlie", "tech"), "charlie in tech");
+}
+END_TEST
+
+START_TEST (test_broadcast_reaches_all_four)
+{
+  g_autoptr (JsonObject) r =
+      req (bob, "{\"type\":\"broadcast\",\"id\":1,\"payload\":{\"news\":\"hello all\"}}");
+
+  ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 4);
+  for (TestClient **c = (TestClient *[]){alice1, alice2, bob, charlie, NULL}; *c != NULL; c++)
+    ck_assert_int_eq (test_client_count (*c, "broadcast"), 1);
+}
+END_TEST
+
+START_TEST (test_room_message)
+{
+  g_autoptr (JsonObject) r = req (
+      bob, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{\"text\":\"hi\"}}");
+
+  ck_assert_reply_ok (r);
+  ck_assert_int_eq (test_client_count (alice1, "message"), 1);
+  ck_assert_int_eq (test_client_count (alice2, "message"), 1);
+  ck_assert_int_eq (test_client_count (bob, "message"), 1);
+  ck_assert_int_eq (test_client_count (charlie, "message"), 0);
+}
+END_TEST
+
+START_TEST (test_direct_message)
+{
+  g_autoptr (JsonObject) r =
+      req (alice1, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"text\":\"psst\"}}");
+
+  ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 1);
+  ck_assert_int_eq (test_client_count (bob, "direct"), 1);
+  ck_assert_int_eq (test_client_count (alice2, "direct"), 1);
+  ck_assert_int_eq (test_client_count (alice1, "direct"), 0);
+  ck_assert_int_eq (test_client_count (charlie, "direct"), 0);
+}
+END_TEST
+
+START_TEST (test_statuses_reach_subscribers)
+{
+  g_autoptr (JsonObject) s1 = req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) s2 =
+      req (charlie, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) away = req (alice1, "{\"type\":\"status\",\"id\":1,\"status\":\"away\"}");
+  g_autoptr (JsonObject) busy = req (alice2, "{\"type\":\"status\",\"id\":1,\"status\":\"busy\"}");
+  g_autoptr (JsonObject) e1 = NULL, e2 = NULL;
+
+  ck_assert_int_eq (test_client_count (bob, "status"), 2);
+  ck_assert_int_eq (test_client_count (charlie, "status"), 2);
+  e1 = test_client_next (bob, "status");
+  e2 = test_client_next (bob, "status");
+  ck_assert_str_eq (json_object_get_string_member (e1, "status"), "away");
+  ck_assert_str_eq (json_object_get_string_member (e2, "status"), "busy");
+  ck_assert_int_eq (test_client_count (alice1, "status"), 0);
+}
+END_TEST
+
+START_TEST (test_typing_reaches_other_members)
+{
+  g_autoptr (JsonObject) r = req (alice2, "{\"type\":\"typing\",\"id\":1,\"room\":\"tech\"}");
+
+  ck_assert_reply_ok (r);
+  ck_assert_int_eq (test_client_count (charlie, "typing"), 1);
+  ck_assert_int_eq (test_client_count (alice1, "typing"), 0);
+  ck_assert_int_eq (test_client_count (alice2, "typing"), 0);
+  ck_assert_int_eq (test_client_count (bob, "typing"), 0);
+}
+END_TEST
+
+START_TEST (test_disconnects)
+{
+  HubPresence *presence = hub_dispatcher_get_presence (node->dispatcher);
+  g_autoptr (JsonObject) s = req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) ev = NULL;
+
+  test_client_disconnect (alice2);
+  ck_assert_msg (hub_presence_is_online (presence, "alice"), "alice stays online on her phone");
+  ck_assert_int_eq (test_client_count (bob, "status"), 0);
+  test_client_disconnect (alice1);
+  ck_assert_msg (!hub_presence_is_online (presence, "alice"), "alice is offline");
+  ev = test_client_next (bob, "status");
+  ck_assert_msg (ev != NULL, "bob hears that alice went offline");
+  ck_assert_str_eq (json_object_get_string_member (ev, "user"), "alice");
+  ck_assert_str_eq (json_object_get_string_member (ev, "status"), "offline");
+}
+END_TEST
+
+START_TEST (test_connection_statistics)
+{
+  gint64 before = hub_clock_unix_ms (node->clock);
+  const HubConnectionStats *st;
+  guint64 frames_in;
+
+  hub_fake_clock_advance (node->clock, 2500);
+  st = hub_connection_get_stats (bob->conn);
+  frames_in = st->frames_in; /* hello + join */
+  ck_assert_int_eq (frames_in, 2);
+  ck_assert_int_eq (st->connected_unix_ms, before);
+  for (int i = 0; i < 3; i++)
+    test_client_send (bob, "{\"type\":\"publish\",\"room\":\"general\",\"payload\":{}}");
+  ck_assert_int_eq (st->frames_in, frames_in + 3);
+  ck_assert_int_eq (st->messages_in, 3);
+  ck_assert_int_eq (st->last_activity_unix_ms, before + 2500);
+  ck_assert_int_eq (hub_connection_get_stats (alice1->conn)->messages_in, 0);
+  ck_assert_int_ge (hub_connection_get_stats (alice1->conn)->frames_out, 3);
+}
+END_TEST
+
+static Suite *scenario_suite (void)
+{
+  Suite *s = suite_create ("scenario");
+  TCase *tc = tcase_create ("foundation");
+
+  tcase_add_checked_fixture (tc, setup, teardown);
+  tcase_add_test (tc, test_membership);
+  tcase_add_test (tc, test_broadcast_reaches_all_four);
+  tcase_add_test (tc, test_room_message);
+  tcase_add_test (tc, test_direct_message);
+  tcase_add_test (tc, test_statuses_reach_subscribers);
+  tcase_add_test (tc, test_typing_reaches_other_members);
+  tcase_add_test (tc, test_disconnects);
+  tcase_add_test (tc, test_connection_statistics);
+  suite_add_tcase (s, tc);
+  return s;
+}
+
+int main (void)
+{
+  SRunner *sr = srunner_create (scenario_suite ());
+  int failed;
+
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? 0 : 1;
+}
