@@ -22,6 +22,11 @@ case $seconds in
     exit 2
     ;;
 esac
+seconds=$((10#$seconds))
+if [ "$seconds" -eq 0 ]; then # libFuzzer reads -max_total_time=0 as "no limit"
+  echo "fuzz.sh: SECONDS must be a positive integer, not 0" >&2
+  exit 2
+fi
 
 scripts/install-deps.sh
 
