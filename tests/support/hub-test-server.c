@@ -1,0 +1,695 @@
+/* hub-test-server.c: starts hub-server as a child process for integration
+ * tests (ephemeral port read from its first stdout line), stops it with a
+ * bounded wait, and talks plain HTTP/1.1 to it. */
+#include "hub-test-server.h"
+
+#include <check.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#define START_TIMEOUT_MS 10000
+#define IO_TIMEOUT_S     5
+
+struct _HubTestServer {
+  GSubprocess *proc; /* (owned) */
+  GMainContext *ctx; /* (owned) where the exit notification is dispatched */
+  char *tmpdir;      /* (owned) holds stderr.log */
+  char *stderr_path; /* (owned) */
+  GThread *reader;   /* (owned) drains stdout until EOF */
+  GMutex lock;       /* guards the next three fields */
+  GCond cond;
+  char *first_line; /* (owned) NULL until read */
+  gboolean stdout_eof;
+  GString *stdout_rest; /* (owned) what followed the first line */
+  gboolean exited;
+  int exit_status;
+  guint16 port;
+  char *node; /* (owned) */
+};
+
+/* Servers not yet freed; an atexit handler prints and kills them when a test
+ * exits early (a failed ck_assert exits the forked test process). */
+static GPtrArray *live_servers;
+static gboolean atexit_registered;
+
+static void print_output (HubTestServer *server)
+{
+  g_autofree char *out = hub_test_server_output (server);
+
+  fprintf (stderr, "---- hub-server on port %u (%s) ----\n%s---- end of hub-server output ----\n",
+           server->port, server->first_line ? server->first_line : "no first line", out);
+}
+
+static void kill_leftovers_at_exit (void)
+{
+  if (live_servers == NULL)
+    return;
+  while (live_servers->len > 0) {
+    HubTestServer *server = g_ptr_array_index (live_servers, live_servers->len - 1);
+
+    print_output (server);
+    hub_test_server_free (server);
+  }
+}
+
+static void child_setup (gpointer data)
+{
+  /* The server must not outlive a test process killed by Check's timeout. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static gpointer read_stdout (gpointer data)
+{
+  HubTestServer *server = data;
+  g_autoptr (GDataInputStream) in =
+      g_data_input_stream_new (g_subprocess_get_stdout_pipe (server->proc));
+
+  for (;;) {
+    gsize len = 0;
+    g_autofree char *line = g_data_input_stream_read_line (in, &len, NULL, NULL);
+
+    g_mutex_lock (&server->lock);
+    if (line == NULL) {
+      server->stdout_eof = TRUE;
+      g_cond_broadcast (&server->cond);
+      g_mutex_unlock (&server->lock);
+      break;
+    }
+    if (server->first_line == NULL) {
+      server->first_line = g_steal_pointer (&line);
+      g_cond_broadcast (&server->cond);
+    } else {
+      g_string_append_printf (server->stdout_rest, "%s\n", line);
+    }
+    g_mutex_unlock (&server->lock);
+  }
+  return NULL;
+}
+
+static void on_exited (GObject *source, GAsyncResult *result, gpointer data)
+{
+  HubTestServer *server = data;
+  GSubprocess *proc = G_SUBPROCESS (source);
+
+  g_subprocess_wait_finish (proc, result, NULL);
+  if (g_subprocess_get_if_exited (proc))
+    server->exit_status = g_subprocess_get_exit_status (proc);
+  else if (g_subprocess_get_if_signaled (proc))
+    server->exit_status = 128 + g_subprocess_get_term_sig (proc);
+  else
+    server->exit_status = -1;
+  server->exited = TRUE;
+}
+
+static gboolean on_timeout (gpointer data)
+{
+  *(gboolean *)data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the server's context until the process exited or @timeout_ms passed. */
+static gboolean wait_exit (HubTestServer *server, guint timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  GSource *timer;
+
+  while (g_main_context_iteration (server->ctx, FALSE))
+    ;
+  if (server->exited || timeout_ms == 0)
+    return server->exited;
+  timer = g_timeout_source_new (timeout_ms);
+  g_source_set_callback (timer, on_timeout, &timed_out, NULL);
+  g_source_attach (timer, server->ctx);
+  while (!server->exited && !timed_out)
+    g_main_context_iteration (server->ctx, TRUE);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  return server->exited;
+}
+
+/* "hub-server listening on ws://127.0.0.1:PORT/ws node=NAME mode=memory" */
+static gboolean parse_first_line (HubTestServer *server, const char *line, GError **error)
+{
+  g_autoptr (GRegex) re = g_regex_new (
+      "^hub-server listening on ws://127\\.0\\.0\\.1:([0-9]+)/ws node=(\\S+) mode=memory$", 0, 0,
+      NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+  g_autofree char *port = NULL;
+  guint64 value = 0;
+
+  if (!g_regex_match (re, line, 0, &match)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "unexpected first stdout line from hub-server: \"%s\"", line);
+    return FALSE;
+  }
+  port = g_match_info_fetch (match, 1);
+  if (!g_ascii_string_to_unsigned (port, 10, 1, 65535, &value, NULL)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "bad port in \"%s\"", line);
+    return FALSE;
+  }
+  server->port = (guint16)value;
+  server->node = g_match_info_fetch (match, 2);
+  return TRUE;
+}
+
+HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
+{
+  const char *bin = g_getenv ("HUB_SERVER_BIN");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (HubTestServer) server = NULL;
+  gint64 deadline;
+  g_autofree char *line = NULL;
+
+  if (bin == NULL || *bin == '\0') {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "HUB_SERVER_BIN is not set");
+    return NULL;
+  }
+  server = g_new0 (HubTestServer, 1);
+  g_mutex_init (&server->lock);
+  g_cond_init (&server->cond);
+  server->stdout_rest = g_string_new (NULL);
+  server->ctx = g_main_context_new ();
+  server->tmpdir = g_dir_make_tmp ("hub-itest-XXXXXX", error);
+  if (server->tmpdir == NULL)
+    return NULL;
+  server->stderr_path = g_build_filename (server->tmpdir, "stderr.log", NULL);
+
+  g_ptr_array_add (argv, (gpointer)bin);
+  g_ptr_array_add (argv, "--host");
+  g_ptr_array_add (argv, "127.0.0.1");
+  g_ptr_array_add (argv, "--port");
+  g_ptr_array_add (argv, "0");
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer)args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, server->stderr_path);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  server->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *)argv->pdata, error);
+  if (server->proc == NULL)
+    return NULL;
+
+  if (live_servers == NULL)
+    live_servers = g_ptr_array_new ();
+  g_ptr_array_add (live_servers, server);
+  if (!atexit_registered) {
+    atexit (kill_leftovers_at_exit);
+    atexit_registered = TRUE;
+  }
+
+  g_main_context_push_thread_default (server->ctx);
+  g_subprocess_wait_async (server->proc, NULL, on_exited, server);
+  g_main_context_pop_thread_default (server->ctx);
+  server->reader = g_thread_new ("hub-test-stdout", read_stdout, server);
+
+  deadline = g_get_monotonic_time () + START_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  g_mutex_lock (&server->lock);
+  while (server->first_line == NULL && !server->stdout_eof)
+    if (!g_cond_wait_until (&server->cond, &server->lock, deadline))
+      break;
+  line = g_strdup (server->first_line);
+  g_mutex_unlock (&server->lock);
+
+  if (line == NULL) {
+    g_autofree char *out = NULL;
+
+    wait_exit (server, 0);
+    out = hub_test_server_output (server);
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                 "hub-server printed no first line within %d ms (%s); output:\n%s",
+                 START_TIMEOUT_MS, server->exited ? "it exited" : "still running", out);
+    return NULL;
+  }
+  if (!parse_first_line (server, line, error))
+    return NULL;
+  return g_steal_pointer (&server);
+}
+
+HubTestServer *hub_test_server_start (const char *first_arg, ...)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  HubTestServer *server;
+  va_list ap;
+
+  va_start (ap, first_arg);
+  for (const char *arg = first_arg; arg != NULL; arg = va_arg (ap, const char *))
+    g_ptr_array_add (args, (gpointer)arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+
+  server = hub_test_server_startv ((const char *const *)args->pdata, &error);
+  ck_assert_msg (server != NULL, "hub-server should start: %s", error ? error->message : "?");
+  return server;
+}
+
+guint16 hub_test_server_port (HubTestServer *server)
+{
+  return server->port;
+}
+
+const char *hub_test_server_node (HubTestServer *server)
+{
+  return server->node;
+}
+
+const char *hub_test_server_first_line (HubTestServer *server)
+{
+  return server->first_line;
+}
+
+gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
+                               gint64 *elapsed_ms)
+{
+  gint64 start = g_get_monotonic_time ();
+  gboolean clean = TRUE;
+
+  if (!wait_exit (server, 0)) {
+    g_subprocess_send_signal (server->proc, SIGTERM);
+    clean = wait_exit (server, timeout_ms);
+    if (!clean) {
+      g_subprocess_force_exit (server->proc);
+      wait_exit (server, 5000);
+    }
+  }
+  if (elapsed_ms != NULL)
+    *elapsed_ms = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
+  if (exit_status != NULL)
+    *exit_status = server->exit_status;
+  return clean;
+}
+
+gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status)
+{
+  gboolean exited = wait_exit (server, timeout_ms);
+
+  if (exit_status != NULL)
+    *exit_status = server->exit_status;
+  return exited;
+}
+
+void hub_test_server_kill (HubTestServer *server, int signum)
+{
+  if (!wait_exit (server, 0))
+    g_subprocess_send_signal (server->proc, signum);
+}
+
+gboolean hub_test_server_is_running (HubTestServer *server)
+{
+  return !wait_exit (server, 0);
+}
+
+char *hub_test_server_output (HubTestServer *server)
+{
+  g_autofree char *err = NULL;
+  GString *out = g_string_new (NULL);
+
+  g_mutex_lock (&server->lock);
+  g_string_append (out, server->stdout_rest->str);
+  g_mutex_unlock (&server->lock);
+  if (server->stderr_path != NULL && g_file_get_contents (server->stderr_path, &err, NULL, NULL))
+    g_string_append (out, err);
+  return g_string_free (out, FALSE);
+}
+
+void hub_test_server_free (HubTestServer *server)
+{
+  if (server == NULL)
+    return;
+  if (live_servers != NULL)
+    g_ptr_array_remove (live_servers, server);
+  if (server->proc != NULL && !wait_exit (server, 0)) {
+    g_subprocess_force_exit (server->proc);
+    wait_exit (server, 5000);
+  }
+  if (server->reader != NULL)
+    g_thread_join (server->reader); /* the pipe is at EOF once the process is gone */
+  if (g_getenv ("HUB_TEST_VERBOSE") != NULL && server->first_line != NULL)
+    print_output (server);
+  if (server->stderr_path != NULL)
+    g_unlink (server->stderr_path);
+  if (server->tmpdir != NULL)
+    g_rmdir (server->tmpdir);
+  /* Drop the pending wait_async (if the process never ran) before the context. */
+  while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
+    ;
+  g_clear_object (&server->proc);
+  g_clear_pointer (&server->ctx, g_main_context_unref);
+  g_free (server->tmpdir);
+  g_free (server->stderr_path);
+  g_free (server->first_line);
+  g_string_free (server->stdout_rest, TRUE);
+  g_free (server->node);
+  g_mutex_clear (&server->lock);
+  g_cond_clear (&server->cond);
+  g_free (server);
+}
+
+void hub_test_server_free_all (void)
+{
+  while (live_servers != NULL && live_servers->len > 0)
+    hub_test_server_free (g_ptr_array_index (live_servers, live_servers->len - 1));
+  g_clear_pointer (&live_servers, g_ptr_array_unref);
+}
+
+/* ---- HTTP ---- */
+
+void hub_test_http_response_free (HubTestHttpResponse *response)
+{
+  if (response == NULL)
+    return;
+  g_free (response->status_line);
+  g_clear_pointer (&response->headers, g_hash_table_unref);
+  g_free (response->body);
+  g_free (response);
+}
+
+GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+
+  g_socket_client_set_timeout (client, IO_TIMEOUT_S);
+  return g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, error);
+}
+
+static const char *find_crlfcrlf (const guint8 *data, gsize len)
+{
+  for (gsize i = 0; i + 3 < len; i++)
+    if (memcmp (data + i, "\r\n\r\n", 4) == 0)
+      return (const char *)data + i;
+  return NULL;
+}
+
+/* Decodes a chunked body; TRUE once the last chunk arrived. */
+static gboolean dechunk (const char *data, gsize len, GString *out)
+{
+  gsize pos = 0;
+
+  g_string_truncate (out, 0);
+  for (;;) {
+    const char *eol = g_strstr_len (data + pos, len - pos, "\r\n");
+    guint64 size;
+
+    if (eol == NULL)
+      return FALSE;
+    size = g_ascii_strtoull (data + pos, NULL, 16);
+    pos = (eol - data) + 2;
+    if (size == 0)
+      return g_strstr_len (data + pos, len - pos, "\r\n") != NULL;
+    if (pos + size + 2 > len)
+      return FALSE;
+    g_string_append_len (out, data + pos, size);
+    pos += size + 2;
+  }
+}
+
+HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, const char *path,
+                                            const char *const *extra_headers, const char *body,
+                                            GError **error)
+{
+  g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, error);
+  g_autoptr (GString) req = g_string_new (NULL);
+  g_autoptr (GByteArray) buf = g_byte_array_new ();
+  g_autoptr (HubTestHttpResponse) response = NULL;
+  g_autoptr (GString) chunked = NULL;
+  gboolean has_connection = FALSE, has_type = FALSE;
+  const char *head_end = NULL;
+  gsize body_start;
+  gint64 content_length = -1;
+  g_auto (GStrv) lines = NULL;
+
+  if (conn == NULL)
+    return NULL;
+  g_string_append_printf (req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n", method, path, port);
+  for (guint i = 0; extra_headers != NULL && extra_headers[i] != NULL; i++) {
+    has_connection |= g_ascii_strncasecmp (extra_headers[i], "connection:", 11) == 0;
+    has_type |= g_ascii_strncasecmp (extra_headers[i], "content-type:", 13) == 0;
+    g_string_append_printf (req, "%s\r\n", extra_headers[i]);
+  }
+  if (!has_connection)
+    g_string_append (req, "Connection: close\r\n");
+  if (body != NULL) {
+    if (!has_type)
+      g_string_append (req, "Content-Type: application/json\r\n");
+    g_string_append_printf (req, "Content-Length: %zu\r\n", strlen (body));
+  }
+  g_string_append (req, "\r\n");
+  if (body != NULL)
+    g_string_append (req, body);
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), req->str,
+                                  req->len, NULL, NULL, error))
+    return NULL;
+
+  response = g_new0 (HubTestHttpResponse, 1);
+  response->headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  /* Read the head, then the body as its framing says. */
+  for (;;) {
+    guint8 chunk[16384];
+    gssize n;
+
+    if (head_end == NULL) {
+      head_end = find_crlfcrlf (buf->data, buf->len);
+      if (head_end != NULL) {
+        g_autofree char *head = g_strndup ((const char *)buf->data, head_end - (char *)buf->data);
+        const char *value;
+
+        lines = g_strsplit (head, "\r\n", -1);
+        response->status_line = g_strdup (lines[0]);
+        if (g_str_has_prefix (lines[0], "HTTP/1.") && strlen (lines[0]) >= 12)
+          response->status = (guint)g_ascii_strtoull (lines[0] + 9, NULL, 10);
+        for (guint i = 1; lines[i] != NULL; i++) {
+          char *colon = strchr (lines[i], ':');
+
+          if (colon == NULL)
+            continue;
+          g_hash_table_replace (response->headers, g_ascii_strdown (lines[i], colon - lines[i]),
+                                g_strstrip (g_strdup (colon + 1)));
+        }
+        if (response->status == 101) {
+          response->upgraded = TRUE;
+          break;
+        }
+        value = g_hash_table_lookup (response->headers, "content-length");
+        if (value != NULL)
+          content_length = g_ascii_strtoll (value, NULL, 10);
+        value = g_hash_table_lookup (response->headers, "transfer-encoding");
+        if (value != NULL && g_ascii_strcasecmp (value, "chunked") == 0)
+          chunked = g_string_new (NULL);
+        if (g_ascii_strcasecmp (method, "HEAD") == 0 || response->status == 204 ||
+            response->status == 304)
+          content_length = 0;
+      }
+    }
+    if (head_end != NULL) {
+      gsize have;
+
+      body_start = (head_end - (char *)buf->data) + 4;
+      have = buf->len - body_start;
+      if (chunked != NULL && dechunk ((const char *)buf->data + body_start, have, chunked))
+        break;
+      if (chunked == NULL && content_length >= 0 && have >= (gsize)content_length)
+        break;
+    }
+    n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), chunk, sizeof chunk,
+                             NULL, error);
+    if (n < 0)
+      return NULL;
+    if (n == 0)
+      break; /* EOF: the body ends here when it had no framing */
+    g_byte_array_append (buf, chunk, n);
+  }
+  if (head_end == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "connection closed before a complete HTTP head (%u bytes)", buf->len);
+    return NULL;
+  }
+  body_start = (head_end - (char *)buf->data) + 4;
+  if (chunked != NULL) {
+    response->body_len = chunked->len;
+    response->body = g_strndup (chunked->str, chunked->len);
+  } else {
+    gsize len = buf->len - body_start;
+
+    if (content_length >= 0 && (gsize)content_length < len)
+      len = content_length;
+    response->body_len = len;
+    response->body = g_strndup ((const char *)buf->data + body_start, len);
+  }
+  return g_steal_pointer (&response);
+}
+
+HubTestHttpResponse *hub_test_http_get (guint16 port, const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  HubTestHttpResponse *response = hub_test_http_request (port, "GET", path, NULL, NULL, &error);
+
+  ck_assert_msg (response != NULL, "GET %s should get an answer: %s", path,
+                 error ? error->message : "?");
+  return response;
+}
+
+HubTestHttpResponse *hub_test_http_post (guint16 port, const char *path, const char *token,
+                                         const char *body)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *auth = token ? g_strdup_printf ("Authorization: Bearer %s", token) : NULL;
+  const char *headers[] = {auth, NULL};
+  HubTestHttpResponse *response = hub_test_http_request (port, "POST", path, headers, body, &error);
+
+  ck_assert_msg (response != NULL, "POST %s should get an answer: %s", path,
+                 error ? error->message : "?");
+  return response;
+}
+
+JsonObject *hub_test_json_parse (const char *text, gsize len)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_data (parser, text, len, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  return json_object_ref (json_node_get_object (root));
+}
+
+char *hub_test_json_encode (JsonObject *object)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+
+  json_node_set_object (node, object);
+  return json_to_string (node, FALSE);
+}
+
+JsonObject *hub_test_http_response_json (HubTestHttpResponse *response)
+{
+  JsonObject *object = hub_test_json_parse (response->body, response->body_len);
+
+  ck_assert_msg (object != NULL, "HTTP body should be a JSON object (status %u): \"%s\"",
+                 response->status, response->body);
+  return object;
+}
+
+const char *hub_test_http_response_header (HubTestHttpResponse *response, const char *name)
+{
+  g_autofree char *lower = g_ascii_strdown (name, -1);
+
+  return g_hash_table_lookup (response->headers, lower);
+}
+
+const char *hub_test_json_string (JsonObject *object, const char *member)
+{
+  JsonNode *node = object ? json_object_get_member (object, member) : NULL;
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static JsonNode *member_or_fail (JsonObject *object, const char *member, const char *what)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL) {
+    g_autofree char *text = hub_test_json_encode (object);
+
+    ck_abort_msg ("\"%s\" (%s) should be present in %s", member, what, text);
+  }
+  return node;
+}
+
+gint64 hub_test_json_int (JsonObject *object, const char *member)
+{
+  JsonNode *node = member_or_fail (object, member, "an integer");
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64) {
+    g_autofree char *text = hub_test_json_encode (object);
+
+    ck_abort_msg ("\"%s\" should be an integer in %s", member, text);
+  }
+  return json_node_get_int (node);
+}
+
+gboolean hub_test_json_bool (JsonObject *object, const char *member)
+{
+  JsonNode *node = member_or_fail (object, member, "a boolean");
+
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
+    g_autofree char *text = hub_test_json_encode (object);
+
+    ck_abort_msg ("\"%s\" should be a boolean in %s", member, text);
+  }
+  return json_node_get_boolean (node);
+}
+
+JsonArray *hub_test_json_array (JsonObject *object, const char *member)
+{
+  JsonNode *node = member_or_fail (object, member, "an array");
+
+  if (!JSON_NODE_HOLDS_ARRAY (node)) {
+    g_autofree char *text = hub_test_json_encode (object);
+
+    ck_abort_msg ("\"%s\" should be an array in %s", member, text);
+  }
+  return json_node_get_array (node);
+}
+
+JsonObject *hub_test_json_object (JsonObject *object, const char *member)
+{
+  JsonNode *node = member_or_fail (object, member, "an object");
+
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    g_autofree char *text = hub_test_json_encode (object);
+
+    ck_abort_msg ("\"%s\" should be an object in %s", member, text);
+  }
+  return json_node_get_object (node);
+}
+
+gboolean hub_test_json_array_has_string (JsonArray *array, const char *value)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++) {
+    JsonNode *node = json_array_get_element (array, i);
+
+    if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING &&
+        g_strcmp0 (json_node_get_string (node), value) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+JsonObject *hub_test_json_array_find (JsonArray *array, const char *key, const char *value)
+{
+  for (guint i = 0; i < json_array_get_length (array); i++) {
+    JsonNode *node = json_array_get_element (array, i);
+
+    if (JSON_NODE_HOLDS_OBJECT (node) &&
+        g_strcmp0 (hub_test_json_string (json_node_get_object (node), key), value) == 0)
+      return json_node_get_object (node);
+  }
+  return NULL;
+}
+
+gboolean hub_test_metric_value (const char *text, const char *name, double *value)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  gsize name_len = strlen (name);
+
+  for (guint i = 0; lines[i] != NULL; i++) {
+    const char *line = lines[i];
+
+    if (line[0] == '#' || strncmp (line, name, name_len) != 0 || line[name_len] != ' ')
+      continue;
+    *value = g_ascii_strtod (line + name_len + 1, NULL);
+    return TRUE;
+  }
+  return FALSE;
+}

@@ -1,0 +1,110 @@
+/* hub-test-server.h: runs the real hub-server binary ($HUB_SERVER_BIN) for an
+ * integration test on an ephemeral port, and speaks plain HTTP/1.1 and raw TCP
+ * to it. Every server started here is killed when the test process exits, and
+ * its output is printed then if the test did not stop it (a failed test). */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _HubTestServer HubTestServer;
+
+/* Starts `$HUB_SERVER_BIN --host 127.0.0.1 --port 0 ARGS…` and waits (at most
+ * 10 s) for its first stdout line, `hub-server listening on ws://127.0.0.1:PORT/ws
+ * node=NAME mode=memory`. @args is NULL-terminated (may be NULL). Returns NULL
+ * with @error set when the binary cannot start or prints something else.
+ * (transfer full) */
+HubTestServer *hub_test_server_startv (const char *const *args, GError **error);
+/* Same, with the arguments as a list ending with NULL (just NULL: no
+ * arguments); fails the test on error. */
+HubTestServer *hub_test_server_start (const char *first_arg, ...);
+
+guint16 hub_test_server_port (HubTestServer *server);
+/* The node name announced on the first line. (transfer none) */
+const char *hub_test_server_node (HubTestServer *server);
+/* The whole first line, without its newline. (transfer none) */
+const char *hub_test_server_first_line (HubTestServer *server);
+
+/* Sends SIGTERM and waits at most @timeout_ms for the process to exit; on
+ * timeout it is killed with SIGKILL and FALSE returned. @exit_status gets the
+ * exit code (or 128 + signal), @elapsed_ms how long the exit took. */
+gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
+                               gint64 *elapsed_ms);
+/* Waits at most @timeout_ms for the process to exit on its own (after a
+ * signal sent with hub_test_server_kill); FALSE on timeout. */
+gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status);
+/* Sends @signum to the server (SIGKILL, SIGSTOP, SIGCONT…). */
+void hub_test_server_kill (HubTestServer *server, int signum);
+/* TRUE while the process has not exited. */
+gboolean hub_test_server_is_running (HubTestServer *server);
+/* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
+char *hub_test_server_output (HubTestServer *server);
+/* Kills the server if it still runs (SIGKILL), removes its temp dir, frees it. */
+void hub_test_server_free (HubTestServer *server);
+/* Frees every server still alive in this process (test teardown). */
+void hub_test_server_free_all (void);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubTestServer, hub_test_server_free)
+
+/* An HTTP/1.1 exchange with 127.0.0.1:port. */
+typedef struct {
+  guint status;        /* 101, 200, 404…; 0 when no status line arrived */
+  char *status_line;   /* (owned) */
+  GHashTable *headers; /* (owned) lower-case name → value (owned strings) */
+  char *body;          /* (owned) NUL-terminated, chunked encoding removed */
+  gsize body_len;
+  gboolean upgraded; /* a 101: the body was not read, the socket is left open */
+} HubTestHttpResponse;
+
+void hub_test_http_response_free (HubTestHttpResponse *response);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubTestHttpResponse, hub_test_http_response_free)
+
+/* Sends `METHOD PATH HTTP/1.1` with Host, `Connection: close` unless
+ * @extra_headers sets Connection, a Content-Length when @body is not NULL, and
+ * @extra_headers ("Name: value", NULL-terminated, may be NULL); reads the
+ * answer within 5 s. NULL with @error on a socket error. (transfer full) */
+HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, const char *path,
+                                            const char *const *extra_headers, const char *body,
+                                            GError **error);
+/* GET @path; fails the test on a socket error. (transfer full) */
+HubTestHttpResponse *hub_test_http_get (guint16 port, const char *path);
+/* POST @body (JSON) to @path with `Authorization: Bearer @token` when @token is
+ * not NULL; fails the test on a socket error. (transfer full) */
+HubTestHttpResponse *hub_test_http_post (guint16 port, const char *path, const char *token,
+                                         const char *body);
+/* The body parsed as a JSON object; fails the test when it is not one. (transfer full) */
+JsonObject *hub_test_http_response_json (HubTestHttpResponse *response);
+/* A header's value (name in any case), or NULL. (transfer none) */
+const char *hub_test_http_response_header (HubTestHttpResponse *response, const char *name);
+
+/* Opens a plain TCP connection to 127.0.0.1:@port (5 s timeouts), for the
+ * hostile forms the WebSocket client cannot produce. (transfer full) */
+GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error);
+
+/* Parses @text as a JSON object; NULL when it is not one. (transfer full) */
+JsonObject *hub_test_json_parse (const char *text, gsize len);
+/* Encodes @object compactly. (transfer full) */
+char *hub_test_json_encode (JsonObject *object);
+
+/* @member as a string; NULL when absent or not a string. (transfer none) */
+const char *hub_test_json_string (JsonObject *object, const char *member);
+/* @member as an integer; fails the test when absent or not an integer. */
+gint64 hub_test_json_int (JsonObject *object, const char *member);
+/* @member as a boolean; fails the test when absent or not a boolean. */
+gboolean hub_test_json_bool (JsonObject *object, const char *member);
+/* @member as an array / object; fails the test when absent or of another
+ * type. (transfer none) */
+JsonArray *hub_test_json_array (JsonObject *object, const char *member);
+JsonObject *hub_test_json_object (JsonObject *object, const char *member);
+/* TRUE when @array holds the string @value. */
+gboolean hub_test_json_array_has_string (JsonArray *array, const char *value);
+/* The element of @array (of objects) whose @key is the string @value, or NULL. (transfer none) */
+JsonObject *hub_test_json_array_find (JsonArray *array, const char *key, const char *value);
+
+/* The value of a Prometheus sample `name value` (no labels) in @text; FALSE
+ * when absent. */
+gboolean hub_test_metric_value (const char *text, const char *name, double *value);
+
+G_END_DECLS
