@@ -1,0 +1,267 @@
+/* test-limits.c: PROTOCOL.md §8 over real sockets: application ping, rate
+ * limiting and abuse (4008), slow consumers (4009) and the heartbeat (4002). */
+#include "hub-test-server.h"
+#include "hub-test-ws.h"
+
+#include <string.h>
+
+static double stat_value (guint16 port, const char *name)
+{
+  g_autoptr (HubTestHttpResponse) response = hub_test_http_get (port, "/api/stats");
+  g_autoptr (JsonObject) stats = hub_test_http_response_json (response);
+
+  return (double)hub_test_json_int (stats, name);
+}
+
+START_TEST (app_ping_pong)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  HubTestWs *ws = hub_test_ws_login (hub_test_server_port (server), "alice", NULL);
+  g_autoptr (JsonObject) pong = hub_test_ws_call (ws, "{'type':'ping'}");
+  gint64 now = g_get_real_time () / 1000, ts;
+
+  ck_assert_str_eq (hub_test_json_string (pong, "type"), "pong");
+  ts = hub_test_json_int (pong, "ts");
+  ck_assert_msg (ts > now - 10000 && ts < now + 10000, "pong ts is Unix ms, got %" G_GINT64_FORMAT,
+                 ts);
+}
+END_TEST
+
+START_TEST (requests_beyond_the_burst_are_rate_limited)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--rate", "5", "--burst", "5", NULL);
+  HubTestWs *ws = hub_test_ws_login (hub_test_server_port (server), "alice", NULL);
+  gboolean limited[12] = {FALSE};
+  guint ok = 0, rate_limited = 0;
+  int first_limited = -1, first_ok = -1;
+  g_autoptr (JsonObject) not_created = NULL;
+  g_autoptr (JsonObject) created = NULL;
+
+  /* Twelve creates on the wire at once (a few ms), against a bucket of 5. */
+  for (int i = 0; i < 12; i++) {
+    g_autofree char *request =
+        g_strdup_printf ("{\"type\":\"create\",\"id\":%d,\"room\":\"r%d\"}", i, i);
+
+    hub_test_ws_send_text (ws, request);
+  }
+  for (int i = 0; i < 12; i++) {
+    g_autoptr (JsonObject) reply = NULL;
+    g_autofree char *text = NULL;
+
+    /* Replies in request order; each carries its request's id. */
+    reply = hub_test_ws_recv_json (ws, HUB_TEST_WS_TIMEOUT_MS);
+    ck_assert_msg (reply != NULL, "reply %d of 12 missing", i);
+    text = hub_test_json_encode (reply);
+    ck_assert_msg (hub_test_json_int (reply, "id") == i, "expected the reply to id %d, got %s", i,
+                   text);
+    if (g_strcmp0 (hub_test_json_string (reply, "type"), "ok") == 0) {
+      ok++;
+      if (first_ok < 0)
+        first_ok = i;
+    } else {
+      ck_assert_msg (g_strcmp0 (hub_test_json_string (reply, "code"), "rate_limited") == 0,
+                     "expected ok or rate_limited, got %s", text);
+      limited[i] = TRUE;
+      rate_limited++;
+      if (first_limited < 0)
+        first_limited = i;
+    }
+  }
+  ck_assert_msg (ok >= 3 && ok <= 6, "about the burst (5, hello included) passes, %u did", ok);
+  ck_assert_msg (rate_limited >= 6, "the rest is rate_limited, %u were", rate_limited);
+  ck_assert_int_eq (first_ok, 0);
+  ck_assert_msg (!limited[0] && limited[11], "the first passes, the last is limited");
+
+  /* Rate-limited requests were not executed. After a refill (5/s), check one
+   * of each kind. */
+  hub_test_ws_service (1100);
+  not_created = hub_test_ws_call (ws, "{'type':'room_info','room':'r11'}");
+  ck_assert_str_eq (hub_test_json_string (not_created, "code"), "room_not_found");
+  created = hub_test_ws_call (ws, "{'type':'room_info','room':'r0'}");
+  ck_assert_str_eq (hub_test_json_string (created, "type"), "ok");
+}
+END_TEST
+
+START_TEST (flood_closes_4008)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--rate", "5", "--burst", "5", NULL);
+  HubTestWs *ws = hub_test_ws_login (hub_test_server_port (server), "alice", NULL);
+  HubTestWs *calm = hub_test_ws_login (hub_test_server_port (server), "bob", NULL);
+  gint64 start = g_get_monotonic_time ();
+  gint64 deadline = start + 6 * G_TIME_SPAN_SECOND;
+  guint sent = 0, code;
+
+  /* About 300 requests/s, far above 10 × 5/s, until the server closes. */
+  while (!hub_test_ws_is_closed (ws) && g_get_monotonic_time () < deadline) {
+    for (int i = 0; i < 15; i++)
+      if (hub_test_ws_try_send_text (ws, "{\"type\":\"ping\",\"id\":1}"))
+        sent++;
+    hub_test_ws_service (50);
+  }
+  code = hub_test_ws_wait_closed (ws, 1000);
+  ck_assert_msg (code == 4008, "a flood of %u requests should be closed with 4008, got %u", sent,
+                 code);
+  ck_assert_msg (g_get_monotonic_time () - start >= 900 * G_TIME_SPAN_MILLISECOND,
+                 "4008 needs two consecutive seconds of abuse");
+  /* Others are unaffected. */
+  hub_test_ws_barrier (calm);
+}
+END_TEST
+
+START_TEST (slow_consumer_closed_4009_others_keep_receiving)
+{
+  const guint count = 400;
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--max-queue-bytes", "262144", "--rate",
+                                                            "100000", "--burst", "100000", NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *slow = hub_test_ws_login (port, "slow", NULL);
+  HubTestWs *bob = hub_test_ws_login (port, "bob", NULL);
+  HubTestWs *carol = hub_test_ws_login (port, "carol", NULL);
+  g_autofree char *pad = g_strnfill (32000, 'p');
+  guint carol_frames = 0, bob_seq = 0;
+  gint64 slow_seq = 0;
+  guint code;
+
+  json_object_unref (hub_test_ws_ok (slow, "{'type':'join','room':'flood'}"));
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'flood'}"));
+  json_object_unref (hub_test_ws_ok (carol, "{'type':'join','room':'flood'}"));
+  hub_test_ws_drain (slow);
+  hub_test_ws_drain (bob);
+  hub_test_ws_drain (carol);
+  hub_test_ws_pause_reading (slow, TRUE);
+
+  /* About 13 MB, more than socket buffers and the 256 KiB queue hold. */
+  for (guint i = 1; i <= count; i++) {
+    g_autofree char *request = g_strdup_printf (
+        "{\"type\":\"publish\",\"room\":\"flood\",\"payload\":{\"n\":%u,\"pad\":\"%s\"}}", i, pad);
+
+    hub_test_ws_send_text (carol, request);
+  }
+  /* Bob gets everything, in order. */
+  while (bob_seq < count) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (bob, 10000);
+    g_autofree char *text = NULL;
+
+    ck_assert_msg (frame != NULL, "bob: message %u of %u missing", bob_seq + 1, count);
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "message") != 0) {
+      text = hub_test_json_encode (frame);
+      ck_assert_msg (g_strcmp0 (hub_test_json_string (frame, "type"), "presence") == 0,
+                     "bob: expected messages, got %s", text);
+      continue; /* the slow user's leave, if the server made it one */
+    }
+    ck_assert_int_eq (hub_test_json_int (frame, "seq"), bob_seq + 1);
+    bob_seq++;
+  }
+  while (carol_frames < count) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (carol, 10000);
+
+    ck_assert_msg (frame != NULL, "carol: message %u of %u missing", carol_frames + 1, count);
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "message") == 0)
+      carol_frames++;
+  }
+  /* The server gave up on the slow one... */
+  for (int i = 0; i < 100 && stat_value (port, "slow_consumer_closes_total") < 1; i++)
+    hub_test_ws_service (50);
+  ck_assert_msg (stat_value (port, "slow_consumer_closes_total") >= 1,
+                 "slow_consumer_closes_total should count the slow consumer");
+  /* ...which, reading again, finds an in-order prefix, then close 4009. */
+  hub_test_ws_pause_reading (slow, FALSE);
+  code = hub_test_ws_wait_closed (slow, 10000);
+  ck_assert_msg (code == 4009, "the slow consumer should be closed with 4009, got %u", code);
+  for (;;) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (slow, 0);
+
+    if (frame == NULL)
+      break;
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "message") == 0) {
+      ck_assert_int_eq (hub_test_json_int (frame, "seq"), slow_seq + 1);
+      slow_seq++;
+    }
+  }
+  ck_assert_msg (slow_seq < count, "the slow consumer cannot have received everything");
+}
+END_TEST
+
+START_TEST (silent_raw_client_closed_by_heartbeat)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--heartbeat", "1", NULL);
+  guint16 port = hub_test_server_port (server);
+  g_autoptr (HubTestRawWs) raw = hub_test_raw_ws_new (port, NULL);
+  HubTestWs *lively = NULL;
+  gint64 start, elapsed;
+  guint pings = 0, code = 0;
+
+  ck_assert_ptr_nonnull (raw);
+  ck_assert_uint_eq (hub_test_raw_ws_handshake (raw, "/ws", "hub.v1"), 101);
+  ck_assert (hub_test_raw_ws_send_text (raw, "{\"type\":\"hello\",\"id\":1,\"user\":\"mute\"}"));
+  start = g_get_monotonic_time ();
+  lively = hub_test_ws_login (port, "alice", NULL); /* answers pings: lws does */
+  /* Read everything the server sends to the raw client, answering nothing. */
+  while (code == 0 && g_get_monotonic_time () - start < 8 * G_TIME_SPAN_SECOND) {
+    g_autoptr (GBytes) payload = NULL;
+    int opcode = hub_test_raw_ws_read_frame (raw, 20, &payload);
+
+    if (opcode == 0x9)
+      pings++;
+    else if (opcode == 0x8) {
+      gsize len = 0;
+      const guint8 *p = g_bytes_get_data (payload, &len);
+
+      code = len >= 2 ? (guint)(p[0] << 8 | p[1]) : 1005;
+    } else if (opcode == -2)
+      code = HUB_TEST_WS_CLOSED_ABNORMALLY;
+    hub_test_ws_service (5);
+  }
+  elapsed = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
+  ck_assert_msg (
+      code == 4002 || code == HUB_TEST_WS_CLOSED_ABNORMALLY,
+      "a client silent for 3 heartbeats is closed (4002 or dropped), got %u after %" G_GINT64_FORMAT
+      " ms",
+      code, elapsed);
+  ck_assert_msg (elapsed >= 2000 && elapsed <= 6000,
+                 "closed after about 3 × 1 s of silence, took %" G_GINT64_FORMAT " ms", elapsed);
+  ck_assert_msg (pings >= 1, "the server pings every heartbeat_s (got %u pings)", pings);
+  /* The client that answers pings outlives 3 heartbeats. */
+  hub_test_ws_service (MAX (0, 4000 - elapsed));
+  hub_test_ws_barrier (lively);
+  ck_assert (!hub_test_ws_is_closed (lively));
+}
+END_TEST
+
+START_TEST (paused_client_closed_by_heartbeat)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--heartbeat", "1", NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *paused = hub_test_ws_login (port, "alice", NULL);
+  gint64 start = g_get_monotonic_time (), elapsed;
+  double before = stat_value (port, "connections");
+  guint code;
+
+  hub_test_ws_pause_reading (paused, TRUE);
+  /* The server counts its connections; it ends the unresponsive one. */
+  while (stat_value (port, "connections") >= before &&
+         g_get_monotonic_time () - start < 8 * G_TIME_SPAN_SECOND)
+    hub_test_ws_service (100);
+  elapsed = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
+  ck_assert_msg (elapsed >= 2000 && elapsed <= 6000,
+                 "an unresponsive client goes after about 3 s, took %" G_GINT64_FORMAT " ms",
+                 elapsed);
+  hub_test_ws_pause_reading (paused, FALSE);
+  code = hub_test_ws_wait_closed (paused, 5000);
+  ck_assert_msg (code == 4002 || code == HUB_TEST_WS_CLOSED_ABNORMALLY,
+                 "expected 4002 (or a dropped connection), got %u", code);
+}
+END_TEST
+
+int main (void)
+{
+  Suite *suite = suite_create ("limits");
+
+  HUB_TEST_ADD (suite, app_ping_pong, 30);
+  HUB_TEST_ADD (suite, requests_beyond_the_burst_are_rate_limited, 30);
+  HUB_TEST_ADD (suite, flood_closes_4008, 30);
+  HUB_TEST_ADD (suite, slow_consumer_closed_4009_others_keep_receiving, 90);
+  HUB_TEST_ADD (suite, silent_raw_client_closed_by_heartbeat, 30);
+  HUB_TEST_ADD (suite, paused_client_closed_by_heartbeat, 30);
+  return hub_test_run (suite);
+}
