@@ -1,0 +1,338 @@
+/* hub-connection.c: one client connection: identity, counters, rate limiter,
+ * presence subscriptions and the bounded send queue of shared frames
+ * (PROTOCOL.md §8), written through the transport's sink. */
+#include "hub/hub-connection.h"
+
+#include "hub/hub-error.h"
+
+/* Queue accounting: a frame counts for the length of its JSON payload
+ * (hub_frame_payload), not its wire length: the limit is about the messages a
+ * client has not read, and a transport may frame the payload itself. bytes_out
+ * counts the same way. */
+
+struct _HubConnection {
+  grefcount ref;
+  char *id;        /* (owned) */
+  HubClock *clock; /* (owned) ref */
+  gsize max_queue_bytes;
+  const HubSinkVTable *sink; /* (unowned) */
+  gpointer sink_data;        /* (unowned) */
+  gboolean detached;         /* the transport is gone: no sink call any more */
+
+  char *user;   /* (owned) (nullable) NULL until authenticated */
+  char *device; /* (owned) (nullable) */
+  gboolean authenticated;
+  gboolean admin;
+
+  GQueue queue; /* (owned) HubFrame* refs, oldest first */
+  gsize queued_bytes;
+
+  gboolean closing;     /* a close was requested: later sends are ignored */
+  gboolean sink_closed; /* sink->close() was called (once per connection) */
+  guint16 close_code;
+  char *close_reason; /* (owned) (nullable) */
+
+  HubConnectionStats stats;
+  HubRateLimiter rate_limiter;
+  GHashTable *subscriptions; /* (owned) set of char* user ids (owned) */
+  guint hello_timer;
+};
+
+HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
+                                   const HubSinkVTable *sink, gpointer sink_data)
+{
+  HubConnection *conn;
+
+  g_return_val_if_fail (id != NULL, NULL);
+  g_return_val_if_fail (clock != NULL, NULL);
+  g_return_val_if_fail (sink != NULL && sink->write != NULL && sink->request_writable != NULL &&
+                            sink->close != NULL,
+                        NULL);
+
+  conn = g_new0 (HubConnection, 1);
+  g_ref_count_init (&conn->ref);
+  conn->id = g_strdup (id);
+  conn->clock = hub_clock_ref (clock);
+  conn->max_queue_bytes = max_queue_bytes;
+  conn->sink = sink;
+  conn->sink_data = sink_data;
+  g_queue_init (&conn->queue);
+  conn->stats.connected_unix_ms = hub_clock_unix_ms (clock);
+  conn->stats.last_activity_unix_ms = conn->stats.connected_unix_ms;
+  /* Unlimited until the dispatcher sets the configured rate on it. */
+  hub_rate_limiter_init (&conn->rate_limiter, 0.0, 0.0, hub_clock_monotonic_us (clock));
+  conn->subscriptions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  return conn;
+}
+
+HubConnection *hub_connection_ref (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  g_ref_count_inc (&conn->ref);
+  return conn;
+}
+
+static void discard_queue (HubConnection *conn)
+{
+  g_queue_clear_full (&conn->queue, (GDestroyNotify)hub_frame_unref);
+  conn->queued_bytes = 0;
+}
+
+void hub_connection_unref (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+  if (!g_ref_count_dec (&conn->ref))
+    return;
+  /* No sink call here: the transport holds a ref until it detaches. */
+  discard_queue (conn);
+  g_hash_table_unref (conn->subscriptions);
+  hub_clock_unref (conn->clock);
+  g_free (conn->close_reason);
+  g_free (conn->user);
+  g_free (conn->device);
+  g_free (conn->id);
+  g_free (conn);
+}
+
+const char *hub_connection_get_id (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return conn->id;
+}
+
+const char *hub_connection_get_user (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return conn->user;
+}
+
+const char *hub_connection_get_device (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return conn->device;
+}
+
+gboolean hub_connection_is_authenticated (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->authenticated;
+}
+
+gboolean hub_connection_is_admin (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->admin;
+}
+
+void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
+                                  gboolean admin)
+{
+  g_return_if_fail (conn != NULL);
+  g_return_if_fail (user != NULL);
+  /* A connection belongs to one user for its whole life: the connection
+   * manager's user index relies on it. */
+  g_return_if_fail (!conn->authenticated || g_strcmp0 (conn->user, user) == 0);
+
+  g_free (conn->user);
+  conn->user = g_strdup (user);
+  g_free (conn->device);
+  conn->device = g_strdup (device);
+  conn->admin = admin;
+  conn->authenticated = TRUE;
+}
+
+static gsize frame_bytes (HubFrame *frame)
+{
+  gsize len = 0;
+
+  hub_frame_payload (frame, &len);
+  return len;
+}
+
+/* Offers @frame to the sink; accounts it when taken. */
+static gboolean sink_write (HubConnection *conn, HubFrame *frame)
+{
+  if (!conn->sink->write (conn->sink_data, frame))
+    return FALSE;
+  conn->stats.frames_out++;
+  conn->stats.bytes_out += frame_bytes (frame);
+  return TRUE;
+}
+
+/* Closes the sink once, when a close is pending and nothing is left to write. */
+static void maybe_close_sink (HubConnection *conn)
+{
+  if (conn->detached || !conn->closing || conn->sink_closed || conn->queue.length > 0)
+    return;
+  conn->sink_closed = TRUE;
+  conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
+}
+
+HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame)
+{
+  gsize len;
+  gboolean was_empty;
+
+  g_return_val_if_fail (conn != NULL, HUB_SEND_IGNORED);
+  g_return_val_if_fail (frame != NULL, HUB_SEND_IGNORED);
+
+  if (conn->closing || conn->detached)
+    return HUB_SEND_IGNORED;
+
+  /* Write-through only when nothing waits, so frames stay in order. A frame
+   * larger than the whole queue is offered too: the sink may take it. */
+  was_empty = conn->queue.length == 0;
+  if (was_empty && sink_write (conn, frame))
+    return HUB_SEND_WRITTEN;
+
+  len = frame_bytes (frame);
+  if (hub_frame_is_ephemeral (frame) && conn->queued_bytes > conn->max_queue_bytes / 2) {
+    conn->stats.dropped++;
+    return HUB_SEND_DROPPED;
+  }
+  if (len > conn->max_queue_bytes - conn->queued_bytes) {
+    hub_connection_close (conn, HUB_CLOSE_SLOW_CONSUMER, "slow consumer");
+    return HUB_SEND_CLOSED;
+  }
+
+  g_queue_push_tail (&conn->queue, hub_frame_ref (frame));
+  conn->queued_bytes += len;
+  /* One request per empty → non-empty transition; flush() asks again while
+   * frames remain. */
+  if (was_empty)
+    conn->sink->request_writable (conn->sink_data);
+  return HUB_SEND_QUEUED;
+}
+
+void hub_connection_flush (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+
+  if (conn->detached || conn->sink_closed)
+    return;
+  while (conn->queue.length > 0) {
+    HubFrame *frame = g_queue_peek_head (&conn->queue);
+
+    if (!sink_write (conn, frame))
+      break;
+    g_queue_pop_head (&conn->queue);
+    conn->queued_bytes -= frame_bytes (frame);
+    hub_frame_unref (frame);
+  }
+  if (conn->queue.length > 0)
+    conn->sink->request_writable (conn->sink_data);
+  else
+    maybe_close_sink (conn);
+}
+
+void hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
+{
+  g_return_if_fail (conn != NULL);
+
+  if (conn->closing)
+    return;
+  conn->closing = TRUE;
+  conn->close_code = code;
+  conn->close_reason = g_strdup (reason);
+  /* A slow consumer's queue is what went wrong: the close goes out before it. */
+  if (code == HUB_CLOSE_SLOW_CONSUMER)
+    discard_queue (conn);
+  /* Otherwise the close waits for the queue to drain (see hub_connection_flush). */
+  maybe_close_sink (conn);
+}
+
+gboolean hub_connection_is_closing (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->closing;
+}
+
+guint16 hub_connection_get_close_code (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->close_code;
+}
+
+void hub_connection_detach (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+  conn->detached = TRUE;
+  conn->sink_data = NULL;
+  discard_queue (conn);
+}
+
+void hub_connection_ping (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+  if (conn->detached || conn->sink_closed || conn->sink->ping == NULL)
+    return;
+  conn->sink->ping (conn->sink_data);
+}
+
+gsize hub_connection_queued_bytes (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->queued_bytes;
+}
+
+guint hub_connection_queued_frames (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->queue.length;
+}
+
+gsize hub_connection_max_queue_bytes (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->max_queue_bytes;
+}
+
+void hub_connection_note_received (HubConnection *conn, gsize bytes)
+{
+  g_return_if_fail (conn != NULL);
+  conn->stats.frames_in++;
+  conn->stats.bytes_in += bytes;
+  conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
+}
+
+void hub_connection_touch (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+  conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
+}
+
+void hub_connection_note_message_in (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+  conn->stats.messages_in++;
+}
+
+const HubConnectionStats *hub_connection_get_stats (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return &conn->stats;
+}
+
+HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return &conn->rate_limiter;
+}
+
+GHashTable *hub_connection_get_subscriptions (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, NULL);
+  return conn->subscriptions;
+}
+
+void hub_connection_set_hello_timer (HubConnection *conn, guint id)
+{
+  g_return_if_fail (conn != NULL);
+  conn->hello_timer = id;
+}
+
+guint hub_connection_get_hello_timer (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->hello_timer;
+}
