@@ -1,0 +1,128 @@
+/* test-shutdown.c: PROTOCOL.md §9 over real sockets: SIGTERM and SIGINT close
+ * every connection with 1001 after flushing, and the server exits 0 in 5 s. */
+#include "hub-test-server.h"
+#include "hub-test-ws.h"
+
+#include <signal.h>
+
+/* Signals the server (unless @signum is 0: already done), then reads every client to its close (so
+ * the server can finish its close handshakes) and waits for its exit. */
+static void shut_down (HubTestServer *server, int signum, HubTestWs **clients, guint n)
+{
+  gint64 start = g_get_monotonic_time (), elapsed;
+  int status = -1;
+
+  if (signum != 0)
+    hub_test_server_kill (server, signum);
+  for (guint i = 0; i < n; i++) {
+    guint code = hub_test_ws_wait_closed (clients[i], 5000);
+
+    ck_assert_msg (code == 1001, "client %u: expected close 1001 on signal %d, got %u", i, signum,
+                   code);
+  }
+  ck_assert_msg (hub_test_server_wait (server, 6000, &status),
+                 "the server should exit within 5 s of signal %d", signum);
+  elapsed = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
+  ck_assert_msg (elapsed <= 5000, "exit took %" G_GINT64_FORMAT " ms, more than 5 s", elapsed);
+  ck_assert_msg (status == 0, "exit status should be 0, got %d", status);
+}
+
+START_TEST (sigterm_closes_every_connection_1001)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *clients[4];
+
+  clients[0] = hub_test_ws_open (port); /* before hello */
+  clients[1] = hub_test_ws_login (port, "alice", "one");
+  clients[2] = hub_test_ws_login (port, "alice", "two");
+  clients[3] = hub_test_ws_login (port, "bob", NULL);
+  json_object_unref (hub_test_ws_ok (clients[3], "{'type':'join','room':'general'}"));
+  shut_down (server, SIGTERM, clients, G_N_ELEMENTS (clients));
+}
+END_TEST
+
+START_TEST (sigint_closes_every_connection_1001)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *clients[2];
+
+  clients[0] = hub_test_ws_open (port);
+  clients[1] = hub_test_ws_login (port, "alice", NULL);
+  shut_down (server, SIGINT, clients, G_N_ELEMENTS (clients));
+}
+END_TEST
+
+START_TEST (sigterm_idle_server_exits_0)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  int status = -1;
+  gint64 elapsed = -1;
+
+  ck_assert_msg (hub_test_server_stop (server, 5000, &status, &elapsed),
+                 "an idle server should exit within 5 s of SIGTERM");
+  ck_assert_int_eq (status, 0);
+}
+END_TEST
+
+START_TEST (sigterm_flushes_queued_messages)
+{
+  const guint count = 200;
+  g_autoptr (HubTestServer) server =
+      hub_test_server_start ("--rate", "100000", "--burst", "100000", NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *alice = hub_test_ws_login (port, "alice", NULL);
+  HubTestWs *bob = hub_test_ws_login (port, "bob", NULL);
+  HubTestWs *clients[1] = {bob};
+  g_autofree char *pad = g_strnfill (2000, 'p');
+  guint acked = 0, received = 0;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'general'}"));
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'general'}"));
+  hub_test_ws_drain (bob);
+  /* Bob stops reading so the server holds messages for him when the signal comes. */
+  hub_test_ws_pause_reading (bob, TRUE);
+  for (guint i = 1; i <= count; i++) {
+    g_autofree char *request = g_strdup_printf (
+        "{\"type\":\"publish\",\"id\":%u,\"room\":\"general\",\"payload\":{\"n\":%u,\"p\":\"%s\"}}",
+        i, i, pad);
+
+    hub_test_ws_send_text (alice, request);
+  }
+  while (acked < count) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (alice, HUB_TEST_WS_TIMEOUT_MS);
+
+    ck_assert_msg (frame != NULL, "alice: reply %u of %u missing", acked + 1, count);
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "ok") == 0)
+      acked++;
+  }
+  hub_test_server_kill (server, SIGTERM);
+  hub_test_ws_pause_reading (bob, FALSE);
+  shut_down (server, 0, clients, 1);
+  /* Every accepted message reached bob before the close. */
+  for (;;) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (bob, 0);
+
+    if (frame == NULL)
+      break;
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "message") == 0) {
+      ck_assert_int_eq (hub_test_json_int (frame, "seq"), received + 1);
+      received++;
+    }
+  }
+  ck_assert_msg (received == count, "bob should get all %u messages before 1001, got %u", count,
+                 received);
+}
+END_TEST
+
+int main (void)
+{
+  Suite *suite = suite_create ("shutdown");
+
+  HUB_TEST_ADD (suite, sigterm_closes_every_connection_1001, 30);
+  HUB_TEST_ADD (suite, sigint_closes_every_connection_1001, 30);
+  HUB_TEST_ADD (suite, sigterm_idle_server_exits_0, 30);
+  HUB_TEST_ADD (suite, sigterm_flushes_queued_messages, 30);
+  return hub_test_run (suite);
+}
