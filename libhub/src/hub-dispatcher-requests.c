@@ -174,7 +174,7 @@ static void handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
   g_hash_table_iter_init (&iter, room->members);
   while (g_hash_table_iter_next (&iter, &member, NULL))
     g_ptr_array_add (sorted, member);
-  g_ptr_array_sort (sorted, (GCompareFunc)(void (*) (void))g_strcmp0);
+  g_ptr_array_sort (sorted, compare_names);
   members = json_array_sized_new (sorted->len);
   for (guint i = 0; i < sorted->len; i++) {
     const char *user = g_ptr_array_index (sorted, i);

@@ -352,6 +352,9 @@ START_TEST (test_slow_consumer)
 
     hub_dispatcher_receive (node->dispatcher, a->conn, json, strlen (json));
     hub_fake_clock_advance (node->clock, 250); /* stay under the rate limit */
+    /* Every client is alive (pongs), the slow one just does not read. */
+    hub_dispatcher_touch (node->dispatcher, slow->conn);
+    hub_dispatcher_touch (node->dispatcher, fast->conn);
     sent++;
   }
   ck_assert_msg (slow->sink->closed, "the slow consumer is closed");
@@ -376,6 +379,7 @@ START_TEST (test_ephemeral_dropped)
   for (int i = 0; i < 100; i++) {
     test_client_send (a, "{\"type\":\"typing\",\"room\":\"r\"}");
     hub_fake_clock_advance (node->clock, 250);
+    hub_dispatcher_touch (node->dispatcher, slow->conn); /* alive, just not reading */
   }
   ck_assert_msg (!slow->sink->closed, "ephemeral frames never close a connection");
   ck_assert_msg (hub_connection_queued_bytes (slow->conn) <= 4096 / 2 + 64,

@@ -139,6 +139,7 @@ START_TEST (test_join_twice_no_event)
 
   join (a, "general");
   test_client_clear (a);
+  test_client_clear (a2);
   join (a2, "general");
   ck_assert_int_eq (test_client_count (a, "presence"), 0);
   ck_assert_int_eq (test_client_count (a2, "presence"), 0);
