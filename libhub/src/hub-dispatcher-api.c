@@ -8,7 +8,8 @@
 #define API_SENDER "@api"
 #define API_DEVICE "http"
 
-static char *api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
+static char *
+api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -25,8 +26,8 @@ static char *api_error (guint *http_status, guint status, HubErrorCode code, con
 }
 
 /* FALSE (and the error body in @out) unless the bearer token allows publishing. */
-static gboolean api_authorize (HubDispatcher *d, const char *authorization, guint *http_status,
-                               char **out)
+static gboolean
+api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, char **out)
 {
   g_autoptr (HubAuthClaims) claims = NULL;
   g_autoptr (GError) error = NULL;
@@ -56,8 +57,8 @@ static gboolean api_authorize (HubDispatcher *d, const char *authorization, guin
 }
 
 /* Reads an optional name member: NULL when absent or null, FALSE on a bad value. */
-static gboolean api_name (JsonObject *obj, const char *member, const char **out, guint *http_status,
-                          char **body)
+static gboolean
+api_name (JsonObject *obj, const char *member, const char **out, guint *http_status, char **body)
 {
   JsonNode *node = json_object_get_member (obj, member);
 
@@ -80,14 +81,16 @@ static gboolean api_name (JsonObject *obj, const char *member, const char **out,
   return TRUE;
 }
 
-static char *api_result (guint *http_status, const char *member, gint64 value)
+static char *
+api_result (guint *http_status, const char *member, gint64 value)
 {
   *http_status = 200;
   return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
 }
 
-char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
-                                  const char *authorization, guint *http_status)
+char *
+hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
+                            const char *authorization, guint *http_status)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *obj;

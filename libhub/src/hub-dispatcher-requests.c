@@ -14,7 +14,8 @@ typedef void (*Handler) (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 
 /* Looks up a room for a request that needs membership; replies the error and
  * returns NULL when it is missing or the user is not a member. */
-static HubRoom *member_room (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static HubRoom *
+member_room (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   HubRoom *room = hub_room_manager_lookup (d->rooms, req->room);
 
@@ -30,7 +31,8 @@ static HubRoom *member_room (HubDispatcher *d, HubConnection *conn, HubRequest *
   return room;
 }
 
-static JsonObject *room_result (HubRoom *room)
+static JsonObject *
+room_result (HubRoom *room)
 {
   JsonObject *result = json_object_new ();
 
@@ -39,7 +41,8 @@ static JsonObject *room_result (HubRoom *room)
   return result;
 }
 
-static void membership_event (HubDispatcher *d, HubRoom *room, const char *event, const char *user)
+static void
+membership_event (HubDispatcher *d, HubRoom *room, const char *event, const char *user)
 {
   g_autoptr (HubFrame) frame = hub_encode_presence (event, room->id, user);
 
@@ -48,7 +51,8 @@ static void membership_event (HubDispatcher *d, HubRoom *room, const char *event
 
 /* --- §4 Rooms ------------------------------------------------------------------ */
 
-static void handle_create (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_create (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   g_autoptr (GError) error = NULL;
   HubRoom *room = hub_room_manager_create (d->rooms, req->room, req->name,
@@ -60,7 +64,8 @@ static void handle_create (HubDispatcher *d, HubConnection *conn, HubRequest *re
     hub_dispatcher_reply_ok (conn, req->id_json, room_result (room));
 }
 
-static void handle_join (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_join (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   const char *user = hub_connection_get_user (conn);
   g_autoptr (GError) error = NULL;
@@ -94,7 +99,8 @@ static void handle_join (HubDispatcher *d, HubConnection *conn, HubRequest *req)
     membership_event (d, room, "join", user);
 }
 
-static void handle_leave (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_leave (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   const char *user = hub_connection_get_user (conn);
   g_autoptr (GError) error = NULL;
@@ -116,7 +122,8 @@ static void handle_leave (HubDispatcher *d, HubConnection *conn, HubRequest *req
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_rooms (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_rooms (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   g_auto (GStrv) ids = hub_room_manager_list_user_rooms (d->rooms, hub_connection_get_user (conn));
   JsonObject *result = json_object_new ();
@@ -134,7 +141,8 @@ static void handle_rooms (HubDispatcher *d, HubConnection *conn, HubRequest *req
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static HubRoom *existing_room (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static HubRoom *
+existing_room (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   HubRoom *room = hub_room_manager_lookup (d->rooms, req->room);
 
@@ -143,7 +151,8 @@ static HubRoom *existing_room (HubDispatcher *d, HubConnection *conn, HubRequest
   return room;
 }
 
-static void handle_room_info (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_room_info (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   HubRoom *room = existing_room (d, conn, req);
   JsonObject *result;
@@ -158,7 +167,14 @@ static void handle_room_info (HubDispatcher *d, HubConnection *conn, HubRequest 
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+static void
+handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   const char *viewer = hub_connection_get_user (conn);
   HubRoom *room = existing_room (d, conn, req);
@@ -184,9 +200,10 @@ static void handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
     json_object_set_string_member (m, "user", user);
     json_object_set_string_member (m, "status", hub_status_to_string (status));
     /* An invisible user shows no devices to others (§7). */
-    json_object_set_int_member (
-        m, "devices",
-        status == HUB_STATUS_OFFLINE ? 0 : hub_connection_manager_count_user (d->conns, user));
+    json_object_set_int_member (m, "devices",
+                                status == HUB_STATUS_OFFLINE && strcmp (viewer, user) != 0
+                                    ? 0
+                                    : hub_connection_manager_count_user (d->conns, user));
     json_array_add_object_element (members, m);
   }
   result = json_object_new ();
@@ -196,8 +213,9 @@ static void handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 
 /* --- §5 Messages ------------------------------------------------------------------- */
 
-gint64 hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const char *from,
-                                       const char *device, JsonNode *payload)
+gint64
+hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const char *from,
+                                const char *device, JsonNode *payload)
 {
   gint64 seq = hub_room_next_seq (room);
   g_autoptr (HubFrame) frame =
@@ -209,7 +227,8 @@ gint64 hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const ch
   return seq;
 }
 
-static void handle_publish (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_publish (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   HubRoom *room = member_room (d, conn, req);
   JsonObject *result;
@@ -225,7 +244,8 @@ static void handle_publish (HubDispatcher *d, HubConnection *conn, HubRequest *r
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_direct (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_direct (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   const char *from = hub_connection_get_user (conn);
   gboolean to_self = strcmp (from, req->to) == 0;
@@ -251,7 +271,8 @@ static void handle_direct (HubDispatcher *d, HubConnection *conn, HubRequest *re
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_multicast (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_multicast (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   g_autoptr (HubFrame) frame = hub_encode_multicast (hub_connection_get_user (conn),
                                                      hub_clock_unix_ms (d->clock), req->payload);
@@ -269,7 +290,8 @@ static void handle_multicast (HubDispatcher *d, HubConnection *conn, HubRequest 
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_broadcast (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_broadcast (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   g_autoptr (HubFrame) frame = NULL;
   JsonObject *result;
@@ -290,7 +312,8 @@ static void handle_broadcast (HubDispatcher *d, HubConnection *conn, HubRequest 
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_typing (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_typing (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   const char *user = hub_connection_get_user (conn);
   HubRoom *room = member_room (d, conn, req);
@@ -305,7 +328,8 @@ static void handle_typing (HubDispatcher *d, HubConnection *conn, HubRequest *re
 
 /* --- §6 History ---------------------------------------------------------------------- */
 
-static void handle_history (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_history (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   HubRoom *room = member_room (d, conn, req);
   gint64 limit = req->has_limit ? MIN (req->limit, HISTORY_LIMIT_MAX) : HISTORY_LIMIT_DEFAULT;
@@ -323,13 +347,15 @@ static void handle_history (HubDispatcher *d, HubConnection *conn, HubRequest *r
 
 /* --- §7 Presence ----------------------------------------------------------------------- */
 
-static void handle_status (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_status (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   hub_presence_set_status (d->presence, hub_connection_get_user (conn), req->status);
   hub_dispatcher_reply_ok (conn, req->id_json, NULL);
 }
 
-static void handle_subscribe (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_subscribe (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   GHashTable *subs = hub_connection_get_subscriptions (conn);
   const char *viewer = hub_connection_get_user (conn);
@@ -361,7 +387,8 @@ static void handle_subscribe (HubDispatcher *d, HubConnection *conn, HubRequest 
   hub_dispatcher_reply_ok (conn, req->id_json, result);
 }
 
-static void handle_unsubscribe (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_unsubscribe (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   GHashTable *subs = hub_connection_get_subscriptions (conn);
 
@@ -374,7 +401,8 @@ static void handle_unsubscribe (HubDispatcher *d, HubConnection *conn, HubReques
   hub_dispatcher_reply_ok (conn, req->id_json, NULL);
 }
 
-static void handle_online (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_online (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   gint64 limit = req->has_limit ? MIN (req->limit, ONLINE_LIMIT_MAX) : ONLINE_LIMIT_DEFAULT;
   g_autoptr (GPtrArray) users = NULL;
@@ -391,7 +419,8 @@ static void handle_online (HubDispatcher *d, HubConnection *conn, HubRequest *re
 
 /* --- §8 -------------------------------------------------------------------------------- */
 
-static void handle_ping (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_ping (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   /* A pong even without id: a client that pings wants to hear back. */
   g_autoptr (HubFrame) pong = hub_encode_pong (req->id_json, hub_clock_unix_ms (d->clock));
@@ -419,7 +448,8 @@ static const Handler handlers[HUB_REQ_N_TYPES] = {
     [HUB_REQ_PING] = handle_ping,
 };
 
-void hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+void
+hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   Handler handler = req->type < HUB_REQ_N_TYPES ? handlers[req->type] : NULL;
 

@@ -11,7 +11,8 @@
 
 static void schedule_tick (HubDispatcher *d);
 
-static void on_presence_change (const char *user, HubStatus status, gpointer user_data)
+static void
+on_presence_change (const char *user, HubStatus status, gpointer user_data)
 {
   HubDispatcher *d = user_data;
   GHashTable *subscribers = hub_presence_get_subscribers (d->presence, user);
@@ -23,7 +24,8 @@ static void on_presence_change (const char *user, HubStatus status, gpointer use
   hub_broadcaster_to_set (d->broadcaster, subscribers, frame);
 }
 
-static char *base36 (guint64 v)
+static char *
+base36 (guint64 v)
 {
   char buf[16];
   int i = (int)sizeof buf - 1;
@@ -36,7 +38,8 @@ static char *base36 (guint64 v)
   return g_strdup (buf + i);
 }
 
-HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock)
+HubDispatcher *
+hub_dispatcher_new (const HubConfig *config, HubClock *clock)
 {
   HubDispatcher *d = g_new0 (HubDispatcher, 1);
   g_autofree char *start = NULL;
@@ -58,7 +61,8 @@ HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   return d;
 }
 
-static void detach_one (HubConnection *conn, gpointer user_data)
+static void
+detach_one (HubConnection *conn, gpointer user_data)
 {
   HubDispatcher *d = user_data;
 
@@ -67,7 +71,8 @@ static void detach_one (HubConnection *conn, gpointer user_data)
   hub_connection_detach (conn);
 }
 
-void hub_dispatcher_free (HubDispatcher *d)
+void
+hub_dispatcher_free (HubDispatcher *d)
 {
   if (d == NULL)
     return;
@@ -86,12 +91,14 @@ void hub_dispatcher_free (HubDispatcher *d)
 
 /* --- Replies ------------------------------------------------------------ */
 
-void hub_dispatcher_send (HubConnection *conn, HubFrame *frame)
+void
+hub_dispatcher_send (HubConnection *conn, HubFrame *frame)
 {
   hub_connection_send (conn, frame);
 }
 
-void hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result)
+void
+hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result)
 {
   if (id_json != NULL) {
     g_autoptr (HubFrame) frame = hub_encode_ok (id_json, result);
@@ -102,15 +109,17 @@ void hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObje
     json_object_unref (result);
 }
 
-void hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
-                                 const char *message)
+void
+hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
+                            const char *message)
 {
   g_autoptr (HubFrame) frame = hub_encode_error (id_json, code, message);
 
   hub_dispatcher_send (conn, frame);
 }
 
-void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error)
+void
+hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error)
 {
   HubErrorCode code = HUB_ERROR_INTERNAL;
 
@@ -119,7 +128,8 @@ void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, cons
   hub_dispatcher_reply_error (conn, id_json, code, error->message);
 }
 
-HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user)
+HubStatus
+hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user)
 {
   if (viewer != NULL && strcmp (viewer, user) == 0)
     return hub_presence_get_own_status (d->presence, user);
@@ -128,7 +138,8 @@ HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, c
 
 /* --- Connection life cycle ---------------------------------------------- */
 
-static void on_hello_timeout (gpointer user_data)
+static void
+on_hello_timeout (gpointer user_data)
 {
   HubConnection *conn = user_data;
 
@@ -137,8 +148,8 @@ static void on_hello_timeout (gpointer user_data)
     hub_connection_close (conn, HUB_CLOSE_HELLO_TIMEOUT, "no hello in time");
 }
 
-HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink,
-                                               gpointer sink_data)
+HubConnection *
+hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink, gpointer sink_data)
 {
   g_autofree char *id =
       g_strdup_printf ("%s%" G_GUINT64_FORMAT, d->conn_id_prefix, ++d->next_conn_serial);
@@ -157,12 +168,14 @@ HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVT
   return conn;
 }
 
-void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn)
+void
+hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn)
 {
   hub_connection_touch (conn);
 }
 
-void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
+void
+hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
 {
   g_autoptr (HubConnection) keep = NULL;
   const char *user;
@@ -194,14 +207,16 @@ typedef struct {
   const char *reason;
 } CloseAll;
 
-static void close_one (HubConnection *conn, gpointer user_data)
+static void
+close_one (HubConnection *conn, gpointer user_data)
 {
   const CloseAll *how = user_data;
 
   hub_connection_close (conn, how->code, how->reason);
 }
 
-void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
+void
+hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
 {
   CloseAll how = {code, reason};
 
@@ -210,14 +225,16 @@ void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reaso
 
 /* --- Hello and resume ---------------------------------------------------- */
 
-static int compare_strings (gconstpointer a, gconstpointer b)
+static int
+compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *)a, *(const char *const *)b);
 }
 
 /* §6: for each listed room the user is still a member of, the missed messages
  * in order, then `resumed`. Single-threaded: nothing live can interleave. */
-static void replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
+static void
+replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
 {
   const char *user = hub_connection_get_user (conn);
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
@@ -250,13 +267,15 @@ static void replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
   }
 }
 
-static void reject_hello (HubConnection *conn, const char *id_json, const char *message)
+static void
+reject_hello (HubConnection *conn, const char *id_json, const char *message)
 {
   hub_dispatcher_reply_error (conn, id_json, HUB_ERROR_UNAUTHORIZED, message);
   hub_connection_close (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
 }
 
-static void handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+static void
+handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   g_autoptr (HubAuthClaims) claims = NULL;
   g_auto (GStrv) rooms = NULL;
@@ -322,7 +341,8 @@ static void handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req
 
 /* --- Receiving ----------------------------------------------------------- */
 
-void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
+void
+hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
 {
   HubDecodeResult res = {0};
   HubRateVerdict verdict;
@@ -365,7 +385,8 @@ typedef struct {
   gboolean ping;
 } Sweep;
 
-static void sweep_one (HubConnection *conn, gpointer user_data)
+static void
+sweep_one (HubConnection *conn, gpointer user_data)
 {
   const Sweep *sweep = user_data;
   const HubConnectionStats *stats = hub_connection_get_stats (conn);
@@ -378,7 +399,8 @@ static void sweep_one (HubConnection *conn, gpointer user_data)
     hub_connection_ping (conn);
 }
 
-static void on_tick (gpointer user_data)
+static void
+on_tick (gpointer user_data)
 {
   HubDispatcher *d = user_data;
   Sweep sweep;
@@ -392,7 +414,8 @@ static void on_tick (gpointer user_data)
   schedule_tick (d);
 }
 
-static void schedule_tick (HubDispatcher *d)
+static void
+schedule_tick (HubDispatcher *d)
 {
   guint interval_ms = MAX (d->config.heartbeat_s * 1000 / TICKS_PER_HEARTBEAT, 1u);
 
@@ -403,7 +426,8 @@ static void schedule_tick (HubDispatcher *d)
 
 /* --- Figures --------------------------------------------------------------- */
 
-void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
+void
+hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
 {
   const HubBroadcasterStats *b = hub_broadcaster_get_stats (d->broadcaster);
 
@@ -418,7 +442,8 @@ void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
   stats->dropped_total = b->dropped;
 }
 
-char *hub_dispatcher_render_metrics (HubDispatcher *d)
+char *
+hub_dispatcher_render_metrics (HubDispatcher *d)
 {
   HubStats s;
   GString *out = g_string_sized_new (1024);
@@ -448,7 +473,8 @@ char *hub_dispatcher_render_metrics (HubDispatcher *d)
   return g_string_free (out, FALSE);
 }
 
-char *hub_dispatcher_render_stats_json (HubDispatcher *d)
+char *
+hub_dispatcher_render_stats_json (HubDispatcher *d)
 {
   HubStats s;
 
@@ -463,22 +489,26 @@ char *hub_dispatcher_render_stats_json (HubDispatcher *d)
       s.messages_in_total, s.deliveries_total, s.slow_consumer_closes_total, s.dropped_total);
 }
 
-const HubConfig *hub_dispatcher_get_config (HubDispatcher *d)
+const HubConfig *
+hub_dispatcher_get_config (HubDispatcher *d)
 {
   return &d->config;
 }
 
-HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d)
+HubConnectionManager *
+hub_dispatcher_get_connections (HubDispatcher *d)
 {
   return d->conns;
 }
 
-HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d)
+HubRoomManager *
+hub_dispatcher_get_rooms (HubDispatcher *d)
 {
   return d->rooms;
 }
 
-HubPresence *hub_dispatcher_get_presence (HubDispatcher *d)
+HubPresence *
+hub_dispatcher_get_presence (HubDispatcher *d)
 {
   return d->presence;
 }

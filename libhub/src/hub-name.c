@@ -2,7 +2,8 @@
  * (PROTOCOL.md §2), shared by the codec and auth. */
 #include "hub/hub-codec.h"
 
-gboolean hub_name_is_valid (const char *name)
+gboolean
+hub_name_is_valid (const char *name)
 {
   gsize n = 0;
 

@@ -1,7 +1,8 @@
 /* hub-memory-sink.c: see hub-memory-sink.h. */
 #include "hub-memory-sink.h"
 
-static gboolean sink_write (gpointer data, HubFrame *frame)
+static gboolean
+sink_write (gpointer data, HubFrame *frame)
 {
   HubMemorySink *sink = data;
 
@@ -11,14 +12,16 @@ static gboolean sink_write (gpointer data, HubFrame *frame)
   return TRUE;
 }
 
-static void sink_request_writable (gpointer data)
+static void
+sink_request_writable (gpointer data)
 {
   HubMemorySink *sink = data;
 
   sink->writable_requests++;
 }
 
-static void sink_close (gpointer data, guint16 code, const char *reason)
+static void
+sink_close (gpointer data, guint16 code, const char *reason)
 {
   HubMemorySink *sink = data;
 
@@ -29,7 +32,8 @@ static void sink_close (gpointer data, guint16 code, const char *reason)
   sink->close_reason = g_strdup (reason);
 }
 
-static void sink_ping (gpointer data)
+static void
+sink_ping (gpointer data)
 {
   HubMemorySink *sink = data;
 
@@ -43,12 +47,14 @@ static const HubSinkVTable memory_sink_vtable = {
     .ping = sink_ping,
 };
 
-const HubSinkVTable *hub_memory_sink_vtable (void)
+const HubSinkVTable *
+hub_memory_sink_vtable (void)
 {
   return &memory_sink_vtable;
 }
 
-HubMemorySink *hub_memory_sink_new (void)
+HubMemorySink *
+hub_memory_sink_new (void)
 {
   HubMemorySink *sink = g_new0 (HubMemorySink, 1);
 
@@ -56,7 +62,8 @@ HubMemorySink *hub_memory_sink_new (void)
   return sink;
 }
 
-void hub_memory_sink_free (HubMemorySink *sink)
+void
+hub_memory_sink_free (HubMemorySink *sink)
 {
   if (sink == NULL)
     return;
@@ -65,7 +72,8 @@ void hub_memory_sink_free (HubMemorySink *sink)
   g_free (sink);
 }
 
-static JsonObject *parse_frame (HubFrame *frame)
+static JsonObject *
+parse_frame (HubFrame *frame)
 {
   gsize len;
   const char *text = hub_frame_payload (frame, &len);
@@ -81,12 +89,14 @@ static JsonObject *parse_frame (HubFrame *frame)
   return json_object_ref (json_node_get_object (root));
 }
 
-static const char *frame_type (JsonObject *obj)
+static const char *
+frame_type (JsonObject *obj)
 {
   return json_object_has_member (obj, "type") ? json_object_get_string_member (obj, "type") : "";
 }
 
-guint hub_memory_sink_count (HubMemorySink *sink, const char *type)
+guint
+hub_memory_sink_count (HubMemorySink *sink, const char *type)
 {
   guint n = 0;
 
@@ -99,13 +109,15 @@ guint hub_memory_sink_count (HubMemorySink *sink, const char *type)
   return n;
 }
 
-JsonObject *hub_memory_sink_nth (HubMemorySink *sink, guint i)
+JsonObject *
+hub_memory_sink_nth (HubMemorySink *sink, guint i)
 {
   g_return_val_if_fail (i < sink->frames->len, NULL);
   return parse_frame (g_ptr_array_index (sink->frames, i));
 }
 
-JsonObject *hub_memory_sink_pop (HubMemorySink *sink)
+JsonObject *
+hub_memory_sink_pop (HubMemorySink *sink)
 {
   JsonObject *obj;
 
@@ -116,7 +128,8 @@ JsonObject *hub_memory_sink_pop (HubMemorySink *sink)
   return obj;
 }
 
-JsonObject *hub_memory_sink_last (HubMemorySink *sink, const char *type)
+JsonObject *
+hub_memory_sink_last (HubMemorySink *sink, const char *type)
 {
   for (guint i = sink->frames->len; i > 0; i--) {
     JsonObject *obj = parse_frame (g_ptr_array_index (sink->frames, i - 1));
@@ -128,12 +141,14 @@ JsonObject *hub_memory_sink_last (HubMemorySink *sink, const char *type)
   return NULL;
 }
 
-void hub_memory_sink_clear (HubMemorySink *sink)
+void
+hub_memory_sink_clear (HubMemorySink *sink)
 {
   g_ptr_array_set_size (sink->frames, 0);
 }
 
-void hub_memory_sink_unblock (HubMemorySink *sink)
+void
+hub_memory_sink_unblock (HubMemorySink *sink)
 {
   sink->blocked = FALSE;
   if (sink->conn != NULL)

@@ -5,7 +5,8 @@
 
 #define TEST_START_MS G_GINT64_CONSTANT (1732752000000)
 
-static void test_client_free (TestClient *c)
+static void
+test_client_free (TestClient *c)
 {
   if (!c->gone)
     test_client_disconnect (c);
@@ -13,7 +14,8 @@ static void test_client_free (TestClient *c)
   g_free (c);
 }
 
-TestNode *test_node_new (void (*tweak) (HubConfig *config))
+TestNode *
+test_node_new (void (*tweak) (HubConfig *config))
 {
   TestNode *node = g_new0 (TestNode, 1);
   HubConfig config;
@@ -30,7 +32,8 @@ TestNode *test_node_new (void (*tweak) (HubConfig *config))
   return node;
 }
 
-void test_node_free (TestNode *node)
+void
+test_node_free (TestNode *node)
 {
   g_ptr_array_unref (node->clients);
   hub_dispatcher_free (node->dispatcher);
@@ -38,7 +41,8 @@ void test_node_free (TestNode *node)
   g_free (node);
 }
 
-TestClient *test_client_open (TestNode *node)
+TestClient *
+test_client_open (TestNode *node)
 {
   TestClient *c = g_new0 (TestClient, 1);
 
@@ -50,7 +54,8 @@ TestClient *test_client_open (TestNode *node)
   return c;
 }
 
-TestClient *test_client_hello (TestNode *node, const char *user, const char *device)
+TestClient *
+test_client_hello (TestNode *node, const char *user, const char *device)
 {
   TestClient *c = test_client_open (node);
   g_autofree char *json =
@@ -66,13 +71,15 @@ TestClient *test_client_hello (TestNode *node, const char *user, const char *dev
   return c;
 }
 
-void test_client_send (TestClient *c, const char *json)
+void
+test_client_send (TestClient *c, const char *json)
 {
   ck_assert_msg (!c->gone, "sending on a disconnected client");
   hub_dispatcher_receive (c->node->dispatcher, c->conn, json, strlen (json));
 }
 
-static gboolean is_reply (JsonObject *obj, gint64 id)
+static gboolean
+is_reply (JsonObject *obj, gint64 id)
 {
   const char *type = json_object_get_string_member (obj, "type");
   JsonNode *id_node = json_object_get_member (obj, "id");
@@ -84,7 +91,8 @@ static gboolean is_reply (JsonObject *obj, gint64 id)
          g_strcmp0 (type, "welcome") == 0 || g_strcmp0 (type, "pong") == 0;
 }
 
-JsonObject *test_client_request (TestClient *c, const char *json, gint64 id)
+JsonObject *
+test_client_request (TestClient *c, const char *json, gint64 id)
 {
   test_client_send (c, json);
   for (guint i = 0; i < c->sink->frames->len; i++) {
@@ -100,7 +108,8 @@ JsonObject *test_client_request (TestClient *c, const char *json, gint64 id)
   return NULL;
 }
 
-JsonObject *test_client_next (TestClient *c, const char *type)
+JsonObject *
+test_client_next (TestClient *c, const char *type)
 {
   JsonObject *obj;
 
@@ -112,17 +121,20 @@ JsonObject *test_client_next (TestClient *c, const char *type)
   return NULL;
 }
 
-guint test_client_count (TestClient *c, const char *type)
+guint
+test_client_count (TestClient *c, const char *type)
 {
   return hub_memory_sink_count (c->sink, type);
 }
 
-void test_client_clear (TestClient *c)
+void
+test_client_clear (TestClient *c)
 {
   hub_memory_sink_clear (c->sink);
 }
 
-void test_client_disconnect (TestClient *c)
+void
+test_client_disconnect (TestClient *c)
 {
   if (c->gone)
     return;
@@ -132,7 +144,8 @@ void test_client_disconnect (TestClient *c)
   c->sink->conn = NULL;
 }
 
-const char *test_json (JsonObject *obj)
+const char *
+test_json (JsonObject *obj)
 {
   static char *last;
   g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), obj);

@@ -8,33 +8,39 @@
 
 static TestNode *node;
 
-static void setup (void)
+static void
+setup (void)
 {
   node = test_node_new (NULL);
 }
 
-static void with_secret (HubConfig *config)
+static void
+with_secret (HubConfig *config)
 {
   config->secret = g_strdup (SECRET);
   config->secret_len = strlen (SECRET);
 }
 
-static void setup_secret (void)
+static void
+setup_secret (void)
 {
   node = test_node_new (with_secret);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   test_node_free (node);
 }
 
-static JsonObject *req (TestClient *c, const char *json)
+static JsonObject *
+req (TestClient *c, const char *json)
 {
   return test_client_request (c, json, 1);
 }
 
-static void join (TestClient *c, const char *room)
+static void
+join (TestClient *c, const char *room)
 {
   g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
   g_autoptr (JsonObject) r = req (c, json);
@@ -299,7 +305,8 @@ END_TEST
 
 /* --- HTTP publish (§10) ------------------------------------------------------------------ */
 
-static char *api (const char *body, const char *auth, guint *status)
+static char *
+api (const char *body, const char *auth, guint *status)
 {
   return hub_dispatcher_api_publish (node->dispatcher, body, strlen (body), auth, status);
 }
@@ -399,7 +406,8 @@ START_TEST (test_api_auth)
 }
 END_TEST
 
-static Suite *messages_suite (void)
+static Suite *
+messages_suite (void)
 {
   Suite *s = suite_create ("dispatcher-messages");
   TCase *tc = tcase_create ("messages");
@@ -433,7 +441,8 @@ static Suite *messages_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (messages_suite ());
   int failed;

@@ -7,22 +7,26 @@
 
 static TestNode *node;
 
-static void setup (void)
+static void
+setup (void)
 {
   node = test_node_new (NULL);
 }
 
-static void with_grace (HubConfig *config)
+static void
+with_grace (HubConfig *config)
 {
   config->presence_grace_s = 5;
 }
 
-static void setup_grace (void)
+static void
+setup_grace (void)
 {
   node = test_node_new (with_grace);
 }
 
-static void tight_limits (HubConfig *config)
+static void
+tight_limits (HubConfig *config)
 {
   config->rate_per_s = 5;
   config->burst = 5;
@@ -30,22 +34,26 @@ static void tight_limits (HubConfig *config)
   config->heartbeat_s = 2;
 }
 
-static void setup_tight (void)
+static void
+setup_tight (void)
 {
   node = test_node_new (tight_limits);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   test_node_free (node);
 }
 
-static JsonObject *req (TestClient *c, const char *json)
+static JsonObject *
+req (TestClient *c, const char *json)
 {
   return test_client_request (c, json, 1);
 }
 
-static void set_status (TestClient *c, const char *status)
+static void
+set_status (TestClient *c, const char *status)
 {
   g_autofree char *json =
       g_strdup_printf ("{\"type\":\"status\",\"id\":1,\"status\":\"%s\"}", status);
@@ -54,7 +62,8 @@ static void set_status (TestClient *c, const char *status)
   ck_assert_reply_ok (r);
 }
 
-static JsonObject *subscribe (TestClient *c, const char *users_json)
+static JsonObject *
+subscribe (TestClient *c, const char *users_json)
 {
   g_autofree char *json =
       g_strdup_printf ("{\"type\":\"subscribe\",\"id\":1,\"users\":%s}", users_json);
@@ -64,7 +73,8 @@ static JsonObject *subscribe (TestClient *c, const char *users_json)
   return r;
 }
 
-static void assert_status_event (TestClient *c, const char *user, const char *status)
+static void
+assert_status_event (TestClient *c, const char *user, const char *status)
 {
   g_autoptr (JsonObject) ev = test_client_next (c, "status");
 
@@ -476,7 +486,8 @@ START_TEST (test_connection_stats)
 }
 END_TEST
 
-static Suite *presence_suite (void)
+static Suite *
+presence_suite (void)
 {
   Suite *s = suite_create ("dispatcher-presence");
   TCase *tc = tcase_create ("presence");
@@ -518,7 +529,8 @@ static Suite *presence_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (presence_suite ());
   int failed;

@@ -6,34 +6,40 @@
 
 static TestNode *node;
 
-static void setup (void)
+static void
+setup (void)
 {
   node = test_node_new (NULL);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   test_node_free (node);
 }
 
-static void no_auto_create (HubConfig *config)
+static void
+no_auto_create (HubConfig *config)
 {
   config->auto_create = FALSE;
 }
 
-static void small_limits (HubConfig *config)
+static void
+small_limits (HubConfig *config)
 {
   config->max_rooms_per_user = 2;
   config->history_size = 5;
 }
 
-static JsonObject *req (TestClient *c, const char *json)
+static JsonObject *
+req (TestClient *c, const char *json)
 {
   /* Every request in this file uses id 1. */
   return test_client_request (c, json, 1);
 }
 
-static void join (TestClient *c, const char *room)
+static void
+join (TestClient *c, const char *room)
 {
   g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
   g_autoptr (JsonObject) r = req (c, json);
@@ -41,7 +47,8 @@ static void join (TestClient *c, const char *room)
   ck_assert_reply_ok (r);
 }
 
-static gint64 publish (TestClient *c, const char *room, int n)
+static gint64
+publish (TestClient *c, const char *room, int n)
 {
   g_autofree char *json = g_strdup_printf (
       "{\"type\":\"publish\",\"id\":1,\"room\":\"%s\",\"payload\":{\"n\":%d}}", room, n);
@@ -472,17 +479,20 @@ START_TEST (test_resume_incomplete)
 }
 END_TEST
 
-static void setup_no_auto (void)
+static void
+setup_no_auto (void)
 {
   node = test_node_new (no_auto_create);
 }
 
-static void setup_small (void)
+static void
+setup_small (void)
 {
   node = test_node_new (small_limits);
 }
 
-static Suite *rooms_suite (void)
+static Suite *
+rooms_suite (void)
 {
   Suite *s = suite_create ("dispatcher-rooms");
   TCase *tc = tcase_create ("rooms");
@@ -524,7 +534,8 @@ static Suite *rooms_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (rooms_suite ());
   int failed;

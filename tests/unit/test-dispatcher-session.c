@@ -8,28 +8,33 @@
 
 static TestNode *node;
 
-static void setup (void)
+static void
+setup (void)
 {
   node = test_node_new (NULL);
 }
 
-static void with_secret (HubConfig *config)
+static void
+with_secret (HubConfig *config)
 {
   config->secret = g_strdup (SECRET);
   config->secret_len = strlen (SECRET);
 }
 
-static void setup_secret (void)
+static void
+setup_secret (void)
 {
   node = test_node_new (with_secret);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   test_node_free (node);
 }
 
-static char *hello_with_token (const char *sub, gboolean admin, gint64 exp_s, const char *extra)
+static char *
+hello_with_token (const char *sub, gboolean admin, gint64 exp_s, const char *extra)
 {
   g_autofree char *token = hub_auth_mint (SECRET, strlen (SECRET), sub, admin, exp_s);
 
@@ -37,7 +42,8 @@ static char *hello_with_token (const char *sub, gboolean admin, gint64 exp_s, co
                           extra != NULL ? extra : "");
 }
 
-static gint64 now_s (void)
+static gint64
+now_s (void)
 {
   return hub_clock_unix_ms (node->clock) / 1000;
 }
@@ -236,7 +242,8 @@ START_TEST (test_token_user_matches_sub)
 }
 END_TEST
 
-static void assert_unauthorized (TestClient *c, const char *hello)
+static void
+assert_unauthorized (TestClient *c, const char *hello)
 {
   g_autoptr (JsonObject) r = test_client_request (c, hello, 1);
 
@@ -425,7 +432,8 @@ START_TEST (test_ping_pong)
 }
 END_TEST
 
-static Suite *session_suite (void)
+static Suite *
+session_suite (void)
 {
   Suite *s = suite_create ("dispatcher-session");
   TCase *tc = tcase_create ("hello");
@@ -471,7 +479,8 @@ static Suite *session_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (session_suite ());
   int failed;

@@ -8,12 +8,14 @@
 static TestNode *node;
 static TestClient *alice1, *alice2, *bob, *charlie;
 
-static JsonObject *req (TestClient *c, const char *json)
+static JsonObject *
+req (TestClient *c, const char *json)
 {
   return test_client_request (c, json, 1);
 }
 
-static void join (TestClient *c, const char *room)
+static void
+join (TestClient *c, const char *room)
 {
   g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
   g_autoptr (JsonObject) r = req (c, json);
@@ -21,7 +23,8 @@ static void join (TestClient *c, const char *room)
   ck_assert_reply_ok (r);
 }
 
-static void clear_all (void)
+static void
+clear_all (void)
 {
   test_client_clear (alice1);
   test_client_clear (alice2);
@@ -29,7 +32,8 @@ static void clear_all (void)
   test_client_clear (charlie);
 }
 
-static void setup (void)
+static void
+setup (void)
 {
   node = test_node_new (NULL);
   alice1 = test_client_hello (node, "alice", "phone");
@@ -50,7 +54,8 @@ static void setup (void)
   clear_all ();
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   test_node_free (node);
 }
@@ -174,7 +179,8 @@ START_TEST (test_connection_statistics)
 }
 END_TEST
 
-static Suite *scenario_suite (void)
+static Suite *
+scenario_suite (void)
 {
   Suite *s = suite_create ("scenario");
   TCase *tc = tcase_create ("foundation");
@@ -192,7 +198,8 @@ static Suite *scenario_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (scenario_suite ());
   int failed;
