@@ -1,0 +1,248 @@
+/* hub-client.h: an asynchronous client of PROTOCOL.md on the GLib main loop.
+ * It says hello, numbers requests and hands each reply to its callback exactly
+ * once, turns server frames into typed events, tracks the last seq seen per
+ * room, and reconnects with exponential backoff and full jitter, resuming
+ * every room so that no message is lost or delivered twice. A client owns no
+ * thread: all clients of a thread share one libwebsockets context on the
+ * thread-default GMainContext, so thousands of them fit in one process. */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "hub-clock.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HubClient HubClient;
+
+typedef enum {
+  HUB_CLIENT_DISCONNECTED, /* not started, hub_client_disconnect(), or gave up */
+  HUB_CLIENT_CONNECTING,   /* socket, TLS, upgrade, then hello until its welcome */
+  HUB_CLIENT_CONNECTED,    /* welcome received: requests may be sent */
+  HUB_CLIENT_RECONNECTING, /* connection lost: waiting for the backoff timer */
+} HubClientState;
+
+/* "disconnected", "connecting", … (transfer none) */
+const char *hub_client_state_to_string (HubClientState state);
+
+/* What a state change tells. */
+typedef struct {
+  HubClientState state;
+  HubClientState old_state;
+  /* DISCONNECTED / RECONNECTING after a connection: the close code the server
+   * sent, 1006 when the connection ended without one, 0 when no connection was
+   * established (connect error) or the client closed it itself. */
+  guint close_code;
+  const char *reason; /* (nullable) human text: close reason, connect or hello error */
+  guint retry_in_ms;  /* RECONNECTING: delay before the next attempt */
+  guint attempt;      /* RECONNECTING: 1 for the first retry since the last welcome */
+} HubClientStateChange;
+
+typedef enum {
+  HUB_CLIENT_EVENT_WELCOME,   /* user, device, conn, node, rooms, frame */
+  HUB_CLIENT_EVENT_MESSAGE,   /* room, seq, from, device, ts, payload */
+  HUB_CLIENT_EVENT_DIRECT,    /* from, to, ts, payload */
+  HUB_CLIENT_EVENT_MULTICAST, /* from, ts, payload */
+  HUB_CLIENT_EVENT_BROADCAST, /* from, ts, payload */
+  HUB_CLIENT_EVENT_TYPING,    /* room, user */
+  HUB_CLIENT_EVENT_PRESENCE,  /* room, user, presence ("join" / "leave") */
+  HUB_CLIENT_EVENT_STATUS,    /* user, status */
+  HUB_CLIENT_EVENT_RESUMED,   /* room, from_seq, to_seq, complete */
+  HUB_CLIENT_EVENT_ERROR,     /* code, text: an error frame that answers no pending request */
+  HUB_CLIENT_EVENT_GAP,       /* room, from_seq..to_seq: messages this client never saw */
+  HUB_CLIENT_EVENT_OTHER,     /* any other frame (unknown type, reply to a /raw id…) */
+} HubClientEventType;
+
+/* A server frame that is not the reply to a request, typed. Every pointer is
+ * (transfer none) and valid during the callback only; absent fields are NULL
+ * or 0. */
+typedef struct {
+  HubClientEventType type;
+  JsonObject *frame; /* the whole frame; NULL for GAP */
+  const char *room;
+  gint64 seq;
+  const char *from;
+  const char *device;
+  const char *to;
+  const char *user;
+  const char *presence; /* "join" or "leave" */
+  const char *status;
+  gint64 ts;
+  JsonObject *payload;
+  gint64 from_seq, to_seq; /* RESUMED; GAP: the first and last missing seq */
+  gboolean complete;       /* RESUMED */
+  const char *code;        /* ERROR */
+  const char *text;        /* ERROR: the message field */
+  const char *conn;        /* WELCOME */
+  const char *node;        /* WELCOME */
+  JsonArray *rooms;        /* WELCOME */
+} HubClientEvent;
+
+/* Every member is optional. Callbacks run on the client's main context;
+ * replies and events never run from inside a hub_client_*() call (state
+ * changes may, from hub_client_connect and hub_client_disconnect). Any
+ * callback may free the client: nothing runs for it afterwards. */
+typedef struct {
+  void (*state_changed) (HubClient *client, const HubClientStateChange *change, gpointer user_data);
+  void (*event) (HubClient *client, const HubClientEvent *event, gpointer user_data);
+  /* Every frame received, replies included, before it is handled (for a raw
+   * JSON log). @text is the frame as it came. */
+  void (*frame) (HubClient *client, JsonObject *frame, const char *text, gpointer user_data);
+} HubClientCallbacks;
+
+/* The reply to a request: @reply is the `ok` (or other reply) frame, or the
+ * `error` frame with @error in the HUB_ERROR domain (code from its `code`);
+ * on a local failure @reply is NULL and @error is G_IO_ERROR_CLOSED
+ * (connection lost or hub_client_disconnect), G_IO_ERROR_TIMED_OUT,
+ * G_IO_ERROR_NOT_CONNECTED (sent while not connected) or G_IO_ERROR_CANCELLED
+ * (the client was freed; then the callback runs inside hub_client_free). */
+typedef void (*HubClientReplyFunc) (HubClient *client, JsonObject *reply, const GError *error,
+                                    gpointer user_data);
+
+/* ---- transport (libwebsockets by default; tests plug in a fake) ---- */
+
+typedef struct _HubClientTransport HubClientTransport;
+
+/* What the transport tells its client; @owner is the client. */
+typedef struct {
+  void (*opened) (gpointer owner);
+  void (*received) (gpointer owner, const char *text, gsize len);
+  /* The connection (or the attempt) ended: @close_code as in
+   * HubClientStateChange; @reason may be NULL. Called once per open(). */
+  void (*closed) (gpointer owner, guint close_code, const char *reason);
+} HubClientTransportSink;
+
+typedef struct {
+  gboolean tls;
+  char *host; /* (owned) without brackets */
+  guint16 port;
+  char *path; /* (owned) with its query */
+} HubClientUrl;
+
+typedef struct {
+  /* A transport for one client; the sink is called with @owner. (transfer full) */
+  HubClientTransport *(*create) (const HubClientUrl *url, const char *ca_file,
+                                 gboolean allow_self_signed, const HubClientTransportSink *sink,
+                                 gpointer owner);
+  /* Starts a connection; FALSE when it cannot even start (then no closed()). */
+  gboolean (*open) (HubClientTransport *transport, GError **error);
+  /* Queues one text frame; FALSE when there is no open connection. */
+  gboolean (*send) (HubClientTransport *transport, const char *text, gsize len);
+  /* Sends a close frame with @code; closed() follows. */
+  void (*close) (HubClientTransport *transport, guint16 code);
+  /* Ends the connection abruptly (no close frame, like a network failure);
+   * closed() follows with 1006. */
+  void (*drop) (HubClientTransport *transport);
+  /* Ends any connection; no sink call afterwards. */
+  void (*destroy) (HubClientTransport *transport);
+} HubClientTransportClass;
+
+/* The libwebsockets transport (ws:// and wss://). (transfer none) */
+const HubClientTransportClass *hub_client_lws_transport (void);
+
+/* ---- options ---- */
+
+typedef struct {
+  const char *url;          /* ws://HOST[:PORT][/PATH] or wss://…; NULL: ws://127.0.0.1:8080/ws */
+  const char *user;         /* (nullable) with a token */
+  const char *device;       /* (nullable) server default "default" */
+  const char *token;        /* (nullable) JWT */
+  gboolean auto_reconnect;  /* default TRUE */
+  guint backoff_min_ms;     /* default 250: the first retry waits up to this */
+  guint backoff_max_ms;     /* default 30000: the cap of the exponential */
+  guint request_timeout_ms; /* default 30000; 0: never time out */
+  guint32 seed;             /* jitter randomness; 0: seeded from the system */
+  const char *ca_file;      /* (nullable) PEM CA bundle for wss */
+  gboolean allow_self_signed;               /* wss: accept any certificate (tests only) */
+  HubClock *clock;                          /* (nullable) timers; NULL: a real clock */
+  const HubClientTransportClass *transport; /* (nullable) NULL: libwebsockets */
+} HubClientOptions;
+
+/* Fills @options with the defaults above. */
+void hub_client_options_init (HubClientOptions *options);
+
+/* Splits a ws:// or wss:// URL; an empty path becomes "/ws". FALSE with
+ * @error (G_IO_ERROR_INVALID_ARGUMENT) when it is not one. */
+gboolean hub_client_url_parse (const char *url, HubClientUrl *out, GError **error);
+void hub_client_url_clear (HubClientUrl *url);
+
+/* ---- the client ---- */
+
+/* Copies what it needs from @options (strings included); NULL with @error
+ * when the URL is bad. The client starts DISCONNECTED and lives on the
+ * thread-default main context of the thread that created it. (transfer full) */
+HubClient *hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callbacks,
+                           gpointer user_data, GError **error);
+/* Closes the connection and fails pending requests with G_IO_ERROR_CANCELLED;
+ * no event or state callback runs after it. Safe inside the client's own
+ * callbacks (the memory goes when the callback returns). */
+void hub_client_free (HubClient *client);
+
+/* Starts connecting (DISCONNECTED → CONNECTING); a no-op in other states. */
+void hub_client_connect (HubClient *client);
+/* Closes with 1000 and stops reconnecting; pending requests fail with
+ * G_IO_ERROR_CLOSED; the state becomes DISCONNECTED once closed. */
+void hub_client_disconnect (HubClient *client);
+/* Test hook: ends the connection as a network failure would (no close frame);
+ * the client then reconnects and resumes like after any loss. */
+void hub_client_drop_connection (HubClient *client);
+
+HubClientState hub_client_get_state (HubClient *client);
+/* From the last welcome (NULL before): (transfer none) (nullable) */
+const char *hub_client_get_user (HubClient *client);
+const char *hub_client_get_device (HubClient *client);
+const char *hub_client_get_conn (HubClient *client);
+/* The URL as given (or the default). (transfer none) */
+const char *hub_client_get_url (HubClient *client);
+const HubClientUrl *hub_client_get_parsed_url (HubClient *client);
+
+/* Sends {"type": @type, "id": N, …@fields} (fields: (transfer none) (nullable),
+ * copied; its own "type" and "id" are replaced). @callback (nullable) gets the
+ * reply exactly once. Returns N (> 0). */
+gint64 hub_client_request (HubClient *client, const char *type, JsonObject *fields,
+                           HubClientReplyFunc callback, gpointer user_data);
+/* Fire-and-forget: no id, errors arrive as ERROR events. FALSE when not connected. */
+gboolean hub_client_send (HubClient *client, const char *type, JsonObject *fields);
+/* Sends @json as it is. FALSE when not connected. */
+gboolean hub_client_send_text (HubClient *client, const char *json);
+
+/* Shorthands of hub_client_request. @payload: (transfer none) */
+gint64 hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callback,
+                        gpointer user_data);
+gint64 hub_client_leave (HubClient *client, const char *room, HubClientReplyFunc callback,
+                         gpointer user_data);
+gint64 hub_client_publish (HubClient *client, const char *room, JsonObject *payload,
+                           HubClientReplyFunc callback, gpointer user_data);
+gint64 hub_client_direct (HubClient *client, const char *to, JsonObject *payload,
+                          HubClientReplyFunc callback, gpointer user_data);
+/* Fire-and-forget typing indicator for @room. */
+gboolean hub_client_typing (HubClient *client, const char *room);
+
+/* The last seq this client saw of @room, or -1 when it tracks no seq there.
+ * A room is tracked from its join reply, a message, or the welcome. */
+gint64 hub_client_get_last_seq (HubClient *client, const char *room);
+/* The tracked rooms, sorted. (transfer container) */
+GPtrArray *hub_client_get_rooms (HubClient *client);
+
+typedef struct {
+  guint64 frames_in;
+  guint64 messages;   /* MESSAGE events delivered */
+  guint64 duplicates; /* messages dropped: seq not above the last seen */
+  guint64 gaps;       /* GAP events */
+  guint64 reconnects; /* welcomes after the first */
+} HubClientCounters;
+
+void hub_client_get_counters (HubClient *client, HubClientCounters *counters);
+
+/* The delay before retry @attempt (1-based): uniform in [0, min(max, min·2^(attempt-1))]
+ * (full jitter), drawn from @rand. Exposed for tests. */
+guint hub_client_backoff_delay_ms (GRand *rand, guint min_ms, guint max_ms, guint attempt);
+
+/* Close codes after which the client does not reconnect: 4001 (the token or
+ * user was refused; retrying cannot help). */
+gboolean hub_client_close_code_is_final (guint close_code);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubClient, hub_client_free)
+
+G_END_DECLS

@@ -1,0 +1,1148 @@
+/* hub-client.c: the protocol side of HubClient, without sockets: hello and
+ * resume, request ids and their replies, server frames parsed into typed
+ * events, seq tracking per room, and the reconnect policy. Bytes move through
+ * a HubClientTransportClass (libwebsockets in hub-client-lws.c). */
+#include "hub/hub-client.h"
+
+#include "hub/hub-error.h"
+
+#include <string.h>
+
+#define DEFAULT_URL "ws://127.0.0.1:8080/ws"
+
+typedef enum {
+  PENDING_USER,
+  PENDING_HELLO,
+  PENDING_SYNC, /* internal `rooms` after a first welcome: learns each room's seq */
+} PendingKind;
+
+typedef struct {
+  gint64 id;
+  PendingKind kind;
+  gboolean is_join, is_leave;
+  char *room; /* (owned) (nullable) join/leave: the room */
+  HubClientReplyFunc callback;
+  gpointer user_data;     /* (unowned) */
+  gint64 deadline_us;     /* 0: none */
+  GError *deferred_error; /* (owned) (nullable) failed before sending */
+} Pending;
+
+struct _HubClient {
+  HubClientCallbacks callbacks;
+  gpointer user_data; /* (unowned) */
+
+  char *url; /* (owned) */
+  HubClientUrl parsed;
+  char *user, *device, *token; /* (owned) (nullable) as asked */
+  gboolean auto_reconnect;
+  guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
+  GRand *rand;     /* (owned) */
+  HubClock *clock; /* (owned) */
+
+  const HubClientTransportClass *klass;
+  HubClientTransport *transport; /* (owned) */
+  gboolean link_open;            /* a connection (or attempt) is under way */
+
+  HubClientState state;
+  gboolean stopping;  /* hub_client_disconnect: no reconnect */
+  gboolean final;     /* hello refused or a final close code */
+  char *final_reason; /* (owned) (nullable) */
+  guint attempt;
+  guint retry_timer, timeout_timer, deferred_timer;
+  gint64 timeout_deadline_us;
+
+  GQueue pending;  /* Pending* (owned), ascending ids */
+  GQueue deferred; /* Pending* (owned) failed before sending, delivered from a timer */
+  gint64 next_id;
+
+  GHashTable *rooms;                          /* room (owned) → gint64* (owned) last seq seen */
+  char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
+  gboolean ever_connected;
+  HubClientCounters counters;
+
+  guint depth;           /* entries from the loop currently on the stack */
+  gboolean free_pending; /* hub_client_free ran: callbacks are silent, memory goes at depth 0 */
+  gboolean freeing;      /* hub_client_free is answering the pending requests */
+};
+
+static void client_destroy (HubClient *client);
+
+/* ---- small helpers ---- */
+
+const char *
+hub_client_state_to_string (HubClientState state)
+{
+  switch (state) {
+    case HUB_CLIENT_DISCONNECTED:
+      return "disconnected";
+    case HUB_CLIENT_CONNECTING:
+      return "connecting";
+    case HUB_CLIENT_CONNECTED:
+      return "connected";
+    case HUB_CLIENT_RECONNECTING:
+      return "reconnecting";
+    default:
+      return "?";
+  }
+}
+
+gboolean
+hub_client_close_code_is_final (guint close_code)
+{
+  return close_code == 4001;
+}
+
+guint
+hub_client_backoff_delay_ms (GRand *rand, guint min_ms, guint max_ms, guint attempt)
+{
+  guint64 cap = MAX (min_ms, 1);
+
+  for (guint i = 1; i < attempt && cap < max_ms; i++)
+    cap *= 2;
+  cap = MIN (cap, MAX (max_ms, 1));
+  return (guint)g_rand_int_range (rand, 0, (gint32)MIN (cap, (guint64)G_MAXINT32 - 1) + 1);
+}
+
+void
+hub_client_options_init (HubClientOptions *options)
+{
+  memset (options, 0, sizeof *options);
+  options->auto_reconnect = TRUE;
+  options->backoff_min_ms = 250;
+  options->backoff_max_ms = 30000;
+  options->request_timeout_ms = 30000;
+}
+
+void
+hub_client_url_clear (HubClientUrl *url)
+{
+  g_clear_pointer (&url->host, g_free);
+  g_clear_pointer (&url->path, g_free);
+}
+
+gboolean
+hub_client_url_parse (const char *url, HubClientUrl *out, GError **error)
+{
+  const char *rest, *host_end, *path;
+  g_autofree char *host = NULL;
+  guint64 port;
+
+  memset (out, 0, sizeof *out);
+  if (g_ascii_strncasecmp (url, "ws://", 5) == 0) {
+    rest = url + 5;
+    port = 80;
+  } else if (g_ascii_strncasecmp (url, "wss://", 6) == 0) {
+    rest = url + 6;
+    out->tls = TRUE;
+    port = 443;
+  } else {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: not a ws:// or wss:// URL",
+                 url);
+    return FALSE;
+  }
+  path = strchr (rest, '/');
+  if (path == NULL)
+    path = rest + strlen (rest);
+  if (rest[0] == '[') {
+    host_end = memchr (rest, ']', path - rest);
+    if (host_end == NULL) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: unclosed [", url);
+      return FALSE;
+    }
+    host = g_strndup (rest + 1, host_end - rest - 1);
+    host_end++;
+  } else {
+    host_end = memchr (rest, ':', path - rest);
+    if (host_end == NULL)
+      host_end = path;
+    host = g_strndup (rest, host_end - rest);
+  }
+  if (host[0] == '\0') {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: no host", url);
+    return FALSE;
+  }
+  if (host_end < path) {
+    g_autofree char *digits = NULL;
+    char *end = NULL;
+
+    if (*host_end != ':') {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: junk after the host", url);
+      return FALSE;
+    }
+    digits = g_strndup (host_end + 1, path - host_end - 1);
+    port = g_ascii_strtoull (digits, &end, 10);
+    if (digits[0] == '\0' || *end != '\0' || port == 0 || port > 65535) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: bad port", url);
+      return FALSE;
+    }
+  }
+  out->host = g_steal_pointer (&host);
+  out->port = (guint16)port;
+  out->path = g_strdup (path[0] != '\0' ? path : "/ws");
+  return TRUE;
+}
+
+static const char *
+json_string (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static gboolean
+json_int (JsonObject *object, const char *member, gint64 *value)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_INT64)
+    return FALSE;
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+static JsonObject *
+json_object_member (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+static JsonArray *
+json_array_member (JsonObject *object, const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  return node != NULL && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+}
+
+static void
+pending_free (Pending *pending)
+{
+  g_free (pending->room);
+  g_clear_error (&pending->deferred_error);
+  g_free (pending);
+}
+
+static gint64 *
+room_seq (HubClient *client, const char *room)
+{
+  return g_hash_table_lookup (client->rooms, room);
+}
+
+static void
+room_track (HubClient *client, const char *room, gint64 seq)
+{
+  gint64 *slot = g_new (gint64, 1);
+
+  *slot = seq;
+  g_hash_table_replace (client->rooms, g_strdup (room), slot);
+}
+
+/* ---- callbacks out ---- */
+
+static void
+emit_state (HubClient *client, HubClientState state, guint close_code, const char *reason,
+            guint retry_in_ms)
+{
+  HubClientStateChange change = {
+      .state = state,
+      .old_state = client->state,
+      .close_code = close_code,
+      .reason = reason,
+      .retry_in_ms = retry_in_ms,
+      .attempt = client->attempt,
+  };
+
+  client->state = state;
+  if (!client->free_pending && client->callbacks.state_changed != NULL)
+    client->callbacks.state_changed (client, &change, client->user_data);
+}
+
+static void
+emit_event (HubClient *client, const HubClientEvent *event)
+{
+  if (!client->free_pending && client->callbacks.event != NULL)
+    client->callbacks.event (client, event, client->user_data);
+}
+
+static void
+reply (HubClient *client, Pending *pending, JsonObject *frame, const GError *error)
+{
+  if (pending->callback != NULL && !client->free_pending)
+    pending->callback (client, frame, error, pending->user_data);
+}
+
+/* Entering from the loop (transport, timers): a callback may free the client,
+ * which then happens on the way out. */
+static void
+enter (HubClient *client)
+{
+  client->depth++;
+}
+
+static void
+leave (HubClient *client)
+{
+  if (--client->depth == 0 && client->free_pending)
+    client_destroy (client);
+}
+
+/* ---- sending ---- */
+
+static gboolean
+send_object (HubClient *client, JsonObject *object)
+{
+  g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autofree char *text = NULL;
+  gsize len = 0;
+
+  json_node_set_object (node, object);
+  json_generator_set_root (generator, node);
+  text = json_generator_to_data (generator, &len);
+  return client->klass->send (client->transport, text, len);
+}
+
+static JsonObject *
+build_frame (const char *type, gint64 id, JsonObject *fields)
+{
+  JsonObject *object = json_object_new ();
+
+  json_object_set_string_member (object, "type", type);
+  if (id > 0)
+    json_object_set_int_member (object, "id", id);
+  if (fields != NULL) {
+    JsonObjectIter iter;
+    const char *name;
+    JsonNode *value;
+
+    json_object_iter_init (&iter, fields);
+    while (json_object_iter_next (&iter, &name, &value)) {
+      if (strcmp (name, "type") != 0 && strcmp (name, "id") != 0)
+        json_object_set_member (object, name, json_node_copy (value));
+    }
+  }
+  return object;
+}
+
+static void arm_timeout (HubClient *client);
+
+static void
+on_timeout (gpointer user_data)
+{
+  HubClient *client = user_data;
+  gint64 now = hub_clock_monotonic_us (client->clock);
+  g_autoptr (GError) error = NULL;
+
+  client->timeout_timer = 0;
+  client->timeout_deadline_us = 0;
+  enter (client);
+  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "no reply in time");
+  /* Deadlines grow with ids (one timeout for all), so the expired are at the head. */
+  while (client->pending.length > 0) {
+    Pending *pending = g_queue_peek_head (&client->pending);
+
+    if (pending->deadline_us == 0 || pending->deadline_us > now)
+      break;
+    g_queue_pop_head (&client->pending);
+    /* A hello without welcome: the server is stuck; try another connection. */
+    if (pending->kind == PENDING_HELLO && client->link_open)
+      client->klass->drop (client->transport);
+    reply (client, pending, NULL, error);
+    pending_free (pending);
+  }
+  if (!client->free_pending)
+    arm_timeout (client);
+  leave (client);
+}
+
+static void
+arm_timeout (HubClient *client)
+{
+  Pending *head = g_queue_peek_head (&client->pending);
+  gint64 now, delay_ms;
+
+  if (head == NULL || head->deadline_us == 0) {
+    hub_clock_cancel (client->clock, client->timeout_timer);
+    client->timeout_timer = 0;
+    client->timeout_deadline_us = 0;
+    return;
+  }
+  if (client->timeout_timer != 0 && client->timeout_deadline_us == head->deadline_us)
+    return;
+  hub_clock_cancel (client->clock, client->timeout_timer);
+  now = hub_clock_monotonic_us (client->clock);
+  delay_ms = head->deadline_us > now ? (head->deadline_us - now + 999) / 1000 : 0;
+  client->timeout_deadline_us = head->deadline_us;
+  client->timeout_timer =
+      hub_clock_add_timeout (client->clock, (guint)MIN (delay_ms, G_MAXUINT), on_timeout, client);
+}
+
+static void
+on_deferred (gpointer user_data)
+{
+  HubClient *client = user_data;
+  Pending *pending;
+
+  client->deferred_timer = 0;
+  enter (client);
+  while ((pending = g_queue_pop_head (&client->deferred)) != NULL) {
+    reply (client, pending, NULL, pending->deferred_error);
+    pending_free (pending);
+  }
+  leave (client);
+}
+
+static Pending *
+pending_add (HubClient *client, PendingKind kind, HubClientReplyFunc callback, gpointer user_data)
+{
+  Pending *pending = g_new0 (Pending, 1);
+
+  pending->id = client->next_id++;
+  pending->kind = kind;
+  pending->callback = callback;
+  pending->user_data = user_data;
+  if (client->request_timeout_ms > 0)
+    pending->deadline_us =
+        hub_clock_monotonic_us (client->clock) + (gint64)client->request_timeout_ms * 1000;
+  g_queue_push_tail (&client->pending, pending);
+  arm_timeout (client);
+  return pending;
+}
+
+static void
+fail_later (HubClient *client, Pending *pending, GError *error /* (transfer full) */)
+{
+  g_queue_remove (&client->pending, pending);
+  pending->deferred_error = error;
+  g_queue_push_tail (&client->deferred, pending);
+  if (client->deferred_timer == 0)
+    client->deferred_timer = hub_clock_add_timeout (client->clock, 0, on_deferred, client);
+  arm_timeout (client);
+}
+
+gint64
+hub_client_request (HubClient *client, const char *type, JsonObject *fields,
+                    HubClientReplyFunc callback, gpointer user_data)
+{
+  g_autoptr (JsonObject) frame = NULL;
+  Pending *pending;
+
+  g_return_val_if_fail (client != NULL && type != NULL, 0);
+  pending = pending_add (client, PENDING_USER, callback, user_data);
+  if (strcmp (type, "join") == 0 || strcmp (type, "leave") == 0) {
+    const char *room = fields != NULL ? json_string (fields, "room") : NULL;
+
+    pending->is_join = type[0] == 'j';
+    pending->is_leave = type[0] == 'l';
+    pending->room = g_strdup (room);
+  }
+  if (client->state != HUB_CLIENT_CONNECTED) {
+    fail_later (client, pending,
+                g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected (%s)",
+                             hub_client_state_to_string (client->state)));
+    return pending->id;
+  }
+  frame = build_frame (type, pending->id, fields);
+  if (!send_object (client, frame))
+    fail_later (client, pending,
+                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected"));
+  return pending->id;
+}
+
+gboolean
+hub_client_send (HubClient *client, const char *type, JsonObject *fields)
+{
+  g_autoptr (JsonObject) frame = NULL;
+
+  g_return_val_if_fail (client != NULL && type != NULL, FALSE);
+  if (client->state != HUB_CLIENT_CONNECTED)
+    return FALSE;
+  frame = build_frame (type, 0, fields);
+  return send_object (client, frame);
+}
+
+gboolean
+hub_client_send_text (HubClient *client, const char *json)
+{
+  g_return_val_if_fail (client != NULL && json != NULL, FALSE);
+  if (client->state != HUB_CLIENT_CONNECTED)
+    return FALSE;
+  return client->klass->send (client->transport, json, strlen (json));
+}
+
+gint64
+hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callback,
+                 gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  return hub_client_request (client, "join", fields, callback, user_data);
+}
+
+gint64
+hub_client_leave (HubClient *client, const char *room, HubClientReplyFunc callback,
+                  gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  return hub_client_request (client, "leave", fields, callback, user_data);
+}
+
+gint64
+hub_client_publish (HubClient *client, const char *room, JsonObject *payload,
+                    HubClientReplyFunc callback, gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  json_object_set_object_member (fields, "payload", json_object_ref (payload));
+  return hub_client_request (client, "publish", fields, callback, user_data);
+}
+
+gint64
+hub_client_direct (HubClient *client, const char *to, JsonObject *payload,
+                   HubClientReplyFunc callback, gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "to", to);
+  json_object_set_object_member (fields, "payload", json_object_ref (payload));
+  return hub_client_request (client, "direct", fields, callback, user_data);
+}
+
+gboolean
+hub_client_typing (HubClient *client, const char *room)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  return hub_client_send (client, "typing", fields);
+}
+
+/* ---- connection life ---- */
+
+static void
+send_hello (HubClient *client)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+  Pending *pending;
+  GHashTableIter iter;
+  gpointer room, seq;
+
+  if (client->user != NULL)
+    json_object_set_string_member (fields, "user", client->user);
+  if (client->device != NULL)
+    json_object_set_string_member (fields, "device", client->device);
+  if (client->token != NULL)
+    json_object_set_string_member (fields, "token", client->token);
+  if (g_hash_table_size (client->rooms) > 0) {
+    JsonObject *resume = json_object_new ();
+
+    g_hash_table_iter_init (&iter, client->rooms);
+    while (g_hash_table_iter_next (&iter, &room, &seq))
+      json_object_set_int_member (resume, room, *(gint64 *)seq);
+    json_object_set_object_member (fields, "resume", resume);
+  }
+  pending = pending_add (client, PENDING_HELLO, NULL, NULL);
+  {
+    g_autoptr (JsonObject) frame = build_frame ("hello", pending->id, fields);
+
+    send_object (client, frame);
+  }
+}
+
+static void on_link_closed (HubClient *client, guint close_code, const char *reason);
+
+static void
+start_connection (HubClient *client)
+{
+  g_autoptr (GError) error = NULL;
+
+  client->link_open = TRUE;
+  if (!client->klass->open (client->transport, &error)) {
+    /* Retried like a refused connection. */
+    client->link_open = FALSE;
+    on_link_closed (client, 0, error != NULL ? error->message : "cannot connect");
+  }
+}
+
+static void
+on_retry (gpointer user_data)
+{
+  HubClient *client = user_data;
+
+  client->retry_timer = 0;
+  enter (client);
+  emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
+  if (!client->free_pending && client->state == HUB_CLIENT_CONNECTING)
+    start_connection (client);
+  leave (client);
+}
+
+/* Fails every request in flight with @code (the connection they went on is gone). */
+static void
+fail_all_pending (HubClient *client, GIOErrorEnum code, const char *message)
+{
+  g_autoptr (GError) error = g_error_new_literal (G_IO_ERROR, code, message);
+  Pending *pending;
+
+  while ((pending = g_queue_pop_head (&client->pending)) != NULL) {
+    reply (client, pending, NULL, error);
+    pending_free (pending);
+  }
+  arm_timeout (client);
+}
+
+static void
+on_link_closed (HubClient *client, guint close_code, const char *reason)
+{
+  g_autofree char *why = NULL;
+  guint delay;
+
+  client->link_open = FALSE;
+  if (close_code != 0)
+    why = g_strdup_printf ("connection closed (code %u%s%s)", close_code,
+                           reason != NULL && reason[0] != '\0' ? ": " : "",
+                           reason != NULL ? reason : "");
+  else
+    why = g_strdup (reason != NULL ? reason : "connection failed");
+  fail_all_pending (client, G_IO_ERROR_CLOSED, why);
+  if (client->free_pending)
+    return;
+  if (hub_client_close_code_is_final (close_code) && !client->final) {
+    client->final = TRUE;
+    g_free (client->final_reason);
+    client->final_reason = g_strdup (why);
+  }
+  if (client->stopping || client->final || !client->auto_reconnect) {
+    emit_state (client, HUB_CLIENT_DISCONNECTED, close_code,
+                client->final_reason != NULL ? client->final_reason : why, 0);
+    return;
+  }
+  client->attempt++;
+  delay = hub_client_backoff_delay_ms (client->rand, client->backoff_min_ms, client->backoff_max_ms,
+                                       client->attempt);
+  client->retry_timer = hub_clock_add_timeout (client->clock, delay, on_retry, client);
+  emit_state (client, HUB_CLIENT_RECONNECTING, close_code, why, delay);
+}
+
+static void
+sink_closed (gpointer owner, guint close_code, const char *reason)
+{
+  HubClient *client = owner;
+
+  enter (client);
+  on_link_closed (client, close_code, reason);
+  leave (client);
+}
+
+static void
+sink_opened (gpointer owner)
+{
+  HubClient *client = owner;
+
+  enter (client);
+  send_hello (client);
+  leave (client);
+}
+
+/* ---- frames in ---- */
+
+static void
+handle_welcome (HubClient *client, JsonObject *frame)
+{
+  HubClientEvent event = {.type = HUB_CLIENT_EVENT_WELCOME, .frame = frame};
+  JsonArray *rooms = json_array_member (frame, "rooms");
+  g_autoptr (GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTableIter iter;
+  gpointer room;
+  gboolean need_sync = FALSE;
+
+  g_free (client->welcome_user);
+  client->welcome_user = g_strdup (json_string (frame, "user"));
+  g_free (client->welcome_device);
+  client->welcome_device = g_strdup (json_string (frame, "device"));
+  g_free (client->conn);
+  client->conn = g_strdup (json_string (frame, "conn"));
+
+  /* Membership belongs to the user: rooms another device left while we were
+   * away are no longer ours; rooms we never saw a seq of need one. */
+  for (guint i = 0; rooms != NULL && i < json_array_get_length (rooms); i++) {
+    JsonNode *node = json_array_get_element (rooms, i);
+
+    if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING) {
+      g_hash_table_add (listed, (gpointer)json_node_get_string (node));
+      if (room_seq (client, json_node_get_string (node)) == NULL)
+        need_sync = TRUE;
+    }
+  }
+  if (rooms != NULL) {
+    g_hash_table_iter_init (&iter, client->rooms);
+    while (g_hash_table_iter_next (&iter, &room, NULL)) {
+      if (!g_hash_table_contains (listed, room))
+        g_hash_table_iter_remove (&iter);
+    }
+  }
+  if (client->ever_connected)
+    client->counters.reconnects++;
+  client->ever_connected = TRUE;
+  client->attempt = 0;
+
+  if (need_sync) {
+    Pending *pending = pending_add (client, PENDING_SYNC, NULL, NULL);
+    g_autoptr (JsonObject) request = build_frame ("rooms", pending->id, NULL);
+
+    send_object (client, request);
+  }
+
+  emit_state (client, HUB_CLIENT_CONNECTED, 0, NULL, 0);
+  event.user = client->welcome_user;
+  event.device = client->welcome_device;
+  event.conn = client->conn;
+  event.node = json_string (frame, "node");
+  event.rooms = rooms;
+  emit_event (client, &event);
+}
+
+static void
+handle_sync (HubClient *client, JsonObject *frame)
+{
+  JsonArray *rooms = json_array_member (frame, "rooms");
+
+  for (guint i = 0; rooms != NULL && i < json_array_get_length (rooms); i++) {
+    JsonNode *node = json_array_get_element (rooms, i);
+    const char *room;
+    gint64 seq;
+
+    if (!JSON_NODE_HOLDS_OBJECT (node))
+      continue;
+    room = json_string (json_node_get_object (node), "room");
+    if (room != NULL && json_int (json_node_get_object (node), "seq", &seq) &&
+        room_seq (client, room) == NULL)
+      room_track (client, room, seq);
+  }
+}
+
+static void
+handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char *type)
+{
+  gboolean ok = strcmp (type, "error") != 0;
+  g_autoptr (GError) error = NULL;
+
+  switch (pending->kind) {
+    case PENDING_HELLO:
+      if (strcmp (type, "welcome") == 0) {
+        handle_welcome (client, frame);
+      } else {
+        const char *code = json_string (frame, "code");
+        const char *text = json_string (frame, "message");
+
+        /* A refused hello (unauthorized, invalid_name) would be refused again. */
+        client->final = TRUE;
+        g_free (client->final_reason);
+        client->final_reason = g_strdup_printf ("hello refused: %s%s%s", code ? code : type,
+                                                text ? ": " : "", text ? text : "");
+        client->klass->close (client->transport, 1000);
+      }
+      return;
+    case PENDING_SYNC:
+      if (ok)
+        handle_sync (client, frame);
+      return;
+    case PENDING_USER:
+    default:
+      break;
+  }
+  if (ok && pending->is_join) {
+    const char *room = json_string (frame, "room");
+    gint64 seq;
+
+    if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL)
+      room_track (client, room, seq);
+  } else if (ok && pending->is_leave && pending->room != NULL) {
+    g_hash_table_remove (client->rooms, pending->room);
+  }
+  if (!ok) {
+    const char *code = json_string (frame, "code");
+    const char *text = json_string (frame, "message");
+    HubErrorCode value = code != NULL ? hub_error_code_from_string (code) : HUB_ERROR_NONE;
+
+    error = g_error_new (HUB_ERROR, value != HUB_ERROR_NONE ? value : HUB_ERROR_INTERNAL, "%s: %s",
+                         code != NULL ? code : "error", text != NULL ? text : "");
+  }
+  reply (client, pending, frame, error);
+}
+
+static void
+handle_message (HubClient *client, JsonObject *frame, HubClientEvent *event)
+{
+  gint64 *last;
+
+  event->room = json_string (frame, "room");
+  event->from = json_string (frame, "from");
+  event->device = json_string (frame, "device");
+  event->payload = json_object_member (frame, "payload");
+  json_int (frame, "ts", &event->ts);
+  if (event->room == NULL || !json_int (frame, "seq", &event->seq)) {
+    emit_event (client, event);
+    return;
+  }
+  last = room_seq (client, event->room);
+  if (last != NULL && event->seq <= *last) {
+    client->counters.duplicates++;
+    return;
+  }
+  if (last != NULL && event->seq > *last + 1) {
+    HubClientEvent gap = {
+        .type = HUB_CLIENT_EVENT_GAP,
+        .room = event->room,
+        .from_seq = *last + 1,
+        .to_seq = event->seq - 1,
+    };
+
+    client->counters.gaps++;
+    *last = event->seq;
+    emit_event (client, &gap);
+    if (client->free_pending)
+      return;
+  }
+  if (last != NULL)
+    *last = event->seq;
+  else
+    room_track (client, event->room, event->seq);
+  client->counters.messages++;
+  emit_event (client, event);
+}
+
+static void
+handle_event (HubClient *client, JsonObject *frame, const char *type)
+{
+  HubClientEvent event = {.type = HUB_CLIENT_EVENT_OTHER, .frame = frame};
+
+  if (strcmp (type, "message") == 0) {
+    event.type = HUB_CLIENT_EVENT_MESSAGE;
+    handle_message (client, frame, &event);
+    return;
+  }
+  if (strcmp (type, "direct") == 0 || strcmp (type, "multicast") == 0 ||
+      strcmp (type, "broadcast") == 0) {
+    event.type = type[0] == 'd'   ? HUB_CLIENT_EVENT_DIRECT
+                 : type[0] == 'm' ? HUB_CLIENT_EVENT_MULTICAST
+                                  : HUB_CLIENT_EVENT_BROADCAST;
+    event.from = json_string (frame, "from");
+    event.to = json_string (frame, "to");
+    event.device = json_string (frame, "device");
+    event.payload = json_object_member (frame, "payload");
+    json_int (frame, "ts", &event.ts);
+  } else if (strcmp (type, "typing") == 0) {
+    event.type = HUB_CLIENT_EVENT_TYPING;
+    event.room = json_string (frame, "room");
+    event.user = json_string (frame, "user");
+  } else if (strcmp (type, "presence") == 0) {
+    event.type = HUB_CLIENT_EVENT_PRESENCE;
+    event.room = json_string (frame, "room");
+    event.user = json_string (frame, "user");
+    event.presence = json_string (frame, "event");
+    /* Our own leave (from any device) ends the room's seq for us: a room
+     * deleted and created again restarts at 1. */
+    if (event.presence != NULL && strcmp (event.presence, "leave") == 0 && event.room != NULL &&
+        event.user != NULL && g_strcmp0 (event.user, client->welcome_user) == 0)
+      g_hash_table_remove (client->rooms, event.room);
+  } else if (strcmp (type, "status") == 0) {
+    event.type = HUB_CLIENT_EVENT_STATUS;
+    event.user = json_string (frame, "user");
+    event.status = json_string (frame, "status");
+  } else if (strcmp (type, "resumed") == 0) {
+    JsonNode *complete = json_object_get_member (frame, "complete");
+
+    event.type = HUB_CLIENT_EVENT_RESUMED;
+    event.room = json_string (frame, "room");
+    json_int (frame, "from", &event.from_seq);
+    json_int (frame, "to", &event.to_seq);
+    event.complete = complete != NULL && JSON_NODE_HOLDS_VALUE (complete) &&
+                     json_node_get_value_type (complete) == G_TYPE_BOOLEAN &&
+                     json_node_get_boolean (complete);
+  } else if (strcmp (type, "error") == 0) {
+    event.type = HUB_CLIENT_EVENT_ERROR;
+    event.code = json_string (frame, "code");
+    event.text = json_string (frame, "message");
+  }
+  emit_event (client, &event);
+}
+
+static Pending *
+take_pending (HubClient *client, gint64 id)
+{
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if (pending->id == id) {
+      g_queue_delete_link (&client->pending, l);
+      return pending;
+    }
+  }
+  return NULL;
+}
+
+static void
+sink_received (gpointer owner, const char *text, gsize len)
+{
+  HubClient *client = owner;
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  JsonNode *root;
+  JsonObject *frame;
+  const char *type;
+  gint64 id;
+
+  if (!json_parser_load_from_data (parser, text, (gssize)len, NULL))
+    return;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  frame = json_node_get_object (root);
+  type = json_string (frame, "type");
+  if (type == NULL)
+    return;
+
+  enter (client);
+  client->counters.frames_in++;
+  if (client->callbacks.frame != NULL && !client->free_pending) {
+    /* The frame callback gets the text NUL-terminated. */
+    g_autofree char *copy = g_strndup (text, len);
+
+    client->callbacks.frame (client, frame, copy, client->user_data);
+  }
+  if (!client->free_pending) {
+    Pending *pending = json_int (frame, "id", &id) ? take_pending (client, id) : NULL;
+
+    if (pending != NULL) {
+      handle_reply (client, pending, frame, type);
+      pending_free (pending);
+      if (!client->free_pending)
+        arm_timeout (client);
+    } else {
+      handle_event (client, frame, type);
+    }
+  }
+  leave (client);
+}
+
+static const HubClientTransportSink sink = {
+    .opened = sink_opened,
+    .received = sink_received,
+    .closed = sink_closed,
+};
+
+/* ---- the object ---- */
+
+static void
+room_free (gpointer data)
+{
+  g_free (data);
+}
+
+HubClient *
+hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callbacks,
+                gpointer user_data, GError **error)
+{
+  HubClientOptions defaults;
+  HubClient *client;
+
+  if (options == NULL) {
+    hub_client_options_init (&defaults);
+    options = &defaults;
+  }
+  client = g_new0 (HubClient, 1);
+  client->url = g_strdup (options->url != NULL ? options->url : DEFAULT_URL);
+  if (!hub_client_url_parse (client->url, &client->parsed, error)) {
+    g_free (client->url);
+    g_free (client);
+    return NULL;
+  }
+  if (callbacks != NULL)
+    client->callbacks = *callbacks;
+  client->user_data = user_data;
+  client->user = g_strdup (options->user);
+  client->device = g_strdup (options->device);
+  client->token = g_strdup (options->token);
+  client->auto_reconnect = options->auto_reconnect;
+  client->backoff_min_ms = options->backoff_min_ms;
+  client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
+  client->request_timeout_ms = options->request_timeout_ms;
+  client->rand = options->seed != 0 ? g_rand_new_with_seed (options->seed) : g_rand_new ();
+  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
+  client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
+  client->transport = client->klass->create (&client->parsed, options->ca_file,
+                                             options->allow_self_signed, &sink, client);
+  client->state = HUB_CLIENT_DISCONNECTED;
+  client->next_id = 1;
+  g_queue_init (&client->pending);
+  g_queue_init (&client->deferred);
+  client->rooms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, room_free);
+  return client;
+}
+
+static void
+client_destroy (HubClient *client)
+{
+  g_hash_table_unref (client->rooms);
+  g_free (client->welcome_user);
+  g_free (client->welcome_device);
+  g_free (client->conn);
+  g_free (client->final_reason);
+  g_rand_free (client->rand);
+  hub_clock_unref (client->clock);
+  hub_client_url_clear (&client->parsed);
+  g_free (client->url);
+  g_free (client->user);
+  g_free (client->device);
+  g_free (client->token);
+  g_free (client);
+}
+
+void
+hub_client_free (HubClient *client)
+{
+  g_autoptr (GError) error = NULL;
+  Pending *pending;
+
+  if (client == NULL || client->free_pending || client->freeing)
+    return;
+  client->freeing = TRUE;
+  /* Requests are answered exactly once, even now. */
+  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "client freed");
+  while ((pending = g_queue_pop_head (&client->deferred)) != NULL) {
+    reply (client, pending, NULL, error);
+    pending_free (pending);
+  }
+  while ((pending = g_queue_pop_head (&client->pending)) != NULL) {
+    reply (client, pending, NULL, error);
+    pending_free (pending);
+  }
+  client->free_pending = TRUE;
+  hub_clock_cancel (client->clock, client->retry_timer);
+  hub_clock_cancel (client->clock, client->timeout_timer);
+  hub_clock_cancel (client->clock, client->deferred_timer);
+  client->retry_timer = client->timeout_timer = client->deferred_timer = 0;
+  /* The transport may be the one calling us: it defers its own teardown. */
+  g_clear_pointer (&client->transport, client->klass->destroy);
+  if (client->depth == 0)
+    client_destroy (client);
+}
+
+void
+hub_client_connect (HubClient *client)
+{
+  g_return_if_fail (client != NULL);
+  if (client->state != HUB_CLIENT_DISCONNECTED || client->link_open)
+    return;
+  client->stopping = FALSE;
+  client->final = FALSE;
+  g_clear_pointer (&client->final_reason, g_free);
+  client->attempt = 0;
+  emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
+  if (client->state == HUB_CLIENT_CONNECTING && !client->free_pending)
+    start_connection (client);
+}
+
+void
+hub_client_disconnect (HubClient *client)
+{
+  g_return_if_fail (client != NULL);
+  client->stopping = TRUE;
+  if (client->retry_timer != 0) {
+    hub_clock_cancel (client->clock, client->retry_timer);
+    client->retry_timer = 0;
+  }
+  if (client->link_open)
+    client->klass->close (client->transport, 1000);
+  else if (client->state != HUB_CLIENT_DISCONNECTED)
+    emit_state (client, HUB_CLIENT_DISCONNECTED, 0, "disconnected", 0);
+}
+
+void
+hub_client_drop_connection (HubClient *client)
+{
+  g_return_if_fail (client != NULL);
+  if (client->link_open)
+    client->klass->drop (client->transport);
+}
+
+HubClientState
+hub_client_get_state (HubClient *client)
+{
+  return client->state;
+}
+
+const char *
+hub_client_get_user (HubClient *client)
+{
+  return client->welcome_user;
+}
+
+const char *
+hub_client_get_device (HubClient *client)
+{
+  return client->welcome_device;
+}
+
+const char *
+hub_client_get_conn (HubClient *client)
+{
+  return client->conn;
+}
+
+const char *
+hub_client_get_url (HubClient *client)
+{
+  return client->url;
+}
+
+const HubClientUrl *
+hub_client_get_parsed_url (HubClient *client)
+{
+  return &client->parsed;
+}
+
+gint64
+hub_client_get_last_seq (HubClient *client, const char *room)
+{
+  gint64 *seq = room_seq (client, room);
+
+  return seq != NULL ? *seq : -1;
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+GPtrArray *
+hub_client_get_rooms (HubClient *client)
+{
+  GPtrArray *rooms = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer room;
+
+  g_hash_table_iter_init (&iter, client->rooms);
+  while (g_hash_table_iter_next (&iter, &room, NULL))
+    g_ptr_array_add (rooms, room);
+  g_ptr_array_sort (rooms, compare_names);
+  return rooms;
+}
+
+void
+hub_client_get_counters (HubClient *client, HubClientCounters *counters)
+{
+  *counters = client->counters;
+}
