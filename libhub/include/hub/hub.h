@@ -3,6 +3,7 @@
 
 #include "hub-auth.h"
 #include "hub-broadcaster.h"
+#include "hub-client.h"
 #include "hub-clock.h"
 #include "hub-codec.h"
 #include "hub-config.h"

@@ -1,0 +1,32 @@
+/* hub-format.h: the lines hub-client prints, for a person reading at a
+ * glance: events (`12:03:04 [general #58] alice (phone): hi`), replies to
+ * commands, connection changes and errors. Pure functions, optional ANSI
+ * colours, unit-tested. */
+#pragma once
+
+#include <hub/hub-client.h>
+
+G_BEGIN_DECLS
+
+/* "HH:MM:SS" local time of @unix_ms (≤ 0: now). (transfer full) */
+char *hub_format_time (gint64 unix_ms);
+
+/* The text a payload shows: its "text" member, else the payload as compact JSON. (transfer full) */
+char *hub_format_payload (JsonObject *payload);
+
+/* One line per event (NULL for an event not worth a line). (transfer full) (nullable) */
+char *hub_format_event (const HubClientEvent *event, gboolean colour);
+/* A `message` frame (live or from history). (transfer full) */
+char *hub_format_message (JsonObject *message, gboolean colour);
+/* A connection change (NULL when the welcome line says it). (transfer full) (nullable) */
+char *hub_format_state (const HubClientStateChange *change, const char *url, gboolean colour);
+/* The `ok` reply to a request of @type about @room (nullable), possibly several lines joined by
+ * '\n' (no final newline); NULL when the reply says nothing worth a line
+ * (publish, typing: their effect shows as events). (transfer full) (nullable) */
+char *hub_format_reply (const char *type, const char *room, JsonObject *reply, gboolean colour);
+/* "error CODE: MESSAGE". (transfer full) */
+char *hub_format_error (const char *code, const char *message, gboolean colour);
+/* A local remark ("* …"). (transfer full) */
+char *hub_format_info (gboolean colour, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+G_END_DECLS

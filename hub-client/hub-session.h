@@ -1,0 +1,68 @@
+/* hub-session.h: what both of hub-client's modes share: the HubClient, the
+ * current room, who is typing, and the execution of one command line (the
+ * request it sends, its reply turned into lines). The modes differ only in
+ * where lines go and in what they do when a command is done. */
+#pragma once
+
+#include <hub/hub-client.h>
+
+G_BEGIN_DECLS
+
+typedef struct _HubSession HubSession;
+
+typedef enum {
+  HUB_SESSION_OK,
+  HUB_SESSION_ERROR_REPLY, /* the server answered `error` (exit 1 in batch mode) */
+  HUB_SESSION_USAGE,       /* the line is not a valid command (exit 2) */
+  HUB_SESSION_CONNECTION,  /* not connected, connection lost, no reply (exit 3) */
+  HUB_SESSION_QUIT,        /* /quit */
+} HubSessionResult;
+
+typedef enum {
+  HUB_SESSION_LINE_EVENT, /* something that happened (message, presence…) */
+  HUB_SESSION_LINE_REPLY, /* the answer to a command */
+  HUB_SESSION_LINE_INFO,  /* connection changes and local remarks */
+  HUB_SESSION_LINE_ERROR, /* errors */
+} HubSessionLine;
+
+typedef struct {
+  /* A formatted line (several joined by '\n' for some replies), no final newline. */
+  void (*print) (gpointer user_data, HubSessionLine kind, const char *text);
+  /* Every frame received, as HubClientCallbacks.frame. */
+  void (*frame) (gpointer user_data, JsonObject *frame, const char *text);
+  void (*state) (gpointer user_data, const HubClientStateChange *change);
+  /* The status (state, current room, who is typing) changed. */
+  void (*status) (gpointer user_data);
+  /* (optional) /stats's answer; without it, a line is printed. */
+  void (*stats) (gpointer user_data, JsonObject *stats);
+} HubSessionOutput;
+
+typedef void (*HubSessionDoneFunc) (HubSession *session, HubSessionResult result,
+                                    gpointer user_data);
+
+/* @print_typing: typing events also become lines (the batch mode's choice;
+ * the interactive mode shows them in its status). (transfer full) */
+HubSession *hub_session_new (const HubClientOptions *options, gboolean colour,
+                             gboolean print_typing, const HubSessionOutput *output,
+                             gpointer user_data, GError **error);
+/* Frees the client too; pending commands' done callbacks are not called. */
+void hub_session_free (HubSession *session);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubSession, hub_session_free)
+
+HubClient *hub_session_get_client (HubSession *session);
+/* (transfer none) (nullable) */
+const char *hub_session_get_room (HubSession *session);
+void hub_session_set_room (HubSession *session, const char *room);
+
+/* Runs one command line; @done gets its result exactly once, possibly before
+ * this returns (local commands, usage errors). */
+void hub_session_execute (HubSession *session, const char *line, HubSessionDoneFunc done,
+                          gpointer user_data);
+
+/* The user is typing @partial_line: sends a typing indicator to the current
+ * room, at most one per 3 seconds, when the line is not a command. */
+void hub_session_user_typing (HubSession *session, const char *partial_line);
+/* "bob, carol" typing in the current room now, or NULL. (transfer full) */
+char *hub_session_typing_text (HubSession *session);
+
+G_END_DECLS

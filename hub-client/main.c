@@ -1,0 +1,157 @@
+/* main.c: hub-client's options, then the interactive mode (stdin is a
+ * terminal) or the batch mode (a pipe, a file, or --batch). */
+#include <hub/hub.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hub-batch.h"
+#include "hub-tty.h"
+
+#define DEFAULT_URL "ws://127.0.0.1:8080/ws"
+/* Tokens minted with --secret last this long. */
+#define MINTED_TOKEN_LIFETIME_S (24 * 3600)
+
+typedef struct {
+  char *user, *device, *token, *secret, *wait_for, *ca_file;
+  gboolean admin, batch, json, interactive, insecure, no_reconnect, version;
+  double timeout_s;
+  char **rest;
+} Options;
+
+static void
+options_clear (Options *o)
+{
+  g_free (o->user);
+  g_free (o->device);
+  g_free (o->token);
+  g_free (o->secret);
+  g_free (o->wait_for);
+  g_free (o->ca_file);
+  g_strfreev (o->rest);
+}
+
+static int
+usage_error (GOptionContext *context, const char *message)
+{
+  g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+
+  g_printerr ("hub-client: %s\n\n%s", message, help);
+  return HUB_EXIT_USAGE;
+}
+
+int
+main (int argc, char **argv)
+{
+  Options o = {0};
+  GOptionEntry entries[] = {
+      {"user", 'u', 0, G_OPTION_ARG_STRING, &o.user, "User name (required without --token)",
+       "NAME"},
+      {"device", 'd', 0, G_OPTION_ARG_STRING, &o.device, "Device label (server default: default)",
+       "LABEL"},
+      {"token", 't', 0, G_OPTION_ARG_STRING, &o.token, "JWT for a server started with a secret",
+       "JWT"},
+      {"secret", 's', 0, G_OPTION_ARG_STRING, &o.secret,
+       "Mint the token from the server's secret (development)", "S"},
+      {"admin", 0, 0, G_OPTION_ARG_NONE, &o.admin, "With --secret: a token allowed to broadcast",
+       NULL},
+      {"batch", 'b', 0, G_OPTION_ARG_NONE, &o.batch,
+       "Scriptable mode even on a terminal (default when stdin is not a terminal)", NULL},
+      {"interactive", 'i', 0, G_OPTION_ARG_NONE, &o.interactive,
+       "Interactive mode even when stdin is not a terminal", NULL},
+      {"json", 'j', 0, G_OPTION_ARG_NONE, &o.json,
+       "Batch: print every received frame as a JSON line", NULL},
+      {"wait-for", 'w', 0, G_OPTION_ARG_STRING, &o.wait_for,
+       "Batch: after the commands, wait for a frame containing this JSON object, then exit 0",
+       "JSON"},
+      {"timeout", 'T', 0, G_OPTION_ARG_DOUBLE, &o.timeout_s,
+       "Batch: give up after S seconds (exit 4)", "S"},
+      {"ca-file", 0, 0, G_OPTION_ARG_FILENAME, &o.ca_file, "wss: trust this PEM CA bundle", "FILE"},
+      {"insecure", 'k', 0, G_OPTION_ARG_NONE, &o.insecure,
+       "wss: accept any certificate (self-signed test servers)", NULL},
+      {"no-reconnect", 0, 0, G_OPTION_ARG_NONE, &o.no_reconnect,
+       "Do not reconnect when the connection is lost", NULL},
+      {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL},
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL, "[URL]"},
+      {NULL, 0, 0, 0, NULL, NULL, NULL},
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("[URL] - chat with a hub-server");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) wait_for = NULL;
+  g_autofree char *minted = NULL;
+  HubClientOptions client;
+  HubBatchOptions batch = {0};
+  int code;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (
+      context, "URL defaults to " DEFAULT_URL ". Type /help in the client for its commands.\n"
+               "Exit codes: 0 done, 1 error reply, 2 bad usage, 3 connection failure, 4 timeout.\n"
+               "See docs/hub-client.md.\n");
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    code = usage_error (context, error->message);
+    options_clear (&o);
+    return code;
+  }
+  if (o.version) {
+    printf ("hub-client %s\n", HUB_VERSION);
+    options_clear (&o);
+    return HUB_EXIT_OK;
+  }
+#define FAIL(msg)                                                                                  \
+  do {                                                                                             \
+    code = usage_error (context, msg);                                                             \
+    options_clear (&o);                                                                            \
+    return code;                                                                                   \
+  } while (0)
+  if (o.rest != NULL && g_strv_length (o.rest) > 1)
+    FAIL ("at most one URL");
+  if (o.user == NULL && o.token == NULL)
+    FAIL ("--user NAME is required (or --token JWT)");
+  if (o.token != NULL && o.secret != NULL)
+    FAIL ("--token and --secret exclude each other");
+  if (o.secret != NULL && o.user == NULL)
+    FAIL ("--secret needs --user (the token's subject)");
+  if (o.batch && o.interactive)
+    FAIL ("--batch and --interactive exclude each other");
+  if (o.timeout_s < 0 || o.timeout_s > 24 * 3600)
+    FAIL ("--timeout: seconds between 0 and 86400");
+  if (o.wait_for != NULL) {
+    wait_for = json_from_string (o.wait_for, &error);
+    if (wait_for == NULL || !JSON_NODE_HOLDS_OBJECT (wait_for))
+      FAIL ("--wait-for: a JSON object, e.g. '{\"type\":\"message\",\"room\":\"general\"}'");
+  }
+  if (o.rest != NULL && o.rest[0] != NULL) {
+    HubClientUrl parsed;
+
+    if (!hub_client_url_parse (o.rest[0], &parsed, &error))
+      FAIL (error->message);
+    hub_client_url_clear (&parsed);
+  }
+  if (o.secret != NULL)
+    minted = hub_auth_mint (o.secret, strlen (o.secret), o.user, o.admin,
+                            g_get_real_time () / G_USEC_PER_SEC + MINTED_TOKEN_LIFETIME_S);
+
+  hub_client_options_init (&client);
+  client.url = o.rest != NULL && o.rest[0] != NULL ? o.rest[0] : DEFAULT_URL;
+  client.user = o.user;
+  client.device = o.device;
+  client.token = minted != NULL ? minted : o.token;
+  client.ca_file = o.ca_file;
+  client.allow_self_signed = o.insecure;
+  client.auto_reconnect = !o.no_reconnect;
+
+  if (o.interactive || (!o.batch && isatty (STDIN_FILENO))) {
+    if (o.json || o.wait_for != NULL || o.timeout_s > 0)
+      FAIL ("--json, --wait-for and --timeout are for the batch mode");
+    code = hub_tty_run (&client, hub_tty_wants_colour ());
+  } else {
+    batch.json = o.json;
+    batch.wait_for = wait_for;
+    batch.timeout_ms = (guint)(o.timeout_s * 1000);
+    code = hub_batch_run (&client, &batch);
+  }
+#undef FAIL
+  options_clear (&o);
+  return code;
+}
