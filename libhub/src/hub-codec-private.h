@@ -1,0 +1,45 @@
+/* hub-codec-private.h: inside the codec. The JSON writer shared by the decoder
+ * (to re-encode a string id) and the encoders, strict RFC 8259 output whatever
+ * json-glib's generator does (1.6 writes U+001F unescaped); and the strict scan
+ * that guards the decoder. */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Appends @str as a quoted JSON string: quotes, backslashes and control
+ * characters escaped, other characters passed through as UTF-8. Invalid UTF-8
+ * becomes U+FFFD, so the output is always valid JSON. */
+void hub_json_append_string (GString *out, const char *str);
+/* Appends @node compactly (no spaces), object members in insertion order.
+ * Integers stay integers; doubles get the shortest text that reads back the same
+ * and keep a fraction ("1.0"); non-finite doubles become null. */
+void hub_json_append_node (GString *out, JsonNode *node);
+
+/* ---- The strict scan of client messages (hub-codec-scan.c) ---- */
+
+/* Containers nested deeper than this are refused before json-glib sees them:
+ * its parser recurses once per level (1.6 overflows the stack near 100k). */
+#define HUB_JSON_MAX_DEPTH 64
+
+typedef struct {
+  const char *error; /* (nullable) static text: not one JSON object, or too deep */
+  gsize error_at;    /* byte offset of the error */
+  /* (nullable) static text: valid JSON that json-glib would silently alter
+   * (an integer beyond 64 bits wraps, 1e400 becomes inf, "\u0000" cuts a string). */
+  const char *unsupported;
+  /* The alteration may hit the top-level `id` (or a key that may spell it with
+   * escapes): the id json-glib reads back must not be echoed. */
+  gboolean id_tainted;
+} HubJsonScan;
+
+/* Checks that @data is exactly one JSON object by RFC 8259's grammar (which is
+ * stricter than json-glib: no comments, single quotes, hex, leading zeros, raw
+ * control characters or a second value), nested at most HUB_JSON_MAX_DEPTH
+ * levels. @data must be valid UTF-8 without NUL bytes. Allocates nothing except
+ * for a float literal longer than 63 bytes. */
+void hub_json_scan (const char *data, gsize len, HubJsonScan *scan);
+
+G_END_DECLS

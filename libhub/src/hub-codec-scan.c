@@ -1,0 +1,289 @@
+/* hub-codec-scan.c: one strict pass over a client message before json-glib
+ * parses it. json-glib recurses per nesting level, accepts more than JSON and
+ * silently alters some valid JSON; this scan bounds the first, refuses the second
+ * and flags the third, so the decoder can refuse it after reading the id. */
+#include <math.h>
+#include <string.h>
+
+#include "hub-codec-private.h"
+
+typedef enum {
+  EXPECT_VALUE,
+  EXPECT_VALUE_OR_CLOSE, /* just after '[' */
+  EXPECT_KEY_OR_CLOSE,   /* just after '{' */
+  EXPECT_KEY,            /* after ',' in an object */
+  EXPECT_COLON,
+  EXPECT_COMMA_OR_CLOSE,
+  EXPECT_END,
+} State;
+
+typedef struct {
+  const char *p;
+  gsize len, i;
+  char stack[HUB_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
+  guint depth;
+  gboolean in_id_member; /* the current top-level member may be `id` */
+  HubJsonScan *scan;
+} Scanner;
+
+static void skip_ws (Scanner *s)
+{
+  while (s->i < s->len) {
+    char ch = s->p[s->i];
+
+    if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+      return;
+    s->i++;
+  }
+}
+
+/* Records valid JSON that json-glib would not read back as written. */
+static void flag (Scanner *s, const char *what)
+{
+  if (s->scan->unsupported == NULL)
+    s->scan->unsupported = what;
+  if (s->depth == 1 && s->in_id_member)
+    s->scan->id_tainted = TRUE;
+}
+
+/* At the opening quote. Returns FALSE on bad grammar; sets *escaped when the
+ * string has a backslash. */
+static gboolean scan_string (Scanner *s, gboolean *escaped)
+{
+  gboolean nul = FALSE;
+
+  *escaped = FALSE;
+  s->i++;
+  while (s->i < s->len) {
+    guchar ch = (guchar)s->p[s->i];
+
+    if (ch == '"') {
+      s->i++;
+      if (nul)
+        flag (s, "strings must not contain \\u0000");
+      return TRUE;
+    }
+    if (ch < 0x20)
+      return FALSE; /* control characters must be escaped */
+    if (ch != '\\') {
+      s->i++;
+      continue;
+    }
+    *escaped = TRUE;
+    if (++s->i >= s->len)
+      return FALSE;
+    ch = (guchar)s->p[s->i];
+    if (ch == 'u') {
+      if (s->len - s->i < 5)
+        return FALSE;
+      for (int k = 1; k <= 4; k++) {
+        if (!g_ascii_isxdigit (s->p[s->i + k]))
+          return FALSE;
+      }
+      nul = nul || memcmp (s->p + s->i + 1, "0000", 4) == 0;
+      s->i += 5;
+    } else if (ch != '\0' && strchr ("\"\\/bfnrt", ch) != NULL) {
+      s->i++;
+    } else {
+      return FALSE;
+    }
+  }
+  return FALSE;
+}
+
+static gsize scan_digits (Scanner *s)
+{
+  gsize start = s->i;
+
+  while (s->i < s->len && g_ascii_isdigit (s->p[s->i]))
+    s->i++;
+  return s->i - start;
+}
+
+/* A float literal json-glib would turn into inf (1e400). */
+static gboolean float_overflows (const char *text, gsize n)
+{
+  char buf[64];
+  g_autofree char *big = NULL;
+  const char *str = buf;
+
+  if (n < sizeof buf) {
+    memcpy (buf, text, n);
+    buf[n] = '\0';
+  } else {
+    str = big = g_strndup (text, n);
+  }
+  return !isfinite (g_ascii_strtod (str, NULL));
+}
+
+/* At '-' or a digit. Returns FALSE on bad grammar. */
+static gboolean scan_number (Scanner *s)
+{
+  gsize start = s->i, int_start, n_int;
+  gboolean negative = FALSE, is_float = FALSE;
+
+  if (s->p[s->i] == '-') {
+    negative = TRUE;
+    s->i++;
+  }
+  int_start = s->i;
+  n_int = scan_digits (s);
+  if (n_int == 0 || (n_int > 1 && s->p[int_start] == '0'))
+    return FALSE;
+  if (s->i < s->len && s->p[s->i] == '.') {
+    s->i++;
+    if (scan_digits (s) == 0)
+      return FALSE;
+    is_float = TRUE;
+  }
+  if (s->i < s->len && (s->p[s->i] == 'e' || s->p[s->i] == 'E')) {
+    s->i++;
+    if (s->i < s->len && (s->p[s->i] == '+' || s->p[s->i] == '-'))
+      s->i++;
+    if (scan_digits (s) == 0)
+      return FALSE;
+    is_float = TRUE;
+  }
+
+  if (is_float) {
+    if (float_overflows (s->p + start, s->i - start))
+      flag (s, "number out of range");
+  } else {
+    /* Beyond gint64, json-glib 1.6 wraps: 9223372036854775808 reads as its negative. */
+    const char *max = negative ? "9223372036854775808" : "9223372036854775807";
+
+    if (n_int > 19 || (n_int == 19 && memcmp (s->p + int_start, max, 19) > 0))
+      flag (s, "number out of range (integers must fit in 64 bits)");
+  }
+  return TRUE;
+}
+
+static gboolean scan_literal (Scanner *s, const char *word)
+{
+  gsize n = strlen (word);
+
+  if (s->len - s->i < n || memcmp (s->p + s->i, word, n) != 0)
+    return FALSE;
+  s->i += n;
+  return TRUE;
+}
+
+/* A scalar value (string, number, true, false, null). */
+static gboolean scan_scalar (Scanner *s)
+{
+  char ch = s->p[s->i];
+  gboolean escaped;
+
+  if (ch == '"')
+    return scan_string (s, &escaped);
+  if (ch == '-' || g_ascii_isdigit (ch))
+    return scan_number (s);
+  return scan_literal (s, "true") || scan_literal (s, "false") || scan_literal (s, "null");
+}
+
+/* An object key; at depth 1 it also decides whether the member may be `id`. */
+static gboolean scan_key (Scanner *s)
+{
+  gsize start = s->i + 1;
+  gboolean escaped;
+
+  /* A key with escapes may spell "id": assume it does. Decided before the key
+   * is scanned so a \u0000 inside it taints the id too. */
+  if (s->depth == 1)
+    s->in_id_member = TRUE;
+  if (!scan_string (s, &escaped))
+    return FALSE;
+  if (s->depth == 1)
+    s->in_id_member = escaped || (s->i - start - 1 == 2 && memcmp (s->p + start, "id", 2) == 0);
+  return TRUE;
+}
+
+static State close_container (Scanner *s)
+{
+  s->i++;
+  s->depth--;
+  return s->depth == 0 ? EXPECT_END : EXPECT_COMMA_OR_CLOSE;
+}
+
+/* Advances by one token from @state; returns the next state, or sets
+ * s->scan->error and returns EXPECT_END with the error set. */
+static State step (Scanner *s, State state)
+{
+  char ch = s->p[s->i];
+  char top = s->depth > 0 ? s->stack[s->depth - 1] : '\0';
+
+  switch (state) {
+    case EXPECT_END:
+      s->scan->error = "unexpected data after the JSON object";
+      return EXPECT_END;
+
+    case EXPECT_COLON:
+      if (ch != ':')
+        break;
+      s->i++;
+      return EXPECT_VALUE;
+
+    case EXPECT_COMMA_OR_CLOSE:
+      if (ch == ',') {
+        s->i++;
+        return top == '{' ? EXPECT_KEY : EXPECT_VALUE;
+      }
+      if ((ch == '}' && top == '{') || (ch == ']' && top == '['))
+        return close_container (s);
+      break;
+
+    case EXPECT_KEY_OR_CLOSE:
+    case EXPECT_KEY:
+      if (ch == '}' && state == EXPECT_KEY_OR_CLOSE)
+        return close_container (s);
+      if (ch != '"' || !scan_key (s))
+        break;
+      return EXPECT_COLON;
+
+    case EXPECT_VALUE_OR_CLOSE:
+    case EXPECT_VALUE:
+      if (ch == ']' && state == EXPECT_VALUE_OR_CLOSE)
+        return close_container (s);
+      if (s->depth == 0 && ch != '{') {
+        s->scan->error = "a request must be a JSON object";
+        return EXPECT_END;
+      }
+      if (ch == '{' || ch == '[') {
+        if (s->depth >= HUB_JSON_MAX_DEPTH) {
+          s->scan->error = "JSON nested too deeply";
+          return EXPECT_END;
+        }
+        s->stack[s->depth++] = ch;
+        s->i++;
+        return ch == '{' ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;
+      }
+      if (!scan_scalar (s))
+        break;
+      return EXPECT_COMMA_OR_CLOSE;
+  }
+  s->scan->error = "invalid JSON";
+  return EXPECT_END;
+}
+
+void hub_json_scan (const char *data, gsize len, HubJsonScan *scan)
+{
+  Scanner s = {.p = data, .len = len, .scan = scan};
+  State state = EXPECT_VALUE;
+
+  memset (scan, 0, sizeof *scan);
+  /* Each step consumes at least one byte or sets an error: at most len steps. */
+  for (;;) {
+    skip_ws (&s);
+    if (s.i >= len)
+      break;
+    state = step (&s, state);
+    if (scan->error != NULL) {
+      scan->error_at = s.i;
+      return;
+    }
+  }
+  if (state == EXPECT_END)
+    return;
+  scan->error = s.depth == 0 ? "empty message" : "truncated JSON";
+  scan->error_at = len;
+}
