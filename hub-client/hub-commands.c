@@ -36,7 +36,7 @@ static const CommandSpec specs[] = {
     {"help", HUB_COMMAND_HELP, "", "this help"},
 };
 
-static const char *const statuses[] = {"online", "away", "busy", "offline"};
+static const char *const statuses[] = {"online", "away", "busy", "offline", NULL};
 
 void
 hub_command_free (HubCommand *command)

@@ -1,0 +1,606 @@
+/* test-client-protocol.c: HubClient's protocol logic over a fake transport
+ * and the fake clock: hello and resume, replies exactly once, timeouts, seq
+ * tracking (duplicates, gaps), the reconnect policy and its backoff. */
+#include <check.h>
+#include <hub/hub.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a transport that records what the client does ---- */
+
+struct _HubClientTransport {
+  const HubClientTransportSink *sink;
+  gpointer owner;
+  guint opens;         /* open() calls */
+  gboolean open;       /* a connection is under way */
+  GPtrArray *sent;     /* JsonObject* (owned) frames sent */
+  guint closes, drops; /* close() / drop() calls */
+  guint16 close_code;
+};
+
+static HubClientTransport *fake;
+
+static HubClientTransport *
+fake_create (const HubClientUrl *url, const char *ca_file, gboolean allow_self_signed,
+             const HubClientTransportSink *sink, gpointer owner)
+{
+  HubClientTransport *t = g_new0 (HubClientTransport, 1);
+
+  t->sink = sink;
+  t->owner = owner;
+  t->sent = g_ptr_array_new_with_free_func ((GDestroyNotify)json_object_unref);
+  fake = t;
+  return t;
+}
+
+static gboolean
+fake_open (HubClientTransport *t, GError **error)
+{
+  t->opens++;
+  t->open = TRUE;
+  return TRUE;
+}
+
+static gboolean
+fake_send (HubClientTransport *t, const char *text, gsize len)
+{
+  g_autoptr (JsonNode) node = json_from_string (text, NULL);
+
+  ck_assert_msg (node != NULL && JSON_NODE_HOLDS_OBJECT (node), "the client sent bad JSON: %s",
+                 text);
+  if (!t->open)
+    return FALSE;
+  g_ptr_array_add (t->sent, json_object_ref (json_node_get_object (node)));
+  return TRUE;
+}
+
+static void
+fake_close (HubClientTransport *t, guint16 code)
+{
+  t->closes++;
+  t->close_code = code;
+}
+
+static void
+fake_drop (HubClientTransport *t)
+{
+  t->drops++;
+}
+
+static void
+fake_destroy (HubClientTransport *t)
+{
+  g_ptr_array_unref (t->sent);
+  if (fake == t)
+    fake = NULL;
+  g_free (t);
+}
+
+static const HubClientTransportClass fake_class = {
+    .create = fake_create,
+    .open = fake_open,
+    .send = fake_send,
+    .close = fake_close,
+    .drop = fake_drop,
+    .destroy = fake_destroy,
+};
+
+/* The server side of the fake. */
+static void
+server_accepts (void)
+{
+  fake->sink->opened (fake->owner);
+}
+
+static void
+server_sends (const char *json)
+{
+  fake->sink->received (fake->owner, json, strlen (json));
+}
+
+static void
+server_closes (guint code)
+{
+  fake->open = FALSE;
+  fake->sink->closed (fake->owner, code, NULL);
+}
+
+static JsonObject *
+last_sent (void)
+{
+  ck_assert_msg (fake->sent->len > 0, "the client should have sent a frame");
+  return g_ptr_array_index (fake->sent, fake->sent->len - 1);
+}
+
+static gint64
+last_id (void)
+{
+  return json_object_get_int_member (last_sent (), "id");
+}
+
+/* ---- what the client reports ---- */
+
+typedef struct {
+  GPtrArray *events; /* char* (owned) "type:room:seq" */
+  GArray *states;    /* HubClientStateChange (reason dropped) */
+  guint gaps;
+  HubClient *free_on_event; /* frees the client from its own event callback */
+} Recorder;
+
+static Recorder rec;
+static HubClock *clock_;
+static HubClient *client;
+
+static void
+on_state (HubClient *c, const HubClientStateChange *change, gpointer user_data)
+{
+  HubClientStateChange copy = *change;
+
+  copy.reason = NULL;
+  g_array_append_val (rec.states, copy);
+}
+
+static void
+on_event (HubClient *c, const HubClientEvent *event, gpointer user_data)
+{
+  g_ptr_array_add (
+      rec.events,
+      g_strdup_printf ("%d:%s:%" G_GINT64_FORMAT, event->type, event->room ? event->room : "",
+                       event->type == HUB_CLIENT_EVENT_GAP ? event->from_seq : event->seq));
+  if (rec.free_on_event != NULL) {
+    hub_client_free (rec.free_on_event);
+    rec.free_on_event = NULL;
+    client = NULL;
+  }
+}
+
+static const HubClientCallbacks callbacks = {.state_changed = on_state, .event = on_event};
+
+static HubClientState
+last_state (void)
+{
+  ck_assert_msg (rec.states->len > 0, "a state change should have been reported");
+  return g_array_index (rec.states, HubClientStateChange, rec.states->len - 1).state;
+}
+
+static void
+setup (void)
+{
+  HubClientOptions options;
+
+  memset (&rec, 0, sizeof rec);
+  rec.events = g_ptr_array_new_with_free_func (g_free);
+  rec.states = g_array_new (FALSE, FALSE, sizeof (HubClientStateChange));
+  clock_ = hub_clock_new_fake (1700000000000);
+  hub_client_options_init (&options);
+  options.url = "ws://127.0.0.1:1/ws";
+  options.user = "alice";
+  options.device = "phone";
+  options.token = "T";
+  options.seed = 42;
+  options.backoff_min_ms = 100;
+  options.backoff_max_ms = 1000;
+  options.request_timeout_ms = 5000;
+  options.clock = clock_;
+  options.transport = &fake_class;
+  client = hub_client_new (&options, &callbacks, NULL, NULL);
+  ck_assert_msg (client != NULL, "the client should be created");
+}
+
+static void
+teardown (void)
+{
+  g_clear_pointer (&client, hub_client_free);
+  g_ptr_array_unref (rec.events);
+  g_array_unref (rec.states);
+  hub_clock_unref (clock_);
+}
+
+/* Connects and answers the hello with a welcome listing @rooms_json. */
+static void
+connect_with (const char *rooms_json)
+{
+  g_autofree char *welcome = NULL;
+
+  hub_client_connect (client);
+  server_accepts ();
+  welcome = g_strdup_printf ("{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT
+                             ",\"conn\":\"c1\",\"user\":\"alice\",\"device\":\"phone\","
+                             "\"rooms\":%s}",
+                             last_id (), rooms_json);
+  server_sends (welcome);
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTED);
+}
+
+static void
+message (const char *room, gint64 seq)
+{
+  g_autofree char *json =
+      g_strdup_printf ("{\"type\":\"message\",\"room\":\"%s\",\"seq\":%" G_GINT64_FORMAT
+                       ",\"from\":\"bob\",\"ts\":1,\"payload\":{}}",
+                       room, seq);
+
+  server_sends (json);
+}
+
+/* Joins @room whose last seq is @seq. */
+static void
+join (const char *room, gint64 seq)
+{
+  g_autofree char *ok = NULL;
+
+  hub_client_join (client, room, NULL, NULL);
+  ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                        ",\"room\":\"%s\",\"seq\":%" G_GINT64_FORMAT ",\"members\":[]}",
+                        last_id (), room, seq);
+  server_sends (ok);
+}
+
+/* ---- tests ---- */
+
+START_TEST (test_hello)
+{
+  JsonObject *hello;
+
+  hub_client_connect (client);
+  ck_assert_int_eq (fake->opens, 1);
+  ck_assert_int_eq (last_state (), HUB_CLIENT_CONNECTING);
+  server_accepts ();
+  hello = last_sent ();
+  ck_assert_str_eq (json_object_get_string_member (hello, "type"), "hello");
+  ck_assert_str_eq (json_object_get_string_member (hello, "user"), "alice");
+  ck_assert_str_eq (json_object_get_string_member (hello, "device"), "phone");
+  ck_assert_str_eq (json_object_get_string_member (hello, "token"), "T");
+  ck_assert_msg (!json_object_has_member (hello, "resume"), "a first hello resumes nothing");
+  server_sends ("{\"type\":\"welcome\",\"id\":1,\"conn\":\"c1\",\"user\":\"alice\","
+                "\"device\":\"phone\",\"rooms\":[]}");
+  ck_assert_int_eq (last_state (), HUB_CLIENT_CONNECTED);
+  ck_assert_str_eq (hub_client_get_conn (client), "c1");
+  ck_assert_msg (rec.events->len == 1 && g_str_has_prefix (g_ptr_array_index (rec.events, 0), "0:"),
+                 "a WELCOME event should follow");
+}
+END_TEST
+
+typedef struct {
+  guint calls;
+  gboolean ok;
+  int domain_code;
+  GQuark domain;
+} Reply;
+
+static void
+on_reply (HubClient *c, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  Reply *r = user_data;
+
+  r->calls++;
+  r->ok = error == NULL;
+  if (error != NULL) {
+    r->domain = error->domain;
+    r->domain_code = error->code;
+  }
+}
+
+START_TEST (test_replies_once)
+{
+  Reply a = {0}, b = {0}, c = {0};
+  gint64 ida, idb, idc;
+  g_autofree char *ra = NULL, *rb = NULL;
+
+  connect_with ("[]");
+  ida = hub_client_request (client, "rooms", NULL, on_reply, &a);
+  idb = hub_client_request (client, "online", NULL, on_reply, &b);
+  idc = hub_client_request (client, "who", NULL, on_reply, &c);
+  ck_assert_msg (ida < idb && idb < idc, "ids should grow");
+  /* Out of order, an error, and a duplicate reply. */
+  rb = g_strdup_printf ("{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+                        ",\"code\":\"room_not_found\",\"message\":\"x\"}",
+                        idb);
+  server_sends (rb);
+  ra = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT "}", ida);
+  server_sends (ra);
+  server_sends (ra);
+  ck_assert_msg (a.calls == 1 && a.ok, "the ok reply should reach its callback once");
+  ck_assert_msg (b.calls == 1 && !b.ok && b.domain == HUB_ERROR &&
+                     b.domain_code == HUB_ERROR_ROOM_NOT_FOUND,
+                 "the error reply should map to HUB_ERROR_ROOM_NOT_FOUND");
+  ck_assert_int_eq (c.calls, 0);
+  /* The connection goes: the last pending request fails, once. */
+  server_closes (1006);
+  ck_assert_msg (c.calls == 1 && c.domain == G_IO_ERROR && c.domain_code == G_IO_ERROR_CLOSED,
+                 "a lost connection fails pending requests with G_IO_ERROR_CLOSED");
+  ck_assert_int_eq (a.calls, 1);
+}
+END_TEST
+
+START_TEST (test_not_connected_and_timeout)
+{
+  Reply early = {0}, slow = {0};
+  gint64 id;
+  g_autofree char *late = NULL;
+
+  hub_client_request (client, "rooms", NULL, on_reply, &early);
+  ck_assert_msg (early.calls == 0, "a failure is never reported from inside the call");
+  hub_fake_clock_advance (clock_, 0);
+  ck_assert_msg (early.calls == 1 && early.domain_code == G_IO_ERROR_NOT_CONNECTED,
+                 "a request before the welcome fails with NOT_CONNECTED");
+
+  connect_with ("[]");
+  id = hub_client_request (client, "rooms", NULL, on_reply, &slow);
+  hub_fake_clock_advance (clock_, 4999);
+  ck_assert_int_eq (slow.calls, 0);
+  hub_fake_clock_advance (clock_, 1);
+  ck_assert_msg (slow.calls == 1 && slow.domain_code == G_IO_ERROR_TIMED_OUT,
+                 "no reply within request_timeout_ms: TIMED_OUT");
+  late = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT "}", id);
+  server_sends (late);
+  ck_assert_msg (slow.calls == 1, "a late reply does not reach the callback again");
+}
+END_TEST
+
+START_TEST (test_seq_tracking)
+{
+  connect_with ("[]");
+  join ("general", 10);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 10);
+  g_ptr_array_set_size (rec.events, 0);
+  message ("general", 11);
+  message ("general", 11); /* duplicate */
+  message ("general", 9);  /* older */
+  message ("general", 14); /* 12 and 13 missed */
+  ck_assert_int_eq (rec.events->len, 3);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), "1:general:11");
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 1), "10:general:12");
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 2), "1:general:14");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 14);
+  {
+    HubClientCounters counters;
+
+    hub_client_get_counters (client, &counters);
+    ck_assert_msg (counters.duplicates == 2 && counters.gaps == 1 && counters.messages == 2,
+                   "2 duplicates, 1 gap, 2 messages; got %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+                   "/%" G_GUINT64_FORMAT,
+                   counters.duplicates, counters.gaps, counters.messages);
+  }
+  /* Our own leave ends tracking. */
+  server_sends (
+      "{\"type\":\"presence\",\"event\":\"leave\",\"room\":\"general\",\"user\":\"alice\"}");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), -1);
+}
+END_TEST
+
+START_TEST (test_reconnect_resumes)
+{
+  JsonObject *hello, *resume;
+  const HubClientStateChange *change;
+  guint delay;
+
+  connect_with ("[]");
+  join ("general", 3);
+  join ("tech", 0);
+  message ("general", 4);
+  server_closes (1006);
+  change = &g_array_index (rec.states, HubClientStateChange, rec.states->len - 1);
+  ck_assert_int_eq (change->state, HUB_CLIENT_RECONNECTING);
+  ck_assert_int_eq (change->close_code, 1006);
+  ck_assert_int_eq (change->attempt, 1);
+  delay = change->retry_in_ms;
+  ck_assert_msg (delay <= 100, "the first retry waits at most backoff_min_ms, got %u", delay);
+  hub_fake_clock_advance (clock_, delay);
+  ck_assert_int_eq (fake->opens, 2);
+  server_accepts ();
+  hello = last_sent ();
+  resume = json_object_get_object_member (hello, "resume");
+  ck_assert_msg (resume != NULL, "the hello after a loss resumes");
+  ck_assert_int_eq (json_object_get_int_member (resume, "general"), 4);
+  ck_assert_int_eq (json_object_get_int_member (resume, "tech"), 0);
+  /* The server no longer lists tech (left from another device). */
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[\"general\"]}", last_id ());
+
+    server_sends (welcome);
+  }
+  ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), -1);
+  message ("general", 5);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 5);
+}
+END_TEST
+
+START_TEST (test_backoff_grows_and_resets)
+{
+  guint64 elapsed = 0;
+
+  connect_with ("[]");
+  for (guint attempt = 1; attempt <= 6; attempt++) {
+    const HubClientStateChange *change;
+    guint cap = MIN (1000u, 100u << (attempt - 1));
+
+    server_closes (attempt == 1 ? 1001 : 0);
+    change = &g_array_index (rec.states, HubClientStateChange, rec.states->len - 1);
+    ck_assert_int_eq (change->state, HUB_CLIENT_RECONNECTING);
+    ck_assert_int_eq (change->attempt, attempt);
+    ck_assert_msg (change->retry_in_ms <= cap, "retry %u waits at most %u ms, got %u", attempt, cap,
+                   change->retry_in_ms);
+    elapsed += change->retry_in_ms;
+    hub_fake_clock_advance (clock_, change->retry_in_ms);
+    ck_assert_int_eq (fake->opens, attempt + 1);
+  }
+  /* A welcome resets the count. */
+  server_accepts ();
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[]}", last_id ());
+
+    server_sends (welcome);
+  }
+  server_closes (1006);
+  ck_assert_int_eq (g_array_index (rec.states, HubClientStateChange, rec.states->len - 1).attempt,
+                    1);
+  ck_assert_msg (elapsed > 0, "six full-jitter draws should not all be zero");
+}
+END_TEST
+
+START_TEST (test_backoff_function)
+{
+  g_autoptr (GRand) a = g_rand_new_with_seed (7);
+  g_autoptr (GRand) b = g_rand_new_with_seed (7);
+  guint max_seen = 0;
+
+  for (guint attempt = 1; attempt <= 40; attempt++) {
+    guint da = hub_client_backoff_delay_ms (a, 250, 30000, attempt);
+    guint db = hub_client_backoff_delay_ms (b, 250, 30000, attempt);
+    guint64 cap = MIN (30000, (guint64)250 << MIN (attempt - 1, 20));
+
+    ck_assert_msg (da == db, "the same seed gives the same delays");
+    ck_assert_msg (da <= cap, "attempt %u: %u above the cap %" G_GUINT64_FORMAT, attempt, da, cap);
+    max_seen = MAX (max_seen, da);
+  }
+  ck_assert_msg (max_seen > 250, "later attempts should draw from a larger range");
+}
+END_TEST
+
+START_TEST (test_final_close_codes)
+{
+  connect_with ("[]");
+  server_closes (4001);
+  ck_assert_int_eq (last_state (), HUB_CLIENT_DISCONNECTED);
+  hub_fake_clock_advance (clock_, 60000);
+  ck_assert_msg (fake->opens == 1, "no reconnect after 4001");
+  ck_assert_msg (hub_client_close_code_is_final (4001) && !hub_client_close_code_is_final (1001) &&
+                     !hub_client_close_code_is_final (4009),
+                 "only 4001 is final");
+}
+END_TEST
+
+START_TEST (test_hello_refused)
+{
+  hub_client_connect (client);
+  server_accepts ();
+  {
+    g_autofree char *error = g_strdup_printf (
+        "{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT ",\"code\":\"invalid_name\"}", last_id ());
+
+    server_sends (error);
+  }
+  ck_assert_msg (fake->closes == 1 && fake->close_code == 1000, "a refused hello closes with 1000");
+  server_closes (1000);
+  ck_assert_int_eq (last_state (), HUB_CLIENT_DISCONNECTED);
+  hub_fake_clock_advance (clock_, 60000);
+  ck_assert_msg (fake->opens == 1, "a refused hello is not retried");
+}
+END_TEST
+
+START_TEST (test_welcome_rooms_sync)
+{
+  JsonObject *sync;
+
+  connect_with ("[\"general\",\"tech\"]");
+  sync = last_sent ();
+  ck_assert_msg (strcmp (json_object_get_string_member (sync, "type"), "rooms") == 0,
+                 "rooms of the welcome without a known seq are asked for");
+  {
+    g_autofree char *ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                                           ",\"rooms\":[{\"room\":\"general\",\"seq\":7},"
+                                           "{\"room\":\"tech\",\"seq\":2}]}",
+                                           json_object_get_int_member (sync, "id"));
+
+    server_sends (ok);
+  }
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 7);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), 2);
+}
+END_TEST
+
+START_TEST (test_free_inside_callback)
+{
+  connect_with ("[]");
+  join ("general", 0);
+  rec.free_on_event = client;
+  message ("general", 1);
+  ck_assert_msg (client == NULL, "the callback freed the client");
+  /* The client went with its transport; ASan checks nothing was touched after. */
+}
+END_TEST
+
+START_TEST (test_disconnect)
+{
+  Reply r = {0};
+
+  connect_with ("[]");
+  hub_client_request (client, "rooms", NULL, on_reply, &r);
+  hub_client_disconnect (client);
+  ck_assert_msg (fake->closes == 1 && fake->close_code == 1000, "disconnect closes with 1000");
+  server_closes (1000);
+  ck_assert_msg (r.calls == 1 && r.domain_code == G_IO_ERROR_CLOSED,
+                 "pending requests fail when the connection is closed");
+  ck_assert_int_eq (last_state (), HUB_CLIENT_DISCONNECTED);
+  hub_fake_clock_advance (clock_, 60000);
+  ck_assert_msg (fake->opens == 1, "no reconnect after disconnect");
+}
+END_TEST
+
+START_TEST (test_url_parse)
+{
+  HubClientUrl url;
+  g_autoptr (GError) error = NULL;
+
+  ck_assert (hub_client_url_parse ("wss://[::1]:9443", &url, NULL));
+  ck_assert_msg (url.tls && strcmp (url.host, "::1") == 0 && url.port == 9443 &&
+                     strcmp (url.path, "/ws") == 0,
+                 "wss, IPv6 host, port, default path /ws");
+  hub_client_url_clear (&url);
+  ck_assert (hub_client_url_parse ("ws://example.org/chat?x=1", &url, NULL));
+  ck_assert_msg (!url.tls && url.port == 80 && strcmp (url.path, "/chat?x=1") == 0,
+                 "ws defaults to port 80, the path is kept");
+  hub_client_url_clear (&url);
+  ck_assert_msg (!hub_client_url_parse ("http://x/ws", &url, &error), "http:// is refused");
+  ck_assert_msg (!hub_client_url_parse ("ws://x:99999/ws", &url, NULL), "a bad port is refused");
+  ck_assert_msg (!hub_client_url_parse ("ws://:80/ws", &url, NULL), "an empty host is refused");
+}
+END_TEST
+
+static Suite *
+protocol_suite (void)
+{
+  Suite *s = suite_create ("client-protocol");
+  struct {
+    const char *name;
+    const TTest *test;
+  } cases[] = {
+      {"hello", test_hello},
+      {"replies_once", test_replies_once},
+      {"not_connected_and_timeout", test_not_connected_and_timeout},
+      {"seq_tracking", test_seq_tracking},
+      {"reconnect_resumes", test_reconnect_resumes},
+      {"backoff_grows_and_resets", test_backoff_grows_and_resets},
+      {"backoff_function", test_backoff_function},
+      {"final_close_codes", test_final_close_codes},
+      {"hello_refused", test_hello_refused},
+      {"welcome_rooms_sync", test_welcome_rooms_sync},
+      {"free_inside_callback", test_free_inside_callback},
+      {"disconnect", test_disconnect},
+      {"url_parse", test_url_parse},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    TCase *tc = tcase_create (cases[i].name);
+
+    tcase_add_checked_fixture (tc, setup, teardown);
+    tcase_add_test (tc, cases[i].test);
+    suite_add_tcase (s, tc);
+  }
+  return s;
+}
+
+int
+main (void)
+{
+  SRunner *sr = srunner_create (protocol_suite ());
+  int failed;
+
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
