@@ -116,7 +116,7 @@ START_TEST (api_stats_fields)
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'general'}"));
   json_object_unref (hub_test_ws_ok (alice, "{'type':'create','room':'empty'}"));
   json_object_unref (hub_test_ws_ok (alice, "{'type':'publish','room':'general','payload':{}}"));
-  hub_test_ws_barrier (anonymous);
+  hub_test_ws_err (anonymous, "not_authenticated", "{'type':'ping'}");
   response = hub_test_http_get (port, "/api/stats");
   ck_assert_uint_eq (response->status, 200);
   stats = hub_test_http_response_json (response);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #define START_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S     5
@@ -17,26 +18,28 @@
 struct _HubTestServer {
   GSubprocess *proc; /* (owned) */
   GMainContext *ctx; /* (owned) where the exit notification is dispatched */
-  char *tmpdir;      /* (owned) holds stderr.log */
-  char *stderr_path; /* (owned) */
+  char *own_dir;     /* (owned) (nullable) a temp dir made for this server's logs */
+  char *stderr_path; /* (owned) the server's stderr */
+  char *stdout_path; /* (owned) its stdout after the first line */
   GThread *reader;   /* (owned) drains stdout until EOF */
   GMutex lock;       /* guards the next three fields */
   GCond cond;
   char *first_line; /* (owned) NULL until read */
   gboolean stdout_eof;
-  GString *stdout_rest; /* (owned) what followed the first line */
   gboolean exited;
   int exit_status;
   guint16 port;
   char *node; /* (owned) */
 };
 
-/* Servers not yet freed; an atexit handler prints and kills them when a test
- * exits early (a failed ck_assert exits the forked test process). */
+/* Servers not yet freed in this process. */
 static GPtrArray *live_servers;
-static gboolean atexit_registered;
+static guint n_started;
 
-static void print_output (HubTestServer *server)
+#define LOG_DIR_ENV "HUB_TEST_LOG_DIR"
+
+static void
+print_output (HubTestServer *server)
 {
   g_autofree char *out = hub_test_server_output (server);
 
@@ -44,29 +47,20 @@ static void print_output (HubTestServer *server)
            server->port, server->first_line ? server->first_line : "no first line", out);
 }
 
-static void kill_leftovers_at_exit (void)
-{
-  if (live_servers == NULL)
-    return;
-  while (live_servers->len > 0) {
-    HubTestServer *server = g_ptr_array_index (live_servers, live_servers->len - 1);
-
-    print_output (server);
-    hub_test_server_free (server);
-  }
-}
-
-static void child_setup (gpointer data)
+static void
+child_setup (gpointer data)
 {
   /* The server must not outlive a test process killed by Check's timeout. */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
-static gpointer read_stdout (gpointer data)
+static gpointer
+read_stdout (gpointer data)
 {
   HubTestServer *server = data;
   g_autoptr (GDataInputStream) in =
       g_data_input_stream_new (g_subprocess_get_stdout_pipe (server->proc));
+  FILE *rest = fopen (server->stdout_path, "w");
 
   for (;;) {
     gsize len = 0;
@@ -82,15 +76,19 @@ static gpointer read_stdout (gpointer data)
     if (server->first_line == NULL) {
       server->first_line = g_steal_pointer (&line);
       g_cond_broadcast (&server->cond);
-    } else {
-      g_string_append_printf (server->stdout_rest, "%s\n", line);
+    } else if (rest != NULL) {
+      fprintf (rest, "%s\n", line);
+      fflush (rest);
     }
     g_mutex_unlock (&server->lock);
   }
+  if (rest != NULL)
+    fclose (rest);
   return NULL;
 }
 
-static void on_exited (GObject *source, GAsyncResult *result, gpointer data)
+static void
+on_exited (GObject *source, GAsyncResult *result, gpointer data)
 {
   HubTestServer *server = data;
   GSubprocess *proc = G_SUBPROCESS (source);
@@ -105,14 +103,16 @@ static void on_exited (GObject *source, GAsyncResult *result, gpointer data)
   server->exited = TRUE;
 }
 
-static gboolean on_timeout (gpointer data)
+static gboolean
+on_timeout (gpointer data)
 {
   *(gboolean *)data = TRUE;
   return G_SOURCE_REMOVE;
 }
 
 /* Runs the server's context until the process exited or @timeout_ms passed. */
-static gboolean wait_exit (HubTestServer *server, guint timeout_ms)
+static gboolean
+wait_exit (HubTestServer *server, guint timeout_ms)
 {
   gboolean timed_out = FALSE;
   GSource *timer;
@@ -132,7 +132,8 @@ static gboolean wait_exit (HubTestServer *server, guint timeout_ms)
 }
 
 /* "hub-server listening on ws://127.0.0.1:PORT/ws node=NAME mode=memory" */
-static gboolean parse_first_line (HubTestServer *server, const char *line, GError **error)
+static gboolean
+parse_first_line (HubTestServer *server, const char *line, GError **error)
 {
   g_autoptr (GRegex) re = g_regex_new (
       "^hub-server listening on ws://127\\.0\\.0\\.1:([0-9]+)/ws node=(\\S+) mode=memory$", 0, 0,
@@ -156,7 +157,8 @@ static gboolean parse_first_line (HubTestServer *server, const char *line, GErro
   return TRUE;
 }
 
-HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
+HubTestServer *
+hub_test_server_startv (const char *const *args, GError **error)
 {
   const char *bin = g_getenv ("HUB_SERVER_BIN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
@@ -164,6 +166,7 @@ HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
   g_autoptr (HubTestServer) server = NULL;
   gint64 deadline;
   g_autofree char *line = NULL;
+  const char *dir;
 
   if (bin == NULL || *bin == '\0') {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "HUB_SERVER_BIN is not set");
@@ -172,12 +175,20 @@ HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
   server = g_new0 (HubTestServer, 1);
   g_mutex_init (&server->lock);
   g_cond_init (&server->cond);
-  server->stdout_rest = g_string_new (NULL);
   server->ctx = g_main_context_new ();
-  server->tmpdir = g_dir_make_tmp ("hub-itest-XXXXXX", error);
-  if (server->tmpdir == NULL)
-    return NULL;
-  server->stderr_path = g_build_filename (server->tmpdir, "stderr.log", NULL);
+  if (g_getenv (LOG_DIR_ENV) != NULL) {
+    dir = g_getenv (LOG_DIR_ENV);
+  } else {
+    server->own_dir = g_dir_make_tmp ("hub-itest-XXXXXX", error);
+    if (server->own_dir == NULL)
+      return NULL;
+    dir = server->own_dir;
+  }
+  n_started++;
+  server->stderr_path =
+      g_strdup_printf ("%s/hub-server-%d-%u.stderr", dir, (int)getpid (), n_started);
+  server->stdout_path =
+      g_strdup_printf ("%s/hub-server-%d-%u.stdout", dir, (int)getpid (), n_started);
 
   g_ptr_array_add (argv, (gpointer)bin);
   g_ptr_array_add (argv, "--host");
@@ -198,10 +209,6 @@ HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
   if (live_servers == NULL)
     live_servers = g_ptr_array_new ();
   g_ptr_array_add (live_servers, server);
-  if (!atexit_registered) {
-    atexit (kill_leftovers_at_exit);
-    atexit_registered = TRUE;
-  }
 
   g_main_context_push_thread_default (server->ctx);
   g_subprocess_wait_async (server->proc, NULL, on_exited, server);
@@ -218,12 +225,22 @@ HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
 
   if (line == NULL) {
     g_autofree char *out = NULL;
+    gboolean eof;
 
-    wait_exit (server, 0);
+    g_mutex_lock (&server->lock);
+    eof = server->stdout_eof;
+    g_mutex_unlock (&server->lock);
+    if (eof)
+      wait_exit (server, 2000); /* it closed its stdout: it is exiting */
     out = hub_test_server_output (server);
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                 "hub-server printed no first line within %d ms (%s); output:\n%s",
-                 START_TIMEOUT_MS, server->exited ? "it exited" : "still running", out);
+    if (server->exited)
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   "hub-server exited (status %d) without a first line; output:\n%s",
+                   server->exit_status, out);
+    else
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                   "hub-server printed no first line within %d ms; output:\n%s", START_TIMEOUT_MS,
+                   out);
     return NULL;
   }
   if (!parse_first_line (server, line, error))
@@ -231,7 +248,8 @@ HubTestServer *hub_test_server_startv (const char *const *args, GError **error)
   return g_steal_pointer (&server);
 }
 
-HubTestServer *hub_test_server_start (const char *first_arg, ...)
+HubTestServer *
+hub_test_server_start (const char *first_arg, ...)
 {
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
@@ -249,23 +267,26 @@ HubTestServer *hub_test_server_start (const char *first_arg, ...)
   return server;
 }
 
-guint16 hub_test_server_port (HubTestServer *server)
+guint16
+hub_test_server_port (HubTestServer *server)
 {
   return server->port;
 }
 
-const char *hub_test_server_node (HubTestServer *server)
+const char *
+hub_test_server_node (HubTestServer *server)
 {
   return server->node;
 }
 
-const char *hub_test_server_first_line (HubTestServer *server)
+const char *
+hub_test_server_first_line (HubTestServer *server)
 {
   return server->first_line;
 }
 
-gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
-                               gint64 *elapsed_ms)
+gboolean
+hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status, gint64 *elapsed_ms)
 {
   gint64 start = g_get_monotonic_time ();
   gboolean clean = TRUE;
@@ -285,7 +306,8 @@ gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exi
   return clean;
 }
 
-gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status)
+gboolean
+hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status)
 {
   gboolean exited = wait_exit (server, timeout_ms);
 
@@ -294,31 +316,37 @@ gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exi
   return exited;
 }
 
-void hub_test_server_kill (HubTestServer *server, int signum)
+void
+hub_test_server_kill (HubTestServer *server, int signum)
 {
   if (!wait_exit (server, 0))
     g_subprocess_send_signal (server->proc, signum);
 }
 
-gboolean hub_test_server_is_running (HubTestServer *server)
+gboolean
+hub_test_server_is_running (HubTestServer *server)
 {
   return !wait_exit (server, 0);
 }
 
-char *hub_test_server_output (HubTestServer *server)
+char *
+hub_test_server_output (HubTestServer *server)
 {
+  g_autofree char *rest = NULL;
   g_autofree char *err = NULL;
   GString *out = g_string_new (NULL);
 
-  g_mutex_lock (&server->lock);
-  g_string_append (out, server->stdout_rest->str);
+  g_mutex_lock (&server->lock); /* the reader thread may be writing */
+  if (server->stdout_path != NULL && g_file_get_contents (server->stdout_path, &rest, NULL, NULL))
+    g_string_append (out, rest);
   g_mutex_unlock (&server->lock);
   if (server->stderr_path != NULL && g_file_get_contents (server->stderr_path, &err, NULL, NULL))
     g_string_append (out, err);
   return g_string_free (out, FALSE);
 }
 
-void hub_test_server_free (HubTestServer *server)
+void
+hub_test_server_free (HubTestServer *server)
 {
   if (server == NULL)
     return;
@@ -332,35 +360,79 @@ void hub_test_server_free (HubTestServer *server)
     g_thread_join (server->reader); /* the pipe is at EOF once the process is gone */
   if (g_getenv ("HUB_TEST_VERBOSE") != NULL && server->first_line != NULL)
     print_output (server);
+  /* Freed normally: its logs are of no interest any more. */
   if (server->stderr_path != NULL)
     g_unlink (server->stderr_path);
-  if (server->tmpdir != NULL)
-    g_rmdir (server->tmpdir);
+  if (server->stdout_path != NULL)
+    g_unlink (server->stdout_path);
+  if (server->own_dir != NULL)
+    g_rmdir (server->own_dir);
   /* Drop the pending wait_async (if the process never ran) before the context. */
   while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
     ;
   g_clear_object (&server->proc);
   g_clear_pointer (&server->ctx, g_main_context_unref);
-  g_free (server->tmpdir);
+  g_free (server->own_dir);
   g_free (server->stderr_path);
+  g_free (server->stdout_path);
   g_free (server->first_line);
-  g_string_free (server->stdout_rest, TRUE);
   g_free (server->node);
   g_mutex_clear (&server->lock);
   g_cond_clear (&server->cond);
   g_free (server);
 }
 
-void hub_test_server_free_all (void)
+void
+hub_test_server_free_all (void)
 {
   while (live_servers != NULL && live_servers->len > 0)
     hub_test_server_free (g_ptr_array_index (live_servers, live_servers->len - 1));
   g_clear_pointer (&live_servers, g_ptr_array_unref);
 }
 
+static char *log_dir; /* (owned) in Check's parent process, between begin and end */
+
+void
+hub_test_server_logs_begin (void)
+{
+  g_clear_pointer (&log_dir, g_free);
+  log_dir = g_dir_make_tmp ("hub-itest-logs-XXXXXX", NULL);
+  if (log_dir != NULL)
+    g_setenv (LOG_DIR_ENV, log_dir, TRUE);
+}
+
+void
+hub_test_server_logs_end (void)
+{
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_unsetenv (LOG_DIR_ENV);
+  if (log_dir == NULL)
+    return;
+  dir = g_dir_open (log_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc)g_strcmp0);
+  for (guint i = 0; i < names->len; i++) {
+    g_autofree char *path = g_build_filename (log_dir, g_ptr_array_index (names, i), NULL);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+
+    if (g_file_get_contents (path, &text, &len, NULL) && len > 0)
+      fprintf (stderr, "---- %s (left by a failed test) ----\n%s---- end ----\n",
+               (const char *)g_ptr_array_index (names, i), text);
+    g_unlink (path);
+  }
+  g_rmdir (log_dir);
+  g_clear_pointer (&log_dir, g_free);
+}
+
 /* ---- HTTP ---- */
 
-void hub_test_http_response_free (HubTestHttpResponse *response)
+void
+hub_test_http_response_free (HubTestHttpResponse *response)
 {
   if (response == NULL)
     return;
@@ -370,7 +442,8 @@ void hub_test_http_response_free (HubTestHttpResponse *response)
   g_free (response);
 }
 
-GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error)
+GSocketConnection *
+hub_test_tcp_connect (guint16 port, GError **error)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
 
@@ -378,7 +451,8 @@ GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error)
   return g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, error);
 }
 
-static const char *find_crlfcrlf (const guint8 *data, gsize len)
+static const char *
+find_crlfcrlf (const guint8 *data, gsize len)
 {
   for (gsize i = 0; i + 3 < len; i++)
     if (memcmp (data + i, "\r\n\r\n", 4) == 0)
@@ -387,7 +461,8 @@ static const char *find_crlfcrlf (const guint8 *data, gsize len)
 }
 
 /* Decodes a chunked body; TRUE once the last chunk arrived. */
-static gboolean dechunk (const char *data, gsize len, GString *out)
+static gboolean
+dechunk (const char *data, gsize len, GString *out)
 {
   gsize pos = 0;
 
@@ -409,9 +484,9 @@ static gboolean dechunk (const char *data, gsize len, GString *out)
   }
 }
 
-HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, const char *path,
-                                            const char *const *extra_headers, const char *body,
-                                            GError **error)
+HubTestHttpResponse *
+hub_test_http_request (guint16 port, const char *method, const char *path,
+                       const char *const *extra_headers, const char *body, GError **error)
 {
   g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, error);
   g_autoptr (GString) req = g_string_new (NULL);
@@ -419,8 +494,8 @@ HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, co
   g_autoptr (HubTestHttpResponse) response = NULL;
   g_autoptr (GString) chunked = NULL;
   gboolean has_connection = FALSE, has_type = FALSE;
-  const char *head_end = NULL;
-  gsize body_start;
+  gsize body_start = 0; /* an offset: buf->data moves as buf grows */
+  gboolean have_head = FALSE;
   gint64 content_length = -1;
   g_auto (GStrv) lines = NULL;
 
@@ -453,12 +528,15 @@ HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, co
     guint8 chunk[16384];
     gssize n;
 
-    if (head_end == NULL) {
-      head_end = find_crlfcrlf (buf->data, buf->len);
+    if (!have_head) {
+      const char *head_end = find_crlfcrlf (buf->data, buf->len);
+
       if (head_end != NULL) {
         g_autofree char *head = g_strndup ((const char *)buf->data, head_end - (char *)buf->data);
         const char *value;
 
+        have_head = TRUE;
+        body_start = (head_end - (const char *)buf->data) + 4;
         lines = g_strsplit (head, "\r\n", -1);
         response->status_line = g_strdup (lines[0]);
         if (g_str_has_prefix (lines[0], "HTTP/1.") && strlen (lines[0]) >= 12)
@@ -486,10 +564,9 @@ HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, co
           content_length = 0;
       }
     }
-    if (head_end != NULL) {
+    if (have_head) {
       gsize have;
 
-      body_start = (head_end - (char *)buf->data) + 4;
       have = buf->len - body_start;
       if (chunked != NULL && dechunk ((const char *)buf->data + body_start, have, chunked))
         break;
@@ -504,12 +581,11 @@ HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, co
       break; /* EOF: the body ends here when it had no framing */
     g_byte_array_append (buf, chunk, n);
   }
-  if (head_end == NULL) {
+  if (!have_head) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
                  "connection closed before a complete HTTP head (%u bytes)", buf->len);
     return NULL;
   }
-  body_start = (head_end - (char *)buf->data) + 4;
   if (chunked != NULL) {
     response->body_len = chunked->len;
     response->body = g_strndup (chunked->str, chunked->len);
@@ -524,7 +600,8 @@ HubTestHttpResponse *hub_test_http_request (guint16 port, const char *method, co
   return g_steal_pointer (&response);
 }
 
-HubTestHttpResponse *hub_test_http_get (guint16 port, const char *path)
+HubTestHttpResponse *
+hub_test_http_get (guint16 port, const char *path)
 {
   g_autoptr (GError) error = NULL;
   HubTestHttpResponse *response = hub_test_http_request (port, "GET", path, NULL, NULL, &error);
@@ -534,8 +611,8 @@ HubTestHttpResponse *hub_test_http_get (guint16 port, const char *path)
   return response;
 }
 
-HubTestHttpResponse *hub_test_http_post (guint16 port, const char *path, const char *token,
-                                         const char *body)
+HubTestHttpResponse *
+hub_test_http_post (guint16 port, const char *path, const char *token, const char *body)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *auth = token ? g_strdup_printf ("Authorization: Bearer %s", token) : NULL;
@@ -547,7 +624,8 @@ HubTestHttpResponse *hub_test_http_post (guint16 port, const char *path, const c
   return response;
 }
 
-JsonObject *hub_test_json_parse (const char *text, gsize len)
+JsonObject *
+hub_test_json_parse (const char *text, gsize len)
 {
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonNode *root;
@@ -560,7 +638,8 @@ JsonObject *hub_test_json_parse (const char *text, gsize len)
   return json_object_ref (json_node_get_object (root));
 }
 
-char *hub_test_json_encode (JsonObject *object)
+char *
+hub_test_json_encode (JsonObject *object)
 {
   g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
 
@@ -568,7 +647,8 @@ char *hub_test_json_encode (JsonObject *object)
   return json_to_string (node, FALSE);
 }
 
-JsonObject *hub_test_http_response_json (HubTestHttpResponse *response)
+JsonObject *
+hub_test_http_response_json (HubTestHttpResponse *response)
 {
   JsonObject *object = hub_test_json_parse (response->body, response->body_len);
 
@@ -577,14 +657,16 @@ JsonObject *hub_test_http_response_json (HubTestHttpResponse *response)
   return object;
 }
 
-const char *hub_test_http_response_header (HubTestHttpResponse *response, const char *name)
+const char *
+hub_test_http_response_header (HubTestHttpResponse *response, const char *name)
 {
   g_autofree char *lower = g_ascii_strdown (name, -1);
 
   return g_hash_table_lookup (response->headers, lower);
 }
 
-const char *hub_test_json_string (JsonObject *object, const char *member)
+const char *
+hub_test_json_string (JsonObject *object, const char *member)
 {
   JsonNode *node = object ? json_object_get_member (object, member) : NULL;
 
@@ -594,7 +676,8 @@ const char *hub_test_json_string (JsonObject *object, const char *member)
   return json_node_get_string (node);
 }
 
-static JsonNode *member_or_fail (JsonObject *object, const char *member, const char *what)
+static JsonNode *
+member_or_fail (JsonObject *object, const char *member, const char *what)
 {
   JsonNode *node = json_object_get_member (object, member);
 
@@ -606,7 +689,8 @@ static JsonNode *member_or_fail (JsonObject *object, const char *member, const c
   return node;
 }
 
-gint64 hub_test_json_int (JsonObject *object, const char *member)
+gint64
+hub_test_json_int (JsonObject *object, const char *member)
 {
   JsonNode *node = member_or_fail (object, member, "an integer");
 
@@ -618,7 +702,8 @@ gint64 hub_test_json_int (JsonObject *object, const char *member)
   return json_node_get_int (node);
 }
 
-gboolean hub_test_json_bool (JsonObject *object, const char *member)
+gboolean
+hub_test_json_bool (JsonObject *object, const char *member)
 {
   JsonNode *node = member_or_fail (object, member, "a boolean");
 
@@ -630,7 +715,8 @@ gboolean hub_test_json_bool (JsonObject *object, const char *member)
   return json_node_get_boolean (node);
 }
 
-JsonArray *hub_test_json_array (JsonObject *object, const char *member)
+JsonArray *
+hub_test_json_array (JsonObject *object, const char *member)
 {
   JsonNode *node = member_or_fail (object, member, "an array");
 
@@ -642,7 +728,8 @@ JsonArray *hub_test_json_array (JsonObject *object, const char *member)
   return json_node_get_array (node);
 }
 
-JsonObject *hub_test_json_object (JsonObject *object, const char *member)
+JsonObject *
+hub_test_json_object (JsonObject *object, const char *member)
 {
   JsonNode *node = member_or_fail (object, member, "an object");
 
@@ -654,7 +741,8 @@ JsonObject *hub_test_json_object (JsonObject *object, const char *member)
   return json_node_get_object (node);
 }
 
-gboolean hub_test_json_array_has_string (JsonArray *array, const char *value)
+gboolean
+hub_test_json_array_has_string (JsonArray *array, const char *value)
 {
   for (guint i = 0; i < json_array_get_length (array); i++) {
     JsonNode *node = json_array_get_element (array, i);
@@ -666,7 +754,8 @@ gboolean hub_test_json_array_has_string (JsonArray *array, const char *value)
   return FALSE;
 }
 
-JsonObject *hub_test_json_array_find (JsonArray *array, const char *key, const char *value)
+JsonObject *
+hub_test_json_array_find (JsonArray *array, const char *key, const char *value)
 {
   for (guint i = 0; i < json_array_get_length (array); i++) {
     JsonNode *node = json_array_get_element (array, i);
@@ -678,7 +767,8 @@ JsonObject *hub_test_json_array_find (JsonArray *array, const char *key, const c
   return NULL;
 }
 
-gboolean hub_test_metric_value (const char *text, const char *name, double *value)
+gboolean
+hub_test_metric_value (const char *text, const char *name, double *value)
 {
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   gsize name_len = strlen (name);

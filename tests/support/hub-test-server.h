@@ -1,7 +1,8 @@
 /* hub-test-server.h: runs the real hub-server binary ($HUB_SERVER_BIN) for an
  * integration test on an ephemeral port, and speaks plain HTTP/1.1 and raw TCP
- * to it. Every server started here is killed when the test process exits, and
- * its output is printed then if the test did not stop it (a failed test). */
+ * to it. Every server started here is killed when the test process exits; the
+ * output of servers a test did not free (a failed test) is printed by
+ * hub_test_server_logs_end. */
 #pragma once
 
 #include <gio/gio.h>
@@ -47,6 +48,13 @@ void hub_test_server_free (HubTestServer *server);
 void hub_test_server_free_all (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubTestServer, hub_test_server_free)
+
+/* Around each test, in Check's parent process (an unchecked fixture): begin
+ * makes a directory where the test's servers write their output; a server
+ * freed normally removes its files, so what end finds there was left by a
+ * failed (or killed) test: end prints it to stderr, then removes it. */
+void hub_test_server_logs_begin (void);
+void hub_test_server_logs_end (void);
 
 /* An HTTP/1.1 exchange with 127.0.0.1:port. */
 typedef struct {

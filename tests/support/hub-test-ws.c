@@ -58,20 +58,23 @@ static struct lws_context *context;
 static GPtrArray *clients; /* HubTestWs* (unowned) alive in this process */
 static lws_sorted_usec_list_t wake;
 
-static void in_frame_free (InFrame *frame)
+static void
+in_frame_free (InFrame *frame)
 {
   g_free (frame->data);
   g_clear_pointer (&frame->object, json_object_unref);
   g_free (frame);
 }
 
-static void out_frame_free (OutFrame *frame)
+static void
+out_frame_free (OutFrame *frame)
 {
   g_free (frame->buf);
   g_free (frame);
 }
 
-static JsonObject *in_frame_object (InFrame *frame)
+static JsonObject *
+in_frame_object (InFrame *frame)
 {
   if (!frame->parsed && !frame->binary)
     frame->object = hub_test_json_parse (frame->data, frame->len);
@@ -79,7 +82,8 @@ static JsonObject *in_frame_object (InFrame *frame)
   return frame->object;
 }
 
-static void ended (HubTestWs *ws)
+static void
+ended (HubTestWs *ws)
 {
   if (ws->state == WS_CONNECTING) {
     ws->state = WS_FAILED;
@@ -94,8 +98,8 @@ static void ended (HubTestWs *ws)
   g_queue_clear_full (&ws->out, (GDestroyNotify)out_frame_free);
 }
 
-static int callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                     size_t len)
+static int
+callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
   HubTestWs *ws;
 
@@ -203,11 +207,19 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static void wake_cb (lws_sorted_usec_list_t *sul)
+static gboolean servicing;
+
+static void
+wake_cb (lws_sorted_usec_list_t *sul)
 {
+  /* Run before the poll when already due: lws would then wait for its next
+   * timer (up to 30 s), so keep one due in a millisecond. */
+  if (servicing)
+    lws_sul_schedule (context, 0, &wake, wake_cb, LWS_US_PER_MS);
 }
 
-static void ensure_context (void)
+static void
+ensure_context (void)
 {
   struct lws_context_creation_info info;
 
@@ -228,17 +240,21 @@ static void ensure_context (void)
 
 /* One poll of every connection, waiting at most @max_ms. (lws_service's own
  * timeout argument is ignored by lws 4.1; a scheduled no-op bounds the poll.) */
-static void service_once (guint max_ms)
+static void
+service_once (guint max_ms)
 {
-  lws_sul_schedule (context, 0, &wake, wake_cb, (lws_usec_t)max_ms * LWS_US_PER_MS);
+  servicing = TRUE;
+  lws_sul_schedule (context, 0, &wake, wake_cb, (lws_usec_t)MAX (max_ms, 1) * LWS_US_PER_MS);
   lws_service (context, 0);
+  servicing = FALSE;
   lws_sul_cancel (&wake);
 }
 
 typedef gboolean (*Predicate) (HubTestWs *ws, gpointer data);
 
 /* Services until @pred holds or @timeout_ms passed; the predicate's value. */
-static gboolean service_until (HubTestWs *ws, Predicate pred, gpointer data, guint timeout_ms)
+static gboolean
+service_until (HubTestWs *ws, Predicate pred, gpointer data, guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
 
@@ -254,7 +270,8 @@ static gboolean service_until (HubTestWs *ws, Predicate pred, gpointer data, gui
   }
 }
 
-void hub_test_ws_service (guint ms)
+void
+hub_test_ws_service (guint ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)ms * G_TIME_SPAN_MILLISECOND;
 
@@ -269,13 +286,14 @@ void hub_test_ws_service (guint ms)
   }
 }
 
-static gboolean not_connecting (HubTestWs *ws, gpointer data)
+static gboolean
+not_connecting (HubTestWs *ws, gpointer data)
 {
   return ws->state != WS_CONNECTING;
 }
 
-HubTestWs *hub_test_ws_connect (guint16 port, const char *path, const char *subprotocol,
-                                GError **error)
+HubTestWs *
+hub_test_ws_connect (guint16 port, const char *path, const char *subprotocol, GError **error)
 {
   struct lws_client_connect_info info;
   g_autofree char *host = g_strdup_printf ("127.0.0.1:%u", port);
@@ -314,7 +332,8 @@ HubTestWs *hub_test_ws_connect (guint16 port, const char *path, const char *subp
   return ws;
 }
 
-HubTestWs *hub_test_ws_open (guint16 port)
+HubTestWs *
+hub_test_ws_open (guint16 port)
 {
   g_autoptr (GError) error = NULL;
   HubTestWs *ws = hub_test_ws_connect (port, "/ws", HUB_TEST_WS_SUBPROTOCOL, &error);
@@ -323,17 +342,20 @@ HubTestWs *hub_test_ws_open (guint16 port)
   return ws;
 }
 
-const char *hub_test_ws_selected_protocol (HubTestWs *ws)
+const char *
+hub_test_ws_selected_protocol (HubTestWs *ws)
 {
   return ws->protocol;
 }
 
-static gboolean all_written (HubTestWs *ws, gpointer data)
+static gboolean
+all_written (HubTestWs *ws, gpointer data)
 {
   return ws->written >= *(guint64 *)data || ws->wsi == NULL;
 }
 
-static void enqueue (HubTestWs *ws, const void *data, gsize len, enum lws_write_protocol flags)
+static void
+enqueue (HubTestWs *ws, const void *data, gsize len, enum lws_write_protocol flags)
 {
   OutFrame *frame = g_new0 (OutFrame, 1);
 
@@ -347,7 +369,8 @@ static void enqueue (HubTestWs *ws, const void *data, gsize len, enum lws_write_
 }
 
 /* Hands the queued frames to lws and waits until it took them all. */
-static void flush (HubTestWs *ws, const char *what)
+static void
+flush (HubTestWs *ws, const char *what)
 {
   guint64 target = ws->queued;
 
@@ -359,7 +382,8 @@ static void flush (HubTestWs *ws, const char *what)
                  HUB_TEST_WS_TIMEOUT_MS, ws->wsi == NULL ? "connection closed" : "still queued");
 }
 
-gboolean hub_test_ws_try_send_text (HubTestWs *ws, const char *text)
+gboolean
+hub_test_ws_try_send_text (HubTestWs *ws, const char *text)
 {
   guint64 target;
 
@@ -372,25 +396,29 @@ gboolean hub_test_ws_try_send_text (HubTestWs *ws, const char *text)
   return ws->written >= target;
 }
 
-void hub_test_ws_send_text (HubTestWs *ws, const char *text)
+void
+hub_test_ws_send_text (HubTestWs *ws, const char *text)
 {
   enqueue (ws, text, strlen (text), LWS_WRITE_TEXT);
   flush (ws, "a text frame");
 }
 
-void hub_test_ws_send_binary (HubTestWs *ws, const void *data, gsize len)
+void
+hub_test_ws_send_binary (HubTestWs *ws, const void *data, gsize len)
 {
   enqueue (ws, data, len, LWS_WRITE_BINARY);
   flush (ws, "a binary frame");
 }
 
-void hub_test_ws_send_raw_text_bytes (HubTestWs *ws, const void *data, gsize len)
+void
+hub_test_ws_send_raw_text_bytes (HubTestWs *ws, const void *data, gsize len)
 {
   enqueue (ws, data, len, LWS_WRITE_TEXT);
   flush (ws, "raw text bytes");
 }
 
-void hub_test_ws_send_fragmented (HubTestWs *ws, const char *text, guint n_parts)
+void
+hub_test_ws_send_fragmented (HubTestWs *ws, const char *text, guint n_parts)
 {
   gsize len = strlen (text), step, pos = 0;
 
@@ -408,7 +436,8 @@ void hub_test_ws_send_fragmented (HubTestWs *ws, const char *text, guint n_parts
   flush (ws, "a fragmented message");
 }
 
-static char *format_json (const char *format, va_list ap)
+static char *
+format_json (const char *format, va_list ap)
 {
   char *text = g_strdup_vprintf (format, ap);
 
@@ -416,7 +445,8 @@ static char *format_json (const char *format, va_list ap)
   return text;
 }
 
-void hub_test_ws_sendf (HubTestWs *ws, const char *format, ...)
+void
+hub_test_ws_sendf (HubTestWs *ws, const char *format, ...)
 {
   va_list ap;
   g_autofree char *text = NULL;
@@ -427,13 +457,15 @@ void hub_test_ws_sendf (HubTestWs *ws, const char *format, ...)
   hub_test_ws_send_text (ws, text);
 }
 
-static gboolean has_frame_or_ended (HubTestWs *ws, gpointer data)
+static gboolean
+has_frame_or_ended (HubTestWs *ws, gpointer data)
 {
   return ws->in.length > 0 || ws->state == WS_CLOSED || ws->state == WS_FAILED;
 }
 
 /* Parses and takes @frame (removed from the queue already). */
-static JsonObject *take (InFrame *frame)
+static JsonObject *
+take (InFrame *frame)
 {
   JsonObject *object;
 
@@ -446,7 +478,8 @@ static JsonObject *take (InFrame *frame)
   return object;
 }
 
-JsonObject *hub_test_ws_recv_json (HubTestWs *ws, guint timeout_ms)
+JsonObject *
+hub_test_ws_recv_json (HubTestWs *ws, guint timeout_ms)
 {
   service_until (ws, has_frame_or_ended, NULL, timeout_ms);
   if (ws->in.length == 0)
@@ -454,7 +487,8 @@ JsonObject *hub_test_ws_recv_json (HubTestWs *ws, guint timeout_ms)
   return take (g_queue_pop_head (&ws->in));
 }
 
-JsonObject *hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint timeout_ms)
+JsonObject *
+hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint timeout_ms)
 {
   JsonObject *object = hub_test_ws_recv_json (ws, timeout_ms);
   g_autofree char *text = NULL;
@@ -468,7 +502,8 @@ JsonObject *hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint time
   return object;
 }
 
-guint hub_test_ws_pending (HubTestWs *ws)
+guint
+hub_test_ws_pending (HubTestWs *ws)
 {
   return ws->in.length;
 }
@@ -478,7 +513,8 @@ typedef struct {
   GList *match;
 } IdSearch;
 
-static gboolean reply_arrived (HubTestWs *ws, gpointer data)
+static gboolean
+reply_arrived (HubTestWs *ws, gpointer data)
 {
   IdSearch *search = data;
 
@@ -496,7 +532,8 @@ static gboolean reply_arrived (HubTestWs *ws, gpointer data)
   return ws->wsi == NULL;
 }
 
-JsonObject *hub_test_ws_request (HubTestWs *ws, const char *json, guint timeout_ms)
+JsonObject *
+hub_test_ws_request (HubTestWs *ws, const char *json, guint timeout_ms)
 {
   g_autoptr (JsonObject) request = hub_test_json_parse (json, strlen (json));
   IdSearch search = {NULL, NULL};
@@ -514,7 +551,8 @@ JsonObject *hub_test_ws_request (HubTestWs *ws, const char *json, guint timeout_
   return take (frame);
 }
 
-static JsonObject *call_v (HubTestWs *ws, char **request_text, const char *format, va_list ap)
+static JsonObject *
+call_v (HubTestWs *ws, char **request_text, const char *format, va_list ap)
 {
   g_autofree char *text = format_json (format, ap);
   g_autoptr (JsonObject) request = hub_test_json_parse (text, strlen (text));
@@ -530,7 +568,8 @@ static JsonObject *call_v (HubTestWs *ws, char **request_text, const char *forma
   return reply;
 }
 
-JsonObject *hub_test_ws_call (HubTestWs *ws, const char *format, ...)
+JsonObject *
+hub_test_ws_call (HubTestWs *ws, const char *format, ...)
 {
   g_autofree char *request = NULL;
   JsonObject *reply;
@@ -542,7 +581,8 @@ JsonObject *hub_test_ws_call (HubTestWs *ws, const char *format, ...)
   return reply;
 }
 
-JsonObject *hub_test_ws_ok (HubTestWs *ws, const char *format, ...)
+JsonObject *
+hub_test_ws_ok (HubTestWs *ws, const char *format, ...)
 {
   g_autofree char *request = NULL;
   g_autofree char *text = NULL;
@@ -558,7 +598,8 @@ JsonObject *hub_test_ws_ok (HubTestWs *ws, const char *format, ...)
   return reply;
 }
 
-void hub_test_ws_err (HubTestWs *ws, const char *code, const char *format, ...)
+void
+hub_test_ws_err (HubTestWs *ws, const char *code, const char *format, ...)
 {
   g_autofree char *request = NULL;
   g_autofree char *text = NULL;
@@ -577,7 +618,8 @@ void hub_test_ws_err (HubTestWs *ws, const char *code, const char *format, ...)
                  "an error carries a human message: %s", text);
 }
 
-void hub_test_ws_barrier (HubTestWs *ws)
+void
+hub_test_ws_barrier (HubTestWs *ws)
 {
   g_autofree char *id = g_strdup_printf ("barrier-%" G_GINT64_FORMAT, ws->next_id++);
   g_autofree char *request = g_strdup_printf ("{\"type\":\"ping\",\"id\":\"%s\"}", id);
@@ -593,7 +635,8 @@ void hub_test_ws_barrier (HubTestWs *ws)
                  "expected nothing before the pong of %s, got %s", id, text);
 }
 
-void hub_test_ws_drain (HubTestWs *ws)
+void
+hub_test_ws_drain (HubTestWs *ws)
 {
   g_autofree char *id = g_strdup_printf ("drain-%" G_GINT64_FORMAT, ws->next_id++);
   g_autofree char *request = g_strdup_printf ("{\"type\":\"ping\",\"id\":\"%s\"}", id);
@@ -603,7 +646,8 @@ void hub_test_ws_drain (HubTestWs *ws)
   g_queue_clear_full (&ws->in, (GDestroyNotify)in_frame_free);
 }
 
-JsonObject *hub_test_ws_hello (HubTestWs *ws, const char *user, const char *device)
+JsonObject *
+hub_test_ws_hello (HubTestWs *ws, const char *user, const char *device)
 {
   JsonObject *reply;
   g_autofree char *text = NULL;
@@ -619,7 +663,8 @@ JsonObject *hub_test_ws_hello (HubTestWs *ws, const char *user, const char *devi
   return reply;
 }
 
-HubTestWs *hub_test_ws_login (guint16 port, const char *user, const char *device)
+HubTestWs *
+hub_test_ws_login (guint16 port, const char *user, const char *device)
 {
   HubTestWs *ws = hub_test_ws_open (port);
 
@@ -627,31 +672,36 @@ HubTestWs *hub_test_ws_login (guint16 port, const char *user, const char *device
   return ws;
 }
 
-static gboolean has_ended (HubTestWs *ws, gpointer data)
+static gboolean
+has_ended (HubTestWs *ws, gpointer data)
 {
   return ws->state == WS_CLOSED || ws->state == WS_FAILED;
 }
 
-guint hub_test_ws_wait_closed (HubTestWs *ws, guint timeout_ms)
+guint
+hub_test_ws_wait_closed (HubTestWs *ws, guint timeout_ms)
 {
   if (!service_until (ws, has_ended, NULL, timeout_ms))
     return 0;
   return ws->close_code;
 }
 
-gboolean hub_test_ws_is_closed (HubTestWs *ws)
+gboolean
+hub_test_ws_is_closed (HubTestWs *ws)
 {
   return has_ended (ws, NULL);
 }
 
-void hub_test_ws_pause_reading (HubTestWs *ws, gboolean paused)
+void
+hub_test_ws_pause_reading (HubTestWs *ws, gboolean paused)
 {
   if (ws->wsi != NULL)
     lws_rx_flow_control (ws->wsi, paused ? 0 : 1);
   service_once (0);
 }
 
-void hub_test_ws_close (HubTestWs *ws, guint16 code)
+void
+hub_test_ws_close (HubTestWs *ws, guint16 code)
 {
   if (ws->wsi == NULL)
     return;
@@ -661,7 +711,8 @@ void hub_test_ws_close (HubTestWs *ws, guint16 code)
   service_until (ws, has_ended, NULL, HUB_TEST_WS_TIMEOUT_MS);
 }
 
-void hub_test_ws_drop (HubTestWs *ws)
+void
+hub_test_ws_drop (HubTestWs *ws)
 {
   if (ws->wsi == NULL)
     return;
@@ -671,7 +722,8 @@ void hub_test_ws_drop (HubTestWs *ws)
   service_until (ws, has_ended, NULL, HUB_TEST_WS_TIMEOUT_MS);
 }
 
-void hub_test_ws_free (HubTestWs *ws)
+void
+hub_test_ws_free (HubTestWs *ws)
 {
   if (ws == NULL)
     return;
@@ -688,7 +740,8 @@ void hub_test_ws_free (HubTestWs *ws)
   g_free (ws);
 }
 
-void hub_test_ws_free_all (void)
+void
+hub_test_ws_free_all (void)
 {
   while (clients != NULL && clients->len > 0)
     hub_test_ws_free (g_ptr_array_index (clients, clients->len - 1));
@@ -701,23 +754,27 @@ void hub_test_ws_free_all (void)
 
 /* ---- suites ---- */
 
-void hub_test_cleanup (void)
+void
+hub_test_cleanup (void)
 {
   hub_test_ws_free_all ();
   hub_test_server_free_all ();
 }
 
-void hub_test_add_tcase (Suite *suite, const char *name, const TTest *test, double timeout_s)
+void
+hub_test_add_tcase (Suite *suite, const char *name, const TTest *test, double timeout_s)
 {
   TCase *tc = tcase_create (name);
 
+  tcase_add_unchecked_fixture (tc, hub_test_server_logs_begin, hub_test_server_logs_end);
   tcase_add_checked_fixture (tc, NULL, hub_test_cleanup);
   tcase_set_timeout (tc, timeout_s);
   _tcase_add_test (tc, test, 0, 0, 0, 1);
   suite_add_tcase (suite, tc);
 }
 
-int hub_test_run (Suite *suite)
+int
+hub_test_run (Suite *suite)
 {
   SRunner *runner = srunner_create (suite);
   int failed;
@@ -736,7 +793,8 @@ struct _HubTestRawWs {
   GByteArray *buf;         /* (owned) bytes read, not yet parsed */
 };
 
-HubTestRawWs *hub_test_raw_ws_new (guint16 port, GError **error)
+HubTestRawWs *
+hub_test_raw_ws_new (guint16 port, GError **error)
 {
   GSocketConnection *conn = hub_test_tcp_connect (port, error);
   HubTestRawWs *raw;
@@ -750,7 +808,8 @@ HubTestRawWs *hub_test_raw_ws_new (guint16 port, GError **error)
   return raw;
 }
 
-gboolean hub_test_raw_ws_send_bytes (HubTestRawWs *raw, const void *data, gsize len)
+gboolean
+hub_test_raw_ws_send_bytes (HubTestRawWs *raw, const void *data, gsize len)
 {
   gsize done = 0;
 
@@ -766,7 +825,8 @@ gboolean hub_test_raw_ws_send_bytes (HubTestRawWs *raw, const void *data, gsize 
 
 /* Reads what is available within @timeout_ms: >0 bytes read, 0 EOF, -1
  * timeout, -2 error. */
-static gssize read_some (HubTestRawWs *raw, gint64 timeout_ms)
+static gssize
+read_some (HubTestRawWs *raw, gint64 timeout_ms)
 {
   guint8 chunk[16384];
   gssize n;
@@ -781,7 +841,8 @@ static gssize read_some (HubTestRawWs *raw, gint64 timeout_ms)
   return n;
 }
 
-guint hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char *subprotocol)
+guint
+hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char *subprotocol)
 {
   guint8 key_bytes[16];
   g_autofree char *key = NULL;
@@ -816,7 +877,8 @@ guint hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char
   }
 }
 
-gboolean hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
+gboolean
+hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
 {
   gsize len = strlen (text);
   g_autoptr (GByteArray) frame = g_byte_array_new ();
@@ -849,7 +911,8 @@ gboolean hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
 }
 
 /* Parses one complete frame at the start of raw->buf, or returns -1. */
-static int parse_frame (HubTestRawWs *raw, GBytes **payload)
+static int
+parse_frame (HubTestRawWs *raw, GBytes **payload)
 {
   const guint8 *p = raw->buf->data;
   gsize have = raw->buf->len, pos = 2;
@@ -891,7 +954,8 @@ static int parse_frame (HubTestRawWs *raw, GBytes **payload)
   return opcode;
 }
 
-int hub_test_raw_ws_read_frame (HubTestRawWs *raw, guint timeout_ms, GBytes **payload)
+int
+hub_test_raw_ws_read_frame (HubTestRawWs *raw, guint timeout_ms, GBytes **payload)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
 
@@ -909,7 +973,8 @@ int hub_test_raw_ws_read_frame (HubTestRawWs *raw, guint timeout_ms, GBytes **pa
   }
 }
 
-guint hub_test_raw_ws_wait_closed (HubTestRawWs *raw, guint timeout_ms)
+guint
+hub_test_raw_ws_wait_closed (HubTestRawWs *raw, guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
 
@@ -931,7 +996,8 @@ guint hub_test_raw_ws_wait_closed (HubTestRawWs *raw, guint timeout_ms)
   }
 }
 
-void hub_test_raw_ws_abort (HubTestRawWs *raw, gboolean reset)
+void
+hub_test_raw_ws_abort (HubTestRawWs *raw, gboolean reset)
 {
   if (reset) {
     struct linger linger = {1, 0};
@@ -941,7 +1007,8 @@ void hub_test_raw_ws_abort (HubTestRawWs *raw, gboolean reset)
   g_socket_close (raw->sock, NULL);
 }
 
-void hub_test_raw_ws_free (HubTestRawWs *raw)
+void
+hub_test_raw_ws_free (HubTestRawWs *raw)
 {
   if (raw == NULL)
     return;

@@ -103,7 +103,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubTestWs, hub_test_ws_free)
 /* Frees every client and server left (the checked teardown of every TCase). */
 void hub_test_cleanup (void);
 /* Adds a TCase named @name holding @test, with hub_test_cleanup as checked
- * teardown and a @timeout_s timeout (scaled by CK_TIMEOUT_MULTIPLIER). */
+ * teardown, the server logs fixture of hub-test-server.h, and a @timeout_s
+ * timeout (scaled by CK_TIMEOUT_MULTIPLIER). */
 void hub_test_add_tcase (Suite *suite, const char *name, const TTest *test, double timeout_s);
 #define HUB_TEST_ADD(suite, test, timeout_s)                                                       \
   hub_test_add_tcase ((suite), #test, (test), (timeout_s))
