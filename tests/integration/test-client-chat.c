@@ -1,0 +1,404 @@
+/* test-client-chat.c: two HubClients (the libhub API) on one GLib loop
+ * against the real server: messages, presence, typing, status, direct; the
+ * same over wss://; and what a thousand clients cost. */
+#include "test-client-util.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+typedef struct {
+  const char *name;
+  HubClient *client; /* (owned) */
+  GPtrArray *events; /* char* (owned) one line per event, e.g. "message general 1 alice hi" */
+  HubClientState state;
+  guint replies, errors;
+} Peer;
+
+static void
+on_state (HubClient *client, const HubClientStateChange *change, gpointer user_data)
+{
+  Peer *peer = user_data;
+
+  peer->state = change->state;
+}
+
+static void
+on_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
+{
+  Peer *peer = user_data;
+  const char *text = NULL;
+  char *line = NULL;
+
+  if (event->payload != NULL && json_object_has_member (event->payload, "text"))
+    text = json_object_get_string_member (event->payload, "text");
+  switch (event->type) {
+    case HUB_CLIENT_EVENT_MESSAGE:
+      line = g_strdup_printf ("message %s %" G_GINT64_FORMAT " %s %s", event->room, event->seq,
+                              event->from, text);
+      break;
+    case HUB_CLIENT_EVENT_DIRECT:
+      line = g_strdup_printf ("direct %s %s", event->from, text);
+      break;
+    case HUB_CLIENT_EVENT_TYPING:
+      line = g_strdup_printf ("typing %s %s", event->room, event->user);
+      break;
+    case HUB_CLIENT_EVENT_PRESENCE:
+      line = g_strdup_printf ("presence %s %s %s", event->room, event->user, event->presence);
+      break;
+    case HUB_CLIENT_EVENT_STATUS:
+      line = g_strdup_printf ("status %s %s", event->user, event->status);
+      break;
+    default:
+      return;
+  }
+  g_ptr_array_add (peer->events, line);
+}
+
+static void
+on_reply (HubClient *client, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  Peer *peer = user_data;
+
+  if (error != NULL)
+    peer->errors++;
+  else
+    peer->replies++;
+}
+
+static const HubClientCallbacks callbacks = {.state_changed = on_state, .event = on_event};
+
+static Peer *
+peer_new (const char *url, const char *name, gboolean self_signed)
+{
+  Peer *peer = g_new0 (Peer, 1);
+  HubClientOptions options;
+  g_autoptr (GError) error = NULL;
+
+  hub_client_options_init (&options);
+  options.url = url;
+  options.user = name;
+  options.allow_self_signed = self_signed;
+  peer->name = name;
+  peer->events = g_ptr_array_new_with_free_func (g_free);
+  peer->client = hub_client_new (&options, &callbacks, peer, &error);
+  ck_assert_msg (peer->client != NULL, "client: %s", error ? error->message : "?");
+  hub_client_connect (peer->client);
+  return peer;
+}
+
+static void
+peer_free (Peer *peer)
+{
+  hub_client_free (peer->client);
+  g_ptr_array_unref (peer->events);
+  g_free (peer);
+}
+
+static gboolean
+is_connected (gpointer data)
+{
+  return ((Peer *)data)->state == HUB_CLIENT_CONNECTED;
+}
+
+typedef struct {
+  Peer *peer;
+  const char *line;
+} EventWait;
+
+static gboolean
+has_event (gpointer data)
+{
+  EventWait *w = data;
+
+  for (guint i = 0; i < w->peer->events->len; i++) {
+    if (strcmp (g_ptr_array_index (w->peer->events, i), w->line) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+expect_event (Peer *peer, const char *line)
+{
+  EventWait w = {peer, line};
+
+  if (!loop_until (has_event, &w, 5000)) {
+    GString *got = g_string_new (NULL);
+
+    for (guint i = 0; i < peer->events->len; i++)
+      g_string_append_printf (got, "  %s\n", (char *)g_ptr_array_index (peer->events, i));
+    ck_abort_msg ("%s should get '%s'; got:\n%s", peer->name, line, got->str);
+  }
+}
+
+typedef struct {
+  gboolean done, ok;
+} Call;
+
+static void
+on_call (HubClient *client, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  Call *call = user_data;
+
+  call->done = TRUE;
+  call->ok = error == NULL;
+}
+
+static gboolean
+call_done (gpointer data)
+{
+  return ((Call *)data)->done;
+}
+
+/* Sends a request and waits for its reply, which must be ok. */
+static void
+call_ok (Peer *peer, const char *type, const char *fields_json)
+{
+  g_autoptr (JsonNode) fields = json_from_string (fields_json, NULL);
+  Call call = {0};
+
+  hub_client_request (peer->client, type, json_node_get_object (fields), on_call, &call);
+  ck_assert_msg (loop_until (call_done, &call, 5000), "%s: no reply to %s", peer->name, type);
+  ck_assert_msg (call.ok, "%s: %s should succeed", peer->name, type);
+}
+
+static void
+chat_between (const char *url, gboolean self_signed)
+{
+  Peer *alice = peer_new (url, "alice", self_signed);
+  Peer *bob = peer_new (url, "bob", self_signed);
+  g_autoptr (JsonObject) payload = json_object_new ();
+
+  ck_assert_msg (loop_until (is_connected, alice, 5000), "alice should connect to %s", url);
+  ck_assert_msg (loop_until (is_connected, bob, 5000), "bob should connect to %s", url);
+  call_ok (alice, "join", "{\"room\":\"general\"}");
+  call_ok (bob, "join", "{\"room\":\"general\"}");
+  expect_event (alice, "presence general bob join");
+
+  json_object_set_string_member (payload, "text", "hi bob");
+  hub_client_publish (alice->client, "general", payload, on_reply, alice);
+  expect_event (bob, "message general 1 alice hi bob");
+  expect_event (alice, "message general 1 alice hi bob");
+  ck_assert_int_eq (hub_client_get_last_seq (bob->client, "general"), 1);
+
+  ck_assert (hub_client_typing (bob->client, "general"));
+  expect_event (alice, "typing general bob");
+
+  call_ok (alice, "subscribe", "{\"users\":[\"bob\"]}");
+  call_ok (bob, "status", "{\"status\":\"away\"}");
+  expect_event (alice, "status bob away");
+
+  json_object_set_string_member (payload, "text", "psst");
+  hub_client_direct (bob->client, "alice", payload, on_reply, bob);
+  expect_event (alice, "direct bob psst");
+
+  call_ok (bob, "leave", "{\"room\":\"general\"}");
+  expect_event (alice, "presence general bob leave");
+  ck_assert_int_eq (hub_client_get_last_seq (bob->client, "general"), -1);
+
+  peer_free (alice);
+  peer_free (bob);
+}
+
+START_TEST (two_clients_chat)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
+
+  chat_between (url, FALSE);
+}
+END_TEST
+
+static guint16 wss_port;
+
+/* hub-test-server expects a ws:// first line; a wss server is started here. */
+static GSubprocess *
+start_wss_server (const char *cert, const char *key)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  const char *port;
+  GSubprocess *server =
+      g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                        g_getenv ("HUB_SERVER_BIN"), "--host", "127.0.0.1", "--port", "0", "--cert",
+                        cert, "--key", key, NULL);
+
+  ck_assert_msg (server != NULL, "hub-server should start: %s", error ? error->message : "?");
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+  port = line != NULL ? strstr (line, "wss://127.0.0.1:") : NULL;
+  ck_assert_msg (port != NULL, "hub-server should announce wss://, said: %s", line ? line : "");
+  wss_port = (guint16)g_ascii_strtoull (port + strlen ("wss://127.0.0.1:"), NULL, 10);
+  ck_assert_msg (wss_port != 0, "a port in: %s", line);
+  return server;
+}
+
+START_TEST (two_clients_chat_over_wss)
+{
+  g_autofree char *dir = g_dir_make_tmp ("hub-client-wss-XXXXXX", NULL);
+  g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
+  g_autofree char *command =
+      g_strdup_printf ("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                       "-addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s'",
+                       key, cert);
+  g_autofree char *url = NULL;
+  g_autoptr (GSubprocess) server = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = -1;
+
+  g_autofree char *openssl_out = NULL;
+  g_autofree char *openssl_err = NULL;
+
+  ck_assert_msg (g_spawn_command_line_sync (command, &openssl_out, &openssl_err, &status, &error) &&
+                     status == 0,
+                 "openssl should make a test certificate: %s %s", error ? error->message : "",
+                 openssl_err ? openssl_err : "");
+  server = start_wss_server (cert, key);
+  url = g_strdup_printf ("wss://127.0.0.1:%u/ws", wss_port);
+  chat_between (url, TRUE);
+
+  /* Trusting the certificate as a CA works too; without either, no connection. */
+  {
+    HubClientOptions options;
+    Peer strict = {.name = "strict", .events = g_ptr_array_new_with_free_func (g_free)};
+    Peer trusting = {.name = "trusting", .events = g_ptr_array_new_with_free_func (g_free)};
+
+    hub_client_options_init (&options);
+    options.url = url;
+    options.user = "strict";
+    options.auto_reconnect = FALSE;
+    strict.client = hub_client_new (&options, &callbacks, &strict, NULL);
+    options.user = "trusting";
+    options.ca_file = cert;
+    trusting.client = hub_client_new (&options, &callbacks, &trusting, NULL);
+    hub_client_connect (strict.client);
+    hub_client_connect (trusting.client);
+    ck_assert_msg (loop_until (is_connected, &trusting, 5000), "a client trusting the CA connects");
+    loop_for (300);
+    ck_assert_msg (strict.state == HUB_CLIENT_DISCONNECTED,
+                   "an unknown self-signed certificate is refused (state %s)",
+                   hub_client_state_to_string (strict.state));
+    hub_client_free (strict.client);
+    hub_client_free (trusting.client);
+    g_ptr_array_unref (strict.events);
+    g_ptr_array_unref (trusting.events);
+  }
+  g_subprocess_send_signal (server, SIGTERM);
+  g_subprocess_wait (server, NULL, NULL);
+  g_unlink (cert);
+  g_unlink (key);
+  g_rmdir (dir);
+}
+END_TEST
+
+/* ---- a thousand clients ---- */
+
+#define N_MANY 1000
+
+static long
+rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return -1;
+  line = strstr (status, "VmRSS:");
+  return line != NULL ? strtol (line + 6, NULL, 10) : -1;
+}
+
+static guint n_connected;
+
+static void
+count_state (HubClient *client, const HubClientStateChange *change, gpointer user_data)
+{
+  if (change->state == HUB_CLIENT_CONNECTED)
+    n_connected++;
+}
+
+static gboolean
+first_connected (gpointer data)
+{
+  return n_connected >= 1;
+}
+
+static gboolean
+all_connected (gpointer data)
+{
+  return n_connected >= N_MANY;
+}
+
+START_TEST (a_thousand_clients)
+{
+  struct rlimit limit;
+  g_autoptr (HubTestServer) server = NULL;
+  g_autofree char *url = NULL;
+  HubClient **clients = g_new0 (HubClient *, N_MANY);
+  const HubClientCallbacks counting = {.state_changed = count_state};
+  long before, after;
+
+  /* Each side needs a descriptor per connection; the server inherits this. */
+  ck_assert (getrlimit (RLIMIT_NOFILE, &limit) == 0);
+  if (limit.rlim_cur < 4 * N_MANY && limit.rlim_max >= 4 * N_MANY) {
+    limit.rlim_cur = 4 * N_MANY;
+    setrlimit (RLIMIT_NOFILE, &limit);
+  }
+  ck_assert_msg (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur >= 2 * N_MANY + 64,
+                 "this test needs %d file descriptors (ulimit -n)", 2 * N_MANY + 64);
+  server = hub_test_server_start (NULL);
+  url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
+  n_connected = 0;
+  {
+    /* One client first, so the shared lws context is part of "before". */
+    HubClientOptions options;
+
+    hub_client_options_init (&options);
+    options.url = url;
+    options.user = "u0";
+    clients[0] = hub_client_new (&options, &counting, NULL, NULL);
+    hub_client_connect (clients[0]);
+    ck_assert_msg (loop_until (first_connected, NULL, 5000), "the first client should connect");
+    loop_for (200);
+  }
+  before = rss_kib ();
+  for (guint i = 1; i < N_MANY; i++) {
+    HubClientOptions options;
+    g_autofree char *user = g_strdup_printf ("u%u", i);
+
+    hub_client_options_init (&options);
+    options.url = url;
+    options.user = user;
+    clients[i] = hub_client_new (&options, &counting, NULL, NULL);
+    hub_client_connect (clients[i]);
+  }
+  ck_assert_msg (loop_until (all_connected, NULL, 60000), "all %d clients should connect, %u did",
+                 N_MANY, n_connected);
+  after = rss_kib ();
+  fprintf (stderr,
+           "a_thousand_clients: RSS %ld KiB before, %ld KiB after %d more connected clients: "
+           "%.1f KiB per client\n",
+           before, after, N_MANY - 1, (double)(after - before) / (N_MANY - 1));
+  ck_assert_msg (after - before < 64 * (N_MANY - 1),
+                 "a client should cost less than 64 KiB (got %.1f KiB)",
+                 (double)(after - before) / (N_MANY - 1));
+  for (guint i = 0; i < N_MANY; i++)
+    hub_client_free (clients[i]);
+  g_free (clients);
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *suite = suite_create ("client-chat");
+
+  HUB_TEST_ADD (suite, two_clients_chat, 30);
+  HUB_TEST_ADD (suite, two_clients_chat_over_wss, 60);
+  HUB_TEST_ADD (suite, a_thousand_clients, 120);
+  return hub_test_run (suite);
+}
