@@ -44,6 +44,9 @@ if [ "$mode" = fix ]; then
   exit 0
 fi
 if ! clang-format --dry-run -Werror "${files[@]}"; then
-  echo "check-format.sh: the files above are not formatted; run scripts/check-format.sh --fix" >&2
+  echo "check-format.sh: not formatted (scripts/check-format.sh --fix rewrites them):" >&2
+  for f in "${files[@]}"; do
+    clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || echo "  $f" >&2
+  done
   exit 1
 fi

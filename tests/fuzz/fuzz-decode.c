@@ -23,7 +23,8 @@
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-int LLVMFuzzerInitialize (int *argc, char ***argv)
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
 {
   /* A g_critical () reached from client bytes is a bug (a g_return_if_fail the input got
    * past), so it aborts the run like any other crash. */
@@ -33,7 +34,8 @@ int LLVMFuzzerInitialize (int *argc, char ***argv)
 
 /* Checks that @consumed (transfer full) is a server text frame whose payload is one JSON
  * object with a string "type" equal to @type. */
-static void check_frame (HubFrame *consumed, const char *type)
+static void
+check_frame (HubFrame *consumed, const char *type)
 {
   g_autoptr (HubFrame) frame = consumed;
   g_autoptr (JsonParser) parser = json_parser_new ();
@@ -77,7 +79,8 @@ static void check_frame (HubFrame *consumed, const char *type)
 
 /* The ok reply echoes the decoded fields back, so every string the decoder kept goes
  * through the encoder's escaping. */
-static JsonObject *echo_fields (const HubRequest *req)
+static JsonObject *
+echo_fields (const HubRequest *req)
 {
   JsonObject *fields = json_object_new ();
   const char *const strings[][2] = {
@@ -106,7 +109,8 @@ static JsonObject *echo_fields (const HubRequest *req)
 }
 
 /* Encodes what the server sends for @req besides its ok reply. */
-static void encode_deliveries (const HubRequest *req, const char *id_json)
+static void
+encode_deliveries (const HubRequest *req, const char *id_json)
 {
   switch (req->type) {
     case HUB_REQ_HELLO: {
@@ -177,7 +181,8 @@ static void encode_deliveries (const HubRequest *req, const char *id_json)
   }
 }
 
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   HubDecodeResult result = {0};
 
