@@ -133,9 +133,18 @@ refresh_status (gpointer user_data)
 
   if (tty->quitting)
     return;
+  if (tty->in_handler) {
+    rl_set_prompt (prompt); /* drawn when the handler returns */
+    return;
+  }
+  /* Off the screen with the old prompt, then the new one with the same line. */
+#if defined(RL_VERSION_MAJOR) && RL_VERSION_MAJOR >= 7
+  rl_clear_visible_line ();
+#else
+  fputs ("\r", stdout);
+#endif
   rl_set_prompt (prompt);
-  if (!tty->in_handler)
-    rl_forced_update_display ();
+  rl_forced_update_display ();
 }
 
 static void

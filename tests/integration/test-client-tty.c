@@ -1,0 +1,420 @@
+/* test-client-tty.c: hub-client's interactive mode driven through a
+ * pseudo-terminal. A small terminal emulator turns what the client writes
+ * into screen lines, so the test checks what a person would see: incoming
+ * messages above the prompt, the half-typed line intact after them, the
+ * status prompt showing who is typing. */
+#include "test-client-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define COLUMNS 120
+#define ROWS    40
+
+/* ---- a tiny terminal: enough of VT100 for readline's redisplay ---- */
+
+typedef struct {
+  GPtrArray *rows; /* GString* (owned) */
+  guint row, col;
+  int state; /* 0 text, 1 after ESC, 2 in CSI, 3 in OSC */
+  GString *csi;
+} Screen;
+
+static GString *
+screen_row (Screen *s, guint row)
+{
+  while (s->rows->len <= row)
+    g_ptr_array_add (s->rows, g_string_new (NULL));
+  return g_ptr_array_index (s->rows, row);
+}
+
+static void
+screen_put (Screen *s, char c)
+{
+  GString *line = screen_row (s, s->row);
+
+  while (line->len < s->col)
+    g_string_append_c (line, ' ');
+  if (s->col < line->len)
+    line->str[s->col] = c;
+  else
+    g_string_append_c (line, c);
+  s->col++;
+}
+
+static void
+screen_csi (Screen *s, char final)
+{
+  int n = s->csi->len > 0 && g_ascii_isdigit (s->csi->str[0]) ? atoi (s->csi->str) : 0;
+  GString *line = screen_row (s, s->row);
+
+  switch (final) {
+    case 'C':
+      s->col += MAX (n, 1);
+      break;
+    case 'D':
+      s->col -= MIN ((guint)MAX (n, 1), s->col);
+      break;
+    case 'A':
+      s->row -= MIN ((guint)MAX (n, 1), s->row);
+      break;
+    case 'B':
+      s->row += MAX (n, 1);
+      break;
+    case 'G':
+      s->col = MAX (n, 1) - 1;
+      break;
+    case 'K':
+      if (n == 0 && s->col < line->len)
+        g_string_truncate (line, s->col);
+      else if (n == 2)
+        g_string_truncate (line, 0);
+      break;
+    case 'J':
+      if (n == 2) {
+        for (guint i = 0; i < s->rows->len; i++)
+          g_string_truncate (g_ptr_array_index (s->rows, i), 0);
+      }
+      break;
+    default: /* colours, modes (bracketed paste…) */
+      break;
+  }
+}
+
+static void
+screen_feed (Screen *s, const char *data, gsize len)
+{
+  for (gsize i = 0; i < len; i++) {
+    char c = data[i];
+
+    switch (s->state) {
+      case 1:
+        s->state = c == '[' ? 2 : c == ']' ? 3 : 0;
+        g_string_truncate (s->csi, 0);
+        continue;
+      case 2:
+        if (c >= 0x40 && c <= 0x7e) {
+          screen_csi (s, c);
+          s->state = 0;
+        } else {
+          g_string_append_c (s->csi, c);
+        }
+        continue;
+      case 3:
+        if (c == '\a')
+          s->state = 0;
+        continue;
+      default:
+        break;
+    }
+    switch (c) {
+      case '\033':
+        s->state = 1;
+        break;
+      case '\r':
+        s->col = 0;
+        break;
+      case '\n':
+        s->row++;
+        break;
+      case '\b':
+        if (s->col > 0)
+          s->col--;
+        break;
+      case '\a':
+      case '\001':
+      case '\002':
+        break;
+      default:
+        screen_put (s, c);
+        break;
+    }
+  }
+}
+
+/* The screen as text, trailing blanks and empty last rows dropped. (transfer full) */
+static char *
+screen_text (Screen *s)
+{
+  GString *out = g_string_new (NULL);
+  guint last = 0;
+
+  for (guint i = 0; i < s->rows->len; i++) {
+    if (((GString *)g_ptr_array_index (s->rows, i))->len > 0)
+      last = i + 1;
+  }
+  for (guint i = 0; i < last; i++) {
+    g_autofree char *row = g_strdup (((GString *)g_ptr_array_index (s->rows, i))->str);
+
+    g_string_append_printf (out, "%s\n", g_strchomp (row));
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* The last non-empty row. (transfer full) */
+static char *
+screen_last_line (Screen *s)
+{
+  for (guint i = s->rows->len; i > 0; i--) {
+    g_autofree char *row = g_strdup (((GString *)g_ptr_array_index (s->rows, i - 1))->str);
+
+    if (g_strchomp (row)[0] != '\0')
+      return g_steal_pointer (&row);
+  }
+  return g_strdup ("");
+}
+
+/* ---- the client in a pty ---- */
+
+typedef struct {
+  pid_t pid;
+  int master;
+  Screen screen;
+  gboolean exited;
+  int status;
+} Tty;
+
+static Tty *
+tty_start (guint16 port)
+{
+  struct winsize size = {.ws_row = ROWS, .ws_col = COLUMNS};
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
+  const char *bin = g_getenv ("HUB_CLIENT_BIN");
+  Tty *tty = g_new0 (Tty, 1);
+
+  ck_assert_msg (bin != NULL, "HUB_CLIENT_BIN should name hub-client");
+  tty->screen.rows = g_ptr_array_new ();
+  tty->screen.csi = g_string_new (NULL);
+  tty->pid = forkpty (&tty->master, NULL, NULL, &size);
+  ck_assert_msg (tty->pid >= 0, "forkpty should work: %s", g_strerror (errno));
+  if (tty->pid == 0) {
+    setenv ("TERM", "xterm", 1);
+    setenv ("NO_COLOR", "1", 1);
+    unsetenv ("INPUTRC");
+    execl (bin, bin, url, "--user", "alice", "--device", "phone", (char *)NULL);
+    _exit (127);
+  }
+  fcntl (tty->master, F_SETFL, fcntl (tty->master, F_GETFL) | O_NONBLOCK);
+  return tty;
+}
+
+/* Reads what the client wrote; also runs the GLib loop (the test's own client). */
+static void
+tty_pump (Tty *tty)
+{
+  char buf[4096];
+  ssize_t n;
+
+  while ((n = read (tty->master, buf, sizeof buf)) > 0)
+    screen_feed (&tty->screen, buf, n);
+  if (!tty->exited && waitpid (tty->pid, &tty->status, WNOHANG) == tty->pid)
+    tty->exited = TRUE;
+  g_main_context_iteration (NULL, FALSE);
+}
+
+typedef gboolean (*TtyCheck) (Tty *tty, gconstpointer data);
+
+static gboolean
+tty_wait (Tty *tty, TtyCheck check, gconstpointer data, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+
+  for (;;) {
+    tty_pump (tty);
+    if (check (tty, data))
+      return TRUE;
+    if (g_get_monotonic_time () > deadline)
+      return FALSE;
+    g_usleep (5000);
+  }
+}
+
+static gboolean
+screen_has (Tty *tty, gconstpointer needle)
+{
+  g_autofree char *text = screen_text (&tty->screen);
+
+  return strstr (text, needle) != NULL;
+}
+
+static gboolean
+last_line_is (Tty *tty, gconstpointer expected)
+{
+  g_autofree char *last = screen_last_line (&tty->screen);
+
+  return strcmp (last, expected) == 0;
+}
+
+static gboolean
+has_exited (Tty *tty, gconstpointer data)
+{
+  return tty->exited;
+}
+
+#define EXPECT_SCREEN(check, data, what)                                                           \
+  do {                                                                                             \
+    if (!tty_wait (tty, (check), (data), 5000)) {                                                  \
+      g_autofree char *text = screen_text (&tty->screen);                                          \
+      ck_abort_msg ("the screen should show %s: '%s'; it shows:\n%s", (what),                      \
+                    (const char *)(data), text);                                                   \
+    }                                                                                              \
+  } while (0)
+
+static void
+tty_type (Tty *tty, const char *keys)
+{
+  ck_assert_msg (write (tty->master, keys, strlen (keys)) == (ssize_t)strlen (keys),
+                 "the pty should take the keys");
+}
+
+static void
+tty_free (Tty *tty)
+{
+  if (!tty->exited) {
+    kill (tty->pid, SIGKILL);
+    waitpid (tty->pid, NULL, 0);
+  }
+  close (tty->master);
+  for (guint i = 0; i < tty->screen.rows->len; i++)
+    g_string_free (g_ptr_array_index (tty->screen.rows, i), TRUE);
+  g_ptr_array_unref (tty->screen.rows);
+  g_string_free (tty->screen.csi, TRUE);
+  g_free (tty);
+}
+
+/* ---- bob, the other side, through the libhub API ---- */
+
+typedef struct {
+  GPtrArray *texts; /* char* (owned) "message alice half typed…" / "typing alice" */
+} Bob;
+
+static void
+bob_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
+{
+  Bob *bob = user_data;
+
+  if (event->type == HUB_CLIENT_EVENT_TYPING)
+    g_ptr_array_add (bob->texts, g_strdup_printf ("typing %s", event->user));
+  else if (event->type == HUB_CLIENT_EVENT_MESSAGE && event->payload != NULL &&
+           json_object_has_member (event->payload, "text"))
+    g_ptr_array_add (bob->texts,
+                     g_strdup_printf ("message %s %s", event->from,
+                                      json_object_get_string_member (event->payload, "text")));
+}
+
+static gboolean
+bob_got (Tty *tty, gconstpointer data)
+{
+  const Bob *bob = ((const gconstpointer *)data)[0];
+  const char *text = ((const gconstpointer *)data)[1];
+
+  for (guint i = 0; i < bob->texts->len; i++) {
+    if (strcmp (g_ptr_array_index (bob->texts, i), text) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+client_connected (Tty *tty, gconstpointer data)
+{
+  return hub_client_get_state ((HubClient *)data) == HUB_CLIENT_CONNECTED;
+}
+
+static gboolean
+joined (Tty *tty, gconstpointer data)
+{
+  return *(const gboolean *)data;
+}
+
+static void
+on_join (HubClient *client, JsonObject *reply, const GError *error, gpointer data)
+{
+  *(gboolean *)data = error == NULL;
+}
+
+START_TEST (interactive_session)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  Tty *tty = tty_start (port);
+  Bob bob = {.texts = g_ptr_array_new_with_free_func (g_free)};
+  const HubClientCallbacks callbacks = {.event = bob_event};
+  HubClientOptions options;
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
+  g_autoptr (JsonObject) payload = json_object_new ();
+  HubClient *client;
+  gboolean bob_joined = FALSE;
+  gconstpointer typing_seen[] = {&bob, "typing alice"};
+  gconstpointer message_seen[] = {&bob, "message alice half typed, and done"};
+  g_autofree char *text = NULL;
+
+  EXPECT_SCREEN (screen_has, "* connected to ", "the welcome");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+  tty_type (tty, "/join lobby\r");
+  EXPECT_SCREEN (screen_has, "* joined lobby (1 member: alice (online))", "the join reply");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby>", "the new current room");
+
+  hub_client_options_init (&options);
+  options.url = url;
+  options.user = "bob";
+  client = hub_client_new (&options, &callbacks, &bob, NULL);
+  hub_client_connect (client);
+  ck_assert (tty_wait (tty, client_connected, client, 5000));
+  hub_client_join (client, "lobby", on_join, &bob_joined);
+  ck_assert (tty_wait (tty, joined, &bob_joined, 5000));
+  EXPECT_SCREEN (screen_has, "[lobby] * bob joined", "bob's arrival");
+
+  /* Alice types without Enter: bob learns she is typing. */
+  tty_type (tty, "half typed");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> half typed", "the half-typed line");
+  ck_assert_msg (tty_wait (tty, bob_got, typing_seen, 5000), "typing should send an indicator");
+
+  /* A message arrives: above the prompt, and the half-typed line is intact. */
+  json_object_set_string_member (payload, "text", "ping from bob");
+  hub_client_publish (client, "lobby", payload, NULL, NULL);
+  EXPECT_SCREEN (screen_has, "[lobby #1] bob (default): ping from bob\n",
+                 "bob's message on its own line");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> half typed", "the half-typed line again");
+
+  /* Bob types: the status says so. */
+  hub_client_typing (client, "lobby");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby (bob typing...)> half typed",
+                 "bob typing in the status");
+
+  /* Finishing the line publishes exactly what was typed. */
+  tty_type (tty, ", and done\r");
+  ck_assert_msg (tty_wait (tty, bob_got, message_seen, 5000),
+                 "the line typed across the interruption should arrive whole");
+  EXPECT_SCREEN (screen_has, "[lobby #2] alice (phone): half typed, and done",
+                 "alice's own message");
+  text = screen_text (&tty->screen);
+  ck_assert_msg (strstr (text, "ping from bobhalf") == NULL && strstr (text, "typedping") == NULL,
+                 "no line mixes the message and the typing:\n%s", text);
+
+  /* History and help work here too; /quit exits 0. */
+  tty_type (tty, "/history 1\r");
+  EXPECT_SCREEN (screen_has, "/history 1\n", "the command line");
+  tty_type (tty, "/quit\r");
+  ck_assert_msg (tty_wait (tty, has_exited, NULL, 5000), "/quit should end hub-client");
+  ck_assert_msg (WIFEXITED (tty->status) && WEXITSTATUS (tty->status) == 0, "exit status 0");
+
+  hub_client_free (client);
+  g_ptr_array_unref (bob.texts);
+  tty_free (tty);
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *suite = suite_create ("client-tty");
+
+  HUB_TEST_ADD (suite, interactive_session, 60);
+  return hub_test_run (suite);
+}
