@@ -7,12 +7,16 @@
 #   scripts/install-deps.sh --check   list what is missing, install nothing (exit 1 if any)
 set -euo pipefail
 
+# libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
+# builds the same client); openssl: the integration tests make a TLS certificate with it.
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libglib2.0-dev libjson-glib-dev
-              check libhiredis-dev redis-server haproxy clang clang-format jq python3)
+              check libhiredis-dev redis-server haproxy clang clang-format jq python3
+              libreadline-dev openssl)
 BREW_PACKAGES=(libwebsockets glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq)
+               clang-format jq readline)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
-MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis)
+MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
+                readline openssl)
 
 say () { echo "install-deps.sh: $*" >&2; }
 
