@@ -5,7 +5,8 @@
 
 /* Publishes @count messages {"n": first…} to @room, taking the sender's own
  * copies. */
-static void publish_n (HubTestWs *ws, const char *room, guint first, guint count)
+static void
+publish_n (HubTestWs *ws, const char *room, guint first, guint count)
 {
   for (guint i = first; i < first + count; i++) {
     json_object_unref (
@@ -15,7 +16,8 @@ static void publish_n (HubTestWs *ws, const char *room, guint first, guint count
 }
 
 /* Asserts that history's messages carry seq @first…@last in order. */
-static void check_messages (JsonObject *reply, gint64 first, gint64 last)
+static void
+check_messages (JsonObject *reply, gint64 first, gint64 last)
 {
   JsonArray *messages = hub_test_json_array (reply, "messages");
   g_autofree char *text = hub_test_json_encode (reply);
@@ -34,7 +36,8 @@ static void check_messages (JsonObject *reply, gint64 first, gint64 last)
   }
 }
 
-static JsonObject *history (HubTestWs *ws, gint64 since, gint64 limit)
+static JsonObject *
+history (HubTestWs *ws, gint64 since, gint64 limit)
 {
   if (limit < 0)
     return hub_test_ws_ok (ws, "{'type':'history','room':'general','since':%" G_GINT64_FORMAT "}",
@@ -45,7 +48,8 @@ static JsonObject *history (HubTestWs *ws, gint64 since, gint64 limit)
                          since, limit);
 }
 
-static HubTestWs *member (guint16 port, const char *user, const char *room)
+static HubTestWs *
+member (guint16 port, const char *user, const char *room)
 {
   HubTestWs *ws = hub_test_ws_login (port, user, NULL);
 
@@ -131,7 +135,8 @@ END_TEST
 
 /* Reads frames after a welcome until a `resumed` for @room: checks the
  * replayed messages are @from…@to in order, and returns the resumed frame. */
-static JsonObject *expect_replay (HubTestWs *ws, const char *room, gint64 from, gint64 to)
+static JsonObject *
+expect_replay (HubTestWs *ws, const char *room, gint64 from, gint64 to)
 {
   for (gint64 seq = from; seq <= to; seq++) {
     g_autoptr (JsonObject) m = hub_test_ws_expect_type (ws, "message", HUB_TEST_WS_TIMEOUT_MS);
@@ -150,7 +155,8 @@ static JsonObject *expect_replay (HubTestWs *ws, const char *room, gint64 from, 
 }
 
 /* One line per frame: "message general 2", "resumed general 2-4 complete". */
-static char *describe (JsonObject *frame)
+static char *
+describe (JsonObject *frame)
 {
   const char *type = hub_test_json_string (frame, "type");
 
@@ -356,7 +362,8 @@ START_TEST (resume_while_messages_flow)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("history");
 

@@ -26,7 +26,8 @@ static const char *const metric_names[] = {
 };
 
 /* Checks an error answer: @status and body {"code": @code, "message": …}. */
-static void expect_http_error (HubTestHttpResponse *response, guint status, const char *code)
+static void
+expect_http_error (HubTestHttpResponse *response, guint status, const char *code)
 {
   g_autoptr (JsonObject) body = NULL;
 
@@ -39,7 +40,8 @@ static void expect_http_error (HubTestHttpResponse *response, guint status, cons
                  response->body);
 }
 
-static double metric (const char *text, const char *name)
+static double
+metric (const char *text, const char *name)
 {
   double value = -1;
 
@@ -311,7 +313,8 @@ START_TEST (unknown_paths_are_404)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("http");
 

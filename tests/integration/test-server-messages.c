@@ -8,7 +8,8 @@
 
 #define SECRET "itest-secret-messages"
 
-static void check_ts (JsonObject *frame)
+static void
+check_ts (JsonObject *frame)
 {
   gint64 ts = hub_test_json_int (frame, "ts");
   gint64 now = g_get_real_time () / 1000;
@@ -21,8 +22,9 @@ static void check_ts (JsonObject *frame)
 
 /* The next frame of @ws must be message @seq of @room from @from/@device with
  * payload {"n": @n}. */
-static void expect_message (HubTestWs *ws, const char *room, gint64 seq, const char *from,
-                            const char *device, gint64 n)
+static void
+expect_message (HubTestWs *ws, const char *room, gint64 seq, const char *from, const char *device,
+                gint64 n)
 {
   g_autoptr (JsonObject) frame = hub_test_ws_expect_type (ws, "message", HUB_TEST_WS_TIMEOUT_MS);
   g_autofree char *text = hub_test_json_encode (frame);
@@ -38,7 +40,8 @@ static void expect_message (HubTestWs *ws, const char *room, gint64 seq, const c
 }
 
 /* The next frame of @ws must be a @type frame from @from with payload {"n": @n}. */
-static JsonObject *expect_delivery (HubTestWs *ws, const char *type, const char *from, gint64 n)
+static JsonObject *
+expect_delivery (HubTestWs *ws, const char *type, const char *from, gint64 n)
 {
   JsonObject *frame = hub_test_ws_expect_type (ws, type, HUB_TEST_WS_TIMEOUT_MS);
 
@@ -49,7 +52,8 @@ static JsonObject *expect_delivery (HubTestWs *ws, const char *type, const char 
 }
 
 /* Logs in and joins @room, discarding the presence events. */
-static HubTestWs *member (guint16 port, const char *user, const char *device, const char *room)
+static HubTestWs *
+member (guint16 port, const char *user, const char *device, const char *room)
 {
   HubTestWs *ws = hub_test_ws_login (port, user, device);
 
@@ -219,7 +223,8 @@ START_TEST (multicast_counts)
 }
 END_TEST
 
-static char *user_list (guint n)
+static char *
+user_list (guint n)
 {
   GString *list = g_string_new ("[");
 
@@ -331,7 +336,8 @@ END_TEST
 
 /* Reads @count message frames of @room from @ws, which must carry seq 1…count
  * in order. */
-static void expect_in_order (HubTestWs *ws, const char *who, guint count)
+static void
+expect_in_order (HubTestWs *ws, const char *who, guint count)
 {
   for (guint i = 1; i <= count; i++) {
     g_autoptr (JsonObject) frame = hub_test_ws_recv_json (ws, 10000);
@@ -387,7 +393,8 @@ START_TEST (five_hundred_publishes_in_order)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("messages");
 

@@ -3,7 +3,8 @@
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
-static void expect_status (HubTestWs *ws, const char *user, const char *status)
+static void
+expect_status (HubTestWs *ws, const char *user, const char *status)
 {
   g_autoptr (JsonObject) frame = hub_test_ws_expect_type (ws, "status", HUB_TEST_WS_TIMEOUT_MS);
   g_autofree char *text = hub_test_json_encode (frame);
@@ -14,18 +15,21 @@ static void expect_status (HubTestWs *ws, const char *user, const char *status)
   ck_assert_msg (!json_object_has_member (frame, "seq"), "status carries no seq: %s", text);
 }
 
-static void subscribe (HubTestWs *ws, const char *user)
+static void
+subscribe (HubTestWs *ws, const char *user)
 {
   json_object_unref (hub_test_ws_ok (ws, "{'type':'subscribe','users':['%s']}", user));
 }
 
-static void set_status (HubTestWs *ws, const char *status)
+static void
+set_status (HubTestWs *ws, const char *status)
 {
   json_object_unref (hub_test_ws_ok (ws, "{'type':'status','status':'%s'}", status));
 }
 
 /* The number of connections /api/stats reports. */
-static gint64 connections (guint16 port)
+static gint64
+connections (guint16 port)
 {
   g_autoptr (HubTestHttpResponse) response = hub_test_http_get (port, "/api/stats");
   g_autoptr (JsonObject) stats = hub_test_http_response_json (response);
@@ -35,7 +39,8 @@ static gint64 connections (guint16 port)
 
 /* Waits (bounded) until the server counts @n WebSocket connections: it has
  * processed the disconnects before. */
-static void wait_connections (guint16 port, gint64 n)
+static void
+wait_connections (guint16 port, gint64 n)
 {
   gint64 now = -1;
 
@@ -279,7 +284,8 @@ START_TEST (unsubscribe_stops_events)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("presence");
 

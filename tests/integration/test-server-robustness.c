@@ -8,7 +8,8 @@
 
 #define BATCH 50
 
-static void expect_healthy (guint16 port)
+static void
+expect_healthy (guint16 port)
 {
   g_autoptr (HubTestHttpResponse) health = hub_test_http_get (port, "/healthz");
   HubTestWs *alice, *bob;
@@ -27,7 +28,8 @@ static void expect_healthy (guint16 port)
   hub_test_ws_free (bob);
 }
 
-static gint64 stat_connections (guint16 port)
+static gint64
+stat_connections (guint16 port)
 {
   g_autoptr (HubTestHttpResponse) response = hub_test_http_get (port, "/api/stats");
   g_autoptr (JsonObject) stats = hub_test_http_response_json (response);
@@ -124,7 +126,8 @@ START_TEST (garbage_before_handshake)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("robustness");
 

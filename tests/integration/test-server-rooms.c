@@ -3,7 +3,8 @@
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
-static void expect_presence (HubTestWs *ws, const char *event, const char *room, const char *user)
+static void
+expect_presence (HubTestWs *ws, const char *event, const char *room, const char *user)
 {
   g_autoptr (JsonObject) frame = hub_test_ws_expect_type (ws, "presence", HUB_TEST_WS_TIMEOUT_MS);
   g_autofree char *text = hub_test_json_encode (frame);
@@ -16,7 +17,8 @@ static void expect_presence (HubTestWs *ws, const char *event, const char *room,
 }
 
 /* Joins @room and takes the presence join event the joiner's connection gets. */
-static JsonObject *join (HubTestWs *ws, const char *room, const char *user)
+static JsonObject *
+join (HubTestWs *ws, const char *room, const char *user)
 {
   JsonObject *reply = hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room);
 
@@ -431,7 +433,8 @@ START_TEST (join_and_leave_apply_to_all_devices)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("rooms");
 

@@ -8,8 +8,8 @@ typedef struct {
   HubTestWs *a1, *a2, *bob, *charlie;
 } Cast;
 
-static void expect_from (HubTestWs *ws, const char *who, const char *type, const char *from,
-                         gint64 n)
+static void
+expect_from (HubTestWs *ws, const char *who, const char *type, const char *from, gint64 n)
 {
   g_autoptr (JsonObject) frame = hub_test_ws_expect_type (ws, type, HUB_TEST_WS_TIMEOUT_MS);
   g_autofree char *text = hub_test_json_encode (frame);
@@ -19,7 +19,8 @@ static void expect_from (HubTestWs *ws, const char *who, const char *type, const
                  "%s: expected %s #%" G_GINT64_FORMAT " from %s, got %s", who, type, n, from, text);
 }
 
-static void expect_status (HubTestWs *ws, const char *who, const char *user, const char *status)
+static void
+expect_status (HubTestWs *ws, const char *who, const char *user, const char *status)
 {
   g_autoptr (JsonObject) frame = hub_test_ws_expect_type (ws, "status", HUB_TEST_WS_TIMEOUT_MS);
   g_autofree char *text = hub_test_json_encode (frame);
@@ -29,7 +30,8 @@ static void expect_status (HubTestWs *ws, const char *who, const char *user, con
                  "%s: expected %s %s, got %s", who, user, status, text);
 }
 
-static void quiet (Cast *cast)
+static void
+quiet (Cast *cast)
 {
   HubTestWs *all[] = {cast->a1, cast->a2, cast->bob, cast->charlie};
 
@@ -140,7 +142,8 @@ START_TEST (foundation_scenario)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("scenario");
 

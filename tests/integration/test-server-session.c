@@ -8,17 +8,20 @@
 
 #define SECRET "itest-secret-0123456789"
 
-static char *mint (const char *sub, gboolean admin, gint64 exp)
+static char *
+mint (const char *sub, gboolean admin, gint64 exp)
 {
   return hub_auth_mint (SECRET, strlen (SECRET), sub, admin, exp);
 }
 
-static gint64 now_s (void)
+static gint64
+now_s (void)
 {
   return g_get_real_time () / G_USEC_PER_SEC;
 }
 
-static char *base64url (const char *text)
+static char *
+base64url (const char *text)
 {
   char *out = g_base64_encode ((const guchar *)text, strlen (text));
 
@@ -31,7 +34,8 @@ static char *base64url (const char *text)
 
 /* Sends @request (a hello, ' stands for "), expects error unauthorized with
  * id 1, then close 4001. */
-static void expect_unauthorized (HubTestWs *ws, const char *request)
+static void
+expect_unauthorized (HubTestWs *ws, const char *request)
 {
   g_autoptr (JsonObject) reply = NULL;
   g_autofree char *text = NULL;
@@ -52,7 +56,8 @@ static void expect_unauthorized (HubTestWs *ws, const char *request)
 }
 
 /* Sends @text and expects error @code without an id. */
-static void expect_error_without_id (HubTestWs *ws, const char *text, const char *code)
+static void
+expect_error_without_id (HubTestWs *ws, const char *text, const char *code)
 {
   g_autoptr (JsonObject) reply = NULL;
   g_autofree char *got = NULL;
@@ -494,7 +499,8 @@ START_TEST (token_missing_or_malformed)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("session");
 

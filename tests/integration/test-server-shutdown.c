@@ -7,7 +7,8 @@
 
 /* Signals the server (unless @signum is 0: already done), then reads every client to its close (so
  * the server can finish its close handshakes) and waits for its exit. */
-static void shut_down (HubTestServer *server, int signum, HubTestWs **clients, guint n)
+static void
+shut_down (HubTestServer *server, int signum, HubTestWs **clients, guint n)
 {
   gint64 start = g_get_monotonic_time (), elapsed;
   int status = -1;
@@ -116,7 +117,8 @@ START_TEST (sigterm_flushes_queued_messages)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("shutdown");
 

@@ -6,7 +6,8 @@
 #include <string.h>
 
 /* A ping request of exactly @size bytes: {"type":"ping","id":N,"pad":"xx…"}. */
-static char *ping_of_size (int id, gsize size)
+static char *
+ping_of_size (int id, gsize size)
 {
   g_autofree char *head = g_strdup_printf ("{\"type\":\"ping\",\"id\":%d,\"pad\":\"", id);
   gsize fixed = strlen (head) + 2; /* the closing "} */
@@ -21,7 +22,8 @@ static char *ping_of_size (int id, gsize size)
   return g_string_free (text, FALSE);
 }
 
-static void expect_pong (HubTestWs *ws, gint64 id)
+static void
+expect_pong (HubTestWs *ws, gint64 id)
 {
   g_autoptr (JsonObject) pong = hub_test_ws_expect_type (ws, "pong", HUB_TEST_WS_TIMEOUT_MS);
 
@@ -294,7 +296,8 @@ START_TEST (unknown_keys_are_ignored)
 }
 END_TEST
 
-int main (void)
+int
+main (void)
 {
   Suite *suite = suite_create ("transport");
 
