@@ -70,7 +70,10 @@ struct _HubClientTransport {
   char *open_error; /* (owned) (nullable) why the connection ended while opening */
 };
 
-static GHashTable *shared_by_context; /* GMainContext* → Shared* */
+/* GMainContext* → Shared*. Clients of different threads may come and go at
+ * once; each Shared is then used by its own thread only. */
+static GHashTable *shared_by_context;
+G_LOCK_DEFINE_STATIC (shared_by_context);
 
 /* ---- the shared context ---- */
 
@@ -117,8 +120,10 @@ shared_ref (GError **error)
   struct lws_context_creation_info info;
   Shared *shared;
 
-  if (shared_by_context != NULL &&
-      (shared = g_hash_table_lookup (shared_by_context, main_context)) != NULL) {
+  G_LOCK (shared_by_context);
+  shared = shared_by_context != NULL ? g_hash_table_lookup (shared_by_context, main_context) : NULL;
+  G_UNLOCK (shared_by_context);
+  if (shared != NULL) {
     shared->refs++;
     return shared;
   }
@@ -151,9 +156,11 @@ shared_ref (GError **error)
     g_free (shared);
     return NULL;
   }
+  G_LOCK (shared_by_context);
   if (shared_by_context == NULL)
     shared_by_context = g_hash_table_new (g_direct_hash, g_direct_equal);
   g_hash_table_insert (shared_by_context, shared->main_context, shared);
+  G_UNLOCK (shared_by_context);
   return shared;
 }
 
