@@ -7,7 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __APPLE__
+#include <util.h>
+#else
 #include <pty.h>
+#endif
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
