@@ -28,15 +28,26 @@ hub_client_close_code_is_final (guint close_code)
   return close_code == 4001;
 }
 
+/* splitmix64: eight bytes of state per client, good enough for jitter. */
+static guint64
+next_random (guint64 *state)
+{
+  guint64 z = (*state += 0x9e3779b97f4a7c15ull);
+
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 guint
-hub_client_backoff_delay_ms (GRand *rand, guint min_ms, guint max_ms, guint attempt)
+hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, guint attempt)
 {
   guint64 cap = MAX (min_ms, 1);
 
   for (guint i = 1; i < attempt && cap < max_ms; i++)
     cap *= 2;
   cap = MIN (cap, MAX (max_ms, 1));
-  return (guint)g_rand_int_range (rand, 0, (gint32)MIN (cap, (guint64)G_MAXINT32 - 1) + 1);
+  return (guint)(next_random (rng_state) % (cap + 1));
 }
 
 void

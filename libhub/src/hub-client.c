@@ -36,7 +36,7 @@ struct _HubClient {
   char *user, *device, *token; /* (owned) (nullable) as asked */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
-  GRand *rand;     /* (owned) */
+  guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
   HubClock *clock; /* (owned) */
 
   const HubClientTransportClass *klass;
@@ -516,7 +516,7 @@ on_link_closed (HubClient *client, guint close_code, const char *reason)
     return;
   }
   client->attempt++;
-  delay = hub_client_backoff_delay_ms (client->rand, client->backoff_min_ms, client->backoff_max_ms,
+  delay = hub_client_backoff_delay_ms (&client->rng, client->backoff_min_ms, client->backoff_max_ms,
                                        client->attempt);
   client->retry_timer = hub_clock_add_timeout (client->clock, delay, on_retry, client);
   emit_state (client, HUB_CLIENT_RECONNECTING, close_code, why, delay);
@@ -865,7 +865,8 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->backoff_min_ms = options->backoff_min_ms;
   client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
   client->request_timeout_ms = options->request_timeout_ms;
-  client->rand = options->seed != 0 ? g_rand_new_with_seed (options->seed) : g_rand_new ();
+  client->rng =
+      options->seed != 0 ? options->seed : ((guint64)g_random_int () << 32 | g_random_int ());
   client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
   client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
   client->transport = client->klass->create (&client->parsed, options->ca_file,
@@ -886,7 +887,6 @@ client_destroy (HubClient *client)
   g_free (client->welcome_device);
   g_free (client->conn);
   g_free (client->final_reason);
-  g_rand_free (client->rand);
   hub_clock_unref (client->clock);
   hub_client_url_clear (&client->parsed);
   g_free (client->url);

@@ -5,7 +5,7 @@
  * every room so that no message is lost or delivered twice. A client owns no
  * thread: all clients of a thread share one libwebsockets context on the
  * thread-default GMainContext, so thousands of them fit in one process
- * (about 11 KiB each). That context sizes its descriptor table from
+ * (about 8 KiB each). That context sizes its descriptor table from
  * RLIMIT_NOFILE when the first client connects: raise the limit before. */
 #pragma once
 
@@ -238,8 +238,9 @@ typedef struct {
 void hub_client_get_counters (HubClient *client, HubClientCounters *counters);
 
 /* The delay before retry @attempt (1-based): uniform in [0, min(max, min·2^(attempt-1))]
- * (full jitter), drawn from @rand. Exposed for tests. */
-guint hub_client_backoff_delay_ms (GRand *rand, guint min_ms, guint max_ms, guint attempt);
+ * (full jitter), drawn from the generator whose state is @rng_state (any
+ * seed; advanced by the call). Exposed for tests. */
+guint hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, guint attempt);
 
 /* Close codes after which the client does not reconnect: 4001 (the token or
  * user was refused; retrying cannot help). */
