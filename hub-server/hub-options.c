@@ -1,0 +1,546 @@
+/* hub-options.c: the command line and key file of hub-server. Every setting is
+ * read as a string from either source (the flag wins), then checked by one
+ * function, so both sources give the same messages. */
+#include "hub-options.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define KEY_FILE_GROUP "hub"
+
+typedef enum {
+  OPT_HOST,
+  OPT_PORT,
+  OPT_NODE,
+  OPT_SECRET,
+  OPT_SECRET_FILE,
+  OPT_HEARTBEAT,
+  OPT_HELLO_TIMEOUT,
+  OPT_HISTORY,
+  OPT_MAX_MESSAGE_BYTES,
+  OPT_MAX_QUEUE_BYTES,
+  OPT_RATE,
+  OPT_BURST,
+  OPT_MAX_ROOMS_PER_USER,
+  OPT_NO_AUTO_CREATE,
+  OPT_PRESENCE_GRACE,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_LOG_LEVEL,
+  N_OPTS
+} OptId;
+
+typedef enum {
+  KIND_STRING,
+  KIND_PATH,
+  KIND_FLAG,
+} OptKind;
+
+typedef struct {
+  const char *name; /* flag without dashes, and key file key */
+  OptKind kind;
+  const char *arg;  /* GOption's arg_description */
+  const char *help; /* "%s" is replaced by the default */
+} OptSpec;
+
+/* Ranges: 0 only where it means something (port, presence grace); upper
+ * bounds keep seconds within a guint of milliseconds and buffers sane. */
+#define MAX_SECONDS       86400
+#define MAX_MESSAGE_BYTES (64u * 1024 * 1024)
+#define MAX_QUEUE_BYTES   (1024u * 1024 * 1024)
+
+static const OptSpec specs[N_OPTS] = {
+    [OPT_HOST] = {"host", KIND_STRING, "ADDRESS", "Address to listen on (default %s)"},
+    [OPT_PORT] = {"port", KIND_STRING, "PORT", "TCP port, 0 picks a free one (default %s)"},
+    [OPT_NODE] = {"node", KIND_STRING, "NAME", "Node name (default: from the host name, %s)"},
+    [OPT_SECRET] = {"secret", KIND_STRING, "SECRET",
+                    "HS256 secret for hello tokens (default: none, development mode)"},
+    [OPT_SECRET_FILE] = {"secret-file", KIND_PATH, "FILE",
+                         "Read the secret from FILE (trailing newlines removed)"},
+    [OPT_HEARTBEAT] = {"heartbeat", KIND_STRING, "SECONDS",
+                       "Ping interval; 3 missed ones close (default %s)"},
+    [OPT_HELLO_TIMEOUT] = {"hello-timeout", KIND_STRING, "SECONDS",
+                           "Time allowed before a successful hello (default %s)"},
+    [OPT_HISTORY] = {"history", KIND_STRING, "N", "Messages kept per room (default %s)"},
+    [OPT_MAX_MESSAGE_BYTES] = {"max-message-bytes", KIND_STRING, "BYTES",
+                               "Largest client message, larger closes 1009 (default %s)"},
+    [OPT_MAX_QUEUE_BYTES] = {"max-queue-bytes", KIND_STRING, "BYTES",
+                             "Send queue bound per connection (default %s)"},
+    [OPT_RATE] = {"rate", KIND_STRING, "PER_SECOND",
+                  "Requests per second per connection (default %s)"},
+    [OPT_BURST] = {"burst", KIND_STRING, "N", "Request burst per connection (default %s)"},
+    [OPT_MAX_ROOMS_PER_USER] = {"max-rooms-per-user", KIND_STRING, "N",
+                                "Rooms a user may be a member of (default %s)"},
+    [OPT_NO_AUTO_CREATE] = {"no-auto-create", KIND_FLAG, NULL,
+                            "join does not create missing rooms (default: it does)"},
+    [OPT_PRESENCE_GRACE] = {"presence-grace", KIND_STRING, "SECONDS",
+                            "Delay before a disconnected user goes offline (default %s)"},
+    [OPT_CERT] = {"cert", KIND_PATH, "FILE", "PEM certificate: serve wss:// (needs --key)"},
+    [OPT_KEY] = {"key", KIND_PATH, "FILE", "PEM private key of --cert"},
+    [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
+                       "error, warning, info or debug (default %s)"},
+};
+
+typedef struct {
+  char *values[N_OPTS];    /* from the command line (owned) */
+  gboolean no_auto_create; /* --no-auto-create given */
+  char *config_path;       /* (owned) */
+} CommandLine;
+
+static void
+command_line_clear (CommandLine *cl)
+{
+  for (guint i = 0; i < N_OPTS; i++)
+    g_free (cl->values[i]);
+  g_free (cl->config_path);
+}
+
+void
+hub_options_init (HubOptions *opts)
+{
+  memset (opts, 0, sizeof *opts);
+  hub_config_init (&opts->config);
+  opts->host = g_strdup ("127.0.0.1");
+  opts->bind_address = g_strdup ("127.0.0.1");
+  opts->loopback = TRUE;
+  opts->port = 8080;
+  opts->log_level = HUB_LOG_LEVEL_WARNING;
+}
+
+void
+hub_options_clear (HubOptions *opts)
+{
+  hub_config_clear (&opts->config);
+  g_clear_pointer (&opts->host, g_free);
+  g_clear_pointer (&opts->bind_address, g_free);
+  g_clear_pointer (&opts->cert, g_free);
+  g_clear_pointer (&opts->key, g_free);
+}
+
+/* The default shown by --help for @id (transfer full) (nullable). */
+static char *
+default_text (const HubOptions *opts, OptId id)
+{
+  const HubConfig *c = &opts->config;
+
+  switch (id) {
+    case OPT_HOST:
+      return g_strdup (opts->host);
+    case OPT_PORT:
+      return g_strdup_printf ("%u", opts->port);
+    case OPT_NODE:
+      return g_strdup (c->node);
+    case OPT_HEARTBEAT:
+      return g_strdup_printf ("%u", c->heartbeat_s);
+    case OPT_HELLO_TIMEOUT:
+      return g_strdup_printf ("%u", c->hello_timeout_s);
+    case OPT_HISTORY:
+      return g_strdup_printf ("%u", c->history_size);
+    case OPT_MAX_MESSAGE_BYTES:
+      return g_strdup_printf ("%" G_GSIZE_FORMAT, c->max_message_bytes);
+    case OPT_MAX_QUEUE_BYTES:
+      return g_strdup_printf ("%" G_GSIZE_FORMAT, c->max_queue_bytes);
+    case OPT_RATE:
+      return g_strdup_printf ("%g", c->rate_per_s);
+    case OPT_BURST:
+      return g_strdup_printf ("%g", c->burst);
+    case OPT_MAX_ROOMS_PER_USER:
+      return g_strdup_printf ("%u", c->max_rooms_per_user);
+    case OPT_PRESENCE_GRACE:
+      return g_strdup_printf ("%u", c->presence_grace_s);
+    case OPT_LOG_LEVEL:
+      return g_strdup (hub_log_level_to_string (opts->log_level));
+    default:
+      return NULL;
+  }
+}
+
+static gboolean bad_value (GError **error, OptId id, const char *source, const char *fmt, ...)
+    G_GNUC_PRINTF (4, 5);
+
+/* Sets @error to "--NAME: MESSAGE" (plus where the value came from). */
+static gboolean
+bad_value (GError **error, OptId id, const char *source, const char *fmt, ...)
+{
+  va_list ap;
+  g_autofree char *msg = NULL;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  if (source != NULL)
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--%s: %s (in %s)",
+                 specs[id].name, msg, source);
+  else
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--%s: %s", specs[id].name, msg);
+  return FALSE;
+}
+
+static gboolean
+parse_uint (OptId id, const char *value, const char *source, guint64 min, guint64 max, guint64 *out,
+            GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (g_ascii_string_to_unsigned (value, 10, min, max, out, &local))
+    return TRUE;
+  if (g_error_matches (local, G_NUMBER_PARSER_ERROR, G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS))
+    return bad_value (error, id, source,
+                      "%s is out of range (%" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ")", value,
+                      min, max);
+  return bad_value (error, id, source, "'%s' is not a whole number", value);
+}
+
+static gboolean
+parse_double (OptId id, const char *value, const char *source, double min, double max, double *out,
+              GError **error)
+{
+  char *end = NULL;
+  double v;
+
+  if (value[0] == '\0' || g_ascii_isspace (value[0]))
+    return bad_value (error, id, source, "'%s' is not a number", value);
+  v = g_ascii_strtod (value, &end);
+  if (end == value || *end != '\0' || !isfinite (v))
+    return bad_value (error, id, source, "'%s' is not a number", value);
+  if (v < min || v > max)
+    return bad_value (error, id, source, "%s is out of range (%g-%g)", value, min, max);
+  *out = v;
+  return TRUE;
+}
+
+static gboolean
+check_readable (OptId id, const char *path, const char *source, GError **error)
+{
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || access (path, R_OK) != 0)
+    return bad_value (error, id, source, "cannot read '%s'", path);
+  return TRUE;
+}
+
+static gboolean
+read_secret_file (HubOptions *opts, const char *path, const char *source, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, &local))
+    return bad_value (error, OPT_SECRET_FILE, source, "%s", local->message);
+  while (len > 0 && (contents[len - 1] == '\n' || contents[len - 1] == '\r'))
+    contents[--len] = '\0';
+  if (len == 0) {
+    g_free (contents);
+    return bad_value (error, OPT_SECRET_FILE, source, "'%s' is empty", path);
+  }
+  g_free (opts->config.secret);
+  opts->config.secret = contents;
+  opts->config.secret_len = len;
+  return TRUE;
+}
+
+/* Resolves @host to the numeric address lws binds to, preferring IPv4 (a
+ * name like "localhost" then means 127.0.0.1, which is what clients use). */
+static gboolean
+resolve_host (HubOptions *opts, const char *host, const char *source, GError **error)
+{
+  struct addrinfo hints = {0}, *res = NULL, *pick = NULL;
+  char numeric[NI_MAXHOST];
+  int rc;
+
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  if (host[0] == '\0')
+    return bad_value (error, OPT_HOST, source, "empty address");
+  rc = getaddrinfo (host, NULL, &hints, &res);
+  if (rc != 0)
+    return bad_value (error, OPT_HOST, source, "cannot resolve '%s': %s", host, gai_strerror (rc));
+  for (struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET)
+      pick = ai;
+  }
+  for (struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET6)
+      pick = ai;
+  }
+  if (pick == NULL || getnameinfo (pick->ai_addr, pick->ai_addrlen, numeric, sizeof numeric, NULL,
+                                   0, NI_NUMERICHOST) != 0) {
+    freeaddrinfo (res);
+    return bad_value (error, OPT_HOST, source, "no IPv4 or IPv6 address for '%s'", host);
+  }
+  if (pick->ai_family == AF_INET) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)pick->ai_addr;
+
+    opts->ipv6 = FALSE;
+    opts->loopback = (ntohl (sin->sin_addr.s_addr) >> 24) == 127;
+  } else {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)pick->ai_addr;
+
+    opts->ipv6 = TRUE;
+    opts->loopback = IN6_IS_ADDR_LOOPBACK (&sin6->sin6_addr);
+  }
+  freeaddrinfo (res);
+  g_free (opts->host);
+  opts->host = g_strdup (host);
+  g_free (opts->bind_address);
+  opts->bind_address = g_strdup (numeric);
+  return TRUE;
+}
+
+/* Checks @value for option @id and stores it in @opts. @source names the
+ * key file the value came from (NULL: the command line). */
+static gboolean
+apply (HubOptions *opts, OptId id, const char *value, const char *source, GError **error)
+{
+  HubConfig *c = &opts->config;
+  guint64 u = 0;
+
+  switch (id) {
+    case OPT_HOST:
+      return resolve_host (opts, value, source, error);
+    case OPT_PORT:
+      if (!parse_uint (id, value, source, 0, 65535, &u, error))
+        return FALSE;
+      opts->port = (guint)u;
+      return TRUE;
+    case OPT_NODE:
+      if (!hub_name_is_valid (value))
+        return bad_value (error, id, source,
+                          "'%s' is not a name (1-64 of A-Z a-z 0-9 _ . @ -, not starting with @)",
+                          value);
+      g_free (c->node);
+      c->node = g_strdup (value);
+      return TRUE;
+    case OPT_SECRET:
+      if (value[0] == '\0')
+        return bad_value (error, id, source, "empty secret");
+      g_free (c->secret);
+      c->secret = g_strdup (value);
+      c->secret_len = strlen (value);
+      return TRUE;
+    case OPT_SECRET_FILE:
+      return read_secret_file (opts, value, source, error);
+    case OPT_HEARTBEAT:
+      if (!parse_uint (id, value, source, 1, MAX_SECONDS, &u, error))
+        return FALSE;
+      c->heartbeat_s = (guint)u;
+      return TRUE;
+    case OPT_HELLO_TIMEOUT:
+      if (!parse_uint (id, value, source, 1, MAX_SECONDS, &u, error))
+        return FALSE;
+      c->hello_timeout_s = (guint)u;
+      return TRUE;
+    case OPT_HISTORY:
+      if (!parse_uint (id, value, source, 1, 1000000, &u, error))
+        return FALSE;
+      c->history_size = (guint)u;
+      return TRUE;
+    case OPT_MAX_MESSAGE_BYTES:
+      if (!parse_uint (id, value, source, 1, MAX_MESSAGE_BYTES, &u, error))
+        return FALSE;
+      c->max_message_bytes = (gsize)u;
+      return TRUE;
+    case OPT_MAX_QUEUE_BYTES:
+      if (!parse_uint (id, value, source, 1, MAX_QUEUE_BYTES, &u, error))
+        return FALSE;
+      c->max_queue_bytes = (gsize)u;
+      return TRUE;
+    case OPT_RATE:
+      return parse_double (id, value, source, 0.001, 1e6, &c->rate_per_s, error);
+    case OPT_BURST:
+      return parse_double (id, value, source, 1, 1e9, &c->burst, error);
+    case OPT_MAX_ROOMS_PER_USER:
+      if (!parse_uint (id, value, source, 1, 1000000, &u, error))
+        return FALSE;
+      c->max_rooms_per_user = (guint)u;
+      return TRUE;
+    case OPT_PRESENCE_GRACE:
+      if (!parse_uint (id, value, source, 0, MAX_SECONDS, &u, error))
+        return FALSE;
+      c->presence_grace_s = (guint)u;
+      return TRUE;
+    case OPT_CERT:
+      if (!check_readable (id, value, source, error))
+        return FALSE;
+      g_free (opts->cert);
+      opts->cert = g_strdup (value);
+      return TRUE;
+    case OPT_KEY:
+      if (!check_readable (id, value, source, error))
+        return FALSE;
+      g_free (opts->key);
+      opts->key = g_strdup (value);
+      return TRUE;
+    case OPT_LOG_LEVEL:
+      if (!hub_log_level_from_string (value, &opts->log_level))
+        return bad_value (error, id, source, "'%s' is not one of error, warning, info, debug",
+                          value);
+      return TRUE;
+    case OPT_NO_AUTO_CREATE:
+    case N_OPTS:
+    default:
+      g_assert_not_reached ();
+  }
+}
+
+static gboolean
+opt_by_name (const char *name, OptId *id)
+{
+  for (guint i = 0; i < N_OPTS; i++) {
+    if (strcmp (specs[i].name, name) == 0) {
+      *id = (OptId)i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* Reads @path: group [hub] only, known keys only. Fills @file_values (owned
+ * strings) and @file_no_auto_create (-1: absent). */
+static gboolean
+load_key_file (const char *path, char **file_values, int *file_no_auto_create, GError **error)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
+  g_auto (GStrv) groups = NULL;
+  g_auto (GStrv) keys = NULL;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, &local)) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "--config: %s: %s", path,
+                 local->message);
+    return FALSE;
+  }
+  groups = g_key_file_get_groups (kf, NULL);
+  for (guint i = 0; groups[i] != NULL; i++) {
+    if (strcmp (groups[i], KEY_FILE_GROUP) != 0) {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--config: unknown group [%s] in %s (expected [" KEY_FILE_GROUP "])", groups[i],
+                   path);
+      return FALSE;
+    }
+  }
+  keys = g_key_file_get_keys (kf, KEY_FILE_GROUP, NULL, NULL);
+  for (guint i = 0; keys != NULL && keys[i] != NULL; i++) {
+    OptId id;
+
+    if (!opt_by_name (keys[i], &id)) {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--config: unknown key '%s' in [" KEY_FILE_GROUP "] of %s", keys[i], path);
+      return FALSE;
+    }
+    if (specs[id].kind == KIND_FLAG) {
+      gboolean b = g_key_file_get_boolean (kf, KEY_FILE_GROUP, keys[i], &local);
+
+      if (local != NULL)
+        return bad_value (error, id, path, "not true or false");
+      *file_no_auto_create = b;
+    } else {
+      char *v = g_key_file_get_string (kf, KEY_FILE_GROUP, keys[i], &local);
+
+      if (v == NULL)
+        return bad_value (error, id, path, "%s", local->message);
+      g_free (file_values[id]);
+      file_values[id] = g_strstrip (v);
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error)
+{
+  CommandLine cl = {0};
+  char *file_values[N_OPTS] = {0};
+  int file_no_auto_create = -1;
+  GOptionEntry entries[N_OPTS + 2];
+  GPtrArray *help = g_ptr_array_new_with_free_func (g_free);
+  GOptionContext *ctx;
+  gboolean ok = FALSE;
+
+  memset (entries, 0, sizeof entries);
+  for (guint i = 0; i < N_OPTS; i++) {
+    g_autofree char *def = default_text (opts, (OptId)i);
+    char *text = def != NULL ? g_strdup_printf (specs[i].help, def) : g_strdup (specs[i].help);
+
+    g_ptr_array_add (help, text);
+    entries[i].long_name = specs[i].name;
+    entries[i].description = text;
+    entries[i].arg_description = specs[i].arg;
+    switch (specs[i].kind) {
+      case KIND_FLAG:
+        entries[i].arg = G_OPTION_ARG_NONE;
+        entries[i].arg_data = &cl.no_auto_create;
+        break;
+      case KIND_PATH:
+        entries[i].arg = G_OPTION_ARG_FILENAME;
+        entries[i].arg_data = &cl.values[i];
+        break;
+      case KIND_STRING:
+      default:
+        entries[i].arg = G_OPTION_ARG_STRING;
+        entries[i].arg_data = &cl.values[i];
+        break;
+    }
+  }
+  entries[N_OPTS] = (GOptionEntry){"config",
+                                   0,
+                                   0,
+                                   G_OPTION_ARG_FILENAME,
+                                   &cl.config_path,
+                                   "Read settings from group [hub] of this key file "
+                                   "(keys named like the flags; flags win)",
+                                   "FILE"};
+
+  ctx = g_option_context_new ("- hub real-time messaging server");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, argc, argv, error))
+    goto out;
+  if (*argc > 1) {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "unexpected argument '%s'",
+                 (*argv)[1]);
+    goto out;
+  }
+  if (cl.config_path != NULL &&
+      !load_key_file (cl.config_path, file_values, &file_no_auto_create, error))
+    goto out;
+
+  if ((cl.values[OPT_SECRET] != NULL || file_values[OPT_SECRET] != NULL) &&
+      (cl.values[OPT_SECRET_FILE] != NULL || file_values[OPT_SECRET_FILE] != NULL)) {
+    bad_value (error, OPT_SECRET_FILE, NULL, "cannot be used with --secret");
+    goto out;
+  }
+  for (guint i = 0; i < N_OPTS; i++) {
+    const char *value = cl.values[i] != NULL ? cl.values[i] : file_values[i];
+    const char *source = cl.values[i] != NULL ? NULL : cl.config_path;
+
+    if (specs[i].kind == KIND_FLAG || value == NULL)
+      continue;
+    if (!apply (opts, (OptId)i, value, source, error))
+      goto out;
+  }
+  if (cl.no_auto_create)
+    opts->config.auto_create = FALSE;
+  else if (file_no_auto_create >= 0)
+    opts->config.auto_create = !file_no_auto_create;
+  if ((opts->cert != NULL) != (opts->key != NULL)) {
+    if (opts->cert != NULL)
+      bad_value (error, OPT_KEY, NULL, "missing: --cert needs its private key");
+    else
+      bad_value (error, OPT_CERT, NULL, "missing: --key needs its certificate");
+    goto out;
+  }
+  ok = TRUE;
+
+out:
+  g_option_context_free (ctx);
+  g_ptr_array_unref (help);
+  for (guint i = 0; i < N_OPTS; i++)
+    g_free (file_values[i]);
+  command_line_clear (&cl);
+  return ok;
+}

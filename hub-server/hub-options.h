@@ -1,0 +1,34 @@
+/* hub-options.h: hub-server's settings from the command line and from an
+ * optional GLib key file (--config FILE, group [hub], keys named like the
+ * flags); flags override the file. Bad values are reported naming the flag. */
+#pragma once
+
+#include <glib.h>
+#include <hub/hub.h>
+
+#include "hub-log.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  HubConfig config;   /* what the dispatcher gets (owned strings) */
+  char *host;         /* as given, for the start line (owned) */
+  char *bind_address; /* numeric address lws binds to (owned) */
+  gboolean ipv6;      /* bind_address is an IPv6 address */
+  gboolean loopback;  /* bind_address is a loopback address */
+  guint port;         /* 0: any free port */
+  char *cert;         /* PEM certificate: wss (owned) (nullable) */
+  char *key;          /* its private key (owned) (nullable) */
+  HubLogLevel log_level;
+} HubOptions;
+
+/* Fills @opts with the defaults. */
+void hub_options_init (HubOptions *opts);
+void hub_options_clear (HubOptions *opts);
+
+/* Parses @argv (GOption: --help prints every option with its default and
+ * exits 0). Returns FALSE with a one-line @error naming the offending flag or
+ * key; hub-server then exits with status 2. */
+gboolean hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error);
+
+G_END_DECLS

@@ -1,0 +1,574 @@
+/* hub-ws-transport.c: the lws protocol callback of hub-server, the only code
+ * that turns lws events into libhub calls. One protocol ("hub.v1") serves both
+ * HTTP (handed to hub-http.c) and the WebSocket on /ws: per connection a
+ * HubSinkVTable whose writes happen only inside lws's WRITEABLE callback. */
+#include "hub-ws-transport.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+#include "hub-http.h"
+#include "hub-listener.h"
+
+/* lws's per-connection rx buffer (its default would be pt_serv_buf_size).
+ * lws hands a message to RECEIVE in pieces of at most this size, and keeps
+ * one such buffer per connection: 4 KiB holds a typical chat frame whole (then
+ * it is dispatched straight from lws's buffer, no copy) while 10k idle
+ * connections cost 40 MiB. Larger messages are reassembled in HubWsSession. */
+#define RX_BUFFER_SIZE 4096
+/* The most lws hands to one send(): without it lws would cut every frame at
+ * RX_BUFFER_SIZE and copy the rest into its own buffer. The kernel takes what
+ * fits; lws keeps only the remainder of the one frame it could not finish. */
+#define TX_PACKET_SIZE (1024 * 1024)
+/* The per-thread buffer lws reads sockets into (lws default 4 KiB). */
+#define PT_SERV_BUF_SIZE (16 * 1024)
+/* PROTOCOL.md §8: a close frame not written within this long drops the TCP
+ * connection (lws's own close handshake timers are 5 s too). */
+#define CLOSE_SEND_TIMEOUT_S 5
+/* A reassembly buffer larger than this is freed after its message. */
+#define RX_KEEP_BYTES (16 * 1024)
+/* What our heartbeat pings carry (see on_writeable). */
+#define PING_PAYLOAD "hub"
+/* Close reasons are at most 123 bytes (125 minus the code). */
+#define CLOSE_REASON_MAX 123
+
+/* One WebSocket connection. Lives in lws's per-session data. */
+typedef struct {
+  HubWsTransport *transport; /* (unowned) */
+  struct lws *wsi;           /* (unowned) NULL once closed */
+  HubConnection *conn;       /* (owned) a ref, from ESTABLISHED to CLOSED */
+  guint8 *rx;                /* reassembly buffer (owned) (nullable) */
+  gsize rx_len, rx_alloc;
+  gboolean rx_binary;          /* the current message is binary */
+  gboolean rx_discard;         /* ignore the rest of the current message */
+  gboolean in_writeable;       /* inside this connection's WRITEABLE callback */
+  gboolean wrote_in_writeable; /* something was written in this callback */
+  gboolean writable_requested; /* lws_callback_on_writable() pending */
+  gboolean write_failed;       /* lws_write() failed: the socket is gone */
+  gboolean ping_pending;
+  gboolean close_pending;
+  guint16 close_code;
+  gint64 close_requested_us; /* monotonic time of sink_close() */
+  guint8 close_reason_len;
+  char close_reason[CLOSE_REASON_MAX + 1];
+} HubWsSession;
+
+/* lws's per-session data: HTTP state first (a keep-alive connection may serve
+ * requests before it upgrades), WebSocket state after the upgrade. */
+typedef struct {
+  HubHttpSession http;
+  HubWsSession ws;
+} HubSession;
+
+struct _HubWsTransport {
+  HubDispatcher *dispatcher;   /* (unowned) */
+  HubLoop *loop;               /* (unowned) */
+  struct lws_context *context; /* (owned) */
+  struct lws_vhost *vhost;     /* (unowned) owned by the context */
+  HubListener *listener;       /* (owned) */
+  gboolean tls;
+  struct lws_protocols protocols[2]; /* lws keeps a pointer: lives here */
+  guint port;
+  guint n_connections;
+  guint callback_depth; /* > 0 while lws is calling us */
+  guint wake_source;    /* idle that re-arms lws's timer, 0 when none */
+  gboolean shutting_down;
+  HubWsTransportDrainedFunc drained; /* (nullable) called once */
+  gpointer drained_data;
+};
+
+/* No lws validity pings (its default: ping after 300 s, hang up at 310 s):
+ * the dispatcher owns heartbeats (PROTOCOL.md §8). */
+static const lws_retry_bo_t no_validity_checks = {0};
+
+/* ---- timers ---- */
+
+static gboolean
+wake_lws (gpointer user_data)
+{
+  HubWsTransport *t = user_data;
+
+  t->wake_source = 0;
+  hub_loop_lws_timers_changed (t->loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* An lws timeout was set. Inside an lws callback lws re-arms its timer when
+ * the callback returns; from a GLib callback (a heartbeat, a shutdown) it must
+ * be told, once for however many connections were touched. */
+static void
+note_lws_timer (HubWsTransport *t)
+{
+  if (t->callback_depth > 0 || t->wake_source != 0)
+    return;
+  t->wake_source = g_idle_add (wake_lws, t);
+}
+
+/* ---- the sink libhub writes through ---- */
+
+static gboolean
+sink_write (gpointer data, HubFrame *frame)
+{
+  HubWsSession *s = data;
+  gsize len = 0;
+  const char *payload;
+
+  /* lws allows writes only from WRITEABLE; the queue keeps the rest. */
+  if (!s->in_writeable || s->write_failed)
+    return FALSE;
+  /* lws said writable for the first write; after that ask the socket (and
+   * lws's buffer of a partly sent frame). */
+  if (s->wrote_in_writeable && lws_send_pipe_choked (s->wsi))
+    return FALSE;
+  payload = hub_frame_payload (frame, &len);
+  /* HubFrame guarantees HUB_FRAME_HEADROOM (>= LWS_PRE) writable bytes before
+   * the payload, where lws puts the frame header. A partial send is kept by
+   * lws and finished before anything else goes out. */
+  G_STATIC_ASSERT (HUB_FRAME_HEADROOM >= LWS_PRE);
+  if (lws_write (s->wsi, (unsigned char *)payload, len, LWS_WRITE_TEXT) < 0) {
+    s->write_failed = TRUE;
+    return FALSE;
+  }
+  s->wrote_in_writeable = TRUE;
+  return TRUE;
+}
+
+static void
+sink_request_writable (gpointer data)
+{
+  HubWsSession *s = data;
+
+  if (s->writable_requested || s->wsi == NULL)
+    return;
+  s->writable_requested = TRUE;
+  lws_callback_on_writable (s->wsi);
+}
+
+/* Cuts @reason to CLOSE_REASON_MAX bytes without splitting a character. */
+static void
+set_close_reason (HubWsSession *s, const char *reason)
+{
+  gsize len = reason != NULL ? strlen (reason) : 0;
+
+  if (len > CLOSE_REASON_MAX) {
+    const char *end = g_utf8_find_prev_char (reason, reason + CLOSE_REASON_MAX + 1);
+
+    len = end != NULL ? (gsize)(end - reason) : 0;
+  }
+  memcpy (s->close_reason, reason != NULL ? reason : "", len);
+  s->close_reason[len] = '\0';
+  s->close_reason_len = (guint8)len;
+}
+
+static void
+sink_close (gpointer data, guint16 code, const char *reason)
+{
+  HubWsSession *s = data;
+
+  if (s->wsi == NULL || s->close_pending)
+    return;
+  s->close_pending = TRUE;
+  s->close_requested_us = g_get_monotonic_time ();
+  s->close_code = code;
+  set_close_reason (s, reason);
+  /* If the close frame cannot go out in time (a client that stopped reading,
+   * the 4009 case), lws drops the connection. */
+  lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_SEND_TIMEOUT_S);
+  note_lws_timer (s->transport);
+  sink_request_writable (s);
+}
+
+static void
+sink_ping (gpointer data)
+{
+  HubWsSession *s = data;
+
+  s->ping_pending = TRUE;
+  sink_request_writable (s);
+}
+
+static const HubSinkVTable sink_vtable = {
+    .write = sink_write,
+    .request_writable = sink_request_writable,
+    .close = sink_close,
+    .ping = sink_ping,
+};
+
+/* ---- WebSocket events ---- */
+
+static int
+on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
+{
+  HubWsSession *s = &session->ws;
+
+  hub_http_session_clear (&session->http);
+  memset (s, 0, sizeof *s);
+  s->transport = t;
+  s->wsi = wsi;
+  s->conn = hub_connection_ref (hub_dispatcher_connection_open (t->dispatcher, &sink_vtable, s));
+  t->n_connections++;
+  /* Upgraded after the shutdown began: PROTOCOL.md §9 closes it too. */
+  if (t->shutting_down)
+    hub_connection_close (s->conn, HUB_CLOSE_GOING_AWAY, "server shutting down");
+  return 0;
+}
+
+/* RFC 6455 text is UTF-8, where U+0000 is valid; g_utf8_validate() stops at
+ * NUL bytes, so validate between them. */
+static gboolean
+utf8_valid (const char *data, gsize len)
+{
+  while (len > 0) {
+    const char *end = NULL;
+
+    if (g_utf8_validate (data, (gssize)len, &end))
+      return TRUE;
+    if (*end != '\0')
+      return FALSE;
+    end++;
+    len -= (gsize)(end - data);
+    data = end;
+  }
+  return TRUE;
+}
+
+static void
+deliver (HubWsTransport *t, HubWsSession *s, const char *data, gsize len)
+{
+  if (!utf8_valid (data, len)) {
+    hub_connection_close (s->conn, HUB_CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
+    return;
+  }
+  hub_dispatcher_receive (t->dispatcher, s->conn, data, len);
+}
+
+static gboolean
+rx_append (HubWsSession *s, const void *data, gsize len)
+{
+  if (s->rx_len + len > s->rx_alloc) {
+    gsize want = MAX (s->rx_len + len, MAX (s->rx_alloc * 2, (gsize)RX_BUFFER_SIZE));
+
+    s->rx = g_realloc (s->rx, want);
+    s->rx_alloc = want;
+  }
+  memcpy (s->rx + s->rx_len, data, len);
+  s->rx_len += len;
+  return TRUE;
+}
+
+static int
+on_receive (HubWsTransport *t, struct lws *wsi, HubWsSession *s, const char *in, gsize len)
+{
+  gsize max = hub_dispatcher_get_config (t->dispatcher)->max_message_bytes;
+  gsize remaining = lws_remaining_packet_payload (wsi);
+  gboolean final = lws_is_final_fragment (wsi);
+
+  if (s->conn == NULL)
+    return 0;
+  if (lws_is_first_fragment (wsi)) {
+    s->rx_len = 0;
+    s->rx_discard = FALSE;
+    s->rx_binary = lws_frame_is_binary (wsi);
+  }
+  /* After a close was decided nothing more is executed; lws keeps reading
+   * until the close handshake ends. */
+  if (s->rx_discard || hub_connection_is_closing (s->conn))
+    return 0;
+  if (s->rx_binary) {
+    s->rx_discard = TRUE;
+    hub_connection_close (s->conn, HUB_CLOSE_UNSUPPORTED_DATA, "binary frames are not supported");
+    return 0;
+  }
+  /* The limit is on the whole message: what we hold, this piece, and what lws
+   * announced for the rest of this frame. Exactly max bytes is accepted. The
+   * close waits for the replies to earlier requests (hub_connection_close). */
+  if (len > max - s->rx_len || remaining > max - s->rx_len - len) {
+    s->rx_discard = TRUE;
+    s->rx_len = 0;
+    hub_connection_close (s->conn, HUB_CLOSE_MESSAGE_TOO_BIG, "message too big");
+    return 0;
+  }
+  if (final && s->rx_len == 0) {
+    /* The whole message in one piece: straight from lws's buffer. */
+    deliver (t, s, in != NULL ? in : "", len);
+    return 0;
+  }
+  if (len > 0)
+    rx_append (s, in, len);
+  if (final) {
+    deliver (t, s, (const char *)s->rx, s->rx_len);
+    s->rx_len = 0;
+    if (s->rx_alloc > RX_KEEP_BYTES) {
+      g_clear_pointer (&s->rx, g_free);
+      s->rx_alloc = 0;
+    }
+  }
+  return 0;
+}
+
+static int
+on_writeable (struct lws *wsi, HubWsSession *s)
+{
+  s->writable_requested = FALSE;
+  if (s->conn == NULL)
+    return 0;
+  s->in_writeable = TRUE;
+  s->wrote_in_writeable = FALSE;
+  if (s->ping_pending && !s->close_pending) {
+    /* Not empty: lws 4.1 never reports a pong without payload (ops-ws.c
+     * skips RECEIVE_PONG when the payload is empty), and clients echo ours. */
+    guint8 ping[LWS_PRE + sizeof PING_PAYLOAD];
+
+    memcpy (ping + LWS_PRE, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
+    s->ping_pending = FALSE;
+    if (lws_write (wsi, ping + LWS_PRE, sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+      s->write_failed = TRUE;
+    s->wrote_in_writeable = TRUE;
+  }
+  /* As much as the socket takes; the connection asks for WRITEABLE again
+   * when frames remain, and calls sink_close() once they are all out. */
+  hub_connection_flush (s->conn);
+  s->in_writeable = FALSE;
+  if (s->write_failed)
+    return -1;
+  if (s->close_pending) {
+    /* lws sends the close frame after anything it still buffers. */
+    lws_close_reason (wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
+                      s->close_reason_len);
+    return -1;
+  }
+  return 0;
+}
+
+static void
+on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
+{
+  HubWsSession *s = &session->ws;
+  int fd = lws_get_socket_fd (wsi);
+
+  /* Our close could not be written: its frame is stuck behind data the
+   * client does not read, or the close timeout (sink_close) fired. Reset the
+   * connection rather than leave the kernel holding what the client never
+   * read. (Not whenever the kernel still holds bytes: a client still sending
+   * when we close makes lws end the connection right after our close frame,
+   * and a reset then could destroy the replies and close frame in flight.) */
+  if (s->close_pending && fd >= 0 &&
+      (lws_send_pipe_choked (wsi) ||
+       g_get_monotonic_time () - s->close_requested_us >= CLOSE_SEND_TIMEOUT_S * G_USEC_PER_SEC)) {
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+
+    (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
+
+  if (s->conn != NULL) {
+    /* No sink call after this: the session memory goes with the wsi. */
+    hub_connection_detach (s->conn);
+    hub_dispatcher_connection_closed (t->dispatcher, s->conn);
+    g_clear_pointer (&s->conn, hub_connection_unref);
+    t->n_connections--;
+  }
+  g_clear_pointer (&s->rx, g_free);
+  s->rx_alloc = s->rx_len = 0;
+  s->wsi = NULL;
+  hub_http_session_clear (&session->http);
+
+  if (t->shutting_down && t->n_connections == 0 && t->drained != NULL) {
+    HubWsTransportDrainedFunc drained = t->drained;
+
+    t->drained = NULL;
+    drained (t->drained_data);
+  }
+}
+
+static int
+dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, HubSession *session,
+          void *in, size_t len)
+{
+  /* Comes before lws allocates the per-session data. */
+  if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
+    return hub_http_confirm_upgrade (wsi, in);
+  /* Other callbacks without a session (protocol init, wake-ups) are lws's. */
+  if (session == NULL)
+    return lws_callback_http_dummy (wsi, reason, session, in, len);
+
+  switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+      return on_established (t, wsi, session);
+    case LWS_CALLBACK_RECEIVE:
+      return on_receive (t, wsi, &session->ws, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+      if (session->ws.conn != NULL)
+        hub_dispatcher_touch (t->dispatcher, session->ws.conn);
+      return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      return on_writeable (wsi, &session->ws);
+    case LWS_CALLBACK_CLOSED:
+      on_closed (t, wsi, session);
+      return 0;
+    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_RAW_RX:
+      /* A CONNECT request makes lws fall back to a raw socket: refuse. */
+      return -1;
+    default:
+      return hub_http_callback (t->dispatcher, wsi, reason, &session->http, in, len);
+  }
+}
+
+static int
+callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+  HubWsTransport *t = lws_context_user (lws_get_context (wsi));
+  int rc;
+
+  if (t == NULL)
+    return lws_callback_http_dummy (wsi, reason, user, in, len);
+  t->callback_depth++;
+  rc = dispatch (t, wsi, reason, user, in, len);
+  t->callback_depth--;
+  return rc;
+}
+
+/* ---- lifetime ---- */
+
+/* A connection from our listener: lws serves it from now on (and owns @fd,
+ * closing it itself when adoption fails). */
+static void
+on_accept (int fd, gpointer user_data)
+{
+  HubWsTransport *t = user_data;
+  lws_sock_file_fd_type desc;
+  lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP;
+
+  if (t->tls)
+    type |= LWS_ADOPT_ALLOW_SSL;
+  desc.sockfd = fd;
+  /* lws wakes its own service (lws_cancel_service_pt) so the handshake
+   * timeout it sets here is armed on the loop. */
+  if (lws_adopt_descriptor_vhost (t->vhost, type, desc, NULL, NULL) == NULL)
+    g_debug ("lws refused an accepted connection");
+}
+
+HubWsTransport *
+hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
+                      const HubWsTransportOptions *options, GError **error)
+{
+  g_autoptr (HubWsTransport) t = g_new0 (HubWsTransport, 1);
+  struct lws_context_creation_info info;
+  struct lws_context_creation_info vinfo;
+  gboolean tls = options->cert != NULL;
+
+  g_return_val_if_fail (dispatcher != NULL && loop != NULL, NULL);
+
+  t->dispatcher = dispatcher;
+  t->loop = loop;
+  t->protocols[0] = (struct lws_protocols){
+      .name = HUB_WS_SUBPROTOCOL,
+      .callback = callback,
+      .per_session_data_size = sizeof (HubSession),
+      .rx_buffer_size = RX_BUFFER_SIZE,
+      .tx_packet_size = TX_PACKET_SIZE,
+  };
+
+  memset (&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
+  if (tls)
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.user = t;
+  info.uid = (uid_t)-1;
+  info.gid = (gid_t)-1;
+  info.pt_serv_buf_size = PT_SERV_BUF_SIZE;
+  hub_loop_configure_lws (loop, &info);
+  t->context = lws_create_context (&info);
+  if (t->context == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                 "cannot create the libwebsockets context (is its glib event-lib plugin, "
+                 "libwebsockets-evlib_glib.so, installed?)");
+    return NULL;
+  }
+  hub_loop_set_lws_context (loop, t->context);
+
+  memset (&vinfo, 0, sizeof vinfo);
+  vinfo.vhost_name = "hub";
+  /* A server vhost without a listen socket: HubListener accepts and lws
+   * adopts. (lws 4.1 can listen itself, port 0 included, reading the port
+   * back with lws_get_vhost_listen_port(); but lws_context_deprecate(), its
+   * only way to stop accepting, uses the listen wsi after freeing it under
+   * the glib event loop, and with IPv6 on it binds an IPv4 iface address
+   * into an IPv6 socket on the wildcard address.) */
+  vinfo.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+  vinfo.protocols = t->protocols;
+  /* lws formats peer addresses by the vhost's IPv6 setting. */
+  vinfo.options = options->ipv6 ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6;
+  vinfo.retry_and_idle_policy = &no_validity_checks;
+  if (tls) {
+    vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    vinfo.ssl_cert_filepath = options->cert;
+    vinfo.ssl_private_key_filepath = options->key;
+    /* One HTTP code path: no HTTP/2 (and no ws-over-h2) by ALPN. */
+    vinfo.alpn = "http/1.1";
+  }
+  t->vhost = lws_create_vhost (t->context, &vinfo);
+  if (t->vhost == NULL) {
+    if (tls)
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot set up TLS with %s and %s",
+                   options->cert, options->key);
+    else
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot create the lws vhost");
+    return NULL;
+  }
+  t->tls = tls;
+  t->listener = hub_listener_new (options->bind_address, options->port, on_accept, t, error);
+  if (t->listener == NULL)
+    return NULL;
+  t->port = hub_listener_get_port (t->listener);
+  return g_steal_pointer (&t);
+}
+
+void
+hub_ws_transport_free (HubWsTransport *t)
+{
+  if (t == NULL)
+    return;
+  t->drained = NULL;
+  g_clear_pointer (&t->listener, hub_listener_free);
+  if (t->context != NULL) {
+    /* Open connections get CLOSED (and reach the dispatcher) from here. */
+    lws_context_destroy (t->context);
+    t->context = NULL;
+    hub_loop_set_lws_context (t->loop, NULL);
+  }
+  if (t->wake_source != 0)
+    g_source_remove (t->wake_source);
+  g_free (t);
+}
+
+guint
+hub_ws_transport_get_port (HubWsTransport *t)
+{
+  return t->port;
+}
+
+guint
+hub_ws_transport_n_connections (HubWsTransport *t)
+{
+  return t->n_connections;
+}
+
+void
+hub_ws_transport_shutdown (HubWsTransport *t, HubWsTransportDrainedFunc drained, gpointer user_data)
+{
+  if (t->shutting_down)
+    return;
+  t->shutting_down = TRUE;
+  t->drained = drained;
+  t->drained_data = user_data;
+  /* New connections are refused; established ones carry on. */
+  if (t->listener != NULL)
+    hub_listener_close (t->listener);
+  hub_dispatcher_close_all (t->dispatcher, HUB_CLOSE_GOING_AWAY, "server shutting down");
+  if (t->n_connections == 0 && t->drained != NULL) {
+    t->drained = NULL;
+    drained (user_data);
+  }
+}

@@ -1,0 +1,46 @@
+/* hub-ws-transport.h: hub-server's libwebsockets side. Owns the lws context
+ * and its one vhost and protocol; turns lws events on /ws into libhub calls
+ * (a HubSinkVTable per connection) and hands HTTP requests to hub-http.c. */
+#pragma once
+
+#include <glib.h>
+#include <hub/hub.h>
+
+#include "hub-loop.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *bind_address; /* numeric IPv4 or IPv6 address */
+  gboolean ipv6;            /* bind_address is IPv6 */
+  guint port;               /* 0: any free port */
+  const char *cert;         /* PEM certificate for wss (nullable) */
+  const char *key;          /* its key (nullable, set with cert) */
+} HubWsTransportOptions;
+
+typedef struct _HubWsTransport HubWsTransport;
+typedef void (*HubWsTransportDrainedFunc) (gpointer user_data);
+
+/* Creates the lws context on @loop and starts listening. @dispatcher and
+ * @loop are unowned and must outlive the transport. NULL with @error when
+ * the address cannot be bound or TLS cannot be set up. */
+HubWsTransport *hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
+                                      const HubWsTransportOptions *options, GError **error);
+/* Destroys the lws context: connections still open are dropped (each
+ * reported to the dispatcher as closed). */
+void hub_ws_transport_free (HubWsTransport *t);
+
+/* The port actually listened on (the one picked when 0 was asked). */
+guint hub_ws_transport_get_port (HubWsTransport *t);
+/* WebSocket connections currently open. */
+guint hub_ws_transport_n_connections (HubWsTransport *t);
+
+/* Stops accepting, closes every WebSocket with 1001 once its queue is written
+ * (hub_dispatcher_close_all), and calls @drained once none is left (maybe at
+ * once). Connections whose handshake completes later are closed with 1001 too. */
+void hub_ws_transport_shutdown (HubWsTransport *t, HubWsTransportDrainedFunc drained,
+                                gpointer user_data);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubWsTransport, hub_ws_transport_free)
+
+G_END_DECLS
