@@ -109,6 +109,33 @@ test_client_request (TestClient *c, const char *json, gint64 id)
 }
 
 JsonObject *
+test_client_req (TestClient *c, const char *json)
+{
+  return test_client_request (c, json, 1);
+}
+
+void
+test_client_join (TestClient *c, const char *room)
+{
+  g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
+  g_autoptr (JsonObject) r = test_client_req (c, json);
+
+  ck_assert_reply_ok (r);
+}
+
+int
+test_run_suite (Suite *suite)
+{
+  SRunner *sr = srunner_create (suite);
+  int failed;
+
+  srunner_run_all (sr, CK_NORMAL);
+  failed = srunner_ntests_failed (sr);
+  srunner_free (sr);
+  return failed == 0 ? 0 : 1;
+}
+
+JsonObject *
 test_client_next (TestClient *c, const char *type)
 {
   JsonObject *obj;

@@ -2,6 +2,8 @@
  * clients, for tests that run PROTOCOL.md without sockets. */
 #pragma once
 
+#include <check.h>
+
 #include "hub-memory-sink.h"
 #include <hub/hub.h>
 
@@ -33,6 +35,10 @@ void test_client_send (TestClient *c, const char *json);
  * (ok, error, welcome or pong), removing it from the sink. Fails the test when
  * there is none. (transfer full) */
 JsonObject *test_client_request (TestClient *c, const char *json, gint64 id);
+/* test_client_request() with id 1, the id the dispatcher tests use. (transfer full) */
+JsonObject *test_client_req (TestClient *c, const char *json);
+/* Joins @room and asserts the ok. */
+void test_client_join (TestClient *c, const char *room);
 /* Pops frames until one of @type; NULL when none. (transfer full) */
 JsonObject *test_client_next (TestClient *c, const char *type);
 /* Frames of @type received since the last clear. */
@@ -51,6 +57,9 @@ void test_client_disconnect (TestClient *c);
                    "expected error %s, got %s", code_str, test_json (obj));                        \
     ck_assert_str_eq (json_object_get_string_member (obj, "code"), code_str);                      \
   } while (0)
+
+/* Runs @suite (taking it) and returns main()'s exit status. */
+int test_run_suite (Suite *suite);
 
 /* The object as compact JSON, for messages; valid until the next call. */
 const char *test_json (JsonObject *obj);

@@ -33,21 +33,6 @@ teardown (void)
   test_node_free (node);
 }
 
-static JsonObject *
-req (TestClient *c, const char *json)
-{
-  return test_client_request (c, json, 1);
-}
-
-static void
-join (TestClient *c, const char *room)
-{
-  g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
-  g_autoptr (JsonObject) r = req (c, json);
-
-  ck_assert_reply_ok (r);
-}
-
 /* --- publish -------------------------------------------------------------------- */
 
 START_TEST (test_publish_delivery)
@@ -59,13 +44,13 @@ START_TEST (test_publish_delivery)
   g_autoptr (JsonObject) r = NULL, m = NULL;
   JsonObject *payload;
 
-  join (a1, "general");
-  join (b, "general");
+  test_client_join (a1, "general");
+  test_client_join (b, "general");
   test_client_clear (a1);
   test_client_clear (a2);
   test_client_clear (b);
-  r = req (a1,
-           "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{\"text\":\"hi\"}}");
+  r = test_client_req (
+      a1, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{\"text\":\"hi\"}}");
   ck_assert_reply_ok (r);
   ck_assert_int_eq (json_object_get_int_member (r, "seq"), 1);
   ck_assert_int_eq (test_client_count (a1, "message"), 1);
@@ -88,8 +73,8 @@ START_TEST (test_publish_shares_one_frame)
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *b = test_client_hello (node, "bob", NULL);
 
-  join (a, "general");
-  join (b, "general");
+  test_client_join (a, "general");
+  test_client_join (b, "general");
   test_client_clear (a);
   test_client_clear (b);
   test_client_send (a, "{\"type\":\"publish\",\"room\":\"general\",\"payload\":{}}");
@@ -105,8 +90,8 @@ START_TEST (test_publish_seq_order)
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *b = test_client_hello (node, "bob", NULL);
 
-  join (a, "general");
-  join (b, "general");
+  test_client_join (a, "general");
+  test_client_join (b, "general");
   test_client_clear (b);
   for (int i = 0; i < 300; i++) {
     test_client_send (a, "{\"type\":\"publish\",\"room\":\"general\",\"payload\":{}}");
@@ -127,14 +112,15 @@ START_TEST (test_publish_errors)
   TestClient *b = test_client_hello (node, "bob", NULL);
   g_autoptr (JsonObject) r1 = NULL, r2 = NULL, r3 = NULL, r4 = NULL;
 
-  join (b, "general");
-  r1 = req (a, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{}}");
+  test_client_join (b, "general");
+  r1 = test_client_req (a, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{}}");
   ck_assert_reply_error (r1, "not_member");
-  r2 = req (a, "{\"type\":\"publish\",\"id\":1,\"room\":\"nope\",\"payload\":{}}");
+  r2 = test_client_req (a, "{\"type\":\"publish\",\"id\":1,\"room\":\"nope\",\"payload\":{}}");
   ck_assert_reply_error (r2, "room_not_found");
-  r3 = req (b, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":\"text\"}");
+  r3 = test_client_req (
+      b, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":\"text\"}");
   ck_assert_reply_error (r3, "bad_request");
-  r4 = req (b, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\"}");
+  r4 = test_client_req (b, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_error (r4, "bad_request");
   ck_assert_int_eq (test_client_count (b, "message"), 0);
 }
@@ -150,7 +136,7 @@ START_TEST (test_direct)
   TestClient *b2 = test_client_hello (node, "bob", "laptop");
   TestClient *c = test_client_hello (node, "charlie", NULL);
   g_autoptr (JsonObject) r =
-      req (a1, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"t\":1}}");
+      test_client_req (a1, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"t\":1}}");
   g_autoptr (JsonObject) m = NULL;
 
   ck_assert_reply_ok (r);
@@ -172,12 +158,12 @@ START_TEST (test_direct_offline)
   TestClient *b = test_client_hello (node, "bob", NULL);
   g_autoptr (JsonObject) r1 = NULL, r2 = NULL, r3 = NULL;
 
-  r1 = req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"nobody\",\"payload\":{}}");
+  r1 = test_client_req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"nobody\",\"payload\":{}}");
   ck_assert_reply_error (r1, "user_offline");
   test_client_disconnect (b);
-  r2 = req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{}}");
+  r2 = test_client_req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{}}");
   ck_assert_reply_error (r2, "user_offline");
-  r3 = req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"b b\",\"payload\":{}}");
+  r3 = test_client_req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"b b\",\"payload\":{}}");
   ck_assert_reply_error (r3, "invalid_name");
 }
 END_TEST
@@ -186,9 +172,10 @@ START_TEST (test_direct_invisible_still_delivered)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *b = test_client_hello (node, "bob", NULL);
-  g_autoptr (JsonObject) s = req (b, "{\"type\":\"status\",\"id\":1,\"status\":\"offline\"}");
+  g_autoptr (JsonObject) s =
+      test_client_req (b, "{\"type\":\"status\",\"id\":1,\"status\":\"offline\"}");
   g_autoptr (JsonObject) r =
-      req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{}}");
+      test_client_req (a, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{}}");
 
   ck_assert_reply_ok (r);
   ck_assert_int_eq (test_client_count (b, "direct"), 1);
@@ -201,7 +188,7 @@ START_TEST (test_direct_to_self)
   TestClient *a2 = test_client_hello (node, "alice", "laptop");
   TestClient *a3 = test_client_hello (node, "alice", "tablet");
   g_autoptr (JsonObject) r =
-      req (a1, "{\"type\":\"direct\",\"id\":1,\"to\":\"alice\",\"payload\":{}}");
+      test_client_req (a1, "{\"type\":\"direct\",\"id\":1,\"to\":\"alice\",\"payload\":{}}");
 
   ck_assert_reply_ok (r);
   ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 2);
@@ -219,9 +206,9 @@ START_TEST (test_multicast)
   TestClient *b1 = test_client_hello (node, "bob", "one");
   TestClient *b2 = test_client_hello (node, "bob", "two");
   TestClient *c = test_client_hello (node, "charlie", NULL);
-  g_autoptr (JsonObject) r =
-      req (a, "{\"type\":\"multicast\",\"id\":1,\"to\":[\"bob\",\"ghost\",\"bob\",\"charlie\"],"
-              "\"payload\":{\"x\":true}}");
+  g_autoptr (JsonObject) r = test_client_req (
+      a, "{\"type\":\"multicast\",\"id\":1,\"to\":[\"bob\",\"ghost\",\"bob\",\"charlie\"],"
+         "\"payload\":{\"x\":true}}");
   JsonArray *offline;
   g_autoptr (JsonObject) m = NULL;
 
@@ -248,10 +235,11 @@ START_TEST (test_multicast_limits)
   for (int i = 0; i < 1001; i++)
     g_string_append_printf (json, "%s\"u%d\"", i ? "," : "", i);
   g_string_append (json, "]}");
-  r = req (a, json->str);
+  r = test_client_req (a, json->str);
   ck_assert_reply_error (r, "bad_request");
   g_string_free (json, TRUE);
-  bad = req (a, "{\"type\":\"multicast\",\"id\":1,\"to\":[\"ok\",\"not ok\"],\"payload\":{}}");
+  bad = test_client_req (
+      a, "{\"type\":\"multicast\",\"id\":1,\"to\":[\"ok\",\"not ok\"],\"payload\":{}}");
   ck_assert_reply_error (bad, "invalid_name");
 }
 END_TEST
@@ -262,7 +250,7 @@ START_TEST (test_broadcast)
   TestClient *b = test_client_hello (node, "bob", NULL);
   TestClient *anon = test_client_open (node);
   g_autoptr (JsonObject) r =
-      req (a, "{\"type\":\"broadcast\",\"id\":1,\"payload\":{\"alert\":\"hi\"}}");
+      test_client_req (a, "{\"type\":\"broadcast\",\"id\":1,\"payload\":{\"alert\":\"hi\"}}");
 
   ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 2);
   ck_assert_int_eq (test_client_count (a, "broadcast"), 1);
@@ -281,12 +269,12 @@ START_TEST (test_typing)
   TestClient *c = test_client_hello (node, "charlie", NULL);
   g_autoptr (JsonObject) r = NULL, t = NULL, e1 = NULL, e2 = NULL;
 
-  join (a1, "general");
-  join (b, "general");
+  test_client_join (a1, "general");
+  test_client_join (b, "general");
   test_client_clear (a1);
   test_client_clear (a2);
   test_client_clear (b);
-  r = req (a1, "{\"type\":\"typing\",\"id\":1,\"room\":\"general\"}");
+  r = test_client_req (a1, "{\"type\":\"typing\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_ok (r);
   ck_assert_int_eq (test_client_count (b, "typing"), 1);
   ck_assert_int_eq (test_client_count (a1, "typing"), 0);
@@ -296,9 +284,9 @@ START_TEST (test_typing)
   ck_assert_str_eq (json_object_get_string_member (t, "user"), "alice");
   ck_assert_str_eq (json_object_get_string_member (t, "room"), "general");
   ck_assert_msg (!json_object_has_member (t, "seq"), "typing carries no seq");
-  e1 = req (c, "{\"type\":\"typing\",\"id\":1,\"room\":\"general\"}");
+  e1 = test_client_req (c, "{\"type\":\"typing\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_error (e1, "not_member");
-  e2 = req (c, "{\"type\":\"typing\",\"id\":1,\"room\":\"nope\"}");
+  e2 = test_client_req (c, "{\"type\":\"typing\",\"id\":1,\"room\":\"nope\"}");
   ck_assert_reply_error (e2, "room_not_found");
 }
 END_TEST
@@ -318,7 +306,7 @@ START_TEST (test_api_publish_room)
   g_autofree char *body = NULL;
   g_autoptr (JsonObject) m = NULL;
 
-  join (a, "general");
+  test_client_join (a, "general");
   test_client_clear (a);
   body = api ("{\"room\":\"general\",\"payload\":{\"n\":1}}", NULL, &status);
   ck_assert_int_eq (status, 200);
@@ -444,11 +432,5 @@ messages_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (messages_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return test_run_suite (messages_suite ());
 }

@@ -46,18 +46,12 @@ teardown (void)
   test_node_free (node);
 }
 
-static JsonObject *
-req (TestClient *c, const char *json)
-{
-  return test_client_request (c, json, 1);
-}
-
 static void
 set_status (TestClient *c, const char *status)
 {
   g_autofree char *json =
       g_strdup_printf ("{\"type\":\"status\",\"id\":1,\"status\":\"%s\"}", status);
-  g_autoptr (JsonObject) r = req (c, json);
+  g_autoptr (JsonObject) r = test_client_req (c, json);
 
   ck_assert_reply_ok (r);
 }
@@ -67,7 +61,7 @@ subscribe (TestClient *c, const char *users_json)
 {
   g_autofree char *json =
       g_strdup_printf ("{\"type\":\"subscribe\",\"id\":1,\"users\":%s}", users_json);
-  JsonObject *r = req (c, json);
+  JsonObject *r = test_client_req (c, json);
 
   ck_assert_reply_ok (r);
   return r;
@@ -181,17 +175,17 @@ START_TEST (test_invisible)
   ck_assert_str_eq (
       json_object_get_string_member (json_object_get_object_member (r2, "statuses"), "bob"),
       "offline");
-  online = req (a, "{\"type\":\"online\",\"id\":1}");
+  online = test_client_req (a, "{\"type\":\"online\",\"id\":1}");
   ck_assert_int_eq (json_object_get_int_member (online, "count"), 1);
   ck_assert_str_eq (
       json_array_get_string_element (json_object_get_array_member (online, "users"), 0), "alice");
-  j = req (b, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
-  who = req (a, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
+  j = test_client_req (b, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
+  who = test_client_req (a, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
   bob = json_array_get_object_element (json_object_get_array_member (who, "members"), 0);
   ck_assert_str_eq (json_object_get_string_member (bob, "status"), "offline");
   ck_assert_int_eq (json_object_get_int_member (bob, "devices"), 0);
   /* The user sees its own status. */
-  mine = req (b, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
+  mine = test_client_req (b, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
   bob = json_array_get_object_element (json_object_get_array_member (mine, "members"), 0);
   ck_assert_str_eq (json_object_get_string_member (bob, "status"), "offline");
   ck_assert_int_eq (json_object_get_int_member (bob, "devices"), 1);
@@ -220,7 +214,8 @@ START_TEST (test_unsubscribe)
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *b = test_client_hello (node, "bob", NULL);
   g_autoptr (JsonObject) r = subscribe (a, "[\"bob\"]");
-  g_autoptr (JsonObject) u = req (a, "{\"type\":\"unsubscribe\",\"id\":1,\"users\":[\"bob\"]}");
+  g_autoptr (JsonObject) u =
+      test_client_req (a, "{\"type\":\"unsubscribe\",\"id\":1,\"users\":[\"bob\"]}");
 
   ck_assert_reply_ok (u);
   set_status (b, "away");
@@ -248,10 +243,13 @@ END_TEST
 START_TEST (test_bad_status)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
-  g_autoptr (JsonObject) r1 = req (a, "{\"type\":\"status\",\"id\":1,\"status\":\"sleepy\"}");
-  g_autoptr (JsonObject) r2 = req (a, "{\"type\":\"status\",\"id\":1,\"status\":3}");
-  g_autoptr (JsonObject) r3 = req (a, "{\"type\":\"subscribe\",\"id\":1,\"users\":\"bob\"}");
-  g_autoptr (JsonObject) r4 = req (a, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"b b\"]}");
+  g_autoptr (JsonObject) r1 =
+      test_client_req (a, "{\"type\":\"status\",\"id\":1,\"status\":\"sleepy\"}");
+  g_autoptr (JsonObject) r2 = test_client_req (a, "{\"type\":\"status\",\"id\":1,\"status\":3}");
+  g_autoptr (JsonObject) r3 =
+      test_client_req (a, "{\"type\":\"subscribe\",\"id\":1,\"users\":\"bob\"}");
+  g_autoptr (JsonObject) r4 =
+      test_client_req (a, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"b b\"]}");
 
   ck_assert_reply_error (r1, "bad_request");
   ck_assert_reply_error (r2, "bad_request");
@@ -270,7 +268,7 @@ START_TEST (test_online_list)
 
     test_client_hello (node, user, NULL);
   }
-  r = req (a, "{\"type\":\"online\",\"id\":1,\"limit\":5}");
+  r = test_client_req (a, "{\"type\":\"online\",\"id\":1,\"limit\":5}");
   ck_assert_int_eq (json_object_get_int_member (r, "count"), 13);
   ck_assert_int_eq (json_array_get_length (json_object_get_array_member (r, "users")), 5);
 }
@@ -306,7 +304,7 @@ START_TEST (test_rate_limited)
   guint oks = 0;
 
   for (int i = 0; i < 5; i++) {
-    g_autoptr (JsonObject) p = req (a, "{\"type\":\"ping\",\"id\":1}");
+    g_autoptr (JsonObject) p = test_client_req (a, "{\"type\":\"ping\",\"id\":1}");
 
     if (g_strcmp0 (json_object_get_string_member (p, "type"), "pong") == 0)
       oks++;
@@ -314,14 +312,14 @@ START_TEST (test_rate_limited)
       ck_assert_reply_error (p, "rate_limited");
   }
   ck_assert_int_eq (oks, 4);
-  r = req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
+  r = test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_error (r, "rate_limited");
   ck_assert_msg (
       !hub_room_manager_is_member (hub_dispatcher_get_rooms (node->dispatcher), "alice", "general"),
       "a rate-limited request is not executed");
   hub_fake_clock_advance (node->clock, 1000);
   {
-    g_autoptr (JsonObject) p = req (a, "{\"type\":\"ping\",\"id\":1}");
+    g_autoptr (JsonObject) p = test_client_req (a, "{\"type\":\"ping\",\"id\":1}");
 
     ck_assert_str_eq (json_object_get_string_member (p, "type"), "pong");
   }
@@ -352,7 +350,8 @@ START_TEST (test_slow_consumer)
   guint sent = 0;
 
   for (TestClient **c = (TestClient *[]){a, slow, fast, NULL}; *c != NULL; c++) {
-    g_autoptr (JsonObject) r = req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"flood\"}");
+    g_autoptr (JsonObject) r =
+        test_client_req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"flood\"}");
   }
   test_client_clear (fast);
   slow->sink->blocked = TRUE;
@@ -383,7 +382,7 @@ START_TEST (test_ephemeral_dropped)
   HubStats stats;
 
   for (TestClient **c = (TestClient *[]){a, slow, NULL}; *c != NULL; c++) {
-    g_autoptr (JsonObject) r = req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"r\"}");
+    g_autoptr (JsonObject) r = test_client_req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"r\"}");
   }
   slow->sink->blocked = TRUE;
   for (int i = 0; i < 100; i++) {
@@ -444,7 +443,8 @@ START_TEST (test_stats_and_metrics)
 
   (void)anon;
   for (TestClient **c = (TestClient *[]){a, b, NULL}; *c != NULL; c++) {
-    g_autoptr (JsonObject) r = req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
+    g_autoptr (JsonObject) r =
+        test_client_req (*c, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
   }
   test_client_send (a, "{\"type\":\"publish\",\"room\":\"general\",\"payload\":{}}");
   test_client_send (a, "{\"type\":\"direct\",\"to\":\"bob\",\"payload\":{}}");
@@ -532,11 +532,5 @@ presence_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (presence_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return test_run_suite (presence_suite ());
 }

@@ -31,28 +31,12 @@ small_limits (HubConfig *config)
   config->history_size = 5;
 }
 
-static JsonObject *
-req (TestClient *c, const char *json)
-{
-  /* Every request in this file uses id 1. */
-  return test_client_request (c, json, 1);
-}
-
-static void
-join (TestClient *c, const char *room)
-{
-  g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
-  g_autoptr (JsonObject) r = req (c, json);
-
-  ck_assert_reply_ok (r);
-}
-
 static gint64
 publish (TestClient *c, const char *room, int n)
 {
   g_autofree char *json = g_strdup_printf (
       "{\"type\":\"publish\",\"id\":1,\"room\":\"%s\",\"payload\":{\"n\":%d}}", room, n);
-  g_autoptr (JsonObject) r = req (c, json);
+  g_autoptr (JsonObject) r = test_client_req (c, json);
 
   ck_assert_reply_ok (r);
   return json_object_get_int_member (r, "seq");
@@ -63,12 +47,15 @@ publish (TestClient *c, const char *room, int n)
 START_TEST (test_create)
 {
   TestClient *c = test_client_hello (node, "alice", NULL);
-  g_autoptr (JsonObject) r1 = req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
-  g_autoptr (JsonObject) r2 =
-      req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"tech\",\"name\":\"Tech talk ☕\"}");
-  g_autoptr (JsonObject) r3 = req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
-  g_autoptr (JsonObject) r4 = req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"no spaces\"}");
-  g_autoptr (JsonObject) rooms = req (c, "{\"type\":\"rooms\",\"id\":1}");
+  g_autoptr (JsonObject) r1 =
+      test_client_req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
+  g_autoptr (JsonObject) r2 = test_client_req (
+      c, "{\"type\":\"create\",\"id\":1,\"room\":\"tech\",\"name\":\"Tech talk ☕\"}");
+  g_autoptr (JsonObject) r3 =
+      test_client_req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
+  g_autoptr (JsonObject) r4 =
+      test_client_req (c, "{\"type\":\"create\",\"id\":1,\"room\":\"no spaces\"}");
+  g_autoptr (JsonObject) rooms = test_client_req (c, "{\"type\":\"rooms\",\"id\":1}");
 
   ck_assert_reply_ok (r1);
   ck_assert_str_eq (json_object_get_string_member (r1, "room"), "general");
@@ -87,10 +74,10 @@ START_TEST (test_join_result)
   g_autoptr (JsonObject) r = NULL;
   JsonArray *members;
 
-  join (a, "general");
+  test_client_join (a, "general");
   publish (a, "general", 1);
   publish (a, "general", 2);
-  r = req (b, "{\"type\":\"join\",\"id\":1,\"room\":\"general\",\"name\":\"ignored\"}");
+  r = test_client_req (b, "{\"type\":\"join\",\"id\":1,\"room\":\"general\",\"name\":\"ignored\"}");
   ck_assert_reply_ok (r);
   ck_assert_str_eq (json_object_get_string_member (r, "name"), "general");
   ck_assert_int_eq (json_object_get_int_member (r, "seq"), 2);
@@ -108,7 +95,7 @@ START_TEST (test_join_creates_with_name)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
   g_autoptr (JsonObject) r =
-      req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"lobby\",\"name\":\"The Lobby\"}");
+      test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"lobby\",\"name\":\"The Lobby\"}");
 
   ck_assert_str_eq (json_object_get_string_member (r, "name"), "The Lobby");
   ck_assert_int_eq (json_object_get_int_member (r, "seq"), 0);
@@ -123,12 +110,12 @@ START_TEST (test_join_presence_events)
   TestClient *c = test_client_hello (node, "charlie", NULL);
   g_autoptr (JsonObject) ev = NULL;
 
-  join (a1, "general");
+  test_client_join (a1, "general");
   ck_assert_int_eq (test_client_count (a1, "presence"), 1);
   ck_assert_int_eq (test_client_count (a2, "presence"), 1);
   test_client_clear (a1);
   test_client_clear (a2);
-  join (b, "general");
+  test_client_join (b, "general");
   ev = test_client_next (a2, "presence");
   ck_assert_str_eq (json_object_get_string_member (ev, "event"), "join");
   ck_assert_str_eq (json_object_get_string_member (ev, "room"), "general");
@@ -144,10 +131,10 @@ START_TEST (test_join_twice_no_event)
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *a2 = test_client_hello (node, "alice", "two");
 
-  join (a, "general");
+  test_client_join (a, "general");
   test_client_clear (a);
   test_client_clear (a2);
-  join (a2, "general");
+  test_client_join (a2, "general");
   ck_assert_int_eq (test_client_count (a, "presence"), 0);
   ck_assert_int_eq (test_client_count (a2, "presence"), 0);
 }
@@ -156,12 +143,14 @@ END_TEST
 START_TEST (test_join_no_auto_create)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
-  g_autoptr (JsonObject) r1 = req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
-  g_autoptr (JsonObject) r2 = req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
+  g_autoptr (JsonObject) r1 =
+      test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"general\"}");
+  g_autoptr (JsonObject) r2 =
+      test_client_req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
 
   ck_assert_reply_error (r1, "room_not_found");
   ck_assert_reply_ok (r2);
-  join (a, "general");
+  test_client_join (a, "general");
 }
 END_TEST
 
@@ -170,10 +159,10 @@ START_TEST (test_too_many_rooms)
   TestClient *a = test_client_hello (node, "alice", NULL);
   g_autoptr (JsonObject) r = NULL;
 
-  join (a, "r1");
-  join (a, "r2");
-  join (a, "r2"); /* a repeat at the limit is still a no-op success */
-  r = req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"r3\"}");
+  test_client_join (a, "r1");
+  test_client_join (a, "r2");
+  test_client_join (a, "r2"); /* a repeat at the limit is still a no-op success */
+  r = test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"r3\"}");
   ck_assert_reply_error (r, "too_many_rooms");
 }
 END_TEST
@@ -185,12 +174,12 @@ START_TEST (test_leave)
   TestClient *b = test_client_hello (node, "bob", NULL);
   g_autoptr (JsonObject) r = NULL, ev = NULL;
 
-  join (a1, "general");
-  join (b, "general");
+  test_client_join (a1, "general");
+  test_client_join (b, "general");
   test_client_clear (a1);
   test_client_clear (a2);
   test_client_clear (b);
-  r = req (a1, "{\"type\":\"leave\",\"id\":1,\"room\":\"general\"}");
+  r = test_client_req (a1, "{\"type\":\"leave\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_ok (r);
   ck_assert_str_eq (json_object_get_string_member (r, "room"), "general");
   ev = test_client_next (a2, "presence");
@@ -212,12 +201,13 @@ START_TEST (test_leave_errors)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
   TestClient *b = test_client_hello (node, "bob", NULL);
-  g_autoptr (JsonObject) r1 = req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"nowhere\"}");
+  g_autoptr (JsonObject) r1 =
+      test_client_req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"nowhere\"}");
   g_autoptr (JsonObject) r2 = NULL;
 
   ck_assert_reply_error (r1, "room_not_found");
-  join (b, "general");
-  r2 = req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"general\"}");
+  test_client_join (b, "general");
+  r2 = test_client_req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_error (r2, "not_member");
 }
 END_TEST
@@ -227,14 +217,14 @@ START_TEST (test_last_leave_deletes_room)
   TestClient *a = test_client_hello (node, "alice", NULL);
   g_autoptr (JsonObject) r1 = NULL, info = NULL, j = NULL;
 
-  join (a, "temp");
+  test_client_join (a, "temp");
   publish (a, "temp", 1);
   publish (a, "temp", 2);
-  r1 = req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"temp\"}");
+  r1 = test_client_req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"temp\"}");
   ck_assert_reply_ok (r1);
-  info = req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"temp\"}");
+  info = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"temp\"}");
   ck_assert_reply_error (info, "room_not_found");
-  j = req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"temp\"}");
+  j = test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"temp\"}");
   ck_assert_int_eq (json_object_get_int_member (j, "seq"), 0);
   ck_assert_int_eq (publish (a, "temp", 3), 1);
 }
@@ -243,11 +233,12 @@ END_TEST
 START_TEST (test_created_room_without_members_stays)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
-  g_autoptr (JsonObject) c = req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"empty\"}");
+  g_autoptr (JsonObject) c =
+      test_client_req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"empty\"}");
   g_autoptr (JsonObject) info = NULL;
 
   hub_fake_clock_advance (node->clock, 60000);
-  info = req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"empty\"}");
+  info = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"empty\"}");
   ck_assert_reply_ok (info);
   ck_assert_int_eq (json_object_get_int_member (info, "members"), 0);
 }
@@ -261,11 +252,11 @@ START_TEST (test_rooms_list)
   JsonArray *rooms;
   JsonObject *first;
 
-  join (a, "beta");
-  join (a, "alpha");
-  join (b, "alpha");
+  test_client_join (a, "beta");
+  test_client_join (a, "alpha");
+  test_client_join (b, "alpha");
   publish (a, "alpha", 1);
-  r = req (a, "{\"type\":\"rooms\",\"id\":1}");
+  r = test_client_req (a, "{\"type\":\"rooms\",\"id\":1}");
   rooms = json_object_get_array_member (r, "rooms");
   ck_assert_int_eq (json_array_get_length (rooms), 2);
   first = json_array_get_object_element (rooms, 0);
@@ -283,17 +274,17 @@ START_TEST (test_room_info)
   gint64 created = hub_clock_unix_ms (node->clock);
   g_autoptr (JsonObject) r = NULL, missing = NULL;
 
-  join (a, "general");
+  test_client_join (a, "general");
   publish (a, "general", 1);
   publish (a, "general", 2);
-  r = req (outsider, "{\"type\":\"room_info\",\"id\":1,\"room\":\"general\"}");
+  r = test_client_req (outsider, "{\"type\":\"room_info\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_ok (r);
   ck_assert_str_eq (json_object_get_string_member (r, "room"), "general");
   ck_assert_int_eq (json_object_get_int_member (r, "created_ts"), created);
   ck_assert_int_eq (json_object_get_int_member (r, "members"), 1);
   ck_assert_int_eq (json_object_get_int_member (r, "messages"), 2);
   ck_assert_int_eq (json_object_get_int_member (r, "seq"), 2);
-  missing = req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"nope\"}");
+  missing = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"nope\"}");
   ck_assert_reply_error (missing, "room_not_found");
 }
 END_TEST
@@ -309,10 +300,10 @@ START_TEST (test_who)
   JsonObject *alice, *bob;
 
   (void)a2;
-  join (a1, "general");
-  join (b, "general");
-  st = req (b, "{\"type\":\"status\",\"id\":1,\"status\":\"busy\"}");
-  r = req (z, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
+  test_client_join (a1, "general");
+  test_client_join (b, "general");
+  st = test_client_req (b, "{\"type\":\"status\",\"id\":1,\"status\":\"busy\"}");
+  r = test_client_req (z, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
   members = json_object_get_array_member (r, "members");
   ck_assert_int_eq (json_array_get_length (members), 2);
   alice = json_array_get_object_element (members, 0);
@@ -321,7 +312,7 @@ START_TEST (test_who)
   ck_assert_int_eq (json_object_get_int_member (alice, "devices"), 2);
   ck_assert_str_eq (json_object_get_string_member (bob, "status"), "busy");
   ck_assert_int_eq (json_object_get_int_member (bob, "devices"), 1);
-  missing = req (z, "{\"type\":\"who\",\"id\":1,\"room\":\"nope\"}");
+  missing = test_client_req (z, "{\"type\":\"who\",\"id\":1,\"room\":\"nope\"}");
   ck_assert_reply_error (missing, "room_not_found");
 }
 END_TEST
@@ -333,10 +324,10 @@ START_TEST (test_who_offline_member)
   g_autoptr (JsonObject) r = NULL;
   JsonObject *bob;
 
-  join (a, "general");
-  join (b, "general");
+  test_client_join (a, "general");
+  test_client_join (b, "general");
   test_client_disconnect (b);
-  r = req (a, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
+  r = test_client_req (a, "{\"type\":\"who\",\"id\":1,\"room\":\"general\"}");
   bob = json_array_get_object_element (json_object_get_array_member (r, "members"), 1);
   ck_assert_str_eq (json_object_get_string_member (bob, "status"), "offline");
   ck_assert_int_eq (json_object_get_int_member (bob, "devices"), 0);
@@ -351,10 +342,10 @@ START_TEST (test_history)
   g_autoptr (JsonObject) r = NULL;
   JsonArray *msgs;
 
-  join (a, "general");
+  test_client_join (a, "general");
   for (int i = 1; i <= 120; i++)
     publish (a, "general", i);
-  r = req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":60}");
+  r = test_client_req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":60}");
   ck_assert_reply_ok (r);
   msgs = json_object_get_array_member (r, "messages");
   ck_assert_int_eq (json_array_get_length (msgs), 50); /* default limit */
@@ -372,17 +363,19 @@ START_TEST (test_history_limit_clamped_and_eviction)
   g_autoptr (JsonObject) r = NULL, r2 = NULL;
   JsonArray *msgs;
 
-  join (a, "general");
+  test_client_join (a, "general");
   for (int i = 1; i <= 150; i++)
     publish (a, "general", i);
   /* History keeps 100 (51..150); asking from 0 with limit 500 gives 100. */
-  r = req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":0,\"limit\":500}");
+  r = test_client_req (
+      a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":0,\"limit\":500}");
   msgs = json_object_get_array_member (r, "messages");
   ck_assert_int_eq (json_array_get_length (msgs), 100);
   ck_assert_int_eq (json_object_get_int_member (json_array_get_object_element (msgs, 0), "seq"),
                     51);
   ck_assert_msg (!json_object_get_boolean_member (r, "complete"), "1..50 were evicted");
-  r2 = req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":50,\"limit\":3}");
+  r2 = test_client_req (
+      a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":50,\"limit\":3}");
   ck_assert_int_eq (json_array_get_length (json_object_get_array_member (r2, "messages")), 3);
   ck_assert_msg (json_object_get_boolean_member (r2, "complete"), "nothing after 50 evicted");
 }
@@ -394,14 +387,14 @@ START_TEST (test_history_errors)
   TestClient *b = test_client_hello (node, "bob", NULL);
   g_autoptr (JsonObject) r1 = NULL, r2 = NULL, r3 = NULL, r4 = NULL;
 
-  join (a, "general");
-  r1 = req (b, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":0}");
+  test_client_join (a, "general");
+  r1 = test_client_req (b, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":0}");
   ck_assert_reply_error (r1, "not_member");
-  r2 = req (b, "{\"type\":\"history\",\"id\":1,\"room\":\"nope\",\"since\":0}");
+  r2 = test_client_req (b, "{\"type\":\"history\",\"id\":1,\"room\":\"nope\",\"since\":0}");
   ck_assert_reply_error (r2, "room_not_found");
-  r3 = req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":-1}");
+  r3 = test_client_req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\",\"since\":-1}");
   ck_assert_reply_error (r3, "bad_request");
-  r4 = req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\"}");
+  r4 = test_client_req (a, "{\"type\":\"history\",\"id\":1,\"room\":\"general\"}");
   ck_assert_reply_error (r4, "bad_request");
 }
 END_TEST
@@ -413,9 +406,9 @@ START_TEST (test_resume_replays_then_resumed)
   TestClient *again;
   g_autoptr (JsonObject) w = NULL, done = NULL;
 
-  join (a, "general");
-  join (b, "general");
-  join (b, "tech");
+  test_client_join (a, "general");
+  test_client_join (b, "general");
+  test_client_join (b, "tech");
   publish (a, "general", 1);
   test_client_disconnect (b);
   publish (a, "general", 2);
@@ -463,8 +456,8 @@ START_TEST (test_resume_incomplete)
   TestClient *again;
   g_autoptr (JsonObject) w = NULL, resumed = NULL;
 
-  join (a, "general");
-  join (b, "general");
+  test_client_join (a, "general");
+  test_client_join (b, "general");
   test_client_disconnect (b);
   for (int i = 1; i <= 8; i++)
     publish (a, "general", i);
@@ -537,11 +530,5 @@ rooms_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (rooms_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return test_run_suite (rooms_suite ());
 }

@@ -482,11 +482,5 @@ session_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (session_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return test_run_suite (session_suite ());
 }

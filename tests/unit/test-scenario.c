@@ -8,21 +8,6 @@
 static TestNode *node;
 static TestClient *alice1, *alice2, *bob, *charlie;
 
-static JsonObject *
-req (TestClient *c, const char *json)
-{
-  return test_client_request (c, json, 1);
-}
-
-static void
-join (TestClient *c, const char *room)
-{
-  g_autofree char *json = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"%s\"}", room);
-  g_autoptr (JsonObject) r = req (c, json);
-
-  ck_assert_reply_ok (r);
-}
-
 static void
 clear_all (void)
 {
@@ -41,16 +26,18 @@ setup (void)
   bob = test_client_hello (node, "bob", NULL);
   charlie = test_client_hello (node, "charlie", NULL);
   {
-    g_autoptr (JsonObject) g = req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
-    g_autoptr (JsonObject) t = req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"tech\"}");
+    g_autoptr (JsonObject) g =
+        test_client_req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"general\"}");
+    g_autoptr (JsonObject) t =
+        test_client_req (alice1, "{\"type\":\"create\",\"id\":1,\"room\":\"tech\"}");
 
     ck_assert_reply_ok (g);
     ck_assert_reply_ok (t);
   }
-  join (alice1, "general");
-  join (bob, "general");
-  join (charlie, "tech");
-  join (alice2, "tech");
+  test_client_join (alice1, "general");
+  test_client_join (bob, "general");
+  test_client_join (charlie, "tech");
+  test_client_join (alice2, "tech");
   clear_all ();
 }
 
@@ -74,8 +61,8 @@ END_TEST
 
 START_TEST (test_broadcast_reaches_all_four)
 {
-  g_autoptr (JsonObject) r =
-      req (bob, "{\"type\":\"broadcast\",\"id\":1,\"payload\":{\"news\":\"hello all\"}}");
+  g_autoptr (JsonObject) r = test_client_req (
+      bob, "{\"type\":\"broadcast\",\"id\":1,\"payload\":{\"news\":\"hello all\"}}");
 
   ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 4);
   for (TestClient **c = (TestClient *[]){alice1, alice2, bob, charlie, NULL}; *c != NULL; c++)
@@ -85,7 +72,7 @@ END_TEST
 
 START_TEST (test_room_message)
 {
-  g_autoptr (JsonObject) r = req (
+  g_autoptr (JsonObject) r = test_client_req (
       bob, "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{\"text\":\"hi\"}}");
 
   ck_assert_reply_ok (r);
@@ -98,8 +85,8 @@ END_TEST
 
 START_TEST (test_direct_message)
 {
-  g_autoptr (JsonObject) r =
-      req (alice1, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"text\":\"psst\"}}");
+  g_autoptr (JsonObject) r = test_client_req (
+      alice1, "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"text\":\"psst\"}}");
 
   ck_assert_int_eq (json_object_get_int_member (r, "delivered"), 1);
   ck_assert_int_eq (test_client_count (bob, "direct"), 1);
@@ -111,11 +98,14 @@ END_TEST
 
 START_TEST (test_statuses_reach_subscribers)
 {
-  g_autoptr (JsonObject) s1 = req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) s1 =
+      test_client_req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
   g_autoptr (JsonObject) s2 =
-      req (charlie, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
-  g_autoptr (JsonObject) away = req (alice1, "{\"type\":\"status\",\"id\":1,\"status\":\"away\"}");
-  g_autoptr (JsonObject) busy = req (alice2, "{\"type\":\"status\",\"id\":1,\"status\":\"busy\"}");
+      test_client_req (charlie, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) away =
+      test_client_req (alice1, "{\"type\":\"status\",\"id\":1,\"status\":\"away\"}");
+  g_autoptr (JsonObject) busy =
+      test_client_req (alice2, "{\"type\":\"status\",\"id\":1,\"status\":\"busy\"}");
   g_autoptr (JsonObject) e1 = NULL, e2 = NULL;
 
   ck_assert_int_eq (test_client_count (bob, "status"), 2);
@@ -130,7 +120,8 @@ END_TEST
 
 START_TEST (test_typing_reaches_other_members)
 {
-  g_autoptr (JsonObject) r = req (alice2, "{\"type\":\"typing\",\"id\":1,\"room\":\"tech\"}");
+  g_autoptr (JsonObject) r =
+      test_client_req (alice2, "{\"type\":\"typing\",\"id\":1,\"room\":\"tech\"}");
 
   ck_assert_reply_ok (r);
   ck_assert_int_eq (test_client_count (charlie, "typing"), 1);
@@ -143,7 +134,8 @@ END_TEST
 START_TEST (test_disconnects)
 {
   HubPresence *presence = hub_dispatcher_get_presence (node->dispatcher);
-  g_autoptr (JsonObject) s = req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
+  g_autoptr (JsonObject) s =
+      test_client_req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
   g_autoptr (JsonObject) ev = NULL;
 
   test_client_disconnect (alice2);
@@ -201,11 +193,5 @@ scenario_suite (void)
 int
 main (void)
 {
-  SRunner *sr = srunner_create (scenario_suite ());
-  int failed;
-
-  srunner_run_all (sr, CK_NORMAL);
-  failed = srunner_ntests_failed (sr);
-  srunner_free (sr);
-  return failed == 0 ? 0 : 1;
+  return test_run_suite (scenario_suite ());
 }
