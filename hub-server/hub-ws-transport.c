@@ -36,7 +36,8 @@
 typedef struct {
   HubWsTransport *transport; /* (unowned) */
   struct lws *wsi;           /* (unowned) NULL once closed */
-  HubConnection *conn;       /* (owned) a ref, from ESTABLISHED to CLOSED */
+  HubConnection *conn;       /* (owned) a ref, from ESTABLISHED until the close is sent */
+  gboolean established;      /* counted in n_connections until CLOSED */
   guint8 *rx;                /* reassembly buffer (owned) (nullable) */
   gsize rx_len, rx_alloc;
   gboolean rx_binary;          /* the current message is binary */
@@ -47,6 +48,7 @@ typedef struct {
   gboolean write_failed;       /* lws_write() failed: the socket is gone */
   gboolean ping_pending;
   gboolean close_pending;
+  gboolean close_started; /* lws has the close frame: nothing more to write */
   guint16 close_code;
   gint64 close_requested_us; /* monotonic time of sink_close() */
   guint8 close_reason_len;
@@ -196,6 +198,18 @@ static const HubSinkVTable sink_vtable = {
 
 /* ---- WebSocket events ---- */
 
+/* Hands the connection back to the dispatcher. No sink call after this: the
+ * session memory goes with the wsi. */
+static void
+release_connection (HubWsTransport *t, HubWsSession *s)
+{
+  if (s->conn == NULL)
+    return;
+  hub_connection_detach (s->conn);
+  hub_dispatcher_connection_closed (t->dispatcher, s->conn);
+  g_clear_pointer (&s->conn, hub_connection_unref);
+}
+
 static int
 on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
 {
@@ -206,6 +220,7 @@ on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
   s->transport = t;
   s->wsi = wsi;
   s->conn = hub_connection_ref (hub_dispatcher_connection_open (t->dispatcher, &sink_vtable, s));
+  s->established = TRUE;
   t->n_connections++;
   /* Upgraded after the shutdown began: PROTOCOL.md §9 closes it too. */
   if (t->shutting_down)
@@ -310,7 +325,10 @@ static int
 on_writeable (struct lws *wsi, HubWsSession *s)
 {
   s->writable_requested = FALSE;
-  if (s->conn == NULL)
+  /* lws leaves POLLOUT on after it sends the close frame and calls us again
+   * while it waits for the client's close: returning -1 then would make it
+   * drop the connection at once (the client may still be reading). */
+  if (s->conn == NULL || s->close_started)
     return 0;
   s->in_writeable = TRUE;
   s->wrote_in_writeable = FALSE;
@@ -335,6 +353,11 @@ on_writeable (struct lws *wsi, HubWsSession *s)
     /* lws sends the close frame after anything it still buffers. */
     lws_close_reason (wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
                       s->close_reason_len);
+    s->close_started = TRUE;
+    /* The connection is over for libhub now: everything it queued went out
+     * before the close frame. lws still waits (up to 5 s) for the client's
+     * close; presence and counts need not. */
+    release_connection (s->transport, s);
     return -1;
   }
   return 0;
@@ -360,11 +383,9 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
     (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   }
 
-  if (s->conn != NULL) {
-    /* No sink call after this: the session memory goes with the wsi. */
-    hub_connection_detach (s->conn);
-    hub_dispatcher_connection_closed (t->dispatcher, s->conn);
-    g_clear_pointer (&s->conn, hub_connection_unref);
+  release_connection (t, s);
+  if (s->established) {
+    s->established = FALSE;
     t->n_connections--;
   }
   g_clear_pointer (&s->rx, g_free);

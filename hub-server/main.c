@@ -88,6 +88,10 @@ main (int argc, char **argv)
   clock = hub_clock_new_real ();
   dispatcher = hub_dispatcher_new (&opts.config, clock);
   loop = hub_loop_new (HUB_LOOP_GLIB);
+  /* Before the "listening" line: whoever reads it may signal at once. The
+   * handler runs from the loop, once the transport exists. */
+  srv.loop = loop;
+  hub_loop_watch_signals (loop, on_signal, &srv);
   topts = (HubWsTransportOptions){
       .bind_address = opts.bind_address,
       .ipv6 = opts.ipv6,
@@ -109,9 +113,7 @@ main (int argc, char **argv)
           hub_ws_transport_get_port (transport), opts.config.node);
   fflush (stdout);
 
-  srv.loop = loop;
   srv.transport = transport;
-  hub_loop_watch_signals (loop, on_signal, &srv);
   hub_loop_run (loop);
 
   if (srv.deadline != 0)
