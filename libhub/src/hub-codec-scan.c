@@ -26,7 +26,8 @@ typedef struct {
   HubJsonScan *scan;
 } Scanner;
 
-static void skip_ws (Scanner *s)
+static void
+skip_ws (Scanner *s)
 {
   while (s->i < s->len) {
     char ch = s->p[s->i];
@@ -38,7 +39,8 @@ static void skip_ws (Scanner *s)
 }
 
 /* Records valid JSON that json-glib would not read back as written. */
-static void flag (Scanner *s, const char *what)
+static void
+flag (Scanner *s, const char *what)
 {
   if (s->scan->unsupported == NULL)
     s->scan->unsupported = what;
@@ -48,15 +50,20 @@ static void flag (Scanner *s, const char *what)
 
 /* At the opening quote. Returns FALSE on bad grammar; sets *escaped when the
  * string has a backslash. */
-static gboolean scan_string (Scanner *s, gboolean *escaped)
+static gboolean
+scan_string (Scanner *s, gboolean *escaped)
 {
   gboolean nul = FALSE;
+  gboolean high_pending = FALSE; /* the last escape was a high surrogate */
+  guint unit;
 
   *escaped = FALSE;
   s->i++;
   while (s->i < s->len) {
     guchar ch = (guchar)s->p[s->i];
 
+    if (high_pending && ch != '\\')
+      return FALSE;
     if (ch == '"') {
       s->i++;
       if (nul)
@@ -73,15 +80,27 @@ static gboolean scan_string (Scanner *s, gboolean *escaped)
     if (++s->i >= s->len)
       return FALSE;
     ch = (guchar)s->p[s->i];
+    if (high_pending && ch != 'u')
+      return FALSE;
     if (ch == 'u') {
       if (s->len - s->i < 5)
         return FALSE;
+      unit = 0;
       for (int k = 1; k <= 4; k++) {
         if (!g_ascii_isxdigit (s->p[s->i + k]))
           return FALSE;
+        unit = unit * 16 + (guint)g_ascii_xdigit_value (s->p[s->i + k]);
       }
-      nul = nul || memcmp (s->p + s->i + 1, "0000", 4) == 0;
+      nul = nul || unit == 0;
       s->i += 5;
+      /* A lone surrogate is no character: json-glib 1.6 leaks on some and
+       * mangles others, so it never gets one. */
+      if (unit >= 0xdc00 && unit <= 0xdfff && !high_pending)
+        return FALSE;
+      if (high_pending && !(unit >= 0xdc00 && unit <= 0xdfff))
+        return FALSE;
+      high_pending = unit >= 0xd800 && unit <= 0xdbff;
+      continue;
     } else if (ch != '\0' && strchr ("\"\\/bfnrt", ch) != NULL) {
       s->i++;
     } else {
@@ -91,7 +110,8 @@ static gboolean scan_string (Scanner *s, gboolean *escaped)
   return FALSE;
 }
 
-static gsize scan_digits (Scanner *s)
+static gsize
+scan_digits (Scanner *s)
 {
   gsize start = s->i;
 
@@ -101,7 +121,8 @@ static gsize scan_digits (Scanner *s)
 }
 
 /* A float literal json-glib would turn into inf (1e400). */
-static gboolean float_overflows (const char *text, gsize n)
+static gboolean
+float_overflows (const char *text, gsize n)
 {
   char buf[64];
   g_autofree char *big = NULL;
@@ -117,7 +138,8 @@ static gboolean float_overflows (const char *text, gsize n)
 }
 
 /* At '-' or a digit. Returns FALSE on bad grammar. */
-static gboolean scan_number (Scanner *s)
+static gboolean
+scan_number (Scanner *s)
 {
   gsize start = s->i, int_start, n_int;
   gboolean negative = FALSE, is_float = FALSE;
@@ -158,7 +180,8 @@ static gboolean scan_number (Scanner *s)
   return TRUE;
 }
 
-static gboolean scan_literal (Scanner *s, const char *word)
+static gboolean
+scan_literal (Scanner *s, const char *word)
 {
   gsize n = strlen (word);
 
@@ -169,7 +192,8 @@ static gboolean scan_literal (Scanner *s, const char *word)
 }
 
 /* A scalar value (string, number, true, false, null). */
-static gboolean scan_scalar (Scanner *s)
+static gboolean
+scan_scalar (Scanner *s)
 {
   char ch = s->p[s->i];
   gboolean escaped;
@@ -182,7 +206,8 @@ static gboolean scan_scalar (Scanner *s)
 }
 
 /* An object key; at depth 1 it also decides whether the member may be `id`. */
-static gboolean scan_key (Scanner *s)
+static gboolean
+scan_key (Scanner *s)
 {
   gsize start = s->i + 1;
   gboolean escaped;
@@ -198,7 +223,8 @@ static gboolean scan_key (Scanner *s)
   return TRUE;
 }
 
-static State close_container (Scanner *s)
+static State
+close_container (Scanner *s)
 {
   s->i++;
   s->depth--;
@@ -207,7 +233,8 @@ static State close_container (Scanner *s)
 
 /* Advances by one token from @state; returns the next state, or sets
  * s->scan->error and returns EXPECT_END with the error set. */
-static State step (Scanner *s, State state)
+static State
+step (Scanner *s, State state)
 {
   char ch = s->p[s->i];
   char top = s->depth > 0 ? s->stack[s->depth - 1] : '\0';
@@ -265,7 +292,8 @@ static State step (Scanner *s, State state)
   return EXPECT_END;
 }
 
-void hub_json_scan (const char *data, gsize len, HubJsonScan *scan)
+void
+hub_json_scan (const char *data, gsize len, HubJsonScan *scan)
 {
   Scanner s = {.p = data, .len = len, .scan = scan};
   State state = EXPECT_VALUE;
