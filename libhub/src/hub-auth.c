@@ -20,7 +20,8 @@
 static const char b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-void hub_auth_claims_free (HubAuthClaims *claims)
+void
+hub_auth_claims_free (HubAuthClaims *claims)
 {
   if (claims == NULL)
     return;
@@ -28,7 +29,8 @@ void hub_auth_claims_free (HubAuthClaims *claims)
   g_free (claims);
 }
 
-static char *b64url_encode (const guint8 *data, gsize len)
+static char *
+b64url_encode (const guint8 *data, gsize len)
 {
   GString *out = g_string_sized_new ((len + 2) / 3 * 4);
   gsize i;
@@ -56,7 +58,8 @@ static char *b64url_encode (const guint8 *data, gsize len)
   return g_string_free (out, FALSE);
 }
 
-static int b64url_value (char c)
+static int
+b64url_value (char c)
 {
   if (c >= 'A' && c <= 'Z')
     return c - 'A';
@@ -74,7 +77,8 @@ static int b64url_value (char c)
 /* Decodes unpadded base64url. Refuses padding, characters outside the url-safe
  * alphabet, impossible lengths and non-zero trailing bits (so one byte string
  * has exactly one encoding). Returns NULL on any of these. */
-static GBytes *b64url_decode (const char *text, gsize len)
+static GBytes *
+b64url_decode (const char *text, gsize len)
 {
   g_autoptr (GByteArray) out = NULL;
   guint32 acc = 0;
@@ -107,7 +111,8 @@ static GBytes *b64url_decode (const char *text, gsize len)
  * parser recurses) and the escape \u0000, which it would turn into a C string
  * cut short ("a\u0000b" would read as "a"). Scans @len bytes of JSON text,
  * counting brackets outside strings. */
-static gboolean json_is_acceptable (const char *text, gsize len)
+static gboolean
+json_is_acceptable (const char *text, gsize len)
 {
   guint depth = 0;
   gboolean in_string = FALSE;
@@ -137,7 +142,8 @@ static gboolean json_is_acceptable (const char *text, gsize len)
 
 /* Parses decoded bytes as a JSON object, or says in @why what it is not.
  * (transfer full) */
-static JsonObject *parse_json_object (GBytes *bytes, const char **why)
+static JsonObject *
+parse_json_object (GBytes *bytes, const char **why)
 {
   g_autoptr (JsonParser) parser = NULL;
   gsize size;
@@ -166,7 +172,8 @@ static JsonObject *parse_json_object (GBytes *bytes, const char **why)
   return json_object_ref (json_node_get_object (root));
 }
 
-static gboolean equal_constant_time (const guint8 *a, const guint8 *b, gsize len)
+static gboolean
+equal_constant_time (const guint8 *a, const guint8 *b, gsize len)
 {
   guint8 diff = 0;
 
@@ -175,8 +182,9 @@ static gboolean equal_constant_time (const guint8 *a, const guint8 *b, gsize len
   return diff == 0;
 }
 
-static void hmac_sha256 (const char *secret, gsize secret_len, const char *data, gsize len,
-                         guint8 out[SHA256_LEN])
+static void
+hmac_sha256 (const char *secret, gsize secret_len, const char *data, gsize len,
+             guint8 out[SHA256_LEN])
 {
   static const guint8 empty_key = 0;
   g_autoptr (GHmac) hmac = g_hmac_new (
@@ -188,7 +196,8 @@ static void hmac_sha256 (const char *secret, gsize secret_len, const char *data,
   g_assert (out_len == SHA256_LEN);
 }
 
-static gboolean node_is_number (JsonNode *node)
+static gboolean
+node_is_number (JsonNode *node)
 {
   GType type;
 
@@ -198,20 +207,23 @@ static gboolean node_is_number (JsonNode *node)
   return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
 }
 
-static gpointer fail (GError **error, const char *message)
+static gpointer
+fail (GError **error, const char *message)
 {
   g_set_error_literal (error, HUB_ERROR, HUB_ERROR_UNAUTHORIZED, message);
   return NULL;
 }
 
-static gpointer fail_detail (GError **error, const char *message, const char *detail)
+static gpointer
+fail_detail (GError **error, const char *message, const char *detail)
 {
   g_set_error (error, HUB_ERROR, HUB_ERROR_UNAUTHORIZED, "%s%s", message, detail);
   return NULL;
 }
 
-HubAuthClaims *hub_auth_verify (const char *token, const char *secret, gsize secret_len,
-                                gint64 now_unix_s, GError **error)
+HubAuthClaims *
+hub_auth_verify (const char *token, const char *secret, gsize secret_len, gint64 now_unix_s,
+                 GError **error)
 {
   g_autoptr (JsonObject) header = NULL;
   g_autoptr (JsonObject) payload = NULL;
@@ -302,8 +314,9 @@ HubAuthClaims *hub_auth_verify (const char *token, const char *secret, gsize sec
   return g_steal_pointer (&claims);
 }
 
-char *hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
-                     gint64 exp_unix_s)
+char *
+hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
+               gint64 exp_unix_s)
 {
   static const char header_json[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
   g_autoptr (JsonBuilder) builder = json_builder_new ();

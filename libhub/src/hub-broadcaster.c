@@ -16,7 +16,8 @@ struct _HubBroadcaster {
       *seen; /* (owned) scratch set of user ids (unowned) for to_users, empty between calls */
 };
 
-HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
+HubBroadcaster *
+hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
 {
   HubBroadcaster *b;
 
@@ -29,7 +30,8 @@ HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager
   return b;
 }
 
-void hub_broadcaster_free (HubBroadcaster *b)
+void
+hub_broadcaster_free (HubBroadcaster *b)
 {
   if (b == NULL)
     return;
@@ -37,13 +39,14 @@ void hub_broadcaster_free (HubBroadcaster *b)
   g_free (b);
 }
 
-static gboolean reached (HubSendResult result)
+static gboolean
+reached (HubSendResult result)
 {
   return result == HUB_SEND_WRITTEN || result == HUB_SEND_QUEUED;
 }
 
-HubSendResult hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *conn,
-                                             HubFrame *frame)
+HubSendResult
+hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *conn, HubFrame *frame)
 {
   HubSendResult result;
 
@@ -70,8 +73,9 @@ HubSendResult hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *c
   return result;
 }
 
-guint hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
-                               HubConnection *except)
+guint
+hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
+                         HubConnection *except)
 {
   GPtrArray *conns;
   guint n = 0;
@@ -92,8 +96,8 @@ guint hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *fr
   return n;
 }
 
-guint hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame,
-                               const char *except_user)
+guint
+hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame, const char *except_user)
 {
   GHashTableIter iter;
   gpointer user;
@@ -118,7 +122,8 @@ typedef struct {
   guint n;
 } AllData;
 
-static void send_one (HubConnection *conn, gpointer user_data)
+static void
+send_one (HubConnection *conn, gpointer user_data)
 {
   AllData *data = user_data;
 
@@ -126,7 +131,8 @@ static void send_one (HubConnection *conn, gpointer user_data)
     data->n++;
 }
 
-guint hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame)
+guint
+hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame)
 {
   AllData data = {b, frame, 0};
 
@@ -137,8 +143,8 @@ guint hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame)
   return data.n;
 }
 
-guint hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame,
-                                GPtrArray *offline)
+guint
+hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame, GPtrArray *offline)
 {
   guint n = 0;
 
@@ -162,7 +168,8 @@ guint hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *f
   return n;
 }
 
-guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFrame *frame)
+guint
+hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFrame *frame)
 {
   GHashTableIter iter;
   gpointer conn;
@@ -180,7 +187,8 @@ guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFra
   return n;
 }
 
-const HubBroadcasterStats *hub_broadcaster_get_stats (HubBroadcaster *b)
+const HubBroadcasterStats *
+hub_broadcaster_get_stats (HubBroadcaster *b)
 {
   g_return_val_if_fail (b != NULL, NULL);
   return &b->stats;

@@ -40,7 +40,8 @@ struct _HubClock {
   GHashTable *fake_timers; /* id → GSequenceIter* into fake_queue */
 };
 
-static guint allocate_id (HubClock *clock, GHashTable *in_use)
+static guint
+allocate_id (HubClock *clock, GHashTable *in_use)
 {
   /* Ids wrap after 2^32 timers; skip 0 and any id still pending. */
   for (guint tries = 0; tries < G_MAXUINT; tries++) {
@@ -52,7 +53,8 @@ static guint allocate_id (HubClock *clock, GHashTable *in_use)
   g_error ("hub-clock: no free timer id");
 }
 
-static void source_destroy_and_unref (gpointer data)
+static void
+source_destroy_and_unref (gpointer data)
 {
   GSource *source = data;
 
@@ -60,7 +62,8 @@ static void source_destroy_and_unref (gpointer data)
   g_source_unref (source);
 }
 
-static int fake_timer_compare (gconstpointer a, gconstpointer b, gpointer user_data)
+static int
+fake_timer_compare (gconstpointer a, gconstpointer b, gpointer user_data)
 {
   const FakeTimer *ta = a, *tb = b;
 
@@ -71,7 +74,8 @@ static int fake_timer_compare (gconstpointer a, gconstpointer b, gpointer user_d
   return 0;
 }
 
-HubClock *hub_clock_new_real (void)
+HubClock *
+hub_clock_new_real (void)
 {
   HubClock *clock = g_new0 (HubClock, 1);
 
@@ -81,7 +85,8 @@ HubClock *hub_clock_new_real (void)
   return clock;
 }
 
-HubClock *hub_clock_new_fake (gint64 start_unix_ms)
+HubClock *
+hub_clock_new_fake (gint64 start_unix_ms)
 {
   HubClock *clock = g_new0 (HubClock, 1);
 
@@ -93,14 +98,16 @@ HubClock *hub_clock_new_fake (gint64 start_unix_ms)
   return clock;
 }
 
-HubClock *hub_clock_ref (HubClock *clock)
+HubClock *
+hub_clock_ref (HubClock *clock)
 {
   g_return_val_if_fail (clock != NULL, NULL);
   g_ref_count_inc (&clock->ref);
   return clock;
 }
 
-void hub_clock_unref (HubClock *clock)
+void
+hub_clock_unref (HubClock *clock)
 {
   g_return_if_fail (clock != NULL);
   if (!g_ref_count_dec (&clock->ref))
@@ -112,7 +119,8 @@ void hub_clock_unref (HubClock *clock)
   g_free (clock);
 }
 
-gint64 hub_clock_monotonic_us (HubClock *clock)
+gint64
+hub_clock_monotonic_us (HubClock *clock)
 {
   g_return_val_if_fail (clock != NULL, 0);
   if (clock->fake)
@@ -120,7 +128,8 @@ gint64 hub_clock_monotonic_us (HubClock *clock)
   return g_get_monotonic_time ();
 }
 
-gint64 hub_clock_unix_ms (HubClock *clock)
+gint64
+hub_clock_unix_ms (HubClock *clock)
 {
   g_return_val_if_fail (clock != NULL, 0);
   if (clock->fake)
@@ -128,7 +137,8 @@ gint64 hub_clock_unix_ms (HubClock *clock)
   return g_get_real_time () / 1000;
 }
 
-static gboolean real_timer_fire (gpointer data)
+static gboolean
+real_timer_fire (gpointer data)
 {
   RealTimer *timer = data;
   HubClockFunc func = timer->func;
@@ -145,7 +155,8 @@ static gboolean real_timer_fire (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-guint hub_clock_add_timeout (HubClock *clock, guint delay_ms, HubClockFunc func, gpointer user_data)
+guint
+hub_clock_add_timeout (HubClock *clock, guint delay_ms, HubClockFunc func, gpointer user_data)
 {
   guint id;
 
@@ -182,7 +193,8 @@ guint hub_clock_add_timeout (HubClock *clock, guint delay_ms, HubClockFunc func,
   return id;
 }
 
-void hub_clock_cancel (HubClock *clock, guint id)
+void
+hub_clock_cancel (HubClock *clock, guint id)
 {
   g_return_if_fail (clock != NULL);
   if (id == 0)
@@ -199,7 +211,8 @@ void hub_clock_cancel (HubClock *clock, guint id)
   }
 }
 
-void hub_fake_clock_advance (HubClock *clock, guint64 ms)
+void
+hub_fake_clock_advance (HubClock *clock, guint64 ms)
 {
   guint64 end;
   guint fired = 0;
@@ -239,7 +252,8 @@ void hub_fake_clock_advance (HubClock *clock, guint64 ms)
   hub_clock_unref (clock);
 }
 
-guint hub_fake_clock_pending (HubClock *clock)
+guint
+hub_fake_clock_pending (HubClock *clock)
 {
   g_return_val_if_fail (clock != NULL, 0);
   g_return_val_if_fail (clock->fake, 0);

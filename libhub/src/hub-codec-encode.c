@@ -15,7 +15,8 @@ static const char hex_digits[] = "0123456789abcdef";
 
 /* Escapes @len bytes of valid UTF-8 (no NUL inside), without the quotes. Safe
  * bytes are appended in runs. */
-static void append_escaped (GString *out, const char *str, gsize len)
+static void
+append_escaped (GString *out, const char *str, gsize len)
 {
   const char *run = str, *end = str + len;
 
@@ -59,7 +60,8 @@ static void append_escaped (GString *out, const char *str, gsize len)
   g_string_append_len (out, run, end - run);
 }
 
-void hub_json_append_string (GString *out, const char *str)
+void
+hub_json_append_string (GString *out, const char *str)
 {
   const char *p = str, *bad;
 
@@ -79,7 +81,8 @@ void hub_json_append_string (GString *out, const char *str)
   g_string_append_c (out, '"');
 }
 
-static void append_int (GString *out, gint64 value)
+static void
+append_int (GString *out, gint64 value)
 {
   char buf[24], *end = buf + sizeof buf, *p = end;
   guint64 u = value < 0 ? (guint64)0 - (guint64)value : (guint64)value;
@@ -93,7 +96,8 @@ static void append_int (GString *out, gint64 value)
   g_string_append_len (out, p, end - p);
 }
 
-static void append_double (GString *out, double value)
+static void
+append_double (GString *out, double value)
 {
   static const char *const formats[] = {"%.15g", "%.16g", "%.17g"};
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
@@ -117,8 +121,9 @@ static void append_double (GString *out, double value)
 
 /* Appends `"key":value`, after a comma unless *@first. With @skip_envelope,
  * "type" and "id" are left out: in an ok reply the envelope owns them. */
-static void append_member (GString *out, const char *key, JsonNode *value, gboolean *first,
-                           gboolean skip_envelope)
+static void
+append_member (GString *out, const char *key, JsonNode *value, gboolean *first,
+               gboolean skip_envelope)
 {
   if (skip_envelope && (strcmp (key, "type") == 0 || strcmp (key, "id") == 0))
     return;
@@ -131,7 +136,8 @@ static void append_member (GString *out, const char *key, JsonNode *value, gbool
 }
 
 /* The members of @obj in insertion order, comma-separated. */
-static void append_members (GString *out, JsonObject *obj, gboolean first, gboolean skip_envelope)
+static void
+append_members (GString *out, JsonObject *obj, gboolean first, gboolean skip_envelope)
 {
 #if JSON_CHECK_VERSION(1, 6, 0)
   JsonObjectIter iter;
@@ -150,7 +156,8 @@ static void append_members (GString *out, JsonObject *obj, gboolean first, gbool
 }
 
 /* Recursion depth is the node's depth: decoded payloads have at most 64 levels. */
-void hub_json_append_node (GString *out, JsonNode *node)
+void
+hub_json_append_node (GString *out, JsonNode *node)
 {
   if (node == NULL) {
     g_string_append (out, "null");
@@ -203,7 +210,8 @@ void hub_json_append_node (GString *out, JsonNode *node)
 /* ---- Frame helpers ------------------------------------------------------------ */
 
 /* Starts `{"type":"<type>"` in a new frame builder. */
-static GString *begin (const char *type, gsize hint)
+static GString *
+begin (const char *type, gsize hint)
 {
   GString *b = hub_frame_builder_new (hint);
 
@@ -214,7 +222,8 @@ static GString *begin (const char *type, gsize hint)
 }
 
 /* `,"id":<id_json>` when there is an id: it is already JSON, spliced verbatim. */
-static void append_id (GString *b, const char *id_json)
+static void
+append_id (GString *b, const char *id_json)
 {
   if (id_json == NULL)
     return;
@@ -223,32 +232,37 @@ static void append_id (GString *b, const char *id_json)
 }
 
 /* `,"<key>":` — keys are literals of this file, never need escaping. */
-static void append_key (GString *b, const char *key)
+static void
+append_key (GString *b, const char *key)
 {
   g_string_append (b, ",\"");
   g_string_append (b, key);
   g_string_append (b, "\":");
 }
 
-static void append_string_member (GString *b, const char *key, const char *value)
+static void
+append_string_member (GString *b, const char *key, const char *value)
 {
   append_key (b, key);
   hub_json_append_string (b, value);
 }
 
-static void append_int_member (GString *b, const char *key, gint64 value)
+static void
+append_int_member (GString *b, const char *key, gint64 value)
 {
   append_key (b, key);
   append_int (b, value);
 }
 
-static void append_bool_member (GString *b, const char *key, gboolean value)
+static void
+append_bool_member (GString *b, const char *key, gboolean value)
 {
   append_key (b, key);
   g_string_append (b, value ? "true" : "false");
 }
 
-static HubFrame *finish (GString *b, HubFrameFlags flags)
+static HubFrame *
+finish (GString *b, HubFrameFlags flags)
 {
   g_string_append_c (b, '}');
   return hub_frame_builder_finish (b, flags);
@@ -257,7 +271,8 @@ static HubFrame *finish (GString *b, HubFrameFlags flags)
 /* ---- Replies ---------------------------------------------------------------- */
 
 /* A NULL @message gets the code's string: an error frame always has both. */
-HubFrame *hub_encode_error (const char *id_json, HubErrorCode code, const char *message)
+HubFrame *
+hub_encode_error (const char *id_json, HubErrorCode code, const char *message)
 {
   const char *code_str = hub_error_code_to_string (code);
   GString *b = begin ("error", 64 + (message != NULL ? strlen (message) : 0));
@@ -270,7 +285,8 @@ HubFrame *hub_encode_error (const char *id_json, HubErrorCode code, const char *
 
 /* Members of @result named "type" or "id" are skipped: the envelope owns them
  * and a reply must not carry duplicate keys. */
-HubFrame *hub_encode_ok (const char *id_json, JsonObject *result)
+HubFrame *
+hub_encode_ok (const char *id_json, JsonObject *result)
 {
   GString *b = begin ("ok", 128);
 
@@ -280,8 +296,8 @@ HubFrame *hub_encode_ok (const char *id_json, JsonObject *result)
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 
-HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n,
-                                 gboolean complete)
+HubFrame *
+hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n, gboolean complete)
 {
   gsize total = 64 + (id_json != NULL ? strlen (id_json) : 0);
   GString *b;
@@ -313,7 +329,8 @@ HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages,
 
 /* @w->rooms is read up to its NULL terminator, and no further than
  * @w->n_rooms entries when that is not 0. */
-HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w)
+HubFrame *
+hub_encode_welcome (const char *id_json, const HubWelcome *w)
 {
   GString *b;
 
@@ -340,7 +357,8 @@ HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w)
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 
-HubFrame *hub_encode_pong (const char *id_json, gint64 ts_ms)
+HubFrame *
+hub_encode_pong (const char *id_json, gint64 ts_ms)
 {
   GString *b = begin ("pong", 64);
 
@@ -351,7 +369,8 @@ HubFrame *hub_encode_pong (const char *id_json, gint64 ts_ms)
 
 /* ---- Delivered frames (hot path: one encode per publish) ----------------------- */
 
-static HubFrame *finish_with_payload (GString *b, JsonNode *payload)
+static HubFrame *
+finish_with_payload (GString *b, JsonNode *payload)
 {
   append_key (b, "payload");
   hub_json_append_node (b, payload);
@@ -359,8 +378,9 @@ static HubFrame *finish_with_payload (GString *b, JsonNode *payload)
 }
 
 /* A NULL @device (a message published over HTTP) leaves the key out. */
-HubFrame *hub_encode_message (const char *room, gint64 seq, const char *from, const char *device,
-                              gint64 ts_ms, JsonNode *payload)
+HubFrame *
+hub_encode_message (const char *room, gint64 seq, const char *from, const char *device,
+                    gint64 ts_ms, JsonNode *payload)
 {
   GString *b;
 
@@ -376,7 +396,8 @@ HubFrame *hub_encode_message (const char *room, gint64 seq, const char *from, co
   return finish_with_payload (b, payload);
 }
 
-HubFrame *hub_encode_direct (const char *from, const char *to, gint64 ts_ms, JsonNode *payload)
+HubFrame *
+hub_encode_direct (const char *from, const char *to, gint64 ts_ms, JsonNode *payload)
 {
   GString *b;
 
@@ -389,7 +410,8 @@ HubFrame *hub_encode_direct (const char *from, const char *to, gint64 ts_ms, Jso
   return finish_with_payload (b, payload);
 }
 
-HubFrame *hub_encode_multicast (const char *from, gint64 ts_ms, JsonNode *payload)
+HubFrame *
+hub_encode_multicast (const char *from, gint64 ts_ms, JsonNode *payload)
 {
   GString *b;
 
@@ -401,7 +423,8 @@ HubFrame *hub_encode_multicast (const char *from, gint64 ts_ms, JsonNode *payloa
   return finish_with_payload (b, payload);
 }
 
-HubFrame *hub_encode_broadcast (const char *from, gint64 ts_ms, JsonNode *payload)
+HubFrame *
+hub_encode_broadcast (const char *from, gint64 ts_ms, JsonNode *payload)
 {
   GString *b;
 
@@ -413,7 +436,8 @@ HubFrame *hub_encode_broadcast (const char *from, gint64 ts_ms, JsonNode *payloa
   return finish_with_payload (b, payload);
 }
 
-HubFrame *hub_encode_typing (const char *room, const char *user)
+HubFrame *
+hub_encode_typing (const char *room, const char *user)
 {
   GString *b;
 
@@ -425,7 +449,8 @@ HubFrame *hub_encode_typing (const char *room, const char *user)
   return finish (b, HUB_FRAME_FLAG_EPHEMERAL);
 }
 
-HubFrame *hub_encode_presence (const char *event, const char *room, const char *user)
+HubFrame *
+hub_encode_presence (const char *event, const char *room, const char *user)
 {
   GString *b;
 
@@ -438,7 +463,8 @@ HubFrame *hub_encode_presence (const char *event, const char *room, const char *
   return finish (b, HUB_FRAME_FLAG_EPHEMERAL);
 }
 
-HubFrame *hub_encode_status (const char *user, HubStatus status)
+HubFrame *
+hub_encode_status (const char *user, HubStatus status)
 {
   GString *b;
 
@@ -450,7 +476,8 @@ HubFrame *hub_encode_status (const char *user, HubStatus status)
   return finish (b, HUB_FRAME_FLAG_EPHEMERAL);
 }
 
-HubFrame *hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete)
+HubFrame *
+hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete)
 {
   GString *b;
 

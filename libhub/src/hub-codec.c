@@ -37,14 +37,16 @@ static const char *const status_strings[] = {
     [HUB_STATUS_BUSY] = "busy",
 };
 
-const char *hub_status_to_string (HubStatus status)
+const char *
+hub_status_to_string (HubStatus status)
 {
   if ((guint)status >= G_N_ELEMENTS (status_strings))
     return status_strings[HUB_STATUS_OFFLINE];
   return status_strings[status];
 }
 
-gboolean hub_status_from_string (const char *str, HubStatus *out)
+gboolean
+hub_status_from_string (const char *str, HubStatus *out)
 {
   if (str == NULL)
     return FALSE;
@@ -58,14 +60,16 @@ gboolean hub_status_from_string (const char *str, HubStatus *out)
   return FALSE;
 }
 
-const char *hub_request_type_to_string (HubRequestType type)
+const char *
+hub_request_type_to_string (HubRequestType type)
 {
   if ((guint)type >= HUB_REQ_N_TYPES)
     return type_strings[HUB_REQ_UNKNOWN];
   return type_strings[type];
 }
 
-static HubRequestType request_type_from_string (const char *str)
+static HubRequestType
+request_type_from_string (const char *str)
 {
   for (int t = HUB_REQ_UNKNOWN + 1; t < HUB_REQ_N_TYPES; t++) {
     if (strcmp (str, type_strings[t]) == 0)
@@ -74,7 +78,8 @@ static HubRequestType request_type_from_string (const char *str)
   return HUB_REQ_UNKNOWN;
 }
 
-void hub_request_free (HubRequest *req)
+void
+hub_request_free (HubRequest *req)
 {
   if (req == NULL)
     return;
@@ -91,7 +96,8 @@ void hub_request_free (HubRequest *req)
   g_free (req);
 }
 
-void hub_decode_result_clear (HubDecodeResult *result)
+void
+hub_decode_result_clear (HubDecodeResult *result)
 {
   if (result == NULL)
     return;
@@ -114,7 +120,8 @@ typedef struct {
 static gboolean fail (Fields *f, HubErrorCode code, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 /* Records the error; always returns FALSE so callers can `return fail (…)`. */
-static gboolean fail (Fields *f, HubErrorCode code, const char *format, ...)
+static gboolean
+fail (Fields *f, HubErrorCode code, const char *format, ...)
 {
   va_list args;
 
@@ -127,7 +134,8 @@ static gboolean fail (Fields *f, HubErrorCode code, const char *format, ...)
 }
 
 /* The member @key, or NULL when it is absent or JSON null (§2: same thing). */
-static JsonNode *member (Fields *f, const char *key)
+static JsonNode *
+member (Fields *f, const char *key)
 {
   JsonNode *node = json_object_get_member (f->obj, key);
 
@@ -136,12 +144,14 @@ static JsonNode *member (Fields *f, const char *key)
   return node;
 }
 
-static gboolean holds (JsonNode *node, GType type)
+static gboolean
+holds (JsonNode *node, GType type)
 {
   return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == type;
 }
 
-static gboolean get_string (Fields *f, const char *key, gboolean required, char **out)
+static gboolean
+get_string (Fields *f, const char *key, gboolean required, char **out)
 {
   JsonNode *node = member (f, key);
 
@@ -153,7 +163,8 @@ static gboolean get_string (Fields *f, const char *key, gboolean required, char 
   return TRUE;
 }
 
-static gboolean get_name (Fields *f, const char *key, gboolean required, char **out)
+static gboolean
+get_name (Fields *f, const char *key, gboolean required, char **out)
 {
   g_autofree char *name = NULL;
 
@@ -166,8 +177,8 @@ static gboolean get_name (Fields *f, const char *key, gboolean required, char **
 }
 
 /* An integer ≥ @min. *present tells whether it was given (absent or null: not). */
-static gboolean get_int (Fields *f, const char *key, gboolean required, gint64 min, gint64 *out,
-                         gboolean *present)
+static gboolean
+get_int (Fields *f, const char *key, gboolean required, gint64 min, gint64 *out, gboolean *present)
 {
   JsonNode *node = member (f, key);
 
@@ -183,7 +194,8 @@ static gboolean get_int (Fields *f, const char *key, gboolean required, gint64 m
 }
 
 /* A required JSON object, kept as a node for the dispatcher to encode once. */
-static gboolean get_payload (Fields *f, JsonNode **out)
+static gboolean
+get_payload (Fields *f, JsonNode **out)
 {
   JsonNode *node = member (f, "payload");
 
@@ -197,7 +209,8 @@ static gboolean get_payload (Fields *f, JsonNode **out)
 }
 
 /* A required array of at most HUB_MULTICAST_MAX names (empty allowed). */
-static gboolean get_name_array (Fields *f, const char *key, GPtrArray **out)
+static gboolean
+get_name_array (Fields *f, const char *key, GPtrArray **out)
 {
   JsonNode *node = member (f, key);
   g_autoptr (GPtrArray) names = NULL;
@@ -234,7 +247,8 @@ static gboolean get_name_array (Fields *f, const char *key, GPtrArray **out)
 }
 
 /* create/join `name`: optional, 1..HUB_ROOM_NAME_MAX characters (not bytes). */
-static gboolean get_room_title (Fields *f, char **out)
+static gboolean
+get_room_title (Fields *f, char **out)
 {
   g_autofree char *title = NULL;
 
@@ -249,7 +263,8 @@ static gboolean get_room_title (Fields *f, char **out)
 
 /* hello `token`: a present non-string is not a decode error; the dispatcher
  * answers it unauthorized and closes 4001 (§3). */
-static void get_token (Fields *f, HubRequest *req)
+static void
+get_token (Fields *f, HubRequest *req)
 {
   JsonNode *node = member (f, "token");
 
@@ -263,7 +278,8 @@ static void get_token (Fields *f, HubRequest *req)
 
 /* hello `resume`: must be an object; entries with an invalid room name or a
  * value that is not a non-negative integer are skipped (§3). */
-static gboolean get_resume (Fields *f, GHashTable **out)
+static gboolean
+get_resume (Fields *f, GHashTable **out)
 {
   JsonNode *node = member (f, "resume");
   GHashTable *resume;
@@ -290,7 +306,8 @@ static gboolean get_resume (Fields *f, GHashTable **out)
   return TRUE;
 }
 
-static gboolean get_status (Fields *f, HubStatus *out)
+static gboolean
+get_status (Fields *f, HubStatus *out)
 {
   g_autofree char *status = NULL;
 
@@ -304,7 +321,8 @@ static gboolean get_status (Fields *f, HubStatus *out)
 
 /* The fields of @req->type, in the order PROTOCOL.md lists them: the first
  * problem found is the one reported. */
-static gboolean decode_fields (Fields *f, HubRequest *req)
+static gboolean
+decode_fields (Fields *f, HubRequest *req)
 {
   gboolean present;
 
@@ -365,7 +383,8 @@ static gboolean decode_fields (Fields *f, HubRequest *req)
 
 /* ---- Decoding ------------------------------------------------------------- */
 
-static void set_error (HubDecodeResult *result, HubErrorCode code, char *message /* owned */)
+static void
+set_error (HubDecodeResult *result, HubErrorCode code, char *message /* owned */)
 {
   result->code = code;
   g_free (result->message);
@@ -374,7 +393,8 @@ static void set_error (HubDecodeResult *result, HubErrorCode code, char *message
 
 /* Reads `id` and `type` (§2). Returns FALSE, with bad_request set, when the
  * envelope is not usable; result->id_json is set whenever the id is. */
-static gboolean decode_envelope (JsonObject *obj, const HubJsonScan *scan, HubDecodeResult *result)
+static gboolean
+decode_envelope (JsonObject *obj, const HubJsonScan *scan, HubDecodeResult *result)
 {
   JsonNode *id = json_object_get_member (obj, "id");
   JsonNode *type = json_object_get_member (obj, "type");
@@ -409,7 +429,8 @@ static gboolean decode_envelope (JsonObject *obj, const HubJsonScan *scan, HubDe
   return TRUE;
 }
 
-void hub_codec_decode (const char *data, gsize len, HubDecodeResult *result)
+void
+hub_codec_decode (const char *data, gsize len, HubDecodeResult *result)
 {
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (HubRequest) req = NULL;

@@ -8,7 +8,8 @@
 
 /* The host name made into a valid node name (PROTOCOL.md §2 name rule):
  * invalid characters become '-', a leading '@' too, at most 64 characters. */
-static char *node_name_from_host (const char *host)
+static char *
+node_name_from_host (const char *host)
 {
   GString *name = g_string_new (NULL);
 
@@ -24,7 +25,8 @@ static char *node_name_from_host (const char *host)
   return g_string_free (name, FALSE);
 }
 
-void hub_config_init (HubConfig *config)
+void
+hub_config_init (HubConfig *config)
 {
   g_return_if_fail (config != NULL);
   memset (config, 0, sizeof *config);
@@ -44,7 +46,8 @@ void hub_config_init (HubConfig *config)
 }
 
 /* Frees the strings and leaves them NULL, so clearing twice is harmless. */
-void hub_config_clear (HubConfig *config)
+void
+hub_config_clear (HubConfig *config)
 {
   g_return_if_fail (config != NULL);
   g_clear_pointer (&config->node, g_free);
@@ -55,7 +58,8 @@ void hub_config_clear (HubConfig *config)
 /* @dst is overwritten without being cleared: pass uninitialised storage or a
  * cleared config. The secret is copied as secret_len bytes (it may hold NULs)
  * plus a terminating NUL. */
-void hub_config_copy (HubConfig *dst, const HubConfig *src)
+void
+hub_config_copy (HubConfig *dst, const HubConfig *src)
 {
   g_return_if_fail (dst != NULL);
   g_return_if_fail (src != NULL);

@@ -12,7 +12,8 @@ struct _HubConnectionManager {
   GHashTable *by_user;
 };
 
-HubConnectionManager *hub_connection_manager_new (void)
+HubConnectionManager *
+hub_connection_manager_new (void)
 {
   HubConnectionManager *mgr = g_new0 (HubConnectionManager, 1);
 
@@ -23,7 +24,8 @@ HubConnectionManager *hub_connection_manager_new (void)
   return mgr;
 }
 
-void hub_connection_manager_free (HubConnectionManager *mgr)
+void
+hub_connection_manager_free (HubConnectionManager *mgr)
 {
   if (mgr == NULL)
     return;
@@ -33,7 +35,8 @@ void hub_connection_manager_free (HubConnectionManager *mgr)
   g_free (mgr);
 }
 
-void hub_connection_manager_add (HubConnectionManager *mgr, HubConnection *conn)
+void
+hub_connection_manager_add (HubConnectionManager *mgr, HubConnection *conn)
 {
   const char *id;
 
@@ -45,8 +48,8 @@ void hub_connection_manager_add (HubConnectionManager *mgr, HubConnection *conn)
   g_hash_table_insert (mgr->by_id, (gpointer)id, hub_connection_ref (conn));
 }
 
-static gboolean is_bound (HubConnectionManager *mgr, HubConnection *conn, GPtrArray **conns,
-                          guint *index)
+static gboolean
+is_bound (HubConnectionManager *mgr, HubConnection *conn, GPtrArray **conns, guint *index)
 {
   const char *user = hub_connection_get_user (conn);
   GPtrArray *arr;
@@ -61,7 +64,8 @@ static gboolean is_bound (HubConnectionManager *mgr, HubConnection *conn, GPtrAr
   return g_ptr_array_find (arr, conn, index);
 }
 
-void hub_connection_manager_bind_user (HubConnectionManager *mgr, HubConnection *conn)
+void
+hub_connection_manager_bind_user (HubConnectionManager *mgr, HubConnection *conn)
 {
   const char *user;
   GPtrArray *arr = NULL;
@@ -81,7 +85,8 @@ void hub_connection_manager_bind_user (HubConnectionManager *mgr, HubConnection 
   g_ptr_array_add (arr, conn);
 }
 
-void hub_connection_manager_remove (HubConnectionManager *mgr, HubConnection *conn)
+void
+hub_connection_manager_remove (HubConnectionManager *mgr, HubConnection *conn)
 {
   GPtrArray *arr = NULL;
   guint index;
@@ -101,39 +106,45 @@ void hub_connection_manager_remove (HubConnectionManager *mgr, HubConnection *co
   g_hash_table_remove (mgr->by_id, hub_connection_get_id (conn));
 }
 
-HubConnection *hub_connection_manager_lookup (HubConnectionManager *mgr, const char *id)
+HubConnection *
+hub_connection_manager_lookup (HubConnectionManager *mgr, const char *id)
 {
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (id != NULL, NULL);
   return g_hash_table_lookup (mgr->by_id, id);
 }
 
-GPtrArray *hub_connection_manager_get_user_connections (HubConnectionManager *mgr, const char *user)
+GPtrArray *
+hub_connection_manager_get_user_connections (HubConnectionManager *mgr, const char *user)
 {
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (user != NULL, NULL);
   return g_hash_table_lookup (mgr->by_user, user);
 }
 
-guint hub_connection_manager_count_user (HubConnectionManager *mgr, const char *user)
+guint
+hub_connection_manager_count_user (HubConnectionManager *mgr, const char *user)
 {
   GPtrArray *arr = hub_connection_manager_get_user_connections (mgr, user);
 
   return arr != NULL ? arr->len : 0;
 }
 
-guint hub_connection_manager_n_connections (HubConnectionManager *mgr)
+guint
+hub_connection_manager_n_connections (HubConnectionManager *mgr)
 {
   g_return_val_if_fail (mgr != NULL, 0);
   return g_hash_table_size (mgr->by_id);
 }
 
-static void count_one (HubConnection *conn, gpointer user_data)
+static void
+count_one (HubConnection *conn, gpointer user_data)
 {
   (*(guint *)user_data)++;
 }
 
-guint hub_connection_manager_n_authenticated (HubConnectionManager *mgr)
+guint
+hub_connection_manager_n_authenticated (HubConnectionManager *mgr)
 {
   guint n = 0;
 
@@ -142,14 +153,16 @@ guint hub_connection_manager_n_authenticated (HubConnectionManager *mgr)
   return n;
 }
 
-guint hub_connection_manager_n_users (HubConnectionManager *mgr)
+guint
+hub_connection_manager_n_users (HubConnectionManager *mgr)
 {
   g_return_val_if_fail (mgr != NULL, 0);
   return g_hash_table_size (mgr->by_user);
 }
 
-void hub_connection_manager_foreach (HubConnectionManager *mgr, HubConnectionFunc func,
-                                     gpointer user_data)
+void
+hub_connection_manager_foreach (HubConnectionManager *mgr, HubConnectionFunc func,
+                                gpointer user_data)
 {
   GHashTableIter iter;
   gpointer value;
@@ -162,8 +175,9 @@ void hub_connection_manager_foreach (HubConnectionManager *mgr, HubConnectionFun
     func (value, user_data);
 }
 
-void hub_connection_manager_foreach_authenticated (HubConnectionManager *mgr,
-                                                   HubConnectionFunc func, gpointer user_data)
+void
+hub_connection_manager_foreach_authenticated (HubConnectionManager *mgr, HubConnectionFunc func,
+                                              gpointer user_data)
 {
   GHashTableIter iter;
   gpointer value;

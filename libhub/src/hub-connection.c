@@ -38,8 +38,9 @@ struct _HubConnection {
   guint hello_timer;
 };
 
-HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
-                                   const HubSinkVTable *sink, gpointer sink_data)
+HubConnection *
+hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
+                    const HubSinkVTable *sink, gpointer sink_data)
 {
   HubConnection *conn;
 
@@ -65,20 +66,23 @@ HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_qu
   return conn;
 }
 
-HubConnection *hub_connection_ref (HubConnection *conn)
+HubConnection *
+hub_connection_ref (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   g_ref_count_inc (&conn->ref);
   return conn;
 }
 
-static void discard_queue (HubConnection *conn)
+static void
+discard_queue (HubConnection *conn)
 {
   g_queue_clear_full (&conn->queue, (GDestroyNotify)hub_frame_unref);
   conn->queued_bytes = 0;
 }
 
-void hub_connection_unref (HubConnection *conn)
+void
+hub_connection_unref (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
   if (!g_ref_count_dec (&conn->ref))
@@ -94,38 +98,44 @@ void hub_connection_unref (HubConnection *conn)
   g_free (conn);
 }
 
-const char *hub_connection_get_id (HubConnection *conn)
+const char *
+hub_connection_get_id (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return conn->id;
 }
 
-const char *hub_connection_get_user (HubConnection *conn)
+const char *
+hub_connection_get_user (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return conn->user;
 }
 
-const char *hub_connection_get_device (HubConnection *conn)
+const char *
+hub_connection_get_device (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return conn->device;
 }
 
-gboolean hub_connection_is_authenticated (HubConnection *conn)
+gboolean
+hub_connection_is_authenticated (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
   return conn->authenticated;
 }
 
-gboolean hub_connection_is_admin (HubConnection *conn)
+gboolean
+hub_connection_is_admin (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
   return conn->admin;
 }
 
-void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
-                                  gboolean admin)
+void
+hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
+                             gboolean admin)
 {
   g_return_if_fail (conn != NULL);
   g_return_if_fail (user != NULL);
@@ -141,7 +151,8 @@ void hub_connection_authenticate (HubConnection *conn, const char *user, const c
   conn->authenticated = TRUE;
 }
 
-static gsize frame_bytes (HubFrame *frame)
+static gsize
+frame_bytes (HubFrame *frame)
 {
   gsize len = 0;
 
@@ -150,7 +161,8 @@ static gsize frame_bytes (HubFrame *frame)
 }
 
 /* Offers @frame to the sink; accounts it when taken. */
-static gboolean sink_write (HubConnection *conn, HubFrame *frame)
+static gboolean
+sink_write (HubConnection *conn, HubFrame *frame)
 {
   if (!conn->sink->write (conn->sink_data, frame))
     return FALSE;
@@ -160,7 +172,8 @@ static gboolean sink_write (HubConnection *conn, HubFrame *frame)
 }
 
 /* Closes the sink once, when a close is pending and nothing is left to write. */
-static void maybe_close_sink (HubConnection *conn)
+static void
+maybe_close_sink (HubConnection *conn)
 {
   if (conn->detached || !conn->closing || conn->sink_closed || conn->queue.length > 0)
     return;
@@ -168,7 +181,8 @@ static void maybe_close_sink (HubConnection *conn)
   conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
 }
 
-HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame)
+HubSendResult
+hub_connection_send (HubConnection *conn, HubFrame *frame)
 {
   gsize len;
   gboolean was_empty;
@@ -204,7 +218,8 @@ HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame)
   return HUB_SEND_QUEUED;
 }
 
-void hub_connection_flush (HubConnection *conn)
+void
+hub_connection_flush (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
 
@@ -225,7 +240,8 @@ void hub_connection_flush (HubConnection *conn)
     maybe_close_sink (conn);
 }
 
-void hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
+void
+hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
 {
   g_return_if_fail (conn != NULL);
 
@@ -241,19 +257,22 @@ void hub_connection_close (HubConnection *conn, guint16 code, const char *reason
   maybe_close_sink (conn);
 }
 
-gboolean hub_connection_is_closing (HubConnection *conn)
+gboolean
+hub_connection_is_closing (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
   return conn->closing;
 }
 
-guint16 hub_connection_get_close_code (HubConnection *conn)
+guint16
+hub_connection_get_close_code (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->close_code;
 }
 
-void hub_connection_detach (HubConnection *conn)
+void
+hub_connection_detach (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
   conn->detached = TRUE;
@@ -261,7 +280,8 @@ void hub_connection_detach (HubConnection *conn)
   discard_queue (conn);
 }
 
-void hub_connection_ping (HubConnection *conn)
+void
+hub_connection_ping (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
   if (conn->detached || conn->sink_closed || conn->sink->ping == NULL)
@@ -269,25 +289,29 @@ void hub_connection_ping (HubConnection *conn)
   conn->sink->ping (conn->sink_data);
 }
 
-gsize hub_connection_queued_bytes (HubConnection *conn)
+gsize
+hub_connection_queued_bytes (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->queued_bytes;
 }
 
-guint hub_connection_queued_frames (HubConnection *conn)
+guint
+hub_connection_queued_frames (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->queue.length;
 }
 
-gsize hub_connection_max_queue_bytes (HubConnection *conn)
+gsize
+hub_connection_max_queue_bytes (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->max_queue_bytes;
 }
 
-void hub_connection_note_received (HubConnection *conn, gsize bytes)
+void
+hub_connection_note_received (HubConnection *conn, gsize bytes)
 {
   g_return_if_fail (conn != NULL);
   conn->stats.frames_in++;
@@ -295,43 +319,50 @@ void hub_connection_note_received (HubConnection *conn, gsize bytes)
   conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
 }
 
-void hub_connection_touch (HubConnection *conn)
+void
+hub_connection_touch (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
   conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
 }
 
-void hub_connection_note_message_in (HubConnection *conn)
+void
+hub_connection_note_message_in (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
   conn->stats.messages_in++;
 }
 
-const HubConnectionStats *hub_connection_get_stats (HubConnection *conn)
+const HubConnectionStats *
+hub_connection_get_stats (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return &conn->stats;
 }
 
-HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn)
+HubRateLimiter *
+hub_connection_get_rate_limiter (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return &conn->rate_limiter;
 }
 
-GHashTable *hub_connection_get_subscriptions (HubConnection *conn)
+GHashTable *
+hub_connection_get_subscriptions (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
   return conn->subscriptions;
 }
 
-void hub_connection_set_hello_timer (HubConnection *conn, guint id)
+void
+hub_connection_set_hello_timer (HubConnection *conn, guint id)
 {
   g_return_if_fail (conn != NULL);
   conn->hello_timer = id;
 }
 
-guint hub_connection_get_hello_timer (HubConnection *conn)
+guint
+hub_connection_get_hello_timer (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->hello_timer;

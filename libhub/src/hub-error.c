@@ -29,14 +29,16 @@ static const char *const code_strings[HUB_ERROR_N_CODES] = {
 
 /* Anything outside the table (HUB_ERROR_NONE, a stray int) maps to "internal":
  * an error frame must always carry a code a client knows. */
-const char *hub_error_code_to_string (HubErrorCode code)
+const char *
+hub_error_code_to_string (HubErrorCode code)
 {
   if ((int)code <= HUB_ERROR_NONE || code >= HUB_ERROR_N_CODES)
     return code_strings[HUB_ERROR_INTERNAL];
   return code_strings[code];
 }
 
-HubErrorCode hub_error_code_from_string (const char *str)
+HubErrorCode
+hub_error_code_from_string (const char *str)
 {
   if (str == NULL)
     return HUB_ERROR_NONE;

@@ -23,7 +23,8 @@ struct _HubFrame {
 
 /* Writes the header for @len payload bytes so that it ends at @end; returns its size.
  * Minimal length encoding, as RFC 6455 §5.2 requires. */
-static guint8 write_header (guint8 *end, gsize len)
+static guint8
+write_header (guint8 *end, gsize len)
 {
   guint64 n = len;
 
@@ -47,7 +48,8 @@ static guint8 write_header (guint8 *end, gsize len)
 }
 
 /* Fills the struct of a buffer whose JSON (and NUL) are already in place. */
-static HubFrame *frame_init (HubFrame *frame, gsize len, HubFrameFlags flags)
+static HubFrame *
+frame_init (HubFrame *frame, gsize len, HubFrameFlags flags)
 {
   g_ref_count_init (&frame->ref);
   frame->flags = flags;
@@ -57,7 +59,8 @@ static HubFrame *frame_init (HubFrame *frame, gsize len, HubFrameFlags flags)
   return frame;
 }
 
-HubFrame *hub_frame_new (const char *json, gsize len, HubFrameFlags flags)
+HubFrame *
+hub_frame_new (const char *json, gsize len, HubFrameFlags flags)
 {
   HubFrame *frame;
 
@@ -73,7 +76,8 @@ HubFrame *hub_frame_new (const char *json, gsize len, HubFrameFlags flags)
 
 /* The one copy is into the frame: a GString's buffer has no room in front for
  * the struct and headroom, and moving the text inside it would copy it anyway. */
-HubFrame *hub_frame_new_from_gstring (GString *str, HubFrameFlags flags)
+HubFrame *
+hub_frame_new_from_gstring (GString *str, HubFrameFlags flags)
 {
   HubFrame *frame;
 
@@ -84,7 +88,8 @@ HubFrame *hub_frame_new_from_gstring (GString *str, HubFrameFlags flags)
   return frame;
 }
 
-GString *hub_frame_builder_new (gsize hint)
+GString *
+hub_frame_builder_new (gsize hint)
 {
   GString *builder = g_string_sized_new (FRAME_PREFIX + hint + 1);
 
@@ -93,7 +98,8 @@ GString *hub_frame_builder_new (gsize hint)
   return builder;
 }
 
-HubFrame *hub_frame_builder_finish (GString *builder, HubFrameFlags flags)
+HubFrame *
+hub_frame_builder_finish (GString *builder, HubFrameFlags flags)
 {
   gsize total, len;
   gboolean shrink;
@@ -110,7 +116,8 @@ HubFrame *hub_frame_builder_finish (GString *builder, HubFrameFlags flags)
   return frame_init ((HubFrame *)(gpointer)buf, len, flags);
 }
 
-HubFrame *hub_frame_ref (HubFrame *frame)
+HubFrame *
+hub_frame_ref (HubFrame *frame)
 {
   g_return_val_if_fail (frame != NULL, NULL);
 
@@ -118,7 +125,8 @@ HubFrame *hub_frame_ref (HubFrame *frame)
   return frame;
 }
 
-void hub_frame_unref (HubFrame *frame)
+void
+hub_frame_unref (HubFrame *frame)
 {
   g_return_if_fail (frame != NULL);
 
@@ -126,7 +134,8 @@ void hub_frame_unref (HubFrame *frame)
     g_free (frame);
 }
 
-const char *hub_frame_payload (const HubFrame *frame, gsize *len)
+const char *
+hub_frame_payload (const HubFrame *frame, gsize *len)
 {
   g_return_val_if_fail (frame != NULL, NULL);
 
@@ -135,7 +144,8 @@ const char *hub_frame_payload (const HubFrame *frame, gsize *len)
   return (const char *)frame->data + HUB_FRAME_HEADROOM;
 }
 
-const guint8 *hub_frame_wire (const HubFrame *frame, gsize *len)
+const guint8 *
+hub_frame_wire (const HubFrame *frame, gsize *len)
 {
   g_return_val_if_fail (frame != NULL, NULL);
 
@@ -144,14 +154,16 @@ const guint8 *hub_frame_wire (const HubFrame *frame, gsize *len)
   return frame->data + HUB_FRAME_HEADROOM - frame->header_len;
 }
 
-gboolean hub_frame_is_ephemeral (const HubFrame *frame)
+gboolean
+hub_frame_is_ephemeral (const HubFrame *frame)
 {
   g_return_val_if_fail (frame != NULL, FALSE);
 
   return (frame->flags & HUB_FRAME_FLAG_EPHEMERAL) != 0;
 }
 
-HubFrameFlags hub_frame_flags (const HubFrame *frame)
+HubFrameFlags
+hub_frame_flags (const HubFrame *frame)
 {
   g_return_val_if_fail (frame != NULL, HUB_FRAME_FLAG_NONE);
 

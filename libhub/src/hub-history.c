@@ -17,7 +17,8 @@ struct _HubHistory {
   gint64 highest_pushed;  /* for the strictly-increasing check */
 };
 
-HubHistory *hub_history_new (guint capacity)
+HubHistory *
+hub_history_new (guint capacity)
 {
   HubHistory *history = g_new0 (HubHistory, 1);
 
@@ -27,12 +28,14 @@ HubHistory *hub_history_new (guint capacity)
 }
 
 /* The @i-th stored entry, 0 being the oldest. */
-static Entry *nth (HubHistory *history, guint i)
+static Entry *
+nth (HubHistory *history, guint i)
 {
   return &history->entries[(history->head + i) % history->capacity];
 }
 
-void hub_history_free (HubHistory *history)
+void
+hub_history_free (HubHistory *history)
 {
   if (history == NULL)
     return;
@@ -42,7 +45,8 @@ void hub_history_free (HubHistory *history)
   g_free (history);
 }
 
-void hub_history_push (HubHistory *history, gint64 seq, HubFrame *frame)
+void
+hub_history_push (HubHistory *history, gint64 seq, HubFrame *frame)
 {
   Entry *slot;
 
@@ -68,25 +72,29 @@ void hub_history_push (HubHistory *history, gint64 seq, HubFrame *frame)
   history->length++;
 }
 
-guint hub_history_length (HubHistory *history)
+guint
+hub_history_length (HubHistory *history)
 {
   g_return_val_if_fail (history != NULL, 0);
   return history->length;
 }
 
-guint hub_history_capacity (HubHistory *history)
+guint
+hub_history_capacity (HubHistory *history)
 {
   g_return_val_if_fail (history != NULL, 0);
   return history->capacity;
 }
 
-gint64 hub_history_first_seq (HubHistory *history)
+gint64
+hub_history_first_seq (HubHistory *history)
 {
   g_return_val_if_fail (history != NULL, 0);
   return history->length > 0 ? nth (history, 0)->seq : 0;
 }
 
-gint64 hub_history_last_seq (HubHistory *history)
+gint64
+hub_history_last_seq (HubHistory *history)
 {
   g_return_val_if_fail (history != NULL, 0);
   return history->length > 0 ? nth (history, history->length - 1)->seq : 0;
@@ -94,7 +102,8 @@ gint64 hub_history_last_seq (HubHistory *history)
 
 /* Index of the oldest stored entry with seq > @since (length when none).
  * Seqs grow strictly but may have gaps, hence a binary search. */
-static guint first_after (HubHistory *history, gint64 since)
+static guint
+first_after (HubHistory *history, gint64 since)
 {
   guint lo = 0, hi = history->length;
 
@@ -109,7 +118,8 @@ static guint first_after (HubHistory *history, gint64 since)
   return lo;
 }
 
-GPtrArray *hub_history_query (HubHistory *history, gint64 since, guint limit, gboolean *complete)
+GPtrArray *
+hub_history_query (HubHistory *history, gint64 since, guint limit, gboolean *complete)
 {
   GPtrArray *out;
   guint start, n;

@@ -25,7 +25,8 @@ struct _HubPresence {
   GHashTable *subscribers; /* (owned) user id (owned) → set of gpointer (owned), never empty */
 };
 
-static void user_presence_free (UserPresence *up)
+static void
+user_presence_free (UserPresence *up)
 {
   if (up->grace_timer != 0)
     hub_clock_cancel (up->presence->clock, up->grace_timer);
@@ -33,8 +34,8 @@ static void user_presence_free (UserPresence *up)
   g_free (up);
 }
 
-HubPresence *hub_presence_new (HubClock *clock, guint grace_ms, HubPresenceNotify notify,
-                               gpointer user_data)
+HubPresence *
+hub_presence_new (HubClock *clock, guint grace_ms, HubPresenceNotify notify, gpointer user_data)
 {
   HubPresence *presence;
 
@@ -52,7 +53,8 @@ HubPresence *hub_presence_new (HubClock *clock, guint grace_ms, HubPresenceNotif
   return presence;
 }
 
-void hub_presence_free (HubPresence *presence)
+void
+hub_presence_free (HubPresence *presence)
 {
   if (presence == NULL)
     return;
@@ -65,19 +67,22 @@ void hub_presence_free (HubPresence *presence)
 
 /* An entry is visible with its own status while connected or in grace, which
  * is whenever it exists; invisible (own offline) shows as offline. */
-static HubStatus visible_status (UserPresence *up)
+static HubStatus
+visible_status (UserPresence *up)
 {
   return up != NULL ? up->own : HUB_STATUS_OFFLINE;
 }
 
-static void notify (HubPresence *presence, const char *user, HubStatus status)
+static void
+notify (HubPresence *presence, const char *user, HubStatus status)
 {
   if (presence->notify != NULL)
     presence->notify (user, status, presence->notify_data);
 }
 
 /* The user is gone (no connection, grace over): forget it, then tell. */
-static void go_offline (HubPresence *presence, UserPresence *up)
+static void
+go_offline (HubPresence *presence, UserPresence *up)
 {
   HubStatus before = visible_status (up);
 
@@ -88,7 +93,8 @@ static void go_offline (HubPresence *presence, UserPresence *up)
   user_presence_free (up);
 }
 
-static void grace_expired (gpointer user_data)
+static void
+grace_expired (gpointer user_data)
 {
   UserPresence *up = user_data;
 
@@ -96,7 +102,8 @@ static void grace_expired (gpointer user_data)
   go_offline (up->presence, up);
 }
 
-void hub_presence_connected (HubPresence *presence, const char *user)
+void
+hub_presence_connected (HubPresence *presence, const char *user)
 {
   UserPresence *up;
 
@@ -122,7 +129,8 @@ void hub_presence_connected (HubPresence *presence, const char *user)
   notify (presence, up->user, HUB_STATUS_ONLINE);
 }
 
-void hub_presence_disconnected (HubPresence *presence, const char *user)
+void
+hub_presence_disconnected (HubPresence *presence, const char *user)
 {
   UserPresence *up;
 
@@ -141,7 +149,8 @@ void hub_presence_disconnected (HubPresence *presence, const char *user)
         hub_clock_add_timeout (presence->clock, presence->grace_ms, grace_expired, up);
 }
 
-void hub_presence_set_status (HubPresence *presence, const char *user, HubStatus status)
+void
+hub_presence_set_status (HubPresence *presence, const char *user, HubStatus status)
 {
   UserPresence *up;
   HubStatus before;
@@ -158,14 +167,16 @@ void hub_presence_set_status (HubPresence *presence, const char *user, HubStatus
     notify (presence, up->user, visible_status (up));
 }
 
-HubStatus hub_presence_get_visible_status (HubPresence *presence, const char *user)
+HubStatus
+hub_presence_get_visible_status (HubPresence *presence, const char *user)
 {
   g_return_val_if_fail (presence != NULL, HUB_STATUS_OFFLINE);
   g_return_val_if_fail (user != NULL, HUB_STATUS_OFFLINE);
   return visible_status (g_hash_table_lookup (presence->users, user));
 }
 
-HubStatus hub_presence_get_own_status (HubPresence *presence, const char *user)
+HubStatus
+hub_presence_get_own_status (HubPresence *presence, const char *user)
 {
   UserPresence *up;
 
@@ -176,25 +187,29 @@ HubStatus hub_presence_get_own_status (HubPresence *presence, const char *user)
   return up != NULL ? up->own : HUB_STATUS_OFFLINE;
 }
 
-gboolean hub_presence_is_online (HubPresence *presence, const char *user)
+gboolean
+hub_presence_is_online (HubPresence *presence, const char *user)
 {
   g_return_val_if_fail (presence != NULL, FALSE);
   g_return_val_if_fail (user != NULL, FALSE);
   return g_hash_table_contains (presence->users, user);
 }
 
-guint hub_presence_n_online (HubPresence *presence)
+guint
+hub_presence_n_online (HubPresence *presence)
 {
   g_return_val_if_fail (presence != NULL, 0);
   return g_hash_table_size (presence->users);
 }
 
-static gint compare_strings (gconstpointer a, gconstpointer b)
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-guint hub_presence_list_visible (HubPresence *presence, guint limit, GPtrArray **out)
+guint
+hub_presence_list_visible (HubPresence *presence, guint limit, GPtrArray **out)
 {
   g_autoptr (GPtrArray) ids = NULL;
   GHashTableIter iter;
@@ -225,7 +240,8 @@ guint hub_presence_list_visible (HubPresence *presence, guint limit, GPtrArray *
   return count;
 }
 
-void hub_presence_subscribe (HubPresence *presence, gpointer subscriber, const char *user)
+void
+hub_presence_subscribe (HubPresence *presence, gpointer subscriber, const char *user)
 {
   GHashTable *set;
 
@@ -240,7 +256,8 @@ void hub_presence_subscribe (HubPresence *presence, gpointer subscriber, const c
   g_hash_table_add (set, subscriber);
 }
 
-void hub_presence_unsubscribe (HubPresence *presence, gpointer subscriber, const char *user)
+void
+hub_presence_unsubscribe (HubPresence *presence, gpointer subscriber, const char *user)
 {
   GHashTable *set;
 
@@ -256,7 +273,8 @@ void hub_presence_unsubscribe (HubPresence *presence, gpointer subscriber, const
     g_hash_table_remove (presence->subscribers, user);
 }
 
-GHashTable *hub_presence_get_subscribers (HubPresence *presence, const char *user)
+GHashTable *
+hub_presence_get_subscribers (HubPresence *presence, const char *user)
 {
   g_return_val_if_fail (presence != NULL, NULL);
   g_return_val_if_fail (user != NULL, NULL);

@@ -7,7 +7,8 @@
 #define TOKEN_EPSILON 1e-9
 
 /* Abuse: more requests than this in a whole-second window. */
-static double abuse_threshold (const HubRateLimiter *rl)
+static double
+abuse_threshold (const HubRateLimiter *rl)
 {
   return 10.0 * rl->rate_per_s;
 }
@@ -15,12 +16,14 @@ static double abuse_threshold (const HubRateLimiter *rl)
 /* Once the current window is abusive after an abusive one, the verdict is
  * latched: the window never rolls over again, so every later request is
  * HUB_RATE_ABUSE too (the connection is being closed anyway). */
-static gboolean abuse_latched (const HubRateLimiter *rl)
+static gboolean
+abuse_latched (const HubRateLimiter *rl)
 {
   return rl->prev_window_abusive && (double)rl->window_count > abuse_threshold (rl);
 }
 
-void hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst, gint64 now_us)
+void
+hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst, gint64 now_us)
 {
   g_return_if_fail (rl != NULL);
   rl->rate_per_s = rate_per_s;
@@ -33,7 +36,8 @@ void hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst,
   rl->prev_window_abusive = FALSE;
 }
 
-static void refill (HubRateLimiter *rl, gint64 now_us)
+static void
+refill (HubRateLimiter *rl, gint64 now_us)
 {
   /* A clock that steps back (it should not: it is monotonic) refills nothing. */
   if (now_us <= rl->last_refill_us)
@@ -44,7 +48,8 @@ static void refill (HubRateLimiter *rl, gint64 now_us)
   rl->last_refill_us = now_us;
 }
 
-static void count_request (HubRateLimiter *rl, gint64 now_us)
+static void
+count_request (HubRateLimiter *rl, gint64 now_us)
 {
   if (rl->window_count == 0) {
     rl->window_start_us = now_us;
@@ -61,7 +66,8 @@ static void count_request (HubRateLimiter *rl, gint64 now_us)
     rl->window_count++;
 }
 
-HubRateVerdict hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us)
+HubRateVerdict
+hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us)
 {
   g_return_val_if_fail (rl != NULL, HUB_RATE_OK);
 

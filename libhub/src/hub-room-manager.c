@@ -16,7 +16,8 @@ struct _HubRoomManager {
   GHashTable *user_rooms; /* (owned) user id (owned) → set of room ids (owned), never empty */
 };
 
-static HubRoom *room_new (const char *id, const char *name, gint64 now_ms, guint history_size)
+static HubRoom *
+room_new (const char *id, const char *name, gint64 now_ms, guint history_size)
 {
   HubRoom *room = g_new0 (HubRoom, 1);
 
@@ -28,7 +29,8 @@ static HubRoom *room_new (const char *id, const char *name, gint64 now_ms, guint
   return room;
 }
 
-static void room_free (HubRoom *room)
+static void
+room_free (HubRoom *room)
 {
   hub_history_free (room->history);
   g_hash_table_unref (room->members);
@@ -37,8 +39,8 @@ static void room_free (HubRoom *room)
   g_free (room);
 }
 
-HubRoomManager *hub_room_manager_new (guint history_size, guint max_rooms_per_user,
-                                      gboolean auto_create)
+HubRoomManager *
+hub_room_manager_new (guint history_size, guint max_rooms_per_user, gboolean auto_create)
 {
   HubRoomManager *mgr = g_new0 (HubRoomManager, 1);
 
@@ -51,7 +53,8 @@ HubRoomManager *hub_room_manager_new (guint history_size, guint max_rooms_per_us
   return mgr;
 }
 
-void hub_room_manager_free (HubRoomManager *mgr)
+void
+hub_room_manager_free (HubRoomManager *mgr)
 {
   if (mgr == NULL)
     return;
@@ -60,20 +63,23 @@ void hub_room_manager_free (HubRoomManager *mgr)
   g_free (mgr);
 }
 
-HubRoom *hub_room_manager_lookup (HubRoomManager *mgr, const char *room)
+HubRoom *
+hub_room_manager_lookup (HubRoomManager *mgr, const char *room)
 {
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (room != NULL, NULL);
   return g_hash_table_lookup (mgr->rooms, room);
 }
 
-guint hub_room_manager_n_rooms (HubRoomManager *mgr)
+guint
+hub_room_manager_n_rooms (HubRoomManager *mgr)
 {
   g_return_val_if_fail (mgr != NULL, 0);
   return g_hash_table_size (mgr->rooms);
 }
 
-static HubRoom *insert_room (HubRoomManager *mgr, const char *id, const char *name, gint64 now_ms)
+static HubRoom *
+insert_room (HubRoomManager *mgr, const char *id, const char *name, gint64 now_ms)
 {
   HubRoom *room = room_new (id, name, now_ms, mgr->history_size);
 
@@ -81,8 +87,9 @@ static HubRoom *insert_room (HubRoomManager *mgr, const char *id, const char *na
   return room;
 }
 
-HubRoom *hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name,
-                                  gint64 now_ms, GError **error)
+HubRoom *
+hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name, gint64 now_ms,
+                         GError **error)
 {
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (room != NULL, NULL);
@@ -95,8 +102,9 @@ HubRoom *hub_room_manager_create (HubRoomManager *mgr, const char *room, const c
   return insert_room (mgr, room, name, now_ms);
 }
 
-HubRoom *hub_room_manager_join (HubRoomManager *mgr, const char *user, const char *room,
-                                const char *name, gint64 now_ms, gboolean *joined, GError **error)
+HubRoom *
+hub_room_manager_join (HubRoomManager *mgr, const char *user, const char *room, const char *name,
+                       gint64 now_ms, gboolean *joined, GError **error)
 {
   HubRoom *r;
   GHashTable *rooms_of_user;
@@ -138,8 +146,9 @@ HubRoom *hub_room_manager_join (HubRoomManager *mgr, const char *user, const cha
   return r;
 }
 
-gboolean hub_room_manager_leave (HubRoomManager *mgr, const char *user, const char *room,
-                                 gboolean *deleted, GError **error)
+gboolean
+hub_room_manager_leave (HubRoomManager *mgr, const char *user, const char *room, gboolean *deleted,
+                        GError **error)
 {
   HubRoom *r;
   GHashTable *rooms_of_user;
@@ -185,7 +194,8 @@ gboolean hub_room_manager_leave (HubRoomManager *mgr, const char *user, const ch
   return TRUE;
 }
 
-gboolean hub_room_manager_is_member (HubRoomManager *mgr, const char *user, const char *room)
+gboolean
+hub_room_manager_is_member (HubRoomManager *mgr, const char *user, const char *room)
 {
   HubRoom *r;
 
@@ -197,19 +207,22 @@ gboolean hub_room_manager_is_member (HubRoomManager *mgr, const char *user, cons
   return r != NULL && g_hash_table_contains (r->members, user);
 }
 
-GHashTable *hub_room_manager_get_user_rooms (HubRoomManager *mgr, const char *user)
+GHashTable *
+hub_room_manager_get_user_rooms (HubRoomManager *mgr, const char *user)
 {
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (user != NULL, NULL);
   return g_hash_table_lookup (mgr->user_rooms, user);
 }
 
-static gint compare_strings (gconstpointer a, gconstpointer b)
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
-char **hub_room_manager_list_user_rooms (HubRoomManager *mgr, const char *user)
+char **
+hub_room_manager_list_user_rooms (HubRoomManager *mgr, const char *user)
 {
   GHashTable *rooms_of_user = hub_room_manager_get_user_rooms (mgr, user);
   guint n = 0;
@@ -227,7 +240,8 @@ char **hub_room_manager_list_user_rooms (HubRoomManager *mgr, const char *user)
   return out;
 }
 
-gint64 hub_room_next_seq (HubRoom *room)
+gint64
+hub_room_next_seq (HubRoom *room)
 {
   g_return_val_if_fail (room != NULL, 0);
   return ++room->seq;

@@ -33,7 +33,8 @@
 #define HS256_HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
 
 /* base64url without padding, through GLib's standard base64. */
-static char *b64url (const void *data, gsize len)
+static char *
+b64url (const void *data, gsize len)
 {
   char *s = g_base64_encode (data, len);
   char *end = s + strlen (s);
@@ -51,8 +52,9 @@ static char *b64url (const void *data, gsize len)
 
 /* header.payload signed with HS256 under @secret; raw bytes, so NULs and
  * invalid UTF-8 can be signed too. */
-static char *sign_raw (const char *header, gsize header_len, const char *payload, gsize payload_len,
-                       const char *secret)
+static char *
+sign_raw (const char *header, gsize header_len, const char *payload, gsize payload_len,
+          const char *secret)
 {
   g_autofree char *h = b64url (header, header_len);
   g_autofree char *p = b64url (payload, payload_len);
@@ -68,18 +70,21 @@ static char *sign_raw (const char *header, gsize header_len, const char *payload
   return g_strconcat (input, ".", sig, NULL);
 }
 
-static char *sign (const char *header, const char *payload)
+static char *
+sign (const char *header, const char *payload)
 {
   return sign_raw (header, strlen (header), payload, strlen (payload), SECRET);
 }
 
-static HubAuthClaims *verify (const char *token, GError **error)
+static HubAuthClaims *
+verify (const char *token, GError **error)
 {
   return hub_auth_verify (token, SECRET, strlen (SECRET), NOW, error);
 }
 
 /* Asserts that @token is refused as unauthorized with a message containing @what. */
-static void assert_refused (const char *token, const char *what)
+static void
+assert_refused (const char *token, const char *what)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (HubAuthClaims) claims = verify (token, &error);
@@ -92,7 +97,8 @@ static void assert_refused (const char *token, const char *what)
                  error->message, what);
 }
 
-static HubAuthClaims *assert_accepted (const char *token)
+static HubAuthClaims *
+assert_accepted (const char *token)
 {
   g_autoptr (GError) error = NULL;
   HubAuthClaims *claims = verify (token, &error);
@@ -103,7 +109,8 @@ static HubAuthClaims *assert_accepted (const char *token)
   return claims;
 }
 
-static void assert_payload_refused (const char *payload, const char *what)
+static void
+assert_payload_refused (const char *payload, const char *what)
 {
   g_autofree char *token = sign (HS256_HEADER, payload);
 
@@ -608,7 +615,8 @@ START_TEST (test_secret_with_nul)
 }
 END_TEST
 
-static void add (Suite *s, const char *name, const TTest *test)
+static void
+add (Suite *s, const char *name, const TTest *test)
 {
   TCase *tc = tcase_create (name);
 
@@ -616,7 +624,8 @@ static void add (Suite *s, const char *name, const TTest *test)
   suite_add_tcase (s, tc);
 }
 
-static Suite *auth_suite (void)
+static Suite *
+auth_suite (void)
 {
   Suite *s = suite_create ("auth");
 
@@ -657,7 +666,8 @@ static Suite *auth_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (auth_suite ());
   int failed;

@@ -28,12 +28,14 @@ static guint n_peers;
 static HubFrame *msg;    /* (owned) a non-ephemeral frame */
 static HubFrame *typing; /* (owned) an ephemeral frame */
 
-static HubFrame *frame (const char *json, HubFrameFlags flags)
+static HubFrame *
+frame (const char *json, HubFrameFlags flags)
 {
   return hub_frame_new (json, strlen (json), flags);
 }
 
-static void setup (void)
+static void
+setup (void)
 {
   clock_ = hub_clock_new_fake (0);
   conns = hub_connection_manager_new ();
@@ -44,7 +46,8 @@ static void setup (void)
   typing = frame ("{\"type\":\"typing\"}", HUB_FRAME_FLAG_EPHEMERAL);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&b, hub_broadcaster_free);
   g_clear_pointer (&conns, hub_connection_manager_free);
@@ -59,7 +62,8 @@ static void teardown (void)
 }
 
 /* A tracked connection; authenticated as @user and bound unless @user is NULL. */
-static Peer *peer (const char *user)
+static Peer *
+peer (const char *user)
 {
   Peer *p;
   g_autofree char *id = NULL;
@@ -79,7 +83,8 @@ static Peer *peer (const char *user)
 }
 
 /* Asserts that @p received exactly @n frames, each of them @frame itself. */
-static void expect_got (Peer *p, guint n, HubFrame *frame)
+static void
+expect_got (Peer *p, guint n, HubFrame *frame)
 {
   ck_assert_msg (p->sink->frames->len == n, "%s: expected %u frames, got %u",
                  hub_connection_get_id (p->conn), n, p->sink->frames->len);
@@ -89,7 +94,8 @@ static void expect_got (Peer *p, guint n, HubFrame *frame)
                    i);
 }
 
-static const HubBroadcasterStats *stats (void)
+static const HubBroadcasterStats *
+stats (void)
 {
   return hub_broadcaster_get_stats (b);
 }
@@ -375,7 +381,8 @@ START_TEST (test_shared_frame_refcount)
 }
 END_TEST
 
-static Suite *broadcaster_suite (void)
+static Suite *
+broadcaster_suite (void)
 {
   Suite *s = suite_create ("broadcaster");
   struct {
@@ -408,7 +415,8 @@ static Suite *broadcaster_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (broadcaster_suite ());
   int failed;

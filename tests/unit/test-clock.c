@@ -24,7 +24,8 @@ typedef struct {
 static HubClock *clock_;
 static Recorder rec;
 
-static void setup (void)
+static void
+setup (void)
 {
   clock_ = hub_clock_new_fake (START_MS);
   rec.clock = clock_;
@@ -33,14 +34,16 @@ static void setup (void)
   rec.cancel_id = rec.self_id = rec.added_id = 0;
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&clock_, hub_clock_unref);
   g_array_unref (rec.fired);
   g_array_unref (rec.fired_at);
 }
 
-static void record (int tag)
+static void
+record (int tag)
 {
   gint64 now = hub_clock_unix_ms (rec.clock);
 
@@ -48,18 +51,21 @@ static void record (int tag)
   g_array_append_val (rec.fired_at, now);
 }
 
-static void on_tag (gpointer data)
+static void
+on_tag (gpointer data)
 {
   record (GPOINTER_TO_INT (data));
 }
 
-static int fired (guint i)
+static int
+fired (guint i)
 {
   ck_assert_msg (i < rec.fired->len, "expected at least %u firings, got %u", i + 1, rec.fired->len);
   return g_array_index (rec.fired, int, i);
 }
 
-static gint64 fired_at (guint i)
+static gint64
+fired_at (guint i)
 {
   return g_array_index (rec.fired_at, gint64, i);
 }
@@ -155,7 +161,8 @@ START_TEST (test_cancel)
 }
 END_TEST
 
-static void on_cancel_other (gpointer data)
+static void
+on_cancel_other (gpointer data)
 {
   record (GPOINTER_TO_INT (data));
   hub_clock_cancel (rec.clock, rec.cancel_id);
@@ -175,7 +182,8 @@ START_TEST (test_cancel_from_callback)
 }
 END_TEST
 
-static void on_cancel_self (gpointer data)
+static void
+on_cancel_self (gpointer data)
 {
   record (1);
   hub_clock_cancel (rec.clock, rec.self_id);
@@ -191,7 +199,8 @@ START_TEST (test_cancel_self_from_callback)
 }
 END_TEST
 
-static void on_add_more (gpointer data)
+static void
+on_add_more (gpointer data)
 {
   int tag = GPOINTER_TO_INT (data);
 
@@ -229,7 +238,8 @@ START_TEST (test_add_from_callback)
 END_TEST
 
 /* A periodic job built from one-shot timers: each firing re-arms itself. */
-static void on_rearm (gpointer data)
+static void
+on_rearm (gpointer data)
 {
   record (0);
   if (rec.fired->len < 5)
@@ -249,7 +259,8 @@ START_TEST (test_rearm_chain)
 }
 END_TEST
 
-static void on_nested_advance (gpointer data)
+static void
+on_nested_advance (gpointer data)
 {
   record (1);
   hub_fake_clock_advance (rec.clock, 50);
@@ -269,7 +280,8 @@ START_TEST (test_nested_advance)
 }
 END_TEST
 
-static void on_drop_clock (gpointer data)
+static void
+on_drop_clock (gpointer data)
 {
   record (1);
   /* The test's reference goes away while the clock is advancing. */
@@ -310,7 +322,8 @@ typedef struct {
 
 static RealRun run;
 
-static void real_on_tag (gpointer data)
+static void
+real_on_tag (gpointer data)
 {
   int tag = GPOINTER_TO_INT (data);
 
@@ -319,32 +332,37 @@ static void real_on_tag (gpointer data)
     g_main_loop_quit (run.loop);
 }
 
-static gboolean on_safety_timeout (gpointer data)
+static gboolean
+on_safety_timeout (gpointer data)
 {
   run.timed_out = TRUE;
   g_main_loop_quit (run.loop);
   return G_SOURCE_REMOVE;
 }
 
-static gboolean on_quit (gpointer data)
+static gboolean
+on_quit (gpointer data)
 {
   g_main_loop_quit (run.loop);
   return G_SOURCE_REMOVE;
 }
 
-static void real_setup (void)
+static void
+real_setup (void)
 {
   run.order = g_array_new (FALSE, FALSE, sizeof (int));
   run.timed_out = FALSE;
 }
 
-static void real_teardown (void)
+static void
+real_teardown (void)
 {
   g_array_unref (run.order);
 }
 
 /* Runs @ctx's loop until quit_after timers fired or 5 s passed. */
-static void run_loop (GMainContext *ctx)
+static void
+run_loop (GMainContext *ctx)
 {
   GSource *safety = g_timeout_source_new (5000);
 
@@ -394,7 +412,8 @@ END_TEST
 static guint real_self_id;
 static HubClock *real_clock;
 
-static void real_cancel_self (gpointer data)
+static void
+real_cancel_self (gpointer data)
 {
   hub_clock_cancel (real_clock, real_self_id);
   real_on_tag (data);
@@ -451,7 +470,8 @@ START_TEST (test_real_unref_destroys_pending)
 }
 END_TEST
 
-static void add_fake (Suite *s, const char *name, const TTest *test)
+static void
+add_fake (Suite *s, const char *name, const TTest *test)
 {
   TCase *tc = tcase_create (name);
 
@@ -460,7 +480,8 @@ static void add_fake (Suite *s, const char *name, const TTest *test)
   suite_add_tcase (s, tc);
 }
 
-static void add_real (Suite *s, const char *name, const TTest *test)
+static void
+add_real (Suite *s, const char *name, const TTest *test)
 {
   TCase *tc = tcase_create (name);
 
@@ -469,7 +490,8 @@ static void add_real (Suite *s, const char *name, const TTest *test)
   suite_add_tcase (s, tc);
 }
 
-static Suite *clock_suite (void)
+static Suite *
+clock_suite (void)
 {
   Suite *s = suite_create ("clock");
 
@@ -492,7 +514,8 @@ static Suite *clock_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (clock_suite ());
   int failed;

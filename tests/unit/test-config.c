@@ -109,7 +109,8 @@ START_TEST (test_copy_without_secret)
 }
 END_TEST
 
-static void add (Suite *s, const char *name, const TTest *test)
+static void
+add (Suite *s, const char *name, const TTest *test)
 {
   TCase *tc = tcase_create (name);
 
@@ -117,7 +118,8 @@ static void add (Suite *s, const char *name, const TTest *test)
   suite_add_tcase (s, tc);
 }
 
-static Suite *config_suite (void)
+static Suite *
+config_suite (void)
 {
   Suite *s = suite_create ("config");
 
@@ -129,7 +131,8 @@ static Suite *config_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (config_suite ());
   int failed;

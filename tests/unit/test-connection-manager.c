@@ -16,7 +16,8 @@ static HubConnectionManager *mgr;
 static HubMemorySink *sinks[N_CONNS];
 static HubConnection *conns[N_CONNS]; /* (owned) the test's own refs */
 
-static void setup (void)
+static void
+setup (void)
 {
   clock_ = hub_clock_new_fake (0);
   mgr = hub_connection_manager_new ();
@@ -29,7 +30,8 @@ static void setup (void)
   }
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&mgr, hub_connection_manager_free);
   for (int i = 0; i < N_CONNS; i++) {
@@ -40,7 +42,8 @@ static void teardown (void)
 }
 
 /* Adds conns[i], authenticated as @user (NULL: left before hello) and bound. */
-static void add (int i, const char *user)
+static void
+add (int i, const char *user)
 {
   hub_connection_manager_add (mgr, conns[i]);
   if (user != NULL) {
@@ -201,7 +204,8 @@ START_TEST (test_counts_mixed)
 }
 END_TEST
 
-static void collect (HubConnection *conn, gpointer user_data)
+static void
+collect (HubConnection *conn, gpointer user_data)
 {
   g_ptr_array_add (user_data, conn);
 }
@@ -228,7 +232,8 @@ START_TEST (test_foreach_all_and_authenticated)
 }
 END_TEST
 
-static void close_it (HubConnection *conn, gpointer user_data)
+static void
+close_it (HubConnection *conn, gpointer user_data)
 {
   hub_connection_close (conn, HUB_CLOSE_GOING_AWAY, "shutdown");
 }
@@ -255,7 +260,8 @@ START_TEST (test_free_with_connections)
 }
 END_TEST
 
-static Suite *manager_suite (void)
+static Suite *
+manager_suite (void)
 {
   Suite *s = suite_create ("connection-manager");
   struct {
@@ -283,7 +289,8 @@ static Suite *manager_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (manager_suite ());
   int failed;

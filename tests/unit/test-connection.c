@@ -18,7 +18,8 @@ static HubClock *clock_;
 static HubMemorySink *sink;
 static HubConnection *conn;
 
-static void setup (void)
+static void
+setup (void)
 {
   clock_ = hub_clock_new_fake (START_MS);
   sink = hub_memory_sink_new ();
@@ -26,7 +27,8 @@ static void setup (void)
   sink->conn = conn;
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&conn, hub_connection_unref);
   g_clear_pointer (&sink, hub_memory_sink_free);
@@ -34,7 +36,8 @@ static void teardown (void)
 }
 
 /* A frame whose JSON payload is exactly @len bytes (≥ 25). */
-static HubFrame *sized_frame (gsize len, HubFrameFlags flags)
+static HubFrame *
+sized_frame (gsize len, HubFrameFlags flags)
 {
   const char *prefix = (flags & HUB_FRAME_FLAG_EPHEMERAL) ? "{\"type\":\"typing\",\"p\":\""
                                                           : "{\"type\":\"message\",\"p\":\"";
@@ -50,13 +53,15 @@ static HubFrame *sized_frame (gsize len, HubFrameFlags flags)
   return frame;
 }
 
-static HubFrame *text_frame (const char *json)
+static HubFrame *
+text_frame (const char *json)
 {
   return hub_frame_new (json, strlen (json), HUB_FRAME_FLAG_NONE);
 }
 
 /* The JSON of the @i-th frame the sink recorded. */
-static const char *written_payload (guint i)
+static const char *
+written_payload (guint i)
 {
   return hub_frame_payload (g_ptr_array_index (sink->frames, i), NULL);
 }
@@ -570,7 +575,8 @@ START_TEST (test_unref_with_queue)
 }
 END_TEST
 
-static Suite *connection_suite (void)
+static Suite *
+connection_suite (void)
 {
   Suite *s = suite_create ("connection");
   struct {
@@ -609,7 +615,8 @@ static Suite *connection_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (connection_suite ());
   int failed;

@@ -67,7 +67,8 @@ START_TEST (test_gerror)
 }
 END_TEST
 
-static Suite *error_suite (void)
+static Suite *
+error_suite (void)
 {
   Suite *s = suite_create ("error");
   TCase *tc;
@@ -85,7 +86,8 @@ static Suite *error_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *runner = srunner_create (error_suite ());
   int failed;

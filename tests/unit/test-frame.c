@@ -7,7 +7,8 @@
 #include <string.h>
 
 /* A payload of @len bytes of 'x'. (transfer full) */
-static char *filler (gsize len)
+static char *
+filler (gsize len)
 {
   char *s = g_malloc (len + 1);
 
@@ -17,7 +18,8 @@ static char *filler (gsize len)
 }
 
 /* Checks that the wire bytes are @header followed by the payload, contiguous. */
-static void assert_wire (HubFrame *frame, const guint8 *header, gsize header_len, gsize len)
+static void
+assert_wire (HubFrame *frame, const guint8 *header, gsize header_len, gsize len)
 {
   gsize wire_len = 0, payload_len = 0;
   const guint8 *wire = hub_frame_wire (frame, &wire_len);
@@ -192,7 +194,8 @@ START_TEST (test_headroom_writable)
 }
 END_TEST
 
-static Suite *frame_suite (void)
+static Suite *
+frame_suite (void)
 {
   Suite *s = suite_create ("frame");
   TCase *tc;
@@ -224,7 +227,8 @@ static Suite *frame_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *runner = srunner_create (frame_suite ());
   int failed;

@@ -16,12 +16,14 @@
 
 static HubHistory *history;
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&history, hub_history_free);
 }
 
-static HubFrame *message (gint64 seq)
+static HubFrame *
+message (gint64 seq)
 {
   g_autofree char *json =
       g_strdup_printf ("{\"type\":\"message\",\"seq\":%" G_GINT64_FORMAT "}", seq);
@@ -29,21 +31,24 @@ static HubFrame *message (gint64 seq)
   return hub_frame_new (json, strlen (json), HUB_FRAME_FLAG_NONE);
 }
 
-static void push (gint64 seq)
+static void
+push (gint64 seq)
 {
   g_autoptr (HubFrame) frame = message (seq);
 
   hub_history_push (history, seq, frame);
 }
 
-static void push_range (gint64 from, gint64 to)
+static void
+push_range (gint64 from, gint64 to)
 {
   for (gint64 seq = from; seq <= to; seq++)
     push (seq);
 }
 
 /* The seq written in a stored frame. */
-static gint64 seq_of (GPtrArray *frames, guint i)
+static gint64
+seq_of (GPtrArray *frames, guint i)
 {
   const char *json = hub_frame_payload (g_ptr_array_index (frames, i), NULL);
   const char *p = strstr (json, "\"seq\":");
@@ -53,7 +58,8 @@ static gint64 seq_of (GPtrArray *frames, guint i)
 }
 
 /* Asserts that @frames hold the seqs @from..@to ascending. */
-static void expect_seqs (GPtrArray *frames, gint64 from, gint64 to)
+static void
+expect_seqs (GPtrArray *frames, gint64 from, gint64 to)
 {
   EXPECT_UINT (frames->len, to - from + 1, "number of frames returned");
   for (guint i = 0; i < frames->len; i++)
@@ -279,7 +285,8 @@ START_TEST (test_query_all_stored_ranges)
 }
 END_TEST
 
-static Suite *history_suite (void)
+static Suite *
+history_suite (void)
 {
   Suite *s = suite_create ("history");
   struct {
@@ -305,7 +312,8 @@ static Suite *history_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (history_suite ());
   int failed;

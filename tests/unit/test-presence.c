@@ -20,7 +20,8 @@ static HubPresence *presence;
 static GPtrArray *events; /* (owned) "user=status" strings, in order */
 
 /* Local names, so this suite does not depend on the codec. */
-static const char *status_name (HubStatus status)
+static const char *
+status_name (HubStatus status)
 {
   switch (status) {
     case HUB_STATUS_OFFLINE:
@@ -35,7 +36,8 @@ static const char *status_name (HubStatus status)
   return "?";
 }
 
-static void record (const char *user, HubStatus status, gpointer user_data)
+static void
+record (const char *user, HubStatus status, gpointer user_data)
 {
   /* The state is updated before the callback runs. */
   ck_assert_msg (hub_presence_get_visible_status (presence, user) == status,
@@ -43,24 +45,28 @@ static void record (const char *user, HubStatus status, gpointer user_data)
   g_ptr_array_add (events, g_strdup_printf ("%s=%s", user, status_name (status)));
 }
 
-static void setup_with_grace (guint grace_ms)
+static void
+setup_with_grace (guint grace_ms)
 {
   clock_ = hub_clock_new_fake (1700000000000);
   events = g_ptr_array_new_with_free_func (g_free);
   presence = hub_presence_new (clock_, grace_ms, record, NULL);
 }
 
-static void setup (void)
+static void
+setup (void)
 {
   setup_with_grace (0);
 }
 
-static void setup_grace (void)
+static void
+setup_grace (void)
 {
   setup_with_grace (GRACE_MS);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&presence, hub_presence_free);
   g_clear_pointer (&events, g_ptr_array_unref);
@@ -68,7 +74,8 @@ static void teardown (void)
 }
 
 /* Asserts the events since the last call, then forgets them. */
-static void expect_events (const char *const *expected)
+static void
+expect_events (const char *const *expected)
 {
   guint n = 0;
 
@@ -441,7 +448,8 @@ START_TEST (test_null_notify)
 }
 END_TEST
 
-static Suite *presence_suite (void)
+static Suite *
+presence_suite (void)
 {
   Suite *s = suite_create ("presence");
   struct {
@@ -478,7 +486,8 @@ static Suite *presence_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (presence_suite ());
   int failed;

@@ -13,7 +13,8 @@ typedef struct {
   guint ok, limited, abuse;
 } Tally;
 
-static Tally send_spread (HubRateLimiter *rl, guint n, gint64 start, gint64 span)
+static Tally
+send_spread (HubRateLimiter *rl, guint n, gint64 start, gint64 span)
 {
   Tally t = {0, 0, 0};
 
@@ -229,7 +230,8 @@ START_TEST (test_disabled)
 }
 END_TEST
 
-static void add (Suite *s, const char *name, const TTest *test)
+static void
+add (Suite *s, const char *name, const TTest *test)
 {
   TCase *tc = tcase_create (name);
 
@@ -237,7 +239,8 @@ static void add (Suite *s, const char *name, const TTest *test)
   suite_add_tcase (s, tc);
 }
 
-static Suite *rate_limiter_suite (void)
+static Suite *
+rate_limiter_suite (void)
 {
   Suite *s = suite_create ("rate-limiter");
 
@@ -255,7 +258,8 @@ static Suite *rate_limiter_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (rate_limiter_suite ());
   int failed;

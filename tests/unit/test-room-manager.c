@@ -19,17 +19,20 @@
 
 static HubRoomManager *mgr;
 
-static void setup (void)
+static void
+setup (void)
 {
   mgr = hub_room_manager_new (10, 3, TRUE);
 }
 
-static void teardown (void)
+static void
+teardown (void)
 {
   g_clear_pointer (&mgr, hub_room_manager_free);
 }
 
-static HubRoom *join (const char *user, const char *room)
+static HubRoom *
+join (const char *user, const char *room)
 {
   g_autoptr (GError) error = NULL;
   gboolean joined = FALSE;
@@ -40,7 +43,8 @@ static HubRoom *join (const char *user, const char *room)
   return r;
 }
 
-static void leave (const char *user, const char *room, gboolean expect_deleted)
+static void
+leave (const char *user, const char *room, gboolean expect_deleted)
 {
   g_autoptr (GError) error = NULL;
   gboolean deleted = !expect_deleted;
@@ -394,7 +398,8 @@ START_TEST (test_unlimited_when_zero)
 }
 END_TEST
 
-static Suite *room_suite (void)
+static Suite *
+room_suite (void)
 {
   Suite *s = suite_create ("room-manager");
   struct {
@@ -427,7 +432,8 @@ static Suite *room_suite (void)
   return s;
 }
 
-int main (void)
+int
+main (void)
 {
   SRunner *sr = srunner_create (room_suite ());
   int failed;
