@@ -192,8 +192,9 @@ set_value (HubLgConfig *c, const Opt *opt, const char *raw, GError **error)
     case T_PERCENT: {
       static const char *const units[] = {"%", NULL};
 
-      if (!number_with (text, &d, units, &which) || d > 100)
-        return bad (error, opt, text, "a percentage between 0 and 100");
+      if (!number_with (text, &d, units, &which))
+        return bad (error, opt, text, "a percentage ≥ 0 (per minute: above 100 drops a device "
+                                      "more than once a minute)");
       *(double *)field = d;
       return TRUE;
     }
