@@ -291,6 +291,9 @@ hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reasons 
       return 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      /* lws frees the per-session data after a drop (it rebinds the
+       * protocol at each transaction's end and at the WebSocket upgrade). */
       hub_http_session_clear (s);
       return 0;
 
