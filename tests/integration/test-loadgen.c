@@ -1,0 +1,226 @@
+/* test-loadgen.c: hub-loadgen against a real hub-server for a few seconds:
+ * a clean run reports zero loss, sane latencies and figures that agree with
+ * the server's /metrics; churn with resume still loses nothing; the gates
+ * turn into exit statuses; the connection count is clamped to the open-file
+ * limit; --find-capacity steps the rate up. */
+#include <check.h>
+#include <math.h>
+
+#include "test-loadgen-util.h"
+
+#define URL_ARG(server)                                                                            \
+  g_strdup_printf ("--url=ws://127.0.0.1:%u/ws", hub_test_server_port (server))
+
+START_TEST (clean_run_reports_zero_loss)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,
+                        "--users=30",
+                        "--devices=1:50,2:50",
+                        "--rooms=6",
+                        "--rooms-per-user=2",
+                        "--rate=3",
+                        "--ramp=1",
+                        "--duration=3",
+                        "--threads=2",
+                        "--mix=publish=85,direct=5,typing=5,status=5",
+                        "--seed=7",
+                        "--quiet",
+                        NULL};
+  LoadgenRun run;
+  JsonObject *server_part, *agreement;
+  gint64 expected;
+  double p50, p99, max;
+
+  loadgen_run (&run, args, 60000);
+  ck_assert_msg (run.status == 0, "a clean run exits 0, got %d; stdout:\n%s\nstderr:\n%s",
+                 run.status, run.out, run.err);
+  ck_assert_msg (strstr (run.out, "PASS") != NULL, "the table says PASS:\n%s", run.out);
+  ck_assert_str_eq (hub_test_json_string (run.report, "schema"), "hub-loadgen/1");
+  ck_assert_msg (hub_test_json_bool (run.report, "passed"), "passed is true");
+  ck_assert_msg (report_int (&run, "population", "devices") == 45,
+                 "30 users, half with 2 devices: 45 connections");
+  ck_assert_msg (report_int (&run, "connections", "connected_at_end") == 45, "all 45 connected");
+  expected = report_int (&run, "deliveries", "expected");
+  ck_assert_msg (expected > 100, "deliveries were expected (%" G_GINT64_FORMAT ")", expected);
+  ck_assert_msg (report_int (&run, "deliveries", "received") == expected,
+                 "every expected delivery was received");
+  ck_assert_msg (report_int (&run, "deliveries", "lost") == 0, "nothing lost");
+  ck_assert_msg (report_int (&run, "deliveries", "duplicated") == 0 &&
+                     report_int (&run, "deliveries", "out_of_order") == 0,
+                 "no duplicate, nothing out of order");
+  ck_assert_msg (report_int (&run, "errors", "total") == 0, "no error");
+  ck_assert_msg (report_int (&run, "sent", "publish") > 100 &&
+                     report_int (&run, "sent", "direct") > 0 &&
+                     report_int (&run, "sent", "typing") > 0,
+                 "the mix sent publishes, directs and typing");
+  ck_assert_msg (report_int (&run, "direct", "received") == report_int (&run, "direct", "expected"),
+                 "every direct the server promised arrived");
+
+  p50 = report_double (&run, "latency_ms", "p50");
+  p99 = report_double (&run, "latency_ms", "p99");
+  max = report_double (&run, "latency_ms", "max");
+  ck_assert_msg (report_int (&run, "latency_ms", "count") > 100, "latencies were measured");
+  ck_assert_msg (p50 > 0 && p50 <= p99 && p99 <= max && max < 2000,
+                 "sane latencies: 0 < p50 %.3f ≤ p99 %.3f ≤ max %.3f < 2000 ms", p50, p99, max);
+
+  /* The loadgen's counts are the server's. */
+  server_part = hub_test_json_object (run.report, "server");
+  ck_assert_msg (hub_test_json_bool (server_part, "available"), "/metrics was read");
+  agreement = hub_test_json_object (server_part, "agreement");
+  ck_assert_msg (hub_test_json_bool (hub_test_json_object (agreement, "messages_in"), "match"),
+                 "accepted messages agree with hub_messages_in_total");
+  ck_assert_msg (hub_test_json_bool (hub_test_json_object (agreement, "deliveries"), "match"),
+                 "deliveries agree with hub_deliveries_total: server %" G_GINT64_FORMAT
+                 ", loadgen %" G_GINT64_FORMAT,
+                 hub_test_json_int (hub_test_json_object (agreement, "deliveries"), "server"),
+                 hub_test_json_int (hub_test_json_object (agreement, "deliveries"), "loadgen"));
+  ck_assert_msg (
+      hub_test_json_int (hub_test_json_object (server_part, "after"), "hub_connections") == 45,
+      "the server saw the 45 connections at the end");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+START_TEST (churn_with_resume_loses_nothing)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  /* 600% a minute: each of the 40 devices drops about every 10 s, so some
+   * 16 drops in 4 s, each resumed. */
+  const char *args[] = {
+      url,        "--users=20", "--devices=2",  "--rooms=4",   "--rooms-per-user=2",
+      "--rate=4", "--ramp=1",   "--duration=4", "--churn=600", "--seed=11",
+      "--quiet",  NULL};
+  LoadgenRun run;
+
+  loadgen_run (&run, args, 60000);
+  ck_assert_msg (run.status == 0, "churn with resume passes, got %d; stdout:\n%s\nstderr:\n%s",
+                 run.status, run.out, run.err);
+  ck_assert_msg (report_int (&run, "connections", "churn_drops") > 0, "devices were dropped");
+  ck_assert_msg (report_int (&run, "connections", "reconnects") > 0, "and reconnected");
+  ck_assert_msg (report_int (&run, "resume", "resumes") > 0, "rooms were resumed");
+  ck_assert_msg (report_int (&run, "deliveries", "lost") == 0, "nothing lost");
+  ck_assert_msg (report_int (&run, "deliveries", "received") ==
+                     report_int (&run, "deliveries", "expected"),
+                 "every expected delivery arrived once");
+  ck_assert_msg (report_int (&run, "deliveries", "duplicated") == 0, "no duplicate");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+START_TEST (gates_set_the_exit_status)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *slow[] = {url,          "--users=4",    "--rooms=1",          "--rate=5",
+                        "--ramp=0.2", "--duration=1", "--max-p99-ms=0.001", "--quiet",
+                        NULL};
+  const char *bad[] = {url, "--users=0", NULL};
+  const char *unknown[] = {"--warp=9", NULL};
+  const char *help[] = {"--help", NULL};
+  LoadgenRun run;
+  JsonArray *failures;
+
+  loadgen_run (&run, slow, 30000);
+  ck_assert_msg (run.status == 1, "a p99 above --max-p99-ms exits 1, got %d:\n%s", run.status,
+                 run.out);
+  failures = hub_test_json_array (run.report, "failures");
+  ck_assert_msg (json_array_get_length (failures) == 1 &&
+                     strstr (json_array_get_string_element (failures, 0), "p99") != NULL,
+                 "the failure names the p99 gate");
+  ck_assert_msg (report_int (&run, "deliveries", "lost") == 0, "while nothing was lost");
+  loadgen_run_clear (&run);
+
+  loadgen_run_full (&run, bad, 10000, 0, FALSE);
+  ck_assert_msg (run.status == 2, "bad usage exits 2, got %d", run.status);
+  ck_assert_msg (strstr (run.err, "--users") != NULL, "and says what was wrong: %s", run.err);
+  loadgen_run_clear (&run);
+  loadgen_run_full (&run, unknown, 10000, 0, FALSE);
+  ck_assert_msg (run.status == 2, "an unknown flag exits 2, got %d", run.status);
+  loadgen_run_clear (&run);
+  loadgen_run_full (&run, help, 10000, 0, FALSE);
+  ck_assert_msg (run.status == 0 && strstr (run.out, "--find-capacity") != NULL,
+                 "--help exits 0 and lists the flags");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+START_TEST (connections_clamped_to_the_file_limit)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,        "--users=1000", "--rooms=5", "--rate=1",
+                        "--ramp=1", "--duration=1", "--quiet",   NULL};
+  LoadgenRun run;
+  JsonObject *limits;
+  gint64 devices;
+
+  /* 200 descriptors: the run must shrink to what fits, say so, and still pass. */
+  loadgen_run_full (&run, args, 60000, 200, TRUE);
+  ck_assert_msg (run.status == 0, "a clamped run still runs, got %d:\n%s\n%s", run.status, run.out,
+                 run.err);
+  limits = hub_test_json_object (hub_test_json_object (run.report, "population"), "limits");
+  devices = report_int (&run, "population", "devices");
+  ck_assert_msg (hub_test_json_bool (limits, "clamped"), "the report says it was clamped");
+  ck_assert_msg (hub_test_json_int (limits, "connections_asked") == 1000, "1000 were asked");
+  ck_assert_msg (hub_test_json_int (limits, "nofile_limit") == 200, "the limit was 200");
+  ck_assert_msg (devices > 50 && devices < 200,
+                 "fewer connections than the limit (%" G_GINT64_FORMAT ")", devices);
+  ck_assert_msg (report_int (&run, "connections", "connected_at_end") == devices,
+                 "all of those connected");
+  ck_assert_msg (strstr (run.err, "RLIMIT_NOFILE") != NULL, "stderr explains the clamp:\n%s",
+                 run.err);
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+START_TEST (find_capacity_steps_up)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,
+                        "--users=10",
+                        "--rooms=2",
+                        "--rate=2",
+                        "--ramp=0.5",
+                        "--duration=1",
+                        "--find-capacity",
+                        "--step-factor=2",
+                        "--max-steps=2",
+                        "--max-p99-ms=5000",
+                        "--quiet",
+                        NULL};
+  LoadgenRun run;
+  JsonArray *steps;
+  JsonObject *capacity;
+
+  loadgen_run (&run, args, 60000);
+  ck_assert_msg (run.status == 0, "a capacity search that found a rate exits 0, got %d:\n%s",
+                 run.status, run.out);
+  steps = hub_test_json_array (run.report, "steps");
+  ck_assert_msg (json_array_get_length (steps) == 2, "two steps were run");
+  ck_assert_msg (json_object_get_double_member (json_array_get_object_element (steps, 1), "rate") ==
+                     4.0,
+                 "the second step doubles the rate");
+  capacity = hub_test_json_object (run.report, "capacity");
+  ck_assert_msg (json_object_get_double_member (capacity, "rate") == 4.0,
+                 "both held: the capacity is the last rate");
+  ck_assert_msg (strstr (run.out, "capacity:") != NULL, "the table states the capacity");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *suite = suite_create ("loadgen");
+
+  HUB_TEST_ADD (suite, clean_run_reports_zero_loss, 90);
+  HUB_TEST_ADD (suite, churn_with_resume_loses_nothing, 90);
+  HUB_TEST_ADD (suite, gates_set_the_exit_status, 60);
+  HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
+  HUB_TEST_ADD (suite, find_capacity_steps_up, 90);
+  return hub_test_run (suite);
+}
