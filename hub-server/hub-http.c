@@ -1,6 +1,6 @@
 /* hub-http.c: the HTTP endpoints (PROTOCOL.md §10). Each response is JSON or
- * Prometheus text with a Content-Length: headers are written when the request
- * is known, the body from HTTP_WRITEABLE, as lws wants it. */
+ * Prometheus text with a Content-Length, written whole as soon as the request
+ * is known; GETs keep the connection alive, requests with a body close it. */
 #include "hub-http.h"
 
 #include <json-glib/json-glib.h>
