@@ -251,7 +251,7 @@ static void
 deliver (HubWsTransport *t, HubWsSession *s, const char *data, gsize len)
 {
   if (!utf8_valid (data, len)) {
-    hub_connection_close (s->conn, HUB_CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
+    hub_dispatcher_reject (t->dispatcher, s->conn, HUB_CLOSE_INVALID_PAYLOAD, "invalid UTF-8");
     return;
   }
   hub_dispatcher_receive (t->dispatcher, s->conn, data, len);
@@ -291,7 +291,8 @@ on_receive (HubWsTransport *t, struct lws *wsi, HubWsSession *s, const char *in,
     return 0;
   if (s->rx_binary) {
     s->rx_discard = TRUE;
-    hub_connection_close (s->conn, HUB_CLOSE_UNSUPPORTED_DATA, "binary frames are not supported");
+    hub_dispatcher_reject (t->dispatcher, s->conn, HUB_CLOSE_UNSUPPORTED_DATA,
+                           "binary frames are not supported");
     return 0;
   }
   /* The limit is on the whole message: what we hold, this piece, and what lws
@@ -300,7 +301,7 @@ on_receive (HubWsTransport *t, struct lws *wsi, HubWsSession *s, const char *in,
   if (len > max - s->rx_len || remaining > max - s->rx_len - len) {
     s->rx_discard = TRUE;
     s->rx_len = 0;
-    hub_connection_close (s->conn, HUB_CLOSE_MESSAGE_TOO_BIG, "message too big");
+    hub_dispatcher_reject (t->dispatcher, s->conn, HUB_CLOSE_MESSAGE_TOO_BIG, "message too big");
     return 0;
   }
   if (final && s->rx_len == 0) {

@@ -102,6 +102,7 @@ hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
     return out;
   if (!g_utf8_validate_len (body, len, NULL) ||
       !json_parser_load_from_data (parser, body, (gssize)len, NULL) ||
+      json_parser_get_root (parser) == NULL || /* an empty body parses to nothing */
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
   obj = json_node_get_object (json_parser_get_root (parser));

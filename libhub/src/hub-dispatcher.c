@@ -377,6 +377,15 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
   hub_decode_result_clear (&res);
 }
 
+void
+hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code, const char *reason)
+{
+  if (hub_connection_is_closing (conn))
+    return;
+  d->frames_in_total++;
+  hub_connection_close (conn, code, reason);
+}
+
 /* --- Liveness -------------------------------------------------------------- */
 
 typedef struct {

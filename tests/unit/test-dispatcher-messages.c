@@ -340,6 +340,8 @@ END_TEST
 START_TEST (test_api_bad_requests)
 {
   const char *bodies[] = {
+      "",
+      "   ",
       "not json",
       "[]",
       "{\"room\":\"general\"}",

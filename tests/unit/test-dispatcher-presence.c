@@ -468,6 +468,19 @@ START_TEST (test_stats_and_metrics)
 }
 END_TEST
 
+START_TEST (test_rejected_messages_count)
+{
+  TestClient *a = test_client_hello (node, "alice", NULL);
+  HubStats s;
+
+  hub_dispatcher_reject (node->dispatcher, a->conn, 1003, "binary frames are not supported");
+  hub_dispatcher_reject (node->dispatcher, a->conn, 1009, "ignored: already closing");
+  hub_dispatcher_get_stats (node->dispatcher, &s);
+  ck_assert_int_eq (s.frames_in_total, 2); /* hello, the binary frame */
+  ck_assert_int_eq (a->sink->close_code, 1003);
+}
+END_TEST
+
 START_TEST (test_connection_stats)
 {
   gint64 t0 = hub_clock_unix_ms (node->clock);
@@ -525,6 +538,7 @@ presence_suite (void)
   tcase_add_test (figures, test_close_all);
   tcase_add_test (figures, test_stats_and_metrics);
   tcase_add_test (figures, test_connection_stats);
+  tcase_add_test (figures, test_rejected_messages_count);
   suite_add_tcase (s, figures);
   return s;
 }

@@ -41,6 +41,11 @@ HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVT
 /* One complete client text message (valid UTF-8, within max_message_bytes:
  * the transport enforces 1003/1007/1009). Replies and deliveries go to queues. */
 void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
+/* A client message the transport refuses (binary 1003, invalid UTF-8 1007,
+ * too big 1009): counted like any message, then the connection is closed with
+ * @code once the replies to earlier requests are out. */
+void hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code,
+                            const char *reason);
 /* A pong or other sign of life. */
 void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
 /* The transport is gone: forget the connection (presence, subscriptions). */
