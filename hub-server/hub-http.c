@@ -246,10 +246,13 @@ handle_request (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, const char
                           has_body);
 
   switch (route) {
-    case ROUTE_HEALTHZ:
-      return respond (wsi, s, 200, CONTENT_TYPE_JSON,
-                      json_two ("status", "ok", "node", hub_dispatcher_get_config (d)->node), NULL,
-                      head, has_body);
+    case ROUTE_HEALTHZ: {
+      /* 503 "degraded" while a cluster node has lost Redis. */
+      guint status = 200;
+      char *body = hub_dispatcher_render_health (d, &status);
+
+      return respond (wsi, s, status, CONTENT_TYPE_JSON, body, NULL, head, has_body);
+    }
     case ROUTE_METRICS:
       return respond (wsi, s, 200, CONTENT_TYPE_METRICS, hub_dispatcher_render_metrics (d), NULL,
                       head, has_body);

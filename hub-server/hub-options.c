@@ -32,6 +32,8 @@ typedef enum {
   OPT_CERT,
   OPT_KEY,
   OPT_LOG_LEVEL,
+  OPT_REDIS,
+  OPT_REDIS_PREFIX,
   N_OPTS
 } OptId;
 
@@ -82,6 +84,11 @@ static const OptSpec specs[N_OPTS] = {
                             "Delay before a disconnected user goes offline (default %s)"},
     [OPT_CERT] = {"cert", KIND_PATH, "FILE", "PEM certificate: serve wss:// (needs --key)"},
     [OPT_KEY] = {"key", KIND_PATH, "FILE", "PEM private key of --cert"},
+    [OPT_REDIS] = {"redis", KIND_STRING, "URL",
+                   "Cluster mode: share state with other nodes through the Redis at "
+                   "redis://HOST:PORT[/DB] (default: none, in-memory)"},
+    [OPT_REDIS_PREFIX] = {"redis-prefix", KIND_STRING, "PREFIX",
+                          "Prefix of every Redis key and channel (default %s)"},
     [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
                        "error, warning, info or debug (default %s)"},
 };
@@ -110,6 +117,7 @@ hub_options_init (HubOptions *opts)
   opts->loopback = TRUE;
   opts->port = 8080;
   opts->log_level = HUB_LOG_LEVEL_WARNING;
+  opts->redis_prefix = g_strdup ("hub:");
 }
 
 void
@@ -120,6 +128,8 @@ hub_options_clear (HubOptions *opts)
   g_clear_pointer (&opts->bind_address, g_free);
   g_clear_pointer (&opts->cert, g_free);
   g_clear_pointer (&opts->key, g_free);
+  g_clear_pointer (&opts->redis_url, g_free);
+  g_clear_pointer (&opts->redis_prefix, g_free);
 }
 
 /* The default shown by --help for @id (transfer full) (nullable). */
@@ -155,6 +165,8 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup_printf ("%u", c->presence_grace_s);
     case OPT_LOG_LEVEL:
       return g_strdup (hub_log_level_to_string (opts->log_level));
+    case OPT_REDIS_PREFIX:
+      return g_strdup (opts->redis_prefix);
     default:
       return NULL;
   }
@@ -307,6 +319,18 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
       if (!parse_uint (id, value, source, 0, 65535, &u, error))
         return FALSE;
       opts->port = (guint)u;
+      return TRUE;
+    case OPT_REDIS:
+      if (!g_str_has_prefix (value, "redis://") || value[strlen ("redis://")] == '\0')
+        return bad_value (error, id, source, "'%s' is not redis://HOST:PORT[/DB]", value);
+      g_free (opts->redis_url);
+      opts->redis_url = g_strdup (value);
+      return TRUE;
+    case OPT_REDIS_PREFIX:
+      if (value[0] == '\0' || strpbrk (value, " \t\r\n") != NULL)
+        return bad_value (error, id, source, "'%s' is empty or has white space", value);
+      g_free (opts->redis_prefix);
+      opts->redis_prefix = g_strdup (value);
       return TRUE;
     case OPT_NODE:
       if (!hub_name_is_valid (value))

@@ -20,6 +20,8 @@ typedef struct {
   char *cert;         /* PEM certificate: wss (owned) (nullable) */
   char *key;          /* its private key (owned) (nullable) */
   HubLogLevel log_level;
+  char *redis_url;    /* cluster mode: redis://HOST:PORT[/DB] (owned) (nullable) */
+  char *redis_prefix; /* key and channel prefix in Redis (owned) */
 } HubOptions;
 
 /* Fills @opts with the defaults. */

@@ -87,6 +87,12 @@ main (int argc, char **argv)
 
   clock = hub_clock_new_real ();
   dispatcher = hub_dispatcher_new (&opts.config, clock);
+  if (opts.redis_url != NULL &&
+      !hub_dispatcher_use_redis (dispatcher, opts.redis_url, opts.redis_prefix, &error)) {
+    fprintf (stderr, "hub-server: --redis: %s\n", error->message);
+    hub_options_clear (&opts);
+    return 2;
+  }
   loop = hub_loop_new (HUB_LOOP_GLIB);
   /* Before the "listening" line: whoever reads it may signal at once. The
    * handler runs from the loop, once the transport exists. */
@@ -108,9 +114,10 @@ main (int argc, char **argv)
 
   /* Tests and scripts parse this line: keep its format. */
   bracket = strchr (opts.host, ':') != NULL;
-  printf ("hub-server listening on %s://%s%s%s:%u/ws node=%s mode=memory\n",
+  printf ("hub-server listening on %s://%s%s%s:%u/ws node=%s mode=%s\n",
           opts.cert != NULL ? "wss" : "ws", bracket ? "[" : "", opts.host, bracket ? "]" : "",
-          hub_ws_transport_get_port (transport), opts.config.node);
+          hub_ws_transport_get_port (transport), opts.config.node,
+          opts.redis_url != NULL ? "cluster" : "memory");
   fflush (stdout);
 
   srv.transport = transport;

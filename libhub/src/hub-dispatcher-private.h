@@ -3,6 +3,7 @@
  * (one function per request type) and hub-dispatcher-api.c (HTTP publish). */
 #pragma once
 
+#include "hub-broker-cluster.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -25,6 +26,7 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
+  HubCluster *cluster; /* (owned) (nullable) cluster mode (hub-broker-cluster.c) */
 };
 
 /* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */
@@ -39,6 +41,13 @@ void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, cons
 /* The status of @user as @viewer sees it: users see their own status even
  * when invisible to others. */
 HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user);
+
+/* A client message past counting and rate limiting: decoded and executed
+ * (cluster mode replays the requests that came before its welcome here). */
+void hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data,
+                                     gsize len);
+/* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
+char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
 
 /* Executes an authenticated request (anything but hello). */
 void hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req);

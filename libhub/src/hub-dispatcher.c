@@ -2,6 +2,7 @@
  * life cycle (open, hello, resume, close), liveness and the figures for
  * /metrics and /api/stats; the requests themselves are in hub-dispatcher-requests.c. */
 #include "hub-dispatcher-private.h"
+#include "hub/hub-broker.h"
 
 #include <string.h>
 
@@ -78,6 +79,8 @@ hub_dispatcher_free (HubDispatcher *d)
     return;
   hub_clock_cancel (d->clock, d->tick_timer);
   hub_connection_manager_foreach (d->conns, detach_one, d);
+  /* Its pending replies are dropped (the connections are detached). */
+  g_clear_pointer (&d->cluster, hub_cluster_free);
   /* Presence first: its timers and notifications refer to the broadcaster. */
   g_clear_pointer (&d->presence, hub_presence_free);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
@@ -188,6 +191,12 @@ hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
   hub_connection_detach (conn);
 
   user = hub_connection_get_user (conn);
+  if (d->cluster != NULL) {
+    /* Presence lives in Redis: the broker unregisters the connection. */
+    hub_cluster_connection_closed (d, conn);
+    hub_connection_manager_remove (d->conns, conn);
+    return;
+  }
   if (user != NULL) {
     GHashTableIter iter;
     gpointer watched;
@@ -275,8 +284,9 @@ reject_hello (HubConnection *conn, const char *id_json, const char *message)
 }
 
 static void
-handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
+handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
 {
+  HubRequest *req = *reqp;
   g_autoptr (HubAuthClaims) claims = NULL;
   g_auto (GStrv) rooms = NULL;
   const char *user = req->user;
@@ -285,7 +295,8 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
   HubWelcome welcome = {0};
   g_autoptr (HubFrame) frame = NULL;
 
-  if (hub_connection_is_authenticated (conn)) {
+  if (hub_connection_is_authenticated (conn) ||
+      (d->cluster != NULL && hub_cluster_hello_pending (d, conn))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST, "already said hello");
     return;
   }
@@ -315,6 +326,12 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
     return;
   }
 
+  if (d->cluster != NULL) {
+    g_autofree char *who = g_strdup (user); /* user may point into claims or req */
+
+    hub_cluster_hello (d, conn, g_steal_pointer (reqp), who, device, admin);
+    return;
+  }
   hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
   hub_connection_set_hello_timer (conn, 0);
   hub_connection_authenticate (conn, user, device, admin);
@@ -344,7 +361,6 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 void
 hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
 {
-  HubDecodeResult res = {0};
   HubRateVerdict verdict;
 
   if (hub_connection_is_closing (conn))
@@ -359,18 +375,39 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
     return;
   }
 
-  hub_codec_decode (data, len, &res);
   if (verdict == HUB_RATE_LIMITED) {
+    HubDecodeResult res = {0};
+
+    hub_codec_decode (data, len, &res);
     hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
                                 "too many requests: slow down");
-  } else if (!res.envelope_ok) {
+    hub_decode_result_clear (&res);
+    return;
+  }
+  hub_dispatcher_receive_decoded (d, conn, data, len);
+}
+
+void
+hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
+{
+  HubDecodeResult res = {0};
+
+  if (d->cluster != NULL && hub_cluster_hello_pending (d, conn)) {
+    /* Runs once the welcome is out, in order. */
+    hub_cluster_queue_request (d, conn, data, len);
+    return;
+  }
+  hub_codec_decode (data, len, &res);
+  if (!res.envelope_ok) {
     hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
   } else if (!hub_connection_is_authenticated (conn) && res.type != HUB_REQ_HELLO) {
     hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
   } else if (res.code != HUB_ERROR_NONE) {
     hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
   } else if (res.type == HUB_REQ_HELLO) {
-    handle_hello (d, conn, res.request);
+    handle_hello (d, conn, &res.request);
+  } else if (d->cluster != NULL) {
+    hub_cluster_execute (d, conn, g_steal_pointer (&res.request));
   } else {
     hub_dispatcher_execute (d, conn, res.request);
   }
@@ -420,6 +457,8 @@ on_tick (gpointer user_data)
   sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
   sweep.ping = d->tick_count % TICKS_PER_HEARTBEAT == 0;
   hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
+  if (d->cluster != NULL)
+    hub_cluster_tick (d);
   schedule_tick (d);
 }
 
@@ -444,6 +483,14 @@ hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
   stats->connections = hub_connection_manager_n_connections (d->conns);
   stats->users_online = hub_presence_n_online (d->presence);
   stats->rooms = hub_room_manager_n_rooms (d->rooms);
+  if (d->cluster != NULL) {
+    HubClusterFigures f;
+
+    /* Rooms are the cluster's; users online are this node's (§10). */
+    hub_cluster_get_figures (d->cluster, &f);
+    stats->rooms = f.rooms;
+    stats->users_online = hub_connection_manager_n_users (d->conns);
+  }
   stats->frames_in_total = d->frames_in_total;
   stats->messages_in_total = d->messages_in_total;
   stats->deliveries_total = b->deliveries;
@@ -477,13 +524,24 @@ hub_dispatcher_render_metrics (HubDispatcher *d)
   COUNTER ("hub_slow_consumer_closes_total", "Connections closed with 4009.",
            s.slow_consumer_closes_total);
   COUNTER ("hub_dropped_total", "Ephemeral frames dropped under backpressure.", s.dropped_total);
+  if (d->cluster != NULL) {
+    HubClusterFigures f;
+
+    hub_cluster_get_figures (d->cluster, &f);
+    GAUGE ("hub_cluster_up", "1 while this node is connected to Redis.", f.up ? 1 : 0);
+    GAUGE ("hub_cluster_nodes", "Live nodes in the cluster.", f.nodes);
+    GAUGE ("hub_cluster_rooms", "Rooms in the cluster.", f.rooms);
+    GAUGE ("hub_cluster_users_online", "Users with a connection on any node.", f.users_online);
+    COUNTER ("hub_cluster_resyncs_total", "Re-registrations of this node's connections in Redis.",
+             f.resyncs);
+  }
 #undef GAUGE
 #undef COUNTER
   return g_string_free (out, FALSE);
 }
 
 char *
-hub_dispatcher_render_stats_json (HubDispatcher *d)
+hub_dispatcher_render_node_stats_json (HubDispatcher *d)
 {
   HubStats s;
 
@@ -496,6 +554,56 @@ hub_dispatcher_render_stats_json (HubDispatcher *d)
       "}",
       d->config.node, s.uptime_s, s.connections, s.users_online, s.rooms, s.frames_in_total,
       s.messages_in_total, s.deliveries_total, s.slow_consumer_closes_total, s.dropped_total);
+}
+
+char *
+hub_dispatcher_render_stats_json (HubDispatcher *d)
+{
+  g_autofree char *node = hub_dispatcher_render_node_stats_json (d);
+  HubClusterFigures f;
+
+  if (d->cluster == NULL)
+    return g_steal_pointer (&node);
+  /* In a cluster: the same figures of every live node, as each last
+   * published them with its liveness refresh. */
+  hub_cluster_get_figures (d->cluster, &f);
+  node[strlen (node) - 1] = '\0';
+  return g_strdup_printf ("%s,\"cluster\":{\"up\":%s,\"nodes\":%u,\"rooms\":%u,"
+                          "\"users_online\":%u},\"nodes\":{%s}}",
+                          node, f.up ? "true" : "false", f.nodes, f.rooms, f.users_online,
+                          f.nodes_json);
+}
+
+gboolean
+hub_dispatcher_use_redis (HubDispatcher *d, const char *url, const char *prefix, GError **error)
+{
+  g_return_val_if_fail (d->cluster == NULL, FALSE);
+  return hub_cluster_new (d, url, prefix != NULL ? prefix : "hub:", error) != NULL;
+}
+
+gboolean
+hub_dispatcher_is_clustered (HubDispatcher *d)
+{
+  return d->cluster != NULL;
+}
+
+gboolean
+hub_dispatcher_is_healthy (HubDispatcher *d)
+{
+  return d->cluster == NULL || hub_cluster_is_up (d->cluster);
+}
+
+char *
+hub_dispatcher_render_health (HubDispatcher *d, guint *http_status)
+{
+  if (hub_dispatcher_is_healthy (d)) {
+    *http_status = 200;
+    return g_strdup_printf ("{\"status\":\"ok\",\"node\":\"%s\"}", d->config.node);
+  }
+  *http_status = 503;
+  return g_strdup_printf ("{\"status\":\"degraded\",\"node\":\"%s\","
+                          "\"reason\":\"cluster broker unavailable\"}",
+                          d->config.node);
 }
 
 const HubConfig *

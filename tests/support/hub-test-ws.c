@@ -3,6 +3,7 @@
  * so every client keeps reading (and answering pings) while a test waits on
  * another one. Also a raw-socket client for hostile forms. */
 #include "hub-test-ws.h"
+#include "hub-test-redis.h"
 
 #include "hub-test-server.h"
 
@@ -759,6 +760,7 @@ hub_test_cleanup (void)
 {
   hub_test_ws_free_all ();
   hub_test_server_free_all ();
+  hub_test_redis_free_all ();
 }
 
 void

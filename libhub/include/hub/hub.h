@@ -3,6 +3,7 @@
 
 #include "hub-auth.h"
 #include "hub-broadcaster.h"
+#include "hub-broker.h"
 #include "hub-client.h"
 #include "hub-clock.h"
 #include "hub-codec.h"

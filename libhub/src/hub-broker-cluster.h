@@ -1,0 +1,43 @@
+/* hub-broker-cluster.h: the dispatcher's cluster mode (hub-broker-cluster.c),
+ * private to libhub. The dispatcher calls into it only when it was given a
+ * Redis URL; the in-memory mode never does. */
+#pragma once
+
+#include "hub/hub-dispatcher.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HubCluster HubCluster;
+
+typedef struct {
+  gboolean up;
+  guint nodes; /* live nodes, as of the last liveness refresh */
+  guint rooms;
+  guint users_online;
+  guint64 resyncs;
+  const char *nodes_json; /* "\"name\":{…},…" (transfer none) */
+} HubClusterFigures;
+
+/* Sets d->cluster and starts connecting. NULL with @error for a bad URL. */
+HubCluster *hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error);
+void hub_cluster_free (HubCluster *c);
+gboolean hub_cluster_is_up (HubCluster *c);
+void hub_cluster_get_figures (HubCluster *c, HubClusterFigures *out);
+
+/* Hello after authentication: registers the connection in Redis, then sends
+ * welcome and the replay. Takes @req. */
+void hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const char *user,
+                        const char *device, gboolean admin);
+/* TRUE between a hello sent to Redis and its answer: later requests wait. */
+gboolean hub_cluster_hello_pending (HubDispatcher *d, HubConnection *conn);
+void hub_cluster_queue_request (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
+/* Any request after hello. Takes @req. */
+void hub_cluster_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req);
+/* Before the connection manager forgets @conn. */
+void hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn);
+/* Every dispatcher tick: liveness refresh, reaping of dead nodes, figures. */
+void hub_cluster_tick (HubDispatcher *d);
+
+int hub_cluster_compare_strings (gconstpointer a, gconstpointer b);
+
+G_END_DECLS

@@ -1,0 +1,527 @@
+/* hub-broker-redis.c: hiredis on the GLib main loop for cluster mode: a command
+ * context and a subscriber context, reconnected with backoff whenever either
+ * drops, and scripts run by EVALSHA with an EVAL fallback (a restarted Redis
+ * has lost its script cache). The only libhub code, with the other
+ * hub-broker-*.c files, that includes hiredis. */
+#include "hub-broker-redis.h"
+
+#include <hiredis/async.h>
+#include <string.h>
+
+#include "hub/hub-error.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+/* A GSource driving one redisAsyncContext, like hiredis' adapters/glib.h but
+ * safe when a read or write frees the context (a lost connection). */
+typedef struct {
+  GSource source;
+  redisAsyncContext *ac; /* (unowned) NULL once hiredis freed it */
+  GPollFD poll_fd;
+} RedisSource;
+
+struct _HubRedis {
+  char *host; /* (owned) */
+  int port;
+  int db;
+  char *prefix;       /* (owned) */
+  char *node;         /* (owned) */
+  char *node_channel; /* (owned) */
+  char *all_channel;  /* (owned) */
+  HubRedisEvents events;
+  gpointer user_data;
+  char *sha[HUB_SCRIPT_N]; /* (owned) SHA1 of each script's text */
+
+  redisAsyncContext *cmd; /* (unowned: hiredis frees it) NULL when gone */
+  redisAsyncContext *sub;
+  gboolean cmd_connected, sub_connected;
+  gboolean cmd_ready, sub_ready;
+  gboolean up;
+  gboolean freeing;
+  guint backoff_ms;
+  guint reconnect_timer;
+};
+
+/* --- The GSource ------------------------------------------------------------ */
+
+static void
+source_update (RedisSource *s, gushort set, gushort clear)
+{
+  s->poll_fd.events = (gushort)((s->poll_fd.events | set) & ~clear);
+}
+
+static void
+ev_add_read (void *data)
+{
+  source_update (data, G_IO_IN, 0);
+}
+
+static void
+ev_del_read (void *data)
+{
+  source_update (data, 0, G_IO_IN);
+}
+
+static void
+ev_add_write (void *data)
+{
+  source_update (data, G_IO_OUT, 0);
+}
+
+static void
+ev_del_write (void *data)
+{
+  source_update (data, 0, G_IO_OUT);
+}
+
+static void
+ev_cleanup (void *data)
+{
+  RedisSource *s = data;
+
+  /* hiredis is freeing the context: never touch it again. */
+  s->ac = NULL;
+  s->poll_fd.events = 0;
+  g_source_destroy ((GSource *)s);
+}
+
+static gboolean
+source_prepare (GSource *source, gint *timeout)
+{
+  RedisSource *s = (RedisSource *)source;
+
+  *timeout = -1;
+  return (s->poll_fd.events & s->poll_fd.revents) != 0;
+}
+
+static gboolean
+source_check (GSource *source)
+{
+  RedisSource *s = (RedisSource *)source;
+
+  return (s->poll_fd.events & s->poll_fd.revents) != 0;
+}
+
+static gboolean
+source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  RedisSource *s = (RedisSource *)source;
+  gushort revents = s->poll_fd.revents;
+
+  s->poll_fd.revents = 0;
+  if (s->ac != NULL && (revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)))
+    redisAsyncHandleWrite (s->ac);
+  if (s->ac != NULL && (revents & (G_IO_IN | G_IO_ERR | G_IO_HUP)))
+    redisAsyncHandleRead (s->ac);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs source_funcs = {source_prepare, source_check, source_dispatch,
+                                    NULL,           NULL,         NULL};
+
+static void
+attach (redisAsyncContext *ac)
+{
+  RedisSource *s = (RedisSource *)g_source_new (&source_funcs, sizeof *s);
+
+  s->ac = ac;
+  s->poll_fd.fd = ac->c.fd;
+  g_source_add_poll ((GSource *)s, &s->poll_fd);
+  ac->ev.addRead = ev_add_read;
+  ac->ev.delRead = ev_del_read;
+  ac->ev.addWrite = ev_add_write;
+  ac->ev.delWrite = ev_del_write;
+  ac->ev.cleanup = ev_cleanup;
+  ac->ev.data = s;
+  g_source_attach ((GSource *)s, NULL);
+  g_source_unref ((GSource *)s); /* the context keeps it alive until ev_cleanup */
+}
+
+/* --- Connection state ------------------------------------------------------- */
+
+static void start_connect (HubRedis *r);
+
+static gboolean
+on_reconnect_timer (gpointer data)
+{
+  HubRedis *r = data;
+
+  r->reconnect_timer = 0;
+  start_connect (r);
+  return G_SOURCE_REMOVE;
+}
+
+/* Clears *@field first, so on_disconnect will not recognise the context. A
+ * connected context is disconnected (its pending callbacks get NULL); one still
+ * connecting is freed (hiredis would not call on_disconnect for it). */
+static void
+drop_context (redisAsyncContext **field, gboolean *connected)
+{
+  redisAsyncContext *ac = *field;
+
+  if (ac == NULL)
+    return;
+  *field = NULL;
+  if (*connected)
+    redisAsyncDisconnect (ac);
+  else
+    redisAsyncFree (ac);
+  *connected = FALSE;
+}
+
+/* One of the contexts is gone (or never came): drop the other, go down, and
+ * try again after the backoff once both are gone. */
+static void
+lost (HubRedis *r)
+{
+  gboolean was_up = r->up;
+
+  r->up = FALSE;
+  r->cmd_ready = r->sub_ready = FALSE;
+  if (r->freeing)
+    return;
+  drop_context (&r->cmd, &r->cmd_connected);
+  drop_context (&r->sub, &r->sub_connected);
+  if (was_up) {
+    g_warning ("cluster: lost Redis at %s:%d; degraded until it is back", r->host, r->port);
+    r->events.down (r->user_data);
+  }
+  if (r->cmd == NULL && r->sub == NULL && r->reconnect_timer == 0) {
+    r->reconnect_timer = g_timeout_add (r->backoff_ms, on_reconnect_timer, r);
+    r->backoff_ms = MIN (r->backoff_ms * 2, BACKOFF_MAX_MS);
+  }
+}
+
+static void
+on_disconnect (const redisAsyncContext *ac, int status)
+{
+  HubRedis *r = ac->data;
+
+  if (ac == r->cmd) {
+    r->cmd = NULL;
+    r->cmd_connected = FALSE;
+  }
+  if (ac == r->sub) {
+    r->sub = NULL;
+    r->sub_connected = FALSE;
+  }
+  lost (r);
+}
+
+static void
+maybe_up (HubRedis *r)
+{
+  if (r->up || !r->cmd_ready || !r->sub_ready)
+    return;
+  r->up = TRUE;
+  r->backoff_ms = BACKOFF_MIN_MS;
+  g_message ("cluster: connected to Redis at %s:%d", r->host, r->port);
+  r->events.up (r->user_data);
+}
+
+static void
+on_subscribe_reply (redisAsyncContext *ac, void *reply_, void *data)
+{
+  HubRedis *r = ac->data;
+  redisReply *reply = reply_;
+
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+      reply->element[0]->type != REDIS_REPLY_STRING)
+    return;
+  if (strcmp (reply->element[0]->str, "subscribe") == 0) {
+    /* One confirmation per channel; the last one counts 2. */
+    if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer == 2) {
+      r->sub_ready = TRUE;
+      maybe_up (r);
+    }
+  } else if (strcmp (reply->element[0]->str, "message") == 0 &&
+             reply->element[1]->type == REDIS_REPLY_STRING &&
+             reply->element[2]->type == REDIS_REPLY_STRING) {
+    gboolean broadcast = strcmp (reply->element[1]->str, r->all_channel) == 0;
+
+    r->events.message (r->user_data, broadcast, reply->element[2]->str,
+                       (gsize)reply->element[2]->len);
+  }
+}
+
+static void
+on_select_reply (redisAsyncContext *ac, void *reply_, void *data)
+{
+  HubRedis *r = ac->data;
+  redisReply *reply = reply_;
+
+  if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    if (reply != NULL)
+      g_warning ("cluster: SELECT %d: %s", r->db, reply->str);
+    return;
+  }
+  if (ac == r->cmd) {
+    r->cmd_ready = TRUE;
+    maybe_up (r);
+  }
+}
+
+static void
+on_connect (const redisAsyncContext *cac, int status)
+{
+  redisAsyncContext *ac = (redisAsyncContext *)cac;
+  HubRedis *r = ac->data;
+  g_autofree char *db = g_strdup_printf ("%d", r->db);
+  const char *select_argv[] = {"SELECT", db};
+
+  if (status != REDIS_OK) {
+    /* hiredis frees the context after this callback, without on_disconnect. */
+    if (ac == r->cmd)
+      r->cmd = NULL;
+    if (ac == r->sub)
+      r->sub = NULL;
+    lost (r);
+    return;
+  }
+  if (ac == r->cmd)
+    r->cmd_connected = TRUE;
+  if (ac == r->sub)
+    r->sub_connected = TRUE;
+  redisAsyncCommandArgv (ac, on_select_reply, NULL, 2, select_argv, NULL);
+  if (ac == r->cmd) {
+    /* Before any script call: a restarted Redis has an empty script cache. */
+    for (guint i = 0; i < HUB_SCRIPT_N; i++) {
+      const char *load[] = {"SCRIPT", "LOAD", hub_broker_script_source ((HubScript)i)};
+
+      redisAsyncCommandArgv (ac, NULL, NULL, 3, load, NULL);
+    }
+  }
+  if (ac == r->sub) {
+    const char *argv[] = {"SUBSCRIBE", r->node_channel, r->all_channel};
+
+    redisAsyncCommandArgv (ac, on_subscribe_reply, NULL, 3, argv, NULL);
+  }
+}
+
+static redisAsyncContext *
+connect_one (HubRedis *r)
+{
+  redisAsyncContext *ac = redisAsyncConnect (r->host, r->port);
+
+  if (ac == NULL)
+    return NULL;
+  if (ac->err != 0) {
+    redisAsyncFree (ac);
+    return NULL;
+  }
+  ac->data = r;
+  attach (ac);
+  redisAsyncSetConnectCallback (ac, on_connect);
+  redisAsyncSetDisconnectCallback (ac, on_disconnect);
+  return ac;
+}
+
+static void
+start_connect (HubRedis *r)
+{
+  r->cmd = connect_one (r);
+  r->sub = connect_one (r);
+  if (r->cmd == NULL || r->sub == NULL)
+    lost (r);
+}
+
+/* --- Life cycle ------------------------------------------------------------- */
+
+static gboolean
+parse_url (HubRedis *r, const char *url, GError **error)
+{
+  const char *rest;
+  g_auto (GStrv) parts = NULL;
+  const char *colon;
+  guint64 v;
+
+  if (!g_str_has_prefix (url, "redis://"))
+    goto bad;
+  rest = url + strlen ("redis://");
+  parts = g_strsplit (rest, "/", 2);
+  if (parts[0] == NULL || parts[0][0] == '\0')
+    goto bad;
+  colon = strrchr (parts[0], ':');
+  if (colon != NULL) {
+    if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &v, NULL))
+      goto bad;
+    r->port = (int)v;
+    r->host = g_strndup (parts[0], (gsize)(colon - parts[0]));
+  } else {
+    r->port = 6379;
+    r->host = g_strdup (parts[0]);
+  }
+  if (parts[1] != NULL && parts[1][0] != '\0') {
+    if (!g_ascii_string_to_unsigned (parts[1], 10, 0, 1000000, &v, NULL))
+      goto bad;
+    r->db = (int)v;
+  }
+  return TRUE;
+bad:
+  g_set_error (error, HUB_ERROR, HUB_ERROR_BAD_REQUEST,
+               "'%s' is not a Redis URL (redis://HOST:PORT[/DB])", url);
+  return FALSE;
+}
+
+HubRedis *
+hub_redis_new (const char *url, const char *prefix, const char *node, const HubRedisEvents *events,
+               gpointer user_data, GError **error)
+{
+  HubRedis *r = g_new0 (HubRedis, 1);
+
+  if (!parse_url (r, url, error)) {
+    g_free (r->host);
+    g_free (r);
+    return NULL;
+  }
+  r->prefix = g_strdup (prefix);
+  r->node = g_strdup (node);
+  r->node_channel = g_strdup_printf ("%sch:node:%s", prefix, node);
+  r->all_channel = g_strdup_printf ("%sch:all", prefix);
+  r->events = *events;
+  r->user_data = user_data;
+  r->backoff_ms = BACKOFF_MIN_MS;
+  for (guint i = 0; i < HUB_SCRIPT_N; i++)
+    r->sha[i] = g_compute_checksum_for_string (G_CHECKSUM_SHA1,
+                                               hub_broker_script_source ((HubScript)i), -1);
+  start_connect (r);
+  return r;
+}
+
+void
+hub_redis_free (HubRedis *r)
+{
+  if (r == NULL)
+    return;
+  r->freeing = TRUE;
+  if (r->reconnect_timer != 0)
+    g_source_remove (r->reconnect_timer);
+  /* redisAsyncFree runs the pending callbacks with NULL replies. */
+  if (r->cmd != NULL) {
+    redisAsyncContext *ac = g_steal_pointer (&r->cmd);
+
+    redisAsyncFree (ac);
+  }
+  if (r->sub != NULL) {
+    redisAsyncContext *ac = g_steal_pointer (&r->sub);
+
+    redisAsyncFree (ac);
+  }
+  for (guint i = 0; i < HUB_SCRIPT_N; i++)
+    g_free (r->sha[i]);
+  g_free (r->host);
+  g_free (r->prefix);
+  g_free (r->node);
+  g_free (r->node_channel);
+  g_free (r->all_channel);
+  g_free (r);
+}
+
+gboolean
+hub_redis_is_up (HubRedis *r)
+{
+  return r->up;
+}
+
+const char *
+hub_redis_prefix (HubRedis *r)
+{
+  return r->prefix;
+}
+
+/* --- Commands ------------------------------------------------------------------ */
+
+typedef struct {
+  HubRedis *redis;
+  HubRedisReplyFunc func;
+  gpointer data;
+  GPtrArray *argv; /* (owned) the EVALSHA argv, for the EVAL retry; NULL for commands */
+  HubScript script;
+  gboolean retried;
+} Call;
+
+static void
+call_free (Call *call)
+{
+  if (call->argv != NULL)
+    g_ptr_array_unref (call->argv);
+  g_free (call);
+}
+
+static void on_reply (redisAsyncContext *ac, void *reply_, void *data);
+
+static gboolean
+send_argv (HubRedis *r, GPtrArray *argv, Call *call)
+{
+  if (!r->up || r->cmd == NULL)
+    return FALSE;
+  return redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argv->len, (const char **)argv->pdata,
+                                NULL) == REDIS_OK;
+}
+
+static void
+on_reply (redisAsyncContext *ac, void *reply_, void *data)
+{
+  Call *call = data;
+  redisReply *reply = reply_;
+
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR && call->argv != NULL && !call->retried &&
+      g_str_has_prefix (reply->str, "NOSCRIPT")) {
+    /* Same arguments, with the script's text instead of its SHA1. Scripts
+     * are loaded on every (re)connect, so this only follows a SCRIPT FLUSH. */
+    call->retried = TRUE;
+    g_free (call->argv->pdata[0]);
+    g_free (call->argv->pdata[1]);
+    call->argv->pdata[0] = g_strdup ("EVAL");
+    call->argv->pdata[1] = g_strdup (hub_broker_script_source (call->script));
+    if (send_argv (call->redis, call->argv, call))
+      return;
+    reply = NULL;
+  }
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+    g_warning ("cluster: Redis error: %s", reply->str);
+  call->func (reply, call->data);
+  call_free (call);
+}
+
+void
+hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFunc func,
+                gpointer data)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->redis = r;
+  call->func = func;
+  call->data = data;
+  call->script = script;
+  call->argv = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (call->argv, g_strdup ("EVALSHA"));
+  g_ptr_array_add (call->argv, g_strdup (r->sha[script]));
+  g_ptr_array_add (call->argv, g_strdup ("0"));
+  g_ptr_array_add (call->argv, g_strdup (r->prefix));
+  g_ptr_array_add (call->argv, g_strdup (r->node));
+  for (guint i = 0; args != NULL && i < args->len; i++)
+    g_ptr_array_add (call->argv, g_strdup (g_ptr_array_index (args, i)));
+  if (!send_argv (r, call->argv, call)) {
+    func (NULL, data);
+    call_free (call);
+  }
+}
+
+void
+hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisReplyFunc func,
+                   gpointer data)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->redis = r;
+  call->func = func;
+  call->data = data;
+  if (!r->up || r->cmd == NULL ||
+      redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argc, (const char **)argv, NULL) !=
+          REDIS_OK) {
+    func (NULL, data);
+    call_free (call);
+  }
+}

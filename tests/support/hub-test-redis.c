@@ -1,0 +1,259 @@
+/* hub-test-redis.c: starts, stops and restarts a private redis-server for the
+ * cluster integration tests, and starts hub-server nodes pointed at it. */
+#include "hub-test-redis.h"
+
+#include <check.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/prctl.h>
+
+#define READY_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS  5000
+
+struct _HubTestRedis {
+  char *bin; /* (owned) */
+  char *dir; /* (owned) temp dir: data, log */
+  char *url; /* (owned) */
+  guint16 port;
+  GSubprocess *proc; /* (owned) (nullable) while running */
+};
+
+static GPtrArray *live; /* HubTestRedis* */
+
+static void
+child_setup (gpointer data)
+{
+  /* Never outlive the test process (Check's timeout kills it). */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static char *
+find_binary (void)
+{
+  const char *env = g_getenv ("REDIS_SERVER_BIN");
+  char *path;
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  path = g_find_program_in_path ("redis-server");
+  if (path != NULL)
+    return path;
+  if (g_file_test ("/usr/bin/redis-server", G_FILE_TEST_IS_EXECUTABLE))
+    return g_strdup ("/usr/bin/redis-server");
+  return NULL;
+}
+
+static guint16
+free_port (void)
+{
+  g_autoptr (GSocket) sock =
+      g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  ck_assert_msg (sock != NULL && g_socket_bind (sock, any, FALSE, NULL),
+                 "expected to bind a free port on 127.0.0.1");
+  bound = g_socket_get_local_address (sock, NULL);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* TRUE when 127.0.0.1:@port answers PING with +PONG. */
+static gboolean
+pings (guint16 port)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  char buf[16] = {0};
+  gssize n;
+
+  g_socket_client_set_timeout (client, 1);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+  if (conn == NULL)
+    return FALSE;
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), "PING\r\n", 6,
+                                  NULL, NULL, NULL))
+    return FALSE;
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf - 1,
+                           NULL, NULL);
+  return n >= 5 && g_str_has_prefix (buf, "+PONG");
+}
+
+static void
+spawn (HubTestRedis *r)
+{
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autofree char *port = g_strdup_printf ("%u", r->port);
+  g_autofree char *log = g_build_filename (r->dir, "redis.log", NULL);
+  g_autoptr (GError) error = NULL;
+  gint64 deadline;
+
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  r->proc = g_subprocess_launcher_spawn (launcher, &error, r->bin, "--port", port, "--bind",
+                                         "127.0.0.1", "--dir", r->dir, "--save", "", "--appendonly",
+                                         "yes", "--appendfsync", "always", "--logfile", log, NULL);
+  ck_assert_msg (r->proc != NULL, "expected to start %s: %s", r->bin,
+                 error != NULL ? error->message : "?");
+  deadline = g_get_monotonic_time () + READY_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  while (!pings (r->port)) {
+    ck_assert_msg (g_get_monotonic_time () < deadline,
+                   "expected redis-server to answer PING on port %u within %d ms", r->port,
+                   READY_TIMEOUT_MS);
+    ck_assert_msg (g_subprocess_get_identifier (r->proc) != NULL,
+                   "redis-server exited at start (see %s)", log);
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+}
+
+HubTestRedis *
+hub_test_redis_start (void)
+{
+  HubTestRedis *r = g_new0 (HubTestRedis, 1);
+  g_autoptr (GError) error = NULL;
+
+  r->bin = find_binary ();
+  ck_assert_msg (r->bin != NULL,
+                 "redis-server not found ($REDIS_SERVER_BIN, PATH, /usr/bin): the cluster tests "
+                 "need it (scripts/install-deps.sh installs it)");
+  r->dir = g_dir_make_tmp ("hub-redis-XXXXXX", &error);
+  ck_assert_msg (r->dir != NULL, "expected a temp dir: %s", error ? error->message : "?");
+  r->port = free_port ();
+  r->url = g_strdup_printf ("redis://127.0.0.1:%u", r->port);
+  if (live == NULL)
+    live = g_ptr_array_new ();
+  g_ptr_array_add (live, r);
+  spawn (r);
+  return r;
+}
+
+guint16
+hub_test_redis_port (HubTestRedis *r)
+{
+  return r->port;
+}
+
+const char *
+hub_test_redis_url (HubTestRedis *r)
+{
+  return r->url;
+}
+
+void
+hub_test_redis_stop (HubTestRedis *r)
+{
+  gint64 deadline = g_get_monotonic_time () + STOP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+
+  if (r->proc == NULL)
+    return;
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  /* GLib's worker reaps the child: its identifier turns NULL on exit. */
+  while (g_subprocess_get_identifier (r->proc) != NULL && g_get_monotonic_time () < deadline)
+    g_usleep (10 * G_TIME_SPAN_MILLISECOND);
+  if (g_subprocess_get_identifier (r->proc) != NULL) {
+    g_subprocess_force_exit (r->proc);
+    g_subprocess_wait (r->proc, NULL, NULL);
+  }
+  g_clear_object (&r->proc);
+}
+
+void
+hub_test_redis_restart (HubTestRedis *r)
+{
+  ck_assert_msg (r->proc == NULL, "expected redis-server to be stopped before a restart");
+  spawn (r);
+}
+
+static void
+redis_free (HubTestRedis *r)
+{
+  if (r->proc != NULL) {
+    g_subprocess_force_exit (r->proc);
+    g_subprocess_wait (r->proc, NULL, NULL);
+    g_clear_object (&r->proc);
+  }
+  if (r->dir != NULL) {
+    g_autoptr (GDir) dir = g_dir_open (r->dir, 0, NULL);
+    const char *name;
+
+    /* Flat files plus appendonlydir/ (Redis 7). */
+    while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+      g_autofree char *path = g_build_filename (r->dir, name, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
+        g_autoptr (GDir) sub = g_dir_open (path, 0, NULL);
+        const char *inner;
+
+        while (sub != NULL && (inner = g_dir_read_name (sub)) != NULL) {
+          g_autofree char *p = g_build_filename (path, inner, NULL);
+
+          g_remove (p);
+        }
+      }
+      g_remove (path);
+    }
+    g_remove (r->dir);
+  }
+  g_free (r->bin);
+  g_free (r->dir);
+  g_free (r->url);
+  g_free (r);
+}
+
+void
+hub_test_redis_free_all (void)
+{
+  if (live == NULL)
+    return;
+  for (guint i = 0; i < live->len; i++)
+    redis_free (g_ptr_array_index (live, i));
+  g_ptr_array_set_size (live, 0);
+}
+
+gboolean
+hub_test_wait_health (guint16 port, guint status, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    g_autoptr (HubTestHttpResponse) res =
+        hub_test_http_request (port, "GET", "/healthz", NULL, NULL, NULL);
+
+    if (res != NULL && res->status == status)
+      return TRUE;
+    if (g_get_monotonic_time () > deadline)
+      return FALSE;
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+}
+
+HubTestServer *
+hub_test_redis_node (HubTestRedis *redis, const char *node, ...)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  HubTestServer *server;
+  va_list ap;
+  const char *arg;
+
+  g_ptr_array_add (args, "--redis");
+  g_ptr_array_add (args, (gpointer)hub_test_redis_url (redis));
+  g_ptr_array_add (args, "--node");
+  g_ptr_array_add (args, (gpointer)node);
+  g_ptr_array_add (args, "--heartbeat");
+  g_ptr_array_add (args, "1");
+  va_start (ap, node);
+  while ((arg = va_arg (ap, const char *)) != NULL)
+    g_ptr_array_add (args, (gpointer)arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  server = hub_test_server_startv ((const char *const *)args->pdata, &error);
+  ck_assert_msg (server != NULL, "expected node %s to start: %s", node,
+                 error != NULL ? error->message : "?");
+  ck_assert_msg (hub_test_wait_health (hub_test_server_port (server), 200, 10000),
+                 "expected node %s to report /healthz 200 (connected to Redis) within 10 s", node);
+  return server;
+}

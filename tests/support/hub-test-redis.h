@@ -1,0 +1,38 @@
+/* hub-test-redis.h: a real redis-server for the cluster tests, on a free port
+ * of 127.0.0.1 in its own temp dir, with an append-only file fsynced on every
+ * write so that a stop and restart keeps its data. Missing redis-server fails
+ * the test loudly (never a silent skip). */
+#pragma once
+
+#include <glib.h>
+
+#include "hub-test-server.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HubTestRedis HubTestRedis;
+
+/* Starts redis-server ($REDIS_SERVER_BIN, else redis-server on PATH, else
+ * /usr/bin/redis-server) and waits (at most 10 s) until it answers PING;
+ * fails the test otherwise. Freed by hub_test_cleanup. (transfer none) */
+HubTestRedis *hub_test_redis_start (void);
+guint16 hub_test_redis_port (HubTestRedis *redis);
+/* "redis://127.0.0.1:PORT" (transfer none) */
+const char *hub_test_redis_url (HubTestRedis *redis);
+/* SIGTERM (Redis writes its append-only file and exits), waits at most 5 s. */
+void hub_test_redis_stop (HubTestRedis *redis);
+/* Starts it again on the same port and directory (its data comes back). */
+void hub_test_redis_restart (HubTestRedis *redis);
+/* Kills every redis-server this process started and removes their dirs. */
+void hub_test_redis_free_all (void);
+
+/* A hub-server node of the cluster on @redis: `--redis URL --node NODE
+ * --heartbeat 1` plus the extra arguments (NULL-terminated), then waits (at
+ * most 10 s) until its /healthz says ok. Fails the test otherwise. */
+HubTestServer *hub_test_redis_node (HubTestRedis *redis, const char *node,
+                                    ...) G_GNUC_NULL_TERMINATED;
+/* Polls GET /healthz of 127.0.0.1:@port every 20 ms until it answers @status
+ * (200 or 503); FALSE after @timeout_ms. */
+gboolean hub_test_wait_health (guint16 port, guint status, guint timeout_ms);
+
+G_END_DECLS
