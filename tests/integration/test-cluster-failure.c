@@ -1,0 +1,226 @@
+/* test-cluster-failure.c: the failure cases of cluster mode: a node killed
+ * with SIGKILL (its users go offline elsewhere within 3 × heartbeat), Redis
+ * stopped and restarted under traffic (degraded answers, /healthz 503, no
+ * accepted message lost, recovery), and Redis losing its data (the nodes
+ * register their connections again). */
+#include "hub-test-redis.h"
+#include "hub-test-server.h"
+#include "hub-test-ws.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define WAIT_MS 5000
+
+static JsonObject *
+next_of_type (HubTestWs *ws, const char *type, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+    JsonObject *frame;
+
+    ck_assert_msg (left > 0, "expected a '%s' frame within %u ms", type, timeout_ms);
+    frame = hub_test_ws_recv_json (ws, (guint)left);
+    ck_assert_msg (frame != NULL, "expected a '%s' frame within %u ms", type, timeout_ms);
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), type) == 0)
+      return frame;
+    json_object_unref (frame);
+  }
+}
+
+/* Sends a raw Redis command line to @port and returns the first line of the answer. */
+static char *
+redis_command (guint16 port, const char *line)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  char buf[256] = {0};
+  gssize n;
+
+  g_socket_client_set_timeout (client, 5);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+  ck_assert_msg (conn != NULL, "expected to reach redis on %u", port);
+  ck_assert (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), line,
+                                        strlen (line), NULL, NULL, NULL));
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf - 1,
+                           NULL, NULL);
+  ck_assert_msg (n > 0, "expected an answer from redis to %s", line);
+  return g_strdup (buf);
+}
+
+START_TEST (node_killed_its_users_go_offline_elsewhere)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  HubTestServer *b = hub_test_redis_node (redis, "nb", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (hub_test_server_port (a), "alice", NULL);
+  g_autoptr (HubTestWs) bob = hub_test_ws_login (hub_test_server_port (b), "bob", NULL);
+  g_autoptr (JsonObject) sub = NULL;
+  g_autoptr (JsonObject) status = NULL;
+  g_autoptr (JsonObject) online = NULL;
+  g_autoptr (JsonObject) who = NULL;
+  JsonObject *entry;
+  gint64 killed_at, elapsed_ms;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'r'}"));
+  sub = hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}");
+  ck_assert_str_eq (hub_test_json_string (hub_test_json_object (sub, "statuses"), "bob"), "online");
+
+  hub_test_server_kill (b, SIGKILL);
+  killed_at = g_get_monotonic_time ();
+  /* §11: within 3 × heartbeat (1 s here). */
+  status = next_of_type (alice, "status", 3500);
+  elapsed_ms = (g_get_monotonic_time () - killed_at) / 1000;
+  ck_assert_str_eq (hub_test_json_string (status, "user"), "bob");
+  ck_assert_str_eq (hub_test_json_string (status, "status"), "offline");
+  ck_assert_msg (elapsed_ms <= 3000 + 250,
+                 "expected bob offline within 3 s, took %" G_GINT64_FORMAT " ms", elapsed_ms);
+
+  online = hub_test_ws_ok (alice, "{'type':'online'}");
+  ck_assert_int_eq (hub_test_json_int (online, "count"), 1);
+  who = hub_test_ws_ok (alice, "{'type':'who','room':'r'}");
+  entry = hub_test_json_array_find (hub_test_json_array (who, "members"), "user", "bob");
+  ck_assert_ptr_nonnull (entry);
+  ck_assert_str_eq (hub_test_json_string (entry, "status"), "offline");
+  ck_assert_int_eq (hub_test_json_int (entry, "devices"), 0);
+  hub_test_ws_err (alice, "user_offline", "{'type':'direct','to':'bob','payload':{}}");
+  /* Membership belongs to the user: bob is still a member. */
+  ck_assert_int_eq (json_array_get_length (hub_test_json_array (who, "members")), 2);
+}
+END_TEST
+
+/* Publishes with an id until the reply is ok (returns its seq) or, when
+ * @until_error, until an `internal` error (returns 0). */
+static gint64
+publish (HubTestWs *ws, int n, GArray *accepted)
+{
+  g_autoptr (JsonObject) reply =
+      hub_test_ws_call (ws, "{'type':'publish','room':'r','payload':{'n':%d}}", n);
+  const char *type = hub_test_json_string (reply, "type");
+
+  if (g_strcmp0 (type, "ok") == 0) {
+    gint64 seq = hub_test_json_int (reply, "seq");
+
+    g_array_append_val (accepted, seq);
+    return seq;
+  }
+  ck_assert_str_eq (type, "error");
+  ck_assert_str_eq (hub_test_json_string (reply, "code"), "internal");
+  ck_assert_str_eq (hub_test_json_string (reply, "message"), "cluster broker unavailable");
+  return 0;
+}
+
+START_TEST (redis_restart_under_traffic_loses_no_accepted_message)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", NULL);
+  guint16 pa = hub_test_server_port (a), pb = hub_test_server_port (b);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (pa, "alice", NULL);
+  g_autoptr (HubTestWs) bob = hub_test_ws_login (pb, "bob", NULL);
+  g_autoptr (GArray) accepted = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (HubTestHttpResponse) health = NULL;
+  g_autoptr (JsonObject) health_json = NULL;
+  g_autoptr (JsonObject) history = NULL;
+  g_autoptr (JsonObject) pong = NULL;
+  JsonArray *messages;
+  guint errors = 0;
+  int n = 0;
+  gint64 deadline;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'r'}"));
+  for (; n < 20; n++)
+    ck_assert_int_gt (publish (alice, n, accepted), 0);
+
+  hub_test_redis_stop (redis);
+  ck_assert_msg (hub_test_wait_health (pa, 503, WAIT_MS), "expected /healthz 503 without Redis");
+  health = hub_test_http_get (pa, "/healthz");
+  health_json = hub_test_http_response_json (health);
+  ck_assert_str_eq (hub_test_json_string (health_json, "status"), "degraded");
+  /* Requests that need Redis are refused, not accepted and lost. */
+  for (int i = 0; i < 10; i++, n++)
+    if (publish (alice, n, accepted) == 0)
+      errors++;
+  ck_assert_uint_eq (errors, 10);
+  hub_test_ws_err (bob, "internal", "{'type':'join','room':'x'}");
+  pong = hub_test_ws_call (bob, "{'type':'ping'}");
+  ck_assert_str_eq (hub_test_json_string (pong, "type"), "pong");
+
+  hub_test_redis_restart (redis);
+  ck_assert_msg (hub_test_wait_health (pa, 200, 10000), "expected na healthy again");
+  ck_assert_msg (hub_test_wait_health (pb, 200, 10000), "expected nb healthy again");
+  /* Traffic goes on: every publish is answered, ok or internal, never lost. */
+  deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+  for (guint ok = 0; ok < 20; n++) {
+    ck_assert_msg (g_get_monotonic_time () < deadline, "expected publishes to succeed again");
+    if (publish (alice, n, accepted) != 0)
+      ok++;
+  }
+  /* The live path works again across nodes (nb re-subscribed and re-registered bob). */
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'direct','to':'bob','payload':{'n':-1}}"));
+  json_object_unref (next_of_type (bob, "direct", WAIT_MS));
+
+  /* Every accepted seq is in the room's history, in one gapless order. */
+  history = hub_test_ws_ok (bob, "{'type':'history','room':'r','since':0,'limit':100}");
+  messages = hub_test_json_array (history, "messages");
+  ck_assert_uint_eq (json_array_get_length (messages), accepted->len);
+  for (guint i = 0; i < accepted->len; i++) {
+    JsonObject *m = json_array_get_object_element (messages, i);
+
+    ck_assert_int_eq (json_object_get_int_member (m, "seq"), g_array_index (accepted, gint64, i));
+    ck_assert_int_eq (json_object_get_int_member (m, "seq"), (gint64)i + 1);
+  }
+}
+END_TEST
+
+START_TEST (redis_losing_its_data_is_repopulated_by_the_nodes)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (hub_test_server_port (a), "alice", NULL);
+  g_autoptr (HubTestWs) bob = hub_test_ws_login (hub_test_server_port (b), "bob", NULL);
+  g_autofree char *answer = NULL;
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}"));
+  answer = redis_command (hub_test_redis_port (redis), "FLUSHALL\r\n");
+  ck_assert_str_eq (answer, "+OK\r\n");
+  /* Within a liveness refresh each node notices it is unknown and registers
+   * its connections and watches again. */
+  for (;;) {
+    g_autoptr (JsonObject) reply =
+        hub_test_ws_call (alice, "{'type':'direct','to':'bob','payload':{'n':1}}");
+
+    if (g_strcmp0 (hub_test_json_string (reply, "type"), "ok") == 0)
+      break;
+    ck_assert_str_eq (hub_test_json_string (reply, "code"), "user_offline");
+    ck_assert_msg (g_get_monotonic_time () < deadline, "expected bob to be registered again");
+    g_usleep (50 * G_TIME_SPAN_MILLISECOND);
+  }
+  json_object_unref (next_of_type (bob, "direct", WAIT_MS));
+  /* alice's subscription is back too: bob's status change reaches her. */
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'status','status':'busy'}"));
+  for (;;) {
+    g_autoptr (JsonObject) status = next_of_type (alice, "status", WAIT_MS);
+
+    if (g_strcmp0 (hub_test_json_string (status, "status"), "busy") == 0)
+      break;
+  }
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *suite = suite_create ("cluster-failure");
+
+  HUB_TEST_ADD (suite, node_killed_its_users_go_offline_elsewhere, 30);
+  HUB_TEST_ADD (suite, redis_restart_under_traffic_loses_no_accepted_message, 60);
+  HUB_TEST_ADD (suite, redis_losing_its_data_is_repopulated_by_the_nodes, 30);
+  return hub_test_run (suite);
+}
