@@ -1123,8 +1123,11 @@ resync_done (redisReply *reply, gpointer data)
 {
   HubDispatcher *d = data;
 
-  if (reply_code (reply) == HUB_ERROR_NONE)
-    d->cluster->resyncs++;
+  if (reply_code (reply) != HUB_ERROR_NONE)
+    return;
+  d->cluster->resyncs++;
+  /* The figures of the other nodes at once, not a tick later. */
+  hub_cluster_tick (d);
 }
 
 /* Makes Redis hold exactly this node's connections and watches (after a

@@ -20,7 +20,9 @@ struct _HubTestRedis {
   GSubprocess *proc; /* (owned) (nullable) while running */
 };
 
-static GPtrArray *live; /* HubTestRedis* */
+static GPtrArray *live;      /* HubTestRedis* */
+static GPtrArray *balancers; /* GSubprocess* of haproxy */
+static GPtrArray *lb_dirs;   /* char*: their temp dirs */
 
 static void
 child_setup (gpointer data)
@@ -203,9 +205,36 @@ redis_free (HubTestRedis *r)
   g_free (r);
 }
 
+static void
+remove_flat_dir (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *file = g_build_filename (path, name, NULL);
+
+    g_remove (file);
+  }
+  g_remove (path);
+}
+
 void
 hub_test_redis_free_all (void)
 {
+  for (guint i = 0; balancers != NULL && i < balancers->len; i++) {
+    GSubprocess *proc = g_ptr_array_index (balancers, i);
+
+    g_subprocess_force_exit (proc);
+    g_subprocess_wait (proc, NULL, NULL);
+    g_object_unref (proc);
+  }
+  if (balancers != NULL)
+    g_ptr_array_set_size (balancers, 0);
+  for (guint i = 0; lb_dirs != NULL && i < lb_dirs->len; i++)
+    remove_flat_dir (g_ptr_array_index (lb_dirs, i));
+  if (lb_dirs != NULL)
+    g_ptr_array_set_size (lb_dirs, 0);
   if (live == NULL)
     return;
   for (guint i = 0; i < live->len; i++)
@@ -256,4 +285,50 @@ hub_test_redis_node (HubTestRedis *redis, const char *node, ...)
   ck_assert_msg (hub_test_wait_health (hub_test_server_port (server), 200, 10000),
                  "expected node %s to report /healthz 200 (connected to Redis) within 10 s", node);
   return server;
+}
+
+guint16
+hub_test_haproxy_start (const guint16 *ports, guint n)
+{
+  g_autofree char *bin = g_find_program_in_path ("haproxy");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GString) cfg = g_string_new (NULL);
+  g_autoptr (GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autofree char *dir = g_dir_make_tmp ("hub-haproxy-XXXXXX", &error);
+  g_autofree char *path = NULL;
+  g_autofree char *log = NULL;
+  GSubprocess *proc;
+  guint16 port = free_port ();
+
+  if (bin == NULL && g_file_test ("/usr/sbin/haproxy", G_FILE_TEST_IS_EXECUTABLE))
+    bin = g_strdup ("/usr/sbin/haproxy");
+  ck_assert_msg (bin != NULL, "haproxy not found (PATH, /usr/sbin): the cluster load test needs "
+                              "it (scripts/install-deps.sh installs it)");
+  ck_assert_msg (dir != NULL, "expected a temp dir");
+  g_string_append_printf (cfg,
+                          "global\n  maxconn 4000\n"
+                          "defaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n"
+                          "  timeout server 60s\n  timeout tunnel 1h\n"
+                          "frontend hub\n  bind 127.0.0.1:%u\n  default_backend nodes\n"
+                          "backend nodes\n  balance leastconn\n",
+                          port);
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (cfg, "  server n%u 127.0.0.1:%u\n", i, ports[i]);
+  path = g_build_filename (dir, "haproxy.cfg", NULL);
+  log = g_build_filename (dir, "haproxy.log", NULL);
+  ck_assert (g_file_set_contents (path, cfg->str, (gssize)cfg->len, NULL));
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  proc = g_subprocess_launcher_spawn (launcher, &error, bin, "-db", "-f", path, NULL);
+  ck_assert_msg (proc != NULL, "expected haproxy to start: %s", error ? error->message : "?");
+  if (balancers == NULL) {
+    balancers = g_ptr_array_new ();
+    lb_dirs = g_ptr_array_new_with_free_func (g_free);
+  }
+  g_ptr_array_add (balancers, proc);
+  g_ptr_array_add (lb_dirs, g_strdup (dir));
+  ck_assert_msg (hub_test_wait_health (port, 200, 10000),
+                 "expected /healthz through haproxy on port %u within 10 s (see %s)", port, log);
+  return port;
 }

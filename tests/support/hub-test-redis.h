@@ -36,3 +36,13 @@ HubTestServer *hub_test_redis_node (HubTestRedis *redis, const char *node,
 gboolean hub_test_wait_health (guint16 port, guint status, guint timeout_ms);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* haproxy (PATH or /usr/sbin/haproxy; missing fails the test) on a free port
+ * of 127.0.0.1, balancing (leastconn) over the nodes at @ports, with
+ * WebSocket-friendly timeouts; returns its port once a /healthz through it
+ * answers 200. Killed by hub_test_cleanup. */
+guint16 hub_test_haproxy_start (const guint16 *ports, guint n);
+
+G_END_DECLS
