@@ -1258,6 +1258,66 @@ hub_cluster_get_figures (HubCluster *c, HubClusterFigures *out)
   out->nodes_json = c->nodes_json;
 }
 
+static char *
+api_error (guint *http_status, guint status, HubErrorCode code)
+{
+  *http_status = status;
+  return g_strdup_printf ("{\"code\":\"%s\",\"message\":\"%s\"}", hub_error_code_to_string (code),
+                          error_text (code));
+}
+
+char *
+hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gboolean broadcast,
+                         JsonNode *payload, const char *sender, const char *device,
+                         guint *http_status)
+{
+  gint64 now = hub_clock_unix_ms (d->clock);
+  g_autoptr (GPtrArray) args = args_new ();
+  g_autoptr (HubFrame) frame = NULL;
+  redisReply *reply;
+  HubErrorCode code;
+  char *out;
+
+  if (broadcast) {
+    frame = hub_encode_broadcast (sender, now, payload);
+    if (!hub_redis_broadcast_sync (d->cluster->redis, hub_frame_payload (frame, NULL)))
+      return api_error (http_status, 503, HUB_ERROR_INTERNAL);
+    d->messages_in_total++;
+    *http_status = 200;
+    return g_strdup_printf ("{\"delivered\":%u}",
+                            hub_connection_manager_n_authenticated (d->conns));
+  }
+  if (room != NULL) {
+    frame = hub_encode_message (room, 0, sender, device, now, payload);
+    args_add (args, sender);
+    args_add (args, room);
+    args_add_message_halves (args, frame);
+    args_add_int (args, d->config.history_size);
+    reply = hub_redis_eval_sync (d->cluster->redis, HUB_SCRIPT_PUBLISH, args);
+  } else {
+    frame = hub_encode_direct (sender, to, now, payload);
+    args_add (args, sender);
+    args_add (args, to);
+    args_add (args, "-");
+    args_add_frame (args, frame);
+    reply = hub_redis_eval_sync (d->cluster->redis, HUB_SCRIPT_DIRECT, args);
+  }
+  code = reply_code (reply);
+  if (code == HUB_ERROR_NONE) {
+    d->messages_in_total++;
+    *http_status = 200;
+    out = g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", room != NULL ? "seq" : "delivered",
+                           elem_int (reply, 1));
+  } else if (code == HUB_ERROR_INTERNAL) {
+    out = api_error (http_status, 503, code);
+  } else {
+    out = api_error (http_status, 404, code);
+  }
+  if (reply != NULL)
+    freeReplyObject (reply);
+  return out;
+}
+
 int
 hub_cluster_compare_strings (gconstpointer a, gconstpointer b)
 {

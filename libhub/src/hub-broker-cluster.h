@@ -38,6 +38,12 @@ void hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn);
 /* Every dispatcher tick: liveness refresh, reaping of dead nodes, figures. */
 void hub_cluster_tick (HubDispatcher *d);
 
+/* POST /api/publish in a cluster (blocking on Redis, at most about 1 s):
+ * exactly one of @room, @to, @broadcast. Sets @http_status; returns the body. (transfer full) */
+char *hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to,
+                               gboolean broadcast, JsonNode *payload, const char *sender,
+                               const char *device, guint *http_status);
+
 int hub_cluster_compare_strings (gconstpointer a, gconstpointer b);
 
 G_END_DECLS

@@ -33,6 +33,7 @@ struct _HubRedis {
   gpointer user_data;
   char *sha[HUB_SCRIPT_N]; /* (owned) SHA1 of each script's text */
 
+  redisContext *sync;     /* (owned) (nullable) blocking connection of the HTTP publish */
   redisAsyncContext *cmd; /* (unowned: hiredis frees it) NULL when gone */
   redisAsyncContext *sub;
   gboolean cmd_connected, sub_connected;
@@ -408,6 +409,7 @@ hub_redis_free (HubRedis *r)
 
     redisAsyncFree (ac);
   }
+  g_clear_pointer (&r->sync, redisFree);
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
     g_free (r->sha[i]);
   g_free (r->host);
@@ -524,4 +526,82 @@ hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisRep
     func (NULL, data);
     call_free (call);
   }
+}
+
+/* --- Blocking calls ---------------------------------------------------------------- */
+
+static redisReply *
+sync_argv (HubRedis *r, GPtrArray *argv)
+{
+  struct timeval tv = {1, 0};
+  redisReply *reply;
+
+  if (!r->up)
+    return NULL;
+  if (r->sync == NULL) {
+    r->sync = redisConnectWithTimeout (r->host, r->port, tv);
+    if (r->sync == NULL || r->sync->err != 0 || redisSetTimeout (r->sync, tv) != REDIS_OK) {
+      g_clear_pointer (&r->sync, redisFree);
+      return NULL;
+    }
+    if (r->db != 0) {
+      reply = redisCommand (r->sync, "SELECT %d", r->db);
+      if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply != NULL)
+          freeReplyObject (reply);
+        g_clear_pointer (&r->sync, redisFree);
+        return NULL;
+      }
+      freeReplyObject (reply);
+    }
+  }
+  reply = redisCommandArgv (r->sync, (int)argv->len, (const char **)argv->pdata, NULL);
+  if (reply == NULL) {
+    /* Broken or timed out: a fresh connection next time. */
+    g_clear_pointer (&r->sync, redisFree);
+  }
+  return reply;
+}
+
+redisReply *
+hub_redis_eval_sync (HubRedis *r, HubScript script, GPtrArray *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  redisReply *reply;
+
+  g_ptr_array_add (argv, g_strdup ("EVALSHA"));
+  g_ptr_array_add (argv, g_strdup (r->sha[script]));
+  g_ptr_array_add (argv, g_strdup ("0"));
+  g_ptr_array_add (argv, g_strdup (r->prefix));
+  g_ptr_array_add (argv, g_strdup (r->node));
+  for (guint i = 0; args != NULL && i < args->len; i++)
+    g_ptr_array_add (argv, g_strdup (g_ptr_array_index (args, i)));
+  reply = sync_argv (r, argv);
+  if (reply != NULL && reply->type == REDIS_REPLY_ERROR &&
+      g_str_has_prefix (reply->str, "NOSCRIPT")) {
+    freeReplyObject (reply);
+    g_free (argv->pdata[0]);
+    g_free (argv->pdata[1]);
+    argv->pdata[0] = g_strdup ("EVAL");
+    argv->pdata[1] = g_strdup (hub_broker_script_source (script));
+    reply = sync_argv (r, argv);
+  }
+  return reply;
+}
+
+gboolean
+hub_redis_broadcast_sync (HubRedis *r, const char *message)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  redisReply *reply;
+  gboolean ok;
+
+  g_ptr_array_add (argv, g_strdup ("PUBLISH"));
+  g_ptr_array_add (argv, g_strdup (r->all_channel));
+  g_ptr_array_add (argv, g_strdup (message));
+  reply = sync_argv (r, argv);
+  ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+  if (reply != NULL)
+    freeReplyObject (reply);
+  return ok;
 }

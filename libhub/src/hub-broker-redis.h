@@ -71,4 +71,11 @@ void hub_redis_eval (HubRedis *redis, HubScript script, GPtrArray *args, HubRedi
 void hub_redis_command (HubRedis *redis, const char *const *argv, guint argc,
                         HubRedisReplyFunc func, gpointer data);
 
+/* Same as hub_redis_eval, but blocking (for the synchronous HTTP publish): on
+ * a separate connection made on first use, at most 1 s per step. NULL when
+ * Redis is down or did not answer in time. (transfer full: freeReplyObject) */
+redisReply *hub_redis_eval_sync (HubRedis *redis, HubScript script, GPtrArray *args);
+/* PUBLISH @message on the broadcast channel, blocking likewise; FALSE on failure. */
+gboolean hub_redis_broadcast_sync (HubRedis *redis, const char *message);
+
 G_END_DECLS

@@ -124,6 +124,9 @@ hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
     return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
                       "give exactly one of 'room', 'to' or 'broadcast': true");
 
+  if (d->cluster != NULL)
+    return hub_cluster_api_publish (d, room_id, to, room_id == NULL && to == NULL, payload,
+                                    API_SENDER, API_DEVICE, http_status);
   if (room_id != NULL) {
     HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
 

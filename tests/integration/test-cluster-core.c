@@ -354,6 +354,53 @@ START_TEST (stats_metrics_and_health_show_the_cluster)
 }
 END_TEST
 
+START_TEST (http_publish_on_one_node_reaches_the_others)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (port_of (a), "alice", NULL);
+  g_autoptr (HubTestHttpResponse) res = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  g_autoptr (JsonObject) frame = NULL;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'publish','room':'r','payload':{'n':1}}"));
+  res = hub_test_http_post (port_of (b), "/api/publish", NULL,
+                            "{\"room\":\"r\",\"payload\":{\"n\":2}}");
+  ck_assert_uint_eq (res->status, 200);
+  body = hub_test_http_response_json (res);
+  ck_assert_int_eq (hub_test_json_int (body, "seq"), 2);
+  expect_message (alice, "r", 1, "alice", 1);
+  expect_message (alice, "r", 2, "@api", 2);
+  g_clear_pointer (&res, hub_test_http_response_free);
+  g_clear_pointer (&body, json_object_unref);
+
+  res = hub_test_http_post (port_of (b), "/api/publish", NULL,
+                            "{\"to\":\"alice\",\"payload\":{\"n\":3}}");
+  ck_assert_uint_eq (res->status, 200);
+  body = hub_test_http_response_json (res);
+  ck_assert_int_eq (hub_test_json_int (body, "delivered"), 1);
+  frame = next_of_type (alice, "direct");
+  ck_assert_str_eq (hub_test_json_string (frame, "from"), "@api");
+  g_clear_pointer (&res, hub_test_http_response_free);
+
+  res = hub_test_http_post (port_of (b), "/api/publish", NULL,
+                            "{\"broadcast\":true,\"payload\":{\"n\":4}}");
+  ck_assert_uint_eq (res->status, 200);
+  json_object_unref (next_of_type (alice, "broadcast"));
+  g_clear_pointer (&res, hub_test_http_response_free);
+
+  res =
+      hub_test_http_post (port_of (b), "/api/publish", NULL, "{\"room\":\"nope\",\"payload\":{}}");
+  ck_assert_uint_eq (res->status, 404);
+  g_clear_pointer (&res, hub_test_http_response_free);
+  res =
+      hub_test_http_post (port_of (b), "/api/publish", NULL, "{\"to\":\"nobody\",\"payload\":{}}");
+  ck_assert_uint_eq (res->status, 404);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -366,5 +413,6 @@ main (void)
   HUB_TEST_ADD (suite, typing_presence_and_statuses_across_nodes, 30);
   HUB_TEST_ADD (suite, history_resume_and_rooms_across_nodes, 30);
   HUB_TEST_ADD (suite, stats_metrics_and_health_show_the_cluster, 30);
+  HUB_TEST_ADD (suite, http_publish_on_one_node_reaches_the_others, 30);
   return hub_test_run (suite);
 }
