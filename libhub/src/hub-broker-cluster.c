@@ -1234,6 +1234,14 @@ hub_cluster_free (HubCluster *c)
 {
   if (c == NULL)
     return;
+  if (c->redis != NULL && hub_redis_is_up (c->redis)) {
+    /* Shutting down: unregister at once (blocking, bounded), so the other
+     * nodes send the offline events now. */
+    redisReply *reply = hub_redis_eval_sync (c->redis, HUB_SCRIPT_DOWN, NULL);
+
+    if (reply != NULL)
+      freeReplyObject (reply);
+  }
   g_clear_pointer (&c->redis, hub_redis_free);
   g_hash_table_unref (c->states);
   g_hash_table_unref (c->pending_hello);

@@ -316,6 +316,12 @@ static const char *const bodies[HUB_SCRIPT_N] = {
     [HUB_SCRIPT_ONLINE] =
         "local users = redis.call('SORT', P .. 'visible', 'ALPHA', 'LIMIT', 0, tonumber(ARGV[3]))\n"
         "return {'ok', redis.call('SCARD', P .. 'visible'), users}\n",
+    /* A node shutting down: its users' connections go now, not when its
+     * liveness key expires. */
+    [HUB_SCRIPT_DOWN] = "drop_node(NODE)\n"
+                        "redis.call('SREM', P .. 'nodes', NODE)\n"
+                        "redis.call('DEL', P .. 'node:' .. NODE .. ':alive')\n"
+                        "return {'ok'}\n",
 };
 
 static char *scripts[HUB_SCRIPT_N];

@@ -214,6 +214,26 @@ START_TEST (redis_losing_its_data_is_repopulated_by_the_nodes)
 }
 END_TEST
 
+START_TEST (node_stopped_cleanly_unregisters_at_once)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--heartbeat", "30", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", "--heartbeat", "30", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (hub_test_server_port (a), "alice", NULL);
+  g_autoptr (HubTestWs) bob = hub_test_ws_login (hub_test_server_port (b), "bob", NULL);
+  g_autoptr (JsonObject) status = NULL;
+  int exit_status = -1;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}"));
+  ck_assert (hub_test_server_stop (b, 5000, &exit_status, NULL));
+  ck_assert_int_eq (exit_status, 0);
+  /* Long before 3 × 30 s: the node said it was going. */
+  status = next_of_type (alice, "status", 2000);
+  ck_assert_str_eq (hub_test_json_string (status, "user"), "bob");
+  ck_assert_str_eq (hub_test_json_string (status, "status"), "offline");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -222,5 +242,6 @@ main (void)
   HUB_TEST_ADD (suite, node_killed_its_users_go_offline_elsewhere, 30);
   HUB_TEST_ADD (suite, redis_restart_under_traffic_loses_no_accepted_message, 60);
   HUB_TEST_ADD (suite, redis_losing_its_data_is_repopulated_by_the_nodes, 30);
+  HUB_TEST_ADD (suite, node_stopped_cleanly_unregisters_at_once, 30);
   return hub_test_run (suite);
 }
