@@ -32,6 +32,7 @@ typedef enum {
   OPT_CERT,
   OPT_KEY,
   OPT_LOG_LEVEL,
+  OPT_EVENT_LOOP,
   N_OPTS
 } OptId;
 
@@ -84,6 +85,9 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_KEY] = {"key", KIND_PATH, "FILE", "PEM private key of --cert"},
     [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
                        "error, warning, info or debug (default %s)"},
+    [OPT_EVENT_LOOP] = {"event-loop", KIND_STRING, "LOOP",
+                        "uv (libuv, epoll) or glib (GMainLoop, polls every socket each "
+                        "iteration; docs/performance.md) (default %s)"},
 };
 
 typedef struct {
@@ -110,6 +114,7 @@ hub_options_init (HubOptions *opts)
   opts->loopback = TRUE;
   opts->port = 8080;
   opts->log_level = HUB_LOG_LEVEL_WARNING;
+  opts->event_loop = hub_loop_kind_default ();
 }
 
 void
@@ -155,6 +160,8 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup_printf ("%u", c->presence_grace_s);
     case OPT_LOG_LEVEL:
       return g_strdup (hub_log_level_to_string (opts->log_level));
+    case OPT_EVENT_LOOP:
+      return g_strdup (hub_loop_kind_to_string (opts->event_loop));
     default:
       return NULL;
   }
@@ -380,6 +387,12 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
       if (!hub_log_level_from_string (value, &opts->log_level))
         return bad_value (error, id, source, "'%s' is not one of error, warning, info, debug",
                           value);
+      return TRUE;
+    case OPT_EVENT_LOOP:
+      if (!hub_loop_kind_from_string (value, &opts->event_loop))
+        return bad_value (error, id, source, "'%s' is not one of uv, glib", value);
+      if (!hub_loop_kind_available (opts->event_loop))
+        return bad_value (error, id, source, "this hub-server was built without libuv");
       return TRUE;
     case OPT_NO_AUTO_CREATE:
     case N_OPTS:

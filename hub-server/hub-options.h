@@ -7,6 +7,7 @@
 #include <hub/hub.h>
 
 #include "hub-log.h"
+#include "hub-loop.h"
 
 G_BEGIN_DECLS
 
@@ -20,6 +21,7 @@ typedef struct {
   char *cert;         /* PEM certificate: wss (owned) (nullable) */
   char *key;          /* its private key (owned) (nullable) */
   HubLogLevel log_level;
+  HubLoopKind event_loop; /* --event-loop */
 } HubOptions;
 
 /* Fills @opts with the defaults. */

@@ -87,7 +87,7 @@ main (int argc, char **argv)
 
   clock = hub_clock_new_real ();
   dispatcher = hub_dispatcher_new (&opts.config, clock);
-  loop = hub_loop_new (HUB_LOOP_GLIB);
+  loop = hub_loop_new (opts.event_loop);
   /* Before the "listening" line: whoever reads it may signal at once. The
    * handler runs from the loop, once the transport exists. */
   srv.loop = loop;
