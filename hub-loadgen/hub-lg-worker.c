@@ -858,6 +858,9 @@ do_setup (HubLgWorker *w, gpointer data)
       options.backoff_min_ms = BACKOFF_MIN_MS;
       options.backoff_max_ms = BACKOFF_MAX_MS;
       options.request_timeout_ms = REQUEST_TIMEOUT_MS;
+      if (c->source_addresses != NULL)
+        options.bind_address =
+            g_ptr_array_index (c->source_addresses, d->global % c->source_addresses->len);
       options.seed = (c->seed * 2654435761u) ^ (d->global + 1);
       if (options.seed == 0)
         options.seed = 1;

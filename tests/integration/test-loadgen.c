@@ -5,6 +5,7 @@
  * limit; --find-capacity steps the rate up. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "test-loadgen-util.h"
 
@@ -208,6 +209,79 @@ START_TEST (find_capacity_steps_up)
 }
 END_TEST
 
+/* Reads /proc/net/tcp while the loadgen runs: the local addresses of the
+ * connections to the server's port. */
+typedef struct {
+  guint16 port;
+  volatile gint stop;
+  GHashTable *sources; /* "127.0.0.3" (owned) */
+  GMutex lock;
+} Sampler;
+
+static gpointer
+sample_sources (gpointer data)
+{
+  Sampler *s = data;
+
+  while (!g_atomic_int_get (&s->stop)) {
+    g_autofree char *text = NULL;
+
+    if (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL)) {
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+      for (guint i = 1; lines[i] != NULL; i++) {
+        guint la, lp, ra, rp;
+
+        /* "  0: 0100007F:A1B2 0300007F:1F90 01 …": local, then remote (hex, host order). */
+        if (sscanf (lines[i], " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
+          g_mutex_lock (&s->lock);
+          g_hash_table_add (s->sources, g_strdup_printf ("%u.%u.%u.%u", la & 255, (la >> 8) & 255,
+                                                         (la >> 16) & 255, la >> 24));
+          g_mutex_unlock (&s->lock);
+        }
+      }
+    }
+    g_usleep (50000);
+  }
+  return NULL;
+}
+
+START_TEST (source_ips_spread_connections)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,
+                        "--users=12",
+                        "--rooms=2",
+                        "--rate=1",
+                        "--ramp=0.3",
+                        "--duration=1.5",
+                        "--source-ips=127.0.0.2-127.0.0.4",
+                        "--quiet",
+                        NULL};
+  Sampler s = {.port = hub_test_server_port (server)};
+  GThread *thread;
+  LoadgenRun run;
+
+  s.sources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init (&s.lock);
+  thread = g_thread_new ("sampler", sample_sources, &s);
+  loadgen_run (&run, args, 60000);
+  g_atomic_int_set (&s.stop, 1);
+  g_thread_join (thread);
+  EXPECT_STATUS (&run, 0, "a run bound to three source addresses");
+  ck_assert_msg (g_hash_table_contains (s.sources, "127.0.0.2") &&
+                     g_hash_table_contains (s.sources, "127.0.0.3") &&
+                     g_hash_table_contains (s.sources, "127.0.0.4"),
+                 "connections came from each of 127.0.0.2-4");
+  ck_assert_msg (g_hash_table_size (s.sources) == 3, "and from no other address (%u seen)",
+                 g_hash_table_size (s.sources));
+  g_hash_table_unref (s.sources);
+  g_mutex_clear (&s.lock);
+  loadgen_run_clear (&run);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -218,5 +292,6 @@ main (void)
   HUB_TEST_ADD (suite, gates_set_the_exit_status, 60);
   HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
   HUB_TEST_ADD (suite, find_capacity_steps_up, 90);
+  HUB_TEST_ADD (suite, source_ips_spread_connections, 60);
   return hub_test_run (suite);
 }
