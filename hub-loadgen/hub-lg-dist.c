@@ -138,11 +138,12 @@ hub_lg_discrete_mean (const HubLgDiscrete *discrete)
 char *
 hub_lg_discrete_to_string (const HubLgDiscrete *discrete)
 {
-  GString *s = g_string_new (NULL);
+  GString *s;
   double prev = 0;
 
   if (discrete->n == 1)
     return g_strdup_printf ("%u", discrete->values[0]);
+  s = g_string_new (NULL);
   for (guint i = 0; i < discrete->n; i++) {
     g_string_append_printf (s, "%s%u:%g", i ? "," : "", discrete->values[i],
                             round ((discrete->cumulative[i] - prev) * 10000) / 100);

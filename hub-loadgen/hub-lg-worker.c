@@ -451,8 +451,11 @@ subscribe_status (HubLgWorker *w, Device *d)
   for (guint i = 0; i < STATUS_SUBSCRIPTIONS && w->plan->n_users > 1; i++) {
     guint other = (guint)g_rand_int_range (w->rand, 0, (gint32)w->plan->n_users);
 
-    if (other != d->user->index)
-      json_array_add_string_element (users, hub_lg_plan_user_name (w->plan, other));
+    if (other != d->user->index) {
+      g_autofree char *name = hub_lg_plan_user_name (w->plan, other);
+
+      json_array_add_string_element (users, name);
+    }
   }
   json_object_set_array_member (fields, "users", users);
   w->stats->c[HUB_LG_INFLIGHT]++;
@@ -855,6 +858,9 @@ do_setup (HubLgWorker *w, gpointer data)
       options.backoff_min_ms = BACKOFF_MIN_MS;
       options.backoff_max_ms = BACKOFF_MAX_MS;
       options.request_timeout_ms = REQUEST_TIMEOUT_MS;
+      if (c->source_addresses != NULL)
+        options.bind_address =
+            g_ptr_array_index (c->source_addresses, d->global % c->source_addresses->len);
       options.seed = (c->seed * 2654435761u) ^ (d->global + 1);
       if (options.seed == 0)
         options.seed = 1;

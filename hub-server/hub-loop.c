@@ -1,29 +1,15 @@
-/* hub-loop.c: event-loop integration and signals, the one platform-specific
- * file of hub-server. The GLib implementation lets lws's glib event-lib plugin
- * (libwebsockets-evlib_glib.so, loaded by lws_create_context) add one GSource
- * per socket to our GMainLoop, so lws, libhub's timers and the signal sources
- * share one thread and one loop. */
-#include "hub-loop.h"
+/* hub-loop.c: event-loop integration and signals, the platform-specific part
+ * of hub-server (with hub-loop-uv.c). Common code and the GLib loop, where
+ * lws's glib event-lib plugin (libwebsockets-evlib_glib.so, loaded by
+ * lws_create_context) adds one GSource per socket to our GMainLoop, so lws,
+ * libhub's timers and the signal sources share one thread and one loop. That
+ * costs O(connections) per loop iteration (GLib prepares, checks and polls
+ * every source each time): docs/performance.md has the measurements. */
+#include "hub-loop-private.h"
 
 #include <glib-unix.h>
 #include <signal.h>
-
-typedef struct {
-  void (*configure_lws) (HubLoop *loop, struct lws_context_creation_info *info);
-  void (*lws_timers_changed) (HubLoop *loop);
-  void (*run) (HubLoop *loop);
-  void (*quit) (HubLoop *loop);
-} HubLoopOps;
-
-struct _HubLoop {
-  const HubLoopOps *ops;
-  GMainLoop *main_loop;        /* (owned) */
-  void *foreign_loops[1];      /* what info->foreign_loops points at */
-  struct lws_context *context; /* (unowned) (nullable) */
-  guint signal_sources[2];
-  HubLoopSignalFunc signal_func;
-  gpointer signal_data;
-};
+#include <string.h>
 
 /* ---- GLib: lws as a guest of our GMainLoop ---- */
 
@@ -33,6 +19,13 @@ glib_configure_lws (HubLoop *loop, struct lws_context_creation_info *info)
   loop->foreign_loops[0] = loop->main_loop;
   info->options |= LWS_SERVER_OPTION_GLIB;
   info->foreign_loops = loop->foreign_loops;
+}
+
+/* The glib event lib closes its sources synchronously: one call frees all. */
+static void
+glib_destroy_lws_context (HubLoop *loop)
+{
+  lws_context_destroy (loop->context);
 }
 
 /* lws 4.1's glib plugin re-arms its single GLib timeout only from its own idle
@@ -60,6 +53,7 @@ glib_quit (HubLoop *loop)
 
 static const HubLoopOps glib_ops = {
     .configure_lws = glib_configure_lws,
+    .destroy_lws_context = glib_destroy_lws_context,
     .lws_timers_changed = glib_lws_timers_changed,
     .run = glib_run,
     .quit = glib_quit,
@@ -67,18 +61,77 @@ static const HubLoopOps glib_ops = {
 
 /* ---- common ---- */
 
+static const char *const kind_names[] = {
+    [HUB_LOOP_GLIB] = "glib",
+    [HUB_LOOP_UV] = "uv",
+};
+
+HubLoopKind
+hub_loop_kind_default (void)
+{
+  return hub_loop_kind_available (HUB_LOOP_UV) ? HUB_LOOP_UV : HUB_LOOP_GLIB;
+}
+
+gboolean
+hub_loop_kind_available (HubLoopKind kind)
+{
+  switch (kind) {
+    case HUB_LOOP_GLIB:
+      return TRUE;
+    case HUB_LOOP_UV:
+#ifdef HUB_HAVE_LIBUV
+      return TRUE;
+#else
+      return FALSE;
+#endif
+    default:
+      return FALSE;
+  }
+}
+
+const char *
+hub_loop_kind_to_string (HubLoopKind kind)
+{
+  g_return_val_if_fail ((guint)kind < G_N_ELEMENTS (kind_names), "?");
+  return kind_names[kind];
+}
+
+gboolean
+hub_loop_kind_from_string (const char *str, HubLoopKind *kind)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (kind_names); i++) {
+    if (g_strcmp0 (str, kind_names[i]) == 0) {
+      *kind = (HubLoopKind)i;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
 HubLoop *
 hub_loop_new (HubLoopKind kind)
 {
-  HubLoop *loop = g_new0 (HubLoop, 1);
+  HubLoop *loop;
 
+  g_return_val_if_fail (hub_loop_kind_available (kind), NULL);
+
+  loop = g_new0 (HubLoop, 1);
+  loop->kind = kind;
   switch (kind) {
+#ifdef HUB_HAVE_LIBUV
+    case HUB_LOOP_UV:
+      loop->ops = &hub_loop_uv_ops;
+      break;
+#endif
     case HUB_LOOP_GLIB:
     default:
       loop->ops = &glib_ops;
       break;
   }
-  loop->main_loop = g_main_loop_new (g_main_context_get_thread_default (), FALSE);
+  loop->main_context = g_main_context_ref_thread_default ();
+  loop->main_loop = g_main_loop_new (loop->main_context, FALSE);
+  if (loop->ops->init != NULL)
+    loop->ops->init (loop);
   /* A peer that resets a TLS connection must not kill the process (OpenSSL
    * writes with write()). lws 4.1 does the same at context creation unless
    * built with LWS_AVOID_SIGPIPE_IGN; we do not depend on how it was built. */
@@ -95,13 +148,24 @@ hub_loop_free (HubLoop *loop)
     if (loop->signal_sources[i] != 0)
       g_source_remove (loop->signal_sources[i]);
   }
+  if (loop->ops->finalize != NULL)
+    loop->ops->finalize (loop);
   g_main_loop_unref (loop->main_loop);
+  g_main_context_unref (loop->main_context);
   g_free (loop);
+}
+
+HubLoopKind
+hub_loop_get_kind (HubLoop *loop)
+{
+  return loop->kind;
 }
 
 void
 hub_loop_configure_lws (HubLoop *loop, struct lws_context_creation_info *info)
 {
+  /* lws sets loop->context to NULL when the context is finally freed. */
+  info->pcontext = &loop->context;
   loop->ops->configure_lws (loop, info);
 }
 
@@ -109,6 +173,15 @@ void
 hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context)
 {
   loop->context = context;
+}
+
+void
+hub_loop_destroy_lws_context (HubLoop *loop)
+{
+  if (loop->context == NULL)
+    return;
+  loop->ops->destroy_lws_context (loop);
+  loop->context = NULL;
 }
 
 void

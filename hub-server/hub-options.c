@@ -34,6 +34,7 @@ typedef enum {
   OPT_LOG_LEVEL,
   OPT_REDIS,
   OPT_REDIS_PREFIX,
+  OPT_EVENT_LOOP,
   N_OPTS
 } OptId;
 
@@ -91,6 +92,9 @@ static const OptSpec specs[N_OPTS] = {
                           "Prefix of every Redis key and channel (default %s)"},
     [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
                        "error, warning, info or debug (default %s)"},
+    [OPT_EVENT_LOOP] = {"event-loop", KIND_STRING, "LOOP",
+                        "uv (libuv, epoll) or glib (GMainLoop, polls every socket each "
+                        "iteration; docs/performance.md) (default %s)"},
 };
 
 typedef struct {
@@ -118,6 +122,7 @@ hub_options_init (HubOptions *opts)
   opts->port = 8080;
   opts->log_level = HUB_LOG_LEVEL_WARNING;
   opts->redis_prefix = g_strdup ("hub:");
+  opts->event_loop = hub_loop_kind_default ();
 }
 
 void
@@ -167,6 +172,8 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup (hub_log_level_to_string (opts->log_level));
     case OPT_REDIS_PREFIX:
       return g_strdup (opts->redis_prefix);
+    case OPT_EVENT_LOOP:
+      return g_strdup (hub_loop_kind_to_string (opts->event_loop));
     default:
       return NULL;
   }
@@ -404,6 +411,12 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
       if (!hub_log_level_from_string (value, &opts->log_level))
         return bad_value (error, id, source, "'%s' is not one of error, warning, info, debug",
                           value);
+      return TRUE;
+    case OPT_EVENT_LOOP:
+      if (!hub_loop_kind_from_string (value, &opts->event_loop))
+        return bad_value (error, id, source, "'%s' is not one of uv, glib", value);
+      if (!hub_loop_kind_available (opts->event_loop))
+        return bad_value (error, id, source, "this hub-server was built without libuv");
       return TRUE;
     case OPT_NO_AUTO_CREATE:
     case N_OPTS:

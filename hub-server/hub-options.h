@@ -7,6 +7,7 @@
 #include <hub/hub.h>
 
 #include "hub-log.h"
+#include "hub-loop.h"
 
 G_BEGIN_DECLS
 
@@ -20,8 +21,9 @@ typedef struct {
   char *cert;         /* PEM certificate: wss (owned) (nullable) */
   char *key;          /* its private key (owned) (nullable) */
   HubLogLevel log_level;
-  char *redis_url;    /* cluster mode: redis://HOST:PORT[/DB] (owned) (nullable) */
-  char *redis_prefix; /* key and channel prefix in Redis (owned) */
+  char *redis_url;        /* cluster mode: redis://HOST:PORT[/DB] (owned) (nullable) */
+  char *redis_prefix;     /* key and channel prefix in Redis (owned) */
+  HubLoopKind event_loop; /* --event-loop */
 } HubOptions;
 
 /* Fills @opts with the defaults. */

@@ -351,7 +351,12 @@ on_writeable (struct lws *wsi, HubWsSession *s)
   if (s->write_failed)
     return -1;
   if (s->close_pending) {
-    /* lws sends the close frame after anything it still buffers. */
+    /* lws closes a connection that still buffers part of a frame without a
+     * close frame (it flushes, then drops it): wait until that went out. */
+    if (lws_partial_buffered (wsi)) {
+      lws_callback_on_writable (wsi);
+      return 0;
+    }
     lws_close_reason (wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
                       s->close_reason_len);
     s->close_started = TRUE;
@@ -359,7 +364,13 @@ on_writeable (struct lws *wsi, HubWsSession *s)
      * before the close frame. lws still waits (up to 5 s) for the client's
      * close; presence and counts need not. */
     release_connection (s->transport, s);
-    return -1;
+    /* Starts lws's close handshake: the close frame goes out on the next
+     * WRITEABLE. Not by returning -1, which does the same, except that lws
+     * 4.1 built with _DEBUG (as Debian's is) then closes a second time under
+     * libuv (a "repeat test" in lws_service_fd_tsi), and that second close
+     * drops the connection before its close frame is sent. */
+    lws_set_timeout (wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+    return 0;
   }
   return 0;
 }
@@ -504,8 +515,10 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
   t->context = lws_create_context (&info);
   if (t->context == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                 "cannot create the libwebsockets context (is its glib event-lib plugin, "
-                 "libwebsockets-evlib_glib.so, installed?)");
+                 "cannot create the libwebsockets context (is its %s event-lib plugin, "
+                 "libwebsockets-evlib_%s.so, installed?)",
+                 hub_loop_kind_to_string (hub_loop_get_kind (loop)),
+                 hub_loop_kind_to_string (hub_loop_get_kind (loop)));
     return NULL;
   }
   hub_loop_set_lws_context (loop, t->context);
@@ -555,10 +568,10 @@ hub_ws_transport_free (HubWsTransport *t)
   t->drained = NULL;
   g_clear_pointer (&t->listener, hub_listener_free);
   if (t->context != NULL) {
-    /* Open connections get CLOSED (and reach the dispatcher) from here. */
-    lws_context_destroy (t->context);
+    /* Open connections get CLOSED (and reach the dispatcher) from here, and
+     * no lws callback (which would use @t) comes after it. */
+    hub_loop_destroy_lws_context (t->loop);
     t->context = NULL;
-    hub_loop_set_lws_context (t->loop, NULL);
   }
   if (t->wake_source != 0)
     g_source_remove (t->wake_source);

@@ -93,7 +93,7 @@ main (int argc, char **argv)
     hub_options_clear (&opts);
     return 2;
   }
-  loop = hub_loop_new (HUB_LOOP_GLIB);
+  loop = hub_loop_new (opts.event_loop);
   /* Before the "listening" line: whoever reads it may signal at once. The
    * handler runs from the loop, once the transport exists. */
   srv.loop = loop;

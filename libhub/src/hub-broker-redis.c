@@ -49,7 +49,14 @@ struct _HubRedis {
 static void
 source_update (RedisSource *s, gushort set, gushort clear)
 {
-  s->poll_fd.events = (gushort)((s->poll_fd.events | set) & ~clear);
+  gushort events = (gushort)((s->poll_fd.events | set) & ~clear);
+
+  if (events == s->poll_fd.events)
+    return;
+  s->poll_fd.events = events;
+  /* A loop blocked in poll (or a libuv loop watching the context's fds)
+   * must pick up the new events. */
+  g_main_context_wakeup (g_source_get_context ((GSource *)s));
 }
 
 static void
@@ -93,7 +100,7 @@ source_prepare (GSource *source, gint *timeout)
   RedisSource *s = (RedisSource *)source;
 
   *timeout = -1;
-  return (s->poll_fd.events & s->poll_fd.revents) != 0;
+  return (s->poll_fd.revents & (s->poll_fd.events | G_IO_HUP | G_IO_ERR)) != 0;
 }
 
 static gboolean
@@ -101,7 +108,8 @@ source_check (GSource *source)
 {
   RedisSource *s = (RedisSource *)source;
 
-  return (s->poll_fd.events & s->poll_fd.revents) != 0;
+  /* A hang-up may come alone (libuv reports it so): hiredis reads the EOF. */
+  return (s->poll_fd.revents & (s->poll_fd.events | G_IO_HUP | G_IO_ERR)) != 0;
 }
 
 static gboolean

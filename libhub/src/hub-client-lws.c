@@ -64,10 +64,11 @@ struct _HubClientTransport {
   char *ca_file;     /* (owned) (nullable) */
   gboolean allow_self_signed;
   const HubClientTransportSink *sink;
-  gpointer owner;   /* (unowned) */
-  Conn *conn;       /* (unowned) (nullable) the current connection; freed by lws's destroy */
-  gboolean opening; /* inside lws_client_connect_via_info: closed() is not sent */
-  char *open_error; /* (owned) (nullable) why the connection ended while opening */
+  gpointer owner;     /* (unowned) */
+  Conn *conn;         /* (unowned) (nullable) the current connection; freed by lws's destroy */
+  gboolean opening;   /* inside lws_client_connect_via_info: closed() is not sent */
+  char *open_error;   /* (owned) (nullable) why the connection ended while opening */
+  char *bind_address; /* (owned) (nullable) local address of the socket */
 };
 
 /* GMainContext* → Shared*. Clients of different threads may come and go at
@@ -476,6 +477,7 @@ transport_open (HubClientTransport *transport, GError **error)
   info.origin = transport->host_header;
   info.protocol = SUBPROTOCOL;
   info.local_protocol_name = protocols[0].name;
+  info.iface = transport->bind_address; /* lws binds a client socket to an IP given here */
   info.opaque_user_data = conn;
   info.retry_and_idle_policy = &retry_policy;
   if (transport->url.tls) {
@@ -585,7 +587,15 @@ transport_destroy (HubClientTransport *transport)
   g_free (transport->host_header);
   g_free (transport->ca_file);
   g_free (transport->open_error);
+  g_free (transport->bind_address);
   g_free (transport);
+}
+
+static void
+transport_set_bind_address (HubClientTransport *transport, const char *address)
+{
+  g_free (transport->bind_address);
+  transport->bind_address = g_strdup (address);
 }
 
 static const HubClientTransportClass lws_class = {
@@ -595,6 +605,7 @@ static const HubClientTransportClass lws_class = {
     .close = transport_close,
     .drop = transport_drop,
     .destroy = transport_destroy,
+    .set_bind_address = transport_set_bind_address,
 };
 
 const HubClientTransportClass *

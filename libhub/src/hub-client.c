@@ -871,6 +871,8 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
   client->transport = client->klass->create (&client->parsed, options->ca_file,
                                              options->allow_self_signed, &sink, client);
+  if (options->bind_address != NULL && client->klass->set_bind_address != NULL)
+    client->klass->set_bind_address (client->transport, options->bind_address);
   client->state = HUB_CLIENT_DISCONNECTED;
   client->next_id = 1;
   g_queue_init (&client->pending);

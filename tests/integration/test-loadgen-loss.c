@@ -434,15 +434,14 @@ START_TEST (dropped_frame_is_located)
   p->drop_seq = 5;
   loadgen_run (&run, args, 60000);
   ck_assert_msg (p->targets == 1 && p->dropped == 1, "the proxy dropped q-r0 #5 to q-u1/d1");
-  ck_assert_msg (run.status == 1, "a loss fails the default --max-loss 0 (exit %d):\n%s",
-                 run.status, run.out);
+  EXPECT_STATUS (&run, 1, "a loss against the default --max-loss 0");
   ck_assert_msg (report_int (&run, "deliveries", "lost") == 1, "exactly one delivery lost");
   want = truth (p, hub_test_server_port (server), "q-u2", rooms);
   got = claimed (&run, "q-u1", "d1", "skipped");
   ck_assert_msg (g_hash_table_size (want) == 1 && g_hash_table_contains (want, "q-r0 5"),
                  "the truth is one frame, q-r0 #5");
   expect_same (want, got);
-  ck_assert_msg (strstr (run.out, "q-r0 #5-5 q-u1/d1") != NULL, "the table names it:\n%s", run.out);
+  ck_assert_msg (strstr (run.out, "q-r0 #5-5 q-u1/d1") != NULL, "the table names it");
   /* The server queued the frame: its count is one above the loadgen's. */
   agreement = hub_test_json_object (hub_test_json_object (run.report, "server"), "agreement");
   ck_assert_msg (hub_test_json_int (hub_test_json_object (agreement, "deliveries"), "server") ==
@@ -473,7 +472,7 @@ START_TEST (cut_connection_without_reconnect_is_located)
   p->cut_after = 8;
   loadgen_run (&run, args, 60000);
   ck_assert_msg (p->targets == 1 && p->cut == 1, "the proxy cut c-u0/d0 after 8 messages");
-  ck_assert_msg (run.status == 1, "the loss fails the run (exit %d):\n%s", run.status, run.out);
+  EXPECT_STATUS (&run, 1, "a device lost for good");
   ck_assert_msg (report_int (&run, "connections", "gone_at_end") == 1,
                  "one device is gone for good");
   want = truth (p, hub_test_server_port (server), "c-u1", rooms);
@@ -510,14 +509,13 @@ START_TEST (cut_connection_with_resume_loses_nothing)
   loadgen_run (&run, args, 60000);
   ck_assert_msg (p->cut == 1, "the proxy cut r-u0/d0");
   /* The cut is not the loadgen's own churn: an unexpected close, an error. */
-  ck_assert_msg (run.status == 1, "an unexpected close fails --max-errors 0, got %d", run.status);
+  EXPECT_STATUS (&run, 1, "an unexpected close against --max-errors 0");
   ck_assert_msg (hub_test_json_int (
                      hub_test_json_object (hub_test_json_object (run.report, "errors"), "by_kind"),
                      "close:1006") == 1 &&
                      report_int (&run, "errors", "total") == 1,
                  "the one error is the cut (close 1006)");
-  ck_assert_msg (report_int (&run, "deliveries", "lost") == 0,
-                 "resume recovered every message:\n%s", run.out);
+  ck_assert_msg (report_int (&run, "deliveries", "lost") == 0, "resume recovered every message");
   ck_assert_msg (report_int (&run, "resume", "replayed") > 0, "by replay");
   ck_assert_msg (report_int (&run, "connections", "reconnects") == 1, "after one reconnect");
   loadgen_run_clear (&run);

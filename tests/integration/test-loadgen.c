@@ -5,6 +5,7 @@
  * limit; --find-capacity steps the rate up. */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "test-loadgen-util.h"
 
@@ -33,10 +34,11 @@ START_TEST (clean_run_reports_zero_loss)
   gint64 expected;
   double p50, p99, max;
 
+  child_no_leak_check = TRUE; /* two threads: see test-loadgen-util.h */
   loadgen_run (&run, args, 60000);
-  ck_assert_msg (run.status == 0, "a clean run exits 0, got %d; stdout:\n%s\nstderr:\n%s",
-                 run.status, run.out, run.err);
-  ck_assert_msg (strstr (run.out, "PASS") != NULL, "the table says PASS:\n%s", run.out);
+  child_no_leak_check = FALSE;
+  EXPECT_STATUS (&run, 0, "a clean run");
+  ck_assert_msg (strstr (run.out, "PASS") != NULL, "the table says PASS");
   ck_assert_str_eq (hub_test_json_string (run.report, "schema"), "hub-loadgen/1");
   ck_assert_msg (hub_test_json_bool (run.report, "passed"), "passed is true");
   ck_assert_msg (report_int (&run, "population", "devices") == 45,
@@ -96,8 +98,7 @@ START_TEST (churn_with_resume_loses_nothing)
   LoadgenRun run;
 
   loadgen_run (&run, args, 60000);
-  ck_assert_msg (run.status == 0, "churn with resume passes, got %d; stdout:\n%s\nstderr:\n%s",
-                 run.status, run.out, run.err);
+  EXPECT_STATUS (&run, 0, "churn with resume");
   ck_assert_msg (report_int (&run, "connections", "churn_drops") > 0, "devices were dropped");
   ck_assert_msg (report_int (&run, "connections", "reconnects") > 0, "and reconnected");
   ck_assert_msg (report_int (&run, "resume", "resumes") > 0, "rooms were resumed");
@@ -124,8 +125,7 @@ START_TEST (gates_set_the_exit_status)
   JsonArray *failures;
 
   loadgen_run (&run, slow, 30000);
-  ck_assert_msg (run.status == 1, "a p99 above --max-p99-ms exits 1, got %d:\n%s", run.status,
-                 run.out);
+  EXPECT_STATUS (&run, 1, "a p99 above --max-p99-ms");
   failures = hub_test_json_array (run.report, "failures");
   ck_assert_msg (json_array_get_length (failures) == 1 &&
                      strstr (json_array_get_string_element (failures, 0), "p99") != NULL,
@@ -159,8 +159,7 @@ START_TEST (connections_clamped_to_the_file_limit)
 
   /* 200 descriptors: the run must shrink to what fits, say so, and still pass. */
   loadgen_run_full (&run, args, 60000, 200, TRUE);
-  ck_assert_msg (run.status == 0, "a clamped run still runs, got %d:\n%s\n%s", run.status, run.out,
-                 run.err);
+  EXPECT_STATUS (&run, 0, "a clamped run");
   limits = hub_test_json_object (hub_test_json_object (run.report, "population"), "limits");
   devices = report_int (&run, "population", "devices");
   ck_assert_msg (hub_test_json_bool (limits, "clamped"), "the report says it was clamped");
@@ -170,8 +169,7 @@ START_TEST (connections_clamped_to_the_file_limit)
                  "fewer connections than the limit (%" G_GINT64_FORMAT ")", devices);
   ck_assert_msg (report_int (&run, "connections", "connected_at_end") == devices,
                  "all of those connected");
-  ck_assert_msg (strstr (run.err, "RLIMIT_NOFILE") != NULL, "stderr explains the clamp:\n%s",
-                 run.err);
+  ck_assert_msg (strstr (run.err, "RLIMIT_NOFILE") != NULL, "stderr explains the clamp");
   loadgen_run_clear (&run);
 }
 END_TEST
@@ -197,8 +195,7 @@ START_TEST (find_capacity_steps_up)
   JsonObject *capacity;
 
   loadgen_run (&run, args, 60000);
-  ck_assert_msg (run.status == 0, "a capacity search that found a rate exits 0, got %d:\n%s",
-                 run.status, run.out);
+  EXPECT_STATUS (&run, 0, "a capacity search that found a rate");
   steps = hub_test_json_array (run.report, "steps");
   ck_assert_msg (json_array_get_length (steps) == 2, "two steps were run");
   ck_assert_msg (json_object_get_double_member (json_array_get_object_element (steps, 1), "rate") ==
@@ -208,6 +205,79 @@ START_TEST (find_capacity_steps_up)
   ck_assert_msg (json_object_get_double_member (capacity, "rate") == 4.0,
                  "both held: the capacity is the last rate");
   ck_assert_msg (strstr (run.out, "capacity:") != NULL, "the table states the capacity");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
+/* Reads /proc/net/tcp while the loadgen runs: the local addresses of the
+ * connections to the server's port. */
+typedef struct {
+  guint16 port;
+  volatile gint stop;
+  GHashTable *sources; /* "127.0.0.3" (owned) */
+  GMutex lock;
+} Sampler;
+
+static gpointer
+sample_sources (gpointer data)
+{
+  Sampler *s = data;
+
+  while (!g_atomic_int_get (&s->stop)) {
+    g_autofree char *text = NULL;
+
+    if (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL)) {
+      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+      for (guint i = 1; lines[i] != NULL; i++) {
+        guint la, lp, ra, rp;
+
+        /* "  0: 0100007F:A1B2 0300007F:1F90 01 …": local, then remote (hex, host order). */
+        if (sscanf (lines[i], " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
+          g_mutex_lock (&s->lock);
+          g_hash_table_add (s->sources, g_strdup_printf ("%u.%u.%u.%u", la & 255, (la >> 8) & 255,
+                                                         (la >> 16) & 255, la >> 24));
+          g_mutex_unlock (&s->lock);
+        }
+      }
+    }
+    g_usleep (50000);
+  }
+  return NULL;
+}
+
+START_TEST (source_ips_spread_connections)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,
+                        "--users=12",
+                        "--rooms=2",
+                        "--rate=1",
+                        "--ramp=0.3",
+                        "--duration=1.5",
+                        "--source-ips=127.0.0.2-127.0.0.4",
+                        "--quiet",
+                        NULL};
+  Sampler s = {.port = hub_test_server_port (server)};
+  GThread *thread;
+  LoadgenRun run;
+
+  s.sources = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init (&s.lock);
+  thread = g_thread_new ("sampler", sample_sources, &s);
+  loadgen_run (&run, args, 60000);
+  g_atomic_int_set (&s.stop, 1);
+  g_thread_join (thread);
+  EXPECT_STATUS (&run, 0, "a run bound to three source addresses");
+  ck_assert_msg (g_hash_table_contains (s.sources, "127.0.0.2") &&
+                     g_hash_table_contains (s.sources, "127.0.0.3") &&
+                     g_hash_table_contains (s.sources, "127.0.0.4"),
+                 "connections came from each of 127.0.0.2-4");
+  ck_assert_msg (g_hash_table_size (s.sources) == 3, "and from no other address (%u seen)",
+                 g_hash_table_size (s.sources));
+  g_hash_table_unref (s.sources);
+  g_mutex_clear (&s.lock);
   loadgen_run_clear (&run);
 }
 END_TEST
@@ -222,5 +292,6 @@ main (void)
   HUB_TEST_ADD (suite, gates_set_the_exit_status, 60);
   HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
   HUB_TEST_ADD (suite, find_capacity_steps_up, 90);
+  HUB_TEST_ADD (suite, source_ips_spread_connections, 60);
   return hub_test_run (suite);
 }

@@ -167,6 +167,8 @@ hub_test_server_startv (const char *const *args, GError **error)
   gint64 deadline;
   g_autofree char *line = NULL;
   const char *dir;
+  const char *extra = g_getenv ("HUB_SERVER_EXTRA_ARGS");
+  g_auto (GStrv) extra_args = NULL;
 
   if (bin == NULL || *bin == '\0') {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "HUB_SERVER_BIN is not set");
@@ -197,6 +199,12 @@ hub_test_server_startv (const char *const *args, GError **error)
   g_ptr_array_add (argv, "0");
   for (guint i = 0; args != NULL && args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer)args[i]);
+  /* Extra flags for every server a suite starts (shell syntax), e.g. ctest's
+   * runs of a suite on the other event loop (tests/CMakeLists.txt). */
+  if (extra != NULL && *extra != '\0' && !g_shell_parse_argv (extra, NULL, &extra_args, error))
+    return NULL;
+  for (guint i = 0; extra_args != NULL && extra_args[i] != NULL; i++)
+    g_ptr_array_add (argv, extra_args[i]);
   g_ptr_array_add (argv, NULL);
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);

@@ -138,6 +138,9 @@ typedef struct {
   void (*drop) (HubClientTransport *transport);
   /* Ends any connection; no sink call afterwards. */
   void (*destroy) (HubClientTransport *transport);
+  /* (nullable) Binds the next connections to the local @address (an IP
+   * literal) before connecting. */
+  void (*set_bind_address) (HubClientTransport *transport, const char *address);
 } HubClientTransportClass;
 
 /* The libwebsockets transport (ws:// and wss://). (transfer none) */
@@ -159,6 +162,10 @@ typedef struct {
   gboolean allow_self_signed;               /* wss: accept any certificate (tests only) */
   HubClock *clock;                          /* (nullable) timers; NULL: a real clock */
   const HubClientTransportClass *transport; /* (nullable) NULL: libwebsockets */
+  /* (nullable) Local IP address to bind the connection to (e.g. one of
+   * 127.0.0.1-127.0.0.20, so that one machine can open more connections to a
+   * server than one source address has ports); NULL: the system's choice. */
+  const char *bind_address;
 } HubClientOptions;
 
 /* Fills @options with the defaults above. */
