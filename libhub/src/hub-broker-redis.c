@@ -7,11 +7,14 @@
 
 #include <hiredis/async.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "hub/hub-error.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+/* At most this many 16 kB reads per wake-up of a context (1 MiB). */
+#define READS_PER_DISPATCH 64
 
 /* A GSource driving one redisAsyncContext, like hiredis' adapters/glib.h but
  * safe when a read or write frees the context (a lost connection). */
@@ -121,8 +124,20 @@ source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   s->poll_fd.revents = 0;
   if (s->ac != NULL && (revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)))
     redisAsyncHandleWrite (s->ac);
-  if (s->ac != NULL && (revents & (G_IO_IN | G_IO_ERR | G_IO_HUP)))
+  if (s->ac != NULL && (revents & (G_IO_IN | G_IO_ERR | G_IO_HUP))) {
+    int fd = s->ac->c.fd;
+    int avail = 0;
+
+    /* hiredis reads at most 16 kB per call: drain what the socket holds
+     * (bounded), or a busy pub/sub channel falls behind one loop iteration
+     * at a time. */
     redisAsyncHandleRead (s->ac);
+    for (guint i = 0; i < READS_PER_DISPATCH && s->ac != NULL; i++) {
+      if (ioctl (fd, FIONREAD, &avail) != 0 || avail <= 0)
+        break;
+      redisAsyncHandleRead (s->ac);
+    }
+  }
   return G_SOURCE_CONTINUE;
 }
 
