@@ -178,6 +178,24 @@ START_TEST (redis_restart_under_traffic_loses_no_accepted_message)
 }
 END_TEST
 
+/* Polls /metrics of the node at @port until hub_cluster_resyncs_total >= @n. */
+static void
+wait_resyncs (guint16 port, double n)
+{
+  gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    g_autoptr (HubTestHttpResponse) m = hub_test_http_get (port, "/metrics");
+    double v = 0;
+
+    if (hub_test_metric_value (m->body, "hub_cluster_resyncs_total", &v) && v >= n)
+      return;
+    ck_assert_msg (g_get_monotonic_time () < deadline,
+                   "expected node on %u to register again (resyncs %g < %g)", port, v, n);
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+}
+
 START_TEST (redis_losing_its_data_is_repopulated_by_the_nodes)
 {
   HubTestRedis *redis = hub_test_redis_start ();
@@ -191,6 +209,9 @@ START_TEST (redis_losing_its_data_is_repopulated_by_the_nodes)
   json_object_unref (hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}"));
   answer = redis_command (hub_test_redis_port (redis), "FLUSHALL\r\n");
   ck_assert_str_eq (answer, "+OK\r\n");
+  /* Both nodes register again (their first registration was at start). */
+  wait_resyncs (hub_test_server_port (a), 2);
+  wait_resyncs (hub_test_server_port (b), 2);
   /* Within a liveness refresh each node notices it is unknown and registers
    * its connections and watches again. */
   for (;;) {
