@@ -916,6 +916,20 @@ pending_remove (HubDispatcher *d, const char *user, HubConnection *conn)
     g_hash_table_remove (d->cluster->pending_hello, user);
 }
 
+/* The requests that came while the hello was in Redis, in order. */
+static void
+run_queued (HubDispatcher *d, HubConnection *conn, GPtrArray *queued)
+{
+  for (guint i = 0; queued != NULL && i < queued->len; i++) {
+    gsize len;
+    const char *bytes = g_bytes_get_data (g_ptr_array_index (queued, i), &len);
+
+    if (!conn_alive (d, conn))
+      break;
+    hub_dispatcher_receive_decoded (d, conn, bytes, len);
+  }
+}
+
 static void
 hello_done (redisReply *reply, gpointer data)
 {
@@ -941,9 +955,11 @@ hello_done (redisReply *reply, gpointer data)
   held = g_steal_pointer (&s->held);
   queued = g_steal_pointer (&s->queued);
   if (reply_code (reply) != HUB_ERROR_NONE) {
-    /* Not past hello: the client may retry (§3). */
+    /* Not past hello: the client may retry (§3). What it sent meanwhile is
+     * answered (not_authenticated), not dropped. */
     g_clear_pointer (&s->user, g_free);
     hub_dispatcher_reply_error (conn, call->req->id_json, HUB_ERROR_INTERNAL, UNAVAILABLE);
+    run_queued (d, conn, queued);
     return;
   }
 
@@ -1001,14 +1017,7 @@ hello_done (redisReply *reply, gpointer data)
     if (to == NULL || h->seq > *to)
       hub_broadcaster_to_connection (d->broadcaster, conn, h->frame);
   }
-  for (guint i = 0; queued != NULL && i < queued->len; i++) {
-    gsize len;
-    const char *bytes = g_bytes_get_data (g_ptr_array_index (queued, i), &len);
-
-    if (!conn_alive (d, conn))
-      break;
-    hub_dispatcher_receive_decoded (d, conn, bytes, len);
-  }
+  run_queued (d, conn, queued);
 }
 
 void

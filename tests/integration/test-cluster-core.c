@@ -402,6 +402,28 @@ START_TEST (http_publish_on_one_node_reaches_the_others)
 }
 END_TEST
 
+START_TEST (requests_pipelined_after_hello_run_after_the_welcome)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestWs) ws = hub_test_ws_open (port_of (a));
+  g_autoptr (JsonObject) welcome = NULL;
+  g_autoptr (JsonObject) joined = NULL;
+  g_autoptr (JsonObject) published = NULL;
+
+  /* No wait between them: the join and publish wait for the welcome, in order. */
+  hub_test_ws_sendf (ws, "{'type':'hello','id':1,'user':'alice'}");
+  hub_test_ws_sendf (ws, "{'type':'join','id':2,'room':'r'}");
+  hub_test_ws_sendf (ws, "{'type':'publish','id':3,'room':'r','payload':{'n':1}}");
+  welcome = hub_test_ws_expect_type (ws, "welcome", WAIT_MS);
+  joined = next_of_type (ws, "ok");
+  ck_assert_int_eq (hub_test_json_int (joined, "id"), 2);
+  published = next_of_type (ws, "ok");
+  ck_assert_int_eq (hub_test_json_int (published, "id"), 3);
+  ck_assert_int_eq (hub_test_json_int (published, "seq"), 1);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -415,5 +437,6 @@ main (void)
   HUB_TEST_ADD (suite, history_resume_and_rooms_across_nodes, 30);
   HUB_TEST_ADD (suite, stats_metrics_and_health_show_the_cluster, 30);
   HUB_TEST_ADD (suite, http_publish_on_one_node_reaches_the_others, 30);
+  HUB_TEST_ADD (suite, requests_pipelined_after_hello_run_after_the_welcome, 30);
   return hub_test_run (suite);
 }
