@@ -135,9 +135,9 @@ wait_exit (HubTestServer *server, guint timeout_ms)
 static gboolean
 parse_first_line (HubTestServer *server, const char *line, GError **error)
 {
-  g_autoptr (GRegex) re = g_regex_new (
-      "^hub-server listening on ws://127\\.0\\.0\\.1:([0-9]+)/ws node=(\\S+) mode=(memory|cluster)$", 0, 0,
-      NULL);
+  g_autoptr (GRegex) re = g_regex_new ("^hub-server listening on ws://127\\.0\\.0\\.1:([0-9]+)/ws "
+                                       "node=(\\S+) mode=(memory|cluster)$",
+                                       0, 0, NULL);
   g_autoptr (GMatchInfo) match = NULL;
   g_autofree char *port = NULL;
   guint64 value = 0;
