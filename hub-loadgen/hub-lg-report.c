@@ -270,6 +270,7 @@ misses_json (const HubLgReport *r, gboolean evicted)
     reason = m->kind == HUB_LG_MISS_EVICTED ? "evicted"
              : m->kind == HUB_LG_MISS_HOLE  ? "skipped"
              : m->device_gone               ? "device_offline"
+             : m->device_down               ? "device_reconnecting"
                                             : "not_delivered";
     json_object_set_string_member (o, "reason", reason);
     if (m->close_code != 0)
@@ -317,6 +318,7 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_int_member (sub, "connections_asked", (gint64)r->connections_asked);
   json_object_set_int_member (sub, "nofile_limit", (gint64)r->nofile_limit);
   json_object_set_object_member (o, "limits", sub);
+  json_object_set_int_member (o, "threads", r->threads);
   json_object_set_object_member (root, "population", o);
 
   o = json_object_new ();
@@ -509,8 +511,9 @@ hub_lg_report_to_text (const HubLgReport *r)
          "%" G_GUINT64_FORMAT " connections asked; the open-file limit (%" G_GUINT64_FORMAT
          ") allows %u",
          r->connections_asked, r->nofile_limit, plan->n_devices);
-  row (s, "phases", "ramp %.1f s, steady %.1f s, drain %.1f s%s%s", r->ramp_s, r->steady_s,
-       r->drain_s, r->drained ? "" : " (drain timed out)", r->interrupted ? ", interrupted" : "");
+  row (s, "phases", "ramp %.1f s, steady %.1f s, drain %.1f s%s%s; %u event loop%s", r->ramp_s,
+       r->steady_s, r->drain_s, r->drained ? "" : " (drain timed out)",
+       r->interrupted ? ", interrupted" : "", r->threads, r->threads == 1 ? "" : "s");
   row (s, "connections",
        "%" G_GUINT64_FORMAT "/%u up at the end, %" G_GUINT64_FORMAT " failed attempts, "
        "%" G_GUINT64_FORMAT " churn drops, %" G_GUINT64_FORMAT " reconnects",
@@ -587,6 +590,7 @@ hub_lg_report_to_text (const HubLgReport *r)
                               m->kind == HUB_LG_MISS_EVICTED ? "unrecoverable"
                               : m->kind == HUB_LG_MISS_HOLE  ? "skipped"
                               : m->device_gone               ? "device offline at the end"
+                              : m->device_down               ? "device still reconnecting"
                                                              : "never delivered",
                               close);
     }

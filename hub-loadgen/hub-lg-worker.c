@@ -570,11 +570,16 @@ on_state (HubClient *client, const HubClientStateChange *change, gpointer user_d
     hub_lg_stats_close (w->stats, change->close_code);
   }
   if (!was_connected) {
-    char kind[32];
+    char kind[96];
 
+    /* By close code when the server closed, else by HubClient's reason
+     * ("cannot connect: …", "hello refused: …"), so the report says why. */
     w->stats->c[HUB_LG_CONNECT_FAILURES]++;
-    g_snprintf (kind, sizeof kind, "connect:%u", change->close_code);
-    hub_lg_stats_error (w->stats, change->close_code != 0 ? kind : "connect");
+    if (change->close_code != 0)
+      g_snprintf (kind, sizeof kind, "connect:%u", change->close_code);
+    else
+      g_snprintf (kind, sizeof kind, "connect:%s", change->reason != NULL ? change->reason : "?");
+    hub_lg_stats_error (w->stats, kind);
   } else if (d->dropping) {
     w->stats->c[HUB_LG_CHURN_DROPS]++;
   } else {
@@ -1212,6 +1217,7 @@ on_miss (const HubLgSub *sub, HubLgMissKind kind, gint64 from, gint64 to, gpoint
         .to = to,
         .kind = kind,
         .device_gone = a->device->gone,
+        .device_down = !a->device->connected,
         .close_code = a->device->last_close,
     };
 
