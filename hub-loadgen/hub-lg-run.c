@@ -173,7 +173,8 @@ wait_until (Run *run, Done done, double seconds)
 static gboolean
 all_ready (Run *run)
 {
-  return run->now->c[HUB_LG_READY] >= run->plan->n_devices;
+  /* Devices refused for good (a bad token…) will never be ready. */
+  return run->now->c[HUB_LG_READY] + run->now->c[HUB_LG_GONE] >= run->plan->n_devices;
 }
 
 static gboolean

@@ -282,6 +282,38 @@ START_TEST (source_ips_spread_connections)
 }
 END_TEST
 
+START_TEST (tokens_minted_from_the_secret)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", "s3cret", NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *good[] = {url,        "--secret=s3cret", "--users=5",    "--devices=2", "--rooms=2",
+                        "--rate=2", "--ramp=0.3",      "--duration=1", "--quiet",     NULL};
+  const char *bad[] = {url,          "--secret=wrong", "--users=3", "--rooms=1", "--rate=1",
+                       "--ramp=0.3", "--duration=0.5", "--quiet",   NULL};
+  LoadgenRun run;
+  JsonObject *by_kind;
+
+  loadgen_run (&run, good, 60000);
+  EXPECT_STATUS (&run, 0, "tokens minted from the server's secret");
+  ck_assert_msg (report_int (&run, "connections", "connects") == 10, "all 10 devices got in");
+  ck_assert_msg (strstr (run.out, "s3cret") == NULL, "the secret is not printed");
+  ck_assert_msg (strstr (hub_test_json_string (run.report, "command"), "s3cret") == NULL,
+                 "nor written to the report");
+  loadgen_run_clear (&run);
+
+  loadgen_run (&run, bad, 60000);
+  EXPECT_STATUS (&run, 1, "tokens from the wrong secret");
+  by_kind = hub_test_json_object (hub_test_json_object (run.report, "errors"), "by_kind");
+  ck_assert_msg (json_object_has_member (by_kind, "connect:hello refused: unauthorized") &&
+                     hub_test_json_int (by_kind, "connect:hello refused: unauthorized") == 3,
+                 "each of the 3 devices was refused as unauthorized, once (no retry)");
+  ck_assert_msg (report_int (&run, "connections", "gone_at_end") == 3, "and is gone for good");
+  ck_assert_msg (report_double (&run, "seconds", "ramp") < 5,
+                 "the ramp ends as soon as every device is in or refused");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -293,5 +325,6 @@ main (void)
   HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
   HUB_TEST_ADD (suite, find_capacity_steps_up, 90);
   HUB_TEST_ADD (suite, source_ips_spread_connections, 60);
+  HUB_TEST_ADD (suite, tokens_minted_from_the_secret, 60);
   return hub_test_run (suite);
 }
