@@ -226,14 +226,20 @@ sample_sources (gpointer data)
   while (!g_atomic_int_get (&s->stop)) {
     g_autofree char *text = NULL;
 
+    /* Only the lines whose remote end is the server's port: the table may
+     * hold tens of thousands of other sockets. */
     if (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL)) {
-      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+      char needle[16];
 
-      for (guint i = 1; lines[i] != NULL; i++) {
+      g_snprintf (needle, sizeof needle, ":%04X ", s->port);
+      for (const char *p = strstr (text, needle); p != NULL; p = strstr (p + 1, needle)) {
+        const char *line = p;
         guint la, lp, ra, rp;
 
+        while (line > text && line[-1] != '\n')
+          line--;
         /* "  0: 0100007F:A1B2 0300007F:1F90 01 …": local, then remote (hex, host order). */
-        if (sscanf (lines[i], " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
+        if (sscanf (line, " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
           g_mutex_lock (&s->lock);
           g_hash_table_add (s->sources, g_strdup_printf ("%u.%u.%u.%u", la & 255, (la >> 8) & 255,
                                                          (la >> 16) & 255, la >> 24));
@@ -255,7 +261,7 @@ START_TEST (source_ips_spread_connections)
                         "--rooms=2",
                         "--rate=1",
                         "--ramp=0.3",
-                        "--duration=1.5",
+                        "--duration=2.5",
                         "--source-ips=127.0.0.2-127.0.0.4",
                         "--quiet",
                         NULL};
