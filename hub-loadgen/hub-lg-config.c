@@ -62,7 +62,7 @@ static const Opt opts[] = {
     {"no-reconnect", T_BOOL, F (no_reconnect), NULL,
      "Devices do not reconnect: a lost connection stays lost"},
     {"threads", T_UINT, F (threads), "N",
-     "Event loops (threads) to spread devices over (default 1)"},
+     "Event loops (threads) to spread devices over (default 0: one per 2000 connections)"},
     {"source-ips", T_STRING, F (source_ips), "RANGE",
      "Bind connections to these local addresses, e.g. 127.0.0.1-127.0.0.20"},
     {"seed", T_UINT, F (seed), "N", "Seed of every random choice (default: random, reported)"},
@@ -90,7 +90,7 @@ hub_lg_config_init (HubLgConfig *c)
 {
   memset (c, 0, sizeof *c);
   c->url = g_strdup ("ws://127.0.0.1:8080/ws");
-  c->threads = 1;
+  c->threads = 0;
   c->users = 100;
   c->devices = g_strdup ("1");
   c->rooms = 10;
@@ -193,8 +193,9 @@ set_value (HubLgConfig *c, const Opt *opt, const char *raw, GError **error)
       static const char *const units[] = {"%", NULL};
 
       if (!number_with (text, &d, units, &which))
-        return bad (error, opt, text, "a percentage ≥ 0 (per minute: above 100 drops a device "
-                                      "more than once a minute)");
+        return bad (error, opt, text,
+                    "a percentage ≥ 0 (per minute: above 100 drops a device "
+                    "more than once a minute)");
       *(double *)field = d;
       return TRUE;
     }
@@ -380,8 +381,8 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
     return fail (error, "--rooms-per-user must be at least 1");
   if (c->rooms_per_user > c->rooms)
     return fail (error, "--rooms-per-user %u is more than --rooms %u", c->rooms_per_user, c->rooms);
-  if (c->threads == 0 || c->threads > 64)
-    return fail (error, "--threads must be between 1 and 64");
+  if (c->threads > 64)
+    return fail (error, "--threads must be at most 64 (0: automatic)");
   if (c->duration_s <= 0)
     return fail (error, "--duration must be more than 0");
   if (c->ramp_s <= 0 && c->connect_rate <= 0)
@@ -426,6 +427,15 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
       return fail (error, "--prefix: at most 40 characters");
   }
   return TRUE;
+}
+
+guint
+hub_lg_config_threads (const HubLgConfig *c, guint connections)
+{
+  if (c->threads > 0)
+    return c->threads;
+  return CLAMP ((connections + HUB_LG_CONNECTIONS_PER_THREAD - 1) / HUB_LG_CONNECTIONS_PER_THREAD,
+                1, 16);
 }
 
 double

@@ -16,7 +16,7 @@ typedef struct {
   char *metrics_url; /* (owned) http(s)://…/metrics, derived from url unless given */
   char *secret;      /* (owned) (nullable) mint a token per user */
   char *source_ips;  /* (owned) (nullable) as given */
-  guint threads;
+  guint threads;     /* 0: automatic (hub_lg_config_threads) */
   /* population */
   guint users;
   char *devices; /* (owned) as given: "2" or "1:60,2:30,3:10" */
@@ -74,6 +74,16 @@ gboolean hub_lg_config_finish (HubLgConfig *config, GError **error);
 
 /* The settings as a JSON object, one member per setting (the secret masked). (transfer full) */
 JsonObject *hub_lg_config_to_json (const HubLgConfig *config);
+
+/* Connections per event loop when --threads is 0 (automatic). A GLib loop
+ * walks every source and polls every descriptor on each iteration, and lws
+ * keeps its timers in a sorted list, so a loop's cost per event grows with
+ * its connections: a few thousand per loop keep it cheap. */
+#define HUB_LG_CONNECTIONS_PER_THREAD 2000
+
+/* The event loops in effect for @connections: --threads, or one per
+ * HUB_LG_CONNECTIONS_PER_THREAD connections (1 to 16). */
+guint hub_lg_config_threads (const HubLgConfig *config, guint connections);
 
 /* The connect rate in effect (connections per second). */
 double hub_lg_config_connect_rate (const HubLgConfig *config, guint connections);

@@ -239,6 +239,11 @@ server_json (const HubLgReport *r)
   json_object_set_int_member (d, "server", server_dels);
   json_object_set_int_member (d, "loadgen", (gint64)loadgen_deliveries (r));
   json_object_set_boolean_member (d, "match", server_dels == (gint64)loadgen_deliveries (r));
+  json_object_set_int_member (d, "difference", server_dels - (gint64)loadgen_deliveries (r));
+  /* Frames queued to a connection that then dropped count on the server only
+   * (the device gets them again by replay, which the server does not count). */
+  json_object_set_boolean_member (
+      d, "exact_expected", r->stats->c[HUB_LG_CHURN_DROPS] + r->stats->c[HUB_LG_CLOSES] == 0);
   json_object_set_object_member (agree, "deliveries", d);
   json_object_set_object_member (o, "agreement", agree);
   return o;
@@ -270,6 +275,7 @@ misses_json (const HubLgReport *r, gboolean evicted)
     reason = m->kind == HUB_LG_MISS_EVICTED ? "evicted"
              : m->kind == HUB_LG_MISS_HOLE  ? "skipped"
              : m->device_gone               ? "device_offline"
+             : m->device_down               ? "device_reconnecting"
                                             : "not_delivered";
     json_object_set_string_member (o, "reason", reason);
     if (m->close_code != 0)
@@ -317,6 +323,7 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_int_member (sub, "connections_asked", (gint64)r->connections_asked);
   json_object_set_int_member (sub, "nofile_limit", (gint64)r->nofile_limit);
   json_object_set_object_member (o, "limits", sub);
+  json_object_set_int_member (o, "threads", r->threads);
   json_object_set_object_member (root, "population", o);
 
   o = json_object_new ();
@@ -509,8 +516,9 @@ hub_lg_report_to_text (const HubLgReport *r)
          "%" G_GUINT64_FORMAT " connections asked; the open-file limit (%" G_GUINT64_FORMAT
          ") allows %u",
          r->connections_asked, r->nofile_limit, plan->n_devices);
-  row (s, "phases", "ramp %.1f s, steady %.1f s, drain %.1f s%s%s", r->ramp_s, r->steady_s,
-       r->drain_s, r->drained ? "" : " (drain timed out)", r->interrupted ? ", interrupted" : "");
+  row (s, "phases", "ramp %.1f s, steady %.1f s, drain %.1f s%s%s; %u event loop%s", r->ramp_s,
+       r->steady_s, r->drain_s, r->drained ? "" : " (drain timed out)",
+       r->interrupted ? ", interrupted" : "", r->threads, r->threads == 1 ? "" : "s");
   row (s, "connections",
        "%" G_GUINT64_FORMAT "/%u up at the end, %" G_GUINT64_FORMAT " failed attempts, "
        "%" G_GUINT64_FORMAT " churn drops, %" G_GUINT64_FORMAT " reconnects",
@@ -562,10 +570,17 @@ hub_lg_report_to_text (const HubLgReport *r)
          metric_delta (r, "hub_messages_in_total"), loadgen_messages_in (r),
          metric_delta (r, "hub_messages_in_total") == (gint64)loadgen_messages_in (r) ? ", agree"
                                                                                       : "");
-    row (s, "server deliveries", "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " live%s)",
-         metric_delta (r, "hub_deliveries_total"), loadgen_deliveries (r),
-         metric_delta (r, "hub_deliveries_total") == (gint64)loadgen_deliveries (r) ? ", agree"
-                                                                                    : "");
+    {
+      gint64 diff = metric_delta (r, "hub_deliveries_total") - (gint64)loadgen_deliveries (r);
+      g_autofree char *note =
+          diff == 0 ? g_strdup (", agree")
+          : r->stats->c[HUB_LG_CHURN_DROPS] + r->stats->c[HUB_LG_CLOSES] > 0
+              ? g_strdup_printf (", %+" G_GINT64_FORMAT " queued to connections that dropped", diff)
+              : g_strdup_printf (", DIFFER by %" G_GINT64_FORMAT, diff);
+
+      row (s, "server deliveries", "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " live%s)",
+           metric_delta (r, "hub_deliveries_total"), loadgen_deliveries (r), note);
+    }
     row (s, "server slow closes", "%" G_GINT64_FORMAT ", dropped ephemeral %" G_GINT64_FORMAT,
          metric_delta (r, "hub_slow_consumer_closes_total"), metric_delta (r, "hub_dropped_total"));
   } else {
@@ -587,6 +602,7 @@ hub_lg_report_to_text (const HubLgReport *r)
                               m->kind == HUB_LG_MISS_EVICTED ? "unrecoverable"
                               : m->kind == HUB_LG_MISS_HOLE  ? "skipped"
                               : m->device_gone               ? "device offline at the end"
+                              : m->device_down               ? "device still reconnecting"
                                                              : "never delivered",
                               close);
     }

@@ -39,6 +39,7 @@ typedef struct {
   guint64 connections_asked;
   guint64 nofile_limit;
   gboolean clamped;
+  guint threads; /* event loops used */
 
   /* phases, seconds */
   double ramp_s, steady_s, drain_s, total_s;

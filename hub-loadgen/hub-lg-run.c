@@ -63,8 +63,14 @@ hub_lg_run_connection_limit (guint threads, guint64 *nofile_limit)
   limit = rl.rlim_cur == RLIM_INFINITY ? G_MAXUINT : (guint64)rl.rlim_cur;
   if (nofile_limit != NULL)
     *nofile_limit = limit;
-  return limit > FD_RESERVE + FD_PER_THREAD * threads ? limit - FD_RESERVE - FD_PER_THREAD * threads
-                                                      : 1;
+  if (limit <= FD_RESERVE + FD_PER_THREAD)
+    return 1;
+  limit -= FD_RESERVE;
+  /* Automatic threads: as many loops as the connections that fit would get. */
+  if (threads == 0)
+    threads = (guint)CLAMP (
+        (limit + HUB_LG_CONNECTIONS_PER_THREAD - 1) / HUB_LG_CONNECTIONS_PER_THREAD, 1, 16);
+  return limit > FD_PER_THREAD * threads ? limit - FD_PER_THREAD * threads : 1;
 }
 
 static double
@@ -167,7 +173,8 @@ wait_until (Run *run, Done done, double seconds)
 static gboolean
 all_ready (Run *run)
 {
-  return run->now->c[HUB_LG_READY] >= run->plan->n_devices;
+  /* Devices refused for good (a bad token…) will never be ready. */
+  return run->now->c[HUB_LG_READY] + run->now->c[HUB_LG_GONE] >= run->plan->n_devices;
 }
 
 static gboolean
@@ -373,7 +380,8 @@ hub_lg_run (HubLgConfig *config, const char *command)
   metrics_t0 = g_get_monotonic_time ();
   read_metrics (&run, &report->metrics_before);
 
-  run.n_workers = MIN (config->threads, run.plan->n_users);
+  run.n_workers = MIN (hub_lg_config_threads (config, run.plan->n_devices), run.plan->n_users);
+  report->threads = run.n_workers;
   run.workers = g_new0 (HubLgWorker *, run.n_workers);
   for (guint i = 0; i < run.n_workers; i++)
     run.workers[i] = hub_lg_worker_new (i, run.n_workers, config, run.plan);

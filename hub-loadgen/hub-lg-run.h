@@ -14,8 +14,9 @@ G_BEGIN_DECLS
  * (transfer full) */
 HubLgReport *hub_lg_run (HubLgConfig *config, const char *command);
 
-/* The connections this process may open: the open-file hard limit (the soft
- * limit is raised to it) less what the process needs besides sockets. */
+/* The connections this process may open with @threads event loops (0:
+ * automatic): the open-file hard limit (the soft limit is raised to it) less
+ * what the process needs besides sockets. */
 guint64 hub_lg_run_connection_limit (guint threads, guint64 *nofile_limit);
 
 G_END_DECLS

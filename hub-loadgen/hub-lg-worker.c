@@ -570,11 +570,23 @@ on_state (HubClient *client, const HubClientStateChange *change, gpointer user_d
     hub_lg_stats_close (w->stats, change->close_code);
   }
   if (!was_connected) {
-    char kind[32];
+    char kind[96];
 
+    /* By HubClient's reason ("cannot connect: …", "hello refused:
+     * unauthorized: …", cut after its second part so that kinds stay few),
+     * else by close code: the report says why. */
     w->stats->c[HUB_LG_CONNECT_FAILURES]++;
-    g_snprintf (kind, sizeof kind, "connect:%u", change->close_code);
-    hub_lg_stats_error (w->stats, change->close_code != 0 ? kind : "connect");
+    if (change->reason != NULL && !g_str_has_prefix (change->reason, "connection closed")) {
+      const char *colon = strstr (change->reason, ": ");
+
+      colon = colon != NULL ? strstr (colon + 2, ": ") : NULL;
+      g_snprintf (kind, sizeof kind, "connect:%.*s",
+                  (int)(colon != NULL ? colon - change->reason : (gssize)strlen (change->reason)),
+                  change->reason);
+    } else {
+      g_snprintf (kind, sizeof kind, "connect:%u", change->close_code);
+    }
+    hub_lg_stats_error (w->stats, kind);
   } else if (d->dropping) {
     w->stats->c[HUB_LG_CHURN_DROPS]++;
   } else {
@@ -1107,8 +1119,9 @@ do_query_final (HubLgWorker *w, gpointer data)
 
     if (u->final == FINAL_ANSWERED)
       continue;
+    /* Only users with a device that got in (and may again) have rooms to settle. */
     for (guint s = 0; s < u->n_devices; s++)
-      alive |= !u->devices[s]->gone;
+      alive |= !u->devices[s]->gone && u->devices[s]->welcomed;
     if (!alive)
       continue;
     a->outstanding++;
@@ -1212,6 +1225,7 @@ on_miss (const HubLgSub *sub, HubLgMissKind kind, gint64 from, gint64 to, gpoint
         .to = to,
         .kind = kind,
         .device_gone = a->device->gone,
+        .device_down = !a->device->connected,
         .close_code = a->device->last_close,
     };
 

@@ -23,6 +23,7 @@ typedef struct {
   gint64 from, to; /* seqs, inclusive */
   HubLgMissKind kind;
   gboolean device_gone; /* the device was disconnected for good at the end */
+  gboolean device_down; /* … or not connected at the end, still trying */
   guint close_code;     /* its last close code (0: none) */
 } HubLgMiss;
 

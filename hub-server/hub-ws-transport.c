@@ -1,7 +1,9 @@
 /* hub-ws-transport.c: the lws protocol callback of hub-server, the only code
  * that turns lws events into libhub calls. One protocol ("hub.v1") serves both
  * HTTP (handed to hub-http.c) and the WebSocket on /ws: per connection a
- * HubSinkVTable whose writes happen only inside lws's WRITEABLE callback. */
+ * HubSinkVTable. Frames are written once per loop iteration per connection,
+ * several pre-framed frames in one send, straight to the socket while it takes
+ * them and from lws's WRITEABLE callback once it did not (see "writing"). */
 #include "hub-ws-transport.h"
 
 #include <string.h>
@@ -10,23 +12,33 @@
 #include "hub-http.h"
 #include "hub-listener.h"
 
-/* lws's per-connection rx buffer (its default would be pt_serv_buf_size).
- * lws hands a message to RECEIVE in pieces of at most this size, and keeps
- * one such buffer per connection: 4 KiB holds a typical chat frame whole (then
- * it is dispatched straight from lws's buffer, no copy) while 10k idle
- * connections cost 40 MiB. Larger messages are reassembled in HubWsSession. */
-#define RX_BUFFER_SIZE 4096
-/* The most lws hands to one send(): without it lws would cut every frame at
+/* lws's per-connection rx buffer (its default would be pt_serv_buf_size, 4
+ * KiB), allocated for every WebSocket connection when it is established and
+ * kept until it closes: it is most of what an idle connection costs. lws
+ * hands a message to RECEIVE in pieces of at most this size; a piece that is
+ * the whole message is dispatched straight from lws's buffer, larger messages
+ * are reassembled in HubWsSession. Client messages are requests of a few
+ * hundred bytes (a publish with a 100-byte payload is ~170 bytes), so 1 KiB
+ * holds nearly all of them whole and saves 3 KiB per connection (60 MiB at
+ * 20k connections) over lws's default. */
+#define RX_BUFFER_SIZE 1024
+/* The most lws hands to one send(): without it lws would cut every write at
  * RX_BUFFER_SIZE and copy the rest into its own buffer. The kernel takes what
- * fits; lws keeps only the remainder of the one frame it could not finish. */
+ * fits; lws keeps only the remainder of the one write it could not finish. */
 #define TX_PACKET_SIZE (1024 * 1024)
+/* Frames gathered into one send (one buffer for the whole transport, as only
+ * one connection writes at a time). 16 KiB is ~80 typical 200-byte frames:
+ * a syscall per 80 frames instead of per frame, while what a full socket makes
+ * lws copy into its per-connection buffer stays at most this much. */
+#define TX_BATCH_BYTES (16 * 1024)
 /* The per-thread buffer lws reads sockets into (lws default 4 KiB). */
 #define PT_SERV_BUF_SIZE (16 * 1024)
 /* PROTOCOL.md §8: a close frame not written within this long drops the TCP
  * connection (lws's own close handshake timers are 5 s too). */
 #define CLOSE_SEND_TIMEOUT_S 5
-/* A reassembly buffer larger than this is freed after its message. */
-#define RX_KEEP_BYTES (16 * 1024)
+/* A reassembly buffer larger than this is freed after its message: the few
+ * connections that send large messages do not keep large buffers. */
+#define RX_KEEP_BYTES (4 * 1024)
 /* What our heartbeat pings carry (see on_writeable). */
 #define PING_PAYLOAD "hub"
 /* Close reasons are at most 123 bytes (125 minus the code). */
@@ -42,10 +54,13 @@ typedef struct {
   gsize rx_len, rx_alloc;
   gboolean rx_binary;          /* the current message is binary */
   gboolean rx_discard;         /* ignore the rest of the current message */
-  gboolean in_writeable;       /* inside this connection's WRITEABLE callback */
-  gboolean wrote_in_writeable; /* something was written in this callback */
+  GList flush_link;            /* in transport->flush_queue when flush_pending */
+  gboolean flush_pending;      /* to be written at the end of this loop iteration */
+  gboolean writing;            /* inside write_out(): the sink may write */
+  gboolean choked;             /* lws holds unsent bytes: wait for WRITEABLE */
   gboolean writable_requested; /* lws_callback_on_writable() pending */
   gboolean write_failed;       /* lws_write() failed: the socket is gone */
+  gboolean peer_closing;       /* the client sent its close: nothing more to write */
   gboolean ping_pending;
   gboolean close_pending;
   gboolean close_started; /* lws has the close frame: nothing more to write */
@@ -72,8 +87,12 @@ struct _HubWsTransport {
   struct lws_protocols protocols[2]; /* lws keeps a pointer: lives here */
   guint port;
   guint n_connections;
-  guint callback_depth; /* > 0 while lws is calling us */
-  guint wake_source;    /* idle that re-arms lws's timer, 0 when none */
+  guint callback_depth;  /* > 0 while lws is calling us */
+  guint wake_source;     /* idle that re-arms lws's timer, 0 when none */
+  GSource *flush_source; /* (owned) writes flush_queue once per loop iteration */
+  GQueue flush_queue;    /* HubWsSession* (unowned, via their flush_link) */
+  gsize tx_len;          /* bytes gathered in tx */
+  guint8 tx[TX_BATCH_BYTES];
   gboolean shutting_down;
   HubWsTransportDrainedFunc drained; /* (nullable) called once */
   gpointer drained_data;
@@ -106,33 +125,179 @@ note_lws_timer (HubWsTransport *t)
   t->wake_source = g_idle_add (wake_lws, t);
 }
 
-/* ---- the sink libhub writes through ---- */
+/* ---- writing ----
+ *
+ * A frame for a connection is queued by its HubConnection (the sink refuses
+ * it outside write_out()), and the connection goes on the transport's flush
+ * queue once. The flush source, ready whenever that queue is not empty, writes
+ * each connection out once per loop iteration, after the events that queued
+ * frames were handled: its whole queue, as the pre-framed wire bytes of its
+ * frames (hub_frame_wire()) gathered into sends of up to TX_BATCH_BYTES with
+ * LWS_WRITE_RAW (in lws 4.1 that bypasses ws framing: rops_write_role_protocol_ws
+ * hands LWS_WRITE_HTTP, which RAW is, straight to lws_issue_raw; no extension
+ * is negotiated here). The socket is non-blocking: when the kernel takes only
+ * part of a send, lws keeps the rest (lws_issue_raw's buflist_out), sends it
+ * before anything else, and asks for WRITEABLE itself; lws_partial_buffered()
+ * tells us, and the connection then waits for its WRITEABLE callback, which
+ * goes on where the socket stopped. So a connection costs one send per
+ * iteration while its socket keeps up, and poll-set changes (POLLOUT) only when
+ * it does not. Pings go out the same way; the close frame is lws's, from
+ * WRITEABLE. */
+
+/* Sends what tx holds; FALSE when the connection takes nothing more now. */
+static gboolean
+tx_send (HubWsTransport *t, HubWsSession *s)
+{
+  if (t->tx_len > 0 && !s->write_failed) {
+    if (lws_write (s->wsi, t->tx, t->tx_len, LWS_WRITE_RAW) < 0)
+      s->write_failed = TRUE;
+    else if (lws_partial_buffered (s->wsi))
+      s->choked = TRUE;
+  }
+  t->tx_len = 0;
+  return !s->write_failed && !s->choked;
+}
 
 static gboolean
 sink_write (gpointer data, HubFrame *frame)
 {
   HubWsSession *s = data;
+  HubWsTransport *t = s->transport;
   gsize len = 0;
-  const char *payload;
+  const guint8 *wire;
 
-  /* lws allows writes only from WRITEABLE; the queue keeps the rest. */
-  if (!s->in_writeable || s->write_failed)
+  /* Outside write_out() the queue keeps the frame (see above). */
+  if (!s->writing || s->write_failed || s->choked)
     return FALSE;
-  /* lws said writable for the first write; after that ask the socket (and
-   * lws's buffer of a partly sent frame). */
-  if (s->wrote_in_writeable && lws_send_pipe_choked (s->wsi))
+  wire = hub_frame_wire (frame, &len);
+  if (len > TX_BATCH_BYTES - t->tx_len && !tx_send (t, s))
     return FALSE;
-  payload = hub_frame_payload (frame, &len);
-  /* HubFrame guarantees HUB_FRAME_HEADROOM (>= LWS_PRE) writable bytes before
-   * the payload, where lws puts the frame header. A partial send is kept by
-   * lws and finished before anything else goes out. */
-  G_STATIC_ASSERT (HUB_FRAME_HEADROOM >= LWS_PRE);
-  if (lws_write (s->wsi, (unsigned char *)payload, len, LWS_WRITE_TEXT) < 0) {
-    s->write_failed = TRUE;
-    return FALSE;
+  if (len >= TX_BATCH_BYTES) {
+    /* A large frame goes out from its own bytes, which lws does not modify
+     * with RAW (it would write a ws header in front of them otherwise). */
+    if (lws_write (s->wsi, (unsigned char *)wire, len, LWS_WRITE_RAW) < 0) {
+      s->write_failed = TRUE;
+      return FALSE;
+    }
+    s->choked = lws_partial_buffered (s->wsi);
+    return TRUE;
   }
-  s->wrote_in_writeable = TRUE;
+  memcpy (t->tx + t->tx_len, wire, len);
+  t->tx_len += len;
   return TRUE;
+}
+
+/* Writes a pending ping, then the queue while the socket takes it. */
+static void
+write_out (HubWsSession *s)
+{
+  s->writing = TRUE;
+  s->choked = lws_partial_buffered (s->wsi);
+  if (s->ping_pending && !s->close_pending && !s->choked) {
+    /* Not empty: lws 4.1 never reports a pong without payload (ops-ws.c
+     * skips RECEIVE_PONG when the payload is empty), and clients echo ours. */
+    guint8 ping[LWS_PRE + sizeof PING_PAYLOAD];
+
+    memcpy (ping + LWS_PRE, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
+    s->ping_pending = FALSE;
+    if (lws_write (s->wsi, ping + LWS_PRE, sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+      s->write_failed = TRUE;
+    else
+      s->choked = lws_partial_buffered (s->wsi);
+  }
+  /* As much as the socket takes; the connection asks for writing again
+   * (sink_request_writable, in here: WRITEABLE) when frames remain, and calls
+   * sink_close() once they are all out. */
+  hub_connection_flush (s->conn);
+  tx_send (s->transport, s);
+  s->writing = FALSE;
+}
+
+static void
+flush_unlink (HubWsSession *s)
+{
+  if (!s->flush_pending)
+    return;
+  g_queue_unlink (&s->transport->flush_queue, &s->flush_link);
+  s->flush_pending = FALSE;
+}
+
+/* Out of the flush queue, outside any lws callback. */
+static void
+flush_session (HubWsTransport *t, HubWsSession *s)
+{
+  if (s->wsi == NULL || s->conn == NULL || s->close_started || s->peer_closing)
+    return;
+  if (s->close_pending) {
+    /* The close frame is lws's, sent from WRITEABLE (on_writeable). */
+    s->writable_requested = TRUE;
+    lws_callback_on_writable (s->wsi);
+    return;
+  }
+  write_out (s);
+  if (s->write_failed) {
+    /* Only lws may close it: at once, from its own service. */
+    lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    note_lws_timer (t);
+  }
+}
+
+typedef struct {
+  GSource source;
+  HubWsTransport *transport; /* (unowned) it destroys the source */
+} FlushSource;
+
+static gboolean
+flush_prepare (GSource *source, gint *timeout)
+{
+  HubWsTransport *t = ((FlushSource *)source)->transport;
+
+  *timeout = -1;
+  return t->flush_queue.length > 0;
+}
+
+static gboolean
+flush_check (GSource *source)
+{
+  return flush_prepare (source, &(gint){0});
+}
+
+static gboolean
+flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  HubWsTransport *t = ((FlushSource *)source)->transport;
+  /* Connections queued while this runs (a write that closed another one)
+   * wait for the next iteration: bounded. */
+  guint n = t->flush_queue.length;
+
+  (void)callback;
+  (void)user_data;
+  while (n-- > 0 && t->flush_queue.length > 0) {
+    HubWsSession *s = g_queue_peek_head (&t->flush_queue);
+
+    flush_unlink (s);
+    flush_session (t, s);
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs flush_funcs = {
+    .prepare = flush_prepare,
+    .check = flush_check,
+    .dispatch = flush_dispatch,
+};
+
+static GSource *
+flush_source_new (HubWsTransport *t)
+{
+  GSource *source = g_source_new (&flush_funcs, sizeof (FlushSource));
+
+  ((FlushSource *)source)->transport = t;
+  g_source_set_name (source, "hub-ws-transport flush");
+  /* Default priority, as lws's and libhub's sources: lower would starve under
+   * load (GLib dispatches only the highest ready priority). */
+  g_source_attach (source, g_main_context_get_thread_default ());
+  return source;
 }
 
 static void
@@ -140,10 +305,19 @@ sink_request_writable (gpointer data)
 {
   HubWsSession *s = data;
 
-  if (s->writable_requested || s->wsi == NULL)
+  if (s->wsi == NULL)
     return;
-  s->writable_requested = TRUE;
-  lws_callback_on_writable (s->wsi);
+  if (s->writing) {
+    /* Refused in write_out(): the socket is full. lws says when it drains. */
+    s->writable_requested = TRUE;
+    lws_callback_on_writable (s->wsi);
+    return;
+  }
+  if (s->writable_requested || s->flush_pending)
+    return;
+  s->flush_pending = TRUE;
+  s->flush_link.data = s;
+  g_queue_push_tail_link (&s->transport->flush_queue, &s->flush_link);
 }
 
 /* Cuts @reason to CLOSE_REASON_MAX bytes without splitting a character. */
@@ -331,23 +505,9 @@ on_writeable (struct lws *wsi, HubWsSession *s)
    * drop the connection at once (the client may still be reading). */
   if (s->conn == NULL || s->close_started)
     return 0;
-  s->in_writeable = TRUE;
-  s->wrote_in_writeable = FALSE;
-  if (s->ping_pending && !s->close_pending) {
-    /* Not empty: lws 4.1 never reports a pong without payload (ops-ws.c
-     * skips RECEIVE_PONG when the payload is empty), and clients echo ours. */
-    guint8 ping[LWS_PRE + sizeof PING_PAYLOAD];
-
-    memcpy (ping + LWS_PRE, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
-    s->ping_pending = FALSE;
-    if (lws_write (wsi, ping + LWS_PRE, sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
-      s->write_failed = TRUE;
-    s->wrote_in_writeable = TRUE;
-  }
-  /* As much as the socket takes; the connection asks for WRITEABLE again
-   * when frames remain, and calls sink_close() once they are all out. */
-  hub_connection_flush (s->conn);
-  s->in_writeable = FALSE;
+  /* Written now: not again from the flush queue this iteration. */
+  flush_unlink (s);
+  write_out (s);
   if (s->write_failed)
     return -1;
   if (s->close_pending) {
@@ -395,6 +555,7 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
     (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   }
 
+  flush_unlink (s);
   release_connection (t, s);
   if (s->established) {
     s->established = FALSE;
@@ -429,6 +590,10 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
       return on_established (t, wsi, session);
     case LWS_CALLBACK_RECEIVE:
       return on_receive (t, wsi, &session->ws, in, len);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      /* lws answers it with its close frame: no data may follow. */
+      session->ws.peer_closing = TRUE;
+      return 0;
     case LWS_CALLBACK_RECEIVE_PONG:
       if (session->ws.conn != NULL)
         hub_dispatcher_touch (t->dispatcher, session->ws.conn);
@@ -494,6 +659,8 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
 
   t->dispatcher = dispatcher;
   t->loop = loop;
+  g_queue_init (&t->flush_queue);
+  t->flush_source = flush_source_new (t);
   t->protocols[0] = (struct lws_protocols){
       .name = HUB_WS_SUBPROTOCOL,
       .callback = callback,
@@ -575,6 +742,10 @@ hub_ws_transport_free (HubWsTransport *t)
   }
   if (t->wake_source != 0)
     g_source_remove (t->wake_source);
+  if (t->flush_source != NULL) {
+    g_source_destroy (t->flush_source);
+    g_source_unref (t->flush_source);
+  }
   g_free (t);
 }
 

@@ -5,6 +5,14 @@
 
 #include "hub/hub-error.h"
 
+/* The queue is a ring of frame refs, allocated at the first frame that has to
+ * wait and kept while small: queueing a frame for a recipient costs a ref and
+ * a slot, no allocation (a GQueue would allocate a list node per frame and
+ * recipient, the one heap operation per delivery left on the fan-out path). */
+#define RING_MIN 8
+/* A ring grown past this (a burst) is freed once empty. */
+#define RING_KEEP 64
+
 /* Queue accounting: a frame counts for the length of its JSON payload
  * (hub_frame_payload), not its wire length: the limit is about the messages a
  * client has not read, and a transport may frame the payload itself. bytes_out
@@ -24,7 +32,10 @@ struct _HubConnection {
   gboolean authenticated;
   gboolean admin;
 
-  GQueue queue; /* (owned) HubFrame* refs, oldest first */
+  HubFrame **ring; /* (owned) (nullable) ring_cap slots, HubFrame* refs, oldest at ring_head */
+  guint ring_cap;  /* 0 or a power of two */
+  guint ring_head;
+  guint ring_len; /* frames queued */
   gsize queued_bytes;
 
   gboolean closing;     /* a close was requested: later sends are ignored */
@@ -57,7 +68,6 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
   conn->max_queue_bytes = max_queue_bytes;
   conn->sink = sink;
   conn->sink_data = sink_data;
-  g_queue_init (&conn->queue);
   conn->stats.connected_unix_ms = hub_clock_unix_ms (clock);
   conn->stats.last_activity_unix_ms = conn->stats.connected_unix_ms;
   /* Unlimited until the dispatcher sets the configured rate on it. */
@@ -75,10 +85,51 @@ hub_connection_ref (HubConnection *conn)
 }
 
 static void
+ring_push (HubConnection *conn, HubFrame *frame)
+{
+  if (conn->ring_len == conn->ring_cap) {
+    guint cap = conn->ring_cap > 0 ? conn->ring_cap * 2 : RING_MIN;
+    HubFrame **ring = g_new (HubFrame *, cap);
+
+    for (guint i = 0; i < conn->ring_len; i++)
+      ring[i] = conn->ring[(conn->ring_head + i) & (conn->ring_cap - 1)];
+    g_free (conn->ring);
+    conn->ring = ring;
+    conn->ring_cap = cap;
+    conn->ring_head = 0;
+  }
+  conn->ring[(conn->ring_head + conn->ring_len) & (conn->ring_cap - 1)] = frame;
+  conn->ring_len++;
+}
+
+static HubFrame *
+ring_pop (HubConnection *conn)
+{
+  HubFrame *frame = conn->ring[conn->ring_head];
+
+  conn->ring_head = (conn->ring_head + 1) & (conn->ring_cap - 1);
+  conn->ring_len--;
+  return frame;
+}
+
+/* An empty ring that grew for a burst gives its memory back. */
+static void
+ring_trim (HubConnection *conn)
+{
+  if (conn->ring_len == 0 && conn->ring_cap > RING_KEEP) {
+    g_clear_pointer (&conn->ring, g_free);
+    conn->ring_cap = 0;
+    conn->ring_head = 0;
+  }
+}
+
+static void
 discard_queue (HubConnection *conn)
 {
-  g_queue_clear_full (&conn->queue, (GDestroyNotify)hub_frame_unref);
+  while (conn->ring_len > 0)
+    hub_frame_unref (ring_pop (conn));
   conn->queued_bytes = 0;
+  ring_trim (conn);
 }
 
 void
@@ -89,6 +140,7 @@ hub_connection_unref (HubConnection *conn)
     return;
   /* No sink call here: the transport holds a ref until it detaches. */
   discard_queue (conn);
+  g_free (conn->ring);
   g_hash_table_unref (conn->subscriptions);
   hub_clock_unref (conn->clock);
   g_free (conn->close_reason);
@@ -175,7 +227,7 @@ sink_write (HubConnection *conn, HubFrame *frame)
 static void
 maybe_close_sink (HubConnection *conn)
 {
-  if (conn->detached || !conn->closing || conn->sink_closed || conn->queue.length > 0)
+  if (conn->detached || !conn->closing || conn->sink_closed || conn->ring_len > 0)
     return;
   conn->sink_closed = TRUE;
   conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
@@ -195,7 +247,7 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
 
   /* Write-through only when nothing waits, so frames stay in order. A frame
    * larger than the whole queue is offered too: the sink may take it. */
-  was_empty = conn->queue.length == 0;
+  was_empty = conn->ring_len == 0;
   if (was_empty && sink_write (conn, frame))
     return HUB_SEND_WRITTEN;
 
@@ -209,7 +261,7 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
     return HUB_SEND_CLOSED;
   }
 
-  g_queue_push_tail (&conn->queue, hub_frame_ref (frame));
+  ring_push (conn, hub_frame_ref (frame));
   conn->queued_bytes += len;
   /* One request per empty → non-empty transition; flush() asks again while
    * frames remain. */
@@ -225,16 +277,17 @@ hub_connection_flush (HubConnection *conn)
 
   if (conn->detached || conn->sink_closed)
     return;
-  while (conn->queue.length > 0) {
-    HubFrame *frame = g_queue_peek_head (&conn->queue);
+  while (conn->ring_len > 0) {
+    HubFrame *frame = conn->ring[conn->ring_head];
 
     if (!sink_write (conn, frame))
       break;
-    g_queue_pop_head (&conn->queue);
+    ring_pop (conn);
     conn->queued_bytes -= frame_bytes (frame);
     hub_frame_unref (frame);
   }
-  if (conn->queue.length > 0)
+  ring_trim (conn);
+  if (conn->ring_len > 0)
     conn->sink->request_writable (conn->sink_data);
   else
     maybe_close_sink (conn);
@@ -300,7 +353,7 @@ guint
 hub_connection_queued_frames (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
-  return conn->queue.length;
+  return conn->ring_len;
 }
 
 gsize

@@ -226,14 +226,20 @@ sample_sources (gpointer data)
   while (!g_atomic_int_get (&s->stop)) {
     g_autofree char *text = NULL;
 
+    /* Only the lines whose remote end is the server's port: the table may
+     * hold tens of thousands of other sockets. */
     if (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL)) {
-      g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+      char needle[16];
 
-      for (guint i = 1; lines[i] != NULL; i++) {
+      g_snprintf (needle, sizeof needle, ":%04X ", s->port);
+      for (const char *p = strstr (text, needle); p != NULL; p = strstr (p + 1, needle)) {
+        const char *line = p;
         guint la, lp, ra, rp;
 
+        while (line > text && line[-1] != '\n')
+          line--;
         /* "  0: 0100007F:A1B2 0300007F:1F90 01 …": local, then remote (hex, host order). */
-        if (sscanf (lines[i], " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
+        if (sscanf (line, " %*u: %8X:%4X %8X:%4X", &la, &lp, &ra, &rp) == 4 && rp == s->port) {
           g_mutex_lock (&s->lock);
           g_hash_table_add (s->sources, g_strdup_printf ("%u.%u.%u.%u", la & 255, (la >> 8) & 255,
                                                          (la >> 16) & 255, la >> 24));
@@ -255,7 +261,7 @@ START_TEST (source_ips_spread_connections)
                         "--rooms=2",
                         "--rate=1",
                         "--ramp=0.3",
-                        "--duration=1.5",
+                        "--duration=2.5",
                         "--source-ips=127.0.0.2-127.0.0.4",
                         "--quiet",
                         NULL};
@@ -282,6 +288,38 @@ START_TEST (source_ips_spread_connections)
 }
 END_TEST
 
+START_TEST (tokens_minted_from_the_secret)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", "s3cret", NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *good[] = {url,        "--secret=s3cret", "--users=5",    "--devices=2", "--rooms=2",
+                        "--rate=2", "--ramp=0.3",      "--duration=1", "--quiet",     NULL};
+  const char *bad[] = {url,          "--secret=wrong", "--users=3", "--rooms=1", "--rate=1",
+                       "--ramp=0.3", "--duration=0.5", "--quiet",   NULL};
+  LoadgenRun run;
+  JsonObject *by_kind;
+
+  loadgen_run (&run, good, 60000);
+  EXPECT_STATUS (&run, 0, "tokens minted from the server's secret");
+  ck_assert_msg (report_int (&run, "connections", "connects") == 10, "all 10 devices got in");
+  ck_assert_msg (strstr (run.out, "s3cret") == NULL, "the secret is not printed");
+  ck_assert_msg (strstr (hub_test_json_string (run.report, "command"), "s3cret") == NULL,
+                 "nor written to the report");
+  loadgen_run_clear (&run);
+
+  loadgen_run (&run, bad, 60000);
+  EXPECT_STATUS (&run, 1, "tokens from the wrong secret");
+  by_kind = hub_test_json_object (hub_test_json_object (run.report, "errors"), "by_kind");
+  ck_assert_msg (json_object_has_member (by_kind, "connect:hello refused: unauthorized") &&
+                     hub_test_json_int (by_kind, "connect:hello refused: unauthorized") == 3,
+                 "each of the 3 devices was refused as unauthorized, once (no retry)");
+  ck_assert_msg (report_int (&run, "connections", "gone_at_end") == 3, "and is gone for good");
+  ck_assert_msg (report_double (&run, "seconds", "ramp") < 5,
+                 "the ramp ends as soon as every device is in or refused");
+  loadgen_run_clear (&run);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -293,5 +331,6 @@ main (void)
   HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
   HUB_TEST_ADD (suite, find_capacity_steps_up, 90);
   HUB_TEST_ADD (suite, source_ips_spread_connections, 60);
+  HUB_TEST_ADD (suite, tokens_minted_from_the_secret, 60);
   return hub_test_run (suite);
 }

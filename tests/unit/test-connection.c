@@ -212,6 +212,83 @@ START_TEST (test_send_behind_queue_keeps_order)
 }
 END_TEST
 
+/* A sink that takes a set number of frames, then refuses. */
+typedef struct {
+  guint budget;
+  GPtrArray *written; /* HubFrame* refs */
+} BudgetSink;
+
+static gboolean
+budget_write (gpointer data, HubFrame *frame)
+{
+  BudgetSink *b = data;
+
+  if (b->budget == 0)
+    return FALSE;
+  b->budget--;
+  g_ptr_array_add (b->written, hub_frame_ref (frame));
+  return TRUE;
+}
+
+static void
+budget_request_writable (gpointer data)
+{
+  (void)data;
+}
+
+static void
+budget_close (gpointer data, guint16 code, const char *reason)
+{
+  (void)data;
+  (void)code;
+  (void)reason;
+}
+
+static const HubSinkVTable budget_vtable = {
+    .write = budget_write,
+    .request_writable = budget_request_writable,
+    .close = budget_close,
+};
+
+/* The queue is a ring that grows: frames keep their order when it wraps
+ * around (partial flushes) and grows while wrapped. */
+START_TEST (test_order_across_partial_flushes_and_growth)
+{
+  BudgetSink b = {0, g_ptr_array_new_with_free_func ((GDestroyNotify)hub_frame_unref)};
+  HubConnection *c = hub_connection_new ("c4", clock_, 1 << 20, &budget_vtable, &b);
+  HubFrame *frames[40];
+
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++) {
+    g_autofree char *json = g_strdup_printf ("{\"type\":\"message\",\"seq\":%u}", i);
+
+    frames[i] = text_frame (json);
+  }
+  for (guint i = 0; i < 6; i++)
+    ck_assert_int_eq (hub_connection_send (c, frames[i]), HUB_SEND_QUEUED);
+  b.budget = 4;
+  hub_connection_flush (c);
+  EXPECT_UINT (hub_connection_queued_frames (c), 2, "4 of 6 written, 2 left");
+  for (guint i = 6; i < 30; i++)
+    ck_assert_int_eq (hub_connection_send (c, frames[i]), HUB_SEND_QUEUED);
+  EXPECT_UINT (hub_connection_queued_frames (c), 26, "2 left plus 24 queued");
+  b.budget = 10;
+  hub_connection_flush (c);
+  for (guint i = 30; i < G_N_ELEMENTS (frames); i++)
+    ck_assert_int_eq (hub_connection_send (c, frames[i]), HUB_SEND_QUEUED);
+  b.budget = G_MAXUINT;
+  hub_connection_flush (c);
+  EXPECT_UINT (hub_connection_queued_frames (c), 0, "queue empty after the last flush");
+  EXPECT_UINT (b.written->len, G_N_ELEMENTS (frames), "every frame written once");
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    ck_assert_msg (g_ptr_array_index (b.written, i) == frames[i],
+                   "frame %u should be written %uth, in the order sent", i, i);
+  hub_connection_unref (c);
+  g_ptr_array_unref (b.written);
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
+    hub_frame_unref (frames[i]);
+}
+END_TEST
+
 START_TEST (test_exact_fit_is_queued)
 {
   g_autoptr (HubFrame) a = sized_frame (60, HUB_FRAME_FLAG_NONE);
@@ -587,7 +664,7 @@ connection_suite (void)
       {"send",
        {test_write_through, test_queue_when_blocked, test_writable_once_per_transition,
         test_flush_fifo, test_flush_blocked_asks_again, test_send_behind_queue_keeps_order,
-        test_exact_fit_is_queued}},
+        test_exact_fit_is_queued, test_order_across_partial_flushes_and_growth}},
       {"ephemeral",
        {test_ephemeral_dropped_over_half, test_ephemeral_at_exactly_half_queued,
         test_ephemeral_written_when_sink_open, test_ephemeral_under_half_not_fitting_closes}},

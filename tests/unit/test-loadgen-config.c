@@ -52,6 +52,10 @@ START_TEST (test_defaults)
   ck_assert_msg (config.max_errors == 0 && config.max_loss_value == 0 && !config.max_loss_is_ratio,
                  "default gates: no loss, no error");
   ck_assert_msg (config.mix_shares.share[HUB_LG_ACTION_PUBLISH] == 1.0, "publish only");
+  ck_assert_msg (hub_lg_config_threads (&config, 100) == 1 &&
+                     hub_lg_config_threads (&config, 2001) == 2 &&
+                     hub_lg_config_threads (&config, 1000000) == 16,
+                 "automatic threads: one loop per 2000 connections, 1 to 16");
   ck_assert_msg (config.device_dist.n == 1 && config.device_dist.values[0] == 1, "one device");
 }
 END_TEST
@@ -152,7 +156,7 @@ START_TEST (test_bad_usage)
       {"--source-ips", "192.168.1.1", "non-loopback sources"},
       {"--url", "http://x/", "a non-WebSocket URL"},
       {"--rooms-per-user", "11", "more rooms per user than rooms"},
-      {"--threads", "0", "no thread"},
+      {"--threads", "65", "too many threads"},
       {"--arrival", "bursty", "an unknown arrival process"},
       {"--prefix", "a b", "a prefix with a space"},
       {"--bogus", "1", "an unknown flag"},
