@@ -2,7 +2,7 @@
 # capacity.sh: a reproducible capacity run. Builds hub-server and hub-loadgen (optimised, into
 # build/), starts a fresh in-memory hub-server on a free loopback port, runs hub-loadgen with
 # the scenario below (fixed seed and names) and writes the report, as a table and as JSON, to
-# $OUT (default build/capacity/, beside the binaries). Extra arguments go to hub-loadgen after the scenario, so any
+# $OUT (default build/capacity/). Extra arguments go to hub-loadgen after the scenario, so any
 # flag overrides it. Exits with hub-loadgen's status: 0 the run met its limits, 1 it did not.
 #
 #   scripts/capacity.sh                      the documented example run (about 1 minute)
