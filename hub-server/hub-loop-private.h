@@ -12,7 +12,6 @@ typedef struct {
   void (*finalize) (HubLoop *loop); /* (nullable) */
   void (*configure_lws) (HubLoop *loop, struct lws_context_creation_info *info);
   void (*destroy_lws_context) (HubLoop *loop);
-  void (*lws_timers_changed) (HubLoop *loop);
   void (*run) (HubLoop *loop);
   void (*quit) (HubLoop *loop);
 } HubLoopOps;

@@ -308,15 +308,6 @@ uv_destroy_lws_context (HubLoop *loop)
   uv_check_start (&u->check, on_check);
 }
 
-/* lws's libuv lib re-arms its timer (a uv_timer) only after servicing a
- * socket, like the glib one: its wake pipe makes that happen. */
-static void
-uv_lws_timers_changed (HubLoop *loop)
-{
-  if (loop->context != NULL)
-    lws_cancel_service (loop->context);
-}
-
 static void
 uv_run_loop (HubLoop *loop)
 {
@@ -345,7 +336,6 @@ const HubLoopOps hub_loop_uv_ops = {
     .finalize = uv_finalize,
     .configure_lws = uv_configure_lws,
     .destroy_lws_context = uv_destroy_lws_context,
-    .lws_timers_changed = uv_lws_timers_changed,
     .run = uv_run_loop,
     .quit = uv_quit,
 };

@@ -28,17 +28,6 @@ glib_destroy_lws_context (HubLoop *loop)
   lws_context_destroy (loop->context);
 }
 
-/* lws 4.1's glib plugin re-arms its single GLib timeout only from its own idle
- * source, which it schedules after servicing a socket. A timer set from a GLib
- * callback outside lws (a heartbeat, a slow-consumer close) would wait for the
- * next socket event; lws_cancel_service() makes one happen (its wake pipe). */
-static void
-glib_lws_timers_changed (HubLoop *loop)
-{
-  if (loop->context != NULL)
-    lws_cancel_service (loop->context);
-}
-
 static void
 glib_run (HubLoop *loop)
 {
@@ -54,7 +43,6 @@ glib_quit (HubLoop *loop)
 static const HubLoopOps glib_ops = {
     .configure_lws = glib_configure_lws,
     .destroy_lws_context = glib_destroy_lws_context,
-    .lws_timers_changed = glib_lws_timers_changed,
     .run = glib_run,
     .quit = glib_quit,
 };
@@ -182,12 +170,6 @@ hub_loop_destroy_lws_context (HubLoop *loop)
     return;
   loop->ops->destroy_lws_context (loop);
   loop->context = NULL;
-}
-
-void
-hub_loop_lws_timers_changed (HubLoop *loop)
-{
-  loop->ops->lws_timers_changed (loop);
 }
 
 static gboolean

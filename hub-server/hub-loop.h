@@ -41,9 +41,6 @@ void hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context);
  * and no lws callback comes after this returns (with libuv, lws closes its
  * handles asynchronously; this runs the uv loop until they are closed). */
 void hub_loop_destroy_lws_context (HubLoop *loop);
-/* lws timers were changed from outside lws's own service (e.g. lws_set_timeout
- * from a GLib timeout): make lws re-arm its timer on this loop. */
-void hub_loop_lws_timers_changed (HubLoop *loop);
 
 /* Calls @func on SIGINT and SIGTERM (in the loop, not in signal context). */
 void hub_loop_watch_signals (HubLoop *loop, HubLoopSignalFunc func, gpointer user_data);

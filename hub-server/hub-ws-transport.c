@@ -33,9 +33,10 @@
 #define TX_BATCH_BYTES (16 * 1024)
 /* The per-thread buffer lws reads sockets into (lws default 4 KiB). */
 #define PT_SERV_BUF_SIZE (16 * 1024)
-/* PROTOCOL.md §8: a close frame not written within this long drops the TCP
- * connection (lws's own close handshake timers are 5 s too). */
-#define CLOSE_SEND_TIMEOUT_S 5
+/* PROTOCOL.md §8: a connection whose close frame is not written within this
+ * long is dropped (reset); one whose client does not answer the close frame
+ * within this long after it was written, too. */
+#define CLOSE_TIMEOUT_S 5
 /* A reassembly buffer larger than this is freed after its message: the few
  * connections that send large messages do not keep large buffers. */
 #define RX_KEEP_BYTES (4 * 1024)
@@ -62,10 +63,12 @@ typedef struct {
   gboolean write_failed;       /* lws_write() failed: the socket is gone */
   gboolean peer_closing;       /* the client sent its close: nothing more to write */
   gboolean ping_pending;
-  gboolean close_pending;
-  gboolean close_started; /* lws has the close frame: nothing more to write */
+  gboolean close_pending;   /* sink_close() came: the close frame follows the queue */
+  gboolean close_started;   /* the close frame is written: nothing more to write */
+  gboolean close_timed_out; /* dropped for not finishing its close in time */
+  GList closing_link;       /* in transport->closing (data NULL when not) */
+  gint64 close_deadline_us; /* monotonic: dropped when not CLOSED by then */
   guint16 close_code;
-  gint64 close_requested_us; /* monotonic time of sink_close() */
   guint8 close_reason_len;
   char close_reason[CLOSE_REASON_MAX + 1];
 } HubWsSession;
@@ -87,10 +90,10 @@ struct _HubWsTransport {
   struct lws_protocols protocols[2]; /* lws keeps a pointer: lives here */
   guint port;
   guint n_connections;
-  guint callback_depth;  /* > 0 while lws is calling us */
-  guint wake_source;     /* idle that re-arms lws's timer, 0 when none */
   GSource *flush_source; /* (owned) writes flush_queue once per loop iteration */
   GQueue flush_queue;    /* HubWsSession* (unowned, via their flush_link) */
+  GQueue closing;        /* HubWsSession* closing (unowned, via closing_link), by deadline */
+  guint close_timer;     /* drops those past their deadline, 0 when none */
   gsize tx_len;          /* bytes gathered in tx */
   guint8 tx[TX_BATCH_BYTES];
   gboolean shutting_down;
@@ -101,29 +104,6 @@ struct _HubWsTransport {
 /* No lws validity pings (its default: ping after 300 s, hang up at 310 s):
  * the dispatcher owns heartbeats (PROTOCOL.md §8). */
 static const lws_retry_bo_t no_validity_checks = {0};
-
-/* ---- timers ---- */
-
-static gboolean
-wake_lws (gpointer user_data)
-{
-  HubWsTransport *t = user_data;
-
-  t->wake_source = 0;
-  hub_loop_lws_timers_changed (t->loop);
-  return G_SOURCE_REMOVE;
-}
-
-/* An lws timeout was set. Inside an lws callback lws re-arms its timer when
- * the callback returns; from a GLib callback (a heartbeat, a shutdown) it must
- * be told, once for however many connections were touched. */
-static void
-note_lws_timer (HubWsTransport *t)
-{
-  if (t->callback_depth > 0 || t->wake_source != 0)
-    return;
-  t->wake_source = g_idle_add (wake_lws, t);
-}
 
 /* ---- writing ----
  *
@@ -141,8 +121,10 @@ note_lws_timer (HubWsTransport *t)
  * tells us, and the connection then waits for its WRITEABLE callback, which
  * goes on where the socket stopped. So a connection costs one send per
  * iteration while its socket keeps up, and poll-set changes (POLLOUT) only when
- * it does not. Pings go out the same way; the close frame is lws's, from
- * WRITEABLE. */
+ * it does not. Pings and the close frame go out the same way (see "closing"). */
+
+static void release_connection (HubWsTransport *t, HubWsSession *s);
+static void closing_track (HubWsSession *s, gint64 deadline_us);
 
 /* Sends what tx holds; FALSE when the connection takes nothing more now. */
 static gboolean
@@ -187,10 +169,32 @@ sink_write (gpointer data, HubFrame *frame)
   return TRUE;
 }
 
-/* Writes a pending ping, then the queue while the socket takes it. */
+/* Appends the close frame (RFC 6455 §5.5.1: unmasked, code then reason) to tx,
+ * after the frames gathered there. */
+static void
+tx_append_close (HubWsTransport *t, HubWsSession *s)
+{
+  guint8 *p;
+
+  if (4 + (gsize)s->close_reason_len > TX_BATCH_BYTES - t->tx_len && !tx_send (t, s))
+    return;
+  p = t->tx + t->tx_len;
+  p[0] = 0x88; /* FIN, close */
+  p[1] = (guint8)(2 + s->close_reason_len);
+  p[2] = (guint8)(s->close_code >> 8);
+  p[3] = (guint8)s->close_code;
+  memcpy (p + 4, s->close_reason, s->close_reason_len);
+  t->tx_len += 4 + s->close_reason_len;
+  s->close_started = TRUE;
+}
+
+/* Writes a pending ping, then the queue while the socket takes it, then the
+ * close frame once the queue is out. */
 static void
 write_out (HubWsSession *s)
 {
+  HubWsTransport *t = s->transport;
+
   s->writing = TRUE;
   s->choked = lws_partial_buffered (s->wsi);
   if (s->ping_pending && !s->close_pending && !s->choked) {
@@ -209,8 +213,17 @@ write_out (HubWsSession *s)
    * (sink_request_writable, in here: WRITEABLE) when frames remain, and calls
    * sink_close() once they are all out. */
   hub_connection_flush (s->conn);
-  tx_send (s->transport, s);
+  if (s->close_pending && !s->choked && !s->write_failed)
+    tx_append_close (t, s);
+  tx_send (t, s);
   s->writing = FALSE;
+  if (s->close_started) {
+    /* The connection is over for libhub now: everything it queued went out
+     * before the close frame. The client has CLOSE_TIMEOUT_S to answer (or to
+     * read it, when it is still buffered); presence and counts need not wait. */
+    closing_track (s, g_get_monotonic_time () + CLOSE_TIMEOUT_S * G_USEC_PER_SEC);
+    release_connection (t, s);
+  }
 }
 
 static void
@@ -224,22 +237,15 @@ flush_unlink (HubWsSession *s)
 
 /* Out of the flush queue, outside any lws callback. */
 static void
-flush_session (HubWsTransport *t, HubWsSession *s)
+flush_session (HubWsSession *s)
 {
   if (s->wsi == NULL || s->conn == NULL || s->close_started || s->peer_closing)
     return;
-  if (s->close_pending) {
-    /* The close frame is lws's, sent from WRITEABLE (on_writeable). */
-    s->writable_requested = TRUE;
-    lws_callback_on_writable (s->wsi);
-    return;
-  }
   write_out (s);
-  if (s->write_failed) {
-    /* Only lws may close it: at once, from its own service. */
-    lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-    note_lws_timer (t);
-  }
+  /* lws ends it at once (lws_close_free_wsi(); callable outside its service,
+   * as here): CLOSED comes from in here. */
+  if (s->write_failed)
+    lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 }
 
 typedef struct {
@@ -276,7 +282,7 @@ flush_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
     HubWsSession *s = g_queue_peek_head (&t->flush_queue);
 
     flush_unlink (s);
-    flush_session (t, s);
+    flush_session (s);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -320,6 +326,79 @@ sink_request_writable (gpointer data)
   g_queue_push_tail_link (&s->transport->flush_queue, &s->flush_link);
 }
 
+/* ---- closing ----
+ *
+ * The close handshake is ours, not lws's: the close frame is written like the
+ * frames before it, and the client's close that answers it ends the connection
+ * (on_peer_close). lws's own handshake (lws_close_reason() and a callback
+ * returning -1) sets two lws timeouts per connection, and lws 4.1 keeps its
+ * timeouts in a sorted list with a linear insert, so closing 10,000 connections
+ * at once (a shutdown) took 12 s of CPU in lws_dll2_add_sorted. (It also broke
+ * under libuv with Debian's debug build of lws, which closes twice after a
+ * callback returns -1, the second time before the close frame is out.) Here
+ * a connection that asked for a close sits in transport->closing, in deadline
+ * order, and one GLib timer drops those whose deadline passed. */
+
+static void arm_close_timer (HubWsTransport *t);
+
+static void
+closing_unlink (HubWsSession *s)
+{
+  if (s->closing_link.data == NULL)
+    return;
+  g_queue_unlink (&s->transport->closing, &s->closing_link);
+  s->closing_link.data = NULL;
+}
+
+/* (Re)places @s at the tail of the closing list: deadlines only grow, so the
+ * list stays in deadline order. */
+static void
+closing_track (HubWsSession *s, gint64 deadline_us)
+{
+  closing_unlink (s);
+  s->close_deadline_us = deadline_us;
+  s->closing_link.data = s;
+  g_queue_push_tail_link (&s->transport->closing, &s->closing_link);
+  arm_close_timer (s->transport);
+}
+
+static gboolean
+on_close_timer (gpointer user_data)
+{
+  HubWsTransport *t = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  t->close_timer = 0;
+  while (t->closing.length > 0) {
+    HubWsSession *s = g_queue_peek_head (&t->closing);
+
+    if (s->close_deadline_us > now)
+      break;
+    closing_unlink (s);
+    /* Its close frame could not be written (a client that stopped reading,
+     * the 4009 case: PROTOCOL.md §8) or was not answered: drop it now. CLOSED
+     * (on_closed, which resets it) comes from in here. */
+    s->close_timed_out = TRUE;
+    lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+  }
+  arm_close_timer (t);
+  return G_SOURCE_REMOVE;
+}
+
+/* One timer, for the earliest deadline. */
+static void
+arm_close_timer (HubWsTransport *t)
+{
+  HubWsSession *head;
+  gint64 wait_us;
+
+  if (t->close_timer != 0 || t->closing.length == 0)
+    return;
+  head = g_queue_peek_head (&t->closing);
+  wait_us = MAX (head->close_deadline_us - g_get_monotonic_time (), 0);
+  t->close_timer = g_timeout_add ((guint)((wait_us + 999) / 1000), on_close_timer, t);
+}
+
 /* Cuts @reason to CLOSE_REASON_MAX bytes without splitting a character. */
 static void
 set_close_reason (HubWsSession *s, const char *reason)
@@ -336,6 +415,7 @@ set_close_reason (HubWsSession *s, const char *reason)
   s->close_reason_len = (guint8)len;
 }
 
+/* The connection's queue is empty: the close frame is next. */
 static void
 sink_close (gpointer data, guint16 code, const char *reason)
 {
@@ -344,14 +424,13 @@ sink_close (gpointer data, guint16 code, const char *reason)
   if (s->wsi == NULL || s->close_pending)
     return;
   s->close_pending = TRUE;
-  s->close_requested_us = g_get_monotonic_time ();
   s->close_code = code;
   set_close_reason (s, reason);
-  /* If the close frame cannot go out in time (a client that stopped reading,
-   * the 4009 case), lws drops the connection. */
-  lws_set_timeout (s->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_SEND_TIMEOUT_S);
-  note_lws_timer (s->transport);
-  sink_request_writable (s);
+  /* If the close frame cannot go out in time, the connection is dropped. */
+  closing_track (s, g_get_monotonic_time () + CLOSE_TIMEOUT_S * G_USEC_PER_SEC);
+  /* From write_out() (its queue just emptied) the frame goes out right after. */
+  if (!s->writing)
+    sink_request_writable (s);
 }
 
 static void
@@ -497,41 +576,28 @@ on_receive (HubWsTransport *t, struct lws *wsi, HubWsSession *s, const char *in,
 }
 
 static int
-on_writeable (struct lws *wsi, HubWsSession *s)
+on_writeable (HubWsSession *s)
 {
   s->writable_requested = FALSE;
-  /* lws leaves POLLOUT on after it sends the close frame and calls us again
-   * while it waits for the client's close: returning -1 then would make it
-   * drop the connection at once (the client may still be reading). */
-  if (s->conn == NULL || s->close_started)
+  /* Nothing after the close frame, ours or the client's. */
+  if (s->conn == NULL || s->close_started || s->peer_closing)
     return 0;
   /* Written now: not again from the flush queue this iteration. */
   flush_unlink (s);
   write_out (s);
-  if (s->write_failed)
+  return s->write_failed ? -1 : 0;
+}
+
+static int
+on_peer_close (HubWsSession *s)
+{
+  /* The client's answer to our close frame: the handshake is complete. -1
+   * makes lws end the connection without a close frame of its own. */
+  if (s->close_started)
     return -1;
-  if (s->close_pending) {
-    /* lws closes a connection that still buffers part of a frame without a
-     * close frame (it flushes, then drops it): wait until that went out. */
-    if (lws_partial_buffered (wsi)) {
-      lws_callback_on_writable (wsi);
-      return 0;
-    }
-    lws_close_reason (wsi, (enum lws_close_status)s->close_code, (unsigned char *)s->close_reason,
-                      s->close_reason_len);
-    s->close_started = TRUE;
-    /* The connection is over for libhub now: everything it queued went out
-     * before the close frame. lws still waits (up to 5 s) for the client's
-     * close; presence and counts need not. */
-    release_connection (s->transport, s);
-    /* Starts lws's close handshake: the close frame goes out on the next
-     * WRITEABLE. Not by returning -1, which does the same, except that lws
-     * 4.1 built with _DEBUG (as Debian's is) then closes a second time under
-     * libuv (a "repeat test" in lws_service_fd_tsi), and that second close
-     * drops the connection before its close frame is sent. */
-    lws_set_timeout (wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
-    return 0;
-  }
+  /* The client closes first: lws answers with its close frame, after which no
+   * data may follow. */
+  s->peer_closing = TRUE;
   return 0;
 }
 
@@ -542,20 +608,19 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
   int fd = lws_get_socket_fd (wsi);
 
   /* Our close could not be written: its frame is stuck behind data the
-   * client does not read, or the close timeout (sink_close) fired. Reset the
+   * client does not read, or the close timeout (on_close_timer) fired. Reset the
    * connection rather than leave the kernel holding what the client never
    * read. (Not whenever the kernel still holds bytes: a client still sending
    * when we close makes lws end the connection right after our close frame,
    * and a reset then could destroy the replies and close frame in flight.) */
-  if (s->close_pending && fd >= 0 &&
-      (lws_send_pipe_choked (wsi) ||
-       g_get_monotonic_time () - s->close_requested_us >= CLOSE_SEND_TIMEOUT_S * G_USEC_PER_SEC)) {
+  if (s->close_pending && fd >= 0 && (s->close_timed_out || lws_send_pipe_choked (wsi))) {
     struct linger reset = {.l_onoff = 1, .l_linger = 0};
 
     (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   }
 
   flush_unlink (s);
+  closing_unlink (s);
   release_connection (t, s);
   if (s->established) {
     s->established = FALSE;
@@ -591,15 +656,13 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RECEIVE:
       return on_receive (t, wsi, &session->ws, in, len);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      /* lws answers it with its close frame: no data may follow. */
-      session->ws.peer_closing = TRUE;
-      return 0;
+      return on_peer_close (&session->ws);
     case LWS_CALLBACK_RECEIVE_PONG:
       if (session->ws.conn != NULL)
         hub_dispatcher_touch (t->dispatcher, session->ws.conn);
       return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-      return on_writeable (wsi, &session->ws);
+      return on_writeable (&session->ws);
     case LWS_CALLBACK_CLOSED:
       on_closed (t, wsi, session);
       return 0;
@@ -616,14 +679,10 @@ static int
 callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
   HubWsTransport *t = lws_context_user (lws_get_context (wsi));
-  int rc;
 
   if (t == NULL)
     return lws_callback_http_dummy (wsi, reason, user, in, len);
-  t->callback_depth++;
-  rc = dispatch (t, wsi, reason, user, in, len);
-  t->callback_depth--;
-  return rc;
+  return dispatch (t, wsi, reason, user, in, len);
 }
 
 /* ---- lifetime ---- */
@@ -660,6 +719,7 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
   t->dispatcher = dispatcher;
   t->loop = loop;
   g_queue_init (&t->flush_queue);
+  g_queue_init (&t->closing);
   t->flush_source = flush_source_new (t);
   t->protocols[0] = (struct lws_protocols){
       .name = HUB_WS_SUBPROTOCOL,
@@ -740,8 +800,8 @@ hub_ws_transport_free (HubWsTransport *t)
     hub_loop_destroy_lws_context (t->loop);
     t->context = NULL;
   }
-  if (t->wake_source != 0)
-    g_source_remove (t->wake_source);
+  if (t->close_timer != 0)
+    g_source_remove (t->close_timer);
   if (t->flush_source != NULL) {
     g_source_destroy (t->flush_source);
     g_source_unref (t->flush_source);
