@@ -156,8 +156,10 @@ run_flow (guint16 port, Receiver *r, guint n_drops)
                  "the receiver should reach seq %d (at %" G_GINT64_FORMAT ", %u delivered)",
                  N_MESSAGES, hub_client_get_last_seq (r->client, ROOM), r->seqs->len);
   /* The last ok and the last message go to different sockets: either may be
-   * read first. */
-  ck_assert_msg (loop_until (all_acked, &p, 5000), "every publish should be acked (%u of %d)",
+   * read first. Under a loaded machine an lws 4.1 glib-loop client was seen to
+   * sit on a readable socket until its next 1 s timer (an open performance
+   * issue), so the bound is generous: a lost reply still fails. */
+  ck_assert_msg (loop_until (all_acked, &p, 30000), "every publish should be acked (%u of %d)",
                  p.acked, N_MESSAGES);
 
   /* Every seq once, in order. */
