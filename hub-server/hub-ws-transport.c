@@ -40,7 +40,7 @@
 /* A reassembly buffer larger than this is freed after its message: the few
  * connections that send large messages do not keep large buffers. */
 #define RX_KEEP_BYTES (4 * 1024)
-/* What our heartbeat pings carry (see on_writeable). */
+/* What our heartbeat pings carry (see write_out). */
 #define PING_PAYLOAD "hub"
 /* Close reasons are at most 123 bytes (125 minus the code). */
 #define CLOSE_REASON_MAX 123
