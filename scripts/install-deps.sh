@@ -9,7 +9,7 @@ set -euo pipefail
 
 # libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
 # builds the same client); openssl: the integration tests make a TLS certificate with it.
-APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libglib2.0-dev libjson-glib-dev
+APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
               libreadline-dev openssl)
 BREW_PACKAGES=(libwebsockets glib json-glib check hiredis redis haproxy cmake pkg-config
