@@ -280,6 +280,10 @@ START_TEST (source_ips_spread_connections)
                      g_hash_table_contains (s.sources, "127.0.0.3") &&
                      g_hash_table_contains (s.sources, "127.0.0.4"),
                  "connections came from each of 127.0.0.2-4");
+  /* The loadgen reads the server's /metrics over plain HTTP before and after
+   * the run, unbound, so 127.0.0.1 may appear too (seen under ASan, where the
+   * run is slow enough for the sampler to catch it); nothing else may. */
+  g_hash_table_remove (s.sources, "127.0.0.1");
   ck_assert_msg (g_hash_table_size (s.sources) == 3, "and from no other address (%u seen)",
                  g_hash_table_size (s.sources));
   g_hash_table_unref (s.sources);
