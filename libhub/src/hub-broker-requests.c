@@ -201,6 +201,18 @@ do_who (HubCall *call)
 
 /* --- §5 Messages --------------------------------------------------------------------------- */
 
+/* Counts a message Redis accepted and starts its ok result with @member. */
+static JsonObject *
+message_accepted (HubCall *call, const char *member, gint64 value)
+{
+  JsonObject *result = json_object_new ();
+
+  call->d->messages_in_total++;
+  hub_connection_note_message_in (call->conn);
+  json_object_set_int_member (result, member, value);
+  return result;
+}
+
 static void
 publish_done (redisReply *reply, gpointer data)
 {
@@ -209,10 +221,7 @@ publish_done (redisReply *reply, gpointer data)
 
   if (!hub_call_check (call, reply))
     return;
-  call->d->messages_in_total++;
-  hub_connection_note_message_in (call->conn);
-  result = json_object_new ();
-  json_object_set_int_member (result, "seq", hub_reply_int (reply, 1));
+  result = message_accepted (call, "seq", hub_reply_int (reply, 1));
   hub_dispatcher_reply_ok (call->conn, call->req->id_json, result);
 }
 
@@ -262,10 +271,7 @@ delivered_done (redisReply *reply, gpointer data)
 
   if (!hub_call_check (call, reply))
     return;
-  call->d->messages_in_total++;
-  hub_connection_note_message_in (call->conn);
-  result = json_object_new ();
-  json_object_set_int_member (result, "delivered", hub_reply_int (reply, 1));
+  result = message_accepted (call, "delivered", hub_reply_int (reply, 1));
   if (call->req->type == HUB_REQ_MULTICAST) {
     redisReply *offline = hub_reply_elem (reply, 2);
     JsonArray *list = json_array_new ();
