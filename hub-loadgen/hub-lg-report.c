@@ -4,6 +4,7 @@
 
 #include "hub-lg-metrics.h"
 
+#include <hub/hub-version.h>
 #include <math.h>
 #include <string.h>
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hub-broker-call.h"
+#include "hub/hub-version.h"
 
 /* A frame that arrived for a connection whose hello is still in Redis: kept
  * until its welcome and replay are out. */

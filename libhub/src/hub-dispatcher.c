@@ -3,6 +3,7 @@
  * /metrics and /api/stats; the requests themselves are in hub-dispatcher-requests.c. */
 #include "hub-dispatcher-private.h"
 #include "hub/hub-broker.h"
+#include "hub/hub-version.h"
 
 #include <string.h>
 

@@ -17,3 +17,4 @@
 #include "hub-presence.h"
 #include "hub-rate-limiter.h"
 #include "hub-room-manager.h"
+#include <hub/hub-version.h> /* generated into the build tree */
