@@ -5,8 +5,11 @@
 #include "hub-lg-config.h"
 
 #include <hub/hub-client.h>
+#include <hub/hub-version.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SCENARIO_GROUP "loadgen"
@@ -271,9 +274,10 @@ gboolean
 hub_lg_config_parse (HubLgConfig *c, int argc, char **argv, GError **error)
 {
   g_autoptr (GOptionContext) context = NULL;
-  GOptionEntry entries[N_OPTS + 1];
+  GOptionEntry entries[N_OPTS + 2];
   char *given[N_OPTS];
   gboolean flags[N_OPTS];
+  gboolean version = FALSE;
   g_auto (GStrv) args = NULL;
   gboolean ok = FALSE;
   gint n_args;
@@ -288,6 +292,8 @@ hub_lg_config_parse (HubLgConfig *c, int argc, char **argv, GError **error)
     entries[i].description = opts[i].help;
     entries[i].arg_description = opts[i].arg;
   }
+  entries[N_OPTS] = (GOptionEntry){
+      "version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL};
   context = g_option_context_new ("[URL] - load and check a hub server");
   g_option_context_set_summary (
       context, "Simulates multi-device users chatting in rooms, measures delivery latency and "
@@ -303,6 +309,10 @@ hub_lg_config_parse (HubLgConfig *c, int argc, char **argv, GError **error)
   n_args = argc;
   if (!g_option_context_parse_strv (context, &args, error))
     goto out;
+  if (version) {
+    printf ("hub-loadgen %s\n", HUB_VERSION);
+    exit (EXIT_SUCCESS); /* like --help */
+  }
   n_args = (gint)g_strv_length (args);
   if (n_args > 2) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "unexpected argument '%s'",

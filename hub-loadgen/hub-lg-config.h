@@ -64,7 +64,7 @@ void hub_lg_config_clear (HubLgConfig *config);
 /* Parses @argv (argv[0] is the program): defaults, then the --scenario file,
  * then the flags. FALSE with @error (G_OPTION_ERROR) on bad usage: an unknown
  * flag or key, a value that does not parse, or settings that contradict each
- * other. --help prints and exits 0 (GOption's behaviour). */
+ * other. --help prints and exits 0 (GOption's behaviour), so does --version. */
 gboolean hub_lg_config_parse (HubLgConfig *config, int argc, char **argv, GError **error);
 /* Same, from a key file's text only (tests, and --scenario itself). */
 gboolean hub_lg_config_load_scenario (HubLgConfig *config, const char *data, gsize len,

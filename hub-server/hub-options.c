@@ -7,6 +7,8 @@
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,6 +102,7 @@ static const OptSpec specs[N_OPTS] = {
 typedef struct {
   char *values[N_OPTS];    /* from the command line (owned) */
   gboolean no_auto_create; /* --no-auto-create given */
+  gboolean version;        /* --version given */
   char *config_path;       /* (owned) */
 } CommandLine;
 
@@ -494,7 +497,7 @@ hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error)
   CommandLine cl = {0};
   char *file_values[N_OPTS] = {0};
   int file_no_auto_create = -1;
-  GOptionEntry entries[N_OPTS + 2];
+  GOptionEntry entries[N_OPTS + 3];
   GPtrArray *help = g_ptr_array_new_with_free_func (g_free);
   GOptionContext *ctx;
   gboolean ok = FALSE;
@@ -532,6 +535,8 @@ hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error)
                                    "Read settings from group [hub] of this key file "
                                    "(keys named like the flags; flags win)",
                                    "FILE"};
+  entries[N_OPTS + 1] = (GOptionEntry){
+      "version", 'V', 0, G_OPTION_ARG_NONE, &cl.version, "Print the version and exit", NULL};
 
   ctx = g_option_context_new ("- hub real-time messaging server");
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -540,6 +545,11 @@ hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error)
   if (*argc > 1) {
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED, "unexpected argument '%s'",
                  (*argv)[1]);
+    goto out;
+  }
+  if (cl.version) {
+    printf ("hub-server %s\n", HUB_VERSION);
+    ok = TRUE;
     goto out;
   }
   if (cl.config_path != NULL &&
@@ -579,5 +589,7 @@ out:
   for (guint i = 0; i < N_OPTS; i++)
     g_free (file_values[i]);
   command_line_clear (&cl);
+  if (ok && cl.version)
+    exit (EXIT_SUCCESS); /* like --help */
   return ok;
 }

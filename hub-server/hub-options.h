@@ -31,7 +31,7 @@ void hub_options_init (HubOptions *opts);
 void hub_options_clear (HubOptions *opts);
 
 /* Parses @argv (GOption: --help prints every option with its default and
- * exits 0). Returns FALSE with a one-line @error naming the offending flag or
+ * exits 0, so does --version). Returns FALSE with a one-line @error naming the offending flag or
  * key; hub-server then exits with status 2. */
 gboolean hub_options_parse (HubOptions *opts, int *argc, char ***argv, GError **error);
 
