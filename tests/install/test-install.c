@@ -1,0 +1,314 @@
+/* test-install.c: what `cmake --install` delivers, used as another project would use it.
+ * main() installs the build tree once into a temporary prefix; the tests check the files,
+ * the programs' --version, that every public header compiles on its own, and that
+ * embed-client.c, compiled outside the tree with `pkg-config --cflags --libs libhub`,
+ * runs on the installed shared library against the installed hub-server. */
+#include "hub-test-server.h"
+#include "hub-test-ws.h"
+
+#include <glib/gstdio.h>
+#include <hub/hub-version.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* From tests/CMakeLists.txt: HUB_TEST_BUILD_DIR, HUB_TEST_CMAKE, HUB_TEST_CC,
+ * HUB_TEST_PKG_CONFIG, HUB_TEST_EMBED_SOURCE, HUB_TEST_HEADERS_DIR (the source tree's
+ * public headers), HUB_TEST_LIBDIR (relative to the prefix) and HUB_TEST_SANITIZE_FLAGS
+ * (the build's -fsanitize flags: a program linking an instrumented libhub needs them). */
+
+static char *root;         /* temporary directory: prefix/ and work/ (owned) */
+static char *prefix;       /* the install prefix (owned) */
+static char *work;         /* where the outside program is built (owned) */
+static char *install_log;  /* what `cmake --install` printed (owned) */
+static gboolean installed; /* `cmake --install` exited 0 */
+
+/* Runs @argv (NULL-terminated) with the environment plus @env_extra ("NAME=value",
+ * NULL-terminated, may be NULL) in @cwd (NULL: here). Returns its exit status (-1 when it
+ * could not start) and in @output what it printed, stdout then stderr. */
+static int
+run (const char *const *argv, const char *const *env_extra, const char *cwd, char **output)
+{
+  g_auto (GStrv) envp = g_get_environ ();
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (GError) error = NULL;
+  int wait_status = 0;
+
+  for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++) {
+    g_auto (GStrv) kv = g_strsplit (env_extra[i], "=", 2);
+
+    envp = g_environ_setenv (envp, kv[0], kv[1], TRUE);
+  }
+  if (!g_spawn_sync (cwd, (char **)argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                     &wait_status, &error)) {
+    *output = g_strdup_printf ("cannot run %s: %s", argv[0], error->message);
+    return -1;
+  }
+  *output = g_strconcat (out, err, NULL);
+  if (WIFEXITED (wait_status))
+    return WEXITSTATUS (wait_status);
+  return WIFSIGNALED (wait_status) ? 128 + WTERMSIG (wait_status) : -1;
+}
+
+static void
+remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK)) {
+    g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+    const char *name;
+
+    while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      remove_tree (child);
+    }
+    g_rmdir (path);
+  } else {
+    g_unlink (path);
+  }
+}
+
+static void
+require_install (void)
+{
+  ck_assert_msg (installed, "cmake --install %s --prefix %s should succeed:\n%s",
+                 HUB_TEST_BUILD_DIR, prefix, install_log);
+}
+
+/* `pkg-config ARGS libhub` against the installed prefix, split into words. (transfer full) */
+static GStrv
+pkg_config (const char *args)
+{
+  g_autofree char *pc_path = g_build_filename (prefix, HUB_TEST_LIBDIR, "pkgconfig", NULL);
+  g_autofree char *env = g_strconcat ("PKG_CONFIG_PATH=", pc_path, NULL);
+  g_autofree char *command = g_strdup_printf ("%s %s libhub", HUB_TEST_PKG_CONFIG, args);
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *output = NULL;
+  GStrv words = NULL;
+  int status;
+
+  ck_assert (g_shell_parse_argv (command, NULL, &argv, NULL));
+  status = run ((const char *const *)argv, (const char *const[]){env, NULL}, NULL, &output);
+  ck_assert_msg (status == 0, "%s should exit 0 (PKG_CONFIG_PATH=%s), got %d: %s", command, pc_path,
+                 status, output);
+  if (!g_shell_parse_argv (output, NULL, &words, NULL))
+    words = g_new0 (char *, 1); /* nothing printed */
+  return words;
+}
+
+START_TEST (installed_files)
+{
+  static const char *const files[] = {
+      "bin/hub-server",
+      "bin/hub-client",
+      "bin/hub-loadgen",
+      HUB_TEST_LIBDIR "/libhub.a",
+      HUB_TEST_LIBDIR "/libhub.so",
+      HUB_TEST_LIBDIR "/libhub.so." G_STRINGIFY (HUB_VERSION_MAJOR),
+      HUB_TEST_LIBDIR "/libhub.so." HUB_VERSION,
+      HUB_TEST_LIBDIR "/pkgconfig/libhub.pc",
+      "include/hub/hub-version.h",
+  };
+  g_autoptr (GDir) dir = NULL;
+  g_autofree char *link = NULL;
+  g_autofree char *so = NULL;
+  const char *name;
+
+  require_install ();
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++) {
+    g_autofree char *path = g_build_filename (prefix, files[i], NULL);
+
+    ck_assert_msg (g_file_test (path, G_FILE_TEST_EXISTS), "%s should be installed", files[i]);
+  }
+  /* libhub.so -> libhub.so.MAJOR (the SONAME) -> libhub.so.VERSION */
+  so = g_build_filename (prefix, HUB_TEST_LIBDIR, "libhub.so", NULL);
+  link = g_file_read_link (so, NULL);
+  ck_assert_msg (g_strcmp0 (link, "libhub.so." G_STRINGIFY (HUB_VERSION_MAJOR)) == 0,
+                 "libhub.so should link to libhub.so.%d, not %s", HUB_VERSION_MAJOR, link);
+  /* Every public header of the source tree, under include/hub/. */
+  dir = g_dir_open (HUB_TEST_HEADERS_DIR, 0, NULL);
+  ck_assert_ptr_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *path = g_build_filename (prefix, "include", "hub", name, NULL);
+
+    if (g_str_has_suffix (name, ".h"))
+      ck_assert_msg (g_file_test (path, G_FILE_TEST_EXISTS), "include/hub/%s should be installed",
+                     name);
+  }
+}
+END_TEST
+
+START_TEST (programs_print_their_version)
+{
+  static const char *const programs[] = {"hub-server", "hub-client", "hub-loadgen"};
+  g_auto (GStrv) modversion = NULL;
+
+  require_install ();
+  for (guint i = 0; i < G_N_ELEMENTS (programs); i++) {
+    g_autofree char *bin = g_build_filename (prefix, "bin", programs[i], NULL);
+    g_autofree char *expected = g_strdup_printf ("%s %s\n", programs[i], HUB_VERSION);
+
+    for (guint f = 0; f < 2; f++) {
+      const char *flag = f == 0 ? "--version" : "-V";
+      g_autofree char *output = NULL;
+      int status = run ((const char *const[]){bin, flag, NULL}, NULL, NULL, &output);
+
+      ck_assert_msg (status == 0 && strcmp (output, expected) == 0,
+                     "%s %s should print \"%s\" and exit 0, got %d: \"%s\"", programs[i], flag,
+                     expected, status, output);
+    }
+  }
+  modversion = pkg_config ("--modversion");
+  ck_assert_msg (g_strv_length (modversion) == 1 && strcmp (modversion[0], HUB_VERSION) == 0,
+                 "pkg-config --modversion libhub should be %s", HUB_VERSION);
+}
+END_TEST
+
+/* Each installed header compiles alone (included twice) in strict C11, with only
+ * pkg-config's flags: no private header, no macro that only the build defines. One
+ * compiler run, one translation unit per header. */
+START_TEST (headers_are_self_contained)
+{
+  g_autofree char *include_dir = NULL;
+  g_autoptr (GDir) dir = NULL;
+  g_auto (GStrv) cflags = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *output = NULL;
+  const char *name;
+  guint n = 0;
+  int status;
+
+  require_install ();
+  cflags = pkg_config ("--cflags");
+  for (const char *const *a = (const char *const[]){HUB_TEST_CC, "-std=c11", "-Wall", "-Wextra",
+                                                    "-Werror", "-fsyntax-only", NULL};
+       *a != NULL; a++)
+    g_ptr_array_add (argv, g_strdup (*a));
+  for (guint i = 0; cflags[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (cflags[i]));
+  include_dir = g_build_filename (prefix, "include", "hub", NULL);
+  dir = g_dir_open (include_dir, 0, NULL);
+  ck_assert_ptr_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *path = g_build_filename (include_dir, name, NULL);
+    g_autofree char *text = NULL;
+    g_autofree char *src = g_strdup_printf ("%s/header-%s.c", work, name);
+    g_autofree char *code = g_strdup_printf (
+        "#include <hub/%s>\n#include <hub/%s>\nint main (void) { return 0; }\n", name, name);
+
+    ck_assert (g_file_get_contents (path, &text, NULL, NULL));
+    ck_assert_msg (strstr (text, "-private.h") == NULL && strstr (text, "HUB_HAVE_") == NULL,
+                   "include/hub/%s should use no private header and no build option", name);
+    ck_assert (g_file_set_contents (src, code, -1, NULL));
+    g_ptr_array_add (argv, g_steal_pointer (&src));
+    n++;
+  }
+  ck_assert_msg (n > 10, "the public headers should be installed (found %u)", n);
+  g_ptr_array_add (argv, NULL);
+  status = run ((const char *const *)argv->pdata, NULL, work, &output);
+  ck_assert_msg (status == 0, "every include/hub/*.h should compile on its own:\n%s", output);
+}
+END_TEST
+
+START_TEST (outside_program_embeds_the_shared_library)
+{
+  g_autofree char *libdir = g_build_filename (prefix, HUB_TEST_LIBDIR, NULL);
+  g_autofree char *ld_path = g_strconcat ("LD_LIBRARY_PATH=", libdir, NULL);
+  g_autofree char *src = g_build_filename (work, "embed-client.c", NULL);
+  g_autofree char *exe = g_build_filename (work, "embed-client", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *server_bin = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *ldd = NULL;
+  g_autofree char *expected_lib = NULL;
+  g_autofree char *expected_welcome = NULL;
+  g_auto (GStrv) flags = NULL;
+  g_auto (GStrv) sanitize = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (HubTestServer) server = NULL;
+  g_autoptr (HubTestHttpResponse) response = NULL;
+  g_autoptr (JsonObject) stats = NULL;
+  int status;
+
+  require_install ();
+  /* Built in a directory of its own, from a copy: nothing of the source tree is in reach. */
+  ck_assert (g_file_get_contents (HUB_TEST_EMBED_SOURCE, &text, NULL, NULL));
+  ck_assert (g_file_set_contents (src, text, -1, NULL));
+  flags = pkg_config ("--cflags --libs");
+  ck_assert (g_shell_parse_argv ("x " HUB_TEST_SANITIZE_FLAGS, NULL, &sanitize, NULL));
+  for (const char *const *a = (const char *const[]){HUB_TEST_CC, "-std=c11", "-Wall", "-Wextra",
+                                                    "-Wno-unused-parameter", "-Werror", NULL};
+       *a != NULL; a++)
+    g_ptr_array_add (argv, (gpointer)*a);
+  for (guint i = 1; sanitize[i] != NULL; i++)
+    g_ptr_array_add (argv, sanitize[i]);
+  g_ptr_array_add (argv, "embed-client.c");
+  g_ptr_array_add (argv, "-o");
+  g_ptr_array_add (argv, "embed-client");
+  for (guint i = 0; flags[i] != NULL; i++)
+    g_ptr_array_add (argv, flags[i]);
+  g_ptr_array_add (argv, NULL);
+  status = run ((const char *const *)argv->pdata, NULL, work, &output);
+  ck_assert_msg (status == 0, "embed-client.c should build with pkg-config's flags:\n%s", output);
+  g_clear_pointer (&output, g_free);
+
+  /* It needs libhub.so.MAJOR, found in the installed lib directory. */
+  status = run ((const char *const[]){"ldd", exe, NULL}, (const char *const[]){ld_path, NULL}, NULL,
+                &ldd);
+  expected_lib = g_strdup_printf ("libhub.so.%d => %s/libhub.so.%d", HUB_VERSION_MAJOR, libdir,
+                                  HUB_VERSION_MAJOR);
+  ck_assert_msg (status == 0 && strstr (ldd, expected_lib) != NULL,
+                 "embed-client should load the installed shared library (%s):\n%s", expected_lib,
+                 ldd);
+
+  /* Against the installed server. */
+  server_bin = g_build_filename (prefix, "bin", "hub-server", NULL);
+  g_setenv ("HUB_SERVER_BIN", server_bin, TRUE);
+  server = hub_test_server_start (NULL);
+  url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
+  status = run ((const char *const[]){exe, url, NULL}, (const char *const[]){ld_path, NULL}, NULL,
+                &output);
+  expected_welcome = g_strdup_printf ("welcome: user embedded, server hub-server %s, libhub %s\n",
+                                      HUB_VERSION, HUB_VERSION);
+  ck_assert_msg (status == 0, "embed-client should exit 0, got %d:\n%s", status, output);
+  ck_assert_msg (strstr (output, expected_welcome) != NULL && strstr (output, "join: ok\n"),
+                 "embed-client should print \"%s\" and \"join: ok\", got:\n%s", expected_welcome,
+                 output);
+
+  /* The server saw it: hello and join (2 frames), and the room now exists. */
+  response = hub_test_http_get (hub_test_server_port (server), "/api/stats");
+  stats = hub_test_http_response_json (response);
+  ck_assert_int_eq (hub_test_json_int (stats, "frames_in_total"), 2);
+  ck_assert_int_eq (hub_test_json_int (stats, "rooms"), 1);
+}
+END_TEST
+
+int
+main (void)
+{
+  Suite *suite = suite_create ("install");
+  int failed;
+
+  root = g_dir_make_tmp ("hub-install-XXXXXX", NULL);
+  g_assert_nonnull (root);
+  prefix = g_build_filename (root, "prefix", NULL);
+  work = g_build_filename (root, "work", NULL);
+  g_mkdir (work, 0700);
+  installed = run ((const char *const[]){HUB_TEST_CMAKE, "--install", HUB_TEST_BUILD_DIR,
+                                         "--prefix", prefix, NULL},
+                   NULL, NULL, &install_log) == 0;
+
+  HUB_TEST_ADD (suite, installed_files, 60);
+  HUB_TEST_ADD (suite, programs_print_their_version, 60);
+  HUB_TEST_ADD (suite, headers_are_self_contained, 120);
+  HUB_TEST_ADD (suite, outside_program_embeds_the_shared_library, 120);
+  failed = hub_test_run (suite);
+
+  remove_tree (root);
+  g_free (root);
+  g_free (prefix);
+  g_free (work);
+  g_free (install_log);
+  return failed;
+}
