@@ -6,10 +6,14 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
-/* winsock2.h before windows.h. */
-#include <psapi.h>
-#include <windows.h>
+
+/* In this order (blank lines keep clang-format from sorting them): Winsock
+ * before windows.h, psapi.h after it. */
 #include <winsock2.h>
+
+#include <windows.h>
+
+#include <psapi.h>
 
 #define STDERR_PATH_KEY "hub-test-stderr-path"
 
