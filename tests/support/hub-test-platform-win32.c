@@ -39,7 +39,8 @@ typedef struct {
   FILE *out;        /* (owned) */
 } StderrCopy;
 
-/* Copies until EOF (the child exited), then frees everything. */
+/* Copies until EOF (the child exited), then frees everything; joined when the
+ * GSubprocess goes, so that its file is closed before anyone removes it. */
 static gpointer
 copy_stderr (gpointer data)
 {
@@ -55,6 +56,12 @@ copy_stderr (gpointer data)
   g_object_unref (copy->in);
   g_free (copy);
   return NULL;
+}
+
+static void
+join_copy (gpointer thread)
+{
+  g_thread_join (thread);
 }
 
 /* The job every child joins: closing its last handle, at the test process's
@@ -103,7 +110,8 @@ hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv
       g_object_unref (copy->in);
       g_free (copy);
     } else {
-      g_thread_unref (g_thread_new ("hub-test-stderr", copy_stderr, copy));
+      g_object_set_data_full (G_OBJECT (proc), "hub-test-stderr-copy",
+                              g_thread_new ("hub-test-stderr", copy_stderr, copy), join_copy);
     }
   }
   return proc;

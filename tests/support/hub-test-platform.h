@@ -22,7 +22,8 @@ GSubprocessLauncher *hub_test_platform_launcher_new (GSubprocessFlags flags,
 /* Starts @argv with a launcher made by hub_test_platform_launcher_new. The
  * child dies with the test process where the system allows it (Linux:
  * PR_SET_PDEATHSIG; Windows: a kill-on-close job; macOS has no such thing).
- * NULL with @error when it cannot start. (transfer full) */
+ * The stderr file is complete and closed once the child exited and the
+ * GSubprocess is freed. NULL with @error when it cannot start. (transfer full) */
 GSubprocess *hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv,
                                        GError **error);
 

@@ -375,6 +375,12 @@ hub_test_server_free (HubTestServer *server)
     g_thread_join (server->reader); /* the pipe is at EOF once the process is gone */
   if (g_getenv ("HUB_TEST_VERBOSE") != NULL && server->first_line != NULL)
     print_output (server);
+  /* Drop the pending wait_async (if the process never ran) before the context,
+   * and the process before its files (hub_test_platform_spawnv). */
+  while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
+    ;
+  g_clear_object (&server->proc);
+  g_clear_pointer (&server->ctx, g_main_context_unref);
   /* Freed normally: its logs are of no interest any more. */
   if (server->stderr_path != NULL)
     g_unlink (server->stderr_path);
@@ -382,11 +388,6 @@ hub_test_server_free (HubTestServer *server)
     g_unlink (server->stdout_path);
   if (server->own_dir != NULL)
     g_rmdir (server->own_dir);
-  /* Drop the pending wait_async (if the process never ran) before the context. */
-  while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
-    ;
-  g_clear_object (&server->proc);
-  g_clear_pointer (&server->ctx, g_main_context_unref);
   g_free (server->own_dir);
   g_free (server->stderr_path);
   g_free (server->stdout_path);
