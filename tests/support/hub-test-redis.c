@@ -143,9 +143,10 @@ hub_test_redis_stop (HubTestRedis *r)
 
   if (r->proc == NULL)
     return;
-  /* Where no graceful stop can be asked (Windows), the forced exit below:
-   * with --appendfsync always every write is on disk already. */
-  hub_test_platform_request_stop (r->proc, HUB_TEST_STOP_TERM);
+  /* Where no graceful stop can be asked (Windows), at once the forced exit
+   * below: with --appendfsync always every write is on disk already. */
+  if (!hub_test_platform_request_stop (r->proc, HUB_TEST_STOP_TERM))
+    deadline = 0;
   /* GLib's worker reaps the child: its identifier turns NULL on exit. */
   while (g_subprocess_get_identifier (r->proc) != NULL && g_get_monotonic_time () < deadline)
     g_usleep (10 * G_TIME_SPAN_MILLISECOND);
