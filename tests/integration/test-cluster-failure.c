@@ -7,7 +7,6 @@
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
-#include <signal.h>
 #include <string.h>
 
 #define WAIT_MS 5000
@@ -70,7 +69,7 @@ START_TEST (node_killed_its_users_go_offline_elsewhere)
   sub = hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}");
   ck_assert_str_eq (hub_test_json_string (hub_test_json_object (sub, "statuses"), "bob"), "online");
 
-  hub_test_server_kill (b, SIGKILL);
+  hub_test_server_kill (b); /* SIGKILL: no goodbye to Redis */
   killed_at = g_get_monotonic_time ();
   /* §11: within 3 × heartbeat (2 s here). */
   status = next_of_type (alice, "status", 7000);
@@ -238,6 +237,8 @@ END_TEST
 
 START_TEST (node_stopped_cleanly_unregisters_at_once)
 {
+  HUB_TEST_REQUIRE_STOP_REQUEST (); /* a clean stop is what this tests */
+
   HubTestRedis *redis = hub_test_redis_start ();
   g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--heartbeat", "30", NULL);
   g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", "--heartbeat", "30", NULL);

@@ -7,10 +7,8 @@
  * the truth: the loadgen must report exactly the (room, seq, device) the
  * device never received, no more, no less. */
 #include <check.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
+/* IPPROTO_TCP, TCP_NODELAY: GLib's portable networking header. */
+#include <gio/gnetworking.h>
 
 #include "test-loadgen-util.h"
 
@@ -18,15 +16,19 @@
 
 typedef struct _Proxy Proxy;
 
+/* Blocking GSockets, one thread per direction; a cut shuts both sockets
+ * down and cancels the pair's waits (which wakes them on every platform).
+ * The sockets are closed by proxy_free, after both threads ended. */
 typedef struct {
   Proxy *proxy;
-  int client_fd, server_fd;
-  gint refs;
-  GThread *up, *down; /* (owned) */
+  GSocket *client, *server; /* (owned) */
+  GCancellable *cancel;     /* (owned) */
+  GThread *up, *down;       /* (owned) */
 } Pair;
 
 struct _Proxy {
-  int listen_fd;
+  GSocket *listener;    /* (owned) */
+  GCancellable *cancel; /* (owned) stops the acceptor */
   guint16 port, server_port;
   GThread *acceptor; /* (owned) */
   GMutex lock;
@@ -43,14 +45,13 @@ struct _Proxy {
   guint dropped, cut, targets;
 };
 
+/* GSocket retries EINTR and never raises SIGPIPE (MSG_NOSIGNAL where it exists). */
 static gboolean
-write_all (int fd, const guint8 *data, gsize len)
+write_all (GSocket *sock, const guint8 *data, gsize len, GCancellable *cancel)
 {
   while (len > 0) {
-    gssize n = send (fd, data, len, MSG_NOSIGNAL);
+    gssize n = g_socket_send (sock, (const char *)data, len, cancel, NULL);
 
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n <= 0)
       return FALSE;
     data += n;
@@ -60,13 +61,11 @@ write_all (int fd, const guint8 *data, gsize len)
 }
 
 static gboolean
-read_exact (int fd, guint8 *buf, gsize len)
+read_exact (GSocket *sock, guint8 *buf, gsize len, GCancellable *cancel)
 {
   while (len > 0) {
-    gssize n = recv (fd, buf, len, 0);
+    gssize n = g_socket_receive (sock, (char *)buf, len, cancel, NULL);
 
-    if (n < 0 && errno == EINTR)
-      continue;
     if (n <= 0)
       return FALSE;
     buf += n;
@@ -76,19 +75,11 @@ read_exact (int fd, guint8 *buf, gsize len)
 }
 
 static void
-pair_unref (Pair *pair)
-{
-  if (!g_atomic_int_dec_and_test (&pair->refs))
-    return;
-  close (pair->client_fd);
-  close (pair->server_fd);
-}
-
-static void
 pair_cut (Pair *pair)
 {
-  shutdown (pair->client_fd, SHUT_RDWR);
-  shutdown (pair->server_fd, SHUT_RDWR);
+  g_socket_shutdown (pair->client, TRUE, TRUE, NULL);
+  g_socket_shutdown (pair->server, TRUE, TRUE, NULL);
+  g_cancellable_cancel (pair->cancel);
 }
 
 /* Client → server: bytes as they come. */
@@ -99,12 +90,11 @@ pump_up (gpointer data)
   guint8 buf[16384];
   gssize n;
 
-  while ((n = recv (pair->client_fd, buf, sizeof buf, 0)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0 && !write_all (pair->server_fd, buf, (gsize)n))
+  while ((n = g_socket_receive (pair->client, (char *)buf, sizeof buf, pair->cancel, NULL)) > 0) {
+    if (!write_all (pair->server, buf, (gsize)n, pair->cancel))
       break;
   }
   pair_cut (pair);
-  pair_unref (pair);
   return NULL;
 }
 
@@ -181,12 +171,12 @@ pump_down (gpointer data)
   guint8 c;
 
   /* The upgrade answer, byte by byte up to its blank line. */
-  while (head->len < 8192 && read_exact (pair->server_fd, &c, 1)) {
+  while (head->len < 8192 && read_exact (pair->server, &c, 1, pair->cancel)) {
     g_byte_array_append (head, &c, 1);
     if (head->len >= 4 && memcmp (head->data + head->len - 4, "\r\n\r\n", 4) == 0)
       break;
   }
-  if (!write_all (pair->client_fd, head->data, head->len))
+  if (!write_all (pair->client, head->data, head->len, pair->cancel))
     goto out;
   for (;;) {
     guint8 hdr[14];
@@ -195,16 +185,16 @@ pump_down (gpointer data)
     g_autofree guint8 *frame = NULL;
     gboolean cut = FALSE, forward = TRUE;
 
-    if (!read_exact (pair->server_fd, hdr, 2))
+    if (!read_exact (pair->server, hdr, 2, pair->cancel))
       break;
     plen = hdr[1] & 0x7f;
     if (plen == 126) {
-      if (!read_exact (pair->server_fd, hdr + 2, 2))
+      if (!read_exact (pair->server, hdr + 2, 2, pair->cancel))
         break;
       plen = (guint64)hdr[2] << 8 | hdr[3];
       hlen = 4;
     } else if (plen == 127) {
-      if (!read_exact (pair->server_fd, hdr + 2, 8))
+      if (!read_exact (pair->server, hdr + 2, 8, pair->cancel))
         break;
       plen = 0;
       for (int i = 0; i < 8; i++)
@@ -215,13 +205,13 @@ pump_down (gpointer data)
       break;
     frame = g_malloc (hlen + plen + 1);
     memcpy (frame, hdr, hlen);
-    if (!read_exact (pair->server_fd, frame + hlen, plen))
+    if (!read_exact (pair->server, frame + hlen, plen, pair->cancel))
       break;
     frame[hlen + plen] = '\0';
     /* A whole text frame from the server (never masked, never fragmented here). */
     if ((hdr[0] & 0x8f) == 0x81)
       forward = inspect (p, &is_target, (const char *)frame + hlen, plen, &cut);
-    if (forward && !write_all (pair->client_fd, frame, hlen + plen))
+    if (forward && !write_all (pair->client, frame, hlen + plen, pair->cancel))
       break;
     if (cut)
       break;
@@ -229,7 +219,6 @@ pump_down (gpointer data)
 out:
   g_byte_array_unref (head);
   pair_cut (pair);
-  pair_unref (pair);
   return NULL;
 }
 
@@ -238,41 +227,35 @@ accept_loop (gpointer data)
 {
   Proxy *p = data;
 
-  for (;;) {
-    int fd = accept (p->listen_fd, NULL, NULL);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (p->server_port)};
-    Pair *pair;
-    int one = 1;
-    int server_fd;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) server_addr = g_inet_socket_address_new (lo, p->server_port);
 
-    if (fd < 0) {
-      if (errno == EINTR)
-        continue;
+  for (;;) {
+    /* Woken by proxy_free's cancel (a blocked accept cannot be shut down portably). */
+    g_autoptr (GSocket) client = g_socket_accept (p->listener, p->cancel, NULL);
+    g_autoptr (GSocket) server = NULL;
+    Pair *pair;
+
+    if (client == NULL)
       return NULL;
-    }
-    addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    server_fd = socket (AF_INET, SOCK_STREAM, 0);
-    if (server_fd < 0 || connect (server_fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-      close (fd);
-      if (server_fd >= 0)
-        close (server_fd);
+    server = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    if (server == NULL || !g_socket_connect (server, server_addr, p->cancel, NULL)) {
+      if (g_cancellable_is_cancelled (p->cancel))
+        return NULL;
       continue;
     }
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt (server_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    pair = g_new0 (Pair, 1);
-    pair->proxy = p;
-    pair->client_fd = fd;
-    pair->server_fd = server_fd;
-    pair->refs = 2;
+    g_socket_set_option (client, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+    g_socket_set_option (server, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
     g_mutex_lock (&p->lock);
     if (p->stopping) {
       g_mutex_unlock (&p->lock);
-      close (fd);
-      close (server_fd);
-      g_free (pair);
       return NULL;
     }
+    pair = g_new0 (Pair, 1);
+    pair->proxy = p;
+    pair->client = g_steal_pointer (&client);
+    pair->server = g_steal_pointer (&server);
+    pair->cancel = g_cancellable_new ();
     g_ptr_array_add (p->pairs, pair);
     pair->up = g_thread_new ("proxy-up", pump_up, pair);
     pair->down = g_thread_new ("proxy-down", pump_down, pair);
@@ -290,10 +273,11 @@ static Proxy *
 proxy_start (guint16 server_port, const char *target_user, const char *target_device)
 {
   Proxy *p = g_new0 (Proxy, 1);
-  struct sockaddr_in addr = {.sin_family = AF_INET};
-  socklen_t len = sizeof addr;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any_port = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
 
-  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   p->server_port = server_port;
   p->target_user = target_user;
   p->target_device = target_device;
@@ -301,13 +285,16 @@ proxy_start (guint16 server_port, const char *target_user, const char *target_de
   p->pairs = g_ptr_array_new ();
   p->forwarded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, seqs_free);
   p->baseline = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  p->listen_fd = socket (AF_INET, SOCK_STREAM, 0);
-  ck_assert_msg (p->listen_fd >= 0 &&
-                     bind (p->listen_fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-                     listen (p->listen_fd, 128) == 0 &&
-                     getsockname (p->listen_fd, (struct sockaddr *)&addr, &len) == 0,
-                 "the proxy should listen on 127.0.0.1");
-  p->port = ntohs (addr.sin_port);
+  p->cancel = g_cancellable_new ();
+  p->listener =
+      g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  if (p->listener != NULL)
+    g_socket_set_listen_backlog (p->listener, 128);
+  ck_assert_msg (p->listener != NULL && g_socket_bind (p->listener, any_port, FALSE, &error) &&
+                     g_socket_listen (p->listener, &error) &&
+                     (bound = g_socket_get_local_address (p->listener, &error)) != NULL,
+                 "the proxy should listen on 127.0.0.1: %s", error ? error->message : "?");
+  p->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
   p->acceptor = g_thread_new ("proxy-accept", accept_loop, p);
   return p;
 }
@@ -318,9 +305,9 @@ proxy_free (Proxy *p)
   g_mutex_lock (&p->lock);
   p->stopping = TRUE;
   g_mutex_unlock (&p->lock);
-  shutdown (p->listen_fd, SHUT_RDWR);
+  g_cancellable_cancel (p->cancel);
   g_thread_join (p->acceptor);
-  close (p->listen_fd);
+  g_socket_close (p->listener, NULL);
   for (guint i = 0; i < p->pairs->len; i++)
     pair_cut (g_ptr_array_index (p->pairs, i));
   for (guint i = 0; i < p->pairs->len; i++) {
@@ -328,8 +315,13 @@ proxy_free (Proxy *p)
 
     g_thread_join (pair->up);
     g_thread_join (pair->down);
+    g_object_unref (pair->client);
+    g_object_unref (pair->server);
+    g_object_unref (pair->cancel);
     g_free (pair);
   }
+  g_object_unref (p->listener);
+  g_object_unref (p->cancel);
   g_ptr_array_unref (p->pairs);
   g_hash_table_unref (p->forwarded);
   g_hash_table_unref (p->baseline);

@@ -3,14 +3,13 @@
  * capturing its output, and reads its JSON report. */
 #pragma once
 
+#include "hub-test-platform.h"
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 typedef struct {
   int status;         /* exit status, or 128 + signal */
@@ -49,19 +48,10 @@ on_deadline (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static guint64 child_nofile;
-
-static void
-lower_nofile (gpointer user_data)
-{
-  struct rlimit rl = {child_nofile, child_nofile};
-
-  setrlimit (RLIMIT_NOFILE, &rl);
-}
-
 /* Runs `$HUB_LOADGEN_BIN ARGS… --json FILE` (NULL-terminated @args), waits at
  * most @timeout_ms (fails the test after), and parses the report. With
- * @nofile > 0 the child runs under that open-file limit (soft and hard). */
+ * @nofile > 0 the child runs under that open-file limit (soft and hard; only
+ * where hub_test_platform_can_limit_open_files()). */
 /* Clients on several threads make libwebsockets 4.1.6 leak one OpenSSL client
  * context per extra thread at exit (each lws context re-allocates the global
  * ex-data index its teardown looks the context up by). Runs with --threads
@@ -74,8 +64,8 @@ loadgen_run_full (LoadgenRun *run, const char *const *args, guint timeout_ms, gu
 {
   const char *bin = g_getenv ("HUB_LOADGEN_BIN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GSubprocessLauncher) launcher =
-      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocessLauncher) launcher = hub_test_platform_launcher_new (
+      G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL, nofile);
   g_autoptr (GError) error = NULL;
   g_autofree char *json_path = NULL;
   gboolean timed_out = FALSE;
@@ -91,7 +81,7 @@ loadgen_run_full (LoadgenRun *run, const char *const *args, guint timeout_ms, gu
     int fd = g_file_open_tmp ("loadgen-report-XXXXXX.json", &json_path, NULL);
 
     ck_assert_msg (fd >= 0, "a temp file for the report");
-    close (fd);
+    g_close (fd, NULL);
     g_ptr_array_add (argv, g_strdup ("--json"));
     g_ptr_array_add (argv, g_strdup (json_path));
   }
@@ -103,11 +93,7 @@ loadgen_run_full (LoadgenRun *run, const char *const *args, guint timeout_ms, gu
 
     g_subprocess_launcher_setenv (launcher, "ASAN_OPTIONS", asan, TRUE);
   }
-  if (nofile > 0) {
-    child_nofile = nofile;
-    g_subprocess_launcher_set_child_setup (launcher, lower_nofile, NULL, NULL);
-  }
-  c.process = g_subprocess_launcher_spawnv (launcher, (const char *const *)argv->pdata, &error);
+  c.process = hub_test_platform_spawnv (launcher, (const char *const *)argv->pdata, &error);
   ck_assert_msg (c.process != NULL, "hub-loadgen should start: %s", error ? error->message : "");
   g_subprocess_communicate_utf8_async (c.process, NULL, NULL, on_communicated, &c);
   timer = g_timeout_add (timeout_ms, on_deadline, &timed_out);

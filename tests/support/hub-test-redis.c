@@ -1,13 +1,12 @@
 /* hub-test-redis.c: starts, stops and restarts a private redis-server for the
  * cluster integration tests, and starts hub-server nodes pointed at it. */
 #include "hub-test-redis.h"
+#include "hub-test-platform.h"
 
 #include <check.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <sys/prctl.h>
 
 #define READY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS  5000
@@ -23,13 +22,6 @@ struct _HubTestRedis {
 static GPtrArray *live;      /* HubTestRedis* */
 static GPtrArray *balancers; /* GSubprocess* of haproxy */
 static GPtrArray *lb_dirs;   /* char*: their temp dirs */
-
-static void
-child_setup (gpointer data)
-{
-  /* Never outlive the test process (Check's timeout kills it). */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
 
 static char *
 find_binary (void)
@@ -86,18 +78,18 @@ pings (guint16 port)
 static void
 spawn (HubTestRedis *r)
 {
-  g_autoptr (GSubprocessLauncher) launcher =
-      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_autofree char *port = g_strdup_printf ("%u", r->port);
   g_autofree char *log = g_build_filename (r->dir, "redis.log", NULL);
+  /* Never outlive the test process (Check's timeout kills it): the platform's spawn. */
+  g_autoptr (GSubprocessLauncher) launcher =
+      hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, log, 0);
+  const char *argv[] = {
+      r->bin, "--port",       port,  "--bind",        "127.0.0.1", "--dir",     r->dir, "--save",
+      "",     "--appendonly", "yes", "--appendfsync", "always",    "--logfile", log,    NULL};
   g_autoptr (GError) error = NULL;
   gint64 deadline;
 
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  r->proc = g_subprocess_launcher_spawn (launcher, &error, r->bin, "--port", port, "--bind",
-                                         "127.0.0.1", "--dir", r->dir, "--save", "", "--appendonly",
-                                         "yes", "--appendfsync", "always", "--logfile", log, NULL);
+  r->proc = hub_test_platform_spawnv (launcher, argv, &error);
   ck_assert_msg (r->proc != NULL, "expected to start %s: %s", r->bin,
                  error != NULL ? error->message : "?");
   deadline = g_get_monotonic_time () + READY_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
@@ -151,7 +143,10 @@ hub_test_redis_stop (HubTestRedis *r)
 
   if (r->proc == NULL)
     return;
-  g_subprocess_send_signal (r->proc, SIGTERM);
+  /* Where no graceful stop can be asked (Windows), at once the forced exit
+   * below: with --appendfsync always every write is on disk already. */
+  if (!hub_test_platform_request_stop (r->proc, HUB_TEST_STOP_TERM))
+    deadline = 0;
   /* GLib's worker reaps the child: its identifier turns NULL on exit. */
   while (g_subprocess_get_identifier (r->proc) != NULL && g_get_monotonic_time () < deadline)
     g_usleep (10 * G_TIME_SPAN_MILLISECOND);
@@ -293,8 +288,7 @@ hub_test_haproxy_start (const guint16 *ports, guint n)
   g_autofree char *bin = g_find_program_in_path ("haproxy");
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) cfg = g_string_new (NULL);
-  g_autoptr (GSubprocessLauncher) launcher =
-      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autofree char *dir = g_dir_make_tmp ("hub-haproxy-XXXXXX", &error);
   g_autofree char *path = NULL;
   g_autofree char *log = NULL;
@@ -318,9 +312,12 @@ hub_test_haproxy_start (const guint16 *ports, guint n)
   path = g_build_filename (dir, "haproxy.cfg", NULL);
   log = g_build_filename (dir, "haproxy.log", NULL);
   ck_assert (g_file_set_contents (path, cfg->str, (gssize)cfg->len, NULL));
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  proc = g_subprocess_launcher_spawn (launcher, &error, bin, "-db", "-f", path, NULL);
+  launcher = hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, log, 0);
+  {
+    const char *argv[] = {bin, "-db", "-f", path, NULL};
+
+    proc = hub_test_platform_spawnv (launcher, argv, &error);
+  }
   ck_assert_msg (proc != NULL, "expected haproxy to start: %s", error ? error->message : "?");
   if (balancers == NULL) {
     balancers = g_ptr_array_new ();

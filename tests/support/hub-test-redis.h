@@ -19,7 +19,9 @@ HubTestRedis *hub_test_redis_start (void);
 guint16 hub_test_redis_port (HubTestRedis *redis);
 /* "redis://127.0.0.1:PORT" (transfer none) */
 const char *hub_test_redis_url (HubTestRedis *redis);
-/* SIGTERM (Redis writes its append-only file and exits), waits at most 5 s. */
+/* Asks Redis to stop (SIGTERM: it writes its append-only file and exits;
+ * where no stop can be asked, Windows, it is killed: every write is fsynced
+ * already), waits at most 5 s. */
 void hub_test_redis_stop (HubTestRedis *redis);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);

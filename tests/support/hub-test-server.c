@@ -2,15 +2,13 @@
  * tests (ephemeral port read from its first stdout line), stops it with a
  * bounded wait, and talks plain HTTP/1.1 to it. */
 #include "hub-test-server.h"
+#include "hub-test-platform.h"
 
 #include <check.h>
 #include <glib/gstdio.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <unistd.h>
 
 #define START_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S     5
@@ -45,13 +43,6 @@ print_output (HubTestServer *server)
 
   fprintf (stderr, "---- hub-server on port %u (%s) ----\n%s---- end of hub-server output ----\n",
            server->port, server->first_line ? server->first_line : "no first line", out);
-}
-
-static void
-child_setup (gpointer data)
-{
-  /* The server must not outlive a test process killed by Check's timeout. */
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 static gpointer
@@ -187,10 +178,15 @@ hub_test_server_startv (const char *const *args, GError **error)
     dir = server->own_dir;
   }
   n_started++;
-  server->stderr_path =
-      g_strdup_printf ("%s/hub-server-%d-%u.stderr", dir, (int)getpid (), n_started);
-  server->stdout_path =
-      g_strdup_printf ("%s/hub-server-%d-%u.stdout", dir, (int)getpid (), n_started);
+  {
+    g_autofree char *stem =
+        g_strdup_printf ("hub-server-%u-%u", hub_test_platform_pid (), n_started);
+    g_autofree char *err_name = g_strconcat (stem, ".stderr", NULL);
+    g_autofree char *out_name = g_strconcat (stem, ".stdout", NULL);
+
+    server->stderr_path = g_build_filename (dir, err_name, NULL);
+    server->stdout_path = g_build_filename (dir, out_name, NULL);
+  }
 
   g_ptr_array_add (argv, (gpointer)bin);
   g_ptr_array_add (argv, "--host");
@@ -207,10 +203,10 @@ hub_test_server_startv (const char *const *args, GError **error)
     g_ptr_array_add (argv, extra_args[i]);
   g_ptr_array_add (argv, NULL);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_subprocess_launcher_set_stderr_file_path (launcher, server->stderr_path);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  server->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *)argv->pdata, error);
+  /* It must not outlive a test process killed by Check's timeout (the platform's spawn). */
+  launcher =
+      hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, server->stderr_path, 0);
+  server->proc = hub_test_platform_spawnv (launcher, (const char *const *)argv->pdata, error);
   if (server->proc == NULL)
     return NULL;
 
@@ -300,8 +296,13 @@ hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
   gboolean clean = TRUE;
 
   if (!wait_exit (server, 0)) {
-    g_subprocess_send_signal (server->proc, SIGTERM);
-    clean = wait_exit (server, timeout_ms);
+    if (hub_test_platform_request_stop (server->proc, HUB_TEST_STOP_TERM)) {
+      clean = wait_exit (server, timeout_ms);
+    } else {
+      /* No graceful stop here (hub-test-platform.h): it just ends. */
+      g_subprocess_force_exit (server->proc);
+      wait_exit (server, 5000);
+    }
     if (!clean) {
       g_subprocess_force_exit (server->proc);
       wait_exit (server, 5000);
@@ -324,11 +325,17 @@ hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status)
   return exited;
 }
 
+gboolean
+hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest how)
+{
+  return !wait_exit (server, 0) && hub_test_platform_request_stop (server->proc, how);
+}
+
 void
-hub_test_server_kill (HubTestServer *server, int signum)
+hub_test_server_kill (HubTestServer *server)
 {
   if (!wait_exit (server, 0))
-    g_subprocess_send_signal (server->proc, signum);
+    g_subprocess_force_exit (server->proc);
 }
 
 gboolean
@@ -368,6 +375,12 @@ hub_test_server_free (HubTestServer *server)
     g_thread_join (server->reader); /* the pipe is at EOF once the process is gone */
   if (g_getenv ("HUB_TEST_VERBOSE") != NULL && server->first_line != NULL)
     print_output (server);
+  /* Drop the pending wait_async (if the process never ran) before the context,
+   * and the process before its files (hub_test_platform_spawnv). */
+  while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
+    ;
+  g_clear_object (&server->proc);
+  g_clear_pointer (&server->ctx, g_main_context_unref);
   /* Freed normally: its logs are of no interest any more. */
   if (server->stderr_path != NULL)
     g_unlink (server->stderr_path);
@@ -375,11 +388,6 @@ hub_test_server_free (HubTestServer *server)
     g_unlink (server->stdout_path);
   if (server->own_dir != NULL)
     g_rmdir (server->own_dir);
-  /* Drop the pending wait_async (if the process never ran) before the context. */
-  while (server->ctx != NULL && g_main_context_iteration (server->ctx, FALSE))
-    ;
-  g_clear_object (&server->proc);
-  g_clear_pointer (&server->ctx, g_main_context_unref);
   g_free (server->own_dir);
   g_free (server->stderr_path);
   g_free (server->stdout_path);

@@ -8,6 +8,8 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "hub-test-platform.h"
+
 G_BEGIN_DECLS
 
 typedef struct _HubTestServer HubTestServer;
@@ -28,16 +30,24 @@ const char *hub_test_server_node (HubTestServer *server);
 /* The whole first line, without its newline. (transfer none) */
 const char *hub_test_server_first_line (HubTestServer *server);
 
-/* Sends SIGTERM and waits at most @timeout_ms for the process to exit; on
- * timeout it is killed with SIGKILL and FALSE returned. @exit_status gets the
- * exit code (or 128 + signal), @elapsed_ms how long the exit took. */
+/* Asks the server to stop (SIGTERM on Unix) and waits at most @timeout_ms for
+ * the process to exit; on timeout it is killed (SIGKILL) and FALSE returned.
+ * Where no graceful stop can be asked (Windows, hub-test-platform.h) it is
+ * killed at once and TRUE returned: a test that needs the graceful exit uses
+ * HUB_TEST_REQUIRE_STOP_REQUEST. @exit_status gets the exit code (or 128 +
+ * signal), @elapsed_ms how long the exit took. */
 gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
                                gint64 *elapsed_ms);
-/* Waits at most @timeout_ms for the process to exit on its own (after a
- * signal sent with hub_test_server_kill); FALSE on timeout. */
+/* Waits at most @timeout_ms for the process to exit on its own (after
+ * hub_test_server_request_stop); FALSE on timeout. */
 gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status);
-/* Sends @signum to the server (SIGKILL, SIGSTOP, SIGCONT…). */
-void hub_test_server_kill (HubTestServer *server, int signum);
+/* Asks the server to stop gracefully (SIGTERM / SIGINT on Unix) without
+ * waiting; FALSE (nothing sent) when it already exited or the platform cannot
+ * (see HUB_TEST_REQUIRE_STOP_REQUEST). */
+gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest how);
+/* Ends the server at once, as a crash would (SIGKILL on Unix, TerminateProcess
+ * on Windows: g_subprocess_force_exit), without waiting. */
+void hub_test_server_kill (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */

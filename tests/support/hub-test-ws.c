@@ -5,14 +5,13 @@
 #include "hub-test-ws.h"
 #include "hub-test-redis.h"
 
+#include "hub-test-platform.h"
 #include "hub-test-server.h"
 
 #include <check.h>
 #include <libwebsockets.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #define CONNECT_TIMEOUT_MS 5000
 #define SLICE_MS           20
@@ -226,7 +225,7 @@ ensure_context (void)
 
   if (context != NULL)
     return;
-  signal (SIGPIPE, SIG_IGN);
+  hub_test_platform_ignore_sigpipe ();
   lws_set_log_level (LLL_ERR, NULL);
   memset (&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -719,7 +718,7 @@ hub_test_ws_drop (HubTestWs *ws)
     return;
   /* Both directions shut: the server reads EOF with no close frame, and
    * lws's own attempt to send one fails. */
-  shutdown (lws_get_socket_fd (ws->wsi), SHUT_RDWR);
+  hub_test_platform_socket_shutdown ((gintptr)lws_get_socket_fd (ws->wsi));
   service_until (ws, has_ended, NULL, HUB_TEST_WS_TIMEOUT_MS);
 }
 
@@ -1001,11 +1000,8 @@ hub_test_raw_ws_wait_closed (HubTestRawWs *raw, guint timeout_ms)
 void
 hub_test_raw_ws_abort (HubTestRawWs *raw, gboolean reset)
 {
-  if (reset) {
-    struct linger linger = {1, 0};
-
-    setsockopt (g_socket_get_fd (raw->sock), SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
-  }
+  if (reset)
+    hub_test_platform_socket_reset_on_close (raw->sock);
   g_socket_close (raw->sock, NULL);
 }
 

@@ -390,7 +390,7 @@ main (void)
   int failed;
 
   /* The formatter prints local time; the expected lines are in UTC. */
-  setenv ("TZ", "UTC", 1);
+  g_setenv ("TZ", "UTC", TRUE); /* setenv is POSIX-only */
   tzset ();
   sr = srunner_create (commands_suite ());
   srunner_run_all (sr, CK_NORMAL);

@@ -106,8 +106,9 @@ START_TEST (test_scenario_under_flags)
                      "mix=publish=80,typing=20\n";
 
   ck_assert_msg (fd >= 0, "temp file");
-  ck_assert (write (fd, text, strlen (text)) == (gssize)strlen (text));
-  close (fd);
+  g_close (fd, NULL);
+  ck_assert_msg (g_file_set_contents (path, text, -1, &error), "scenario written: %s",
+                 error ? error->message : "");
   ck_assert_msg (parse (&error, "--scenario", path, "--rate", "7", NULL), "scenario parses: %s",
                  error ? error->message : "");
   ck_assert_msg (config.users == 300 && config.rooms == 12 && config.duration_s == 30,

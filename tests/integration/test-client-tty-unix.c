@@ -1,5 +1,6 @@
-/* test-client-tty.c: hub-client's interactive mode driven through a
- * pseudo-terminal. A small terminal emulator turns what the client writes
+/* test-client-tty-unix.c: hub-client's interactive mode driven through a
+ * pseudo-terminal (Unix only: forkpty; built only on Unix, ctest name
+ * integration/test-client-tty). A small terminal emulator turns what the client writes
  * into screen lines, so the test checks what a person would see: incoming
  * messages above the prompt, the half-typed line intact after them, the
  * status prompt showing who is typing. */

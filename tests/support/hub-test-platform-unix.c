@@ -1,0 +1,148 @@
+/* hub-test-platform-unix.c: hub-test-platform.h on Linux and macOS: children
+ * with PR_SET_PDEATHSIG (Linux) and RLIMIT_NOFILE, stop requests as SIGTERM /
+ * SIGINT, the process's limits and memory, SO_LINGER and shutdown(2). */
+#include "hub-test-platform.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#ifdef __APPLE__
+#include <mach/mach.h>
+#endif
+
+typedef struct {
+  guint64 nofile; /* 0: inherited */
+} ChildSetup;
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void
+child_setup (gpointer data)
+{
+  const ChildSetup *setup = data;
+
+#ifdef __linux__
+  /* The child must not outlive a test process killed by Check's timeout. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+#endif
+  if (setup->nofile > 0) {
+    struct rlimit rl = {setup->nofile, setup->nofile};
+
+    setrlimit (RLIMIT_NOFILE, &rl);
+  }
+}
+
+GSubprocessLauncher *
+hub_test_platform_launcher_new (GSubprocessFlags flags, const char *stderr_path, guint64 nofile)
+{
+  GSubprocessLauncher *launcher = g_subprocess_launcher_new (flags);
+  ChildSetup *setup = g_new0 (ChildSetup, 1);
+
+  setup->nofile = nofile;
+  if (stderr_path != NULL)
+    g_subprocess_launcher_set_stderr_file_path (launcher, stderr_path);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, setup, g_free);
+  return launcher;
+}
+
+GSubprocess *
+hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv, GError **error)
+{
+  return g_subprocess_launcher_spawnv (launcher, argv, error);
+}
+
+gboolean
+hub_test_platform_can_request_stop (void)
+{
+  return TRUE;
+}
+
+const char *
+hub_test_platform_stop_unsupported (void)
+{
+  return "";
+}
+
+gboolean
+hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
+{
+  if (g_subprocess_get_identifier (proc) == NULL)
+    return FALSE;
+  g_subprocess_send_signal (proc, how == HUB_TEST_STOP_INT ? SIGINT : SIGTERM);
+  return TRUE;
+}
+
+guint
+hub_test_platform_pid (void)
+{
+  return (guint)getpid ();
+}
+
+void
+hub_test_platform_ignore_sigpipe (void)
+{
+  signal (SIGPIPE, SIG_IGN);
+}
+
+guint64
+hub_test_platform_raise_open_files (guint64 want)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+    return 0;
+  if (limit.rlim_cur < want) {
+    limit.rlim_cur = MIN (limit.rlim_max, (rlim_t)want);
+    setrlimit (RLIMIT_NOFILE, &limit);
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0)
+      return 0;
+  }
+  return (guint64)limit.rlim_cur;
+}
+
+gboolean
+hub_test_platform_can_limit_open_files (void)
+{
+  return TRUE;
+}
+
+long
+hub_test_platform_rss_kib (void)
+{
+#if defined(__APPLE__)
+  mach_task_basic_info_data_t info;
+  mach_msg_type_number_t count = MACH_TASK_BASIC_INFO_COUNT;
+
+  if (task_info (mach_task_self (), MACH_TASK_BASIC_INFO, (task_info_t)&info, &count) !=
+      KERN_SUCCESS)
+    return -1;
+  return (long)(info.resident_size / 1024);
+#else
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return -1;
+  line = strstr (status, "VmRSS:");
+  return line != NULL ? strtol (line + 6, NULL, 10) : -1;
+#endif
+}
+
+void
+hub_test_platform_socket_shutdown (gintptr fd)
+{
+  shutdown ((int)fd, SHUT_RDWR);
+}
+
+void
+hub_test_platform_socket_reset_on_close (GSocket *socket)
+{
+  struct linger linger = {1, 0};
+
+  setsockopt (g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+}

@@ -1,0 +1,81 @@
+/* hub-test-platform.h: what the tests do differently on Unix
+ * (hub-test-platform-unix.c) and on Windows (hub-test-platform-win32.c):
+ * starting children that die with the test, asking a child to stop, process
+ * limits and memory, and the socket options GLib has no call for. Everything
+ * else in tests/ uses GLib's portable APIs. */
+#pragma once
+
+#include <gio/gio.h>
+#include <stdio.h>
+
+G_BEGIN_DECLS
+
+/* ---- children ---- */
+
+/* A launcher for children of the tests, with @flags for stdin/stdout (no
+ * stderr flag): the child's stderr goes to the file @stderr_path (NULL: to
+ * the test's stderr); with @nofile > 0 the child runs under that open-file
+ * limit, soft and hard (only where hub_test_platform_can_limit_open_files()).
+ * (transfer full) */
+GSubprocessLauncher *hub_test_platform_launcher_new (GSubprocessFlags flags,
+                                                     const char *stderr_path, guint64 nofile);
+/* Starts @argv with a launcher made by hub_test_platform_launcher_new. The
+ * child dies with the test process where the system allows it (Linux:
+ * PR_SET_PDEATHSIG; Windows: a kill-on-close job; macOS has no such thing).
+ * The stderr file is complete and closed once the child exited and the
+ * GSubprocess is freed. NULL with @error when it cannot start. (transfer full) */
+GSubprocess *hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv,
+                                       GError **error);
+
+/* How a test asks a server to stop gracefully. */
+typedef enum {
+  HUB_TEST_STOP_TERM, /* Unix: SIGTERM */
+  HUB_TEST_STOP_INT,  /* Unix: SIGINT (Ctrl-C) */
+} HubTestStopRequest;
+
+/* TRUE where a test can ask one child to stop gracefully (Unix). On Windows
+ * hub-server stops on a console control event, which cannot be sent to one
+ * GSubprocess child alone (it goes to every process of the console); there
+ * hub_test_platform_stop_unsupported() says why and the test that needs it
+ * is skipped, never weakened. */
+gboolean hub_test_platform_can_request_stop (void);
+const char *hub_test_platform_stop_unsupported (void);
+/* Sends the request; FALSE (nothing sent) where the platform cannot or the
+ * child is gone. */
+gboolean hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how);
+
+/* Skips the running Check test (saying so on stderr) where a graceful stop
+ * cannot be requested. */
+#define HUB_TEST_REQUIRE_STOP_REQUEST()                                                            \
+  do {                                                                                             \
+    if (!hub_test_platform_can_request_stop ()) {                                                  \
+      fprintf (stderr, "%s: skipped: %s\n", __func__, hub_test_platform_stop_unsupported ());      \
+      return;                                                                                      \
+    }                                                                                              \
+  } while (0)
+
+/* ---- this process ---- */
+
+/* This process's id (in file names). */
+guint hub_test_platform_pid (void);
+/* Broken connections must come back as write errors, not kill the test
+ * (Unix: SIGPIPE ignored; nothing to do on Windows). */
+void hub_test_platform_ignore_sigpipe (void);
+/* Raises this process's open-file limit to at least @want where it can (the
+ * soft limit up to the hard one) and returns the limit now in force. On
+ * Windows sockets are handles with no such per-process limit: returns @want. */
+guint64 hub_test_platform_raise_open_files (guint64 want);
+/* TRUE where a child's open-file limit can be set (hub_test_platform_launcher_new's @nofile). */
+gboolean hub_test_platform_can_limit_open_files (void);
+/* The resident memory of this process in KiB, -1 when unknown. */
+long hub_test_platform_rss_kib (void);
+
+/* ---- sockets ---- */
+
+/* shutdown(SHUT_RDWR) of a socket another library owns (libwebsockets' fd,
+ * lws_sockfd_type): both directions end, the descriptor stays open. */
+void hub_test_platform_socket_shutdown (gintptr fd);
+/* Makes closing @socket abortive: an RST instead of a FIN (SO_LINGER 0). */
+void hub_test_platform_socket_reset_on_close (GSocket *socket);
+
+G_END_DECLS
