@@ -31,6 +31,7 @@ struct _HubCluster {
   HubRedis *redis;           /* (owned) */
   GHashTable *states;        /* (owned) HubConnection* (unowned) → ConnState* (owned) */
   GHashTable *pending_hello; /* (owned) user → GPtrArray of HubConnection* (unowned) */
+  GHashTable *graces;        /* (owned) user → Grace*: offline pending on this node's timer */
   /* What the last liveness refresh read from Redis. */
   guint cluster_rooms;
   guint cluster_online;
@@ -38,6 +39,28 @@ struct _HubCluster {
   char *nodes_json; /* (owned) "\"name\":{…},…" */
   guint64 resyncs;
 };
+
+/* A user whose last connection in the cluster closed on this node: once the
+ * presence grace runs out, HUB_SCRIPT_GRACE makes it offline unless it came
+ * back meanwhile (on any node). The liveness tick of every node does the same
+ * for graces whose node died. */
+typedef struct {
+  HubDispatcher *d; /* (unowned) */
+  char *user;       /* (owned) */
+  gint64 deadline;  /* Redis' deadline: identifies this grace */
+  guint timer;
+} Grace;
+
+static void
+grace_free (gpointer p)
+{
+  Grace *g = p;
+
+  if (g->timer != 0)
+    hub_clock_cancel (g->d->clock, g->timer);
+  g_free (g->user);
+  g_free (g);
+}
 
 static void
 held_free (gpointer p)
@@ -334,12 +357,55 @@ ignore_reply (redisReply *reply, gpointer data)
 {
 }
 
+static void
+on_grace_over (gpointer data)
+{
+  Grace *g = data;
+  g_autoptr (GPtrArray) args = hub_args_new ();
+
+  g->timer = 0;
+  hub_args_add (args, g->user);
+  hub_args_add_int (args, g->deadline);
+  /* When Redis is down this is lost; a liveness tick expires the grace later. */
+  hub_redis_eval (hub_cluster_get_redis (g->d->cluster), HUB_SCRIPT_GRACE, args, ignore_reply,
+                  NULL);
+  g_hash_table_remove (g->d->cluster->graces, g->user);
+}
+
+typedef struct {
+  HubDispatcher *d;
+  char *user; /* (owned) */
+} Bye;
+
+static void
+bye_done (redisReply *reply, gpointer data)
+{
+  Bye *bye = data;
+  HubDispatcher *d = bye->d;
+  gint64 deadline = hub_reply_code (reply) == HUB_ERROR_NONE ? hub_reply_int (reply, 1) : 0;
+
+  /* NULL while the dispatcher is being freed (hub_redis_free fails what is pending). */
+  if (deadline > 0 && d->cluster != NULL) {
+    Grace *g = g_new0 (Grace, 1);
+
+    g->d = d;
+    g->user = g_strdup (bye->user);
+    g->deadline = deadline;
+    g->timer =
+        hub_clock_add_timeout (d->clock, d->config.presence_grace_s * 1000, on_grace_over, g);
+    g_hash_table_replace (d->cluster->graces, g->user, g);
+  }
+  g_free (bye->user);
+  g_free (bye);
+}
+
 void
 hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
 {
   ConnState *s = conn_state (d, conn, FALSE);
   g_autoptr (GPtrArray) args = NULL;
   g_autoptr (GPtrArray) unwatched = hub_cluster_unsubscribe_local (d, conn, NULL);
+  Bye *bye;
 
   if (s == NULL || s->user == NULL) {
     if (s != NULL)
@@ -355,7 +421,10 @@ hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
     hub_args_add (args, g_ptr_array_index (unwatched, i));
   /* When Redis is down this is lost; the resync after reconnecting drops the
    * connections this node no longer has. */
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_BYE, args, ignore_reply, NULL);
+  bye = g_new0 (Bye, 1);
+  bye->d = d;
+  bye->user = g_strdup (s->user);
+  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_BYE, args, bye_done, bye);
   g_hash_table_remove (d->cluster->states, conn);
 }
 
@@ -489,9 +558,11 @@ hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError *
   c->states = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_state_free);
   c->pending_hello =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  c->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
   c->nodes_json = g_strdup ("");
   d->cluster = c;
-  c->redis = hub_redis_new (url, prefix, d->config.node, &events, d, error);
+  c->redis = hub_redis_new (url, prefix, d->config.node, d->config.presence_grace_s * 1000, &events,
+                            d, error);
   if (c->redis == NULL) {
     d->cluster = NULL;
     hub_cluster_free (c);
@@ -513,6 +584,7 @@ hub_cluster_free (HubCluster *c)
     if (reply != NULL)
       freeReplyObject (reply);
   }
+  g_hash_table_unref (c->graces);
   g_clear_pointer (&c->redis, hub_redis_free);
   g_hash_table_unref (c->states);
   g_hash_table_unref (c->pending_hello);
