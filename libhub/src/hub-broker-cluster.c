@@ -9,6 +9,9 @@
 
 #include "hub-broker-call.h"
 
+/* How long an HTTP publish waits for Redis before answering 503. */
+#define API_PUBLISH_TIMEOUT_MS 5000
+
 /* A frame that arrived for a connection whose hello is still in Redis: kept
  * until its welcome and replay are out. */
 typedef struct {
@@ -32,6 +35,7 @@ struct _HubCluster {
   GHashTable *states;        /* (owned) HubConnection* (unowned) → ConnState* (owned) */
   GHashTable *pending_hello; /* (owned) user → GPtrArray of HubConnection* (unowned) */
   GHashTable *graces;        /* (owned) user → Grace*: offline pending on this node's timer */
+  GHashTable *api_pending;   /* (owned) set of HubApiPublish* waiting for Redis */
   /* What the last liveness refresh read from Redis. */
   guint cluster_rooms;
   guint cluster_online;
@@ -549,6 +553,8 @@ hub_cluster_tick (HubDispatcher *d)
   hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_TICK, args, tick_done, d);
 }
 
+static void api_cancel_all (HubCluster *c);
+
 HubCluster *
 hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error)
 {
@@ -559,6 +565,7 @@ hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError *
   c->pending_hello =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   c->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
+  c->api_pending = g_hash_table_new (g_direct_hash, g_direct_equal);
   c->nodes_json = g_strdup ("");
   d->cluster = c;
   c->redis = hub_redis_new (url, prefix, d->config.node, d->config.presence_grace_s * 1000, &events,
@@ -585,7 +592,10 @@ hub_cluster_free (HubCluster *c)
       freeReplyObject (reply);
   }
   g_hash_table_unref (c->graces);
+  /* No answer after this: freed when hub_redis_free fails their calls. */
+  api_cancel_all (c);
   g_clear_pointer (&c->redis, hub_redis_free);
+  g_hash_table_unref (c->api_pending);
   g_hash_table_unref (c->states);
   g_hash_table_unref (c->pending_hello);
   g_free (c->nodes_json);
@@ -617,57 +627,216 @@ api_error (guint *http_status, guint status, HubErrorCode code)
                           hub_cluster_error_text (code));
 }
 
-char *
-hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gboolean broadcast,
-                         JsonNode *payload, const char *sender, const char *device,
-                         guint *http_status)
+/* The script and its arguments for an HTTP publish to @room or @to. */
+static GPtrArray *
+api_args (HubDispatcher *d, const char *room, const char *to, JsonNode *payload, const char *sender,
+          const char *device, HubScript *script)
 {
   gint64 now = hub_clock_unix_ms (d->clock);
-  g_autoptr (GPtrArray) args = hub_args_new ();
+  GPtrArray *args = hub_args_new ();
   g_autoptr (HubFrame) frame = NULL;
-  redisReply *reply;
-  HubErrorCode code;
-  char *out;
 
-  if (broadcast) {
-    frame = hub_encode_broadcast (sender, now, payload);
-    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (d->cluster),
-                                   hub_frame_payload (frame, NULL)))
-      return api_error (http_status, 503, HUB_ERROR_INTERNAL);
-    d->messages_in_total++;
-    *http_status = 200;
-    return g_strdup_printf ("{\"delivered\":%u}",
-                            hub_connection_manager_n_authenticated (d->conns));
-  }
   if (room != NULL) {
     frame = hub_encode_message (room, 0, sender, device, now, payload);
     hub_args_add (args, sender);
     hub_args_add (args, room);
     hub_args_add_message_halves (args, frame);
     hub_args_add_int (args, d->config.history_size);
-    reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_PUBLISH, args);
+    *script = HUB_SCRIPT_PUBLISH;
   } else {
     frame = hub_encode_direct (sender, to, now, payload);
     hub_args_add (args, sender);
     hub_args_add (args, to);
     hub_args_add (args, "-");
     hub_args_add_frame (args, frame);
-    reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_DIRECT, args);
+    *script = HUB_SCRIPT_DIRECT;
   }
-  code = hub_reply_code (reply);
-  if (code == HUB_ERROR_NONE) {
-    d->messages_in_total++;
-    *http_status = 200;
-    out = g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", room != NULL ? "seq" : "delivered",
-                           hub_reply_int (reply, 1));
-  } else if (code == HUB_ERROR_INTERNAL) {
-    out = api_error (http_status, 503, code);
-  } else {
-    out = api_error (http_status, 404, code);
+  return args;
+}
+
+/* The HTTP answer to the script's @reply (NULL: Redis did not answer). */
+static char *
+api_answer (HubDispatcher *d, gboolean room, redisReply *reply, guint *http_status)
+{
+  HubErrorCode code = hub_reply_code (reply);
+
+  if (code == HUB_ERROR_INTERNAL)
+    return api_error (http_status, 503, code);
+  if (code != HUB_ERROR_NONE)
+    return api_error (http_status, 404, code);
+  d->messages_in_total++;
+  *http_status = 200;
+  return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", room ? "seq" : "delivered",
+                          hub_reply_int (reply, 1));
+}
+
+/* The answer to a broadcast that Redis took (§5: this node's connections). */
+static char *
+api_broadcast_answer (HubDispatcher *d, guint *http_status)
+{
+  d->messages_in_total++;
+  *http_status = 200;
+  return g_strdup_printf ("{\"delivered\":%u}", hub_connection_manager_n_authenticated (d->conns));
+}
+
+char *
+hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gboolean broadcast,
+                         JsonNode *payload, const char *sender, const char *device,
+                         guint *http_status)
+{
+  g_autoptr (GPtrArray) args = NULL;
+  HubScript script;
+  redisReply *reply;
+  char *out;
+
+  if (broadcast) {
+    g_autoptr (HubFrame) frame =
+        hub_encode_broadcast (sender, hub_clock_unix_ms (d->clock), payload);
+
+    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (d->cluster),
+                                   hub_frame_payload (frame, NULL)))
+      return api_error (http_status, 503, HUB_ERROR_INTERNAL);
+    return api_broadcast_answer (d, http_status);
   }
+  args = api_args (d, room, to, payload, sender, device, &script);
+  reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), script, args);
+  out = api_answer (d, room != NULL, reply, http_status);
   if (reply != NULL)
     freeReplyObject (reply);
   return out;
+}
+
+/* An HTTP publish waiting for Redis. Freed once Redis answered (always,
+ * maybe with NULL) and the caller's handle is done with (answered or
+ * cancelled). */
+struct _HubApiPublish {
+  HubDispatcher *d; /* (unowned) */
+  HubApiPublishFunc func;
+  gpointer user_data;
+  gboolean room;      /* the answer is a seq (else delivered) */
+  gboolean broadcast; /* a PUBLISH on the broadcast channel */
+  guint timer;
+  gboolean starting; /* inside hub_cluster_api_publish_async */
+  gboolean redis_done;
+  gboolean answered;
+  gboolean cancelled;
+};
+
+static void
+api_maybe_free (HubApiPublish *p)
+{
+  if (p->starting || !p->redis_done || !(p->answered || p->cancelled))
+    return;
+  if (p->d->cluster != NULL)
+    g_hash_table_remove (p->d->cluster->api_pending, p);
+  g_free (p);
+}
+
+static void
+api_answer_now (HubApiPublish *p, guint status, const char *body)
+{
+  if (p->timer != 0)
+    hub_clock_cancel (p->d->clock, p->timer);
+  p->timer = 0;
+  p->answered = TRUE;
+  p->func (status, body, p->user_data);
+}
+
+static void
+api_timeout (gpointer data)
+{
+  HubApiPublish *p = data;
+  guint status;
+  g_autofree char *body = api_error (&status, 503, HUB_ERROR_INTERNAL);
+
+  p->timer = 0;
+  /* Redis may still run it: the client cannot know, as with a lost reply. */
+  api_answer_now (p, status, body);
+}
+
+static void
+api_done (redisReply *reply, gpointer data)
+{
+  HubApiPublish *p = data;
+
+  p->redis_done = TRUE;
+  if (!p->answered && !p->cancelled) {
+    guint status;
+    g_autofree char *body = NULL;
+
+    if (!p->broadcast)
+      body = api_answer (p->d, p->room, reply, &status);
+    else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+      body = api_error (&status, 503, HUB_ERROR_INTERNAL);
+    else
+      body = api_broadcast_answer (p->d, &status);
+    api_answer_now (p, status, body);
+  }
+  api_maybe_free (p);
+}
+
+HubApiPublish *
+hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *to,
+                               gboolean broadcast, JsonNode *payload, const char *sender,
+                               const char *device, HubApiPublishFunc func, gpointer user_data)
+{
+  HubApiPublish *p = g_new0 (HubApiPublish, 1);
+  HubRedis *redis = hub_cluster_get_redis (d->cluster);
+
+  p->d = d;
+  p->func = func;
+  p->user_data = user_data;
+  p->room = room != NULL;
+  p->broadcast = broadcast;
+  p->starting = TRUE;
+  g_hash_table_add (d->cluster->api_pending, p);
+  p->timer = hub_clock_add_timeout (d->clock, API_PUBLISH_TIMEOUT_MS, api_timeout, p);
+  if (broadcast) {
+    g_autoptr (HubFrame) frame =
+        hub_encode_broadcast (sender, hub_clock_unix_ms (d->clock), payload);
+    g_autofree char *channel = g_strdup_printf ("%sch:all", hub_redis_prefix (redis));
+    const char *argv[3] = {"PUBLISH", channel, hub_frame_payload (frame, NULL)};
+
+    hub_redis_command (redis, argv, 3, api_done, p);
+  } else {
+    HubScript script;
+    g_autoptr (GPtrArray) args = api_args (d, room, to, payload, sender, device, &script);
+
+    hub_redis_eval (redis, script, args, api_done, p);
+  }
+  p->starting = FALSE;
+  if (p->answered) { /* Redis down: answered already */
+    api_maybe_free (p);
+    return NULL;
+  }
+  return p;
+}
+
+static void
+api_cancel_all (HubCluster *c)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, c->api_pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL)) {
+    HubApiPublish *p = key;
+
+    if (p->timer != 0)
+      hub_clock_cancel (p->d->clock, p->timer);
+    p->timer = 0;
+    p->cancelled = TRUE;
+  }
+}
+
+void
+hub_cluster_api_publish_cancel (HubDispatcher *d, HubApiPublish *p)
+{
+  if (p->timer != 0)
+    hub_clock_cancel (d->clock, p->timer);
+  p->timer = 0;
+  p->cancelled = TRUE;
+  api_maybe_free (p);
 }
 
 HubRedis *

@@ -44,6 +44,13 @@ char *hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *t
                                gboolean broadcast, JsonNode *payload, const char *sender,
                                const char *device, guint *http_status);
 
+/* The same without blocking (hub_dispatcher_api_publish_async()). */
+HubApiPublish *hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *to,
+                                              gboolean broadcast, JsonNode *payload,
+                                              const char *sender, const char *device,
+                                              HubApiPublishFunc func, gpointer user_data);
+void hub_cluster_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
+
 int hub_cluster_compare_strings (gconstpointer a, gconstpointer b);
 
 G_END_DECLS

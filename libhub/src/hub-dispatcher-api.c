@@ -88,70 +88,142 @@ api_result (guint *http_status, const char *member, gint64 value)
   return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
 }
 
-char *
-hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
-                            const char *authorization, guint *http_status)
-{
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *obj;
-  JsonNode *payload, *broadcast;
-  const char *room_id, *to;
-  char *out = NULL;
+/* What a valid request asks: exactly one of @room_id, @to and @broadcast,
+ * with @payload (transfer none: in @parser). */
+typedef struct {
+  JsonParser *parser; /* (owned) */
+  const char *room_id;
+  const char *to;
+  gboolean broadcast;
+  JsonNode *payload;
+} ApiRequest;
 
-  if (!api_authorize (d, authorization, http_status, &out))
-    return out;
+/* TRUE with @req filled in; FALSE with the answer in @out (and @http_status). */
+static gboolean
+api_parse (HubDispatcher *d, const char *body, gsize len, const char *authorization,
+           ApiRequest *req, guint *http_status, char **out)
+{
+  JsonObject *obj;
+  JsonNode *broadcast;
+
+  if (!api_authorize (d, authorization, http_status, out))
+    return FALSE;
+  req->parser = json_parser_new ();
   if (!g_utf8_validate_len (body, len, NULL) ||
-      !json_parser_load_from_data (parser, body, (gssize)len, NULL) ||
-      json_parser_get_root (parser) == NULL || /* an empty body parses to nothing */
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
-  obj = json_node_get_object (json_parser_get_root (parser));
-  payload = json_object_get_member (obj, "payload");
-  if (payload == NULL || !JSON_NODE_HOLDS_OBJECT (payload))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'payload' must be an object");
-  if (!api_name (obj, "room", &room_id, http_status, &out) ||
-      !api_name (obj, "to", &to, http_status, &out))
-    return out;
+      !json_parser_load_from_data (req->parser, body, (gssize)len, NULL) ||
+      json_parser_get_root (req->parser) == NULL || /* an empty body parses to nothing */
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (req->parser))) {
+    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
+    return FALSE;
+  }
+  obj = json_node_get_object (json_parser_get_root (req->parser));
+  req->payload = json_object_get_member (obj, "payload");
+  if (req->payload == NULL || !JSON_NODE_HOLDS_OBJECT (req->payload)) {
+    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'payload' must be an object");
+    return FALSE;
+  }
+  if (!api_name (obj, "room", &req->room_id, http_status, out) ||
+      !api_name (obj, "to", &req->to, http_status, out))
+    return FALSE;
   broadcast = json_object_get_member (obj, "broadcast");
   if (broadcast != NULL && !JSON_NODE_HOLDS_NULL (broadcast) &&
       (!JSON_NODE_HOLDS_VALUE (broadcast) ||
-       json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'broadcast' must be true");
-  if ((room_id != NULL) + (to != NULL) +
-          (broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) &&
-           json_node_get_boolean (broadcast)) !=
-      1)
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+       json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN)) {
+    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'broadcast' must be true");
+    return FALSE;
+  }
+  req->broadcast =
+      broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) && json_node_get_boolean (broadcast);
+  if ((req->room_id != NULL) + (req->to != NULL) + req->broadcast != 1) {
+    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
                       "give exactly one of 'room', 'to' or 'broadcast': true");
+    return FALSE;
+  }
+  return TRUE;
+}
 
-  if (d->cluster != NULL)
-    return hub_cluster_api_publish (d, room_id, to, room_id == NULL && to == NULL, payload,
-                                    API_SENDER, API_DEVICE, http_status);
-  if (room_id != NULL) {
-    HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
+static void
+api_request_clear (ApiRequest *req)
+{
+  g_clear_object (&req->parser);
+}
+
+/* The in-memory publish of a valid request. */
+static char *
+api_publish_local (HubDispatcher *d, const ApiRequest *req, guint *http_status)
+{
+  if (req->room_id != NULL) {
+    HubRoom *room = hub_room_manager_lookup (d->rooms, req->room_id);
 
     if (room == NULL)
       return api_error (http_status, 404, HUB_ERROR_ROOM_NOT_FOUND, "no such room");
-    return api_result (http_status, "seq",
-                       hub_dispatcher_publish_to_room (d, room, API_SENDER, API_DEVICE, payload));
+    return api_result (
+        http_status, "seq",
+        hub_dispatcher_publish_to_room (d, room, API_SENDER, API_DEVICE, req->payload));
   }
-  if (to != NULL) {
+  if (req->to != NULL) {
     g_autoptr (HubFrame) frame = NULL;
     guint delivered;
 
-    if (hub_connection_manager_count_user (d->conns, to) == 0)
+    if (hub_connection_manager_count_user (d->conns, req->to) == 0)
       return api_error (http_status, 404, HUB_ERROR_USER_OFFLINE, "the user has no connection");
-    frame = hub_encode_direct (API_SENDER, to, hub_clock_unix_ms (d->clock), payload);
-    delivered = hub_broadcaster_to_user (d->broadcaster, to, frame, NULL);
+    frame = hub_encode_direct (API_SENDER, req->to, hub_clock_unix_ms (d->clock), req->payload);
+    delivered = hub_broadcaster_to_user (d->broadcaster, req->to, frame, NULL);
     d->messages_in_total++;
     return api_result (http_status, "delivered", delivered);
   }
   {
     g_autoptr (HubFrame) frame =
-        hub_encode_broadcast (API_SENDER, hub_clock_unix_ms (d->clock), payload);
+        hub_encode_broadcast (API_SENDER, hub_clock_unix_ms (d->clock), req->payload);
     guint delivered = hub_broadcaster_to_all (d->broadcaster, frame);
 
     d->messages_in_total++;
     return api_result (http_status, "delivered", delivered);
   }
+}
+
+char *
+hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
+                            const char *authorization, guint *http_status)
+{
+  ApiRequest req = {0};
+  char *out = NULL;
+
+  if (api_parse (d, body, len, authorization, &req, http_status, &out))
+    out = d->cluster != NULL
+              ? hub_cluster_api_publish (d, req.room_id, req.to, req.broadcast, req.payload,
+                                         API_SENDER, API_DEVICE, http_status)
+              : api_publish_local (d, &req, http_status);
+  api_request_clear (&req);
+  return out;
+}
+
+HubApiPublish *
+hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
+                                  const char *authorization, HubApiPublishFunc func,
+                                  gpointer user_data)
+{
+  ApiRequest req = {0};
+  g_autofree char *out = NULL;
+  guint status = 500;
+  HubApiPublish *pending = NULL;
+
+  if (!api_parse (d, body, len, authorization, &req, &status, &out))
+    func (status, out, user_data);
+  else if (d->cluster != NULL)
+    pending = hub_cluster_api_publish_async (d, req.room_id, req.to, req.broadcast, req.payload,
+                                             API_SENDER, API_DEVICE, func, user_data);
+  else {
+    out = api_publish_local (d, &req, &status);
+    func (status, out, user_data);
+  }
+  api_request_clear (&req);
+  return pending;
+}
+
+void
+hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish)
+{
+  if (publish != NULL && d->cluster != NULL)
+    hub_cluster_api_publish_cancel (d, publish);
 }

@@ -21,6 +21,9 @@ guint16 hub_test_redis_port (HubTestRedis *redis);
 const char *hub_test_redis_url (HubTestRedis *redis);
 /* SIGTERM (Redis writes its append-only file and exits), waits at most 5 s. */
 void hub_test_redis_stop (HubTestRedis *redis);
+/* Sends @signum to the running redis-server (SIGSTOP pauses it: connections
+ * stay open and nothing is answered until SIGCONT). */
+void hub_test_redis_signal (HubTestRedis *redis, int signum);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */
