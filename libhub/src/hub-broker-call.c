@@ -12,12 +12,14 @@ hub_call_new (HubDispatcher *d, HubConnection *conn, HubRequest *req)
   call->d = d;
   call->conn = hub_connection_ref (conn);
   call->req = req;
+  hub_cluster_count_call (d, conn, 1);
   return call;
 }
 
 void
 hub_call_free (HubCall *call)
 {
+  hub_cluster_count_call (call->d, call->conn, -1);
   hub_connection_unref (call->conn);
   hub_request_free (call->req);
   g_free (call);

@@ -28,6 +28,7 @@ typedef struct {
   gboolean hello_pending;
   GPtrArray *held;   /* (owned) Held* while hello_pending */
   GPtrArray *queued; /* (owned) GBytes*: requests sent before the welcome */
+  guint calls;       /* requests of this connection waiting for Redis */
 } ConnState;
 
 struct _HubCluster {
@@ -98,6 +99,24 @@ conn_state (HubDispatcher *d, HubConnection *conn, gboolean create)
     g_hash_table_insert (d->cluster->states, conn, s);
   }
   return s;
+}
+
+void
+hub_cluster_count_call (HubDispatcher *d, HubConnection *conn, gint delta)
+{
+  ConnState *s = d->cluster != NULL ? conn_state (d, conn, FALSE) : NULL;
+
+  /* None once the connection closed: nothing is answered any more. */
+  if (s != NULL)
+    s->calls = (guint)((gint)s->calls + delta);
+}
+
+guint
+hub_cluster_calls_pending (HubDispatcher *d, HubConnection *conn)
+{
+  ConnState *s = conn_state (d, conn, FALSE);
+
+  return s != NULL ? s->calls : 0;
 }
 
 /* --- Deliveries from pub/sub --------------------------------------------------------- */

@@ -565,13 +565,33 @@ static const ClusterHandler handlers[HUB_REQ_N_TYPES] = {
     [HUB_REQ_ONLINE] = do_online,
 };
 
+static void
+ping_done (redisReply *reply, gpointer data)
+{
+  g_autoptr (HubCall) call = data;
+
+  /* Answered whatever Redis said: ping needs nothing shared. */
+  if (hub_cluster_conn_alive (call->d, call->conn))
+    hub_dispatcher_execute (call->d, call->conn, call->req);
+}
+
 void
 hub_cluster_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   ClusterHandler handler = req->type < HUB_REQ_N_TYPES ? handlers[req->type] : NULL;
 
   if (handler == NULL) {
-    /* ping: answered here, nothing shared. */
+    const char *argv[] = {"PING"};
+
+    /* ping: answered here, nothing shared; at once, unless earlier requests
+     * of the connection still wait for Redis: then the pong follows their
+     * replies, as on one node (Redis answers a connection's commands in
+     * order; when it is down the PING fails at once and ping is answered). */
+    if (hub_cluster_calls_pending (d, conn) > 0) {
+      hub_redis_command (hub_cluster_get_redis (d->cluster), argv, 1, ping_done,
+                         hub_call_new (d, conn, req));
+      return;
+    }
     hub_dispatcher_execute (d, conn, req);
     hub_request_free (req);
     return;

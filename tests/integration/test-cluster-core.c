@@ -473,6 +473,43 @@ START_TEST (requests_pipelined_after_hello_run_after_the_welcome)
 }
 END_TEST
 
+/* A connection's replies come in the order of its requests, as on one node:
+ * a ping sent right after a publish is answered after the publish, although
+ * the publish waits for Redis and a ping does not need it. */
+START_TEST (pong_never_overtakes_a_reply_waiting_for_redis)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (port_of (a), "alice", NULL);
+  g_autoptr (JsonObject) pong = NULL;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  for (int i = 1; i <= 20; i++) {
+    hub_test_ws_sendf (alice, "{'type':'publish','id':%d,'room':'r','payload':{'n':%d}}", 1000 + i,
+                       i);
+    hub_test_ws_sendf (alice, "{'type':'ping','id':%d}", 2000 + i);
+    hub_test_ws_sendf (alice, "{'type':'room_info','id':%d,'room':'r'}", 3000 + i);
+    hub_test_ws_sendf (alice, "{'type':'ping','id':%d}", 4000 + i);
+    for (int k = 1; k <= 4; k++) {
+      g_autoptr (JsonObject) reply = NULL;
+
+      /* Skip the events (alice's own messages, her join's presence). */
+      do {
+        g_clear_pointer (&reply, json_object_unref);
+        reply = hub_test_ws_recv_json (alice, WAIT_MS);
+        ck_assert_msg (reply != NULL, "expected reply %d of round %d", k, i);
+      } while (!json_object_has_member (reply, "id"));
+      ck_assert_msg (hub_test_json_int (reply, "id") == k * 1000 + i,
+                     "round %d: expected the reply to id %d, got %s", i, k * 1000 + i,
+                     hub_test_json_encode (reply));
+    }
+  }
+  /* Nothing waiting: a ping is still answered. */
+  pong = hub_test_ws_call (alice, "{'type':'ping'}");
+  ck_assert_str_eq (hub_test_json_string (pong, "type"), "pong");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -488,5 +525,6 @@ main (void)
   HUB_TEST_ADD (suite, stats_metrics_and_health_show_the_cluster, 30);
   HUB_TEST_ADD (suite, http_publish_on_one_node_reaches_the_others, 30);
   HUB_TEST_ADD (suite, requests_pipelined_after_hello_run_after_the_welcome, 30);
+  HUB_TEST_ADD (suite, pong_never_overtakes_a_reply_waiting_for_redis, 30);
   return hub_test_run (suite);
 }
