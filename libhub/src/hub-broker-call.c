@@ -132,7 +132,7 @@ hub_args_add_frame (GPtrArray *args, HubFrame *frame)
 void
 hub_call_run (HubCall *call, HubScript script, GPtrArray *args, HubRedisReplyFunc done)
 {
-  hub_redis_eval (hub_cluster_get_redis (call->d->cluster), script, args, done, call);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (call->d)), script, args, done, call);
 }
 
 /* The message frame with seq 0, split around that 0: the script puts the seq

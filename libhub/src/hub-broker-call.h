@@ -3,6 +3,7 @@
  * readers of the Lua scripts' replies ({"ok", …} or {"<error code>"}). */
 #pragma once
 
+#include "hub-broker-cluster.h"
 #include "hub-broker-redis.h"
 #include "hub-dispatcher-private.h"
 

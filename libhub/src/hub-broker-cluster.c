@@ -32,6 +32,7 @@ typedef struct {
 } ConnState;
 
 struct _HubCluster {
+  HubBroker parent;
   HubRedis *redis;           /* (owned) */
   GHashTable *states;        /* (owned) HubConnection* (unowned) → ConnState* (owned) */
   GHashTable *pending_hello; /* (owned) user → GPtrArray of HubConnection* (unowned) */
@@ -92,11 +93,11 @@ conn_state_free (gpointer p)
 static ConnState *
 conn_state (HubDispatcher *d, HubConnection *conn, gboolean create)
 {
-  ConnState *s = g_hash_table_lookup (d->cluster->states, conn);
+  ConnState *s = g_hash_table_lookup (hub_cluster_of (d)->states, conn);
 
   if (s == NULL && create) {
     s = g_new0 (ConnState, 1);
-    g_hash_table_insert (d->cluster->states, conn, s);
+    g_hash_table_insert (hub_cluster_of (d)->states, conn, s);
   }
   return s;
 }
@@ -104,7 +105,7 @@ conn_state (HubDispatcher *d, HubConnection *conn, gboolean create)
 void
 hub_cluster_count_call (HubDispatcher *d, HubConnection *conn, gint delta)
 {
-  ConnState *s = d->cluster != NULL ? conn_state (d, conn, FALSE) : NULL;
+  ConnState *s = hub_cluster_of (d) != NULL ? conn_state (d, conn, FALSE) : NULL;
 
   /* None once the connection closed: nothing is answered any more. */
   if (s != NULL)
@@ -126,7 +127,7 @@ deliver_to_user (HubDispatcher *d, const char *user, HubFrame *frame, const char
                  const char *room, gint64 seq)
 {
   GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
-  GPtrArray *pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  GPtrArray *pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
 
   for (guint i = 0; conns != NULL && i < conns->len; i++) {
     HubConnection *conn = g_ptr_array_index (conns, i);
@@ -213,13 +214,13 @@ hub_cluster_queue_request (HubDispatcher *d, HubConnection *conn, const char *da
 static void
 pending_remove (HubDispatcher *d, const char *user, HubConnection *conn)
 {
-  GPtrArray *pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  GPtrArray *pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
 
   if (pending == NULL)
     return;
   g_ptr_array_remove (pending, conn);
   if (pending->len == 0)
-    g_hash_table_remove (d->cluster->pending_hello, user);
+    g_hash_table_remove (hub_cluster_of (d)->pending_hello, user);
 }
 
 /* The requests that came while the hello was in Redis, in order. */
@@ -336,7 +337,7 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
   GPtrArray *pending;
 
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster))) {
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d)))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_INTERNAL, HUB_CLUSTER_UNAVAILABLE);
     hub_request_free (req);
     return;
@@ -349,10 +350,10 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
   s->hello_pending = TRUE;
   s->held = g_ptr_array_new_with_free_func (held_free);
   s->queued = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
-  pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
   if (pending == NULL) {
     pending = g_ptr_array_new ();
-    g_hash_table_insert (d->cluster->pending_hello, g_strdup (user), pending);
+    g_hash_table_insert (hub_cluster_of (d)->pending_hello, g_strdup (user), pending);
   }
   g_ptr_array_add (pending, conn);
 
@@ -371,7 +372,7 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
       hub_args_add_int (args, *(gint64 *)g_hash_table_lookup (req->resume, rooms->pdata[i]));
     }
   }
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_HELLO, args, hello_done,
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_HELLO, args, hello_done,
                   hub_call_new (d, conn, req));
 }
 
@@ -390,9 +391,9 @@ on_grace_over (gpointer data)
   hub_args_add (args, g->user);
   hub_args_add_int (args, g->deadline);
   /* When Redis is down this is lost; a liveness tick expires the grace later. */
-  hub_redis_eval (hub_cluster_get_redis (g->d->cluster), HUB_SCRIPT_GRACE, args, ignore_reply,
-                  NULL);
-  g_hash_table_remove (g->d->cluster->graces, g->user);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (g->d)), HUB_SCRIPT_GRACE, args,
+                  ignore_reply, NULL);
+  g_hash_table_remove (hub_cluster_of (g->d)->graces, g->user);
 }
 
 typedef struct {
@@ -408,7 +409,7 @@ bye_done (redisReply *reply, gpointer data)
   gint64 deadline = hub_reply_code (reply) == HUB_ERROR_NONE ? hub_reply_int (reply, 1) : 0;
 
   /* NULL while the dispatcher is being freed (hub_redis_free fails what is pending). */
-  if (deadline > 0 && d->cluster != NULL) {
+  if (deadline > 0 && hub_cluster_of (d) != NULL) {
     Grace *g = g_new0 (Grace, 1);
 
     g->d = d;
@@ -416,7 +417,7 @@ bye_done (redisReply *reply, gpointer data)
     g->deadline = deadline;
     g->timer =
         hub_clock_add_timeout (d->clock, d->config.presence_grace_s * 1000, on_grace_over, g);
-    g_hash_table_replace (d->cluster->graces, g->user, g);
+    g_hash_table_replace (hub_cluster_of (d)->graces, g->user, g);
   }
   g_free (bye->user);
   g_free (bye);
@@ -432,7 +433,7 @@ hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
 
   if (s == NULL || s->user == NULL) {
     if (s != NULL)
-      g_hash_table_remove (d->cluster->states, conn);
+      g_hash_table_remove (hub_cluster_of (d)->states, conn);
     return;
   }
   if (s->hello_pending)
@@ -447,8 +448,8 @@ hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
   bye = g_new0 (Bye, 1);
   bye->d = d;
   bye->user = g_strdup (s->user);
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_BYE, args, bye_done, bye);
-  g_hash_table_remove (d->cluster->states, conn);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_BYE, args, bye_done, bye);
+  g_hash_table_remove (hub_cluster_of (d)->states, conn);
 }
 
 /* --- Liveness, resync, figures ------------------------------------------------------------------
@@ -488,7 +489,7 @@ resync_done (redisReply *reply, gpointer data)
 
   if (hub_reply_code (reply) != HUB_ERROR_NONE)
     return;
-  d->cluster->resyncs++;
+  hub_cluster_of (d)->resyncs++;
   /* The figures of the other nodes at once, not a tick later. */
   hub_cluster_tick (d);
 }
@@ -513,7 +514,8 @@ resync (HubDispatcher *d)
   g_hash_table_iter_init (&iter, c.watched);
   while (g_hash_table_iter_next (&iter, &user, NULL))
     hub_args_add (args, user);
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_RESYNC, args, resync_done, d);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_RESYNC, args, resync_done,
+                  d);
   g_ptr_array_unref (c.pairs);
   g_hash_table_unref (c.watched);
 }
@@ -533,7 +535,7 @@ static void
 tick_done (redisReply *reply, gpointer data)
 {
   HubDispatcher *d = data;
-  HubCluster *c = d->cluster;
+  HubCluster *c = hub_cluster_of (d);
   redisReply *stats;
   GString *json;
 
@@ -564,40 +566,42 @@ hub_cluster_tick (HubDispatcher *d)
   g_autoptr (GPtrArray) args = hub_args_new ();
   g_autofree char *stats = NULL;
 
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster)))
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d))))
     return;
   stats = hub_dispatcher_render_node_stats_json (d);
   hub_args_add_int (args, ttl_ms (d));
   hub_args_add (args, stats);
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_TICK, args, tick_done, d);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_TICK, args, tick_done, d);
 }
 
 static void api_cancel_all (HubCluster *c);
+static void hub_cluster_free (HubCluster *c);
+static const HubBrokerVTable cluster_vtable;
 
-HubCluster *
+static HubCluster *
 hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error)
 {
   static const HubRedisEvents events = {on_message, on_up, on_down};
   HubCluster *c = g_new0 (HubCluster, 1);
 
+  c->parent.vtable = &cluster_vtable;
+  c->parent.d = d;
   c->states = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_state_free);
   c->pending_hello =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   c->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
   c->api_pending = g_hash_table_new (g_direct_hash, g_direct_equal);
   c->nodes_json = g_strdup ("");
-  d->cluster = c;
   c->redis = hub_redis_new (url, prefix, d->config.node, d->config.presence_grace_s * 1000, &events,
                             d, error);
   if (c->redis == NULL) {
-    d->cluster = NULL;
     hub_cluster_free (c);
     return NULL;
   }
   return c;
 }
 
-void
+static void
 hub_cluster_free (HubCluster *c)
 {
   if (c == NULL)
@@ -619,23 +623,6 @@ hub_cluster_free (HubCluster *c)
   g_hash_table_unref (c->pending_hello);
   g_free (c->nodes_json);
   g_free (c);
-}
-
-gboolean
-hub_cluster_is_up (HubCluster *c)
-{
-  return hub_redis_is_up (c->redis);
-}
-
-void
-hub_cluster_get_figures (HubCluster *c, HubClusterFigures *out)
-{
-  out->up = hub_redis_is_up (c->redis);
-  out->nodes = c->cluster_nodes;
-  out->rooms = c->cluster_rooms;
-  out->users_online = c->cluster_online;
-  out->resyncs = c->resyncs;
-  out->nodes_json = c->nodes_json;
 }
 
 static char *
@@ -712,13 +699,13 @@ hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gbo
     g_autoptr (HubFrame) frame =
         hub_encode_broadcast (sender, hub_clock_unix_ms (d->clock), payload);
 
-    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (d->cluster),
+    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (hub_cluster_of (d)),
                                    hub_frame_payload (frame, NULL)))
       return api_error (http_status, 503, HUB_ERROR_INTERNAL);
     return api_broadcast_answer (d, http_status);
   }
   args = api_args (d, room, to, payload, sender, device, &script);
-  reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), script, args);
+  reply = hub_redis_eval_sync (hub_cluster_get_redis (hub_cluster_of (d)), script, args);
   out = api_answer (d, room != NULL, reply, http_status);
   if (reply != NULL)
     freeReplyObject (reply);
@@ -746,8 +733,8 @@ api_maybe_free (HubApiPublish *p)
 {
   if (p->starting || !p->redis_done || !(p->answered || p->cancelled))
     return;
-  if (p->d->cluster != NULL)
-    g_hash_table_remove (p->d->cluster->api_pending, p);
+  if (hub_cluster_of (p->d) != NULL)
+    g_hash_table_remove (hub_cluster_of (p->d)->api_pending, p);
   g_free (p);
 }
 
@@ -800,7 +787,7 @@ hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *t
                                const char *device, HubApiPublishFunc func, gpointer user_data)
 {
   HubApiPublish *p = g_new0 (HubApiPublish, 1);
-  HubRedis *redis = hub_cluster_get_redis (d->cluster);
+  HubRedis *redis = hub_cluster_get_redis (hub_cluster_of (d));
 
   p->d = d;
   p->func = func;
@@ -808,7 +795,7 @@ hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *t
   p->room = room != NULL;
   p->broadcast = broadcast;
   p->starting = TRUE;
-  g_hash_table_add (d->cluster->api_pending, p);
+  g_hash_table_add (hub_cluster_of (d)->api_pending, p);
   p->timer = hub_clock_add_timeout (d->clock, API_PUBLISH_TIMEOUT_MS, api_timeout, p);
   if (broadcast) {
     g_autoptr (HubFrame) frame =
@@ -868,4 +855,131 @@ int
 hub_cluster_compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* --- The broker: the dispatcher's calls ------------------------------------------------- */
+
+HubCluster *
+hub_cluster_of (HubDispatcher *d)
+{
+  return d->broker != NULL && d->broker->vtable == &cluster_vtable ? (HubCluster *)d->broker : NULL;
+}
+
+static void
+cluster_free (HubBroker *b)
+{
+  hub_cluster_free ((HubCluster *)b);
+}
+
+static void
+cluster_hello (HubBroker *b, HubConnection *conn, HubRequest *req, const char *user,
+               const char *device, gboolean admin)
+{
+  hub_cluster_hello (b->d, conn, req, user, device, admin);
+}
+
+static gboolean
+cluster_hello_pending (HubBroker *b, HubConnection *conn)
+{
+  return hub_cluster_hello_pending (b->d, conn);
+}
+
+static void
+cluster_queue_request (HubBroker *b, HubConnection *conn, const char *data, gsize len)
+{
+  hub_cluster_queue_request (b->d, conn, data, len);
+}
+
+static void
+cluster_execute (HubBroker *b, HubConnection *conn, HubRequest *req)
+{
+  hub_cluster_execute (b->d, conn, req);
+}
+
+static void
+cluster_connection_closed (HubBroker *b, HubConnection *conn)
+{
+  /* Presence lives in Redis: unregister the connection there. */
+  hub_cluster_connection_closed (b->d, conn);
+  hub_connection_manager_remove (b->d->conns, conn);
+}
+
+static void
+cluster_tick (HubBroker *b)
+{
+  hub_cluster_tick (b->d);
+}
+
+static gboolean
+cluster_is_up (HubBroker *b)
+{
+  return hub_redis_is_up (((HubCluster *)b)->redis);
+}
+
+static void
+cluster_get_counts (HubBroker *b, guint *rooms, guint *users_online)
+{
+  /* Rooms are the cluster's; users online are this node's (§10). */
+  *rooms = ((HubCluster *)b)->cluster_rooms;
+  *users_online = hub_connection_manager_n_users (b->d->conns);
+}
+
+static gboolean
+cluster_get_figures (HubBroker *b, HubClusterFigures *out)
+{
+  HubCluster *c = (HubCluster *)b;
+
+  out->up = hub_redis_is_up (c->redis);
+  out->nodes = c->cluster_nodes;
+  out->rooms = c->cluster_rooms;
+  out->users_online = c->cluster_online;
+  out->resyncs = c->resyncs;
+  out->nodes_json = c->nodes_json;
+  return TRUE;
+}
+
+static char *
+cluster_api_publish (HubBroker *b, const char *room, const char *to, gboolean broadcast,
+                     JsonNode *payload, guint *http_status)
+{
+  return hub_cluster_api_publish (b->d, room, to, broadcast, payload, HUB_API_SENDER,
+                                  HUB_API_DEVICE, http_status);
+}
+
+static HubApiPublish *
+cluster_api_publish_async (HubBroker *b, const char *room, const char *to, gboolean broadcast,
+                           JsonNode *payload, HubApiPublishFunc func, gpointer user_data)
+{
+  return hub_cluster_api_publish_async (b->d, room, to, broadcast, payload, HUB_API_SENDER,
+                                        HUB_API_DEVICE, func, user_data);
+}
+
+static void
+cluster_api_publish_cancel (HubBroker *b, HubApiPublish *publish)
+{
+  hub_cluster_api_publish_cancel (b->d, publish);
+}
+
+static const HubBrokerVTable cluster_vtable = {
+    .free = cluster_free,
+    .hello = cluster_hello,
+    .hello_pending = cluster_hello_pending,
+    .queue_request = cluster_queue_request,
+    .execute = cluster_execute,
+    .connection_closed = cluster_connection_closed,
+    .tick = cluster_tick,
+    .is_up = cluster_is_up,
+    .get_counts = cluster_get_counts,
+    .get_cluster_figures = cluster_get_figures,
+    .api_publish = cluster_api_publish,
+    .api_publish_async = cluster_api_publish_async,
+    .api_publish_cancel = cluster_api_publish_cancel,
+};
+
+HubBroker *
+hub_broker_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error)
+{
+  HubCluster *c = hub_cluster_new (d, url, prefix, error);
+
+  return c != NULL ? &c->parent : NULL;
 }

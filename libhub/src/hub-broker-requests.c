@@ -350,11 +350,12 @@ do_broadcast (HubCall *call)
   }
   frame = hub_encode_broadcast (hub_connection_get_user (call->conn), hub_clock_unix_ms (d->clock),
                                 call->req->payload);
-  channel = g_strdup_printf ("%sch:all", hub_redis_prefix (hub_cluster_get_redis (d->cluster)));
+  channel =
+      g_strdup_printf ("%sch:all", hub_redis_prefix (hub_cluster_get_redis (hub_cluster_of (d))));
   argv[0] = "PUBLISH";
   argv[1] = channel;
   argv[2] = hub_frame_payload (frame, NULL);
-  hub_redis_command (hub_cluster_get_redis (d->cluster), argv, 3, broadcast_done, call);
+  hub_redis_command (hub_cluster_get_redis (hub_cluster_of (d)), argv, 3, broadcast_done, call);
 }
 
 /* --- §6 History ---------------------------------------------------------------------------- */
@@ -588,7 +589,7 @@ hub_cluster_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
      * replies, as on one node (Redis answers a connection's commands in
      * order; when it is down the PING fails at once and ping is answered). */
     if (hub_cluster_calls_pending (d, conn) > 0) {
-      hub_redis_command (hub_cluster_get_redis (d->cluster), argv, 1, ping_done,
+      hub_redis_command (hub_cluster_get_redis (hub_cluster_of (d)), argv, 1, ping_done,
                          hub_call_new (d, conn, req));
       return;
     }
@@ -596,7 +597,7 @@ hub_cluster_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
     hub_request_free (req);
     return;
   }
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster))) {
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d)))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_INTERNAL, HUB_CLUSTER_UNAVAILABLE);
     hub_request_free (req);
     return;

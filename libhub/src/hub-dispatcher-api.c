@@ -5,11 +5,8 @@
 
 #include <string.h>
 
-#define API_SENDER "@api"
-#define API_DEVICE "http"
-
-static char *
-api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
+char *
+hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -36,8 +33,8 @@ api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, 
   if (d->config.secret == NULL)
     return TRUE;
   if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0) {
-    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED,
-                      "an Authorization: Bearer <token> header is required");
+    *out = hub_dispatcher_api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED,
+                                     "an Authorization: Bearer <token> header is required");
     return FALSE;
   }
   token = authorization + 7;
@@ -46,11 +43,12 @@ api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, 
   claims = hub_auth_verify (token, d->config.secret, d->config.secret_len,
                             hub_clock_unix_ms (d->clock) / 1000, &error);
   if (claims == NULL) {
-    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
+    *out = hub_dispatcher_api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
     return FALSE;
   }
   if (!claims->admin) {
-    *out = api_error (http_status, 403, HUB_ERROR_FORBIDDEN, "publishing needs an admin token");
+    *out = hub_dispatcher_api_error (http_status, 403, HUB_ERROR_FORBIDDEN,
+                                     "publishing needs an admin token");
     return FALSE;
   }
   return TRUE;
@@ -68,21 +66,21 @@ api_name (JsonObject *obj, const char *member, const char **out, guint *http_sta
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
     g_autofree char *msg = g_strdup_printf ("field '%s' must be a string", member);
 
-    *body = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, msg);
+    *body = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, msg);
     return FALSE;
   }
   *out = json_node_get_string (node);
   if (!hub_name_is_valid (*out)) {
     g_autofree char *msg = g_strdup_printf ("field '%s' is not a valid name", member);
 
-    *body = api_error (http_status, 400, HUB_ERROR_INVALID_NAME, msg);
+    *body = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_INVALID_NAME, msg);
     return FALSE;
   }
   return TRUE;
 }
 
-static char *
-api_result (guint *http_status, const char *member, gint64 value)
+char *
+hub_dispatcher_api_result (guint *http_status, const char *member, gint64 value)
 {
   *http_status = 200;
   return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
@@ -113,13 +111,15 @@ api_parse (HubDispatcher *d, const char *body, gsize len, const char *authorizat
       !json_parser_load_from_data (req->parser, body, (gssize)len, NULL) ||
       json_parser_get_root (req->parser) == NULL || /* an empty body parses to nothing */
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (req->parser))) {
-    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "the body must be a JSON object");
     return FALSE;
   }
   obj = json_node_get_object (json_parser_get_root (req->parser));
   req->payload = json_object_get_member (obj, "payload");
   if (req->payload == NULL || !JSON_NODE_HOLDS_OBJECT (req->payload)) {
-    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'payload' must be an object");
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "field 'payload' must be an object");
     return FALSE;
   }
   if (!api_name (obj, "room", &req->room_id, http_status, out) ||
@@ -129,14 +129,15 @@ api_parse (HubDispatcher *d, const char *body, gsize len, const char *authorizat
   if (broadcast != NULL && !JSON_NODE_HOLDS_NULL (broadcast) &&
       (!JSON_NODE_HOLDS_VALUE (broadcast) ||
        json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN)) {
-    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'broadcast' must be true");
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "field 'broadcast' must be true");
     return FALSE;
   }
   req->broadcast =
       broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) && json_node_get_boolean (broadcast);
   if ((req->room_id != NULL) + (req->to != NULL) + req->broadcast != 1) {
-    *out = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
-                      "give exactly one of 'room', 'to' or 'broadcast': true");
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "give exactly one of 'room', 'to' or 'broadcast': true");
     return FALSE;
   }
   return TRUE;
@@ -148,40 +149,6 @@ api_request_clear (ApiRequest *req)
   g_clear_object (&req->parser);
 }
 
-/* The in-memory publish of a valid request. */
-static char *
-api_publish_local (HubDispatcher *d, const ApiRequest *req, guint *http_status)
-{
-  if (req->room_id != NULL) {
-    HubRoom *room = hub_room_manager_lookup (d->rooms, req->room_id);
-
-    if (room == NULL)
-      return api_error (http_status, 404, HUB_ERROR_ROOM_NOT_FOUND, "no such room");
-    return api_result (
-        http_status, "seq",
-        hub_dispatcher_publish_to_room (d, room, API_SENDER, API_DEVICE, req->payload));
-  }
-  if (req->to != NULL) {
-    g_autoptr (HubFrame) frame = NULL;
-    guint delivered;
-
-    if (hub_connection_manager_count_user (d->conns, req->to) == 0)
-      return api_error (http_status, 404, HUB_ERROR_USER_OFFLINE, "the user has no connection");
-    frame = hub_encode_direct (API_SENDER, req->to, hub_clock_unix_ms (d->clock), req->payload);
-    delivered = hub_broadcaster_to_user (d->broadcaster, req->to, frame, NULL);
-    d->messages_in_total++;
-    return api_result (http_status, "delivered", delivered);
-  }
-  {
-    g_autoptr (HubFrame) frame =
-        hub_encode_broadcast (API_SENDER, hub_clock_unix_ms (d->clock), req->payload);
-    guint delivered = hub_broadcaster_to_all (d->broadcaster, frame);
-
-    d->messages_in_total++;
-    return api_result (http_status, "delivered", delivered);
-  }
-}
-
 char *
 hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                             const char *authorization, guint *http_status)
@@ -190,10 +157,8 @@ hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
   char *out = NULL;
 
   if (api_parse (d, body, len, authorization, &req, http_status, &out))
-    out = d->cluster != NULL
-              ? hub_cluster_api_publish (d, req.room_id, req.to, req.broadcast, req.payload,
-                                         API_SENDER, API_DEVICE, http_status)
-              : api_publish_local (d, &req, http_status);
+    out = d->broker->vtable->api_publish (d->broker, req.room_id, req.to, req.broadcast,
+                                          req.payload, http_status);
   api_request_clear (&req);
   return out;
 }
@@ -210,13 +175,9 @@ hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
 
   if (!api_parse (d, body, len, authorization, &req, &status, &out))
     func (status, out, user_data);
-  else if (d->cluster != NULL)
-    pending = hub_cluster_api_publish_async (d, req.room_id, req.to, req.broadcast, req.payload,
-                                             API_SENDER, API_DEVICE, func, user_data);
-  else {
-    out = api_publish_local (d, &req, &status);
-    func (status, out, user_data);
-  }
+  else
+    pending = d->broker->vtable->api_publish_async (d->broker, req.room_id, req.to, req.broadcast,
+                                                    req.payload, func, user_data);
   api_request_clear (&req);
   return pending;
 }
@@ -224,6 +185,6 @@ hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
 void
 hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish)
 {
-  if (publish != NULL && d->cluster != NULL)
-    hub_cluster_api_publish_cancel (d, publish);
+  if (publish != NULL && d->broker->vtable->api_publish_cancel != NULL)
+    d->broker->vtable->api_publish_cancel (d->broker, publish);
 }
