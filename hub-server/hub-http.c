@@ -38,6 +38,7 @@ hub_http_session_clear (HubHttpSession *s)
     g_byte_array_unref (s->body);
   s->body = NULL;
   g_clear_pointer (&s->authorization, g_free);
+  g_clear_pointer (&s->answer, g_free);
   s->awaiting_body = FALSE;
 }
 
@@ -179,17 +180,47 @@ method_has_body (const char *method)
          g_strcmp0 (method, "PATCH") == 0;
 }
 
+/* The publish's answer: kept, and written at once when it came before
+ * hub_dispatcher_api_publish_async() returned, else from HTTP_WRITEABLE. */
+static void
+on_publish_answer (guint status, const char *body, gpointer user_data)
+{
+  HubHttpSession *s = user_data;
+
+  s->pending = NULL;
+  s->answer_status = status;
+  g_free (s->answer);
+  s->answer = g_strdup (body);
+  if (!s->in_publish)
+    lws_callback_on_writable (s->wsi);
+}
+
+/* Closes: see handle_request(). */
+static int
+write_answer (struct lws *wsi, HubHttpSession *s)
+{
+  char *json = g_steal_pointer (&s->answer);
+
+  return respond (wsi, s, s->answer_status, CONTENT_TYPE_JSON, json, NULL, FALSE, TRUE);
+}
+
+/* The loop goes on serving others while a cluster node waits for Redis. */
 static int
 publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
 {
-  guint status = 500;
   gsize len = s->body != NULL ? s->body->len : 0;
   /* An empty GByteArray has no data pointer at all. */
   const char *data = len > 0 ? (const char *)s->body->data : "";
-  char *json = hub_dispatcher_api_publish (d, data, len, s->authorization, &status);
 
-  /* Closes: see handle_request(). */
-  return respond (wsi, s, status, CONTENT_TYPE_JSON, json, NULL, FALSE, TRUE);
+  s->awaiting_body = FALSE;
+  s->wsi = wsi;
+  s->in_publish = TRUE;
+  s->pending =
+      hub_dispatcher_api_publish_async (d, data, len, s->authorization, on_publish_answer, s);
+  s->in_publish = FALSE;
+  if (s->answer != NULL)
+    return write_answer (wsi, s);
+  return 0;
 }
 
 /* POST /api/publish: the body needs a Content-Length within
@@ -291,10 +322,14 @@ hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reasons 
       return publish (d, wsi, s);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
+      if (s->answer != NULL)
+        return write_answer (wsi, s);
       return 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      if (s->pending != NULL) /* the client went away before the answer */
+        hub_dispatcher_api_publish_cancel (d, g_steal_pointer (&s->pending));
       /* lws frees the per-session data after a drop (it rebinds the
        * protocol at each transaction's end and at the WebSocket upgrade). */
       hub_http_session_clear (s);

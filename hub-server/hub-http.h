@@ -20,6 +20,12 @@ typedef struct {
   GByteArray *body;       /* POST /api/publish body read so far (owned) (nullable) */
   char *authorization;    /* its Authorization header (owned) (nullable) */
   gboolean awaiting_body; /* a publish waits for HTTP_BODY_COMPLETION */
+  /* A publish waiting for its answer (a cluster node waits for Redis). */
+  struct lws *wsi;        /* the session's wsi, for the answer */
+  HubApiPublish *pending; /* (nullable) until the answer comes */
+  gboolean in_publish;    /* inside hub_dispatcher_api_publish_async() */
+  char *answer;           /* (owned) (nullable) the answer's JSON body, to write */
+  guint answer_status;
 } HubHttpSession;
 
 /* Handles the HTTP-side lws callback reasons (HTTP, HTTP_BODY,
@@ -35,7 +41,8 @@ int hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reas
  * returns 1 (lws then completes the transaction). */
 int hub_http_confirm_upgrade (struct lws *wsi, const char *upgrade);
 
-/* Frees what @s holds; idempotent. */
+/* Frees what @s holds; idempotent. A pending publish must be cancelled
+ * first (hub_http_callback does on CLOSED_HTTP). */
 void hub_http_session_clear (HubHttpSession *s);
 
 G_END_DECLS

@@ -12,12 +12,14 @@ hub_call_new (HubDispatcher *d, HubConnection *conn, HubRequest *req)
   call->d = d;
   call->conn = hub_connection_ref (conn);
   call->req = req;
+  hub_cluster_count_call (d, conn, 1);
   return call;
 }
 
 void
 hub_call_free (HubCall *call)
 {
+  hub_cluster_count_call (call->d, call->conn, -1);
   hub_connection_unref (call->conn);
   hub_request_free (call->req);
   g_free (call);
@@ -130,7 +132,7 @@ hub_args_add_frame (GPtrArray *args, HubFrame *frame)
 void
 hub_call_run (HubCall *call, HubScript script, GPtrArray *args, HubRedisReplyFunc done)
 {
-  hub_redis_eval (hub_cluster_get_redis (call->d->cluster), script, args, done, call);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (call->d)), script, args, done, call);
 }
 
 /* The message frame with seq 0, split around that 0: the script puts the seq

@@ -3,6 +3,7 @@
  * readers of the Lua scripts' replies ({"ok", …} or {"<error code>"}). */
 #pragma once
 
+#include "hub-broker-cluster.h"
 #include "hub-broker-redis.h"
 #include "hub-dispatcher-private.h"
 
@@ -16,7 +17,8 @@ typedef struct {
   HubRequest *req;     /* (owned) */
 } HubCall;
 
-/* Refs @conn, takes @req. */
+/* Refs @conn, takes @req. Counts as one of @conn's calls waiting for Redis
+ * until freed. */
 HubCall *hub_call_new (HubDispatcher *d, HubConnection *conn, HubRequest *req);
 void hub_call_free (HubCall *call);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubCall, hub_call_free)
@@ -41,6 +43,11 @@ void hub_args_add_int (GPtrArray *args, gint64 v);
 void hub_args_add_frame (GPtrArray *args, HubFrame *frame);
 /* A message frame encoded with seq 0, as the two halves around that 0. */
 void hub_args_add_message_halves (GPtrArray *args, HubFrame *frame);
+
+/* @conn's requests waiting for Redis (HubCall), counted by hub_call_new and
+ * hub_call_free. */
+void hub_cluster_count_call (HubDispatcher *d, HubConnection *conn, gint delta);
+guint hub_cluster_calls_pending (HubDispatcher *d, HubConnection *conn);
 
 /* TRUE while @conn is one of this node's open connections. */
 gboolean hub_cluster_conn_alive (HubDispatcher *d, HubConnection *conn);

@@ -10,6 +10,9 @@
 #include "hub-broker-call.h"
 #include "hub/hub-version.h"
 
+/* How long an HTTP publish waits for Redis before answering 503. */
+#define API_PUBLISH_TIMEOUT_MS 5000
+
 /* A frame that arrived for a connection whose hello is still in Redis: kept
  * until its welcome and replay are out. */
 typedef struct {
@@ -26,12 +29,16 @@ typedef struct {
   gboolean hello_pending;
   GPtrArray *held;   /* (owned) Held* while hello_pending */
   GPtrArray *queued; /* (owned) GBytes*: requests sent before the welcome */
+  guint calls;       /* requests of this connection waiting for Redis */
 } ConnState;
 
 struct _HubCluster {
+  HubBroker parent;
   HubRedis *redis;           /* (owned) */
   GHashTable *states;        /* (owned) HubConnection* (unowned) → ConnState* (owned) */
   GHashTable *pending_hello; /* (owned) user → GPtrArray of HubConnection* (unowned) */
+  GHashTable *graces;        /* (owned) user → Grace*: offline pending on this node's timer */
+  GHashTable *api_pending;   /* (owned) set of HubApiPublish* waiting for Redis */
   /* What the last liveness refresh read from Redis. */
   guint cluster_rooms;
   guint cluster_online;
@@ -39,6 +46,28 @@ struct _HubCluster {
   char *nodes_json; /* (owned) "\"name\":{…},…" */
   guint64 resyncs;
 };
+
+/* A user whose last connection in the cluster closed on this node: once the
+ * presence grace runs out, HUB_SCRIPT_GRACE makes it offline unless it came
+ * back meanwhile (on any node). The liveness tick of every node does the same
+ * for graces whose node died. */
+typedef struct {
+  HubDispatcher *d; /* (unowned) */
+  char *user;       /* (owned) */
+  gint64 deadline;  /* Redis' deadline: identifies this grace */
+  guint timer;
+} Grace;
+
+static void
+grace_free (gpointer p)
+{
+  Grace *g = p;
+
+  if (g->timer != 0)
+    hub_clock_cancel (g->d->clock, g->timer);
+  g_free (g->user);
+  g_free (g);
+}
 
 static void
 held_free (gpointer p)
@@ -65,13 +94,31 @@ conn_state_free (gpointer p)
 static ConnState *
 conn_state (HubDispatcher *d, HubConnection *conn, gboolean create)
 {
-  ConnState *s = g_hash_table_lookup (d->cluster->states, conn);
+  ConnState *s = g_hash_table_lookup (hub_cluster_of (d)->states, conn);
 
   if (s == NULL && create) {
     s = g_new0 (ConnState, 1);
-    g_hash_table_insert (d->cluster->states, conn, s);
+    g_hash_table_insert (hub_cluster_of (d)->states, conn, s);
   }
   return s;
+}
+
+void
+hub_cluster_count_call (HubDispatcher *d, HubConnection *conn, gint delta)
+{
+  ConnState *s = hub_cluster_of (d) != NULL ? conn_state (d, conn, FALSE) : NULL;
+
+  /* None once the connection closed: nothing is answered any more. */
+  if (s != NULL)
+    s->calls = (guint)((gint)s->calls + delta);
+}
+
+guint
+hub_cluster_calls_pending (HubDispatcher *d, HubConnection *conn)
+{
+  ConnState *s = conn_state (d, conn, FALSE);
+
+  return s != NULL ? s->calls : 0;
 }
 
 /* --- Deliveries from pub/sub --------------------------------------------------------- */
@@ -81,7 +128,7 @@ deliver_to_user (HubDispatcher *d, const char *user, HubFrame *frame, const char
                  const char *room, gint64 seq)
 {
   GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
-  GPtrArray *pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  GPtrArray *pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
 
   for (guint i = 0; conns != NULL && i < conns->len; i++) {
     HubConnection *conn = g_ptr_array_index (conns, i);
@@ -168,13 +215,13 @@ hub_cluster_queue_request (HubDispatcher *d, HubConnection *conn, const char *da
 static void
 pending_remove (HubDispatcher *d, const char *user, HubConnection *conn)
 {
-  GPtrArray *pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  GPtrArray *pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
 
   if (pending == NULL)
     return;
   g_ptr_array_remove (pending, conn);
   if (pending->len == 0)
-    g_hash_table_remove (d->cluster->pending_hello, user);
+    g_hash_table_remove (hub_cluster_of (d)->pending_hello, user);
 }
 
 /* The requests that came while the hello was in Redis, in order. */
@@ -291,7 +338,7 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
   GPtrArray *pending;
 
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster))) {
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d)))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_INTERNAL, HUB_CLUSTER_UNAVAILABLE);
     hub_request_free (req);
     return;
@@ -304,10 +351,10 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
   s->hello_pending = TRUE;
   s->held = g_ptr_array_new_with_free_func (held_free);
   s->queued = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
-  pending = g_hash_table_lookup (d->cluster->pending_hello, user);
+  pending = g_hash_table_lookup (hub_cluster_of (d)->pending_hello, user);
   if (pending == NULL) {
     pending = g_ptr_array_new ();
-    g_hash_table_insert (d->cluster->pending_hello, g_strdup (user), pending);
+    g_hash_table_insert (hub_cluster_of (d)->pending_hello, g_strdup (user), pending);
   }
   g_ptr_array_add (pending, conn);
 
@@ -326,7 +373,7 @@ hub_cluster_hello (HubDispatcher *d, HubConnection *conn, HubRequest *req, const
       hub_args_add_int (args, *(gint64 *)g_hash_table_lookup (req->resume, rooms->pdata[i]));
     }
   }
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_HELLO, args, hello_done,
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_HELLO, args, hello_done,
                   hub_call_new (d, conn, req));
 }
 
@@ -335,16 +382,59 @@ ignore_reply (redisReply *reply, gpointer data)
 {
 }
 
+static void
+on_grace_over (gpointer data)
+{
+  Grace *g = data;
+  g_autoptr (GPtrArray) args = hub_args_new ();
+
+  g->timer = 0;
+  hub_args_add (args, g->user);
+  hub_args_add_int (args, g->deadline);
+  /* When Redis is down this is lost; a liveness tick expires the grace later. */
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (g->d)), HUB_SCRIPT_GRACE, args,
+                  ignore_reply, NULL);
+  g_hash_table_remove (hub_cluster_of (g->d)->graces, g->user);
+}
+
+typedef struct {
+  HubDispatcher *d;
+  char *user; /* (owned) */
+} Bye;
+
+static void
+bye_done (redisReply *reply, gpointer data)
+{
+  Bye *bye = data;
+  HubDispatcher *d = bye->d;
+  gint64 deadline = hub_reply_code (reply) == HUB_ERROR_NONE ? hub_reply_int (reply, 1) : 0;
+
+  /* NULL while the dispatcher is being freed (hub_redis_free fails what is pending). */
+  if (deadline > 0 && hub_cluster_of (d) != NULL) {
+    Grace *g = g_new0 (Grace, 1);
+
+    g->d = d;
+    g->user = g_strdup (bye->user);
+    g->deadline = deadline;
+    g->timer =
+        hub_clock_add_timeout (d->clock, d->config.presence_grace_s * 1000, on_grace_over, g);
+    g_hash_table_replace (hub_cluster_of (d)->graces, g->user, g);
+  }
+  g_free (bye->user);
+  g_free (bye);
+}
+
 void
 hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
 {
   ConnState *s = conn_state (d, conn, FALSE);
   g_autoptr (GPtrArray) args = NULL;
   g_autoptr (GPtrArray) unwatched = hub_cluster_unsubscribe_local (d, conn, NULL);
+  Bye *bye;
 
   if (s == NULL || s->user == NULL) {
     if (s != NULL)
-      g_hash_table_remove (d->cluster->states, conn);
+      g_hash_table_remove (hub_cluster_of (d)->states, conn);
     return;
   }
   if (s->hello_pending)
@@ -356,8 +446,11 @@ hub_cluster_connection_closed (HubDispatcher *d, HubConnection *conn)
     hub_args_add (args, g_ptr_array_index (unwatched, i));
   /* When Redis is down this is lost; the resync after reconnecting drops the
    * connections this node no longer has. */
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_BYE, args, ignore_reply, NULL);
-  g_hash_table_remove (d->cluster->states, conn);
+  bye = g_new0 (Bye, 1);
+  bye->d = d;
+  bye->user = g_strdup (s->user);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_BYE, args, bye_done, bye);
+  g_hash_table_remove (hub_cluster_of (d)->states, conn);
 }
 
 /* --- Liveness, resync, figures ------------------------------------------------------------------
@@ -397,7 +490,7 @@ resync_done (redisReply *reply, gpointer data)
 
   if (hub_reply_code (reply) != HUB_ERROR_NONE)
     return;
-  d->cluster->resyncs++;
+  hub_cluster_of (d)->resyncs++;
   /* The figures of the other nodes at once, not a tick later. */
   hub_cluster_tick (d);
 }
@@ -422,7 +515,8 @@ resync (HubDispatcher *d)
   g_hash_table_iter_init (&iter, c.watched);
   while (g_hash_table_iter_next (&iter, &user, NULL))
     hub_args_add (args, user);
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_RESYNC, args, resync_done, d);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_RESYNC, args, resync_done,
+                  d);
   g_ptr_array_unref (c.pairs);
   g_hash_table_unref (c.watched);
 }
@@ -442,7 +536,7 @@ static void
 tick_done (redisReply *reply, gpointer data)
 {
   HubDispatcher *d = data;
-  HubCluster *c = d->cluster;
+  HubCluster *c = hub_cluster_of (d);
   redisReply *stats;
   GString *json;
 
@@ -473,35 +567,42 @@ hub_cluster_tick (HubDispatcher *d)
   g_autoptr (GPtrArray) args = hub_args_new ();
   g_autofree char *stats = NULL;
 
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster)))
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d))))
     return;
   stats = hub_dispatcher_render_node_stats_json (d);
   hub_args_add_int (args, ttl_ms (d));
   hub_args_add (args, stats);
-  hub_redis_eval (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_TICK, args, tick_done, d);
+  hub_redis_eval (hub_cluster_get_redis (hub_cluster_of (d)), HUB_SCRIPT_TICK, args, tick_done, d);
 }
 
-HubCluster *
+static void api_cancel_all (HubCluster *c);
+static void hub_cluster_free (HubCluster *c);
+static const HubBrokerVTable cluster_vtable;
+
+static HubCluster *
 hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error)
 {
   static const HubRedisEvents events = {on_message, on_up, on_down};
   HubCluster *c = g_new0 (HubCluster, 1);
 
+  c->parent.vtable = &cluster_vtable;
+  c->parent.d = d;
   c->states = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_state_free);
   c->pending_hello =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  c->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
+  c->api_pending = g_hash_table_new (g_direct_hash, g_direct_equal);
   c->nodes_json = g_strdup ("");
-  d->cluster = c;
-  c->redis = hub_redis_new (url, prefix, d->config.node, &events, d, error);
+  c->redis = hub_redis_new (url, prefix, d->config.node, d->config.presence_grace_s * 1000, &events,
+                            d, error);
   if (c->redis == NULL) {
-    d->cluster = NULL;
     hub_cluster_free (c);
     return NULL;
   }
   return c;
 }
 
-void
+static void
 hub_cluster_free (HubCluster *c)
 {
   if (c == NULL)
@@ -514,28 +615,15 @@ hub_cluster_free (HubCluster *c)
     if (reply != NULL)
       freeReplyObject (reply);
   }
+  g_hash_table_unref (c->graces);
+  /* No answer after this: freed when hub_redis_free fails their calls. */
+  api_cancel_all (c);
   g_clear_pointer (&c->redis, hub_redis_free);
+  g_hash_table_unref (c->api_pending);
   g_hash_table_unref (c->states);
   g_hash_table_unref (c->pending_hello);
   g_free (c->nodes_json);
   g_free (c);
-}
-
-gboolean
-hub_cluster_is_up (HubCluster *c)
-{
-  return hub_redis_is_up (c->redis);
-}
-
-void
-hub_cluster_get_figures (HubCluster *c, HubClusterFigures *out)
-{
-  out->up = hub_redis_is_up (c->redis);
-  out->nodes = c->cluster_nodes;
-  out->rooms = c->cluster_rooms;
-  out->users_online = c->cluster_online;
-  out->resyncs = c->resyncs;
-  out->nodes_json = c->nodes_json;
 }
 
 static char *
@@ -546,57 +634,216 @@ api_error (guint *http_status, guint status, HubErrorCode code)
                           hub_cluster_error_text (code));
 }
 
-char *
-hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gboolean broadcast,
-                         JsonNode *payload, const char *sender, const char *device,
-                         guint *http_status)
+/* The script and its arguments for an HTTP publish to @room or @to. */
+static GPtrArray *
+api_args (HubDispatcher *d, const char *room, const char *to, JsonNode *payload, const char *sender,
+          const char *device, HubScript *script)
 {
   gint64 now = hub_clock_unix_ms (d->clock);
-  g_autoptr (GPtrArray) args = hub_args_new ();
+  GPtrArray *args = hub_args_new ();
   g_autoptr (HubFrame) frame = NULL;
-  redisReply *reply;
-  HubErrorCode code;
-  char *out;
 
-  if (broadcast) {
-    frame = hub_encode_broadcast (sender, now, payload);
-    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (d->cluster),
-                                   hub_frame_payload (frame, NULL)))
-      return api_error (http_status, 503, HUB_ERROR_INTERNAL);
-    d->messages_in_total++;
-    *http_status = 200;
-    return g_strdup_printf ("{\"delivered\":%u}",
-                            hub_connection_manager_n_authenticated (d->conns));
-  }
   if (room != NULL) {
     frame = hub_encode_message (room, 0, sender, device, now, payload);
     hub_args_add (args, sender);
     hub_args_add (args, room);
     hub_args_add_message_halves (args, frame);
     hub_args_add_int (args, d->config.history_size);
-    reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_PUBLISH, args);
+    *script = HUB_SCRIPT_PUBLISH;
   } else {
     frame = hub_encode_direct (sender, to, now, payload);
     hub_args_add (args, sender);
     hub_args_add (args, to);
     hub_args_add (args, "-");
     hub_args_add_frame (args, frame);
-    reply = hub_redis_eval_sync (hub_cluster_get_redis (d->cluster), HUB_SCRIPT_DIRECT, args);
+    *script = HUB_SCRIPT_DIRECT;
   }
-  code = hub_reply_code (reply);
-  if (code == HUB_ERROR_NONE) {
-    d->messages_in_total++;
-    *http_status = 200;
-    out = g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", room != NULL ? "seq" : "delivered",
-                           hub_reply_int (reply, 1));
-  } else if (code == HUB_ERROR_INTERNAL) {
-    out = api_error (http_status, 503, code);
-  } else {
-    out = api_error (http_status, 404, code);
+  return args;
+}
+
+/* The HTTP answer to the script's @reply (NULL: Redis did not answer). */
+static char *
+api_answer (HubDispatcher *d, gboolean room, redisReply *reply, guint *http_status)
+{
+  HubErrorCode code = hub_reply_code (reply);
+
+  if (code == HUB_ERROR_INTERNAL)
+    return api_error (http_status, 503, code);
+  if (code != HUB_ERROR_NONE)
+    return api_error (http_status, 404, code);
+  d->messages_in_total++;
+  *http_status = 200;
+  return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", room ? "seq" : "delivered",
+                          hub_reply_int (reply, 1));
+}
+
+/* The answer to a broadcast that Redis took (§5: this node's connections). */
+static char *
+api_broadcast_answer (HubDispatcher *d, guint *http_status)
+{
+  d->messages_in_total++;
+  *http_status = 200;
+  return g_strdup_printf ("{\"delivered\":%u}", hub_connection_manager_n_authenticated (d->conns));
+}
+
+char *
+hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to, gboolean broadcast,
+                         JsonNode *payload, const char *sender, const char *device,
+                         guint *http_status)
+{
+  g_autoptr (GPtrArray) args = NULL;
+  HubScript script;
+  redisReply *reply;
+  char *out;
+
+  if (broadcast) {
+    g_autoptr (HubFrame) frame =
+        hub_encode_broadcast (sender, hub_clock_unix_ms (d->clock), payload);
+
+    if (!hub_redis_broadcast_sync (hub_cluster_get_redis (hub_cluster_of (d)),
+                                   hub_frame_payload (frame, NULL)))
+      return api_error (http_status, 503, HUB_ERROR_INTERNAL);
+    return api_broadcast_answer (d, http_status);
   }
+  args = api_args (d, room, to, payload, sender, device, &script);
+  reply = hub_redis_eval_sync (hub_cluster_get_redis (hub_cluster_of (d)), script, args);
+  out = api_answer (d, room != NULL, reply, http_status);
   if (reply != NULL)
     freeReplyObject (reply);
   return out;
+}
+
+/* An HTTP publish waiting for Redis. Freed once Redis answered (always,
+ * maybe with NULL) and the caller's handle is done with (answered or
+ * cancelled). */
+struct _HubApiPublish {
+  HubDispatcher *d; /* (unowned) */
+  HubApiPublishFunc func;
+  gpointer user_data;
+  gboolean room;      /* the answer is a seq (else delivered) */
+  gboolean broadcast; /* a PUBLISH on the broadcast channel */
+  guint timer;
+  gboolean starting; /* inside hub_cluster_api_publish_async */
+  gboolean redis_done;
+  gboolean answered;
+  gboolean cancelled;
+};
+
+static void
+api_maybe_free (HubApiPublish *p)
+{
+  if (p->starting || !p->redis_done || !(p->answered || p->cancelled))
+    return;
+  if (hub_cluster_of (p->d) != NULL)
+    g_hash_table_remove (hub_cluster_of (p->d)->api_pending, p);
+  g_free (p);
+}
+
+static void
+api_answer_now (HubApiPublish *p, guint status, const char *body)
+{
+  if (p->timer != 0)
+    hub_clock_cancel (p->d->clock, p->timer);
+  p->timer = 0;
+  p->answered = TRUE;
+  p->func (status, body, p->user_data);
+}
+
+static void
+api_timeout (gpointer data)
+{
+  HubApiPublish *p = data;
+  guint status;
+  g_autofree char *body = api_error (&status, 503, HUB_ERROR_INTERNAL);
+
+  p->timer = 0;
+  /* Redis may still run it: the client cannot know, as with a lost reply. */
+  api_answer_now (p, status, body);
+}
+
+static void
+api_done (redisReply *reply, gpointer data)
+{
+  HubApiPublish *p = data;
+
+  p->redis_done = TRUE;
+  if (!p->answered && !p->cancelled) {
+    guint status;
+    g_autofree char *body = NULL;
+
+    if (!p->broadcast)
+      body = api_answer (p->d, p->room, reply, &status);
+    else if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+      body = api_error (&status, 503, HUB_ERROR_INTERNAL);
+    else
+      body = api_broadcast_answer (p->d, &status);
+    api_answer_now (p, status, body);
+  }
+  api_maybe_free (p);
+}
+
+HubApiPublish *
+hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *to,
+                               gboolean broadcast, JsonNode *payload, const char *sender,
+                               const char *device, HubApiPublishFunc func, gpointer user_data)
+{
+  HubApiPublish *p = g_new0 (HubApiPublish, 1);
+  HubRedis *redis = hub_cluster_get_redis (hub_cluster_of (d));
+
+  p->d = d;
+  p->func = func;
+  p->user_data = user_data;
+  p->room = room != NULL;
+  p->broadcast = broadcast;
+  p->starting = TRUE;
+  g_hash_table_add (hub_cluster_of (d)->api_pending, p);
+  p->timer = hub_clock_add_timeout (d->clock, API_PUBLISH_TIMEOUT_MS, api_timeout, p);
+  if (broadcast) {
+    g_autoptr (HubFrame) frame =
+        hub_encode_broadcast (sender, hub_clock_unix_ms (d->clock), payload);
+    g_autofree char *channel = g_strdup_printf ("%sch:all", hub_redis_prefix (redis));
+    const char *argv[3] = {"PUBLISH", channel, hub_frame_payload (frame, NULL)};
+
+    hub_redis_command (redis, argv, 3, api_done, p);
+  } else {
+    HubScript script;
+    g_autoptr (GPtrArray) args = api_args (d, room, to, payload, sender, device, &script);
+
+    hub_redis_eval (redis, script, args, api_done, p);
+  }
+  p->starting = FALSE;
+  if (p->answered) { /* Redis down: answered already */
+    api_maybe_free (p);
+    return NULL;
+  }
+  return p;
+}
+
+static void
+api_cancel_all (HubCluster *c)
+{
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, c->api_pending);
+  while (g_hash_table_iter_next (&iter, &key, NULL)) {
+    HubApiPublish *p = key;
+
+    if (p->timer != 0)
+      hub_clock_cancel (p->d->clock, p->timer);
+    p->timer = 0;
+    p->cancelled = TRUE;
+  }
+}
+
+void
+hub_cluster_api_publish_cancel (HubDispatcher *d, HubApiPublish *p)
+{
+  if (p->timer != 0)
+    hub_clock_cancel (d->clock, p->timer);
+  p->timer = 0;
+  p->cancelled = TRUE;
+  api_maybe_free (p);
 }
 
 HubRedis *
@@ -609,4 +856,131 @@ int
 hub_cluster_compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* --- The broker: the dispatcher's calls ------------------------------------------------- */
+
+HubCluster *
+hub_cluster_of (HubDispatcher *d)
+{
+  return d->broker != NULL && d->broker->vtable == &cluster_vtable ? (HubCluster *)d->broker : NULL;
+}
+
+static void
+cluster_free (HubBroker *b)
+{
+  hub_cluster_free ((HubCluster *)b);
+}
+
+static void
+cluster_hello (HubBroker *b, HubConnection *conn, HubRequest *req, const char *user,
+               const char *device, gboolean admin)
+{
+  hub_cluster_hello (b->d, conn, req, user, device, admin);
+}
+
+static gboolean
+cluster_hello_pending (HubBroker *b, HubConnection *conn)
+{
+  return hub_cluster_hello_pending (b->d, conn);
+}
+
+static void
+cluster_queue_request (HubBroker *b, HubConnection *conn, const char *data, gsize len)
+{
+  hub_cluster_queue_request (b->d, conn, data, len);
+}
+
+static void
+cluster_execute (HubBroker *b, HubConnection *conn, HubRequest *req)
+{
+  hub_cluster_execute (b->d, conn, req);
+}
+
+static void
+cluster_connection_closed (HubBroker *b, HubConnection *conn)
+{
+  /* Presence lives in Redis: unregister the connection there. */
+  hub_cluster_connection_closed (b->d, conn);
+  hub_connection_manager_remove (b->d->conns, conn);
+}
+
+static void
+cluster_tick (HubBroker *b)
+{
+  hub_cluster_tick (b->d);
+}
+
+static gboolean
+cluster_is_up (HubBroker *b)
+{
+  return hub_redis_is_up (((HubCluster *)b)->redis);
+}
+
+static void
+cluster_get_counts (HubBroker *b, guint *rooms, guint *users_online)
+{
+  /* Rooms are the cluster's; users online are this node's (§10). */
+  *rooms = ((HubCluster *)b)->cluster_rooms;
+  *users_online = hub_connection_manager_n_users (b->d->conns);
+}
+
+static gboolean
+cluster_get_figures (HubBroker *b, HubClusterFigures *out)
+{
+  HubCluster *c = (HubCluster *)b;
+
+  out->up = hub_redis_is_up (c->redis);
+  out->nodes = c->cluster_nodes;
+  out->rooms = c->cluster_rooms;
+  out->users_online = c->cluster_online;
+  out->resyncs = c->resyncs;
+  out->nodes_json = c->nodes_json;
+  return TRUE;
+}
+
+static char *
+cluster_api_publish (HubBroker *b, const char *room, const char *to, gboolean broadcast,
+                     JsonNode *payload, guint *http_status)
+{
+  return hub_cluster_api_publish (b->d, room, to, broadcast, payload, HUB_API_SENDER,
+                                  HUB_API_DEVICE, http_status);
+}
+
+static HubApiPublish *
+cluster_api_publish_async (HubBroker *b, const char *room, const char *to, gboolean broadcast,
+                           JsonNode *payload, HubApiPublishFunc func, gpointer user_data)
+{
+  return hub_cluster_api_publish_async (b->d, room, to, broadcast, payload, HUB_API_SENDER,
+                                        HUB_API_DEVICE, func, user_data);
+}
+
+static void
+cluster_api_publish_cancel (HubBroker *b, HubApiPublish *publish)
+{
+  hub_cluster_api_publish_cancel (b->d, publish);
+}
+
+static const HubBrokerVTable cluster_vtable = {
+    .free = cluster_free,
+    .hello = cluster_hello,
+    .hello_pending = cluster_hello_pending,
+    .queue_request = cluster_queue_request,
+    .execute = cluster_execute,
+    .connection_closed = cluster_connection_closed,
+    .tick = cluster_tick,
+    .is_up = cluster_is_up,
+    .get_counts = cluster_get_counts,
+    .get_cluster_figures = cluster_get_figures,
+    .api_publish = cluster_api_publish,
+    .api_publish_async = cluster_api_publish_async,
+    .api_publish_cancel = cluster_api_publish_cancel,
+};
+
+HubBroker *
+hub_broker_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error)
+{
+  HubCluster *c = hub_cluster_new (d, url, prefix, error);
+
+  return c != NULL ? &c->parent : NULL;
 }

@@ -1,28 +1,16 @@
 /* hub-broker-cluster.h: the dispatcher's cluster mode (hub-broker-cluster.c),
- * private to libhub. The dispatcher calls into it only when it was given a
- * Redis URL; the in-memory mode never does. */
+ * private to libhub: the functions behind its HubBroker vtable
+ * (hub-broker-private.h), shared by the hub-broker-*.c files. */
 #pragma once
 
-#include "hub/hub-dispatcher.h"
+#include "hub-broker-private.h"
 
 G_BEGIN_DECLS
 
 typedef struct _HubCluster HubCluster;
 
-typedef struct {
-  gboolean up;
-  guint nodes; /* live nodes, as of the last liveness refresh */
-  guint rooms;
-  guint users_online;
-  guint64 resyncs;
-  const char *nodes_json; /* "\"name\":{…},…" (transfer none) */
-} HubClusterFigures;
-
-/* Sets d->cluster and starts connecting. NULL with @error for a bad URL. */
-HubCluster *hub_cluster_new (HubDispatcher *d, const char *url, const char *prefix, GError **error);
-void hub_cluster_free (HubCluster *c);
-gboolean hub_cluster_is_up (HubCluster *c);
-void hub_cluster_get_figures (HubCluster *c, HubClusterFigures *out);
+/* The cluster broker of @d; NULL in memory mode and while @d frees its broker. */
+HubCluster *hub_cluster_of (HubDispatcher *d);
 
 /* Hello after authentication: registers the connection in Redis, then sends
  * welcome and the replay. Takes @req. */
@@ -43,6 +31,13 @@ void hub_cluster_tick (HubDispatcher *d);
 char *hub_cluster_api_publish (HubDispatcher *d, const char *room, const char *to,
                                gboolean broadcast, JsonNode *payload, const char *sender,
                                const char *device, guint *http_status);
+
+/* The same without blocking (hub_dispatcher_api_publish_async()). */
+HubApiPublish *hub_cluster_api_publish_async (HubDispatcher *d, const char *room, const char *to,
+                                              gboolean broadcast, JsonNode *payload,
+                                              const char *sender, const char *device,
+                                              HubApiPublishFunc func, gpointer user_data);
+void hub_cluster_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 
 int hub_cluster_compare_strings (gconstpointer a, gconstpointer b);
 

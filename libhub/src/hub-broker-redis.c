@@ -30,6 +30,7 @@ struct _HubRedis {
   int db;
   char *prefix;       /* (owned) */
   char *node;         /* (owned) */
+  char *grace_ms;     /* (owned) the node's presence grace, every script's ARGV[3] */
   char *node_channel; /* (owned) */
   char *all_channel;  /* (owned) */
   HubRedisEvents events;
@@ -389,8 +390,8 @@ bad:
 }
 
 HubRedis *
-hub_redis_new (const char *url, const char *prefix, const char *node, const HubRedisEvents *events,
-               gpointer user_data, GError **error)
+hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
+               const HubRedisEvents *events, gpointer user_data, GError **error)
 {
   HubRedis *r = g_new0 (HubRedis, 1);
 
@@ -401,6 +402,7 @@ hub_redis_new (const char *url, const char *prefix, const char *node, const HubR
   }
   r->prefix = g_strdup (prefix);
   r->node = g_strdup (node);
+  r->grace_ms = g_strdup_printf ("%u", grace_ms);
   r->node_channel = g_strdup_printf ("%sch:node:%s", prefix, node);
   r->all_channel = g_strdup_printf ("%sch:all", prefix);
   r->events = *events;
@@ -438,6 +440,7 @@ hub_redis_free (HubRedis *r)
   g_free (r->host);
   g_free (r->prefix);
   g_free (r->node);
+  g_free (r->grace_ms);
   g_free (r->node_channel);
   g_free (r->all_channel);
   g_free (r);
@@ -526,6 +529,7 @@ hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFun
   g_ptr_array_add (call->argv, g_strdup ("0"));
   g_ptr_array_add (call->argv, g_strdup (r->prefix));
   g_ptr_array_add (call->argv, g_strdup (r->node));
+  g_ptr_array_add (call->argv, g_strdup (r->grace_ms));
   for (guint i = 0; args != NULL && i < args->len; i++)
     g_ptr_array_add (call->argv, g_strdup (g_ptr_array_index (args, i)));
   if (!send_argv (r, call->argv, call)) {
@@ -597,6 +601,7 @@ hub_redis_eval_sync (HubRedis *r, HubScript script, GPtrArray *args)
   g_ptr_array_add (argv, g_strdup ("0"));
   g_ptr_array_add (argv, g_strdup (r->prefix));
   g_ptr_array_add (argv, g_strdup (r->node));
+  g_ptr_array_add (argv, g_strdup (r->grace_ms));
   for (guint i = 0; args != NULL && i < args->len; i++)
     g_ptr_array_add (argv, g_strdup (g_ptr_array_index (args, i)));
   reply = sync_argv (r, argv);

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 typedef enum {
   HUB_SCRIPT_HELLO,
   HUB_SCRIPT_BYE,
+  HUB_SCRIPT_GRACE,
   HUB_SCRIPT_RESYNC,
   HUB_SCRIPT_TICK,
   HUB_SCRIPT_CREATE,
@@ -56,14 +57,14 @@ typedef struct {
 
 /* Parses @url (redis://HOST:PORT[/DB]); starts connecting at once (the first
  * `up` comes from the main loop). NULL with @error for a bad URL. */
-HubRedis *hub_redis_new (const char *url, const char *prefix, const char *node,
+HubRedis *hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
                          const HubRedisEvents *events, gpointer user_data, GError **error);
 /* Pending callbacks run with a NULL reply before this returns. */
 void hub_redis_free (HubRedis *redis);
 gboolean hub_redis_is_up (HubRedis *redis);
 const char *hub_redis_prefix (HubRedis *redis);
 
-/* Runs @script with ARGV = prefix, node, @args (char*, NUL-terminated
+/* Runs @script with ARGV = prefix, node, grace_ms, @args (char*, NUL-terminated
  * strings). @func is always called exactly once (maybe before this returns,
  * with NULL, when Redis is down). */
 void hub_redis_eval (HubRedis *redis, HubScript script, GPtrArray *args, HubRedisReplyFunc func,

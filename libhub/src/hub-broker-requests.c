@@ -350,11 +350,12 @@ do_broadcast (HubCall *call)
   }
   frame = hub_encode_broadcast (hub_connection_get_user (call->conn), hub_clock_unix_ms (d->clock),
                                 call->req->payload);
-  channel = g_strdup_printf ("%sch:all", hub_redis_prefix (hub_cluster_get_redis (d->cluster)));
+  channel =
+      g_strdup_printf ("%sch:all", hub_redis_prefix (hub_cluster_get_redis (hub_cluster_of (d))));
   argv[0] = "PUBLISH";
   argv[1] = channel;
   argv[2] = hub_frame_payload (frame, NULL);
-  hub_redis_command (hub_cluster_get_redis (d->cluster), argv, 3, broadcast_done, call);
+  hub_redis_command (hub_cluster_get_redis (hub_cluster_of (d)), argv, 3, broadcast_done, call);
 }
 
 /* --- §6 History ---------------------------------------------------------------------------- */
@@ -565,18 +566,38 @@ static const ClusterHandler handlers[HUB_REQ_N_TYPES] = {
     [HUB_REQ_ONLINE] = do_online,
 };
 
+static void
+ping_done (redisReply *reply, gpointer data)
+{
+  g_autoptr (HubCall) call = data;
+
+  /* Answered whatever Redis said: ping needs nothing shared. */
+  if (hub_cluster_conn_alive (call->d, call->conn))
+    hub_dispatcher_execute (call->d, call->conn, call->req);
+}
+
 void
 hub_cluster_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req)
 {
   ClusterHandler handler = req->type < HUB_REQ_N_TYPES ? handlers[req->type] : NULL;
 
   if (handler == NULL) {
-    /* ping: answered here, nothing shared. */
+    const char *argv[] = {"PING"};
+
+    /* ping: answered here, nothing shared; at once, unless earlier requests
+     * of the connection still wait for Redis: then the pong follows their
+     * replies, as on one node (Redis answers a connection's commands in
+     * order; when it is down the PING fails at once and ping is answered). */
+    if (hub_cluster_calls_pending (d, conn) > 0) {
+      hub_redis_command (hub_cluster_get_redis (hub_cluster_of (d)), argv, 1, ping_done,
+                         hub_call_new (d, conn, req));
+      return;
+    }
     hub_dispatcher_execute (d, conn, req);
     hub_request_free (req);
     return;
   }
-  if (!hub_redis_is_up (hub_cluster_get_redis (d->cluster))) {
+  if (!hub_redis_is_up (hub_cluster_get_redis (hub_cluster_of (d)))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_INTERNAL, HUB_CLUSTER_UNAVAILABLE);
     hub_request_free (req);
     return;

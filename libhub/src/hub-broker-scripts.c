@@ -2,7 +2,9 @@
  * when Redis lost its script cache). Each runs atomically in Redis: every
  * multi-key change of the cluster state (seq, history, membership, presence)
  * and its pub/sub fan-out happen in one script. ARGV[1] is the key prefix,
- * ARGV[2] the calling node; docs/cluster.md lists the keys and channels. */
+ * ARGV[2] the calling node, ARGV[3] its presence grace in ms (taken out of
+ * ARGV by the prelude, so each script's own arguments start at ARGV[3]);
+ * docs/cluster.md lists the keys and channels. */
 #include "hub-broker-redis.h"
 
 /* Helpers every script starts with. fanout() groups the users by the nodes
@@ -11,6 +13,12 @@
 static const char prelude[] =
     "local P = ARGV[1]\n"
     "local NODE = ARGV[2]\n"
+    "local GRACE = tonumber(ARGV[3])\n"
+    "table.remove(ARGV, 3)\n"
+    "local function now_ms()\n"
+    "  local t = redis.call('TIME')\n"
+    "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "end\n"
     "local function ck(u) return P .. 'user:' .. u .. ':conns' end\n"
     "local function status_of(u)\n"
     "  if redis.call('SISMEMBER', P .. 'online', u) == 0 then return 'offline' end\n"
@@ -45,21 +53,39 @@ static const char prelude[] =
     "  local was = redis.call('HLEN', ck(u))\n"
     "  redis.call('HSET', ck(u), c, n)\n"
     "  redis.call('HSET', P .. 'node:' .. n .. ':conns', c, u)\n"
-    "  if was == 0 then\n"
+    /* Back within its grace: still online, with its status, no event. */
+    "  if was == 0 and redis.call('ZREM', P .. 'leaving', u) == 0 then\n"
     "    redis.call('DEL', P .. 'user:' .. u .. ':status')\n"
     "    redis.call('SADD', P .. 'online', u)\n"
     "    redis.call('SADD', P .. 'visible', u)\n"
     "    notify(u, 'online')\n"
     "  end\n"
     "end\n"
+    "local function go_offline(u)\n"
+    "  local before = status_of(u)\n"
+    "  redis.call('SREM', P .. 'online', u)\n"
+    "  redis.call('SREM', P .. 'visible', u)\n"
+    "  redis.call('DEL', P .. 'user:' .. u .. ':status')\n"
+    "  if before ~= 'offline' then notify(u, 'offline') end\n"
+    "end\n"
+    /* The user's last connection in the cluster went: offline now, or, with
+     * a grace, once the deadline it returns passes (`leaving`, by deadline). */
     "local function drop_conn(n, c, u)\n"
     "  redis.call('HDEL', P .. 'node:' .. n .. ':conns', c)\n"
     "  if redis.call('HDEL', ck(u), c) == 1 and redis.call('HLEN', ck(u)) == 0 then\n"
-    "    local before = status_of(u)\n"
-    "    redis.call('SREM', P .. 'online', u)\n"
-    "    redis.call('SREM', P .. 'visible', u)\n"
-    "    redis.call('DEL', P .. 'user:' .. u .. ':status')\n"
-    "    if before ~= 'offline' then notify(u, 'offline') end\n"
+    "    if GRACE > 0 then\n"
+    "      local deadline = now_ms() + GRACE\n"
+    "      redis.call('ZADD', P .. 'leaving', deadline, u)\n"
+    "      return deadline\n"
+    "    end\n"
+    "    go_offline(u)\n"
+    "  end\n"
+    "  return 0\n"
+    "end\n"
+    "local function expire_leaving()\n"
+    "  for _, u in ipairs(redis.call('ZRANGEBYSCORE', P .. 'leaving', '-inf', now_ms())) do\n"
+    "    redis.call('ZREM', P .. 'leaving', u)\n"
+    "    if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
     "  end\n"
     "end\n"
     "local function drop_node(n)\n"
@@ -105,8 +131,16 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                        "  redis.call('SREM', P .. 'watch:' .. ARGV[i], NODE)\n"
                        "  redis.call('SREM', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
                        "end\n"
-                       "drop_conn(NODE, ARGV[4], ARGV[3])\n"
-                       "return {'ok'}\n",
+                       "return {'ok', drop_conn(NODE, ARGV[4], ARGV[3])}\n",
+    /* The grace of ARGV[3] that BYE started (deadline ARGV[4]) ran out on
+     * the node that started it; a later BYE has another deadline. */
+    [HUB_SCRIPT_GRACE] = "local u = ARGV[3]\n"
+                         "local s = redis.call('ZSCORE', P .. 'leaving', u)\n"
+                         "if s and tonumber(s) == tonumber(ARGV[4]) then\n"
+                         "  redis.call('ZREM', P .. 'leaving', u)\n"
+                         "  if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
+                         "end\n"
+                         "return {'ok'}\n",
     [HUB_SCRIPT_RESYNC] =
         "local k = tonumber(ARGV[5])\n"
         "local want = {}\n"
@@ -141,6 +175,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "    redis.call('SREM', P .. 'nodes', n)\n"
         "  end\n"
         "end\n"
+        "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats}\n",
     [HUB_SCRIPT_CREATE] = "local k = room_key(ARGV[3])\n"

@@ -5,11 +5,8 @@
 
 #include <string.h>
 
-#define API_SENDER "@api"
-#define API_DEVICE "http"
-
-static char *
-api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
+char *
+hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -36,8 +33,8 @@ api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, 
   if (d->config.secret == NULL)
     return TRUE;
   if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0) {
-    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED,
-                      "an Authorization: Bearer <token> header is required");
+    *out = hub_dispatcher_api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED,
+                                     "an Authorization: Bearer <token> header is required");
     return FALSE;
   }
   token = authorization + 7;
@@ -46,11 +43,12 @@ api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, 
   claims = hub_auth_verify (token, d->config.secret, d->config.secret_len,
                             hub_clock_unix_ms (d->clock) / 1000, &error);
   if (claims == NULL) {
-    *out = api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
+    *out = hub_dispatcher_api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
     return FALSE;
   }
   if (!claims->admin) {
-    *out = api_error (http_status, 403, HUB_ERROR_FORBIDDEN, "publishing needs an admin token");
+    *out = hub_dispatcher_api_error (http_status, 403, HUB_ERROR_FORBIDDEN,
+                                     "publishing needs an admin token");
     return FALSE;
   }
   return TRUE;
@@ -68,90 +66,125 @@ api_name (JsonObject *obj, const char *member, const char **out, guint *http_sta
   if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING) {
     g_autofree char *msg = g_strdup_printf ("field '%s' must be a string", member);
 
-    *body = api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, msg);
+    *body = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, msg);
     return FALSE;
   }
   *out = json_node_get_string (node);
   if (!hub_name_is_valid (*out)) {
     g_autofree char *msg = g_strdup_printf ("field '%s' is not a valid name", member);
 
-    *body = api_error (http_status, 400, HUB_ERROR_INVALID_NAME, msg);
+    *body = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_INVALID_NAME, msg);
     return FALSE;
   }
   return TRUE;
 }
 
-static char *
-api_result (guint *http_status, const char *member, gint64 value)
+char *
+hub_dispatcher_api_result (guint *http_status, const char *member, gint64 value)
 {
   *http_status = 200;
   return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
+}
+
+/* What a valid request asks: exactly one of @room_id, @to and @broadcast,
+ * with @payload (transfer none: in @parser). */
+typedef struct {
+  JsonParser *parser; /* (owned) */
+  const char *room_id;
+  const char *to;
+  gboolean broadcast;
+  JsonNode *payload;
+} ApiRequest;
+
+/* TRUE with @req filled in; FALSE with the answer in @out (and @http_status). */
+static gboolean
+api_parse (HubDispatcher *d, const char *body, gsize len, const char *authorization,
+           ApiRequest *req, guint *http_status, char **out)
+{
+  JsonObject *obj;
+  JsonNode *broadcast;
+
+  if (!api_authorize (d, authorization, http_status, out))
+    return FALSE;
+  req->parser = json_parser_new ();
+  if (!g_utf8_validate_len (body, len, NULL) ||
+      !json_parser_load_from_data (req->parser, body, (gssize)len, NULL) ||
+      json_parser_get_root (req->parser) == NULL || /* an empty body parses to nothing */
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (req->parser))) {
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "the body must be a JSON object");
+    return FALSE;
+  }
+  obj = json_node_get_object (json_parser_get_root (req->parser));
+  req->payload = json_object_get_member (obj, "payload");
+  if (req->payload == NULL || !JSON_NODE_HOLDS_OBJECT (req->payload)) {
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "field 'payload' must be an object");
+    return FALSE;
+  }
+  if (!api_name (obj, "room", &req->room_id, http_status, out) ||
+      !api_name (obj, "to", &req->to, http_status, out))
+    return FALSE;
+  broadcast = json_object_get_member (obj, "broadcast");
+  if (broadcast != NULL && !JSON_NODE_HOLDS_NULL (broadcast) &&
+      (!JSON_NODE_HOLDS_VALUE (broadcast) ||
+       json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN)) {
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "field 'broadcast' must be true");
+    return FALSE;
+  }
+  req->broadcast =
+      broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) && json_node_get_boolean (broadcast);
+  if ((req->room_id != NULL) + (req->to != NULL) + req->broadcast != 1) {
+    *out = hub_dispatcher_api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
+                                     "give exactly one of 'room', 'to' or 'broadcast': true");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+api_request_clear (ApiRequest *req)
+{
+  g_clear_object (&req->parser);
 }
 
 char *
 hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                             const char *authorization, guint *http_status)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *obj;
-  JsonNode *payload, *broadcast;
-  const char *room_id, *to;
+  ApiRequest req = {0};
   char *out = NULL;
 
-  if (!api_authorize (d, authorization, http_status, &out))
-    return out;
-  if (!g_utf8_validate_len (body, len, NULL) ||
-      !json_parser_load_from_data (parser, body, (gssize)len, NULL) ||
-      json_parser_get_root (parser) == NULL || /* an empty body parses to nothing */
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "the body must be a JSON object");
-  obj = json_node_get_object (json_parser_get_root (parser));
-  payload = json_object_get_member (obj, "payload");
-  if (payload == NULL || !JSON_NODE_HOLDS_OBJECT (payload))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'payload' must be an object");
-  if (!api_name (obj, "room", &room_id, http_status, &out) ||
-      !api_name (obj, "to", &to, http_status, &out))
-    return out;
-  broadcast = json_object_get_member (obj, "broadcast");
-  if (broadcast != NULL && !JSON_NODE_HOLDS_NULL (broadcast) &&
-      (!JSON_NODE_HOLDS_VALUE (broadcast) ||
-       json_node_get_value_type (broadcast) != G_TYPE_BOOLEAN))
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST, "field 'broadcast' must be true");
-  if ((room_id != NULL) + (to != NULL) +
-          (broadcast != NULL && JSON_NODE_HOLDS_VALUE (broadcast) &&
-           json_node_get_boolean (broadcast)) !=
-      1)
-    return api_error (http_status, 400, HUB_ERROR_BAD_REQUEST,
-                      "give exactly one of 'room', 'to' or 'broadcast': true");
+  if (api_parse (d, body, len, authorization, &req, http_status, &out))
+    out = d->broker->vtable->api_publish (d->broker, req.room_id, req.to, req.broadcast,
+                                          req.payload, http_status);
+  api_request_clear (&req);
+  return out;
+}
 
-  if (d->cluster != NULL)
-    return hub_cluster_api_publish (d, room_id, to, room_id == NULL && to == NULL, payload,
-                                    API_SENDER, API_DEVICE, http_status);
-  if (room_id != NULL) {
-    HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
+HubApiPublish *
+hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
+                                  const char *authorization, HubApiPublishFunc func,
+                                  gpointer user_data)
+{
+  ApiRequest req = {0};
+  g_autofree char *out = NULL;
+  guint status = 500;
+  HubApiPublish *pending = NULL;
 
-    if (room == NULL)
-      return api_error (http_status, 404, HUB_ERROR_ROOM_NOT_FOUND, "no such room");
-    return api_result (http_status, "seq",
-                       hub_dispatcher_publish_to_room (d, room, API_SENDER, API_DEVICE, payload));
-  }
-  if (to != NULL) {
-    g_autoptr (HubFrame) frame = NULL;
-    guint delivered;
+  if (!api_parse (d, body, len, authorization, &req, &status, &out))
+    func (status, out, user_data);
+  else
+    pending = d->broker->vtable->api_publish_async (d->broker, req.room_id, req.to, req.broadcast,
+                                                    req.payload, func, user_data);
+  api_request_clear (&req);
+  return pending;
+}
 
-    if (hub_connection_manager_count_user (d->conns, to) == 0)
-      return api_error (http_status, 404, HUB_ERROR_USER_OFFLINE, "the user has no connection");
-    frame = hub_encode_direct (API_SENDER, to, hub_clock_unix_ms (d->clock), payload);
-    delivered = hub_broadcaster_to_user (d->broadcaster, to, frame, NULL);
-    d->messages_in_total++;
-    return api_result (http_status, "delivered", delivered);
-  }
-  {
-    g_autoptr (HubFrame) frame =
-        hub_encode_broadcast (API_SENDER, hub_clock_unix_ms (d->clock), payload);
-    guint delivered = hub_broadcaster_to_all (d->broadcaster, frame);
-
-    d->messages_in_total++;
-    return api_result (http_status, "delivered", delivered);
-  }
+void
+hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish)
+{
+  if (publish != NULL && d->broker->vtable->api_publish_cancel != NULL)
+    d->broker->vtable->api_publish_cancel (d->broker, publish);
 }

@@ -3,7 +3,7 @@
  * (one function per request type) and hub-dispatcher-api.c (HTTP publish). */
 #pragma once
 
-#include "hub-broker-cluster.h"
+#include "hub-broker-private.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -26,7 +26,9 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  HubCluster *cluster; /* (owned) (nullable) cluster mode (hub-broker-cluster.c) */
+  /* (owned) where the shared state lives: in memory (hub-broker-memory.c),
+   * or on Redis (hub-broker-cluster.c); the only seam between the modes. */
+  HubBroker *broker;
 };
 
 /* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */
@@ -49,10 +51,19 @@ void hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, cons
 /* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
 char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
 
-/* Executes an authenticated request (anything but hello). */
+/* Executes an authenticated request (anything but hello) against the
+ * in-memory state (hub-dispatcher-requests.c; the cluster runs ping here). */
 void hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req);
 
 /* Shared by publish over WebSocket and over HTTP: assigns the seq, stores and
  * delivers. Returns the seq. */
 gint64 hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const char *from,
                                        const char *device, JsonNode *payload);
+
+/* POST /api/publish answers: {"code","message"} and {"<member>":value}. (transfer full) */
+char *hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code,
+                                const char *message);
+char *hub_dispatcher_api_result (guint *http_status, const char *member, gint64 value);
+
+/* strcmp for g_ptr_array_sort of strings. */
+int hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b);

@@ -55,6 +55,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
       hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
   d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
   d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
+  d->broker = hub_broker_memory_new (d);
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));
@@ -81,7 +82,7 @@ hub_dispatcher_free (HubDispatcher *d)
   hub_clock_cancel (d->clock, d->tick_timer);
   hub_connection_manager_foreach (d->conns, detach_one, d);
   /* Its pending replies are dropped (the connections are detached). */
-  g_clear_pointer (&d->cluster, hub_cluster_free);
+  g_clear_pointer (&d->broker, hub_broker_free);
   /* Presence first: its timers and notifications refer to the broadcaster. */
   g_clear_pointer (&d->presence, hub_presence_free);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
@@ -182,7 +183,6 @@ void
 hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
 {
   g_autoptr (HubConnection) keep = NULL;
-  const char *user;
 
   if (hub_connection_manager_lookup (d->conns, hub_connection_get_id (conn)) != conn)
     return;
@@ -191,25 +191,9 @@ hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
   hub_connection_set_hello_timer (conn, 0);
   hub_connection_detach (conn);
 
-  user = hub_connection_get_user (conn);
-  if (d->cluster != NULL) {
-    /* Presence lives in Redis: the broker unregisters the connection. */
-    hub_cluster_connection_closed (d, conn);
-    hub_connection_manager_remove (d->conns, conn);
-    return;
-  }
-  if (user != NULL) {
-    GHashTableIter iter;
-    gpointer watched;
-
-    g_hash_table_iter_init (&iter, hub_connection_get_subscriptions (conn));
-    while (g_hash_table_iter_next (&iter, &watched, NULL))
-      hub_presence_unsubscribe (d->presence, conn, watched);
-  }
-  hub_connection_manager_remove (d->conns, conn);
-  /* After removal, so the offline event (if any) goes to the others only. */
-  if (user != NULL)
-    hub_presence_disconnected (d->presence, user);
+  /* The broker forgets it (presence, subscriptions) and removes it from the
+   * connection manager. */
+  d->broker->vtable->connection_closed (d->broker, conn);
 }
 
 typedef struct {
@@ -235,46 +219,10 @@ hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
 
 /* --- Hello and resume ---------------------------------------------------- */
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
+int
+hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b)
 {
   return strcmp (*(const char *const *)a, *(const char *const *)b);
-}
-
-/* §6: for each listed room the user is still a member of, the missed messages
- * in order, then `resumed`. Single-threaded: nothing live can interleave. */
-static void
-replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
-{
-  const char *user = hub_connection_get_user (conn);
-  g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
-
-  g_hash_table_iter_init (&iter, resume);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    if (hub_room_manager_is_member (d->rooms, user, key))
-      g_ptr_array_add (rooms, key);
-  g_ptr_array_sort (rooms, compare_strings);
-
-  for (guint i = 0; i < rooms->len; i++) {
-    const char *room_id = g_ptr_array_index (rooms, i);
-    HubRoom *room = hub_room_manager_lookup (d->rooms, room_id);
-    gint64 given = *(gint64 *)g_hash_table_lookup (resume, room_id);
-    gboolean complete = TRUE;
-    g_autoptr (GPtrArray) missed = hub_history_query (room->history, given, G_MAXUINT, &complete);
-    gint64 from = given + 1, to = given;
-    g_autoptr (HubFrame) resumed = NULL;
-
-    for (guint j = 0; j < missed->len; j++)
-      hub_broadcaster_to_connection (d->broadcaster, conn, g_ptr_array_index (missed, j));
-    if (missed->len > 0) {
-      from = room->seq - (gint64)missed->len + 1;
-      to = room->seq;
-    }
-    resumed = hub_encode_resumed (room_id, from, to, complete);
-    hub_dispatcher_send (conn, resumed);
-  }
 }
 
 static void
@@ -289,15 +237,13 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
 {
   HubRequest *req = *reqp;
   g_autoptr (HubAuthClaims) claims = NULL;
-  g_auto (GStrv) rooms = NULL;
   const char *user = req->user;
   const char *device = req->device != NULL ? req->device : "default";
   gboolean admin = TRUE;
-  HubWelcome welcome = {0};
-  g_autoptr (HubFrame) frame = NULL;
+  HubBroker *b = d->broker;
 
   if (hub_connection_is_authenticated (conn) ||
-      (d->cluster != NULL && hub_cluster_hello_pending (d, conn))) {
+      (b->vtable->hello_pending != NULL && b->vtable->hello_pending (b, conn))) {
     hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST, "already said hello");
     return;
   }
@@ -327,34 +273,11 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
     return;
   }
 
-  if (d->cluster != NULL) {
+  {
     g_autofree char *who = g_strdup (user); /* user may point into claims or req */
 
-    hub_cluster_hello (d, conn, g_steal_pointer (reqp), who, device, admin);
-    return;
+    b->vtable->hello (b, conn, g_steal_pointer (reqp), who, device, admin);
   }
-  hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
-  hub_connection_set_hello_timer (conn, 0);
-  hub_connection_authenticate (conn, user, device, admin);
-  hub_connection_manager_bind_user (d->conns, conn);
-
-  rooms = hub_room_manager_list_user_rooms (d->rooms, user);
-  welcome.conn = hub_connection_get_id (conn);
-  welcome.user = user;
-  welcome.device = device;
-  welcome.node = d->config.node;
-  welcome.server = "hub-server " HUB_VERSION;
-  welcome.heartbeat_s = (gint)d->config.heartbeat_s;
-  welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
-  welcome.rooms = (const char *const *)rooms;
-  welcome.n_rooms = g_strv_length (rooms);
-  /* welcome answers hello even without an id: the client needs its fields. */
-  frame = hub_encode_welcome (req->id_json, &welcome);
-  hub_dispatcher_send (conn, frame);
-
-  if (req->resume != NULL)
-    replay (d, conn, req->resume);
-  hub_presence_connected (d->presence, user);
 }
 
 /* --- Receiving ----------------------------------------------------------- */
@@ -392,10 +315,11 @@ void
 hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
 {
   HubDecodeResult res = {0};
+  HubBroker *b = d->broker;
 
-  if (d->cluster != NULL && hub_cluster_hello_pending (d, conn)) {
+  if (b->vtable->hello_pending != NULL && b->vtable->hello_pending (b, conn)) {
     /* Runs once the welcome is out, in order. */
-    hub_cluster_queue_request (d, conn, data, len);
+    b->vtable->queue_request (b, conn, data, len);
     return;
   }
   hub_codec_decode (data, len, &res);
@@ -407,10 +331,8 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
     hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
   } else if (res.type == HUB_REQ_HELLO) {
     handle_hello (d, conn, &res.request);
-  } else if (d->cluster != NULL) {
-    hub_cluster_execute (d, conn, g_steal_pointer (&res.request));
   } else {
-    hub_dispatcher_execute (d, conn, res.request);
+    b->vtable->execute (b, conn, g_steal_pointer (&res.request));
   }
   hub_decode_result_clear (&res);
 }
@@ -458,8 +380,8 @@ on_tick (gpointer user_data)
   sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
   sweep.ping = d->tick_count % TICKS_PER_HEARTBEAT == 0;
   hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
-  if (d->cluster != NULL)
-    hub_cluster_tick (d);
+  if (d->broker->vtable->tick != NULL)
+    d->broker->vtable->tick (d->broker);
   schedule_tick (d);
 }
 
@@ -482,16 +404,8 @@ hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
 
   stats->uptime_s = (hub_clock_monotonic_us (d->clock) - d->started_mono_us) / G_USEC_PER_SEC;
   stats->connections = hub_connection_manager_n_connections (d->conns);
-  stats->users_online = hub_presence_n_online (d->presence);
-  stats->rooms = hub_room_manager_n_rooms (d->rooms);
-  if (d->cluster != NULL) {
-    HubClusterFigures f;
-
-    /* Rooms are the cluster's; users online are this node's (§10). */
-    hub_cluster_get_figures (d->cluster, &f);
-    stats->rooms = f.rooms;
-    stats->users_online = hub_connection_manager_n_users (d->conns);
-  }
+  /* In a cluster: the cluster's rooms and this node's users (§10). */
+  d->broker->vtable->get_counts (d->broker, &stats->rooms, &stats->users_online);
   stats->frames_in_total = d->frames_in_total;
   stats->messages_in_total = d->messages_in_total;
   stats->deliveries_total = b->deliveries;
@@ -499,10 +413,19 @@ hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
   stats->dropped_total = b->dropped;
 }
 
+static gboolean
+cluster_figures (HubDispatcher *d, HubClusterFigures *f)
+{
+  HubBroker *b = d->broker;
+
+  return b->vtable->get_cluster_figures != NULL && b->vtable->get_cluster_figures (b, f);
+}
+
 char *
 hub_dispatcher_render_metrics (HubDispatcher *d)
 {
   HubStats s;
+  HubClusterFigures f;
   GString *out = g_string_sized_new (1024);
 
   hub_dispatcher_get_stats (d, &s);
@@ -525,10 +448,7 @@ hub_dispatcher_render_metrics (HubDispatcher *d)
   COUNTER ("hub_slow_consumer_closes_total", "Connections closed with 4009.",
            s.slow_consumer_closes_total);
   COUNTER ("hub_dropped_total", "Ephemeral frames dropped under backpressure.", s.dropped_total);
-  if (d->cluster != NULL) {
-    HubClusterFigures f;
-
-    hub_cluster_get_figures (d->cluster, &f);
+  if (cluster_figures (d, &f)) {
     GAUGE ("hub_cluster_up", "1 while this node is connected to Redis.", f.up ? 1 : 0);
     GAUGE ("hub_cluster_nodes", "Live nodes in the cluster.", f.nodes);
     GAUGE ("hub_cluster_rooms", "Rooms in the cluster.", f.rooms);
@@ -563,11 +483,10 @@ hub_dispatcher_render_stats_json (HubDispatcher *d)
   g_autofree char *node = hub_dispatcher_render_node_stats_json (d);
   HubClusterFigures f;
 
-  if (d->cluster == NULL)
-    return g_steal_pointer (&node);
   /* In a cluster: the same figures of every live node, as each last
    * published them with its liveness refresh. */
-  hub_cluster_get_figures (d->cluster, &f);
+  if (!cluster_figures (d, &f))
+    return g_steal_pointer (&node);
   node[strlen (node) - 1] = '\0';
   return g_strdup_printf ("%s,\"cluster\":{\"up\":%s,\"nodes\":%u,\"rooms\":%u,"
                           "\"users_online\":%u},\"nodes\":{%s}}",
@@ -578,20 +497,27 @@ hub_dispatcher_render_stats_json (HubDispatcher *d)
 gboolean
 hub_dispatcher_use_redis (HubDispatcher *d, const char *url, const char *prefix, GError **error)
 {
-  g_return_val_if_fail (d->cluster == NULL, FALSE);
-  return hub_cluster_new (d, url, prefix != NULL ? prefix : "hub:", error) != NULL;
+  HubBroker *cluster;
+
+  g_return_val_if_fail (!hub_dispatcher_is_clustered (d), FALSE);
+  cluster = hub_broker_cluster_new (d, url, prefix != NULL ? prefix : "hub:", error);
+  if (cluster == NULL)
+    return FALSE;
+  hub_broker_free (d->broker);
+  d->broker = cluster;
+  return TRUE;
 }
 
 gboolean
 hub_dispatcher_is_clustered (HubDispatcher *d)
 {
-  return d->cluster != NULL;
+  return d->broker->vtable->get_cluster_figures != NULL;
 }
 
 gboolean
 hub_dispatcher_is_healthy (HubDispatcher *d)
 {
-  return d->cluster == NULL || hub_cluster_is_up (d->cluster);
+  return d->broker->vtable->is_up (d->broker);
 }
 
 char *

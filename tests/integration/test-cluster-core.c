@@ -258,6 +258,55 @@ START_TEST (typing_presence_and_statuses_across_nodes)
 }
 END_TEST
 
+/* PROTOCOL.md §7 with --presence-grace 2: a user whose last connection goes
+ * and who comes back within the grace on the other node never went offline
+ * (no event, its status kept); one that does not come back goes offline once
+ * the grace is over, not before. */
+START_TEST (presence_grace_holds_across_nodes)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--presence-grace", "2", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", "--presence-grace", "2", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (port_of (b), "alice", NULL);
+  g_autoptr (HubTestWs) bob = hub_test_ws_login (port_of (a), "bob", NULL);
+  g_autoptr (HubTestWs) bob2 = NULL;
+  g_autoptr (JsonObject) sub = NULL;
+  g_autoptr (JsonObject) online = NULL;
+  gint64 closed_at, offline_after_ms;
+
+  sub = hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}");
+  ck_assert_str_eq (hub_test_json_string (hub_test_json_object (sub, "statuses"), "bob"), "online");
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'status','status':'away'}"));
+  expect_status (alice, "bob", "away");
+
+  /* bob's only connection (node na) goes; he is back on nb within 2 s. */
+  hub_test_ws_close (bob, 1000);
+  none_of_type (alice, "status", 500);
+  bob2 = hub_test_ws_login (port_of (b), "bob", NULL);
+  none_of_type (alice, "status", 2500); /* past the first grace: no offline, no online */
+  g_clear_pointer (&sub, json_object_unref);
+  sub = hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}");
+  ck_assert_msg (
+      g_strcmp0 (hub_test_json_string (hub_test_json_object (sub, "statuses"), "bob"), "away") == 0,
+      "bob came back within the grace: still 'away', got %s", hub_test_json_encode (sub));
+
+  /* Now he stays away: offline after the grace, with the other node's timer. */
+  hub_test_ws_close (bob2, 1000);
+  closed_at = g_get_monotonic_time ();
+  online = hub_test_ws_ok (alice, "{'type':'online'}");
+  ck_assert_int_eq (hub_test_json_int (online, "count"), 2); /* within grace: still online */
+  expect_status (alice, "bob", "offline");
+  offline_after_ms = (g_get_monotonic_time () - closed_at) / 1000;
+  ck_assert_msg (offline_after_ms >= 1800 && offline_after_ms <= 3500,
+                 "expected 'offline' about 2 s after the close, got it after %" G_GINT64_FORMAT
+                 " ms",
+                 offline_after_ms);
+  g_clear_pointer (&online, json_object_unref);
+  online = hub_test_ws_ok (alice, "{'type':'online'}");
+  ck_assert_int_eq (hub_test_json_int (online, "count"), 1);
+}
+END_TEST
+
 START_TEST (history_resume_and_rooms_across_nodes)
 {
   HubTestRedis *redis = hub_test_redis_start ();
@@ -424,6 +473,43 @@ START_TEST (requests_pipelined_after_hello_run_after_the_welcome)
 }
 END_TEST
 
+/* A connection's replies come in the order of its requests, as on one node:
+ * a ping sent right after a publish is answered after the publish, although
+ * the publish waits for Redis and a ping does not need it. */
+START_TEST (pong_never_overtakes_a_reply_waiting_for_redis)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (port_of (a), "alice", NULL);
+  g_autoptr (JsonObject) pong = NULL;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  for (int i = 1; i <= 20; i++) {
+    hub_test_ws_sendf (alice, "{'type':'publish','id':%d,'room':'r','payload':{'n':%d}}", 1000 + i,
+                       i);
+    hub_test_ws_sendf (alice, "{'type':'ping','id':%d}", 2000 + i);
+    hub_test_ws_sendf (alice, "{'type':'room_info','id':%d,'room':'r'}", 3000 + i);
+    hub_test_ws_sendf (alice, "{'type':'ping','id':%d}", 4000 + i);
+    for (int k = 1; k <= 4; k++) {
+      g_autoptr (JsonObject) reply = NULL;
+
+      /* Skip the events (alice's own messages, her join's presence). */
+      do {
+        g_clear_pointer (&reply, json_object_unref);
+        reply = hub_test_ws_recv_json (alice, WAIT_MS);
+        ck_assert_msg (reply != NULL, "expected reply %d of round %d", k, i);
+      } while (!json_object_has_member (reply, "id"));
+      ck_assert_msg (hub_test_json_int (reply, "id") == k * 1000 + i,
+                     "round %d: expected the reply to id %d, got %s", i, k * 1000 + i,
+                     hub_test_json_encode (reply));
+    }
+  }
+  /* Nothing waiting: a ping is still answered. */
+  pong = hub_test_ws_call (alice, "{'type':'ping'}");
+  ck_assert_str_eq (hub_test_json_string (pong, "type"), "pong");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -434,9 +520,11 @@ main (void)
   HUB_TEST_ADD (suite, interleaved_publishes_from_three_nodes_have_no_gap, 60);
   HUB_TEST_ADD (suite, direct_multicast_broadcast_across_three_nodes, 30);
   HUB_TEST_ADD (suite, typing_presence_and_statuses_across_nodes, 30);
+  HUB_TEST_ADD (suite, presence_grace_holds_across_nodes, 30);
   HUB_TEST_ADD (suite, history_resume_and_rooms_across_nodes, 30);
   HUB_TEST_ADD (suite, stats_metrics_and_health_show_the_cluster, 30);
   HUB_TEST_ADD (suite, http_publish_on_one_node_reaches_the_others, 30);
   HUB_TEST_ADD (suite, requests_pipelined_after_hello_run_after_the_welcome, 30);
+  HUB_TEST_ADD (suite, pong_never_overtakes_a_reply_waiting_for_redis, 30);
   return hub_test_run (suite);
 }

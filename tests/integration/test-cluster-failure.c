@@ -257,6 +257,85 @@ START_TEST (node_stopped_cleanly_unregisters_at_once)
 }
 END_TEST
 
+typedef struct {
+  guint16 port;
+  HubTestHttpResponse *response; /* (owned) (nullable) */
+  gint done;
+} Post;
+
+static gpointer
+post_room_message (gpointer data)
+{
+  Post *post = data;
+
+  post->response = hub_test_http_request (post->port, "POST", "/api/publish", NULL,
+                                          "{\"room\":\"r\",\"payload\":{\"n\":1}}", NULL);
+  g_atomic_int_set (&post->done, 1);
+  return NULL;
+}
+
+/* POST /api/publish waits for Redis without blocking the node: while Redis
+ * is paused (SIGSTOP) the node keeps answering its WebSocket clients at once,
+ * and the HTTP answer comes when Redis does. Without Redis: 503. */
+START_TEST (http_publish_waits_for_redis_without_stalling_the_node)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  /* Pings back to back for 1.5 s: far above the default rate limit. */
+  g_autoptr (HubTestServer) a =
+      hub_test_redis_node (redis, "na", "--rate", "100000", "--burst", "100000", NULL);
+  guint16 pa = hub_test_server_port (a);
+  g_autoptr (HubTestWs) alice = hub_test_ws_login (pa, "alice", NULL);
+  g_autoptr (JsonObject) message = NULL;
+  g_autoptr (JsonObject) body = NULL;
+  g_autoptr (HubTestHttpResponse) down = NULL;
+  Post post = {pa, NULL, 0};
+  GThread *thread;
+  gint64 paused_until, worst_us = 0;
+  guint pings = 0;
+
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  hub_test_redis_signal (redis, SIGSTOP);
+  thread = g_thread_new ("post", post_room_message, &post);
+  /* 1.5 s of pings, one after the other: each answered at once. */
+  paused_until = g_get_monotonic_time () + 1500 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < paused_until) {
+    gint64 sent = g_get_monotonic_time ();
+
+    g_autoptr (JsonObject) pong = hub_test_ws_call (alice, "{'type':'ping'}");
+
+    ck_assert_str_eq (hub_test_json_string (pong, "type"), "pong");
+    worst_us = MAX (worst_us, g_get_monotonic_time () - sent);
+    pings++;
+  }
+  ck_assert_msg (
+      worst_us < 500 * G_TIME_SPAN_MILLISECOND,
+      "expected every pong within 500 ms while Redis is paused, the slowest took %" G_GINT64_FORMAT
+      " ms",
+      worst_us / 1000);
+  ck_assert_msg (!g_atomic_int_get (&post.done),
+                 "expected the HTTP publish to wait for the paused Redis (%u pings meanwhile)",
+                 pings);
+  hub_test_redis_signal (redis, SIGCONT);
+  g_thread_join (thread);
+  ck_assert_msg (post.response != NULL, "expected an answer to the HTTP publish");
+  ck_assert_uint_eq (post.response->status, 200);
+  body = hub_test_http_response_json (post.response);
+  ck_assert_int_eq (hub_test_json_int (body, "seq"), 1);
+  message = next_of_type (alice, "message", WAIT_MS);
+  ck_assert_int_eq (hub_test_json_int (message, "seq"), 1);
+  hub_test_http_response_free (post.response);
+
+  hub_test_redis_stop (redis);
+  ck_assert_msg (hub_test_wait_health (pa, 503, WAIT_MS), "expected /healthz 503 without Redis");
+  down = hub_test_http_post (pa, "/api/publish", NULL, "{\"room\":\"r\",\"payload\":{}}");
+  ck_assert_uint_eq (down->status, 503);
+  g_clear_pointer (&body, json_object_unref);
+  body = hub_test_http_response_json (down);
+  ck_assert_str_eq (hub_test_json_string (body, "code"), "internal");
+  ck_assert_str_eq (hub_test_json_string (body, "message"), "cluster broker unavailable");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -266,5 +345,6 @@ main (void)
   HUB_TEST_ADD (suite, redis_restart_under_traffic_loses_no_accepted_message, 60);
   HUB_TEST_ADD (suite, redis_losing_its_data_is_repopulated_by_the_nodes, 30);
   HUB_TEST_ADD (suite, node_stopped_cleanly_unregisters_at_once, 30);
+  HUB_TEST_ADD (suite, http_publish_waits_for_redis_without_stalling_the_node, 30);
   return hub_test_run (suite);
 }

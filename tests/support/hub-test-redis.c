@@ -158,6 +158,13 @@ hub_test_redis_stop (HubTestRedis *r)
 }
 
 void
+hub_test_redis_signal (HubTestRedis *r, int signum)
+{
+  ck_assert_msg (r->proc != NULL, "expected redis-server to be running");
+  g_subprocess_send_signal (r->proc, signum);
+}
+
+void
 hub_test_redis_restart (HubTestRedis *r)
 {
   ck_assert_msg (r->proc == NULL, "expected redis-server to be stopped before a restart");

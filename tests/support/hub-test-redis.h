@@ -23,6 +23,9 @@ const char *hub_test_redis_url (HubTestRedis *redis);
  * where no stop can be asked, Windows, it is killed: every write is fsynced
  * already), waits at most 5 s. */
 void hub_test_redis_stop (HubTestRedis *redis);
+/* Sends @signum to the running redis-server (SIGSTOP pauses it: connections
+ * stay open and nothing is answered until SIGCONT). */
+void hub_test_redis_signal (HubTestRedis *redis, int signum);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */

@@ -1,7 +1,8 @@
-/* hub-broker.h: where a node keeps its shared state. Without a broker the
- * dispatcher keeps everything in memory (one node); with Redis, several nodes
- * share rooms, seq, history, presence and fan-out (PROTOCOL.md §11,
- * docs/cluster.md). */
+/* hub-broker.h: where a node keeps its shared state. By default the
+ * dispatcher's broker keeps everything in memory (one node); with Redis,
+ * several nodes share rooms, seq, history, presence and fan-out (PROTOCOL.md
+ * §11, docs/cluster.md). Both brokers implement one private vtable
+ * (libhub/src/hub-broker-private.h). */
 #pragma once
 
 #include <glib.h>

@@ -52,9 +52,25 @@ void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
 void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
 
 /* POST /api/publish (§10). @authorization is the header value (nullable).
- * Returns the JSON body and sets @http_status. (transfer full) */
+ * Returns the JSON body and sets @http_status. (transfer full) A cluster node
+ * blocks here on Redis (at most about 1 s): hub-server uses
+ * hub_dispatcher_api_publish_async(). */
 char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                                   const char *authorization, guint *http_status);
+
+/* POST /api/publish without blocking the loop (a cluster node waits for
+ * Redis). @func gets the HTTP status and the JSON body (transfer none)
+ * exactly once, unless the publish is cancelled first. In memory mode, and
+ * for every answer found without Redis, @func runs before this returns and
+ * the result is NULL; otherwise the handle is valid until @func runs. A
+ * cluster node answers 503 `internal` when Redis does not answer within 5 s. */
+typedef void (*HubApiPublishFunc) (guint http_status, const char *body, gpointer user_data);
+typedef struct _HubApiPublish HubApiPublish;
+HubApiPublish *hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
+                                                 const char *authorization, HubApiPublishFunc func,
+                                                 gpointer user_data);
+/* @func of a pending @publish will not run (e.g. the HTTP client went away). */
+void hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 
 /* Closes every connection with @code (after flushing what is queued). */
 void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason);
