@@ -3,6 +3,7 @@
  * manager, presence and broadcaster); requests run at once
  * (hub-dispatcher-requests.c). hub-broker-cluster.c is the other broker. */
 #include "hub-dispatcher-private.h"
+#include "hub/hub-version.h"
 
 #include <string.h>
 
