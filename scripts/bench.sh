@@ -93,7 +93,8 @@ compare ()
     def num(x): if x == null then "–" else (x | r1 | tostring) end;
     def pct(a; b): if (a // 0) == 0 or b == null then "n/a"
                    else ((b - a) * 100 / a | r1) as $d
-                   | (if $d > 0 then "+" else "" end) + ($d | tostring) + " %" end;
+                   | if $d == 0 then "0 %" else (if $d > 0 then "+" else "" end) + ($d | tostring) + " %" end
+                   end;
     def ipf: if (.frames // 0) > 0 then .ir / .frames else null end;
     $o[0] as $o | $n[0] as $n |
     "## Compared with \($o.date) (commit \($o.commit))",
@@ -107,9 +108,12 @@ compare ()
         ((($c | ipf) - ($p | ipf)) * 100 / ($p | ipf)) as $d |
         "| \($c.name) | \(num($p | ipf)) | \(num($c | ipf)) | \(pct($p | ipf; $c | ipf)) | \(if $d > $thr then "**REGRESSION**" elif $d < -$thr then "better" else "same" end) |"
       end),
-    "",
-    "| scenario (timings: informational) | deliveries/s | p99 ms | server CPU s | server peak RSS KiB |",
-    "|---|---:|---:|---:|---:|",
+    ([$n.scenarios[].name] - ([$n.scenarios[].name] - [$o.scenarios[].name])) as $both |
+    if ($both | length) > 0 then
+      "",
+      "| scenario (timings: informational) | deliveries/s | p99 ms | server CPU s | server peak RSS KiB |",
+      "|---|---:|---:|---:|---:|"
+    else empty end,
     ($n.scenarios[] as $s | ([$o.scenarios[] | select(.name == $s.name)] | first) as $p |
       select($p != null) |
       "| \($s.name) | \(num($p.deliveries_per_s)) → \(num($s.deliveries_per_s)) (\(pct($p.deliveries_per_s; $s.deliveries_per_s))) | \(num($p.p99_ms)) → \(num($s.p99_ms)) | \(num($p.server_cpu_s)) → \(num($s.server_cpu_s)) | \(num($p.server_peak_rss_kib)) → \(num($s.server_peak_rss_kib)) |")'
@@ -526,12 +530,13 @@ run_callgrind ()
   {
     printf '==== %s: %s\n' "$name" "$desc"
     printf '(Ir counted inside %s only; %s frames)\n\n' "${CALLGRIND_FUNCTIONS[*]}" "$((d1 - d0))"
-    printf -- '-- top 10 by inclusive Ir\n'
+    # The first lines of the inclusive list are the loop frames above the counted functions.
+    printf -- '-- top 20 by inclusive Ir\n'
     callgrind_annotate --inclusive=yes "$dir.callgrind.out" 2>/dev/null |
-      sed -n '/file:function/,$p' | sed -n '3,12p'
-    printf '\n-- top 10 by self Ir\n'
+      sed -n '/file:function/,$p' | sed -n '3,22p'
+    printf '\n-- top 15 by self Ir\n'
     callgrind_annotate "$dir.callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' |
-      sed -n '3,12p'
+      sed -n '3,17p'
     printf '\n'
   } >>"$cgtxt"
   jq -c -n --arg name "$name" --arg desc "$desc" --arg status "$status" --argjson msgs "$msgs" \
