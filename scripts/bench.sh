@@ -413,7 +413,8 @@ run_load ()
 # That keeps the count exact on a shared machine: every HubClient (hub-loadgen's devices and
 # hub-client) pings the server 20 s after its last pong, so with a thousand of them idle a
 # ping arrives every few ms, whenever the window is. If hub-ws-transport.c renames these
-# functions, the count drops to 0 and the case fails: update them here.
+# functions, the count drops to 0 and the case fails: update them here (and add the write
+# path's new home if frames come to be written outside flush_dispatch).
 CALLGRIND_FUNCTIONS=(callback flush_dispatch)
 
 # cg_oks: the `ok` replies the publisher (hub-client --json) has received so far.
@@ -558,6 +559,7 @@ CALLGRIND=(
 # --- run -------------------------------------------------------------------------------------
 
 started_at=$SECONDS
+started_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 : >"$work/scenarios.jsonl"
 : >"$work/callgrind.jsonl"
 : >"$cgtxt"
@@ -589,7 +591,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=false
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=true
 jq -n --slurpfile s "$work/scenarios.jsonl" --slurpfile c "$work/callgrind.jsonl" \
-  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg commit "$commit" --argjson dirty "$dirty" \
+  --arg date "$started_date" --arg commit "$commit" --argjson dirty "$dirty" \
   --arg cpu "$cpu_model" --argjson nproc "$jobs" --arg kernel "$(uname -srm)" \
   --arg load "$load_at_start" --arg command "$command_line" --argjson seconds "$elapsed" \
   --arg valgrind "$(valgrind --version 2>/dev/null || echo none)" '
