@@ -14,14 +14,16 @@
 
 /* lws's per-connection rx buffer (its default would be pt_serv_buf_size, 4
  * KiB), allocated for every WebSocket connection when it is established and
- * kept until it closes: it is most of what an idle connection costs. lws
- * hands a message to RECEIVE in pieces of at most this size; a piece that is
- * the whole message is dispatched straight from lws's buffer, larger messages
- * are reassembled in HubWsSession. Client messages are requests of a few
- * hundred bytes (a publish with a 100-byte payload is ~170 bytes), so 1 KiB
- * holds nearly all of them whole and saves 3 KiB per connection (60 MiB at
- * 20k connections) over lws's default. */
-#define RX_BUFFER_SIZE 1024
+ * kept until it closes: it was most of what an idle connection costs (lws
+ * cannot free or shrink it while the connection lives). lws hands a message
+ * to RECEIVE in pieces of at most this size; a piece that is the whole
+ * message is dispatched straight from lws's buffer, larger messages are
+ * reassembled in HubWsSession. Client messages are requests of a few hundred
+ * bytes at most (a publish with a 100-byte payload is ~170 bytes, a hello
+ * with a typical token ~300-400), so 512 bytes holds nearly all of them whole
+ * and saves 3.5 KiB per connection (70 MiB at 20k connections) over lws's
+ * default. lws keeps control frames (≤ 125 bytes of payload) in it too. */
+#define RX_BUFFER_SIZE 512
 /* The most lws hands to one send(): without it lws would cut every write at
  * RX_BUFFER_SIZE and copy the rest into its own buffer. The kernel takes what
  * fits; lws keeps only the remainder of the one write it could not finish. */
@@ -38,39 +40,43 @@
  * within this long after it was written, too. */
 #define CLOSE_TIMEOUT_S 5
 /* A reassembly buffer larger than this is freed after its message: the few
- * connections that send large messages do not keep large buffers. */
-#define RX_KEEP_BYTES (4 * 1024)
+ * connections that send messages larger than RX_BUFFER_SIZE (a hello with a
+ * long token, once) do not keep a buffer while idle. Reassembly costs a
+ * copy anyway; an allocation with it is noise. */
+#define RX_KEEP_BYTES 0
 /* What our heartbeat pings carry (see write_out). */
 #define PING_PAYLOAD "hub"
 /* Close reasons are at most 123 bytes (125 minus the code). */
 #define CLOSE_REASON_MAX 123
 
-/* One WebSocket connection. Lives in lws's per-session data. */
+/* One WebSocket connection. Lives in lws's per-session data, which lws
+ * allocates for every connection: kept small (flags as bits, the rare close
+ * reason on the heap). */
 typedef struct {
   HubWsTransport *transport; /* (unowned) */
   struct lws *wsi;           /* (unowned) NULL once closed */
   HubConnection *conn;       /* (owned) a ref, from ESTABLISHED until the close is sent */
-  gboolean established;      /* counted in n_connections until CLOSED */
   guint8 *rx;                /* reassembly buffer (owned) (nullable) */
   gsize rx_len, rx_alloc;
-  gboolean rx_binary;          /* the current message is binary */
-  gboolean rx_discard;         /* ignore the rest of the current message */
-  GList flush_link;            /* in transport->flush_queue when flush_pending */
-  gboolean flush_pending;      /* to be written at the end of this loop iteration */
-  gboolean writing;            /* inside write_out(): the sink may write */
-  gboolean choked;             /* lws holds unsent bytes: wait for WRITEABLE */
-  gboolean writable_requested; /* lws_callback_on_writable() pending */
-  gboolean write_failed;       /* lws_write() failed: the socket is gone */
-  gboolean peer_closing;       /* the client sent its close: nothing more to write */
-  gboolean ping_pending;
-  gboolean close_pending;   /* sink_close() came: the close frame follows the queue */
-  gboolean close_started;   /* the close frame is written: nothing more to write */
-  gboolean close_timed_out; /* dropped for not finishing its close in time */
+  GList flush_link;         /* in transport->flush_queue when flush_pending */
   GList closing_link;       /* in transport->closing (data NULL when not) */
   gint64 close_deadline_us; /* monotonic: dropped when not CLOSED by then */
+  char *close_reason;       /* (owned) (nullable) set with close_pending */
   guint16 close_code;
   guint8 close_reason_len;
-  char close_reason[CLOSE_REASON_MAX + 1];
+  guint established : 1;        /* counted in n_connections until CLOSED */
+  guint rx_binary : 1;          /* the current message is binary */
+  guint rx_discard : 1;         /* ignore the rest of the current message */
+  guint flush_pending : 1;      /* to be written at the end of this loop iteration */
+  guint writing : 1;            /* inside write_out(): the sink may write */
+  guint choked : 1;             /* lws holds unsent bytes: wait for WRITEABLE */
+  guint writable_requested : 1; /* lws_callback_on_writable() pending */
+  guint write_failed : 1;       /* lws_write() failed: the socket is gone */
+  guint peer_closing : 1;       /* the client sent its close: nothing more to write */
+  guint ping_pending : 1;
+  guint close_pending : 1;   /* sink_close() came: the close frame follows the queue */
+  guint close_started : 1;   /* the close frame is written: nothing more to write */
+  guint close_timed_out : 1; /* dropped for not finishing its close in time */
 } HubWsSession;
 
 /* lws's per-session data: HTTP state first (a keep-alive connection may serve
@@ -410,8 +416,8 @@ set_close_reason (HubWsSession *s, const char *reason)
 
     len = end != NULL ? (gsize)(end - reason) : 0;
   }
-  memcpy (s->close_reason, reason != NULL ? reason : "", len);
-  s->close_reason[len] = '\0';
+  g_free (s->close_reason);
+  s->close_reason = g_strndup (reason != NULL ? reason : "", len);
   s->close_reason_len = (guint8)len;
 }
 
@@ -628,6 +634,7 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
   }
   g_clear_pointer (&s->rx, g_free);
   s->rx_alloc = s->rx_len = 0;
+  g_clear_pointer (&s->close_reason, g_free);
   s->wsi = NULL;
   hub_http_session_clear (&session->http);
 
