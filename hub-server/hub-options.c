@@ -37,6 +37,7 @@ typedef enum {
   OPT_REDIS,
   OPT_REDIS_PREFIX,
   OPT_EVENT_LOOP,
+  OPT_IO_URING,
   N_OPTS
 } OptId;
 
@@ -97,6 +98,10 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_EVENT_LOOP] = {"event-loop", KIND_STRING, "LOOP",
                         "uv (libuv, epoll) or glib (GMainLoop, polls every socket each "
                         "iteration; docs/performance.md) (default %s)"},
+    [OPT_IO_URING] = {"io-uring", KIND_STRING, "on|off",
+                      "on: a loop iteration's sends to many sockets go to the kernel in one "
+                      "io_uring call where the kernel allows (Linux 6.1 or later; not with --cert) "
+                      "(default %s)"},
 };
 
 typedef struct {
@@ -126,6 +131,7 @@ hub_options_init (HubOptions *opts)
   opts->log_level = HUB_LOG_LEVEL_WARNING;
   opts->redis_prefix = g_strdup ("hub:");
   opts->event_loop = hub_loop_kind_default ();
+  opts->io_uring = TRUE;
 }
 
 void
@@ -177,6 +183,8 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup (opts->redis_prefix);
     case OPT_EVENT_LOOP:
       return g_strdup (hub_loop_kind_to_string (opts->event_loop));
+    case OPT_IO_URING:
+      return g_strdup (opts->io_uring ? "on" : "off");
     default:
       return NULL;
   }
@@ -420,6 +428,11 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
         return bad_value (error, id, source, "'%s' is not one of uv, glib", value);
       if (!hub_loop_kind_available (opts->event_loop))
         return bad_value (error, id, source, "this hub-server was built without libuv");
+      return TRUE;
+    case OPT_IO_URING:
+      if (g_strcmp0 (value, "on") != 0 && g_strcmp0 (value, "off") != 0)
+        return bad_value (error, id, source, "'%s' is not one of on, off", value);
+      opts->io_uring = g_strcmp0 (value, "on") == 0;
       return TRUE;
     case OPT_NO_AUTO_CREATE:
     case N_OPTS:

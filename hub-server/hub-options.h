@@ -24,6 +24,7 @@ typedef struct {
   char *redis_url;        /* cluster mode: redis://HOST:PORT[/DB] (owned) (nullable) */
   char *redis_prefix;     /* key and channel prefix in Redis (owned) */
   HubLoopKind event_loop; /* --event-loop */
+  gboolean io_uring;      /* --io-uring: batched sends where available */
 } HubOptions;
 
 /* Fills @opts with the defaults. */

@@ -16,6 +16,7 @@ typedef struct {
   guint port;               /* 0: any free port */
   const char *cert;         /* PEM certificate for wss (nullable) */
   const char *key;          /* its key (nullable, set with cert) */
+  gboolean batch_sends;     /* one system call for a flush's sends (io_uring), where available */
 } HubWsTransportOptions;
 
 typedef struct _HubWsTransport HubWsTransport;

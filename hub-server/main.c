@@ -104,6 +104,7 @@ main (int argc, char **argv)
       .port = opts.port,
       .cert = opts.cert,
       .key = opts.key,
+      .batch_sends = opts.io_uring,
   };
   transport = hub_ws_transport_new (dispatcher, loop, &topts, &error);
   if (transport == NULL) {

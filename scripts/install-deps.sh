@@ -8,10 +8,14 @@
 set -euo pipefail
 
 # libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
-# builds the same client); openssl: the integration tests make a TLS certificate with it.
+# builds the same client); openssl: the integration tests make a TLS certificate with it;
+# liburing-dev: hub-server's batched sends (--io-uring, Linux only; optional in CMake).
+# valgrind: scripts/bench.sh counts hub-server's instructions per frame with callgrind.
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
-              libreadline-dev openssl)
+              libreadline-dev openssl liburing-dev valgrind)
+# No valgrind: Homebrew's formula is Linux-only; scripts/bench.sh skips its instruction counts
+# without it.
 BREW_PACKAGES=(libwebsockets glib json-glib check hiredis redis haproxy cmake pkg-config
                clang-format jq readline)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64

@@ -3,6 +3,8 @@
  * (PROTOCOL.md §8), written through the transport's sink. */
 #include "hub/hub-connection.h"
 
+#include <string.h>
+
 #include "hub/hub-error.h"
 
 /* The queue is a ring of frame refs, allocated at the first frame that has to
@@ -10,43 +12,47 @@
  * a slot, no allocation (a GQueue would allocate a list node per frame and
  * recipient, the one heap operation per delivery left on the fan-out path). */
 #define RING_MIN 8
-/* A ring grown past this (a burst) is freed once empty. */
-#define RING_KEEP 64
+/* A ring grown past this (a burst: a room filling sends every member a
+ * presence event per join) is freed once empty, so connections that go idle
+ * after one keep at most RING_MIN slots; the heartbeat frees an idle one's
+ * ring altogether (hub_connection_ping). */
+#define RING_KEEP RING_MIN
 
 /* Queue accounting: a frame counts for the length of its JSON payload
  * (hub_frame_payload), not its wire length: the limit is about the messages a
  * client has not read, and a transport may frame the payload itself. bytes_out
  * counts the same way. */
 
+/* One per connection, so laid out to be small: flags as bits, no holes, the
+ * id inline, the subscription set only once there is one. */
 struct _HubConnection {
   grefcount ref;
-  char *id;        /* (owned) */
+  guint ring_cap; /* 0 or a power of two */
+  guint ring_head;
+  guint ring_len;  /* frames queued */
+  HubFrame **ring; /* (owned) (nullable) ring_cap slots, HubFrame* refs, oldest at ring_head */
+  gsize queued_bytes;
   HubClock *clock; /* (owned) ref */
   gsize max_queue_bytes;
   const HubSinkVTable *sink; /* (unowned) */
   gpointer sink_data;        /* (unowned) */
-  gboolean detached;         /* the transport is gone: no sink call any more */
 
-  char *user;   /* (owned) (nullable) NULL until authenticated */
-  char *device; /* (owned) (nullable) */
-  gboolean authenticated;
-  gboolean admin;
-
-  HubFrame **ring; /* (owned) (nullable) ring_cap slots, HubFrame* refs, oldest at ring_head */
-  guint ring_cap;  /* 0 or a power of two */
-  guint ring_head;
-  guint ring_len; /* frames queued */
-  gsize queued_bytes;
-
-  gboolean closing;     /* a close was requested: later sends are ignored */
-  gboolean sink_closed; /* sink->close() was called (once per connection) */
-  guint16 close_code;
+  char *user;         /* (owned) (nullable) NULL until authenticated */
+  char *device;       /* (owned) (nullable) */
   char *close_reason; /* (owned) (nullable) */
+  /* (owned) (nullable) set of char* user ids (owned), made on first use */
+  GHashTable *subscriptions;
+  guint hello_timer;
+  guint16 close_code;
+  guint detached : 1; /* the transport is gone: no sink call any more */
+  guint authenticated : 1;
+  guint admin : 1;
+  guint closing : 1;     /* a close was requested: later sends are ignored */
+  guint sink_closed : 1; /* sink->close() was called (once per connection) */
 
   HubConnectionStats stats;
   HubRateLimiter rate_limiter;
-  GHashTable *subscriptions; /* (owned) set of char* user ids (owned) */
-  guint hello_timer;
+  char id[]; /* NUL-terminated */
 };
 
 HubConnection *
@@ -61,9 +67,9 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
                             sink->close != NULL,
                         NULL);
 
-  conn = g_new0 (HubConnection, 1);
+  conn = g_malloc0 (sizeof (HubConnection) + strlen (id) + 1);
   g_ref_count_init (&conn->ref);
-  conn->id = g_strdup (id);
+  strcpy (conn->id, id);
   conn->clock = hub_clock_ref (clock);
   conn->max_queue_bytes = max_queue_bytes;
   conn->sink = sink;
@@ -72,7 +78,6 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
   conn->stats.last_activity_unix_ms = conn->stats.connected_unix_ms;
   /* Unlimited until the dispatcher sets the configured rate on it. */
   hub_rate_limiter_init (&conn->rate_limiter, 0.0, 0.0, hub_clock_monotonic_us (clock));
-  conn->subscriptions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return conn;
 }
 
@@ -141,12 +146,11 @@ hub_connection_unref (HubConnection *conn)
   /* No sink call here: the transport holds a ref until it detaches. */
   discard_queue (conn);
   g_free (conn->ring);
-  g_hash_table_unref (conn->subscriptions);
+  g_clear_pointer (&conn->subscriptions, g_hash_table_unref);
   hub_clock_unref (conn->clock);
   g_free (conn->close_reason);
   g_free (conn->user);
   g_free (conn->device);
-  g_free (conn->id);
   g_free (conn);
 }
 
@@ -199,7 +203,7 @@ hub_connection_authenticate (HubConnection *conn, const char *user, const char *
   conn->user = g_strdup (user);
   g_free (conn->device);
   conn->device = g_strdup (device);
-  conn->admin = admin;
+  conn->admin = admin != FALSE;
   conn->authenticated = TRUE;
 }
 
@@ -337,6 +341,13 @@ void
 hub_connection_ping (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
+  /* Idle for a heartbeat interval, most likely: an empty ring goes, the next
+   * frame that has to wait allocates one again. */
+  if (conn->ring_len == 0 && conn->ring != NULL) {
+    g_clear_pointer (&conn->ring, g_free);
+    conn->ring_cap = 0;
+    conn->ring_head = 0;
+  }
   if (conn->detached || conn->sink_closed || conn->sink->ping == NULL)
     return;
   conn->sink->ping (conn->sink_data);
@@ -404,6 +415,9 @@ GHashTable *
 hub_connection_get_subscriptions (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, NULL);
+  /* Most connections never subscribe: an empty GHashTable is ~200 bytes. */
+  if (conn->subscriptions == NULL)
+    conn->subscriptions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return conn->subscriptions;
 }
 
