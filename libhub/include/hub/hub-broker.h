@@ -1,8 +1,8 @@
 /* hub-broker.h: where a node keeps its shared state. By default the
  * dispatcher's broker keeps everything in memory (one node); with Redis,
  * several nodes share rooms, seq, history, presence and fan-out (PROTOCOL.md
- * §11, docs/cluster.md). Both brokers implement one private vtable
- * (libhub/src/hub-broker-private.h). */
+ * §11, docs/cluster.md). Both brokers implement one vtable that is private
+ * to libhub (HubBrokerVTable, in libhub/src/). */
 #pragma once
 
 #include <glib.h>
