@@ -71,6 +71,8 @@ static const Opt opts[] = {
     {"seed", T_UINT, F (seed), "N", "Seed of every random choice (default: random, reported)"},
     {"prefix", T_STRING, F (prefix), "P",
      "Prefix of user and room names (default: random per run)"},
+    {"user-prefix", T_STRING, F (user_prefix), "P",
+     "Prefix of user names only (default: --prefix); loadgens sharing rooms need their own"},
     {"max-loss", T_STRING, F (max_loss), "N",
      "Lost deliveries allowed: a count or a percentage such as 0.1% (default 0)"},
     {"max-p99-ms", T_LIMIT, F (max_p99_ms), "MS", "Highest p99 delivery latency allowed"},
@@ -428,13 +430,18 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
     if (c->max_loss_is_ratio)
       c->max_loss_value /= 100.0;
   }
-  if (c->prefix != NULL) {
-    for (const char *p = c->prefix; *p; p++) {
+  for (guint k = 0; k < 2; k++) {
+    const char *flag = k == 0 ? "--prefix" : "--user-prefix";
+    const char *value = k == 0 ? c->prefix : c->user_prefix;
+
+    if (value == NULL)
+      continue;
+    for (const char *p = value; *p; p++) {
       if (!g_ascii_isalnum (*p) && !strchr ("_.-", *p))
-        return fail (error, "--prefix: '%s' may only hold A-Z a-z 0-9 _ . -", c->prefix);
+        return fail (error, "%s: '%s' may only hold A-Z a-z 0-9 _ . -", flag, value);
     }
-    if (strlen (c->prefix) > 40)
-      return fail (error, "--prefix: at most 40 characters");
+    if (strlen (value) > 40)
+      return fail (error, "%s: at most 40 characters", flag);
   }
   return TRUE;
 }

@@ -22,8 +22,9 @@ typedef struct {
   char *devices; /* (owned) as given: "2" or "1:60,2:30,3:10" */
   guint rooms, rooms_per_user;
   double room_skew;
-  char *prefix; /* (owned) (nullable) NULL: random per run */
-  guint seed;   /* 0: random per run */
+  char *prefix;      /* (owned) (nullable) NULL: random per run */
+  char *user_prefix; /* (owned) (nullable) of user names only; NULL: prefix */
+  guint seed;        /* 0: random per run */
   /* traffic */
   double rate;   /* actions per second per user */
   char *mix;     /* (owned) as given */

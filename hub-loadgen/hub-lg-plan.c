@@ -16,6 +16,7 @@ hub_lg_plan_new (const char *prefix, guint n_users, const HubLgDiscrete *devices
 
   g_return_val_if_fail (n_users > 0 && n_rooms > 0 && rooms_per_user > 0, NULL);
   plan->prefix = g_strdup (prefix != NULL ? prefix : "");
+  plan->user_prefix = g_strdup (plan->prefix);
   plan->n_rooms = n_rooms;
   plan->rooms_per_user = MIN (rooms_per_user, n_rooms);
 
@@ -75,6 +76,7 @@ hub_lg_plan_free (HubLgPlan *plan)
   if (plan == NULL)
     return;
   g_free (plan->prefix);
+  g_free (plan->user_prefix);
   g_free (plan->user_devices);
   g_free (plan->user_first_device);
   g_free (plan->user_rooms);
@@ -113,7 +115,7 @@ hub_lg_plan_rooms_used (const HubLgPlan *plan)
 char *
 hub_lg_plan_user_name (const HubLgPlan *plan, guint user)
 {
-  return g_strdup_printf ("%su%u", plan->prefix, user);
+  return g_strdup_printf ("%su%u", plan->user_prefix, user);
 }
 
 char *
@@ -131,10 +133,11 @@ hub_lg_plan_device_name (guint slot)
 static guint
 index_after (const HubLgPlan *plan, const char *name, char kind, guint limit)
 {
-  gsize n = strlen (plan->prefix);
+  const char *prefix = kind == 'u' ? plan->user_prefix : plan->prefix;
+  gsize n = strlen (prefix);
   guint64 v;
 
-  if (name == NULL || strncmp (name, plan->prefix, n) != 0 || name[n] != kind)
+  if (name == NULL || strncmp (name, prefix, n) != 0 || name[n] != kind)
     return G_MAXUINT;
   if (!g_ascii_string_to_unsigned (name + n + 1, 10, 0, limit == 0 ? 0 : limit - 1, &v, NULL))
     return G_MAXUINT;

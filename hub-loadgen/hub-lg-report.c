@@ -56,7 +56,7 @@ hub_lg_report_free (HubLgReport *r)
 char *
 hub_lg_report_device_name (const HubLgPlan *plan, guint user, guint slot)
 {
-  return g_strdup_printf ("%su%u/d%u", plan->prefix, user, slot);
+  return g_strdup_printf ("%su%u/d%u", plan->user_prefix, user, slot);
 }
 
 static double
@@ -310,6 +310,7 @@ hub_lg_report_to_json (const HubLgReport *r)
 
   o = json_object_new ();
   json_object_set_string_member (o, "prefix", plan->prefix);
+  json_object_set_string_member (o, "user_prefix", plan->user_prefix);
   json_object_set_int_member (o, "seed", c->seed);
   json_object_set_int_member (o, "users", plan->n_users);
   json_object_set_int_member (o, "devices", plan->n_devices);

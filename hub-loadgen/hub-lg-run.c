@@ -348,6 +348,10 @@ hub_lg_run (HubLgConfig *config, const char *command)
   run.plan = hub_lg_plan_new (config->prefix, config->users, &config->device_dist, config->rooms,
                               config->rooms_per_user, config->room_skew, config->seed,
                               (guint)MIN (limit, G_MAXUINT));
+  if (config->user_prefix != NULL) {
+    g_free (run.plan->user_prefix);
+    run.plan->user_prefix = g_strdup (config->user_prefix);
+  }
   run.report = report = hub_lg_report_new (config, run.plan);
   report->command = g_strdup (command);
   report->nofile_limit = nofile;

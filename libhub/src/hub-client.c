@@ -4,6 +4,7 @@
  * a HubClientTransportClass (libwebsockets in hub-client-lws.c). */
 #include "hub/hub-client.h"
 
+#include "hub-client-scan.h"
 #include "hub/hub-error.h"
 
 #include <string.h>
@@ -784,15 +785,20 @@ static void
 sink_received (gpointer owner, const char *text, gsize len)
 {
   HubClient *client = owner;
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  JsonNode *root;
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) scanned = hub_client_scan_frame (text, len);
+  JsonNode *root = scanned;
   JsonObject *frame;
   const char *type;
   gint64 id;
 
-  if (!json_parser_load_from_data (parser, text, (gssize)len, NULL))
-    return;
-  root = json_parser_get_root (parser);
+  /* The fast reader takes the plain frames servers send; JsonParser the rest. */
+  if (root == NULL) {
+    parser = json_parser_new_immutable ();
+    if (!json_parser_load_from_data (parser, text, (gssize)len, NULL))
+      return;
+    root = json_parser_get_root (parser);
+  }
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
   frame = json_node_get_object (root);
