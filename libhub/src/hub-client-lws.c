@@ -1,14 +1,17 @@
 /* hub-client-lws.c: HubClient's WebSocket transport over libwebsockets, the
  * only libhub file that includes libwebsockets.h. Every client of a thread
- * shares one lws_context living on that thread's GMainContext (lws's glib
- * event-lib with a foreign loop), created with the first connection and
- * destroyed with the last transport; each connection is one wsi. */
+ * shares one lws_context living on that thread's GMainContext (hub-lws-glib.h:
+ * lws's glib event-lib with a foreign loop on Unix, its default service driven
+ * from a GSource on Windows), created with the first connection and destroyed
+ * with the last transport; each connection is one wsi. */
 #include "hub/hub-client.h"
 
 #include <libwebsockets.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
+
+#include "hub-lws-glib.h"
+#include "hub-net.h"
+#include "hub-signals.h"
 
 #define SUBPROTOCOL "hub.v1"
 /* Idle seconds before lws pings the server, and before it gives up on it. */
@@ -26,9 +29,9 @@ typedef struct _Conn Conn;
 /* One lws_context per GMainContext. */
 struct _Shared {
   guint refs;
-  GMainContext *main_context; /* (owned) */
-  GMainLoop *loop;            /* (owned) never run: the glib plugin's handle on the context */
-  void *foreign_loops[1];
+  GMainContext *main_context;  /* (owned) */
+  GMainLoop *loop;             /* (owned) never run: the glib plugin's handle on the context */
+  HubLwsGlib *glue;            /* (owned) */
   struct lws_context *context; /* (owned) */
   GHashTable *vhosts;          /* CA file (owned) → struct lws_vhost* (owned by the context) */
   guint depth;                 /* our lws callback is on the stack */
@@ -107,7 +110,9 @@ shared_destroy (Shared *shared)
     g_source_destroy (shared->destroy_idle);
     g_source_unref (shared->destroy_idle);
   }
+  hub_lws_glib_detach (shared->glue);
   lws_context_destroy (shared->context);
+  hub_lws_glib_free (shared->glue);
   g_hash_table_unref (shared->vhosts);
   g_main_loop_unref (shared->loop);
   g_main_context_unref (shared->main_context);
@@ -132,31 +137,33 @@ shared_ref (GError **error)
   shared->refs = 1;
   shared->main_context = g_steal_pointer (&main_context);
   shared->loop = g_main_loop_new (shared->main_context, FALSE);
-  shared->foreign_loops[0] = shared->loop;
+  shared->glue = hub_lws_glib_new (shared->loop);
   shared->vhosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   /* A server resetting a TLS connection must not kill us (OpenSSL writes with write()). */
-  signal (SIGPIPE, SIG_IGN);
+  hub_signals_ignore_broken_pipe ();
   lws_set_log_level (LLL_ERR | LLL_WARN, log_to_glib);
   memset (&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = protocols;
   info.gid = -1;
   info.uid = -1;
-  info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  info.foreign_loops = shared->foreign_loops;
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  hub_lws_glib_configure (shared->glue, &info);
   info.user = shared;
   shared->context = lws_create_context (&info);
   if (shared->context == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                  "cannot create the libwebsockets context (is its glib event library "
                  "installed?)");
+    hub_lws_glib_free (shared->glue);
     g_main_loop_unref (shared->loop);
     g_main_context_unref (shared->main_context);
     g_hash_table_unref (shared->vhosts);
     g_free (shared);
     return NULL;
   }
+  hub_lws_glib_attach (shared->glue, shared->context);
   G_LOCK (shared_by_context);
   if (shared_by_context == NULL)
     shared_by_context = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -566,7 +573,7 @@ transport_drop (HubClientTransport *transport)
     return;
   }
   /* What a dead network looks like to lws: the socket ends, no close frame. */
-  shutdown (lws_get_socket_fd (conn->wsi), SHUT_RDWR);
+  hub_net_shutdown ((int)lws_get_socket_fd (conn->wsi));
   if (conn->shared->depth == 0)
     shared_kick (conn->shared);
 }
