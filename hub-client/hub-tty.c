@@ -1,0 +1,156 @@
+/* hub-tty.c: the interactive mode, its portable part: the prompt that is also
+ * the status line, the plain-lines output, stop requests (Ctrl-C, hub-signals.h)
+ * and the loop. The keyboard is the platform's (hub-tty-private.h). */
+#include "hub-tty-private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "hub-signals.h"
+
+gboolean
+hub_tty_wants_colour (void)
+{
+  const char *no_colour = g_getenv ("NO_COLOR");
+  const char *term = g_getenv ("TERM");
+
+  if (no_colour != NULL && no_colour[0] != '\0')
+    return FALSE;
+#ifndef G_OS_WIN32
+  /* The Windows console has no TERM; g_log_writer_supports_color() asks it. */
+  if (term == NULL || strcmp (term, "dumb") == 0)
+    return FALSE;
+#else
+  if (term != NULL && strcmp (term, "dumb") == 0)
+    return FALSE;
+#endif
+  /* A terminal (Unix), or a console taking ANSI sequences (Windows 10+:
+   * this also turns them on). */
+  return g_log_writer_supports_color (fileno (stdout));
+}
+
+char *
+hub_tty_build_prompt (HubTty *tty, gboolean for_readline)
+{
+  HubClient *client = hub_session_get_client (tty->session);
+  HubClientState state = hub_client_get_state (client);
+  const char *room = hub_session_get_room (tty->session);
+  g_autofree char *typing = hub_session_typing_text (tty->session);
+  const char *colour = state == HUB_CLIENT_CONNECTED      ? "\033[32m"
+                       : state == HUB_CLIENT_DISCONNECTED ? "\033[31m"
+                                                          : "\033[33m";
+  GString *s = g_string_new (NULL);
+
+  if (tty->colour && for_readline)
+    g_string_append_printf (s, "\001%s\002[%s]\001\033[0m\002", colour,
+                            hub_client_state_to_string (state));
+  else if (tty->colour)
+    g_string_append_printf (s, "%s[%s]\033[0m", colour, hub_client_state_to_string (state));
+  else
+    g_string_append_printf (s, "[%s]", hub_client_state_to_string (state));
+  if (hub_client_get_user (client) != NULL)
+    g_string_append_printf (s, " %s", hub_client_get_user (client));
+  g_string_append_printf (s, " #%s", room != NULL ? room : "-");
+  if (typing != NULL)
+    g_string_append_printf (s, " (%s typing...)", typing);
+  g_string_append (s, "> ");
+  return g_string_free (s, FALSE);
+}
+
+void
+hub_tty_quit (HubTty *tty, int code)
+{
+  if (tty->quitting)
+    return;
+  tty->quitting = TRUE;
+  tty->exit_code = code;
+  g_main_loop_quit (tty->loop);
+}
+
+static void
+on_done (HubSession *session, HubSessionResult result, gpointer user_data)
+{
+  if (result == HUB_SESSION_QUIT)
+    hub_tty_quit (user_data, HUB_EXIT_OK);
+}
+
+void
+hub_tty_execute (HubTty *tty, const char *line)
+{
+  tty->in_handler = TRUE;
+  hub_session_execute (tty->session, line, on_done, tty);
+  tty->in_handler = FALSE;
+}
+
+void
+hub_tty_plain_print (gpointer user_data, HubSessionLine kind, const char *text)
+{
+  fprintf (stdout, "%s\n", text);
+  fflush (stdout);
+}
+
+void
+hub_tty_plain_status (gpointer user_data)
+{
+  HubTty *tty = user_data;
+  g_autofree char *status = hub_tty_build_prompt (tty, FALSE);
+
+  if (tty->quitting || g_strcmp0 (status, tty->status) == 0)
+    return;
+  g_free (tty->status);
+  tty->status = g_steal_pointer (&status);
+  fprintf (stdout, "-- %s\n", tty->status);
+  fflush (stdout);
+}
+
+static void
+on_stop_request (HubSignal signal, gpointer user_data)
+{
+  hub_tty_quit (user_data, HUB_EXIT_OK);
+}
+
+static void
+on_state (gpointer user_data, const HubClientStateChange *change)
+{
+  HubTty *tty = user_data;
+
+  /* Given up (hello refused, 4001): nothing more can happen here. */
+  if (change->state == HUB_CLIENT_DISCONNECTED)
+    hub_tty_quit (tty, HUB_EXIT_CONNECTION);
+}
+
+int
+hub_tty_run (const HubClientOptions *client_options, gboolean colour)
+{
+  const HubSessionOutput output = {
+      .print = hub_tty_input_print,
+      .state = on_state,
+      .status = hub_tty_input_status,
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (HubSignalWatch) signals = NULL;
+  HubTty tty = {.colour = colour, .exit_code = HUB_EXIT_OK};
+
+  tty.loop = g_main_loop_new (NULL, FALSE);
+  tty.session = hub_session_new (client_options, colour, FALSE, &output, &tty, &error);
+  if (tty.session == NULL) {
+    g_printerr ("hub-client: %s\n", error->message);
+    g_main_loop_unref (tty.loop);
+    return HUB_EXIT_USAGE;
+  }
+  fprintf (stdout,
+           "hub-client: /help lists the commands; a plain line talks in the current room.\n");
+  fflush (stdout);
+  hub_tty_input_start (&tty);
+  signals = hub_signal_watch_new (NULL, on_stop_request, &tty);
+  hub_client_connect (hub_session_get_client (tty.session));
+
+  g_main_loop_run (tty.loop);
+
+  hub_tty_input_stop (&tty);
+  g_clear_pointer (&signals, hub_signal_watch_free);
+  hub_session_free (tty.session);
+  g_free (tty.status);
+  g_main_loop_unref (tty.loop);
+  return tty.exit_code;
+}
