@@ -9,14 +9,18 @@ set -euo pipefail
 
 # libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
 # builds the same client); openssl: the integration tests make a TLS certificate with it.
+# Homebrew: readline is GNU readline (macOS's own is libedit); libuv for hub-server's default
+# loop. MSYS2 (UCRT64): no readline and no libuv, which hub does not use on Windows (README.md,
+# Windows); names are the package names after the mingw-w64-ucrt-x86_64- prefix, `toolchain`
+# being the group with gcc, make and the headers. .github/workflows/ci.yml relies on these.
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
               libreadline-dev openssl)
-BREW_PACKAGES=(libwebsockets glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq readline)
+BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
+               clang-format jq readline openssl@3)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
-                readline openssl)
+                openssl)
 
 say () { echo "install-deps.sh: $*" >&2; }
 
