@@ -1,7 +1,8 @@
-/* hub-listener.c: a non-blocking listening GSocket watched on the GLib main
- * loop; connections are accepted on its descriptor (hub-net.h) so lws can adopt
- * them. Accepts in bounded batches; when the process runs out of descriptors
- * it pauses accepting for a moment instead of spinning on a readable socket. */
+/* hub-listener.c: a non-blocking listening GSocket whose descriptor is
+ * watched (HubNetPoll) and accepted on (hub-net.h) on the GLib main loop, so
+ * lws can adopt the connections. Accepts in bounded batches; when the process
+ * runs out of descriptors it pauses accepting for a moment instead of spinning
+ * on a readable socket. */
 #include "hub-listener.h"
 
 #include <gio/gio.h>
@@ -17,22 +18,65 @@
  * net.core.somaxconn on Linux; Windows allows about 200 unless told more). */
 #define LISTEN_BACKLOG 4096
 
+typedef struct {
+  GSource source;
+  HubListener *listener; /* (unowned) */
+  HubNetPoll *poll;      /* (owned) the listening socket, G_IO_IN */
+} Watch;
+
 struct _HubListener {
   GSocket *socket; /* (owned) (nullable) NULL once closed */
   guint port;
-  GSource *watch;    /* (owned) (nullable) readable watch */
+  GSource *watch;    /* (owned) (nullable) a Watch while accepting */
   guint pause_timer; /* resumes accepting after EMFILE, 0 when none */
   HubListenerAcceptFunc func;
   gpointer user_data;
 };
 
-static gboolean on_readable (GSocket *socket, GIOCondition condition, gpointer user_data);
+static gboolean on_readable (HubListener *l);
+
+static gboolean
+watch_prepare (GSource *source, gint *timeout)
+{
+  *timeout = -1;
+  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+}
+
+static gboolean
+watch_check (GSource *source)
+{
+  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+}
+
+static gboolean
+watch_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  Watch *w = (Watch *)source;
+
+  hub_net_poll_take (w->poll);
+  return on_readable (w->listener);
+}
+
+static void
+watch_finalize (GSource *source)
+{
+  Watch *w = (Watch *)source;
+
+  hub_net_poll_free (w->poll, NULL); /* destroyed: GLib dropped the poll */
+}
+
+static GSourceFuncs watch_funcs = {watch_prepare,  watch_check, watch_dispatch,
+                                   watch_finalize, NULL,        NULL};
 
 static void
 watch_start (HubListener *l)
 {
-  l->watch = g_socket_create_source (l->socket, G_IO_IN, NULL);
-  g_source_set_callback (l->watch, G_SOURCE_FUNC (on_readable), l, NULL);
+  Watch *w = (Watch *)g_source_new (&watch_funcs, sizeof (Watch));
+
+  w->listener = l;
+  w->poll = hub_net_poll_new (&w->source, g_socket_get_fd (l->socket));
+  hub_net_poll_set_events (w->poll, G_IO_IN);
+  l->watch = &w->source;
   g_source_attach (l->watch, NULL);
 }
 
@@ -57,10 +101,9 @@ resume_accepting (gpointer user_data)
 }
 
 static gboolean
-on_readable (GSocket *socket, GIOCondition condition, gpointer user_data)
+on_readable (HubListener *l)
 {
-  HubListener *l = user_data;
-  int listen_fd = g_socket_get_fd (socket);
+  int listen_fd = g_socket_get_fd (l->socket);
 
   for (guint i = 0; i < ACCEPT_BATCH; i++) {
     const char *why = NULL;

@@ -7,7 +7,9 @@
  * Only lws and GLib calls: what differs is how lws was built, not the OS. */
 #include "hub-lws-glib.h"
 
-#if defined(LWS_WITH_GLIB) && !defined(G_OS_WIN32)
+/* -DHUB_LWS_POLLED_SERVICE forces the polled service on Unix too: how the
+ * Windows path is tested on Linux. */
+#if defined(LWS_WITH_GLIB) && !defined(G_OS_WIN32) && !defined(HUB_LWS_POLLED_SERVICE)
 #define USE_GLIB_EVENT_LIB 1
 #endif
 

@@ -105,7 +105,8 @@ hub_net_poll_free (HubNetPoll *poll, GSource *source)
 {
   if (poll == NULL)
     return;
-  g_source_remove_poll (source, &poll->pfd);
+  if (source != NULL)
+    g_source_remove_poll (source, &poll->pfd);
   g_free (poll);
 }
 

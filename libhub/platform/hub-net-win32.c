@@ -112,7 +112,8 @@ hub_net_poll_new (GSource *source, int fd)
   poll->pfd.fd = (gintptr)event;
   poll->pfd.events = G_IO_IN;
   /* Every event, whatever is wanted: winsock records them until enumerated. */
-  (void)WSAEventSelect (poll->socket, event, FD_READ | FD_WRITE | FD_CLOSE | FD_CONNECT);
+  (void)WSAEventSelect (poll->socket, event,
+                        FD_READ | FD_WRITE | FD_CLOSE | FD_CONNECT | FD_ACCEPT);
   g_source_add_poll (source, &poll->pfd);
   return poll;
 }
@@ -122,7 +123,8 @@ hub_net_poll_free (HubNetPoll *poll, GSource *source)
 {
   if (poll == NULL)
     return;
-  g_source_remove_poll (source, &poll->pfd);
+  if (source != NULL)
+    g_source_remove_poll (source, &poll->pfd);
   /* The socket may be closed already (hiredis closes it first). */
   (void)WSAEventSelect (poll->socket, NULL, 0);
   WSACloseEvent ((WSAEVENT)poll->pfd.fd);
@@ -168,7 +170,8 @@ collect (HubNetPoll *poll)
     poll->pending |= G_IO_ERR;
     return;
   }
-  if (ne.lNetworkEvents & (FD_READ | FD_CLOSE))
+  /* accept() and recv() re-arm FD_ACCEPT / FD_READ while more is waiting. */
+  if (ne.lNetworkEvents & (FD_READ | FD_CLOSE | FD_ACCEPT))
     poll->pending |= G_IO_IN;
   if (ne.lNetworkEvents & FD_CLOSE)
     poll->pending |= G_IO_HUP;

@@ -42,7 +42,9 @@ gsize hub_net_bytes_readable (int fd);
  * quota, G_MAXUINT64). *@limit_name (nullable) names the limit for messages. */
 guint64 hub_net_raise_socket_limit (const char **limit_name);
 
-/* A socket polled by one of our GSources (cluster mode's hiredis contexts):
+/* A socket polled by one of our GSources (hub-server's listener, cluster
+ * mode's hiredis contexts; not GSocket's source, whose Windows side expects
+ * GSocket's own calls to re-arm it):
  * Unix polls the descriptor itself; Windows polls an event object that
  * WSAEventSelect() signals, turning winsock's network events back into
  * level-triggered G_IO_IN / G_IO_OUT / G_IO_HUP. */
@@ -50,7 +52,8 @@ typedef struct _HubNetPoll HubNetPoll;
 
 /* Adds the poll to @source (not yet attached, or attached). */
 HubNetPoll *hub_net_poll_new (GSource *source, int fd);
-/* Removes it from @source (if still there) and frees it. */
+/* Removes it from @source and frees it. @source (nullable): NULL when the
+ * source is destroyed already (from its finalize), as GLib then dropped the poll. */
 void hub_net_poll_free (HubNetPoll *poll, GSource *source);
 /* G_IO_IN and/or G_IO_OUT: what the owner wants to hear about now. */
 void hub_net_poll_set_events (HubNetPoll *poll, gushort events);
