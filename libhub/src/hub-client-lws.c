@@ -1,8 +1,9 @@
 /* hub-client-lws.c: HubClient's WebSocket transport over libwebsockets, the
- * only libhub file that includes libwebsockets.h. Every client of a thread
- * shares one lws_context living on that thread's GMainContext (hub-lws-glib.h:
- * lws's glib event-lib with a foreign loop on Unix, its default service driven
- * from a GSource on Windows), created with the first connection and destroyed
+ * only libhub file that includes libwebsockets.h (with the platform layer's
+ * hub-lws-glib.c). Every client of a thread shares one lws_context living on
+ * that thread's GMainContext (hub-lws-glib.h: lws's glib event-lib with a
+ * foreign loop where lws has it, else its default service driven from a
+ * GSource, as on Windows), created with the first connection and destroyed
  * with the last transport; each connection is one wsi. */
 #include "hub/hub-client.h"
 
