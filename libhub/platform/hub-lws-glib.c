@@ -58,7 +58,7 @@ hub_lws_glib_detach (HubLwsGlib *glue)
 typedef struct {
   GSource source;
   struct lws_context *context; /* (unowned) NULL once detached */
-  gint64 due_us;               /* monotonic time of the next service */
+  gint64 due_us;               /* monotonic time of the next service, 0: none planned */
 } ServiceSource;
 
 struct _HubLwsGlib {
@@ -70,15 +70,24 @@ static gboolean
 service_prepare (GSource *source, gint *timeout)
 {
   ServiceSource *s = (ServiceSource *)source;
+  gint64 now = g_source_get_time (source);
 
-  if (s->context == NULL) {
-    *timeout = -1;
+  *timeout = -1;
+  if (s->context == NULL)
     return FALSE;
-  }
   /* 0 when a connection has buffered data lws must service without a poll. */
-  *timeout = lws_service_adjust_timeout (s->context, HUB_LWS_GLIB_SERVICE_MS, 0);
-  s->due_us = g_source_get_time (source) + (gint64)*timeout * 1000;
-  return *timeout == 0;
+  if (lws_service_adjust_timeout (s->context, 1, 0) == 0)
+    s->due_us = now;
+  /* Planned once per service, not per prepare: a context iterated without
+   * blocking (g_main_context_iteration (ctx, FALSE)) must still get there. */
+  if (s->due_us == 0)
+    s->due_us = now + HUB_LWS_GLIB_SERVICE_MS * 1000;
+  if (now >= s->due_us) {
+    *timeout = 0;
+    return TRUE;
+  }
+  *timeout = (gint)((s->due_us - now + 999) / 1000);
+  return FALSE;
 }
 
 static gboolean
@@ -86,7 +95,7 @@ service_check (GSource *source)
 {
   ServiceSource *s = (ServiceSource *)source;
 
-  return s->context != NULL && g_source_get_time (source) >= s->due_us;
+  return s->context != NULL && s->due_us != 0 && g_source_get_time (source) >= s->due_us;
 }
 
 static gboolean
@@ -96,6 +105,7 @@ service_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 
   /* A negative timeout: service what is ready (WSAPoll with timeout 0) and
    * the lws timers that are due, never wait. */
+  s->due_us = 0;
   if (s->context != NULL)
     lws_service (s->context, -1);
   return G_SOURCE_CONTINUE;
