@@ -1,7 +1,8 @@
 /* hub-tty.h: hub-client's interactive mode: a prompt that is also the status
  * line (connection state, current room, who is typing), line editing and
  * history with readline when built with it, incoming lines printed above the
- * prompt without disturbing what is being typed. */
+ * prompt without disturbing what is being typed; plain lines without readline
+ * and on Windows (hub-tty-private.h). */
 #pragma once
 
 #include <hub/hub-client.h>
@@ -12,7 +13,12 @@ G_BEGIN_DECLS
  * NO_COLOR (https://no-color.org: any non-empty value). */
 gboolean hub_tty_wants_colour (void);
 
-/* Runs until /quit, end of input (Ctrl-D) or SIGINT; returns the exit code. */
+/* TRUE when stdin is a terminal (Unix) or a console (Windows): the
+ * interactive mode is the default then. */
+gboolean hub_tty_stdin_is_terminal (void);
+
+/* Runs until /quit, end of input (Ctrl-D; Ctrl-Z Enter on Windows), or Ctrl-C
+ * and other stop requests (hub-signals.h); returns the exit code. */
 int hub_tty_run (const HubClientOptions *client_options, gboolean colour);
 
 G_END_DECLS

@@ -3,7 +3,6 @@
 #include <hub/hub.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hub-batch.h"
 #include "hub-tty.h"
@@ -141,7 +140,7 @@ main (int argc, char **argv)
   client.allow_self_signed = o.insecure;
   client.auto_reconnect = !o.no_reconnect;
 
-  if (o.interactive || (!o.batch && isatty (STDIN_FILENO))) {
+  if (o.interactive || (!o.batch && hub_tty_stdin_is_terminal ())) {
     if (o.json || o.wait_for != NULL || o.timeout_s > 0)
       FAIL ("--json, --wait-for and --timeout are for the batch mode");
     code = hub_tty_run (&client, hub_tty_wants_colour ());

@@ -3,7 +3,7 @@
  * tests can ask for exact quantiles. */
 #include "hub-lg-dist.h"
 
-#include <arpa/inet.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,11 +303,13 @@ hub_lg_exponential (double mean, double u)
 static gboolean
 parse_ipv4 (const char *text, guint32 *out)
 {
-  struct in_addr addr;
+  g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (text);
+  const guint8 *b;
 
-  if (inet_pton (AF_INET, text, &addr) != 1)
+  if (addr == NULL || g_inet_address_get_family (addr) != G_SOCKET_FAMILY_IPV4)
     return FALSE;
-  *out = ntohl (addr.s_addr);
+  b = g_inet_address_to_bytes (addr);
+  *out = (guint32)b[0] << 24 | (guint32)b[1] << 16 | (guint32)b[2] << 8 | b[3];
   return TRUE;
 }
 

@@ -5,11 +5,11 @@
 
 #include "hub-lg-metrics.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
+
+#include "hub-net.h"
+#include "hub-signals.h"
 
 #define POLL_US           (100 * 1000)
 #define METRICS_TIMEOUT   5000
@@ -21,12 +21,24 @@
 #define FD_RESERVE    64
 #define FD_PER_THREAD 8
 
-static volatile sig_atomic_t interrupted;
+/* Set by a stop request (Ctrl-C, SIGTERM...), which the main thread hears
+ * about by iterating signal_context between its waits. */
+static gboolean interrupted;
+static GMainContext *signal_context;
 
 static void
-on_signal (int signum)
+on_signal (HubSignal signal, gpointer user_data)
 {
-  interrupted = 1;
+  interrupted = TRUE;
+}
+
+/* TRUE once a stop was requested. */
+static gboolean
+stop_requested (void)
+{
+  while (signal_context != NULL && g_main_context_iteration (signal_context, FALSE))
+    ;
+  return interrupted;
 }
 
 typedef struct {
@@ -50,17 +62,8 @@ typedef struct {
 guint64
 hub_lg_run_connection_limit (guint threads, guint64 *nofile_limit)
 {
-  struct rlimit rl;
-  guint64 limit;
+  guint64 limit = hub_net_raise_socket_limit (NULL);
 
-  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
-    return 1024;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit (RLIMIT_NOFILE, &rl);
-    getrlimit (RLIMIT_NOFILE, &rl);
-  }
-  limit = rl.rlim_cur == RLIM_INFINITY ? G_MAXUINT : (guint64)rl.rlim_cur;
   if (nofile_limit != NULL)
     *nofile_limit = limit;
   if (limit <= FD_RESERVE + FD_PER_THREAD)
@@ -164,7 +167,7 @@ wait_until (Run *run, Done done, double seconds)
     progress (run, FALSE);
     if (done != NULL && done (run))
       return TRUE;
-    if (g_get_monotonic_time () >= deadline || interrupted)
+    if (g_get_monotonic_time () >= deadline || stop_requested ())
       return FALSE;
     g_usleep (MIN (POLL_US, MAX (1, deadline - g_get_monotonic_time ())));
   }
@@ -210,7 +213,7 @@ settle_final (Run *run, gint64 *final)
 
     for (guint i = 0; i < run->n_workers; i++)
       outstanding += hub_lg_worker_query_final (run->workers[i], final);
-    if (outstanding == 0 || g_get_monotonic_time () >= deadline || interrupted)
+    if (outstanding == 0 || g_get_monotonic_time () >= deadline || stop_requested ())
       break;
     g_usleep (POLL_US / 2);
   }
@@ -329,15 +332,13 @@ hub_lg_run (HubLgConfig *config, const char *command)
   guint64 limit, nofile = 0, asked = 0;
   HubLgTally before = {0};
   g_autofree gint64 *final = NULL;
-  struct sigaction sa;
+  g_autoptr (HubSignalWatch) signals = NULL;
   double rate = config->rate;
   gint64 ramp_start, metrics_t0;
 
-  memset (&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction (SIGINT, &sa, NULL);
-  sigaction (SIGTERM, &sa, NULL);
-  interrupted = 0;
+  interrupted = FALSE;
+  signal_context = g_main_context_new ();
+  signals = hub_signal_watch_new (signal_context, on_signal, NULL);
 
   if (config->seed == 0)
     config->seed = g_random_int_range (1, G_MAXINT32);
@@ -367,7 +368,8 @@ hub_lg_run (HubLgConfig *config, const char *command)
     asked = run.plan->n_devices;
   }
   report->connections_asked = asked;
-  run.tty = isatty (STDERR_FILENO);
+  /* A terminal (or a Windows console): progress rewrites its line. */
+  run.tty = g_log_writer_supports_color (fileno (stderr));
   run.t0_us = g_get_monotonic_time ();
   run.now = hub_lg_stats_new ();
   run.step = hub_lg_histogram_new ();
@@ -426,7 +428,7 @@ hub_lg_run (HubLgConfig *config, const char *command)
       break;
     rate *= config->step_factor;
   }
-  report->interrupted = interrupted != 0;
+  report->interrupted = stop_requested ();
 
   read_metrics (&run, &report->metrics_after);
   report->metrics_interval_s = (g_get_monotonic_time () - metrics_t0) / 1e6;
@@ -447,5 +449,7 @@ hub_lg_run (HubLgConfig *config, const char *command)
   hub_lg_histogram_free (run.step);
   hub_lg_histogram_free (run.second);
   hub_lg_report_judge (report);
+  g_clear_pointer (&signals, hub_signal_watch_free);
+  g_clear_pointer (&signal_context, g_main_context_unref);
   return report;
 }

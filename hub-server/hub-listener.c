@@ -1,35 +1,93 @@
-/* hub-listener.c: a non-blocking listening socket watched with g_unix_fd_add().
- * Accepts in bounded batches; when the process runs out of descriptors it
- * pauses accepting for a moment instead of spinning on a readable socket. */
+/* hub-listener.c: a non-blocking listening GSocket whose descriptor is
+ * watched (HubNetPoll) and accepted on (hub-net.h) on the GLib main loop, so
+ * lws can adopt the connections. Accepts in bounded batches; when the process
+ * runs out of descriptors it pauses accepting for a moment instead of spinning
+ * on a readable socket. */
 #include "hub-listener.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <gio/gio.h>
-#include <glib-unix.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "hub-net.h"
 
 /* Connections accepted per wake-up, so a connect storm cannot starve the
  * established connections of the loop. */
 #define ACCEPT_BATCH 64
 /* Pause after EMFILE/ENFILE before trying accept() again. */
 #define ACCEPT_PAUSE_MS 100
+/* Pending connections the kernel may queue (capped at its own maximum:
+ * net.core.somaxconn on Linux; Windows allows about 200 unless told more). */
+#define LISTEN_BACKLOG 4096
+
+typedef struct {
+  GSource source;
+  HubListener *listener; /* (unowned) */
+  HubNetPoll *poll;      /* (owned) the listening socket, G_IO_IN */
+} Watch;
 
 struct _HubListener {
-  int fd; /* -1 once closed */
+  GSocket *socket; /* (owned) (nullable) NULL once closed */
   guint port;
-  guint watch;       /* g_unix_fd_add source, 0 when none */
+  GSource *watch;    /* (owned) (nullable) a Watch while accepting */
   guint pause_timer; /* resumes accepting after EMFILE, 0 when none */
   HubListenerAcceptFunc func;
   gpointer user_data;
 };
 
-static gboolean on_readable (int fd, GIOCondition condition, gpointer user_data);
+static gboolean on_readable (HubListener *l);
+
+static gboolean
+watch_prepare (GSource *source, gint *timeout)
+{
+  *timeout = -1;
+  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+}
+
+static gboolean
+watch_check (GSource *source)
+{
+  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+}
+
+static gboolean
+watch_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  Watch *w = (Watch *)source;
+
+  hub_net_poll_take (w->poll);
+  return on_readable (w->listener);
+}
+
+static void
+watch_finalize (GSource *source)
+{
+  Watch *w = (Watch *)source;
+
+  hub_net_poll_free (w->poll, NULL); /* destroyed: GLib dropped the poll */
+}
+
+static GSourceFuncs watch_funcs = {watch_prepare,  watch_check, watch_dispatch,
+                                   watch_finalize, NULL,        NULL};
+
+static void
+watch_start (HubListener *l)
+{
+  Watch *w = (Watch *)g_source_new (&watch_funcs, sizeof (Watch));
+
+  w->listener = l;
+  w->poll = hub_net_poll_new (&w->source, g_socket_get_fd (l->socket));
+  hub_net_poll_set_events (w->poll, G_IO_IN);
+  l->watch = &w->source;
+  g_source_attach (l->watch, NULL);
+}
+
+static void
+watch_stop (HubListener *l)
+{
+  if (l->watch == NULL)
+    return;
+  g_source_destroy (l->watch);
+  g_clear_pointer (&l->watch, g_source_unref);
+}
 
 static gboolean
 resume_accepting (gpointer user_data)
@@ -37,36 +95,37 @@ resume_accepting (gpointer user_data)
   HubListener *l = user_data;
 
   l->pause_timer = 0;
-  if (l->fd >= 0)
-    l->watch = g_unix_fd_add (l->fd, G_IO_IN, on_readable, l);
+  if (l->socket != NULL)
+    watch_start (l);
   return G_SOURCE_REMOVE;
 }
 
 static gboolean
-on_readable (int fd, GIOCondition condition, gpointer user_data)
+on_readable (HubListener *l)
 {
-  HubListener *l = user_data;
+  int listen_fd = g_socket_get_fd (l->socket);
 
   for (guint i = 0; i < ACCEPT_BATCH; i++) {
-    int one = 1;
-    int conn = accept (fd, NULL, NULL);
+    const char *why = NULL;
+    int conn = -1;
 
-    if (conn < 0) {
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-        continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        g_warning ("accept: %s; not accepting for %d ms", g_strerror (errno), ACCEPT_PAUSE_MS);
-        l->watch = 0;
+    switch (hub_net_accept (listen_fd, &conn, &why)) {
+      case HUB_NET_ACCEPT_OK:
+        l->func (conn, l->user_data);
+        break;
+      case HUB_NET_ACCEPT_AGAIN:
+        break;
+      case HUB_NET_ACCEPT_EXHAUSTED:
+        g_warning ("accept: %s; not accepting for %d ms", why, ACCEPT_PAUSE_MS);
+        /* Removing the watch from its own callback: returning REMOVE does it. */
+        g_clear_pointer (&l->watch, g_source_unref);
         l->pause_timer = g_timeout_add (ACCEPT_PAUSE_MS, resume_accepting, l);
         return G_SOURCE_REMOVE;
-      }
-      break; /* EAGAIN: nothing more waiting */
+      case HUB_NET_ACCEPT_EMPTY:
+      case HUB_NET_ACCEPT_FAILED:
+      default:
+        return G_SOURCE_CONTINUE;
     }
-    (void)fcntl (conn, F_SETFD, FD_CLOEXEC);
-    (void)fcntl (conn, F_SETFL, fcntl (conn, F_GETFL) | O_NONBLOCK);
-    /* Frames are written whole: no reason to wait for more (as lws does). */
-    (void)setsockopt (conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    l->func (conn, l->user_data);
   }
   return G_SOURCE_CONTINUE;
 }
@@ -76,43 +135,37 @@ hub_listener_new (const char *address, guint port, HubListenerAcceptFunc func, g
                   GError **error)
 {
   g_autoptr (HubListener) l = g_new0 (HubListener, 1);
-  struct addrinfo hints = {0}, *res = NULL;
-  struct sockaddr_storage bound;
-  socklen_t bound_len = sizeof bound;
-  char service[8];
-  int one = 1;
-  int rc;
+  g_autoptr (GInetAddress) inet = g_inet_address_new_from_string (address);
+  g_autoptr (GSocketAddress) bind_to = NULL;
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) local_error = NULL;
 
-  l->fd = -1;
   l->func = func;
   l->user_data = user_data;
-
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-  g_snprintf (service, sizeof service, "%u", port);
-  rc = getaddrinfo (address, service, &hints, &res);
-  if (rc != 0) {
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "bad address %s: %s", address,
-                 gai_strerror (rc));
+  if (inet == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                 "bad address %s: not a numeric IPv4 or IPv6 address", address);
     return NULL;
   }
-  l->fd = socket (res->ai_family, SOCK_STREAM, 0);
-  if (l->fd < 0 || fcntl (l->fd, F_SETFD, FD_CLOEXEC) < 0 ||
-      fcntl (l->fd, F_SETFL, fcntl (l->fd, F_GETFL) | O_NONBLOCK) < 0 ||
-      setsockopt (l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      bind (l->fd, res->ai_addr, res->ai_addrlen) < 0 || listen (l->fd, SOMAXCONN) < 0 ||
-      getsockname (l->fd, (struct sockaddr *)&bound, &bound_len) < 0) {
-    int err = errno;
-
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot listen on %s port %u: %s",
-                 address, port, g_strerror (err));
-    freeaddrinfo (res);
+  bind_to = g_inet_socket_address_new (inet, (guint16)port);
+  /* GSocket: close-on-exec on Unix, non-inheritable on Windows; SO_REUSEADDR
+   * where it means "rebind over TIME_WAIT" (not on Windows, where it would
+   * let another process steal the port). */
+  l->socket = g_socket_new (g_inet_address_get_family (inet), G_SOCKET_TYPE_STREAM,
+                            G_SOCKET_PROTOCOL_TCP, &local_error);
+  if (l->socket != NULL) {
+    g_socket_set_blocking (l->socket, FALSE);
+    g_socket_set_listen_backlog (l->socket, LISTEN_BACKLOG);
+  }
+  if (l->socket == NULL || !g_socket_bind (l->socket, bind_to, TRUE, &local_error) ||
+      !g_socket_listen (l->socket, &local_error) ||
+      (bound = g_socket_get_local_address (l->socket, &local_error)) == NULL) {
+    g_set_error (error, G_IO_ERROR, local_error->code, "cannot listen on %s port %u: %s", address,
+                 port, local_error->message);
     return NULL;
   }
-  freeaddrinfo (res);
-  l->port = bound.ss_family == AF_INET6 ? ntohs (((struct sockaddr_in6 *)&bound)->sin6_port)
-                                        : ntohs (((struct sockaddr_in *)&bound)->sin_port);
-  l->watch = g_unix_fd_add (l->fd, G_IO_IN, on_readable, l);
+  l->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  watch_start (l);
   return g_steal_pointer (&l);
 }
 
@@ -125,15 +178,13 @@ hub_listener_get_port (HubListener *listener)
 void
 hub_listener_close (HubListener *listener)
 {
-  if (listener->watch != 0)
-    g_source_remove (listener->watch);
-  listener->watch = 0;
+  watch_stop (listener);
   if (listener->pause_timer != 0)
     g_source_remove (listener->pause_timer);
   listener->pause_timer = 0;
-  if (listener->fd >= 0)
-    close (listener->fd);
-  listener->fd = -1;
+  if (listener->socket != NULL)
+    g_socket_close (listener->socket, NULL);
+  g_clear_object (&listener->socket);
 }
 
 void

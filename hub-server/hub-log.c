@@ -5,7 +5,6 @@
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -124,7 +123,7 @@ hub_log_init (HubLogLevel level)
     g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
 #endif
   }
-  stderr_color = g_log_writer_supports_color (STDERR_FILENO);
+  stderr_color = g_log_writer_supports_color (fileno (stderr));
   g_log_set_writer_func (writer, NULL, NULL);
   lws_set_log_level (lws_levels, lws_emit);
 }

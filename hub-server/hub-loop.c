@@ -1,30 +1,46 @@
-/* hub-loop.c: event-loop integration and signals, the platform-specific part
- * of hub-server (with hub-loop-uv.c). Common code and the GLib loop, where
- * lws's glib event-lib plugin (libwebsockets-evlib_glib.so, loaded by
- * lws_create_context) adds one GSource per socket to our GMainLoop, so lws,
- * libhub's timers and the signal sources share one thread and one loop. That
- * costs O(connections) per loop iteration (GLib prepares, checks and polls
- * every source each time): docs/performance.md has the measurements. */
+/* hub-loop.c: event-loop integration and signals (with hub-loop-uv.c).
+ * Common code and the GLib loop, where lws runs on our GMainLoop through
+ * hub-lws-glib.h (on Unix lws's glib event-lib plugin adds one GSource per
+ * socket), so lws, libhub's timers and the signal sources share one thread and
+ * one loop. That costs O(connections) per loop iteration (GLib prepares,
+ * checks and polls every source each time): docs/performance.md has the
+ * measurements. */
 #include "hub-loop-private.h"
 
-#include <glib-unix.h>
-#include <signal.h>
 #include <string.h>
 
 /* ---- GLib: lws as a guest of our GMainLoop ---- */
 
 static void
-glib_configure_lws (HubLoop *loop, struct lws_context_creation_info *info)
+glib_init (HubLoop *loop)
 {
-  loop->foreign_loops[0] = loop->main_loop;
-  info->options |= LWS_SERVER_OPTION_GLIB;
-  info->foreign_loops = loop->foreign_loops;
+  loop->glue = hub_lws_glib_new (loop->main_loop);
 }
 
-/* The glib event lib closes its sources synchronously: one call frees all. */
+static void
+glib_finalize (HubLoop *loop)
+{
+  g_clear_pointer (&loop->glue, hub_lws_glib_free);
+}
+
+static void
+glib_configure_lws (HubLoop *loop, struct lws_context_creation_info *info)
+{
+  hub_lws_glib_configure (loop->glue, info);
+}
+
+static void
+glib_context_created (HubLoop *loop)
+{
+  hub_lws_glib_attach (loop->glue, loop->context);
+}
+
+/* The glib event lib (and the default one) close their sources
+ * synchronously: one call frees all. */
 static void
 glib_destroy_lws_context (HubLoop *loop)
 {
+  hub_lws_glib_detach (loop->glue);
   lws_context_destroy (loop->context);
 }
 
@@ -41,7 +57,10 @@ glib_quit (HubLoop *loop)
 }
 
 static const HubLoopOps glib_ops = {
+    .init = glib_init,
+    .finalize = glib_finalize,
     .configure_lws = glib_configure_lws,
+    .context_created = glib_context_created,
     .destroy_lws_context = glib_destroy_lws_context,
     .run = glib_run,
     .quit = glib_quit,
@@ -123,7 +142,7 @@ hub_loop_new (HubLoopKind kind)
   /* A peer that resets a TLS connection must not kill the process (OpenSSL
    * writes with write()). lws 4.1 does the same at context creation unless
    * built with LWS_AVOID_SIGPIPE_IGN; we do not depend on how it was built. */
-  signal (SIGPIPE, SIG_IGN);
+  hub_signals_ignore_broken_pipe ();
   return loop;
 }
 
@@ -132,10 +151,7 @@ hub_loop_free (HubLoop *loop)
 {
   if (loop == NULL)
     return;
-  for (guint i = 0; i < G_N_ELEMENTS (loop->signal_sources); i++) {
-    if (loop->signal_sources[i] != 0)
-      g_source_remove (loop->signal_sources[i]);
-  }
+  g_clear_pointer (&loop->signals, hub_signal_watch_free);
   if (loop->ops->finalize != NULL)
     loop->ops->finalize (loop);
   g_main_loop_unref (loop->main_loop);
@@ -161,6 +177,8 @@ void
 hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context)
 {
   loop->context = context;
+  if (loop->ops->context_created != NULL)
+    loop->ops->context_created (loop);
 }
 
 void
@@ -172,32 +190,11 @@ hub_loop_destroy_lws_context (HubLoop *loop)
   loop->context = NULL;
 }
 
-static gboolean
-on_sigint (gpointer user_data)
-{
-  HubLoop *loop = user_data;
-
-  loop->signal_func (SIGINT, loop->signal_data);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer user_data)
-{
-  HubLoop *loop = user_data;
-
-  loop->signal_func (SIGTERM, loop->signal_data);
-  return G_SOURCE_CONTINUE;
-}
-
 void
 hub_loop_watch_signals (HubLoop *loop, HubLoopSignalFunc func, gpointer user_data)
 {
-  g_return_if_fail (loop->signal_sources[0] == 0);
-  loop->signal_func = func;
-  loop->signal_data = user_data;
-  loop->signal_sources[0] = g_unix_signal_add (SIGINT, on_sigint, loop);
-  loop->signal_sources[1] = g_unix_signal_add (SIGTERM, on_sigterm, loop);
+  g_return_if_fail (loop->signals == NULL);
+  loop->signals = hub_signal_watch_new (loop->main_context, func, user_data);
 }
 
 void

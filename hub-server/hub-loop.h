@@ -1,12 +1,15 @@
 /* hub-loop.h: the event loop hub-server runs on, and the signals that stop it.
  * libwebsockets and libhub's timers (HubClock, on the GLib main context) share
  * it. Two implementations behind one small ops table: lws's libuv event lib on
- * a uv loop that also iterates the GLib main context (the default), and lws's
- * glib event lib on a GMainLoop. docs/performance.md says why uv is the default. */
+ * a uv loop that also iterates the GLib main context (the default on Unix), and
+ * lws on a GMainLoop (hub-lws-glib.h: lws's glib event lib on Unix; the only
+ * loop on Windows). docs/performance.md says why uv is the default. */
 #pragma once
 
 #include <glib.h>
 #include <libwebsockets.h>
+
+#include "hub-signals.h"
 
 G_BEGIN_DECLS
 
@@ -16,7 +19,7 @@ typedef enum {
 } HubLoopKind;
 
 typedef struct _HubLoop HubLoop;
-typedef void (*HubLoopSignalFunc) (int signum, gpointer user_data);
+typedef void (*HubLoopSignalFunc) (HubSignal signal, gpointer user_data);
 
 /* The loop used when none is asked for: uv when built with libuv, else glib. */
 HubLoopKind hub_loop_kind_default (void);
@@ -42,7 +45,8 @@ void hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context);
  * handles asynchronously; this runs the uv loop until they are closed). */
 void hub_loop_destroy_lws_context (HubLoop *loop);
 
-/* Calls @func on SIGINT and SIGTERM (in the loop, not in signal context). */
+/* Calls @func on SIGINT, SIGTERM and SIGHUP, or Windows' console events
+ * (hub-signals.h), in the loop, not in signal context. */
 void hub_loop_watch_signals (HubLoop *loop, HubLoopSignalFunc func, gpointer user_data);
 
 void hub_loop_run (HubLoop *loop);

@@ -3,15 +3,12 @@
  * function, so both sources give the same messages. */
 #include "hub-options.h"
 
-#include <arpa/inet.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define KEY_FILE_GROUP "hub"
 
@@ -247,8 +244,11 @@ parse_double (OptId id, const char *value, const char *source, double min, doubl
 static gboolean
 check_readable (OptId id, const char *path, const char *source, GError **error)
 {
-  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || access (path, R_OK) != 0)
+  FILE *f;
+
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR) || (f = g_fopen (path, "rb")) == NULL)
     return bad_value (error, id, source, "cannot read '%s'", path);
+  fclose (f);
   return TRUE;
 }
 
@@ -278,47 +278,41 @@ read_secret_file (HubOptions *opts, const char *path, const char *source, GError
 static gboolean
 resolve_host (HubOptions *opts, const char *host, const char *source, GError **error)
 {
-  struct addrinfo hints = {0}, *res = NULL, *pick = NULL;
-  char numeric[NI_MAXHOST];
-  int rc;
+  g_autoptr (GInetAddress) numeric = NULL;
+  GInetAddress *pick = NULL;
+  GList *found = NULL;
 
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
   if (host[0] == '\0')
     return bad_value (error, OPT_HOST, source, "empty address");
-  rc = getaddrinfo (host, NULL, &hints, &res);
-  if (rc != 0)
-    return bad_value (error, OPT_HOST, source, "cannot resolve '%s': %s", host, gai_strerror (rc));
-  for (struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET)
-      pick = ai;
-  }
-  for (struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next) {
-    if (ai->ai_family == AF_INET6)
-      pick = ai;
-  }
-  if (pick == NULL || getnameinfo (pick->ai_addr, pick->ai_addrlen, numeric, sizeof numeric, NULL,
-                                   0, NI_NUMERICHOST) != 0) {
-    freeaddrinfo (res);
-    return bad_value (error, OPT_HOST, source, "no IPv4 or IPv6 address for '%s'", host);
-  }
-  if (pick->ai_family == AF_INET) {
-    const struct sockaddr_in *sin = (const struct sockaddr_in *)pick->ai_addr;
+  numeric = g_inet_address_new_from_string (host);
+  if (numeric == NULL) {
+    g_autoptr (GResolver) resolver = g_resolver_get_default ();
+    g_autoptr (GError) local = NULL;
 
-    opts->ipv6 = FALSE;
-    opts->loopback = (ntohl (sin->sin_addr.s_addr) >> 24) == 127;
-  } else {
-    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)pick->ai_addr;
-
-    opts->ipv6 = TRUE;
-    opts->loopback = IN6_IS_ADDR_LOOPBACK (&sin6->sin6_addr);
+    found = g_resolver_lookup_by_name (resolver, host, NULL, &local);
+    if (found == NULL)
+      return bad_value (error, OPT_HOST, source, "cannot resolve '%s': %s", host, local->message);
+    for (GList *l = found; l != NULL && pick == NULL; l = l->next) {
+      if (g_inet_address_get_family (l->data) == G_SOCKET_FAMILY_IPV4)
+        pick = l->data;
+    }
+    for (GList *l = found; l != NULL && pick == NULL; l = l->next) {
+      if (g_inet_address_get_family (l->data) == G_SOCKET_FAMILY_IPV6)
+        pick = l->data;
+    }
+    if (pick == NULL) {
+      g_resolver_free_addresses (found);
+      return bad_value (error, OPT_HOST, source, "no IPv4 or IPv6 address for '%s'", host);
+    }
+    numeric = g_object_ref (pick);
+    g_resolver_free_addresses (found);
   }
-  freeaddrinfo (res);
+  opts->ipv6 = g_inet_address_get_family (numeric) == G_SOCKET_FAMILY_IPV6;
+  opts->loopback = g_inet_address_get_is_loopback (numeric);
+  g_free (opts->bind_address);
+  opts->bind_address = g_inet_address_to_string (numeric);
   g_free (opts->host);
   opts->host = g_strdup (host);
-  g_free (opts->bind_address);
-  opts->bind_address = g_strdup (numeric);
   return TRUE;
 }
 

@@ -1,6 +1,6 @@
 /* hub-tx-batch.h: many sends to many sockets in one system call. The write
  * path gathers one send per connection and submits them together; on Linux
- * with io_uring (hub-tx-batch-uring.c) that is one io_uring_enter() for all of
+ * with io_uring (hub-tx-batch-unix.c) that is one io_uring_enter() for all of
  * them, elsewhere (hub-tx-batch-none.c) batches are not available and the
  * caller writes each connection itself. */
 #pragma once

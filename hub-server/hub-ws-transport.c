@@ -7,10 +7,10 @@
 #include "hub-ws-transport.h"
 
 #include <string.h>
-#include <sys/socket.h>
 
 #include "hub-http.h"
 #include "hub-listener.h"
+#include "hub-net.h"
 #include "hub-tx-batch.h"
 
 /* lws's per-connection rx buffer (its default would be pt_serv_buf_size, 4
@@ -712,7 +712,7 @@ static void
 on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
 {
   HubWsSession *s = &session->ws;
-  int fd = lws_get_socket_fd (wsi);
+  int fd = (int)lws_get_socket_fd (wsi);
 
   /* Our close could not be written: its frame is stuck behind data the
    * client does not read, or the close timeout (on_close_timer) fired. Reset the
@@ -721,9 +721,7 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
    * when we close makes lws end the connection right after our close frame,
    * and a reset then could destroy the replies and close frame in flight.) */
   if (s->close_pending && fd >= 0 && (s->close_timed_out || lws_send_pipe_choked (wsi))) {
-    struct linger reset = {.l_onoff = 1, .l_linger = 0};
-
-    (void)setsockopt (fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    hub_net_set_abortive_close (fd);
   }
 
   flush_unlink (s);
@@ -843,8 +841,8 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
     info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.user = t;
-  info.uid = (uid_t)-1;
-  info.gid = (gid_t)-1;
+  info.uid = -1; /* uid_t or int, by lws version and platform */
+  info.gid = -1;
   info.pt_serv_buf_size = PT_SERV_BUF_SIZE;
   hub_loop_configure_lws (loop, &info);
   t->context = lws_create_context (&info);

@@ -43,7 +43,7 @@ on_deadline (gpointer user_data)
 }
 
 static void
-on_signal (int signum, gpointer user_data)
+on_signal (HubSignal signal, gpointer user_data)
 {
   Server *srv = user_data;
 
@@ -53,7 +53,7 @@ on_signal (int signum, gpointer user_data)
     return;
   }
   srv->stopping = TRUE;
-  g_message ("%s: shutting down", g_strsignal (signum));
+  g_message ("%s: shutting down", hub_signal_to_string (signal));
   srv->deadline = g_timeout_add (SHUTDOWN_DEADLINE_MS, on_deadline, srv);
   hub_ws_transport_shutdown (srv->transport, on_drained, srv);
 }

@@ -52,9 +52,6 @@ max-errors=0
 EOF
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# HubClient's libuv loop (docs/performance.md, "The client side"): one epoll descriptor per
-# loadgen thread instead of one GLib source per connection.
-export HUB_CLIENT_EVENT_LOOP=${HUB_CLIENT_EVENT_LOOP:-uv}
 
 server_pid=
 cleanup() {

@@ -51,9 +51,6 @@ max-errors=0
 EOF
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-# HubClient's libuv loop (docs/performance.md, "The client side"): one epoll descriptor per
-# loadgen thread instead of one GLib source per connection.
-export HUB_CLIENT_EVENT_LOOP=${HUB_CLIENT_EVENT_LOOP:-uv}
 export HUB_CLUSTER_DIR=${HUB_CLUSTER_DIR:-$PWD/$out/run}
 export HUB_SERVER_BIN=$PWD/$build/hub-server/hub-server
 scripts/cluster.sh stop >/dev/null 2>&1 || true

@@ -9,18 +9,21 @@ set -euo pipefail
 
 # libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
 # builds the same client); openssl: the integration tests make a TLS certificate with it;
-# liburing-dev: hub-server's batched sends (--io-uring, Linux only; optional in CMake).
-# valgrind: scripts/bench.sh counts hub-server's instructions per frame with callgrind.
+# liburing-dev: hub-server's batched sends (--io-uring, Linux only; optional in CMake);
+# valgrind: scripts/bench.sh counts hub-server's instructions per frame with callgrind
+# (not on Homebrew, whose formula is Linux-only: bench.sh then skips the counts).
+# Homebrew: readline is GNU readline (macOS's own is libedit); libuv for hub-server's default
+# loop. MSYS2 (UCRT64): no readline and no libuv, which hub does not use on Windows (README.md,
+# Windows); names are the package names after the mingw-w64-ucrt-x86_64- prefix, `toolchain`
+# being the group with gcc, make and the headers. .github/workflows/ci.yml relies on these.
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
               libreadline-dev openssl liburing-dev valgrind)
-# No valgrind: Homebrew's formula is Linux-only; scripts/bench.sh skips its instruction counts
-# without it.
-BREW_PACKAGES=(libwebsockets glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq readline)
+BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
+               clang-format jq readline openssl@3)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
-                readline openssl)
+                openssl)
 
 say () { echo "install-deps.sh: $*" >&2; }
 

@@ -7,8 +7,8 @@
 
 #include <hiredis/async.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
+#include "hub-net.h"
 #include "hub/hub-error.h"
 
 #define BACKOFF_MIN_MS 100
@@ -21,7 +21,7 @@
 typedef struct {
   GSource source;
   redisAsyncContext *ac; /* (unowned) NULL once hiredis freed it */
-  GPollFD poll_fd;
+  HubNetPoll *poll;      /* (owned) the context's socket */
 } RedisSource;
 
 struct _HubRedis {
@@ -53,11 +53,12 @@ struct _HubRedis {
 static void
 source_update (RedisSource *s, gushort set, gushort clear)
 {
-  gushort events = (gushort)((s->poll_fd.events | set) & ~clear);
+  gushort old = hub_net_poll_get_events (s->poll);
+  gushort events = (gushort)((old | set) & ~clear);
 
-  if (events == s->poll_fd.events)
+  if (events == old)
     return;
-  s->poll_fd.events = events;
+  hub_net_poll_set_events (s->poll, events);
   /* A loop blocked in poll (or a libuv loop watching the context's fds)
    * must pick up the new events. */
   g_main_context_wakeup (g_source_get_context ((GSource *)s));
@@ -92,9 +93,11 @@ ev_cleanup (void *data)
 {
   RedisSource *s = data;
 
-  /* hiredis is freeing the context: never touch it again. */
+  /* hiredis is freeing the context (and then closes the socket): never
+   * touch either again. */
   s->ac = NULL;
-  s->poll_fd.events = 0;
+  hub_net_poll_free (s->poll, (GSource *)s);
+  s->poll = NULL;
   g_source_destroy ((GSource *)s);
 }
 
@@ -103,8 +106,8 @@ source_prepare (GSource *source, gint *timeout)
 {
   RedisSource *s = (RedisSource *)source;
 
-  *timeout = -1;
-  return (s->poll_fd.revents & (s->poll_fd.events | G_IO_HUP | G_IO_ERR)) != 0;
+  *timeout = s->poll != NULL ? hub_net_poll_timeout (s->poll) : -1;
+  return s->poll != NULL && hub_net_poll_ready (s->poll) != 0;
 }
 
 static gboolean
@@ -113,28 +116,26 @@ source_check (GSource *source)
   RedisSource *s = (RedisSource *)source;
 
   /* A hang-up may come alone (libuv reports it so): hiredis reads the EOF. */
-  return (s->poll_fd.revents & (s->poll_fd.events | G_IO_HUP | G_IO_ERR)) != 0;
+  return s->poll != NULL && hub_net_poll_ready (s->poll) != 0;
 }
 
 static gboolean
 source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
   RedisSource *s = (RedisSource *)source;
-  gushort revents = s->poll_fd.revents;
+  gushort revents = s->poll != NULL ? hub_net_poll_take (s->poll) : 0;
 
-  s->poll_fd.revents = 0;
   if (s->ac != NULL && (revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)))
     redisAsyncHandleWrite (s->ac);
   if (s->ac != NULL && (revents & (G_IO_IN | G_IO_ERR | G_IO_HUP))) {
     int fd = s->ac->c.fd;
-    int avail = 0;
 
     /* hiredis reads at most 16 kB per call: drain what the socket holds
      * (bounded), or a busy pub/sub channel falls behind one loop iteration
      * at a time. */
     redisAsyncHandleRead (s->ac);
     for (guint i = 0; i < READS_PER_DISPATCH && s->ac != NULL; i++) {
-      if (ioctl (fd, FIONREAD, &avail) != 0 || avail <= 0)
+      if (hub_net_bytes_readable (fd) == 0)
         break;
       redisAsyncHandleRead (s->ac);
     }
@@ -151,8 +152,7 @@ attach (redisAsyncContext *ac)
   RedisSource *s = (RedisSource *)g_source_new (&source_funcs, sizeof *s);
 
   s->ac = ac;
-  s->poll_fd.fd = ac->c.fd;
-  g_source_add_poll ((GSource *)s, &s->poll_fd);
+  s->poll = hub_net_poll_new ((GSource *)s, (int)ac->c.fd);
   ac->ev.addRead = ev_add_read;
   ac->ev.delRead = ev_del_read;
   ac->ev.addWrite = ev_add_write;
@@ -395,6 +395,7 @@ hub_redis_new (const char *url, const char *prefix, const char *node, guint grac
 {
   HubRedis *r = g_new0 (HubRedis, 1);
 
+  hub_net_init (); /* hiredis's sockets need winsock started on Windows */
   if (!parse_url (r, url, error)) {
     g_free (r->host);
     g_free (r);

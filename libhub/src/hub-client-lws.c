@@ -1,25 +1,20 @@
 /* hub-client-lws.c: HubClient's WebSocket transport over libwebsockets, the
- * only libhub file that includes libwebsockets.h. Every client of a thread
- * shares one lws_context living on that thread's GMainContext, created with the
- * first connection and destroyed with the last transport; each connection is
- * one wsi. The context runs on lws's glib event-lib, or with
- * HUB_CLIENT_EVENT_LOOP=uv (and libuv at build time) on a libuv loop of its
- * own polled by one GSource (see "the event loop" below). */
+ * only libhub file that includes libwebsockets.h (with the platform layer's
+ * hub-lws-glib.c). Every client of a thread shares one lws_context living on
+ * that thread's GMainContext (hub-lws-glib.h: lws's glib event-lib with a
+ * foreign loop where lws has it, else its default service driven from a
+ * GSource, as on Windows), created with the first connection and destroyed
+ * with the last transport; each connection is one wsi. */
 #include "hub/hub-client.h"
 
 #include <libwebsockets.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 
-#ifdef HUB_HAVE_LIBUV
-#include <uv.h>
-#endif
+#include "hub-lws-glib.h"
+#include "hub-net.h"
+#include "hub-signals.h"
 
 #define SUBPROTOCOL "hub.v1"
-/* lws closes its uv handles asynchronously: loop iterations allowed for that
- * when a context on a uv loop is destroyed (each completes every pending close). */
-#define UV_DESTROY_ITERATIONS 100
 /* Idle seconds before lws pings the server, and before it gives up on it. */
 #define PING_AFTER_S   20
 #define HANGUP_AFTER_S 65
@@ -35,17 +30,10 @@ typedef struct _Conn Conn;
 /* One lws_context per GMainContext. */
 struct _Shared {
   guint refs;
-  GMainContext *main_context; /* (owned) */
-  GMainLoop *loop; /* (owned) (nullable) never run: the glib plugin's handle on the context */
-  void *foreign_loops[1];
-#ifdef HUB_HAVE_LIBUV
-  uv_loop_t *uv_loop; /* (owned) (nullable) the context's loop when it runs on libuv */
-  GSource *uv_source; /* (owned) (nullable) polls uv_loop from main_context */
-  /* A socket's uv poll was started from outside lws: libuv hands it to epoll
-   * at its next iteration only, so the source runs one at once. */
-  gboolean uv_dirty;
-#endif
-  struct lws_context *context; /* (owned) lws sets it to NULL when it is finally freed */
+  GMainContext *main_context;  /* (owned) */
+  GMainLoop *loop;             /* (owned) never run: the glib plugin's handle on the context */
+  HubLwsGlib *glue;            /* (owned) */
+  struct lws_context *context; /* (owned) */
   GHashTable *vhosts;          /* CA file (owned) → struct lws_vhost* (owned by the context) */
   guint depth;                 /* our lws callback is on the stack */
   GSource *destroy_idle;       /* (owned) (nullable) the last unref came from inside lws */
@@ -113,156 +101,6 @@ log_to_glib (int level, const char *line)
   g_debug ("lws: %.*s", (int)strcspn (line, "\n"), line);
 }
 
-/* ---- the event loop ----
- *
- * lws's glib event-lib gives every socket its own GSource, and GLib keeps its
- * poll records in a list it walks when a source's descriptors come and go
- * (which that plugin makes happen around socket events) and on every
- * iteration: a thread's cost per event grows with its connections (with 2,000
- * connections, two thirds of hub-loadgen's CPU went to GLib's main loop), and
- * its timer, re-armed only after a socket event, let some buffered reads wait
- * for lws's next one-second tick. On libuv (lws's uv event-lib on a loop of
- * ours, like hub-server) every socket is in one epoll set: GLib polls just
- * that epoll descriptor through one GSource, whose dispatch runs one
- * non-blocking uv iteration (timers, ready sockets, lws's idle work). */
-
-#ifdef HUB_HAVE_LIBUV
-typedef struct {
-  GSource source;
-  Shared *shared; /* (unowned) owns the source */
-  gpointer fd_tag;
-} UvSource;
-
-/* Milliseconds until uv has work (-1: none); 0 when it has work now (due
- * timers, idle handles, pending callbacks). */
-static gint
-uv_source_timeout (uv_loop_t *loop)
-{
-  if (!uv_loop_alive (loop))
-    return -1;
-  uv_update_time (loop);
-  return uv_backend_timeout (loop);
-}
-
-static gboolean
-uv_source_prepare (GSource *source, gint *timeout)
-{
-  Shared *shared = ((UvSource *)source)->shared;
-
-  *timeout = shared->uv_dirty ? 0 : uv_source_timeout (shared->uv_loop);
-  return *timeout == 0;
-}
-
-static gboolean
-uv_source_check (GSource *source)
-{
-  UvSource *u = (UvSource *)source;
-
-  return u->shared->uv_dirty || (g_source_query_unix_fd (source, u->fd_tag) & G_IO_IN) != 0 ||
-         uv_source_timeout (u->shared->uv_loop) == 0;
-}
-
-static gboolean
-uv_source_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
-{
-  Shared *shared = ((UvSource *)source)->shared;
-
-  (void)callback;
-  (void)user_data;
-  shared->uv_dirty = FALSE;
-  uv_run (shared->uv_loop, UV_RUN_NOWAIT);
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs uv_source_funcs = {
-    .prepare = uv_source_prepare,
-    .check = uv_source_check,
-    .dispatch = uv_source_dispatch,
-};
-
-/* The context on a new uv loop polled from shared->main_context; FALSE (and
- * nothing left behind) when lws cannot run on libuv here. */
-static gboolean
-shared_create_uv (Shared *shared, struct lws_context_creation_info *info)
-{
-  UvSource *source;
-
-  shared->uv_loop = g_new0 (uv_loop_t, 1);
-  if (uv_loop_init (shared->uv_loop) != 0) {
-    g_clear_pointer (&shared->uv_loop, g_free);
-    return FALSE;
-  }
-  shared->foreign_loops[0] = shared->uv_loop;
-  info->options |= LWS_SERVER_OPTION_LIBUV;
-  info->foreign_loops = shared->foreign_loops;
-  shared->context = lws_create_context (info);
-  if (shared->context == NULL) {
-    /* Without the uv plugin lws made no handle on the loop. */
-    uv_loop_close (shared->uv_loop);
-    g_clear_pointer (&shared->uv_loop, g_free);
-    return FALSE;
-  }
-  source = (UvSource *)g_source_new (&uv_source_funcs, sizeof (UvSource));
-  source->shared = shared;
-  source->fd_tag = g_source_add_unix_fd (&source->source, uv_backend_fd (shared->uv_loop), G_IO_IN);
-  g_source_set_name (&source->source, "hub-client libuv");
-  g_source_attach (&source->source, shared->main_context);
-  shared->uv_source = &source->source;
-  return TRUE;
-}
-
-/* lws_context_destroy() on a foreign uv loop closes every wsi and starts
- * closing its handles; the context is freed by a second call once those
- * closes completed (lws 4.1's foreign-loop contract). */
-static void
-count_handle (uv_handle_t *handle, void *arg)
-{
-  (void)handle;
-  (*(guint *)arg)++;
-}
-
-/* Handles on the loop, open or closing: all lws's (the GSource is not one). */
-static guint
-uv_handles (uv_loop_t *loop)
-{
-  guint n = 0;
-
-  uv_walk (loop, count_handle, &n);
-  return n;
-}
-
-static void
-shared_destroy_uv (Shared *shared)
-{
-  struct lws_context *context = shared->context;
-
-  g_source_destroy (shared->uv_source);
-  g_clear_pointer (&shared->uv_source, g_source_unref);
-  lws_context_destroy (context);
-  for (guint i = 0;
-       i < UV_DESTROY_ITERATIONS && shared->context != NULL && uv_handles (shared->uv_loop) > 0;
-       i++)
-    uv_run (shared->uv_loop, UV_RUN_NOWAIT);
-  if (shared->context != NULL && uv_handles (shared->uv_loop) == 0)
-    lws_context_destroy (context);
-  if (shared->context != NULL || uv_loop_close (shared->uv_loop) != 0) {
-    /* A handle still closing would use the freed loop: leak both instead. */
-    g_warning ("libwebsockets did not finish closing its libuv handles");
-    return;
-  }
-  g_free (shared->uv_loop);
-}
-
-/* libuv only with HUB_CLIENT_EVENT_LOOP=uv for now: destroying a context
- * whose loop still has thousands of connections being set up can leave lws
- * handles open (seen once, followed by an lws assertion; docs/performance.md). */
-static gboolean
-want_uv (void)
-{
-  return g_strcmp0 (g_getenv ("HUB_CLIENT_EVENT_LOOP"), "uv") == 0;
-}
-#endif
-
 static void
 shared_destroy (Shared *shared)
 {
@@ -273,15 +111,11 @@ shared_destroy (Shared *shared)
     g_source_destroy (shared->destroy_idle);
     g_source_unref (shared->destroy_idle);
   }
-#ifdef HUB_HAVE_LIBUV
-  if (shared->uv_loop != NULL)
-    shared_destroy_uv (shared);
-  else
-#endif
-    lws_context_destroy (shared->context);
+  hub_lws_glib_detach (shared->glue);
+  lws_context_destroy (shared->context);
+  hub_lws_glib_free (shared->glue);
   g_hash_table_unref (shared->vhosts);
-  if (shared->loop != NULL)
-    g_main_loop_unref (shared->loop);
+  g_main_loop_unref (shared->loop);
   g_main_context_unref (shared->main_context);
   g_free (shared);
 }
@@ -303,10 +137,12 @@ shared_ref (GError **error)
   shared = g_new0 (Shared, 1);
   shared->refs = 1;
   shared->main_context = g_steal_pointer (&main_context);
+  shared->loop = g_main_loop_new (shared->main_context, FALSE);
+  shared->glue = hub_lws_glib_new (shared->loop);
   shared->vhosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   /* A server resetting a TLS connection must not kill us (OpenSSL writes with write()). */
-  signal (SIGPIPE, SIG_IGN);
+  hub_signals_ignore_broken_pipe ();
   lws_set_log_level (LLL_ERR | LLL_WARN, log_to_glib);
   memset (&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -314,30 +150,21 @@ shared_ref (GError **error)
   info.gid = -1;
   info.uid = -1;
   info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  hub_lws_glib_configure (shared->glue, &info);
   info.user = shared;
-  info.pcontext = &shared->context;
-#ifdef HUB_HAVE_LIBUV
-  if (want_uv () && shared_create_uv (shared, &info)) {
-    /* on libuv */
-  } else
-#endif
-  {
-    shared->loop = g_main_loop_new (shared->main_context, FALSE);
-    shared->foreign_loops[0] = shared->loop;
-    info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-    info.foreign_loops = shared->foreign_loops;
-    shared->context = lws_create_context (&info);
-  }
+  shared->context = lws_create_context (&info);
   if (shared->context == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                  "cannot create the libwebsockets context (is its glib event library "
                  "installed?)");
-    g_clear_pointer (&shared->loop, g_main_loop_unref);
+    hub_lws_glib_free (shared->glue);
+    g_main_loop_unref (shared->loop);
     g_main_context_unref (shared->main_context);
     g_hash_table_unref (shared->vhosts);
     g_free (shared);
     return NULL;
   }
+  hub_lws_glib_attach (shared->glue, shared->context);
   G_LOCK (shared_by_context);
   if (shared_by_context == NULL)
     shared_by_context = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -403,28 +230,13 @@ shared_vhost (Shared *shared, const char *ca_file, GError **error)
   return vhost;
 }
 
-/* lws 4.1 re-arms its event lib's timer only after servicing a socket; a wsi
- * created or changed from outside lws (a GLib timer, the app) would wait for
- * the next socket event. Waking the service makes that event. */
+/* lws 4.1's glib plugin re-arms its timer only after servicing a socket; a
+ * wsi created or changed from outside lws (a GLib timer, the app) would wait
+ * for the next socket event. Waking the service makes that event. */
 static void
 shared_kick (Shared *shared)
 {
   lws_cancel_service (shared->context);
-}
-
-/* After asking lws for WRITEABLE from outside lws: no timer is involved, so on
- * libuv one loop iteration, which hands the new poll to epoll, is enough (a
- * kick costs two more syscalls and a wakeup per frame sent). */
-static void
-shared_poke_writable (Shared *shared)
-{
-#ifdef HUB_HAVE_LIBUV
-  if (shared->uv_loop != NULL) {
-    shared->uv_dirty = TRUE;
-    return;
-  }
-#endif
-  shared_kick (shared);
 }
 
 /* ---- connections ---- */
@@ -725,7 +537,7 @@ transport_send (HubClientTransport *transport, const char *text, gsize len)
   if (conn->out.length == 1) {
     lws_callback_on_writable (conn->wsi);
     if (conn->shared->depth == 0)
-      shared_poke_writable (conn->shared);
+      shared_kick (conn->shared);
   }
   return TRUE;
 }
@@ -762,7 +574,7 @@ transport_drop (HubClientTransport *transport)
     return;
   }
   /* What a dead network looks like to lws: the socket ends, no close frame. */
-  shutdown (lws_get_socket_fd (conn->wsi), SHUT_RDWR);
+  hub_net_shutdown ((int)lws_get_socket_fd (conn->wsi));
   if (conn->shared->depth == 0)
     shared_kick (conn->shared);
 }

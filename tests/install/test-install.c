@@ -9,7 +9,6 @@
 #include <glib/gstdio.h>
 #include <hub/hub-version.h>
 #include <string.h>
-#include <sys/wait.h>
 
 /* From tests/CMakeLists.txt: HUB_TEST_BUILD_DIR, HUB_TEST_CMAKE, HUB_TEST_CC,
  * HUB_TEST_PKG_CONFIG, HUB_TEST_EMBED_SOURCE, HUB_TEST_HEADERS_DIR (the source tree's
@@ -32,6 +31,7 @@ run (const char *const *argv, const char *const *env_extra, const char *cwd, cha
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GError) status_error = NULL;
   int wait_status = 0;
 
   for (guint i = 0; env_extra != NULL && env_extra[i] != NULL; i++) {
@@ -45,9 +45,11 @@ run (const char *const *argv, const char *const *env_extra, const char *cwd, cha
     return -1;
   }
   *output = g_strconcat (out, err, NULL);
-  if (WIFEXITED (wait_status))
-    return WEXITSTATUS (wait_status);
-  return WIFSIGNALED (wait_status) ? 128 + WTERMSIG (wait_status) : -1;
+  /* The exit code, or 128 when a signal ended it (GLib decodes the status portably). */
+  if (g_spawn_check_exit_status (wait_status, &status_error))
+    return 0;
+  return g_error_matches (status_error, G_SPAWN_EXIT_ERROR, status_error->code) ? status_error->code
+                                                                                : 128;
 }
 
 static void

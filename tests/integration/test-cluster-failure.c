@@ -294,7 +294,10 @@ START_TEST (http_publish_waits_for_redis_without_stalling_the_node)
   guint pings = 0;
 
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
-  hub_test_redis_signal (redis, SIGSTOP);
+  if (!hub_test_redis_pause (redis, TRUE)) {
+    fprintf (stderr, "%s: skipped: redis-server cannot be paused on this platform\n", __func__);
+    return;
+  }
   thread = g_thread_new ("post", post_room_message, &post);
   /* 1.5 s of pings, one after the other: each answered at once. */
   paused_until = g_get_monotonic_time () + 1500 * G_TIME_SPAN_MILLISECOND;
@@ -315,7 +318,7 @@ START_TEST (http_publish_waits_for_redis_without_stalling_the_node)
   ck_assert_msg (!g_atomic_int_get (&post.done),
                  "expected the HTTP publish to wait for the paused Redis (%u pings meanwhile)",
                  pings);
-  hub_test_redis_signal (redis, SIGCONT);
+  hub_test_redis_pause (redis, FALSE);
   g_thread_join (thread);
   ck_assert_msg (post.response != NULL, "expected an answer to the HTTP publish");
   ck_assert_uint_eq (post.response->status, 200);

@@ -77,6 +77,15 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
   return TRUE;
 }
 
+gboolean
+hub_test_platform_pause (GSubprocess *proc, gboolean pause)
+{
+  if (g_subprocess_get_identifier (proc) == NULL)
+    return FALSE;
+  g_subprocess_send_signal (proc, pause ? SIGSTOP : SIGCONT);
+  return TRUE;
+}
+
 guint
 hub_test_platform_pid (void)
 {

@@ -137,6 +137,13 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
   return FALSE;
 }
 
+gboolean
+hub_test_platform_pause (GSubprocess *proc, gboolean pause)
+{
+  /* Windows has no documented way to suspend another process as a whole. */
+  return FALSE;
+}
+
 guint
 hub_test_platform_pid (void)
 {

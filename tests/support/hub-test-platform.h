@@ -54,6 +54,10 @@ gboolean hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest h
     }                                                                                              \
   } while (0)
 
+/* Pauses (@pause) or resumes a child: SIGSTOP / SIGCONT. FALSE where a child
+ * cannot be paused from outside (Windows): the caller skips what needs it. */
+gboolean hub_test_platform_pause (GSubprocess *proc, gboolean pause);
+
 /* ---- this process ---- */
 
 /* This process's id (in file names). */

@@ -157,11 +157,11 @@ hub_test_redis_stop (HubTestRedis *r)
   g_clear_object (&r->proc);
 }
 
-void
-hub_test_redis_signal (HubTestRedis *r, int signum)
+gboolean
+hub_test_redis_pause (HubTestRedis *r, gboolean pause)
 {
   ck_assert_msg (r->proc != NULL, "expected redis-server to be running");
-  g_subprocess_send_signal (r->proc, signum);
+  return hub_test_platform_pause (r->proc, pause);
 }
 
 void

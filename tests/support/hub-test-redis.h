@@ -25,7 +25,9 @@ const char *hub_test_redis_url (HubTestRedis *redis);
 void hub_test_redis_stop (HubTestRedis *redis);
 /* Sends @signum to the running redis-server (SIGSTOP pauses it: connections
  * stay open and nothing is answered until SIGCONT). */
-void hub_test_redis_signal (HubTestRedis *redis, int signum);
+/* Pauses or resumes redis-server (hub_test_platform_pause()); FALSE where that
+ * cannot be done (the caller skips). */
+gboolean hub_test_redis_pause (HubTestRedis *redis, gboolean pause);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */

@@ -1,7 +1,7 @@
-/* hub-tx-batch-uring.c: HubTxBatch on Linux's io_uring. One fan-out message to
- * a thousand sockets costs a thousand send() system calls otherwise, and a
- * system call is what costs most here (see docs/performance.md); through one
- * io_uring_enter() the kernel does the same sends for about half the CPU. */
+/* hub-tx-batch-unix.c: HubTxBatch on Linux's io_uring (built only where liburing is
+ * found, so Linux). One fan-out message to a thousand sockets costs a thousand send()
+ * system calls otherwise, and a system call is what costs most here (docs/performance.md);
+ * through one io_uring_enter() the kernel does the same sends for about half the CPU. */
 #include "hub-tx-batch.h"
 
 #include <errno.h>
