@@ -35,7 +35,9 @@ replay (HubDispatcher *d, HubConnection *conn, GHashTable *resume)
     gint64 given = *(gint64 *)g_hash_table_lookup (resume, room_id);
     gboolean complete = TRUE;
     g_autoptr (GPtrArray) missed = hub_history_query (room->history, given, G_MAXUINT, &complete);
-    gint64 from = given + 1, to = given;
+    /* Nothing missed: the empty range after @given (a hostile resume may say
+     * G_MAXINT64, which has no successor: then from = to = @given). */
+    gint64 from = given < G_MAXINT64 ? given + 1 : given, to = given;
     g_autoptr (HubFrame) resumed = NULL;
 
     for (guint j = 0; j < missed->len; j++)

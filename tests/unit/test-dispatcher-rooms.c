@@ -472,6 +472,31 @@ START_TEST (test_resume_incomplete)
 }
 END_TEST
 
+/* A hostile resume past every seq: nothing missed, and no arithmetic past
+ * G_MAXINT64 (found by the fuzzer: from = seq + 1 overflowed). */
+START_TEST (test_resume_at_int64_max)
+{
+  TestClient *a = test_client_hello (node, "alice", NULL);
+  TestClient *again;
+  g_autoptr (JsonObject) w = NULL, resumed = NULL;
+
+  test_client_join (a, "general");
+  publish (a, "general", 1);
+  test_client_disconnect (a);
+  again = test_client_open (node);
+  w = test_client_request (again,
+                           "{\"type\":\"hello\",\"id\":1,\"user\":\"alice\",\"resume\":"
+                           "{\"general\":9223372036854775807}}",
+                           1);
+  ck_assert_str_eq (json_object_get_string_member (w, "type"), "welcome");
+  ck_assert_int_eq (test_client_count (again, "message"), 0);
+  resumed = test_client_next (again, "resumed");
+  ck_assert_int_eq (json_object_get_int_member (resumed, "to"), G_MAXINT64);
+  ck_assert_int_eq (json_object_get_int_member (resumed, "from"), G_MAXINT64);
+  ck_assert_msg (json_object_get_boolean_member (resumed, "complete"), "nothing was missed");
+}
+END_TEST
+
 static void
 setup_no_auto (void)
 {
@@ -523,6 +548,7 @@ rooms_suite (void)
   tcase_add_test (hist, test_history_limit_clamped_and_eviction);
   tcase_add_test (hist, test_history_errors);
   tcase_add_test (hist, test_resume_replays_then_resumed);
+  tcase_add_test (hist, test_resume_at_int64_max);
   suite_add_tcase (s, hist);
   return s;
 }
