@@ -4,6 +4,7 @@
  * a HubClientTransportClass (libwebsockets in hub-client-lws.c). */
 #include "hub/hub-client.h"
 
+#include "hub-client-private.h"
 #include "hub-client-scan.h"
 #include "hub/hub-error.h"
 
@@ -45,9 +46,10 @@ struct _HubClient {
   gboolean link_open;            /* a connection (or attempt) is under way */
 
   HubClientState state;
-  gboolean stopping;  /* hub_client_disconnect: no reconnect */
-  gboolean final;     /* hello refused or a final close code */
-  char *final_reason; /* (owned) (nullable) */
+  gboolean stopping;     /* hub_client_disconnect: no reconnect */
+  gboolean final;        /* hello refused or a final close code */
+  char *final_reason;    /* (owned) (nullable) */
+  GError *connect_error; /* (owned) (nullable) why the last attempt ended before its welcome */
   guint attempt;
   guint retry_timer, timeout_timer, deferred_timer;
   gint64 timeout_deadline_us;
@@ -456,6 +458,7 @@ start_connection (HubClient *client)
   g_autoptr (GError) error = NULL;
 
   client->link_open = TRUE;
+  g_clear_error (&client->connect_error);
   if (!client->klass->open (client->transport, &error)) {
     /* Retried like a refused connection. */
     client->link_open = FALSE;
@@ -506,6 +509,11 @@ on_link_closed (HubClient *client, guint close_code, const char *reason)
   fail_all_pending (client, G_IO_ERROR_CLOSED, why);
   if (client->free_pending)
     return;
+  /* Ended before its welcome: kept for hub_client_connect_sync (a refused
+   * hello set it already). */
+  if (client->state == HUB_CLIENT_CONNECTING && client->connect_error == NULL)
+    client->connect_error = g_error_new_literal (
+        G_IO_ERROR, close_code == 0 ? G_IO_ERROR_CONNECTION_REFUSED : G_IO_ERROR_CLOSED, why);
   if (hub_client_close_code_is_final (close_code) && !client->final) {
     client->final = TRUE;
     g_free (client->final_reason);
@@ -633,12 +641,16 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
       } else {
         const char *code = json_string (frame, "code");
         const char *text = json_string (frame, "message");
+        HubErrorCode value = code != NULL ? hub_error_code_from_string (code) : HUB_ERROR_NONE;
 
         /* A refused hello (unauthorized, invalid_name) would be refused again. */
         client->final = TRUE;
         g_free (client->final_reason);
         client->final_reason = g_strdup_printf ("hello refused: %s%s%s", code ? code : type,
                                                 text ? ": " : "", text ? text : "");
+        g_clear_error (&client->connect_error);
+        client->connect_error = g_error_new_literal (
+            HUB_ERROR, value != HUB_ERROR_NONE ? value : HUB_ERROR_INTERNAL, client->final_reason);
         client->klass->close (client->transport, 1000);
       }
       return;
@@ -895,6 +907,7 @@ client_destroy (HubClient *client)
   g_free (client->welcome_device);
   g_free (client->conn);
   g_free (client->final_reason);
+  g_clear_error (&client->connect_error);
   hub_clock_unref (client->clock);
   hub_client_url_clear (&client->parsed);
   g_free (client->url);
@@ -1040,4 +1053,16 @@ void
 hub_client_get_counters (HubClient *client, HubClientCounters *counters)
 {
   *counters = client->counters;
+}
+
+const GError *
+hub_client_get_connect_error (HubClient *client)
+{
+  return client->connect_error;
+}
+
+void
+hub_client_set_auto_reconnect (HubClient *client, gboolean auto_reconnect)
+{
+  client->auto_reconnect = auto_reconnect;
 }

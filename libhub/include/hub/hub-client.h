@@ -83,8 +83,10 @@ typedef struct {
 
 /* Every member is optional. Callbacks run on the client's main context;
  * replies and events never run from inside a hub_client_*() call (state
- * changes may, from hub_client_connect and hub_client_disconnect). Any
- * callback may free the client: nothing runs for it afterwards. */
+ * changes may, from hub_client_connect and hub_client_disconnect), except the
+ * *_sync() calls, which iterate the main context. Any callback may free the
+ * client: nothing runs for it afterwards (but not while a *_sync() call on it
+ * is waiting). */
 typedef struct {
   void (*state_changed) (HubClient *client, const HubClientStateChange *change, gpointer user_data);
   void (*event) (HubClient *client, const HubClientEvent *event, gpointer user_data);
@@ -227,6 +229,47 @@ gint64 hub_client_direct (HubClient *client, const char *to, JsonObject *payload
                           HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget typing indicator for @room. */
 gboolean hub_client_typing (HubClient *client, const char *room);
+
+/* ---- synchronous convenience ----
+ *
+ * For short programs and scripts without a main loop of their own: each call
+ * iterates the thread-default GMainContext (the client's) until its answer
+ * arrives, at most @timeout_ms (0: no bound of its own), sleeping in between
+ * (g_main_context_iteration blocking, never polling). Everything else on that
+ * context runs meanwhile: the client's callbacks, other clients, timers. Call
+ * them from the thread that created the client, not from inside one of its
+ * callbacks. */
+
+/* hub_client_new + hub_client_connect, then waits for the welcome. The first
+ * connection is attempted once, whatever @options->auto_reconnect says; once
+ * connected, the client reconnects after a loss as @options->auto_reconnect
+ * says (default TRUE: it resumes its rooms while the context runs). @options,
+ * @callbacks, @user_data: as hub_client_new (the callbacks see the CONNECTING
+ * and CONNECTED changes and the WELCOME event before this returns). Returns
+ * the CONNECTED client, or NULL with @error: the URL is bad
+ * (G_IO_ERROR_INVALID_ARGUMENT), no connection could be made
+ * (G_IO_ERROR_CONNECTION_REFUSED: refused, unreachable, TLS or upgrade
+ * failure), the hello was refused (HUB_ERROR with the code of the server's
+ * `error` frame, e.g. HUB_ERROR_UNAUTHORIZED, and its message), the
+ * connection closed before the welcome (G_IO_ERROR_CLOSED), or no welcome
+ * within @timeout_ms (G_IO_ERROR_TIMED_OUT; the attempt is abandoned).
+ * (transfer full) */
+HubClient *hub_client_connect_sync (const HubClientOptions *options,
+                                    const HubClientCallbacks *callbacks, gpointer user_data,
+                                    guint timeout_ms, GError **error);
+/* hub_client_request, then waits for its reply: returns the reply frame
+ * (transfer full), or NULL with @error as HubClientReplyFunc gets it
+ * (HUB_ERROR for an `error` reply; G_IO_ERROR_NOT_CONNECTED, _CLOSED or
+ * _TIMED_OUT), G_IO_ERROR_TIMED_OUT also when @timeout_ms passed first (a
+ * reply arriving later is dropped). */
+JsonObject *hub_client_request_sync (HubClient *client, const char *type, JsonObject *fields,
+                                     guint timeout_ms, GError **error);
+/* Shorthands of hub_client_request_sync: TRUE when the server said `ok`.
+ * @payload: (transfer none) */
+gboolean hub_client_join_sync (HubClient *client, const char *room, guint timeout_ms,
+                               GError **error);
+gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObject *payload,
+                                  guint timeout_ms, GError **error);
 
 /* The last seq this client saw of @room, or -1 when it tracks no seq there.
  * A room is tracked from its join reply, a message, or the welcome. */
