@@ -21,6 +21,14 @@ hub_tx_batch_add (HubTxBatch *batch, int fd, const guint8 *data, gsize len, gpoi
   return FALSE;
 }
 
+guint8 *
+hub_tx_batch_reserve (HubTxBatch *batch, gsize *available)
+{
+  (void)batch;
+  *available = 0;
+  return NULL;
+}
+
 gsize
 hub_tx_batch_max_len (HubTxBatch *batch)
 {

@@ -86,7 +86,14 @@ hub_tx_batch_add (HubTxBatch *batch, int fd, const guint8 *data, gsize len, gpoi
   send->tag = tag;
   send->offset = batch->bytes;
   send->len = len;
-  memcpy (batch->arena + batch->bytes, data, len);
+  /* Gathered in place (hub_tx_batch_reserve): nothing to copy. Gathered at
+   * a reservation made before a submit: moved (it may overlap). */
+  if (data != batch->arena + batch->bytes) {
+    if (data >= batch->arena && data < batch->arena + BATCH_BYTES)
+      memmove (batch->arena + batch->bytes, data, len);
+    else
+      memcpy (batch->arena + batch->bytes, data, len);
+  }
   /* MSG_DONTWAIT: a full socket answers -EAGAIN at once instead of the ring
    * waiting for it; MSG_NOSIGNAL: a reset peer is an error, not SIGPIPE. */
   io_uring_prep_send (sqe, fd, batch->arena + batch->bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -94,6 +101,17 @@ hub_tx_batch_add (HubTxBatch *batch, int fd, const guint8 *data, gsize len, gpoi
   batch->n++;
   batch->bytes += len;
   return TRUE;
+}
+
+guint8 *
+hub_tx_batch_reserve (HubTxBatch *batch, gsize *available)
+{
+  if (batch->n == BATCH_SENDS) {
+    *available = 0;
+    return NULL;
+  }
+  *available = BATCH_BYTES - batch->bytes;
+  return batch->arena + batch->bytes;
 }
 
 /* Waits for @n completions, storing each result in results[index]. */

@@ -24,8 +24,19 @@ HubTxBatch *hub_tx_batch_new (void);
 void hub_tx_batch_free (HubTxBatch *batch);
 
 /* Copies @len bytes (at most hub_tx_batch_max_len()) for non-blocking socket
- * @fd into the batch. FALSE when the batch is full: submit it, then add again. */
+ * @fd into the batch. FALSE when the batch is full: submit it, then add again.
+ * Bytes already in the batch's memory (written at hub_tx_batch_reserve()'s
+ * pointer) are not copied when @data is where the next send's bytes go. */
 gboolean hub_tx_batch_add (HubTxBatch *batch, int fd, const guint8 *data, gsize len, gpointer tag);
+/* Where the next add's bytes go, and in *@available how many bytes are free
+ * there for this and the following sends (one send is still at most
+ * hub_tx_batch_max_len()): the caller may gather a send there and add it from
+ * there without a copy; the next send's bytes then go right after it. NULL
+ * (and 0) when the batch holds as many sends as it can, or batches are not
+ * available. Bytes written there stay until the next add; submit does not
+ * touch them, so a gathered send survives a submit (hub_tx_batch_add() then
+ * moves it to the new free space). */
+guint8 *hub_tx_batch_reserve (HubTxBatch *batch, gsize *available);
 /* The largest single send hub_tx_batch_add() takes. */
 gsize hub_tx_batch_max_len (HubTxBatch *batch);
 /* Sends added since the last submit. */
