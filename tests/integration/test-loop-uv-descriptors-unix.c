@@ -1,9 +1,11 @@
-/* test-loop-fd-reuse-unix.c: hub-server's libuv loop when one GLib dispatch
- * closes a descriptor and the next source in it reuses the number: Redis lost
+/* test-loop-uv-descriptors-unix.c: hub-server's libuv loop and GLib's
+ * descriptors (hub-loop-uv.c polls a duplicate of each). One GLib dispatch
+ * closes descriptors and the next source in it reuses the numbers: Redis lost
  * (hiredis closes both connections) and connections accepted by the listener
- * in the same iteration get their numbers. The node must neither abort nor
- * leave those connections deaf. Unix: the node is paused with SIGSTOP so both
- * events are pending when it wakes up. */
+ * in the same iteration get their numbers; the node must neither abort nor
+ * leave those connections deaf. And the listener, paused when the node runs
+ * out of descriptors, is watched again once clients leave. Unix: SIGSTOP,
+ * RLIMIT_NOFILE. */
 #include "hub-test-redis.h"
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
@@ -27,26 +29,15 @@ typedef struct {
   guint16 port;
 } Node;
 
-/* hub-server in cluster mode on the uv loop, started here rather than by
- * hub_test_redis_node: the test needs its process to pause it. */
+/* hub-server on the uv loop (in cluster mode when @redis is not NULL), with
+ * at most @nofile descriptors (0: no limit), started here rather than by
+ * hub_test_server_start: the test needs its process. */
 static void
-node_start (Node *node, HubTestRedis *redis)
+node_start (Node *node, HubTestRedis *redis, guint64 nofile)
 {
   const char *bin = g_getenv ("HUB_SERVER_BIN");
-  const char *argv[] = {bin,
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        "0",
-                        "--redis",
-                        hub_test_redis_url (redis),
-                        "--node",
-                        "na",
-                        "--heartbeat",
-                        "1",
-                        "--event-loop",
-                        "uv",
-                        NULL};
+  const char *argv[] = {bin,           "--host", "127.0.0.1", "--port", "0",  "--event-loop", "uv",
+                        "--heartbeat", "1",      "--node",    "na",     NULL, NULL,           NULL};
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GDataInputStream) out = NULL;
   g_autoptr (GError) error = NULL;
@@ -55,10 +46,15 @@ node_start (Node *node, HubTestRedis *redis)
   int fd;
 
   ck_assert_msg (bin != NULL, "expected HUB_SERVER_BIN to name hub-server");
-  fd = g_file_open_tmp ("hub-fd-reuse-XXXXXX.stderr", &node->stderr_path, &error);
+  if (redis != NULL) {
+    argv[11] = "--redis";
+    argv[12] = hub_test_redis_url (redis);
+  }
+  fd = g_file_open_tmp ("hub-loop-uv-XXXXXX.stderr", &node->stderr_path, &error);
   ck_assert_msg (fd >= 0, "expected a temporary file: %s", error ? error->message : "?");
   close (fd);
-  launcher = hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, node->stderr_path, 0);
+  launcher =
+      hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, node->stderr_path, nofile);
   node->proc = hub_test_platform_spawnv (launcher, argv, &error);
   ck_assert_msg (node->proc != NULL, "expected hub-server to start: %s",
                  error ? error->message : "?");
@@ -69,7 +65,7 @@ node_start (Node *node, HubTestRedis *redis)
                  "expected the 'listening' line, got '%s'", line ? line : "(EOF)");
   node->port = (guint16)g_ascii_strtoull (at + strlen ("127.0.0.1:"), NULL, 10);
   ck_assert_msg (hub_test_wait_health (node->port, 200, 10000),
-                 "expected the node connected to Redis (/healthz 200) within 10 s");
+                 "expected the node healthy (/healthz 200) within 10 s");
 }
 
 static gboolean
@@ -179,7 +175,7 @@ START_TEST (redis_lost_while_connections_arrive_in_the_same_iteration)
   int fds[QUEUED_CONNECTIONS];
   g_autofree char *err = NULL;
 
-  node_start (&node, redis);
+  node_start (&node, redis, 0);
   /* Asleep, the node gets both at once on waking: its two Redis connections
    * at EOF and the listener readable. The Redis sources were attached before
    * the listener (at start), so one dispatch frees their descriptors first and
@@ -212,11 +208,73 @@ START_TEST (redis_lost_while_connections_arrive_in_the_same_iteration)
 }
 END_TEST
 
+/* Polls the node's stderr every 20 ms until it contains @text; FALSE after
+ * @timeout_ms. */
+static gboolean
+wait_stderr (Node *node, const char *text, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    g_autofree char *err = node_stderr (node);
+
+    if (strstr (err, text) != NULL)
+      return TRUE;
+    if (g_get_monotonic_time () >= deadline)
+      return FALSE;
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+}
+
+/* Connections queued against a node limited to this many descriptors: far
+ * more than it can accept. */
+#define NOFILE_LIMIT      64
+#define FLOOD_CONNECTIONS 96
+
+/* Out of descriptors, the listener stops accepting for a moment (its GLib
+ * source is removed, and with it our watch and its duplicate descriptor) and
+ * starts again (a new watch, which needs a descriptor to duplicate into).
+ * Once the clients leave, new connections are served. */
+START_TEST (listener_is_watched_again_after_descriptor_exhaustion)
+{
+  Node node = {NULL, NULL, 0};
+  int fds[FLOOD_CONNECTIONS];
+  g_autofree char *full = NULL;
+  g_autofree char *after = NULL;
+
+  if (!hub_test_platform_can_limit_open_files ()) {
+    fprintf (stderr, "%s: skipped: no open-file limit on this platform\n", __func__);
+    return;
+  }
+  node_start (&node, NULL, NOFILE_LIMIT);
+  for (guint i = 0; i < FLOOD_CONNECTIONS; i++)
+    fds[i] = connect_raw (node.port);
+  if (!wait_stderr (&node, "not accepting", 5000))
+    full = node_stderr (&node);
+  ck_assert_msg (full == NULL,
+                 "expected the node to run out of descriptors (%u connections, %u descriptors); "
+                 "its stderr:\n%s",
+                 FLOOD_CONNECTIONS, NOFILE_LIMIT, full);
+  for (guint i = 0; i < FLOOD_CONNECTIONS; i++)
+    close (fds[i]);
+  /* Every one of those is accepted and closed in turn; then a new client
+   * gets its answer. */
+  if (!hub_test_wait_health (node.port, 200, 10000))
+    after = node_stderr (&node);
+  ck_assert_msg (after == NULL,
+                 "expected the node to serve new connections once the flood left; its stderr:\n%s",
+                 after);
+  ck_assert_msg (node_running (&node), "expected the node still running");
+  node_clear (&node);
+}
+END_TEST
+
 int
 main (void)
 {
-  Suite *suite = suite_create ("loop-fd-reuse");
+  Suite *suite = suite_create ("loop-uv-descriptors");
 
   HUB_TEST_ADD (suite, redis_lost_while_connections_arrive_in_the_same_iteration, 60);
+  HUB_TEST_ADD (suite, listener_is_watched_again_after_descriptor_exhaustion, 60);
   return hub_test_run (suite);
 }
