@@ -8,9 +8,6 @@
 #ifdef HUB_HAVE_LIBUV
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
 /* lws closes its uv handles asynchronously: loop iterations allowed for that
@@ -35,14 +32,13 @@
  * on the number). The duplicate keeps the number ours until the watch is
  * closed, whatever GLib does with its own. */
 typedef struct {
-  uv_poll_t handle; /* first: the handle is the watch */
-  int fd;           /* GLib's descriptor (what u->fds says) */
-  int own_fd;       /* (owned) the duplicate uv polls; -1 once closed */
-  dev_t dev;        /* what fd referred to when the watch was made: */
-  ino_t ino;        /* a new object behind the same number is a new watch */
-  gboolean verify;  /* dev and ino tell objects apart (not an anonymous inode) */
-  int uv_events;    /* what uv polls for now (UV_READABLE...) */
-  int wanted;       /* what this prepare asked for */
+  uv_poll_t handle;     /* first: the handle is the watch */
+  int fd;               /* GLib's descriptor (what u->fds says) */
+  int own_fd;           /* (owned) the duplicate uv polls; -1 once closed */
+  HubLoopFdIdentity id; /* what fd referred to when the watch was made: a new
+                         * object behind the same number is a new watch */
+  int uv_events;        /* what uv polls for now (UV_READABLE...) */
+  int wanted;           /* what this prepare asked for */
 } GlibWatch;
 
 typedef struct {
@@ -129,7 +125,7 @@ static void
 close_watch (GlibWatch *w)
 {
   uv_close ((uv_handle_t *)&w->handle, free_watch);
-  close (w->own_fd);
+  hub_loop_fd_close (w->own_fd);
   w->own_fd = -1;
 }
 
@@ -139,24 +135,18 @@ static GlibWatch *
 watch_new (UvState *u, int fd)
 {
   GlibWatch *w = g_new0 (GlibWatch, 1);
-  struct stat st;
   int err;
 
   w->fd = fd;
   w->own_fd = -1;
-  if (fstat (fd, &st) != 0 || (w->own_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+  if (!hub_loop_fd_identity (fd, &w->id) || (w->own_fd = hub_loop_fd_dup (fd)) < 0)
     err = errno;
-  } else if ((err = uv_poll_init (&u->loop, &w->handle, w->own_fd)) == 0) {
-    w->dev = st.st_dev;
-    w->ino = st.st_ino;
-    /* eventfd, timerfd, signalfd...: one shared inode without a file type. */
-    w->verify = (st.st_mode & S_IFMT) != 0;
+  else if ((err = uv_poll_init (&u->loop, &w->handle, w->own_fd)) == 0)
     return w;
-  } else {
+  else
     err = -err; /* uv's errors are negated errno values on Unix */
-  }
   if (w->own_fd >= 0)
-    close (w->own_fd);
+    hub_loop_fd_close (w->own_fd);
   g_free (w);
   errno = err;
   return NULL;
@@ -164,17 +154,16 @@ watch_new (UvState *u, int fd)
 
 /* FALSE when GLib's number now names another object than the one the watch
  * duplicated: GLib closed it and reused the number between two prepares.
- * Descriptors on the kernel's anonymous inode (eventfd...) all look alike and
- * are taken as unchanged: here that is GLib's wakeup eventfd, which lives as
- * long as its context. */
+ * Objects that all look alike (eventfd...) are taken as unchanged: here that
+ * is GLib's wakeup eventfd, which lives as long as its context. */
 static gboolean
 watch_is_current (GlibWatch *w)
 {
-  struct stat st;
+  HubLoopFdIdentity now;
 
-  if (!w->verify)
+  if (!w->id.distinct)
     return TRUE;
-  return fstat (w->fd, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino;
+  return hub_loop_fd_identity (w->fd, &now) && now.dev == w->id.dev && now.ino == w->id.ino;
 }
 
 /* Makes the uv poll handles match what GLib asked for in u->fds. uv_poll_start
