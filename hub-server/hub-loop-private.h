@@ -1,6 +1,7 @@
 /* hub-loop-private.h: what hub-loop.c (common part, GLib loop) and
  * hub-loop-uv.c (libuv loop) share: the HubLoop struct and the ops table
- * each implementation fills. */
+ * each implementation fills; and the descriptor calls hub-loop-uv.c takes
+ * from hub-loop-uv-unix.c. */
 #pragma once
 
 #include "hub-loop.h"
@@ -32,6 +33,18 @@ struct _HubLoop {
 
 #ifdef HUB_HAVE_LIBUV
 extern const HubLoopOps hub_loop_uv_ops;
+
+/* The object a descriptor refers to (hub-loop-uv-unix.c). */
+typedef struct {
+  guint64 dev, ino;
+  gboolean distinct; /* FALSE: objects of this kind all look alike (eventfd...) */
+} HubLoopFdIdentity;
+
+/* A close-on-exec duplicate of @fd; -1 with errno set. */
+int hub_loop_fd_dup (int fd);
+void hub_loop_fd_close (int fd);
+/* FALSE with errno set when @fd is not open. */
+gboolean hub_loop_fd_identity (int fd, HubLoopFdIdentity *id);
 #endif
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 
 #ifdef HUB_HAVE_LIBUV
 
+#include <errno.h>
 #include <uv.h>
 
 /* lws closes its uv handles asynchronously: loop iterations allowed for that
@@ -14,14 +15,30 @@
 #define DESTROY_ITERATIONS 100
 
 /* A descriptor GLib wants polled (the context's wakeup eventfd, the listener,
- * any g_unix_fd_add source). GLib usually has two or three: a linear search is
- * the right structure. */
+ * the Redis connections, any g_unix_fd_add source). GLib usually has two to
+ * four: a linear search is the right structure.
+ *
+ * The uv handle never polls GLib's own descriptor but a duplicate that only
+ * this watch owns. GLib's sources close their descriptors whenever they like
+ * (hiredis frees a lost Redis connection in the middle of a dispatch), and we
+ * only learn of it at the next prepare. Polling GLib's number itself, the
+ * handle would meanwhile still claim that number in uv: the listener,
+ * dispatched right after in the same g_main_context_dispatch(), accepts a
+ * connection that gets the number, lws 4.1's uv_poll_init for it fails with
+ * UV_EEXIST (ignored: elops_accept_uv) and uv_poll_start runs on the
+ * uninitialised handle (the abort "uv_poll_start: Assertion
+ * '!uv__is_closing(handle)'"); and closing our handle later would delete the
+ * new connection's descriptor from uv's epoll set (uv_close does EPOLL_CTL_DEL
+ * on the number). The duplicate keeps the number ours until the watch is
+ * closed, whatever GLib does with its own. */
 typedef struct {
-  uv_poll_t handle; /* first: the handle is the watch */
-  int fd;
-  int uv_events;      /* what uv polls for now (UV_READABLE...) */
-  int wanted;         /* what this prepare asked for */
-  gboolean cancelled; /* uv_poll_init failed: nothing to close */
+  uv_poll_t handle;     /* first: the handle is the watch */
+  int fd;               /* GLib's descriptor (what u->fds says) */
+  int own_fd;           /* (owned) the duplicate uv polls; -1 once closed */
+  HubLoopFdIdentity id; /* what fd referred to when the watch was made: a new
+                         * object behind the same number is a new watch */
+  int uv_events;        /* what uv polls for now (UV_READABLE...) */
+  int wanted;           /* what this prepare asked for */
 } GlibWatch;
 
 typedef struct {
@@ -33,10 +50,21 @@ typedef struct {
   GPollFD *fds;               /* (owned) what g_main_context_query() filled */
   gint n_fds, fds_alloc;
   gint max_priority;
-  gboolean prepared;  /* prepare ran this iteration: check and dispatch follow */
-  GPtrArray *watches; /* (owned) GlibWatch*, freed by their close callback */
-  gboolean warned_fd; /* told once that a GLib fd could not be watched */
+  gboolean prepared;   /* prepare ran this iteration: check and dispatch follow */
+  gboolean dispatched; /* GLib dispatched since the last check of the watches' objects */
+  guint64 verified_at; /* uv_now() of that check */
+  GPtrArray *watches;  /* (owned) GlibWatch*, freed by their close callback */
+  GArray *unwatched;   /* (owned) indexes in fds of descriptors without a watch */
+  gboolean warned_fd;  /* told once that a GLib fd could not be watched */
 } UvState;
+
+/* How often, at most, the watches are checked to be on GLib's objects still
+ * (an fstat each), and only after GLib dispatched. */
+#define VERIFY_INTERVAL_MS 100
+
+/* While a GLib descriptor has no watch (no descriptor left to duplicate it):
+ * uv's poll is bounded by this, and check polls that descriptor itself. */
+#define UNWATCHED_POLL_MS 10
 
 static void
 on_timer (uv_timer_t *timer)
@@ -68,7 +96,9 @@ on_glib_fd (uv_poll_t *handle, int status, int events)
   gushort revents = 0;
 
   if (status < 0) {
+    /* uv stopped the handle (POLLERR): poll again at the next prepare. */
     revents = G_IO_ERR;
+    w->uv_events = 0;
   } else {
     if (events & UV_READABLE)
       revents |= G_IO_IN;
@@ -89,43 +119,101 @@ free_watch (uv_handle_t *handle)
   g_free (handle);
 }
 
+/* uv_close() stops the handle (its EPOLL_CTL_DEL is on own_fd, still open
+ * here); libuv allows closing the descriptor right after it. */
 static void
 close_watch (GlibWatch *w)
 {
-  if (w->cancelled) {
-    g_free (w);
-    return;
-  }
-  uv_poll_stop (&w->handle);
   uv_close ((uv_handle_t *)&w->handle, free_watch);
+  hub_loop_fd_close (w->own_fd);
+  w->own_fd = -1;
+}
+
+/* A watch on GLib's descriptor @fd; NULL with errno set when it cannot be
+ * made (out of descriptors, or not something uv can poll). */
+static GlibWatch *
+watch_new (UvState *u, int fd)
+{
+  GlibWatch *w = g_new0 (GlibWatch, 1);
+  int err;
+
+  w->fd = fd;
+  w->own_fd = -1;
+  if (!hub_loop_fd_identity (fd, &w->id) || (w->own_fd = hub_loop_fd_dup (fd)) < 0)
+    err = errno;
+  else if ((err = uv_poll_init (&u->loop, &w->handle, w->own_fd)) == 0)
+    return w;
+  else
+    err = -err; /* uv's errors are negated errno values on Unix */
+  if (w->own_fd >= 0)
+    hub_loop_fd_close (w->own_fd);
+  g_free (w);
+  errno = err;
+  return NULL;
+}
+
+/* FALSE when GLib's number now names another object than the one the watch
+ * duplicated: GLib closed it and reused the number between two prepares.
+ * Objects that all look alike (eventfd...) are taken as unchanged: here that
+ * is GLib's wakeup eventfd, which lives as long as its context. */
+static gboolean
+watch_is_current (GlibWatch *w)
+{
+  HubLoopFdIdentity now;
+
+  if (!w->id.distinct)
+    return TRUE;
+  return hub_loop_fd_identity (w->fd, &now) && now.dev == w->id.dev && now.ino == w->id.ino;
 }
 
 /* Makes the uv poll handles match what GLib asked for in u->fds. uv_poll_start
- * costs epoll_ctl calls, so only a change of events restarts a handle. */
+ * costs epoll_ctl calls, so only a change of events restarts a handle.
+ *
+ * A source may also close its descriptor and get a new object under the same
+ * number between two prepares (nothing in hub-server does today: Redis
+ * reconnects from a timer, after a prepare). The old watch would then poll the
+ * dead object and the new one be deaf; checking every kept watch after every
+ * dispatch costs an fstat each, +40 % system calls in cluster mode (GLib
+ * dispatches Redis replies almost every iteration), so the check runs after a
+ * dispatch at most every VERIFY_INTERVAL_MS: such a source would wait that long
+ * (or until the loop next wakes up) for its first events. */
 static void
 sync_watches (UvState *u)
 {
+  gboolean verify = u->dispatched && uv_now (&u->loop) - u->verified_at >= VERIFY_INTERVAL_MS;
+
+  if (verify) {
+    u->dispatched = FALSE;
+    u->verified_at = uv_now (&u->loop);
+  }
+  g_array_set_size (u->unwatched, 0);
   for (guint j = 0; j < u->watches->len; j++)
     ((GlibWatch *)g_ptr_array_index (u->watches, j))->wanted = 0;
 
   for (gint i = 0; i < u->n_fds; i++) {
     GlibWatch *w = NULL;
+    guint j;
 
-    for (guint j = 0; j < u->watches->len && w == NULL; j++) {
+    for (j = 0; j < u->watches->len && w == NULL; j++) {
       GlibWatch *c = g_ptr_array_index (u->watches, j);
 
       if (c->fd == u->fds[i].fd)
         w = c;
     }
+    if (w != NULL && w->wanted == 0 && verify && !watch_is_current (w)) {
+      g_ptr_array_remove_index_fast (u->watches, j - 1);
+      close_watch (w);
+      w = NULL;
+    }
     if (w == NULL) {
-      w = g_new0 (GlibWatch, 1);
-      w->fd = u->fds[i].fd;
-      /* uv allows one handle per descriptor: fails if lws watches it too. */
-      if (uv_poll_init (&u->loop, &w->handle, w->fd) != 0) {
+      w = watch_new (u, u->fds[i].fd);
+      if (w == NULL) {
         if (!u->warned_fd)
-          g_warning ("cannot watch GLib's descriptor %d on the uv loop", w->fd);
+          g_warning ("cannot watch GLib's descriptor %d on the uv loop: %s; polling it every %d ms",
+                     u->fds[i].fd, g_strerror (errno), UNWATCHED_POLL_MS);
         u->warned_fd = TRUE;
-        w->cancelled = TRUE;
+        g_array_append_val (u->unwatched, i);
+        continue;
       }
       g_ptr_array_add (u->watches, w);
     }
@@ -138,11 +226,26 @@ sync_watches (UvState *u)
     if (w->wanted == 0) {
       g_ptr_array_remove_index_fast (u->watches, j);
       close_watch (w);
-    } else if (!w->cancelled && w->wanted != w->uv_events) {
+    } else if (w->wanted != w->uv_events) {
       w->uv_events = w->wanted;
       uv_poll_start (&w->handle, w->uv_events, on_glib_fd);
     }
   }
+}
+
+/* The descriptors without a watch: polled here, without waiting. */
+static void
+poll_unwatched (UvState *u)
+{
+  GPollFD pfds[8];
+  guint n = MIN (u->unwatched->len, G_N_ELEMENTS (pfds));
+
+  for (guint k = 0; k < n; k++)
+    pfds[k] = u->fds[g_array_index (u->unwatched, gint, k)];
+  if (g_poll (pfds, n, 0) <= 0)
+    return;
+  for (guint k = 0; k < n; k++)
+    u->fds[g_array_index (u->unwatched, gint, k)].revents |= pfds[k].revents;
 }
 
 static void
@@ -162,6 +265,8 @@ on_prepare (uv_prepare_t *prepare)
   for (gint i = 0; i < n; i++)
     u->fds[i].revents = 0;
   sync_watches (u);
+  if (u->unwatched->len > 0 && (timeout < 0 || timeout > UNWATCHED_POLL_MS))
+    timeout = UNWATCHED_POLL_MS;
   if (timeout < 0) {
     uv_timer_stop (&u->timer);
   } else {
@@ -180,8 +285,12 @@ on_check (uv_check_t *check)
   if (!u->prepared)
     return;
   u->prepared = FALSE;
-  if (g_main_context_check (u->main_context, u->max_priority, u->fds, u->n_fds))
+  if (u->unwatched->len > 0)
+    poll_unwatched (u);
+  if (g_main_context_check (u->main_context, u->max_priority, u->fds, u->n_fds)) {
+    u->dispatched = TRUE;
     g_main_context_dispatch (u->main_context);
+  }
 }
 
 static void
@@ -195,6 +304,7 @@ uv_init (HubLoop *loop)
   u->loop.data = u;
   u->main_context = loop->main_context;
   u->watches = g_ptr_array_new ();
+  u->unwatched = g_array_new (FALSE, FALSE, sizeof (gint));
   uv_prepare_init (&u->loop, &u->prepare);
   uv_check_init (&u->loop, &u->check);
   uv_timer_init (&u->loop, &u->timer);
@@ -232,6 +342,7 @@ uv_finalize (HubLoop *loop)
   if (uv_loop_close (&u->loop) != 0)
     g_warning ("the libuv loop still has handles at exit");
   g_ptr_array_unref (u->watches);
+  g_array_unref (u->unwatched);
   g_free (u->fds);
   g_free (u);
   loop->impl = NULL;

@@ -218,11 +218,22 @@ lost (HubRedis *r)
   }
 }
 
+/* A context that is neither r->cmd nor r->sub was dropped by lost() (which
+ * cleared its field first) and is only draining its last replies: its end,
+ * possibly after the reconnection, says nothing about the current ones. */
+static gboolean
+is_current (HubRedis *r, const redisAsyncContext *ac)
+{
+  return ac == r->cmd || ac == r->sub;
+}
+
 static void
 on_disconnect (const redisAsyncContext *ac, int status)
 {
   HubRedis *r = ac->data;
 
+  if (!is_current (r, ac))
+    return;
   if (ac == r->cmd) {
     r->cmd = NULL;
     r->cmd_connected = FALSE;
@@ -251,7 +262,8 @@ on_subscribe_reply (redisAsyncContext *ac, void *reply_, void *data)
   HubRedis *r = ac->data;
   redisReply *reply = reply_;
 
-  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+  /* A dropped subscriber must neither deliver twice nor count as subscribed. */
+  if (ac != r->sub || reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
       reply->element[0]->type != REDIS_REPLY_STRING)
     return;
   if (strcmp (reply->element[0]->str, "subscribe") == 0) {
@@ -295,6 +307,8 @@ on_connect (const redisAsyncContext *cac, int status)
   g_autofree char *db = g_strdup_printf ("%d", r->db);
   const char *select_argv[] = {"SELECT", db};
 
+  if (!is_current (r, ac))
+    return; /* dropped meanwhile: hiredis frees it after this callback */
   if (status != REDIS_OK) {
     /* hiredis frees the context after this callback, without on_disconnect. */
     if (ac == r->cmd)
