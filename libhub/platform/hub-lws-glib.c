@@ -1,11 +1,15 @@
-/* hub-lws-glib.c: hub-lws-glib.h, lws on a GMainLoop. Where lws has its glib
- * event library (LWS_WITH_GLIB: Debian's, on Unix) that library adds one
- * GSource per socket. Elsewhere (Windows, where that library is built on Unix
- * descriptors; a macOS or MSYS2 lws built without it) lws keeps its default
- * poll() / WSAPoll() service, which one GSource of ours runs without blocking:
- * at once when lws has buffered work, else every HUB_LWS_GLIB_SERVICE_MS.
- * Only lws and GLib calls: what differs is how lws was built, not the OS. */
+/* hub-lws-glib.c: hub-lws-glib.h, lws on a GMainLoop. HUB_LWS_GLIB_UV runs
+ * lws's libuv event library on a loop of ours (hub-lws-glib-uv-unix.c) where
+ * libhub and lws have libuv. Otherwise, where lws has its glib event library
+ * (LWS_WITH_GLIB: Debian's, on Unix) that library adds one GSource per socket.
+ * Elsewhere (Windows, where that library is built on Unix descriptors; a macOS
+ * or MSYS2 lws built without it) lws keeps its default poll() / WSAPoll()
+ * service, which one GSource of ours runs without blocking: at once when lws
+ * has buffered work, else every HUB_LWS_GLIB_SERVICE_MS. Only lws and GLib
+ * calls: what differs is how lws was built, not the OS. */
 #include "hub-lws-glib.h"
+
+#include "hub-lws-glib-uv.h"
 
 /* -DHUB_LWS_POLLED_SERVICE forces the polled service on Unix too: how the
  * Windows path is tested on Linux. */
@@ -15,40 +19,42 @@
 
 #ifdef USE_GLIB_EVENT_LIB
 
-struct _HubLwsGlib {
+#define GLIB_NAME "glib"
+
+typedef struct {
   void *foreign_loops[1]; /* what info->foreign_loops points at: the GMainLoop */
-};
+} Glib;
 
-HubLwsGlib *
-hub_lws_glib_new (GMainLoop *loop)
+static Glib *
+glib_new (GMainLoop *loop)
 {
-  HubLwsGlib *glue = g_new0 (HubLwsGlib, 1);
+  Glib *glib = g_new0 (Glib, 1);
 
-  glue->foreign_loops[0] = loop;
-  return glue;
+  glib->foreign_loops[0] = loop;
+  return glib;
 }
 
-void
-hub_lws_glib_free (HubLwsGlib *glue)
+static void
+glib_free (Glib *glib)
 {
-  g_free (glue);
+  g_free (glib);
 }
 
-void
-hub_lws_glib_configure (HubLwsGlib *glue, struct lws_context_creation_info *info)
+static void
+glib_configure (Glib *glib, struct lws_context_creation_info *info)
 {
   info->options |= LWS_SERVER_OPTION_GLIB;
-  info->foreign_loops = glue->foreign_loops;
+  info->foreign_loops = glib->foreign_loops;
 }
 
-void
-hub_lws_glib_attach (HubLwsGlib *glue, struct lws_context *context)
+static void
+glib_attach (Glib *glib, struct lws_context *context)
 {
   /* lws's glib plugin attached its sources when the context was created. */
 }
 
-void
-hub_lws_glib_detach (HubLwsGlib *glue)
+static void
+glib_detach (Glib *glib)
 {
   /* lws_context_destroy() removes them. */
 }
@@ -61,10 +67,12 @@ typedef struct {
   gint64 due_us;               /* monotonic time of the next service, 0: none planned */
 } ServiceSource;
 
-struct _HubLwsGlib {
+#define GLIB_NAME "poll"
+
+typedef struct {
   GMainContext *main_context; /* (owned) the loop's */
   GSource *source;            /* (owned) (nullable) a ServiceSource while attached */
-};
+} Glib;
 
 static gboolean
 service_prepare (GSource *source, gint *timeout)
@@ -114,13 +122,92 @@ service_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 static GSourceFuncs service_funcs = {
     service_prepare, service_check, service_dispatch, NULL, NULL, NULL};
 
+static void glib_detach (Glib *glib);
+
+static Glib *
+glib_new (GMainLoop *loop)
+{
+  Glib *glib = g_new0 (Glib, 1);
+
+  glib->main_context = g_main_context_ref (g_main_loop_get_context (loop));
+  return glib;
+}
+
+static void
+glib_free (Glib *glib)
+{
+  glib_detach (glib);
+  g_main_context_unref (glib->main_context);
+  g_free (glib);
+}
+
+static void
+glib_configure (Glib *glib, struct lws_context_creation_info *info)
+{
+  /* Nothing: the default event loop, which this glue services. */
+}
+
+static void
+glib_attach (Glib *glib, struct lws_context *context)
+{
+  g_return_if_fail (glib->source == NULL);
+  glib->source = g_source_new (&service_funcs, sizeof (ServiceSource));
+  ((ServiceSource *)glib->source)->context = context;
+  g_source_set_name (glib->source, "libwebsockets service");
+  g_source_attach (glib->source, glib->main_context);
+}
+
+static void
+glib_detach (Glib *glib)
+{
+  if (glib->source == NULL)
+    return;
+  ((ServiceSource *)glib->source)->context = NULL;
+  g_source_destroy (glib->source);
+  g_clear_pointer (&glib->source, g_source_unref);
+}
+
+#endif
+
+/* ---- the public face: one of the above, or libuv ---- */
+
+struct _HubLwsGlib {
+  Glib *glib; /* (owned) (nullable) unless on libuv */
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  HubLwsUv *uv; /* (owned) (nullable) on libuv */
+#endif
+  struct lws_context *context; /* (unowned) (nullable) the attached context */
+};
+
+gboolean
+hub_lws_glib_uv_available (void)
+{
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  return TRUE;
+#else
+  return FALSE;
+#endif
+}
+
 HubLwsGlib *
-hub_lws_glib_new (GMainLoop *loop)
+hub_lws_glib_new_kind (GMainLoop *loop, HubLwsGlibKind kind)
 {
   HubLwsGlib *glue = g_new0 (HubLwsGlib, 1);
 
-  glue->main_context = g_main_context_ref (g_main_loop_get_context (loop));
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (kind == HUB_LWS_GLIB_UV)
+    glue->uv = hub_lws_uv_new (g_main_loop_get_context (loop));
+  if (glue->uv != NULL)
+    return glue;
+#endif
+  glue->glib = glib_new (loop);
   return glue;
+}
+
+HubLwsGlib *
+hub_lws_glib_new (GMainLoop *loop)
+{
+  return hub_lws_glib_new_kind (loop, HUB_LWS_GLIB_GLIB);
 }
 
 void
@@ -128,35 +215,143 @@ hub_lws_glib_free (HubLwsGlib *glue)
 {
   if (glue == NULL)
     return;
-  hub_lws_glib_detach (glue);
-  g_main_context_unref (glue->main_context);
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  g_clear_pointer (&glue->uv, hub_lws_uv_free);
+#endif
+  g_clear_pointer (&glue->glib, glib_free);
   g_free (glue);
+}
+
+HubLwsGlibKind
+hub_lws_glib_get_kind (HubLwsGlib *glue)
+{
+  return glue->glib != NULL ? HUB_LWS_GLIB_GLIB : HUB_LWS_GLIB_UV;
+}
+
+const char *
+hub_lws_glib_get_name (HubLwsGlib *glue)
+{
+  return glue->glib != NULL ? GLIB_NAME : "uv";
 }
 
 void
 hub_lws_glib_configure (HubLwsGlib *glue, struct lws_context_creation_info *info)
 {
-  /* Nothing: the default event loop, which this glue services. */
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_configure (glue->uv, info);
+    return;
+  }
+#endif
+  glib_configure (glue->glib, info);
+}
+
+struct lws_context *
+hub_lws_glib_create_context (HubLwsGlib *glue, struct lws_context_creation_info *info)
+{
+  struct lws_context *context;
+
+  hub_lws_glib_configure (glue, info);
+  hub_lws_glib_enter (glue);
+  context = lws_create_context (info);
+  hub_lws_glib_leave (glue);
+  if (context != NULL)
+    hub_lws_glib_attach (glue, context);
+  return context;
+}
+
+void
+hub_lws_glib_enter (HubLwsGlib *glue)
+{
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL)
+    hub_lws_uv_enter ();
+#endif
+}
+
+void
+hub_lws_glib_leave (HubLwsGlib *glue)
+{
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_after_call (glue->uv);
+    hub_lws_uv_leave ();
+  }
+#endif
+}
+
+void
+hub_lws_glib_connect_failed (HubLwsGlib *glue, struct lws *wsi)
+{
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL)
+    hub_lws_uv_connect_failed (glue->uv, wsi);
+#endif
 }
 
 void
 hub_lws_glib_attach (HubLwsGlib *glue, struct lws_context *context)
 {
-  g_return_if_fail (glue->source == NULL);
-  glue->source = g_source_new (&service_funcs, sizeof (ServiceSource));
-  ((ServiceSource *)glue->source)->context = context;
-  g_source_set_name (glue->source, "libwebsockets service");
-  g_source_attach (glue->source, glue->main_context);
+  glue->context = context;
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_attach (glue->uv, context);
+    return;
+  }
+#endif
+  glib_attach (glue->glib, context);
 }
 
 void
 hub_lws_glib_detach (HubLwsGlib *glue)
 {
-  if (glue->source == NULL)
+  glue->context = NULL;
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_detach (glue->uv);
     return;
-  ((ServiceSource *)glue->source)->context = NULL;
-  g_source_destroy (glue->source);
-  g_clear_pointer (&glue->source, g_source_unref);
+  }
+#endif
+  glib_detach (glue->glib);
 }
 
+void
+hub_lws_glib_destroy_context (HubLwsGlib *glue, struct lws_context *context)
+{
+  glue->context = NULL;
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_destroy_context (glue->uv, context);
+    return;
+  }
 #endif
+  /* The glib event library and the default service close synchronously. */
+  glib_detach (glue->glib);
+  lws_context_destroy (context);
+}
+
+void
+hub_lws_glib_wake (HubLwsGlib *glue)
+{
+  if (glue->context == NULL)
+    return;
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL)
+    hub_lws_uv_wake_writable (glue->uv);
+#endif
+  lws_cancel_service (glue->context);
+}
+
+void
+hub_lws_glib_wake_writable (HubLwsGlib *glue)
+{
+  if (glue->context == NULL)
+    return;
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL) {
+    hub_lws_uv_wake_writable (glue->uv);
+    return;
+  }
+#endif
+  lws_cancel_service (glue->context);
+}

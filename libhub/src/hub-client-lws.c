@@ -1,10 +1,12 @@
 /* hub-client-lws.c: HubClient's WebSocket transport over libwebsockets, the
  * only libhub file that includes libwebsockets.h (with the platform layer's
- * hub-lws-glib.c). Every client of a thread shares one lws_context living on
- * that thread's GMainContext (hub-lws-glib.h: lws's glib event-lib with a
- * foreign loop where lws has it, else its default service driven from a
- * GSource, as on Windows), created with the first connection and destroyed
- * with the last transport; each connection is one wsi. */
+ * hub-lws-glib*.c). Every client of a thread shares one lws_context living on
+ * that thread's GMainContext (hub-lws-glib.h: by default lws's libuv event lib
+ * on a uv loop of its own polled by one GSource, where lws and libhub have
+ * libuv; else, or with HUB_CLIENT_EVENT_LOOP=glib, lws's glib event lib, one
+ * GSource per socket, or its default service driven from a GSource, as on
+ * Windows), created with the first connection and destroyed with the last
+ * transport; each connection is one wsi. */
 #include "hub/hub-client.h"
 
 #include <libwebsockets.h>
@@ -31,7 +33,7 @@ typedef struct _Conn Conn;
 struct _Shared {
   guint refs;
   GMainContext *main_context;  /* (owned) */
-  GMainLoop *loop;             /* (owned) never run: the glib plugin's handle on the context */
+  GMainLoop *loop;             /* (owned) never run: the glue's handle on the context */
   HubLwsGlib *glue;            /* (owned) */
   struct lws_context *context; /* (owned) */
   GHashTable *vhosts;          /* CA file (owned) → struct lws_vhost* (owned by the context) */
@@ -111,8 +113,8 @@ shared_destroy (Shared *shared)
     g_source_destroy (shared->destroy_idle);
     g_source_unref (shared->destroy_idle);
   }
-  hub_lws_glib_detach (shared->glue);
-  lws_context_destroy (shared->context);
+  /* Closes every wsi: their WSI_DESTROY callbacks still find this Shared. */
+  hub_lws_glib_destroy_context (shared->glue, shared->context);
   hub_lws_glib_free (shared->glue);
   g_hash_table_unref (shared->vhosts);
   g_main_loop_unref (shared->loop);
@@ -120,11 +122,42 @@ shared_destroy (Shared *shared)
   g_free (shared);
 }
 
+/* HUB_CLIENT_EVENT_LOOP=glib: lws's glib event lib even where libuv is there
+ * (the default, "uv", where it is). */
+static HubLwsGlibKind
+wanted_kind (void)
+{
+  const char *name = g_getenv ("HUB_CLIENT_EVENT_LOOP");
+
+  if (name != NULL && g_strcmp0 (name, "glib") != 0 && g_strcmp0 (name, "uv") != 0)
+    g_warning ("HUB_CLIENT_EVENT_LOOP=%s: neither uv nor glib; uv where it is available", name);
+  return g_strcmp0 (name, "glib") == 0 ? HUB_LWS_GLIB_GLIB : HUB_LWS_GLIB_UV;
+}
+
+static struct lws_context *
+create_context (Shared *shared, HubLwsGlibKind kind)
+{
+  struct lws_context_creation_info info;
+
+  shared->glue = hub_lws_glib_new_kind (shared->loop, kind);
+  memset (&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = protocols;
+  info.gid = -1;
+  info.uid = -1;
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info.user = shared;
+  shared->context = hub_lws_glib_create_context (shared->glue, &info);
+  if (shared->context == NULL)
+    g_clear_pointer (&shared->glue, hub_lws_glib_free);
+  return shared->context;
+}
+
 static Shared *
 shared_ref (GError **error)
 {
   g_autoptr (GMainContext) main_context = g_main_context_ref_thread_default ();
-  struct lws_context_creation_info info;
+  HubLwsGlibKind kind = wanted_kind ();
   Shared *shared;
 
   G_LOCK (shared_by_context);
@@ -138,33 +171,23 @@ shared_ref (GError **error)
   shared->refs = 1;
   shared->main_context = g_steal_pointer (&main_context);
   shared->loop = g_main_loop_new (shared->main_context, FALSE);
-  shared->glue = hub_lws_glib_new (shared->loop);
   shared->vhosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   /* A server resetting a TLS connection must not kill us (OpenSSL writes with write()). */
   hub_signals_ignore_broken_pipe ();
   lws_set_log_level (LLL_ERR | LLL_WARN, log_to_glib);
-  memset (&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = protocols;
-  info.gid = -1;
-  info.uid = -1;
-  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-  hub_lws_glib_configure (shared->glue, &info);
-  info.user = shared;
-  shared->context = lws_create_context (&info);
-  if (shared->context == NULL) {
+  /* On libuv unless lws's uv plugin cannot be loaded: then as before. */
+  if (create_context (shared, kind) == NULL &&
+      (kind == HUB_LWS_GLIB_GLIB || create_context (shared, HUB_LWS_GLIB_GLIB) == NULL)) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                  "cannot create the libwebsockets context (is its glib event library "
                  "installed?)");
-    hub_lws_glib_free (shared->glue);
     g_main_loop_unref (shared->loop);
     g_main_context_unref (shared->main_context);
     g_hash_table_unref (shared->vhosts);
     g_free (shared);
     return NULL;
   }
-  hub_lws_glib_attach (shared->glue, shared->context);
   G_LOCK (shared_by_context);
   if (shared_by_context == NULL)
     shared_by_context = g_hash_table_new (g_direct_hash, g_direct_equal);
@@ -221,7 +244,9 @@ shared_vhost (Shared *shared, const char *ca_file, GError **error)
   info.vhost_name = name;
   info.client_ssl_ca_filepath = ca_file;
   info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  hub_lws_glib_enter (shared->glue);
   vhost = lws_create_vhost (shared->context, &info);
+  hub_lws_glib_leave (shared->glue);
   if (vhost == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot load the CA file %s", ca_file);
     return NULL;
@@ -230,13 +255,22 @@ shared_vhost (Shared *shared, const char *ca_file, GError **error)
   return vhost;
 }
 
-/* lws 4.1's glib plugin re-arms its timer only after servicing a socket; a
+/* lws 4.1's event libs re-arm their timer only after servicing a socket; a
  * wsi created or changed from outside lws (a GLib timer, the app) would wait
  * for the next socket event. Waking the service makes that event. */
 static void
 shared_kick (Shared *shared)
 {
-  lws_cancel_service (shared->context);
+  hub_lws_glib_wake (shared->glue);
+}
+
+/* After lws_callback_on_writable() from outside lws: no timer is involved,
+ * so on libuv one loop iteration is enough (a kick costs two more syscalls
+ * and a wakeup per frame sent). */
+static void
+shared_poke_writable (Shared *shared)
+{
+  hub_lws_glib_wake_writable (shared->glue);
 }
 
 /* ---- connections ---- */
@@ -356,6 +390,7 @@ conn_callback (Conn *conn, struct lws *wsi, enum lws_callback_reasons reason, vo
       g_autofree char *why = g_strdup_printf ("cannot connect: %s",
                                               in != NULL ? (const char *)in : "connection error");
 
+      hub_lws_glib_connect_failed (conn->shared->glue, wsi);
       conn_ended (conn, 0, why);
       break;
     }
@@ -496,7 +531,11 @@ transport_open (HubClientTransport *transport, GError **error)
   }
   transport->opening = TRUE;
   transport->shared->depth++;
+  hub_lws_glib_enter (transport->shared->glue);
   wsi = lws_client_connect_via_info (&info);
+  if (wsi == NULL)
+    hub_lws_glib_connect_failed (transport->shared->glue, NULL);
+  hub_lws_glib_leave (transport->shared->glue);
   transport->shared->depth--;
   transport->opening = FALSE;
   if (wsi != NULL)
@@ -537,7 +576,7 @@ transport_send (HubClientTransport *transport, const char *text, gsize len)
   if (conn->out.length == 1) {
     lws_callback_on_writable (conn->wsi);
     if (conn->shared->depth == 0)
-      shared_kick (conn->shared);
+      shared_poke_writable (conn->shared);
   }
   return TRUE;
 }
