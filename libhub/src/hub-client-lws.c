@@ -6,7 +6,11 @@
  * libuv; else, or with HUB_CLIENT_EVENT_LOOP=glib, lws's glib event lib, one
  * GSource per socket, or its default service driven from a GSource, as on
  * Windows), created with the first connection and destroyed with the last
- * transport; each connection is one wsi. */
+ * transport; each connection is one wsi. Liveness is ours, not lws's (whose
+ * per-wsi validity timer costs a linear insert into the context's sorted
+ * timer list each time it is re-armed): one GLib timeout per Shared ticks
+ * every second over that thread's established connections, pings the idle
+ * ones and ends the silent ones. */
 #include "hub/hub-client.h"
 
 #include <libwebsockets.h>
@@ -17,9 +21,15 @@
 #include "hub-signals.h"
 
 #define SUBPROTOCOL "hub.v1"
-/* Idle seconds before lws pings the server, and before it gives up on it. */
+/* Seconds with nothing received before we ping the server, and before we
+ * give up on it (HUB_CLIENT_KEEPALIVE_S="PING,HANGUP" changes them, for tests
+ * and diagnostics). */
 #define PING_AFTER_S   20
 #define HANGUP_AFTER_S 65
+/* The keepalive ticker's period: a tick is the unit of the idle counts. */
+#define TICK_MS 1000
+/* What our pings carry (lws reports no pong to an empty ping). */
+#define PING_PAYLOAD "hub"
 /* How long a close handshake we started may take. */
 #define CLOSE_TIMEOUT_S 5
 /* A server message larger than this ends the connection (the server's own
@@ -39,6 +49,9 @@ struct _Shared {
   GHashTable *vhosts;          /* CA file (owned) → struct lws_vhost* (owned by the context) */
   guint depth;                 /* our lws callback is on the stack */
   GSource *destroy_idle;       /* (owned) (nullable) the last unref came from inside lws */
+  GQueue alive;    /* Conn* (unowned) established, not ended: links are Conn.alive_link */
+  GSource *ticker; /* (owned) (nullable) while alive is not empty */
+  guint tick;      /* ticks of ticker so far */
 };
 
 typedef struct {
@@ -61,6 +74,11 @@ struct _Conn {
   gboolean in_callback; /* this wsi's callback is on the stack */
   gboolean kill;        /* return -1 from the callback on the stack */
   gboolean wsi_gone;    /* lws destroyed the wsi */
+  GList alive_link;     /* in shared->alive while in_alive */
+  gboolean in_alive;
+  guint last_rx;         /* shared->tick when something last arrived */
+  gboolean pinged;       /* a ping went out (or is due) since then */
+  gboolean ping_pending; /* WRITEABLE sends a ping once the queue is empty */
 };
 
 struct _HubClientTransport {
@@ -92,10 +110,55 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static const lws_retry_bo_t retry_policy = {
-    .secs_since_valid_ping = PING_AFTER_S,
-    .secs_since_valid_hangup = HANGUP_AFTER_S,
+/* No lws validity timer (lws 4.1 skips it when secs_since_valid_hangup is 0;
+ * with no policy at all a wsi gets the context's, 300 s / 310 s): the
+ * keepalive ticker below does its work. */
+static const lws_retry_bo_t no_validity_policy = {
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
 };
+
+typedef struct {
+  guint ping_after;   /* ticks */
+  guint hangup_after; /* ticks */
+} Keepalive;
+
+/* HUB_CLIENT_KEEPALIVE_S="PING,HANGUP" (seconds, 0 < PING < HANGUP), read once. */
+static const Keepalive *
+keepalive_get (void)
+{
+  static Keepalive keepalive;
+  static gsize once;
+
+  if (g_once_init_enter (&once)) {
+    const char *text = g_getenv ("HUB_CLIENT_KEEPALIVE_S");
+    guint64 ping = 0, hangup = 0;
+    char *end = NULL;
+
+    keepalive.ping_after = PING_AFTER_S * 1000 / TICK_MS;
+    keepalive.hangup_after = HANGUP_AFTER_S * 1000 / TICK_MS;
+    if (text != NULL) {
+      ping = g_ascii_strtoull (text, &end, 10);
+      if (end != text && *end == ',') {
+        const char *second = end + 1;
+
+        hangup = g_ascii_strtoull (second, &end, 10);
+        if (end == second)
+          hangup = 0;
+      }
+      if (end == NULL || *end != '\0' || ping == 0 || hangup <= ping || hangup > 86400)
+        g_warning ("HUB_CLIENT_KEEPALIVE_S=%s: not PING,HANGUP seconds with 0 < PING < "
+                   "HANGUP <= 86400; using %u,%u",
+                   text, PING_AFTER_S, HANGUP_AFTER_S);
+      else {
+        keepalive.ping_after = (guint)(ping * 1000 / TICK_MS);
+        keepalive.hangup_after = (guint)(hangup * 1000 / TICK_MS);
+      }
+    }
+    g_once_init_leave (&once, 1);
+  }
+  return &keepalive;
+}
 
 static void
 log_to_glib (int level, const char *line)
@@ -112,6 +175,10 @@ shared_destroy (Shared *shared)
   if (shared->destroy_idle != NULL) {
     g_source_destroy (shared->destroy_idle);
     g_source_unref (shared->destroy_idle);
+  }
+  if (shared->ticker != NULL) {
+    g_source_destroy (shared->ticker);
+    g_clear_pointer (&shared->ticker, g_source_unref);
   }
   /* Closes every wsi: their WSI_DESTROY callbacks still find this Shared. */
   hub_lws_glib_destroy_context (shared->glue, shared->context);
@@ -172,6 +239,7 @@ shared_ref (GError **error)
   shared->main_context = g_steal_pointer (&main_context);
   shared->loop = g_main_loop_new (shared->main_context, FALSE);
   shared->vhosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init (&shared->alive);
 
   /* A server resetting a TLS connection must not kill us (OpenSSL writes with write()). */
   hub_signals_ignore_broken_pipe ();
@@ -282,11 +350,14 @@ out_frame_free (OutFrame *frame)
   g_free (frame);
 }
 
+static void alive_remove (Conn *conn);
+
 static void
 conn_unref (Conn *conn)
 {
   if (--conn->refs > 0)
     return;
+  alive_remove (conn);
   g_queue_clear_full (&conn->out, (GDestroyNotify)out_frame_free);
   if (conn->partial != NULL)
     g_string_free (conn->partial, TRUE);
@@ -299,6 +370,7 @@ conn_ended (Conn *conn, guint close_code, const char *reason)
 {
   HubClientTransport *transport = conn->transport;
 
+  alive_remove (conn);
   if (conn->notified)
     return;
   conn->notified = TRUE;
@@ -370,6 +442,14 @@ writeable (Conn *conn)
       lws_close_reason (conn->wsi, conn->want_close, NULL, 0);
       return -1;
     }
+    if (conn->ping_pending) {
+      guint8 ping[LWS_PRE + sizeof PING_PAYLOAD];
+
+      conn->ping_pending = FALSE;
+      memcpy (ping + LWS_PRE, PING_PAYLOAD, sizeof PING_PAYLOAD - 1);
+      if (lws_write (conn->wsi, ping + LWS_PRE, sizeof PING_PAYLOAD - 1, LWS_WRITE_PING) < 0)
+        return -1;
+    }
     return 0;
   }
   if (lws_write (conn->wsi, frame->buf + LWS_PRE, frame->len, LWS_WRITE_TEXT) < (int)frame->len) {
@@ -377,9 +457,106 @@ writeable (Conn *conn)
     return -1;
   }
   out_frame_free (frame);
-  if (conn->out.length > 0 || conn->want_close != 0)
+  if (conn->out.length > 0 || conn->want_close != 0 || conn->ping_pending)
     lws_callback_on_writable (conn->wsi);
   return 0;
+}
+
+/* ---- keepalive ---- */
+
+/* Something arrived: no syscall, no timer, this runs per frame. */
+static inline void
+conn_heard (Conn *conn)
+{
+  conn->last_rx = conn->shared->tick;
+  conn->pinged = FALSE;
+}
+
+/* One tick: pings the connections idle for ping_after ticks, ends those idle
+ * for hangup_after (closed() with 1006, as for a lost network). A
+ * connection heard during tick T has last_rx T, so "idle > N" means at least
+ * N whole ticks of silence. */
+static gboolean
+keepalive_tick (gpointer user_data)
+{
+  Shared *shared = user_data;
+  const Keepalive *keepalive = keepalive_get ();
+  g_autoptr (GPtrArray) dead = NULL;
+  gboolean poke = FALSE;
+
+  shared->tick++;
+  for (GList *link = shared->alive.head; link != NULL; link = link->next) {
+    Conn *conn = link->data;
+    guint idle = shared->tick - conn->last_rx;
+
+    if (idle > keepalive->hangup_after) {
+      if (dead == NULL)
+        dead = g_ptr_array_new ();
+      conn->refs++;
+      g_ptr_array_add (dead, conn);
+    } else if (idle > keepalive->ping_after && !conn->pinged && conn->want_close == 0) {
+      conn->pinged = TRUE;
+      conn->ping_pending = TRUE;
+      lws_callback_on_writable (conn->wsi);
+      poke = TRUE;
+    }
+  }
+  if (poke)
+    shared_poke_writable (shared);
+  if (dead == NULL)
+    return G_SOURCE_CONTINUE;
+  /* Closing a wsi tells its client, which may free clients, this Shared's
+   * last included (then its destruction waits for an idle callback). */
+  g_debug ("hub-client: %u connection(s) silent for %u s, ending them", dead->len,
+           keepalive->hangup_after * TICK_MS / 1000);
+  shared->depth++;
+  for (guint i = 0; i < dead->len; i++) {
+    Conn *conn = dead->pdata[i];
+
+    if (!conn->wsi_gone && conn->wsi != NULL)
+      lws_set_timeout (conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+    conn_unref (conn);
+  }
+  shared->depth--;
+  /* A kill asked for meanwhile (by a client freed from closed()) is async. */
+  shared_kick (shared);
+  return G_SOURCE_CONTINUE;
+}
+
+/* @conn is established: the ticker watches it from now on. */
+static void
+alive_add (Conn *conn)
+{
+  Shared *shared = conn->shared;
+
+  if (conn->in_alive)
+    return;
+  conn->in_alive = TRUE;
+  conn->alive_link.data = conn;
+  g_queue_push_tail_link (&shared->alive, &conn->alive_link);
+  conn_heard (conn);
+  if (shared->ticker == NULL) {
+    shared->ticker = g_timeout_source_new (TICK_MS);
+    g_source_set_name (shared->ticker, "hub-client keepalive");
+    g_source_set_callback (shared->ticker, keepalive_tick, shared, NULL);
+    g_source_attach (shared->ticker, shared->main_context);
+  }
+}
+
+/* The ticker forgets @conn; with its last connection it stops. */
+static void
+alive_remove (Conn *conn)
+{
+  Shared *shared = conn->shared;
+
+  if (!conn->in_alive)
+    return;
+  conn->in_alive = FALSE;
+  g_queue_unlink (&shared->alive, &conn->alive_link);
+  if (shared->alive.length == 0 && shared->ticker != NULL) {
+    g_source_destroy (shared->ticker);
+    g_clear_pointer (&shared->ticker, g_source_unref);
+  }
 }
 
 static int
@@ -397,12 +574,18 @@ conn_callback (Conn *conn, struct lws *wsi, enum lws_callback_reasons reason, vo
 
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
       conn->established = TRUE;
+      alive_add (conn);
       if (conn->transport != NULL)
         conn->transport->sink->opened (conn->transport->owner);
       break;
 
     case LWS_CALLBACK_CLIENT_RECEIVE:
+      conn_heard (conn);
       received (conn, in, len);
+      break;
+
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+      conn_heard (conn);
       break;
 
     case LWS_CALLBACK_CLIENT_WRITEABLE:
@@ -522,7 +705,7 @@ transport_open (HubClientTransport *transport, GError **error)
   info.local_protocol_name = protocols[0].name;
   info.iface = transport->bind_address; /* lws binds a client socket to an IP given here */
   info.opaque_user_data = conn;
-  info.retry_and_idle_policy = &retry_policy;
+  info.retry_and_idle_policy = &no_validity_policy;
   if (transport->url.tls) {
     info.ssl_connection = LCCSCF_USE_SSL;
     if (transport->allow_self_signed)
