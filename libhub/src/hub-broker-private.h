@@ -35,7 +35,7 @@ typedef struct {
   void (*execute) (HubBroker *b, HubConnection *conn, HubRequest *req);
   /* Before the connection manager forgets @conn. */
   void (*connection_closed) (HubBroker *b, HubConnection *conn);
-  /* Every dispatcher tick (a quarter heartbeat). NULL: nothing to do. */
+  /* Every quarter heartbeat (every eighth dispatcher tick). NULL: nothing to do. */
   void (*tick) (HubBroker *b);
   /* FALSE while the shared state cannot be reached (/healthz 503). */
   gboolean (*is_up) (HubBroker *b);

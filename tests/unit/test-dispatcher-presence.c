@@ -400,6 +400,41 @@ START_TEST (test_ephemeral_dropped)
 }
 END_TEST
 
+/* A heartbeat's pings are spread over it, each connection pinged once per
+ * heartbeat: not one burst of a ping per connection (§8). */
+START_TEST (test_heartbeat_spread)
+{
+  enum { N = 64 };
+  TestClient *clients[N];
+  guint before[N];
+  guint busiest_step = 0;
+
+  for (int i = 0; i < N; i++) {
+    g_autofree char *user = g_strdup_printf ("u%d", i);
+
+    clients[i] = test_client_hello (node, user, NULL);
+    before[i] = clients[i]->sink->pings;
+  }
+  /* One heartbeat (2 s) in steps of 100 ms. */
+  for (int step = 0; step < 20; step++) {
+    guint pinged = 0;
+
+    hub_fake_clock_advance (node->clock, 100);
+    for (int i = 0; i < N; i++) {
+      pinged += clients[i]->sink->pings - before[i];
+      before[i] = clients[i]->sink->pings;
+    }
+    busiest_step = MAX (busiest_step, pinged);
+  }
+  for (int i = 0; i < N; i++)
+    ck_assert_msg (clients[i]->sink->pings >= 1 && clients[i]->sink->pings <= 2,
+                   "client %d pinged once per heartbeat (%u pings in 2 s)", i,
+                   clients[i]->sink->pings);
+  ck_assert_msg (busiest_step <= N / 4, "pings spread over the heartbeat (%u of %d in 100 ms)",
+                 busiest_step, N);
+}
+END_TEST
+
 START_TEST (test_heartbeat_liveness)
 {
   TestClient *alive = test_client_hello (node, "alive", NULL);
@@ -532,6 +567,7 @@ presence_suite (void)
   tcase_add_test (limits, test_slow_consumer);
   tcase_add_test (limits, test_ephemeral_dropped);
   tcase_add_test (limits, test_heartbeat_liveness);
+  tcase_add_test (limits, test_heartbeat_spread);
   suite_add_tcase (s, limits);
 
   tcase_add_checked_fixture (figures, setup, teardown);
