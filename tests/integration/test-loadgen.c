@@ -85,6 +85,30 @@ START_TEST (clean_run_reports_zero_loss)
 }
 END_TEST
 
+/* Poisson arrivals offer the configured rate from the first second: 400
+ * users at 0.2 actions/s for 5 s are ~400 publishes (sd 20). A uniform first
+ * phase over one mean gap made it ~600 (every user once, plus the
+ * exponential gaps after). */
+START_TEST (poisson_rate_is_the_offered_rate_from_the_start)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  g_autofree char *url = URL_ARG (server);
+  const char *args[] = {url,           "--users=400",       "--devices=1", "--rooms=10",
+                        "--rate=0.2",  "--arrival=poisson", "--ramp=1",    "--duration=5",
+                        "--threads=1", "--mix=publish=100", "--seed=11",   "--quiet",
+                        NULL};
+  LoadgenRun run;
+  gint64 sent;
+
+  loadgen_run (&run, args, 60000);
+  EXPECT_STATUS (&run, 0, "a clean run");
+  sent = report_int (&run, "sent", "publish");
+  ck_assert_msg (sent >= 300 && sent <= 500,
+                 "400 users × 0.2/s × 5 s: ~400 publishes (sd 20), got %" G_GINT64_FORMAT, sent);
+  loadgen_run_clear (&run);
+}
+END_TEST
+
 START_TEST (churn_with_resume_loses_nothing)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
@@ -370,6 +394,7 @@ main (void)
   Suite *suite = suite_create ("loadgen");
 
   HUB_TEST_ADD (suite, clean_run_reports_zero_loss, 90);
+  HUB_TEST_ADD (suite, poisson_rate_is_the_offered_rate_from_the_start, 60);
   HUB_TEST_ADD (suite, churn_with_resume_loses_nothing, 90);
   HUB_TEST_ADD (suite, gates_set_the_exit_status, 60);
   HUB_TEST_ADD (suite, connections_clamped_to_the_file_limit, 90);
