@@ -51,8 +51,11 @@ max-errors=0
 EOF
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-export HUB_CLUSTER_DIR=${HUB_CLUSTER_DIR:-$PWD/$out/run}
-export HUB_SERVER_BIN=$PWD/$build/hub-server/hub-server
+# Absolute paths from here on: cluster.sh runs in its own directory (OUT and BUILD may be either).
+case $out in /*) ;; *) out=$PWD/$out ;; esac
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+export HUB_CLUSTER_DIR=${HUB_CLUSTER_DIR:-$out/run}
+export HUB_SERVER_BIN=$build/hub-server/hub-server
 scripts/cluster.sh stop >/dev/null 2>&1 || true
 rm -f "$HUB_CLUSTER_DIR"/appendonly.aof "$HUB_CLUSTER_DIR"/*.aof 2>/dev/null || true
 rm -rf "$HUB_CLUSTER_DIR"/appendonlydir 2>/dev/null || true
