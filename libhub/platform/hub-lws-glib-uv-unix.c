@@ -132,8 +132,19 @@ HubLwsUv *
 hub_lws_uv_new (GMainContext *main_context)
 {
   HubLwsUv *uv = g_new0 (HubLwsUv, 1);
+  int failed;
 
-  if (uv_loop_init (&uv->loop) != 0) {
+  /* uv_loop_init() makes descriptors (epoll's, the loop's signal pipe, whose
+   * read end it watches at once): under the descriptors lock, like lws's. The
+   * second close of another context's event pipe once closed this loop's
+   * signal pipe; that number then went to the new context's event pipe,
+   * uv_poll_init() failed with UV_EEXIST (still watched), lws 4.1 went on with
+   * the uninitialised handle and libuv asserted in uv_poll_start(), inside
+   * lws_create_context() (caught in gdb in test-client-teardown's threads). */
+  hub_lws_uv_enter ();
+  failed = uv_loop_init (&uv->loop);
+  hub_lws_uv_leave ();
+  if (failed != 0) {
     g_free (uv);
     return NULL;
   }
@@ -214,7 +225,20 @@ hub_lws_uv_wake_writable (HubLwsUv *uv)
  * is neither polling nor closing and whose descriptor is closed is such a
  * leftover (lws cannot be using a handle on a closed descriptor) and is
  * closed. One whose number was given to a new socket meanwhile waits for a
- * later look, or the context's destroy. */
+ * later look, or the context's destroy.
+ *
+ * Worse, such a handle may still be polling (the attempt failed while lws
+ * waited for the connect to complete). libuv then keeps the closed
+ * descriptor's number as watched by it, so when this loop's next socket is
+ * given that number uv_poll_init() fails with UV_EEXIST, which lws 4.1 ignores
+ * (elops_accept_uv): it goes on with an uninitialised handle, and libuv
+ * asserts in uv_poll_start() (seen in test-client-teardown's four threads,
+ * where the number is often another thread's socket by the time of the look
+ * above). So on LWS_CALLBACK_WSI_DESTROY every poll handle whose data is that
+ * wsi and that lws is not closing is closed at once: lws made it for that wsi
+ * (elops_accept_uv sets the data) and frees the wsi right after, so nothing
+ * of lws's will touch it again, and closing it stops it before lws can make
+ * another socket. */
 
 static void
 free_abandoned (uv_handle_t *handle)
@@ -241,6 +265,32 @@ hub_lws_uv_connect_failed (HubLwsUv *uv, struct lws *wsi)
 {
   if (wsi == NULL || lws_get_socket_fd (wsi) == LWS_SOCK_INVALID)
     uv->sweep = TRUE;
+}
+
+typedef struct {
+  struct lws *wsi;
+  guint closed;
+} WsiHandles;
+
+static void
+close_if_of_wsi (uv_handle_t *handle, void *arg)
+{
+  WsiHandles *of = arg;
+
+  if (handle->type == UV_POLL && handle->data == of->wsi && !uv_is_closing (handle)) {
+    uv_close (handle, free_abandoned);
+    of->closed++;
+  }
+}
+
+void
+hub_lws_uv_wsi_destroyed (HubLwsUv *uv, struct lws *wsi)
+{
+  WsiHandles of = {wsi, 0};
+
+  uv_walk (&uv->loop, close_if_of_wsi, &of);
+  if (of.closed > 0)
+    uv->dirty = TRUE; /* the closes complete in the next iteration */
 }
 
 /* The look above, unless a uv iteration of this loop is running (lws may

@@ -29,6 +29,7 @@ void hub_lws_uv_detach (HubLwsUv *uv);
 void hub_lws_uv_destroy_context (HubLwsUv *uv, struct lws_context *context);
 void hub_lws_uv_wake_writable (HubLwsUv *uv);
 void hub_lws_uv_connect_failed (HubLwsUv *uv, struct lws *wsi);
+void hub_lws_uv_wsi_destroyed (HubLwsUv *uv, struct lws *wsi);
 /* After an lws call made outside the loop's iterations (a connect). */
 void hub_lws_uv_after_call (HubLwsUv *uv);
 /* Around lws calls that may make descriptors (hub-lws-glib-uv-unix.c says why). */

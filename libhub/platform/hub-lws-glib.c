@@ -290,6 +290,18 @@ hub_lws_glib_connect_failed (HubLwsGlib *glue, struct lws *wsi)
 }
 
 void
+hub_lws_glib_wsi_destroyed (HubLwsGlib *glue, struct lws *wsi)
+{
+#ifdef HUB_LWS_GLIB_HAVE_UV
+  if (glue->uv != NULL)
+    hub_lws_uv_wsi_destroyed (glue->uv, wsi);
+#else
+  (void)glue;
+  (void)wsi;
+#endif
+}
+
+void
 hub_lws_glib_attach (HubLwsGlib *glue, struct lws_context *context)
 {
   glue->context = context;

@@ -59,6 +59,10 @@ void hub_lws_glib_leave (HubLwsGlib *glue);
  * the glue closes it once lws has returned (at the next hub_lws_glib_leave()
  * or after the loop iteration). */
 void hub_lws_glib_connect_failed (HubLwsGlib *glue, struct lws *wsi);
+/* From the protocol callback on LWS_CALLBACK_WSI_DESTROY: on libuv, closes at
+ * once any poll handle lws 4.1 left polling for @wsi, before the loop's next
+ * socket can be given its descriptor's number (hub-lws-glib-uv-unix.c). */
+void hub_lws_glib_wsi_destroyed (HubLwsGlib *glue, struct lws *wsi);
 
 /* Sets the fields of @info that put the context on the loop: call right
  * before lws_create_context(). Uses info->pcontext if set, else sets it. */

@@ -627,6 +627,7 @@ callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *i
     conn->wsi = wsi;
   shared = conn->shared;
   if (reason == LWS_CALLBACK_WSI_DESTROY) {
+    hub_lws_glib_wsi_destroyed (shared->glue, wsi);
     lws_set_opaque_user_data (wsi, NULL);
     conn->wsi_gone = TRUE;
     shared->depth++;
