@@ -116,9 +116,6 @@ struct _HubWsTransport {
   guint8 *tx;            /* (unowned) where a send is gathered: tx_own, or in a
                           * flush that batches, the batch's own memory (tx_begin) */
   guint8 tx_own[TX_BATCH_BYTES];
-  guint8 *batch_free; /* (unowned) (nullable) the batch's free memory, where its next
-                       * send goes, as hub_tx_batch_reserve() said; NULL: ask again */
-  gsize batch_free_len;
   gsize batch_max_len; /* hub_tx_batch_max_len() */
   gboolean shutting_down;
   HubWsTransportDrainedFunc drained; /* (nullable) called once */
@@ -190,7 +187,6 @@ batch_done (gpointer tag, const guint8 *data, gsize len, gssize sent, gpointer u
 static void
 batch_submit (HubWsTransport *t)
 {
-  t->batch_free = NULL;
   if (t->batch != NULL)
     hub_tx_batch_submit (t->batch, batch_done, t);
 }
@@ -211,19 +207,19 @@ batch_settle (HubWsTransport *t, HubWsSession *s)
 static void
 tx_begin (HubWsTransport *t)
 {
+  guint8 *at;
+  gsize available = 0;
+
   t->tx = t->tx_own;
   if (!t->batching)
     return;
-  /* Asked once per submit: batch_take() moves it past each send added. */
-  if (t->batch_free == NULL || t->batch_free_len < TX_BATCH_BYTES) {
-    t->batch_free = hub_tx_batch_reserve (t->batch, &t->batch_free_len);
-    if (t->batch_free_len < TX_BATCH_BYTES) {
-      batch_submit (t);
-      t->batch_free = hub_tx_batch_reserve (t->batch, &t->batch_free_len);
-    }
+  at = hub_tx_batch_reserve (t->batch, &available);
+  if (available < TX_BATCH_BYTES) {
+    batch_submit (t);
+    at = hub_tx_batch_reserve (t->batch, &available);
   }
-  if (t->batch_free != NULL && t->batch_free_len >= TX_BATCH_BYTES)
-    t->tx = t->batch_free;
+  if (at != NULL && available >= TX_BATCH_BYTES)
+    t->tx = at;
 }
 
 /* In a flush, tx goes into the batch (in place when tx_begin() put it there)
@@ -242,14 +238,6 @@ batch_take (HubWsTransport *t, HubWsSession *s)
     batch_submit (t);
     if (s->choked || !hub_tx_batch_add (t->batch, fd, t->tx, t->tx_len, s))
       return FALSE;
-  }
-  /* The batch's free memory now starts after this send's bytes, if they were
-   * gathered there and no submit came between; otherwise ask again. */
-  if (t->batch_free != NULL && t->tx == t->batch_free) {
-    t->batch_free += t->tx_len;
-    t->batch_free_len -= t->tx_len;
-  } else {
-    t->batch_free = NULL;
   }
   s->in_batch = TRUE;
   return TRUE;
