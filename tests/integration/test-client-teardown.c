@@ -143,6 +143,24 @@ assert_new_context_works (const char *url)
                  "a client made after the teardown should connect on a new context");
 }
 
+/* After the clients were freed: every descriptor opened since @fds_before is
+ * closed, nothing warned, and a client made next on @url connects (on a new
+ * context), also without a warning. */
+static void
+assert_clean_teardown (int fds_before, const char *url)
+{
+  int fds_after;
+
+  loop_for (100);
+  fds_after = open_fds ();
+  ck_assert_msg (fds_after == fds_before,
+                 "every socket should be closed with the context: %d descriptors before, %d after",
+                 fds_before, fds_after);
+  ck_assert_msg (warnings->len == 0, "the teardown should not warn, got:\n%s", warnings->str);
+  assert_new_context_works (url);
+  ck_assert_msg (warnings->len == 0, "the next context should not warn, got:\n%s", warnings->str);
+}
+
 /* ---- the tests ---- */
 
 /* Thousands of connects to a real server, started a batch per loop iteration,
@@ -154,7 +172,7 @@ START_TEST (free_during_connect_storm)
   g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
   g_autoptr (GPtrArray) clients = g_ptr_array_new ();
   Counts counts = {0};
-  int fds_before, fds_after;
+  int fds_before;
   guint changes;
 
   hub_test_platform_raise_open_files (SERVER_CLIENTS + 1000);
@@ -176,14 +194,7 @@ START_TEST (free_during_connect_storm)
   changes = counts.changes;
   free_clients (clients);
   ck_assert_msg (counts.changes == changes, "no state change should be reported after free");
-  loop_for (100);
-  fds_after = open_fds ();
-  ck_assert_msg (fds_after == fds_before,
-                 "every socket should be closed with the context: %d descriptors before, %d after",
-                 fds_before, fds_after);
-  ck_assert_msg (warnings->len == 0, "the teardown should not warn, got:\n%s", warnings->str);
-  assert_new_context_works (url);
-  ck_assert_msg (warnings->len == 0, "the next context should not warn, got:\n%s", warnings->str);
+  assert_clean_teardown (fds_before, url);
 }
 END_TEST
 
@@ -202,7 +213,7 @@ START_TEST (free_with_connects_stuck_and_refused)
   g_autofree char *silent_url = NULL;
   g_autofree char *closed_url = NULL;
   Counts counts = {0};
-  int fds_before, fds_after;
+  int fds_before;
   guint16 port;
 
   hub_test_platform_raise_open_files (SILENT_CLIENTS + 2 * REFUSED_CLIENTS + 1000);
@@ -222,14 +233,7 @@ START_TEST (free_with_connects_stuck_and_refused)
   loop_for (1000);
   ck_assert_msg (counts.connected == 0, "no client should connect to a silent or closed port");
   free_clients (clients);
-  loop_for (100);
-  fds_after = open_fds ();
-  ck_assert_msg (fds_after == fds_before,
-                 "every socket should be closed with the context: %d descriptors before, %d after",
-                 fds_before, fds_after);
-  ck_assert_msg (warnings->len == 0, "the teardown should not warn, got:\n%s", warnings->str);
-  assert_new_context_works (server_url);
-  ck_assert_msg (warnings->len == 0, "the next context should not warn, got:\n%s", warnings->str);
+  assert_clean_teardown (fds_before, server_url);
   g_socket_listener_close (silent);
 }
 END_TEST
