@@ -17,4 +17,5 @@
 #include "hub-presence.h"
 #include "hub-rate-limiter.h"
 #include "hub-room-manager.h"
+#include "hub-room-perms.h"
 #include <hub/hub-version.h> /* generated into the build tree */
