@@ -23,8 +23,8 @@
  * from anywhere: lws ends a connection whenever its socket does. */
 static const guint legal_moves[HUB_WS_N_STATES] = {
     [HUB_WS_HTTP] = TO (HUB_WS_OPEN) | TO (HUB_WS_CLOSED),
-    [HUB_WS_OPEN] =
-        TO (HUB_WS_CLOSE_QUEUED) | TO (HUB_WS_PEER_CLOSED) | TO (HUB_WS_FAILED) | TO (HUB_WS_CLOSED),
+    [HUB_WS_OPEN] = TO (HUB_WS_CLOSE_QUEUED) | TO (HUB_WS_PEER_CLOSED) | TO (HUB_WS_FAILED) |
+                    TO (HUB_WS_CLOSED),
     [HUB_WS_CLOSE_QUEUED] = TO (HUB_WS_CLOSE_SENT) | TO (HUB_WS_PEER_CLOSED) | TO (HUB_WS_FAILED) |
                             TO (HUB_WS_TIMED_OUT) | TO (HUB_WS_CLOSED),
     [HUB_WS_CLOSE_SENT] = TO (HUB_WS_FAILED) | TO (HUB_WS_TIMED_OUT) | TO (HUB_WS_CLOSED),
