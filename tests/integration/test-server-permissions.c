@@ -38,8 +38,7 @@ token_for (const char *sub, const char *rooms, gboolean admin, gint64 ttl_s)
 
 /* A room token (§12): @allow NULL leaves the default, @ttl_s 0 no exp. */
 static char *
-room_token (const char *sub, const char *room, const char *allow, gint64 ttl_s,
-            const char *secret)
+room_token (const char *sub, const char *room, const char *allow, gint64 ttl_s, const char *secret)
 {
   g_autoptr (JsonObject) claims = json_object_new ();
 
@@ -182,7 +181,8 @@ START_TEST (order_of_checks)
   hub_test_ws_err (bob, "forbidden", "{'type':'publish','room':'team.missing','payload':{}}");
   hub_test_ws_err (bob, "forbidden", "{'type':'history','room':'team.missing','since':0}");
   hub_test_ws_err (bob, "forbidden", "{'type':'leave','room':'team.missing'}");
-  hub_test_ws_err (alice, "room_not_found", "{'type':'publish','room':'team.missing','payload':{}}");
+  hub_test_ws_err (alice, "room_not_found",
+                   "{'type':'publish','room':'team.missing','payload':{}}");
   hub_test_ws_err (alice, "not_member", "{'type':'publish','room':'team.a','payload':{}}");
   hub_test_ws_err (alice, "room_exists", "{'type':'create','room':'team.a'}");
   hub_test_ws_err (alice, "forbidden", "{'type':'create','room':'lobby'}");
@@ -295,19 +295,18 @@ START_TEST (room_token_refused)
   g_autofree char *other_user = room_token ("henry", "club", NULL, 0, SECRET);
   g_autofree char *other_room = room_token ("gina", "club2", NULL, 0, SECRET);
   g_autofree char *expired = room_token ("gina", "club", NULL, -5, SECRET);
-  g_autofree char *foreign = room_token ("gina", "club", NULL, 0, "another-secret-of-sufficient-length");
+  g_autofree char *foreign =
+      room_token ("gina", "club", NULL, 0, "another-secret-of-sufficient-length");
   g_autofree char *bad_allow = room_token ("gina", "club", "jx", 0, SECRET);
   g_autofree char *connection = token_for ("gina", NULL, FALSE, 600);
-  const char *tokens[] = {other_user, other_room, expired, foreign, bad_allow, "not.a.token",
-                          "garbage", ""};
+  const char *tokens[] = {other_user, other_room,    expired,   foreign,
+                          bad_allow,  "not.a.token", "garbage", ""};
   g_autoptr (JsonObject) rooms = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (tokens); i++)
-    hub_test_ws_err (gina, "unauthorized", "{'type':'join','room':'club','token':'%s'}",
-                     tokens[i]);
+    hub_test_ws_err (gina, "unauthorized", "{'type':'join','room':'club','token':'%s'}", tokens[i]);
   /* A connection token is not a room token (no `room`). */
-  hub_test_ws_err (gina, "unauthorized", "{'type':'join','room':'club','token':'%s'}",
-                   connection);
+  hub_test_ws_err (gina, "unauthorized", "{'type':'join','room':'club','token':'%s'}", connection);
   hub_test_ws_err (gina, "bad_request", "{'type':'join','room':'club','token':{}}");
   ck_assert (!hub_test_ws_is_closed (gina));
   rooms = hub_test_ws_ok (gina, "{'type':'rooms'}");

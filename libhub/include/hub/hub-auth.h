@@ -8,6 +8,8 @@
 
 #include "hub-room-perms.h"
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -18,10 +20,12 @@ typedef struct {
   HubRoomPerms *rooms; /* (owned) (nullable) the `rooms` claim (§12); NULL: every room */
 } HubAuthClaims;
 
+HUB_API
 void hub_auth_claims_free (HubAuthClaims *claims);
 
 /* Verifies @token against @secret at @now_unix_s. Returns the claims, or NULL
  * with @error set (HUB_ERROR, HUB_ERROR_UNAUTHORIZED) saying what was wrong. */
+HUB_API
 HubAuthClaims *hub_auth_verify (const char *token, const char *secret, gsize secret_len,
                                 gint64 now_unix_s, GError **error);
 
@@ -29,16 +33,19 @@ HubAuthClaims *hub_auth_verify (const char *token, const char *secret, gsize sec
  * @secret, `sub` = @user, `room` = @room, `exp` (when present) in the future,
  * `allow` letters (default "jp") into @allow. FALSE with @error
  * (HUB_ERROR_UNAUTHORIZED) saying what was wrong. */
+HUB_API
 gboolean hub_auth_verify_room_token (const char *token, const char *secret, gsize secret_len,
                                      gint64 now_unix_s, const char *user, const char *room,
                                      guint *allow, GError **error);
 
 /* Signs @claims (any JSON object: `sub`, `exp`, `rooms`, `room`, `allow`, …) as
  * an HS256 token. (transfer full) */
+HUB_API
 char *hub_auth_mint_claims (const char *secret, gsize secret_len, JsonObject *claims);
 
 /* Mints a token (for tests, hub-client --secret and hub-loadgen). @exp_unix_s
  * ≤ 0 omits `exp`. (transfer full) */
+HUB_API
 char *hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
                      gint64 exp_unix_s);
 

@@ -6,6 +6,8 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 /* The permission letters of §12, as bits. */
@@ -22,8 +24,10 @@ typedef enum {
 
 /* Parses a string of letters from "jpc" (any order, repeats allowed; "" allows
  * nothing) into @out. FALSE for any other character or a NULL string. */
+HUB_API
 gboolean hub_perm_from_letters (const char *letters, guint *out);
 /* The canonical letters of @mask ("", "j", "jp", "jpc", …). (transfer none) */
+HUB_API
 const char *hub_perm_to_letters (guint mask);
 
 typedef struct _HubRoomPerms HubRoomPerms;
@@ -33,16 +37,21 @@ typedef struct _HubRoomPerms HubRoomPerms;
  * room id (§2) or a prefix of one followed by a single `*` at its end (`*`
  * alone matches every room), and a value a string of letters. Returns NULL
  * with @error (HUB_ERROR_UNAUTHORIZED) saying what was wrong. (transfer full) */
+HUB_API
 HubRoomPerms *hub_room_perms_parse (JsonNode *rooms, const char *sub, GError **error);
 
+HUB_API
 HubRoomPerms *hub_room_perms_ref (HubRoomPerms *perms);
+HUB_API
 void hub_room_perms_unref (HubRoomPerms *perms);
 
 /* The union of the letters of every pattern matching @room. @perms NULL (no
  * `rooms` claim) allows everything (§12: as in version 1.0). */
+HUB_API
 guint hub_room_perms_lookup (const HubRoomPerms *perms, const char *room);
 
 /* Number of patterns (tests, logs). */
+HUB_API
 guint hub_room_perms_size (const HubRoomPerms *perms);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubRoomPerms, hub_room_perms_unref)
