@@ -75,8 +75,8 @@ bracket_close (const Probe *probe)
 static char *
 where (const Probe *probe)
 {
-  return g_strdup_printf ("%s%s%s:%u", bracket_open (probe), probe->url.host,
-                          bracket_close (probe), probe->url.port);
+  return g_strdup_printf ("%s%s%s:%u", bracket_open (probe), probe->url.host, bracket_close (probe),
+                          probe->url.port);
 }
 
 /* The part of a GLib message after its "Error resolving “x”: " or "Could not
@@ -121,8 +121,9 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (connection == NULL) {
     if (error->domain == G_RESOLVER_ERROR)
-      fail (task, g_error_new (G_RESOLVER_ERROR, error->code, "cannot resolve the host name %s (%s)",
-                               probe->url.host, reason_of (error)));
+      fail (task,
+            g_error_new (G_RESOLVER_ERROR, error->code, "cannot resolve the host name %s (%s)",
+                         probe->url.host, reason_of (error)));
     else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
       fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED,
                                "connection refused by %s (no server listens there)", at));
@@ -315,9 +316,9 @@ conclude (GTask *task)
                                "TLS (use ws:// instead of wss://)",
                                at));
     else
-      fail (task, g_error_new (G_TLS_ERROR, G_TLS_ERROR_HANDSHAKE,
-                               "TLS handshake with %s failed: %s", at,
-                               probe->tls_error != NULL ? probe->tls_error->message : "?"));
+      fail (task,
+            g_error_new (G_TLS_ERROR, G_TLS_ERROR_HANDSHAKE, "TLS handshake with %s failed: %s", at,
+                         probe->tls_error != NULL ? probe->tls_error->message : "?"));
     return;
   }
   if (status == 101) {
@@ -346,9 +347,9 @@ conclude (GTask *task)
                              "upgrade%s",
                              at, probe->url.tls ? "" : " (a TLS server? try wss://)"));
   else if (!probe->url.tls && probe->head->data[0] == 0x15)
-    fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED,
-                             "%s answered in TLS, not plain HTTP (use wss:// instead of ws://)",
-                             at));
+    fail (task,
+          g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "%s answered in TLS, not plain HTTP (use wss:// instead of ws://)", at));
   else
     fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED,
                              "%s did not answer in HTTP (is it a hub-server?)", at));
@@ -458,9 +459,9 @@ hub_client_probe_async (const HubClientUrl *url, const char *ca_file, gboolean a
   probe->cancellable = g_cancellable_new ();
   if (cancellable != NULL) {
     probe->caller = g_object_ref (cancellable);
-    probe->caller_cancelled = g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
-                                                     g_object_ref (probe->cancellable),
-                                                     g_object_unref);
+    probe->caller_cancelled =
+        g_cancellable_connect (cancellable, G_CALLBACK (on_caller_cancelled),
+                               g_object_ref (probe->cancellable), g_object_unref);
   }
   g_task_set_task_data (task, probe, (GDestroyNotify)probe_free);
   g_task_set_source_tag (task, hub_client_probe_async);
@@ -492,8 +493,7 @@ hub_client_probe_sync (const HubClientUrl *url, const char *ca_file, gboolean al
   gboolean ok;
 
   g_main_context_push_thread_default (context);
-  hub_client_probe_async (url, ca_file, allow_self_signed, timeout_ms, NULL, on_sync_done,
-                          &result);
+  hub_client_probe_async (url, ca_file, allow_self_signed, timeout_ms, NULL, on_sync_done, &result);
   while (result == NULL)
     g_main_context_iteration (context, TRUE);
   ok = hub_client_probe_finish (result, error);

@@ -374,6 +374,12 @@ expect_clean_exit (Tty *tty, const char *keys, const char *what)
                   "the screen:\n%s",
                   what, tty->screen.row, tty->screen.col, text);
   }
+  {
+    g_autofree char *last = screen_last_line (&tty->screen);
+
+    ck_assert_msg (!g_str_has_suffix (last, ">") && strstr (last, "half a line") == NULL,
+                   "after %s the status line should be gone, the last line is '%s'", what, last);
+  }
 }
 
 START_TEST (interactive_session)
