@@ -97,7 +97,16 @@ on_line (char *line)
   }
   if (line[0] != '\0')
     add_history (line);
-  hub_tty_execute (tty, line);
+  /* A paste taken whole (an inputrc with bracketed paste on) holds several lines. */
+  {
+    g_auto (GStrv) lines = g_strsplit (line, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL && !tty->quitting; i++) {
+      g_strchomp (lines[i]);
+      if (lines[i + 1] == NULL || lines[i][0] != '\0')
+        hub_tty_execute (tty, lines[i]);
+    }
+  }
   free (line);
 }
 
@@ -180,6 +189,11 @@ hub_tty_input_start (HubTty *tty)
   rl_catch_sigwinch = 0;
   rl_readline_name = "hub-client";
   rl_attempted_completion_function = complete;
+  /* A pasted script is lines to run one after the other (hub_tty_execute
+   * queues them), not one line to edit; and without the paste mode readline
+   * writes no newline of its own when the input ends (Ctrl-D), so the exit
+   * leaves the screen clean. */
+  rl_variable_bind ("enable-bracketed-paste", "off");
   /* Names hold '.', '@' and '-'; /multi's users are joined by commas. */
   rl_completer_word_break_characters = (char *)" \t,";
   rl_callback_handler_install (prompt, on_line);
