@@ -102,7 +102,10 @@ on_line (char *line)
     g_auto (GStrv) lines = g_strsplit (line, "\n", -1);
 
     for (guint i = 0; lines[i] != NULL && !tty->quitting; i++) {
-      g_strchomp (lines[i]);
+      gsize len = strlen (lines[i]);
+
+      if (len > 0 && lines[i][len - 1] == '\r')
+        lines[i][len - 1] = '\0';
       if (lines[i + 1] == NULL || lines[i][0] != '\0')
         hub_tty_execute (tty, lines[i]);
     }
