@@ -79,11 +79,13 @@ hub_lg_report_judge_step (const HubLgConfig *c, HubLgStep *step, guint64 expecte
 {
   g_clear_pointer (&step->why, g_free);
   if ((double)step->lost > loss_allowed (c, expected))
-    step->why = g_strdup_printf ("lost %" G_GUINT64_FORMAT " deliveries", step->lost);
+    step->why = g_strdup_printf ("lost %" G_GUINT64_FORMAT " deliver%s", step->lost,
+                                 step->lost == 1 ? "y" : "ies");
   else if (c->max_p99_ms > 0 && ms (step->p99_ns) > c->max_p99_ms)
     step->why = g_strdup_printf ("p99 %.3f ms > %g ms", ms (step->p99_ns), c->max_p99_ms);
   else if (c->max_errors >= 0 && step->errors > (guint64)c->max_errors)
-    step->why = g_strdup_printf ("%" G_GUINT64_FORMAT " errors", step->errors);
+    step->why = g_strdup_printf ("%" G_GUINT64_FORMAT " error%s", step->errors,
+                                 step->errors == 1 ? "" : "s");
   else if (step->latency_count == 0 && step->sent > 0)
     step->why = g_strdup ("nothing was delivered");
   step->held = step->why == NULL;

@@ -18,6 +18,8 @@
 #define INFLIGHT_WAIT_S   20.0
 #define FINAL_WAIT_S      10.0
 #define MAX_LISTED_MISSES 1000
+/* --find-capacity: the pause between one step's drain and the next step. */
+#define STEP_REST_S 1.0
 /* Descriptors a run needs besides its sockets: stdio, GLib's wakeup fds, one
  * libwebsockets context per thread, the /metrics reads, the JSON file. */
 #define FD_RESERVE    64
@@ -492,6 +494,10 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
         break;
       }
       rate = bisecting ? sqrt (held * broke) : rate * config->step_factor;
+      /* Each step starts from a server at rest: what the last one left
+       * (queues, a rate limiter's empty bucket) must not count against it. */
+      run.phase = "rest";
+      wait_until (&run, NULL, STEP_REST_S);
     }
     report->capacity_broke_rate = broke;
   }

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   double t;          /* seconds since the run started */
-  const char *phase; /* (unowned, static) "ramp", "steady" or "drain" */
+  const char *phase; /* (unowned, static) "ramp", "steady", "drain" or "rest" (between steps) */
   guint step;        /* 1, 2…: the step of --find-capacity (1 without it) */
   double rate;       /* actions per second per user offered in that step */
   guint64 connections, ready, target;
