@@ -65,9 +65,9 @@ START_TEST (series_hgrm_and_buckets)
   g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
   g_autofree char *series_path = temp_path ("series.jsonl");
   g_autofree char *hgrm_path = temp_path ("latency.hgrm");
-  const char *args[] = {"--url",  url,      "--users",  "30", "--rooms",  "3",           "--rate",
-                        "2",      "--ramp", "1",        "--duration", "3", "--series", series_path,
-                        "--hgrm", hgrm_path, "--quiet", NULL};
+  const char *args[] = {"--url",    url,         "--users", "30",      "--rooms",    "3",
+                        "--rate",   "2",         "--ramp",  "1",       "--duration", "3",
+                        "--series", series_path, "--hgrm",  hgrm_path, "--quiet",    NULL};
   LoadgenRun run;
   g_autofree char *series = NULL;
   g_autofree char *hgrm = NULL;
@@ -213,20 +213,20 @@ START_TEST (unwritable_outputs_fail_before_the_run)
   for (guint i = 0; i < G_N_ELEMENTS (flags); i++) {
     for (guint k = 0; k < 2; k++) {
       /* A directory that does not exist, and a directory where a file should be. */
-      g_autofree char *path = k == 0 ? g_build_filename (dir, "missing", "report", NULL)
-                                     : g_strdup (dir);
-      const char *args[] = {"--url", url, "--users", "5", "--duration", "10m", flags[i], path,
-                            NULL};
+      g_autofree char *path =
+          k == 0 ? g_build_filename (dir, "missing", "report", NULL) : g_strdup (dir);
+      const char *args[] = {"--url", url,      "--users", "5", "--duration",
+                            "10m",   flags[i], path,      NULL};
       LoadgenRun run;
 
       loadgen_run_full (&run, args, 10000, 0, FALSE);
       EXPECT_STATUS (&run, 2, flags[i]);
       ck_assert_msg (strstr (run.err, flags[i]) != NULL && strstr (run.err, path) != NULL,
                      "the message names %s and the path: %s", flags[i], run.err);
-      ck_assert_msg (strchr (run.err, '\n') == run.err + strlen (run.err) - 1,
-                     "one line: %s", run.err);
-      ck_assert_msg (strstr (run.err, "ramp") == NULL && run.out[0] == '\0',
-                     "nothing ran: %s%s", run.out, run.err);
+      ck_assert_msg (strchr (run.err, '\n') == run.err + strlen (run.err) - 1, "one line: %s",
+                     run.err);
+      ck_assert_msg (strstr (run.err, "ramp") == NULL && run.out[0] == '\0', "nothing ran: %s%s",
+                     run.out, run.err);
       loadgen_run_clear (&run);
     }
   }
@@ -272,11 +272,10 @@ START_TEST (find_capacity_searches_between)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start ("--rate", "20", "--burst", "12", NULL);
   g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
-  const char *args[] = {"--url",         url,       "--users",    "1",         "--rooms",
-                        "1",             "--rate",  "6",          "--arrival", "uniform",
-                        "--step-factor", "2",       "--duration", "6",         "--ramp",
-                        "0.5",           "--drain", "2",          "--find-capacity", "--quiet",
-                        NULL};
+  const char *args[] = {"--url",           url,       "--users",   "1",       "--rooms",       "1",
+                        "--rate",          "6",       "--arrival", "uniform", "--step-factor", "2",
+                        "--duration",      "6",       "--ramp",    "0.5",     "--drain",       "2",
+                        "--find-capacity", "--quiet", NULL};
   LoadgenRun run;
   JsonObject *capacity;
   JsonArray *steps;
@@ -294,7 +293,8 @@ START_TEST (find_capacity_searches_between)
   ck_assert_msg (broke > found && broke / found <= 1.10 + 1e-9,
                  "the first rate that broke (%.3f) is within 10%% above the capacity (%.3f)", broke,
                  found);
-  ck_assert_msg (hub_test_json_bool (capacity, "within_precision"), "the search ended by precision");
+  ck_assert_msg (hub_test_json_bool (capacity, "within_precision"),
+                 "the search ended by precision");
   steps = hub_test_json_array (run.report, "steps");
   for (guint i = 0; i < json_array_get_length (steps); i++) {
     JsonObject *s = json_array_get_object_element (steps, i);
@@ -349,9 +349,9 @@ START_TEST (html_renders_in_chromium)
   url = g_strdup_printf ("ws://127.0.0.1:%u/ws", hub_test_server_port (server));
   html_path = temp_path ("report.html");
   {
-    const char *args[] = {"--url",      url, "--users", "30",     "--rooms", "3",   "--rate", "2",
-                          "--duration", "3", "--ramp",  "1",      "--html",  html_path, "--quiet",
-                          NULL};
+    const char *args[] = {"--url",  url,       "--users",    "30", "--rooms", "3",
+                          "--rate", "2",       "--duration", "3",  "--ramp",  "1",
+                          "--html", html_path, "--quiet",    NULL};
 
     loadgen_run (&run, args, 60000);
     EXPECT_STATUS (&run, 0, "a clean run");
@@ -368,8 +368,8 @@ START_TEST (html_renders_in_chromium)
   page = g_filename_to_uri (html_path, NULL, NULL);
   {
     /* Chromium's own argv: the program first, then its flags. */
-    g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
-        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+    g_autoptr (GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
     g_autoptr (GError) error = NULL;
     const char *argv[] = {chromium,
                           "--headless",
