@@ -165,8 +165,8 @@ START_TEST (busy_port_starts_nothing)
   g_autofree char *base_text = g_strdup_printf ("%u", base);
   g_autofree char *said = g_strdup_printf ("port %u is in use", base + 1);
   g_autoptr (GSocket) taken = occupy ((guint16)(base + 1), TRUE);
-  const char *args[] = {"start",       "2",        "--port", lb_text, "--base-port",
-                        base_text, "--redis-port", redis_text, NULL};
+  const char *args[] = {"start",        "2",        "--port", lb_text, "--base-port", base_text,
+                        "--redis-port", redis_text, NULL};
   Script s = {0};
 
   run_script (&s, dir, args);
@@ -190,8 +190,8 @@ START_TEST (failed_node_stops_the_rest)
   g_autofree char *base_text = g_strdup_printf ("%u", base);
   /* Bound, not listening: the script's check sees it free, node2's bind fails. */
   g_autoptr (GSocket) taken = occupy ((guint16)(base + 1), FALSE);
-  const char *args[] = {"start",       "2",        "--port", lb_text, "--base-port",
-                        base_text, "--redis-port", redis_text, NULL};
+  const char *args[] = {"start",        "2",        "--port", lb_text, "--base-port", base_text,
+                        "--redis-port", redis_text, NULL};
   g_autoptr (GArray) pids = NULL;
   Script s = {0};
 
@@ -218,8 +218,8 @@ START_TEST (start_status_stop)
   g_autofree char *lb_text = g_strdup_printf ("%u", lb);
   g_autofree char *redis_text = g_strdup_printf ("%u", redis);
   g_autofree char *base_text = g_strdup_printf ("%u", base);
-  const char *start[] = {"start",       "1",        "--port", lb_text, "--base-port",
-                         base_text, "--redis-port", redis_text, NULL};
+  const char *start[] = {"start",        "1",        "--port", lb_text, "--base-port", base_text,
+                         "--redis-port", redis_text, NULL};
   const char *status[] = {"status", NULL};
   const char *stop[] = {"stop", NULL};
   g_autoptr (GArray) pids = NULL;
@@ -242,8 +242,8 @@ START_TEST (start_status_stop)
     guint code = 0;
 
     while (code != 200 && g_get_monotonic_time () < deadline) {
-      g_autoptr (HubTestHttpResponse) r = hub_test_http_request (lb, "GET", "/healthz", NULL,
-                                                                 NULL, NULL);
+      g_autoptr (HubTestHttpResponse) r =
+          hub_test_http_request (lb, "GET", "/healthz", NULL, NULL, NULL);
 
       code = r != NULL ? r->status : 0;
       if (code != 200)
