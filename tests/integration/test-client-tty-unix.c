@@ -512,6 +512,24 @@ START_TEST (completion_and_queued_lines)
   EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /join zq", "nothing to complete");
   tty_type (tty, "\025");
 
+  /* Alice leaves lobby from another device: this one drops it from the prompt and says so. */
+  {
+    HubClient *tablet;
+    gboolean left = FALSE;
+
+    options.user = "alice";
+    options.device = "tablet";
+    tablet = hub_client_new (&options, NULL, NULL, NULL);
+    hub_client_connect (tablet);
+    ck_assert (tty_wait (tty, client_connected, tablet, 5000));
+    hub_client_leave (tablet, "lobby", on_join, &left);
+    ck_assert (tty_wait (tty, joined, &left, 5000));
+    EXPECT_SCREEN (screen_has, "[lobby] ! you are no longer in this room: left from another device",
+                   "the room lost, in one line");
+    EXPECT_SCREEN (last_line_is, "[connected] alice #->", "lobby gone from the prompt");
+    hub_client_free (tablet);
+  }
+
   expect_clean_exit (tty, "\004", "Ctrl-D");
   hub_client_free (client);
   g_ptr_array_unref (bob.texts);
