@@ -30,6 +30,7 @@ typedef struct {
   int exit_code;
   guint timeout_source, grace_source, next_source;
   gint64 own_copy_deadline_us; /* 0: not waiting for them yet */
+  guint own_copy_source;       /* ends that wait */
 } Batch;
 
 gboolean
@@ -189,7 +190,7 @@ on_own_copy_deadline (gpointer user_data)
 {
   Batch *batch = user_data;
 
-  batch->next_source = 0;
+  batch->own_copy_source = 0;
   run_next (batch);
   return G_SOURCE_REMOVE;
 }
@@ -207,8 +208,7 @@ own_copies_in (Batch *batch)
     return TRUE;
   if (batch->own_copy_deadline_us == 0) {
     batch->own_copy_deadline_us = now + OWN_COPY_WAIT_MS * 1000;
-    if (batch->next_source == 0)
-      batch->next_source = g_timeout_add (OWN_COPY_WAIT_MS + 1, on_own_copy_deadline, batch);
+    batch->own_copy_source = g_timeout_add (OWN_COPY_WAIT_MS + 1, on_own_copy_deadline, batch);
     return FALSE;
   }
   if (now < batch->own_copy_deadline_us)
@@ -414,6 +414,7 @@ hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *op
   g_clear_handle_id (&batch.timeout_source, g_source_remove);
   g_clear_handle_id (&batch.grace_source, g_source_remove);
   g_clear_handle_id (&batch.next_source, g_source_remove);
+  g_clear_handle_id (&batch.own_copy_source, g_source_remove);
   stop_reading (&batch);
   hub_session_free (batch.session);
   g_queue_clear_full (&batch.lines, g_free);
