@@ -225,7 +225,8 @@ run_next (Batch *batch)
   HubClient *client = hub_session_get_client (batch->session);
   g_autofree char *line = NULL;
 
-  if (batch->finishing || batch->busy || hub_client_get_state (client) != HUB_CLIENT_CONNECTED)
+  if (batch->finishing || batch->busy || hub_client_get_state (client) != HUB_CLIENT_CONNECTED ||
+      hub_client_is_rejoining (client))
     return;
   line = g_queue_pop_head (&batch->lines);
   if (line == NULL) {
@@ -322,7 +323,8 @@ on_frame (gpointer user_data, JsonObject *frame, const char *text)
     fflush (stdout);
   }
   /* Handled after this call: run_next (from the loop) then sees it. */
-  if (batch->own_copy_deadline_us != 0)
+  if (batch->own_copy_deadline_us != 0 ||
+      hub_client_is_rejoining (hub_session_get_client (batch->session)))
     schedule_next (batch);
   if (batch->options->wait_for != NULL && !batch->matched) {
     g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);

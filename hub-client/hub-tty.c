@@ -111,9 +111,11 @@ run_next (HubTty *tty)
 
   if (tty->busy || tty->quitting || tty->lines.length == 0)
     return;
-  if (hub_client_get_state (client) != HUB_CLIENT_CONNECTED &&
+  /* Lines for the server wait for the connection, and for the rooms it
+   * lost to be joined again (on_state and on_frame run them then). */
+  if ((hub_client_get_state (client) != HUB_CLIENT_CONNECTED || hub_client_is_rejoining (client)) &&
       !hub_session_line_is_local (g_queue_peek_head (&tty->lines)))
-    return; /* on_state runs it once connected */
+    return;
   line = g_queue_pop_head (&tty->lines);
   tty->busy = TRUE;
   {
@@ -181,11 +183,18 @@ on_state (gpointer user_data, const HubClientStateChange *change)
     schedule_next (tty);
 }
 
+static void
+on_frame (gpointer user_data, JsonObject *frame, const char *text)
+{
+  schedule_next (user_data); /* perhaps the answer a waiting line waits for */
+}
+
 int
 hub_tty_run (const HubClientOptions *client_options, gboolean colour)
 {
   const HubSessionOutput output = {
       .print = hub_tty_input_print,
+      .frame = on_frame,
       .state = on_state,
       .status = hub_tty_input_status,
   };

@@ -675,6 +675,26 @@ handle_sync (HubClient *client, JsonObject *frame)
   }
 }
 
+/* TRUE while the welcome's checks of @room (or of any room, @room NULL) wait for answers. */
+static gboolean
+checking (HubClient *client, const char *room)
+{
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if ((pending->kind == PENDING_CHECK || pending->kind == PENDING_REJOIN) &&
+        (room == NULL || g_strcmp0 (pending->room, room) == 0))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+gboolean
+hub_client_is_rejoining (HubClient *client)
+{
+  return checking (client, NULL);
+}
+
 /* Tells that @room is no longer ours (and forgets it). */
 static void
 room_lost (HubClient *client, const char *room, const char *code, const char *text)
@@ -806,7 +826,7 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
                          code != NULL ? code : "error", text != NULL ? text : "");
     /* The server says we are not in a room we thought ours (removed while a
      * presence event was dropped, say): it is not ours any more. */
-    if (pending->room != NULL && !pending->is_join &&
+    if (pending->room != NULL && !pending->is_join && !checking (client, pending->room) &&
         (value == HUB_ERROR_NOT_MEMBER || value == HUB_ERROR_ROOM_NOT_FOUND))
       room_lost (client, pending->room, code, text);
     if (client->free_pending)

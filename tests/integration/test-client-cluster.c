@@ -17,8 +17,7 @@ START_TEST (json_has_the_own_last_message)
   for (guint i = 0; i < 15; i++) {
     /* Alternately on either node; a room of its own each time. */
     g_autofree char *script = g_strdup_printf ("/join r%u\nlast words %u\n", i, i);
-    g_autofree char *needle =
-        g_strdup_printf ("\"payload\":{\"text\":\"last words %u\"}", i);
+    g_autofree char *needle = g_strdup_printf ("\"payload\":{\"text\":\"last words %u\"}", i);
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
     int status = client_run (hub_test_server_port (i % 2 ? b : a), script, args, &out, &err);

@@ -557,6 +557,9 @@ START_TEST (rejoin_after_restart)
   ck_assert_msg (hub_test_server_stop (first, 5000, NULL, NULL), "the first server should stop");
   EXPECT_SCREEN (screen_has, "* connection lost: the server is shutting down (close code 1001",
                  "the loss, in words");
+  /* Typed while away: it waits for the connection, and for the room to be back. */
+  tty_type (tty, "typed while away\r");
+  EXPECT_SCREEN (screen_has, "[1 line waiting]>", "the line waiting, in the status");
   /* The same port again (it was ours a moment ago; retry a little if taken). */
   for (guint i = 0; i < 20 && second == NULL; i++) {
     g_clear_error (&error);
@@ -568,10 +571,12 @@ START_TEST (rejoin_after_restart)
                  error != NULL ? error->message : "?");
   EXPECT_SCREEN (screen_has, "[lobby] * joined again: the server no longer had this room",
                  "the rejoin, in one line");
+  EXPECT_SCREEN (screen_has, "[lobby #1] alice (phone): typed while away",
+                 "the waiting line, published in the room joined again");
   EXPECT_SCREEN (last_line_is, "[connected] alice #lobby>", "the room still current");
   tty_type (tty, "after the restart\r");
-  EXPECT_SCREEN (screen_has, "[lobby #1] alice (phone): after the restart",
-                 "the message in the room joined again");
+  EXPECT_SCREEN (screen_has, "[lobby #2] alice (phone): after the restart",
+                 "the next message, in order");
   ck_assert_msg (!screen_has (tty, "room_not_found"), "no room_not_found error was shown");
 
   tty_type (tty, "half a line");

@@ -297,6 +297,10 @@ gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObjec
 gint64 hub_client_get_last_seq (HubClient *client, const char *room);
 /* The tracked rooms, sorted. (transfer container) */
 GPtrArray *hub_client_get_rooms (HubClient *client);
+/* TRUE while the rooms a new welcome left out are being checked and joined
+ * again (REJOINED / ROOM_LOST follow): a request for one of them sent now
+ * could reach the server before the room is back. */
+gboolean hub_client_is_rejoining (HubClient *client);
 
 typedef struct {
   guint64 frames_in;
