@@ -1,6 +1,7 @@
-/* main.c: hub-loadgen. Parses the settings, runs, prints the report (a table
- * on stdout, JSON with --json) and turns the verdict into the exit status:
- * 0 passed, 1 failed a gate, 2 bad usage. */
+/* main.c: hub-loadgen. Parses the settings, opens the output files and asks
+ * the target for an upgrade (either failing: exit 2 at once), runs, prints
+ * the report (a table on stdout; JSON, .hgrm, HTML to their files) and turns
+ * the verdict into the exit status: 0 passed, 1 failed a gate, 2 bad usage. */
 #include "hub-lg-config.h"
 #include "hub-lg-hgrm.h"
 #include "hub-lg-html.h"
