@@ -459,12 +459,6 @@ on_state (HubClient *client, const HubClientStateChange *change, gpointer user_d
   deliver_state (session, change);
 }
 
-gboolean
-hub_session_is_probing (HubSession *session)
-{
-  return session->probing;
-}
-
 /* ---- events ---- */
 
 static void

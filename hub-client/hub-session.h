@@ -55,11 +55,10 @@ HubSession *hub_session_new (const HubClientOptions *options, gboolean colour, H
                              const HubSessionOutput *output, gpointer user_data, GError **error);
 /* Starts connecting. */
 void hub_session_connect (HubSession *session);
-/* Closes the connection (1000) without a word about it. */
+/* Closes the connection (1000) without a word about it. A failed connection
+ * is looked into (hub-client-probe.h) before its line and its state change
+ * are delivered: the modes see a connect failure a moment after it. */
 void hub_session_disconnect (HubSession *session);
-/* TRUE while a failed connection is being looked into (hub-client-probe.h):
- * its line and its state change come when that is done. */
-gboolean hub_session_is_probing (HubSession *session);
 /* Frees the client too; pending commands' done callbacks are not called. */
 void hub_session_free (HubSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubSession, hub_session_free)
