@@ -53,8 +53,7 @@ member (guint16 port, const char *user, const char *room)
 {
   HubTestWs *ws = hub_test_ws_login (port, user, NULL);
 
-  json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
-  hub_test_ws_drain (ws);
+  hub_test_ws_join (ws, user, room);
   return ws;
 }
 
@@ -213,6 +212,7 @@ START_TEST (resume_replays_what_was_missed)
   g_autoptr (GString) tech = g_string_new (NULL);
   guint resumed = 0;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'tech'}"));
   publish_n (bob, "general", 1, 1);
   hub_test_ws_drop (alice);
@@ -253,6 +253,7 @@ START_TEST (resume_general_only)
   g_autoptr (JsonObject) welcome = NULL;
   g_autoptr (JsonObject) resumed = NULL;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   publish_n (bob, "general", 1, 1);
   hub_test_ws_drop (alice);
   publish_n (bob, "general", 2, 3);
@@ -296,6 +297,7 @@ START_TEST (resume_incomplete_after_eviction)
   g_autoptr (JsonObject) welcome = NULL;
   g_autoptr (JsonObject) resumed = NULL;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   hub_test_ws_drop (alice);
   publish_n (bob, "general", 1, 8);
   alice = hub_test_ws_open (port);
@@ -344,6 +346,7 @@ START_TEST (resume_while_messages_flow)
   gboolean resumed_seen = FALSE;
   guint replayed = 0;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   publish_n (bob, "general", 1, 10);
   hub_test_ws_drop (alice);
   alice = hub_test_ws_open (port);

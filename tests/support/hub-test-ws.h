@@ -58,6 +58,16 @@ JsonObject *hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint time
 void hub_test_ws_barrier (HubTestWs *ws);
 /* Round-trips a ping and discards every frame received before its pong. */
 void hub_test_ws_drain (HubTestWs *ws);
+/* Takes received frames until the `presence` frame of @event ("join",
+ * "leave") for @user in @room, dropping the ones before it; fails the test
+ * when none comes within 5 s. In a cluster, presence events may arrive after
+ * the reply to the request that caused them and after a round trip
+ * (PROTOCOL.md §11): a test waits for the event instead. */
+void hub_test_ws_await_presence (HubTestWs *ws, const char *event, const char *room,
+                                 const char *user);
+/* Joins @room as @user (the reply must be ok) and waits for the join's own
+ * presence event (hub_test_ws_await_presence). */
+void hub_test_ws_join (HubTestWs *ws, const char *user, const char *room);
 /* Number of received frames not yet taken. */
 guint hub_test_ws_pending (HubTestWs *ws);
 

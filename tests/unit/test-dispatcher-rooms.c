@@ -187,9 +187,7 @@ START_TEST (test_leave)
   ck_assert_str_eq (json_object_get_string_member (ev, "event"), "leave");
   ck_assert_int_eq (test_client_count (a1, "presence"), 1);
   ck_assert_int_eq (test_client_count (b, "presence"), 1);
-  ck_assert_msg (
-      !hub_room_manager_is_member (hub_dispatcher_get_rooms (node->dispatcher), "alice", "general"),
-      "membership of all devices ends");
+  ck_assert_msg (!test_node_is_member (node, "alice", "general"), "membership of all devices ends");
   /* Later messages do not reach the leaver's devices. */
   test_client_clear (a2);
   publish (b, "general", 1);
@@ -237,7 +235,7 @@ START_TEST (test_created_room_without_members_stays)
       test_client_req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"empty\"}");
   g_autoptr (JsonObject) info = NULL;
 
-  hub_fake_clock_advance (node->clock, 60000);
+  test_node_advance (node, 60000);
   info = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"empty\"}");
   ck_assert_reply_ok (info);
   ck_assert_int_eq (json_object_get_int_member (info, "members"), 0);

@@ -19,8 +19,8 @@ typedef struct {
   guint64 slow_consumer_closes;
 } HubBroadcasterStats;
 
-/* Neither manager is owned; both must outlive the broadcaster. */
-HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms);
+/* @conns is not owned and must outlive the broadcaster. */
+HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns);
 void hub_broadcaster_free (HubBroadcaster *b);
 
 /* Sends to one connection, accounting the result. */

@@ -1,7 +1,8 @@
-/* hub-dispatcher.h: executes client requests against the node's state and
- * produces the replies and deliveries of PROTOCOL.md. The transport hands it
- * whole text messages; it never sees a socket. Owns the connection manager,
- * rooms, presence and broadcaster of one node. */
+/* hub-dispatcher.h: executes client requests and produces the replies and
+ * deliveries of PROTOCOL.md. The transport hands it whole text messages; it
+ * never sees a socket. Owns this node's connections (connection manager,
+ * watchers, broadcaster) and its store (hub-store.h), where the state nodes
+ * share lives: in memory by default, on Redis in a cluster. */
 #pragma once
 
 #include <glib.h>
@@ -10,8 +11,7 @@
 #include "hub-clock.h"
 #include "hub-config.h"
 #include "hub-connection-manager.h"
-#include "hub-presence.h"
-#include "hub-room-manager.h"
+#include "hub-store.h"
 
 G_BEGIN_DECLS
 
@@ -29,9 +29,28 @@ typedef struct {
   guint64 dropped_total;
 } HubStats;
 
-/* Copies @config; refs @clock. Starts the heartbeat timer on @clock. */
+/* Copies @config; refs @clock. Starts the heartbeat timer on @clock. Keeps
+ * its state in memory (hub_store_memory_new) until hub_dispatcher_use_store. */
 HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock);
 void hub_dispatcher_free (HubDispatcher *d);
+
+/* Keeps the node's state in @store (taken) from now on, e.g. Redis'
+ * (hub-store-redis.h). Call before any connection. */
+void hub_dispatcher_use_store (HubDispatcher *d, HubStore *store);
+/* TRUE when the store is a cluster's (it has cluster figures). */
+gboolean hub_dispatcher_is_clustered (HubDispatcher *d);
+/* FALSE while the store cannot reach the shared state (degraded). */
+gboolean hub_dispatcher_is_healthy (HubDispatcher *d);
+/* The /healthz body: 200 {"status":"ok","node":…} or, degraded, 503
+ * {"status":"degraded","node":…,"reason":…}. (transfer full) */
+char *hub_dispatcher_render_health (HubDispatcher *d, guint *http_status);
+
+/* Calls @func once every request received before has been answered and the
+ * deliveries it caused on this node were made (@ok FALSE when the store
+ * could not be reached); before returning with the memory store. For tests
+ * and tools that drive a node without sockets. */
+typedef void (*HubDispatcherSyncFunc) (gboolean ok, gpointer user_data);
+void hub_dispatcher_sync (HubDispatcher *d, HubDispatcherSyncFunc func, gpointer user_data);
 
 /* A transport accepted a WebSocket: returns the new connection (transfer none:
  * the dispatcher keeps it until hub_dispatcher_connection_closed()). Starts its
@@ -52,9 +71,10 @@ void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
 void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
 
 /* POST /api/publish (§10). @authorization is the header value (nullable).
- * Returns the JSON body and sets @http_status. (transfer full) A cluster node
- * blocks here on Redis (at most about 1 s): hub-server uses
- * hub_dispatcher_api_publish_async(). */
+ * Returns the JSON body and sets @http_status. (transfer full) With a store
+ * that answers later (Redis) this iterates the default main context until it
+ * did (at most 5 s): never call it from a callback of that context;
+ * hub-server uses hub_dispatcher_api_publish_async(). */
 char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                                   const char *authorization, guint *http_status);
 
@@ -77,9 +97,8 @@ void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reaso
 
 void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats);
 const HubConfig *hub_dispatcher_get_config (HubDispatcher *d);
+HubClock *hub_dispatcher_get_clock (HubDispatcher *d);
 HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
-HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d);
-HubPresence *hub_dispatcher_get_presence (HubDispatcher *d);
 /* /metrics (Prometheus text 0.0.4) and /api/stats (JSON) bodies. (transfer full) */
 char *hub_dispatcher_render_metrics (HubDispatcher *d);
 char *hub_dispatcher_render_stats_json (HubDispatcher *d);
