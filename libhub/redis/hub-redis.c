@@ -51,7 +51,7 @@ struct _HubRedis {
   guint reconnect_timer;
 };
 
-/* --- The GSource ------------------------------------------------------------ */
+/* --- The GSource ------------------------------------------------------------------------------ */
 
 static void
 source_update (RedisSource *s, gushort set, gushort clear)
@@ -166,7 +166,7 @@ attach (redisAsyncContext *ac)
   g_source_unref ((GSource *)s); /* the context keeps it alive until ev_cleanup */
 }
 
-/* --- Connection state ------------------------------------------------------- */
+/* --- Connection state ------------------------------------------------------------------------- */
 
 static void start_connect (HubRedis *r);
 
@@ -368,7 +368,7 @@ start_connect (HubRedis *r)
     lost (r);
 }
 
-/* --- Life cycle ------------------------------------------------------------- */
+/* --- Life cycle ------------------------------------------------------------------------------- */
 
 static gboolean
 parse_url (HubRedis *r, const char *url, GError **error)
@@ -494,7 +494,7 @@ hub_redis_all_channel (HubRedis *r)
   return r->all_channel;
 }
 
-/* --- Commands ------------------------------------------------------------------ */
+/* --- Commands --------------------------------------------------------------------------------- */
 
 typedef struct {
   HubRedis *redis;
@@ -591,7 +591,7 @@ hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisRep
   }
 }
 
-/* --- Blocking calls ---------------------------------------------------------------- */
+/* --- Blocking calls --------------------------------------------------------------------------- */
 
 static redisReply *
 sync_argv (HubRedis *r, GPtrArray *argv)

@@ -66,12 +66,12 @@ run (HubStoreRedis *s, HubScript script, GPtrArray *args, HubRedisReplyFunc func
   hub_redis_eval (s->redis, script, args, func, op);
 }
 
-#define SELF(store)           ((HubStoreRedis *)(store))
-#define add(args, s)          hub_store_redis_add ((args), (s))
-#define add_int(args, v)      hub_store_redis_add_int ((args), (v))
-#define elem(reply, i)        hub_store_redis_elem ((reply), (i))
-#define str(reply, i)         hub_store_redis_str ((reply), (i))
-#define num(reply, i)         hub_store_redis_int ((reply), (i))
+#define SELF(store)      ((HubStoreRedis *)(store))
+#define add(args, s)     hub_store_redis_add ((args), (s))
+#define add_int(args, v) hub_store_redis_add_int ((args), (v))
+#define elem(reply, i)   hub_store_redis_elem ((reply), (i))
+#define str(reply, i)    hub_store_redis_str ((reply), (i))
+#define num(reply, i)    hub_store_redis_int ((reply), (i))
 
 static void
 add_frame (GPtrArray *args, HubFrame *frame)
@@ -88,7 +88,7 @@ status_of (const char *word)
   return status;
 }
 
-/* --- §4 Rooms ------------------------------------------------------------------------------- */
+/* --- §4 Rooms --------------------------------------------------------------------------------- */
 
 static void
 create_done (redisReply *reply, gpointer data)
@@ -261,7 +261,7 @@ redis_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoint
   run (SELF (store), HUB_SCRIPT_WHO, a, who_done, op_new (SELF (store), done, data));
 }
 
-/* --- §5 Messages --------------------------------------------------------------------------------- */
+/* --- §5 Messages ------------------------------------------------------------------------------ */
 
 /* The message frame with seq 0, split around that 0: the script puts the seq
  * it takes between the halves, so the frame is encoded once, here. */
@@ -341,8 +341,7 @@ redis_direct (HubStore *store, const HubStoreDirect *args, HubStoreFunc done, gp
 }
 
 static void
-redis_multicast (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done,
-                 gpointer data)
+redis_multicast (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done, gpointer data)
 {
   g_autoptr (GPtrArray) a = hub_store_redis_args ();
 
@@ -384,7 +383,7 @@ redis_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpoi
   run (SELF (store), HUB_SCRIPT_TYPING, a, op_ok, op_new (SELF (store), done, data));
 }
 
-/* --- §6 History ---------------------------------------------------------------------------------- */
+/* --- §6 History ------------------------------------------------------------------------------- */
 
 /* Stored frames from @first on in @reply, as frames. (transfer full) */
 static GPtrArray *
@@ -477,7 +476,7 @@ redis_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gp
   run (SELF (store), HUB_SCRIPT_RESUME, a, resume_done, op_new (SELF (store), done, data));
 }
 
-/* --- §7 Presence ------------------------------------------------------------------------------------ */
+/* --- §7 Presence ------------------------------------------------------------------------------ */
 
 static void
 redis_status (HubStore *store, const HubStoreStatus *args, HubStoreFunc done, gpointer data)
@@ -566,7 +565,7 @@ redis_online (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, gp
   run (SELF (store), HUB_SCRIPT_ONLINE, a, online_done, op_new (SELF (store), done, data));
 }
 
-/* --- Connections ------------------------------------------------------------------------------------ */
+/* --- Connections ------------------------------------------------------------------------------ */
 
 /* {"ok", {room, …}} */
 static void

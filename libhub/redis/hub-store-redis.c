@@ -32,7 +32,7 @@ typedef struct {
 
 #define SELF(store) ((HubStoreRedis *)(store))
 
-/* --- Replies and arguments -------------------------------------------------------------- */
+/* --- Replies and arguments -------------------------------------------------------------------- */
 
 HubStoreError
 hub_store_redis_code (redisReply *reply)
@@ -107,7 +107,7 @@ hub_store_redis_add_int (GPtrArray *args, gint64 v)
   g_ptr_array_add (args, g_strdup_printf ("%" G_GINT64_FORMAT, v));
 }
 
-/* --- Deliveries from pub/sub ------------------------------------------------------------ */
+/* --- Deliveries from pub/sub ------------------------------------------------------------------ */
 
 static void
 sync_answer (HubStoreRedis *s, gpointer id, HubStoreError error)
@@ -174,8 +174,8 @@ on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
     s->events->status (s->node_data, f[4], status);
     return;
   }
-  frame = hub_frame_new (body, body_len,
-                         kind == 'e' ? HUB_FRAME_FLAG_EPHEMERAL : HUB_FRAME_FLAG_NONE);
+  frame =
+      hub_frame_new (body, body_len, kind == 'e' ? HUB_FRAME_FLAG_EPHEMERAL : HUB_FRAME_FLAG_NONE);
   users = g_strsplit (f[4], ",", -1);
   delivery.frame = frame;
   delivery.users = (const char *const *)users;
@@ -258,7 +258,7 @@ syncs_fail (HubStoreRedis *s, HubStoreError error)
     sync_answer (s, l->data, error);
 }
 
-/* --- Graces ------------------------------------------------------------------------------- */
+/* --- Graces ----------------------------------------------------------------------------------- */
 
 static void
 grace_free (gpointer p)
@@ -303,7 +303,7 @@ hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline
   g_hash_table_replace (s->graces, g->user, g);
 }
 
-/* --- Liveness, resync, figures ----------------------------------------------------------- */
+/* --- Liveness, resync, figures ---------------------------------------------------------------- */
 
 static guint
 ttl_ms (HubStoreRedis *s)
@@ -460,7 +460,7 @@ hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out)
   return TRUE;
 }
 
-/* --- Life cycle ------------------------------------------------------------------------------ */
+/* --- Life cycle ------------------------------------------------------------------------------- */
 
 void
 hub_store_redis_attach (HubStore *store, const HubStoreEvents *events, gpointer node)
@@ -501,8 +501,8 @@ hub_store_redis_free (HubStore *store)
 }
 
 HubStore *
-hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url,
-                     const char *prefix, GError **error)
+hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, const char *prefix,
+                     GError **error)
 {
   static const HubRedisEvents events = {on_message, on_up, on_down};
   HubStoreRedis *s;

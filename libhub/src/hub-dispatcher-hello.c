@@ -20,18 +20,18 @@ typedef struct {
 } Held;
 
 typedef struct {
-  HubDispatcher *d;     /* (unowned) */
-  HubConnection *conn;  /* (owned) */
-  HubRequest *req;      /* (owned) the hello */
-  guint64 slot;         /* its reply slot */
-  char *user, *device;  /* (owned) */
+  HubDispatcher *d;    /* (unowned) */
+  HubConnection *conn; /* (owned) */
+  HubRequest *req;     /* (owned) the hello */
+  guint64 slot;        /* its reply slot */
+  char *user, *device; /* (owned) */
   gboolean admin;
-  char **rooms;         /* (owned) the user's rooms, from the store's hello */
-  GPtrArray *held;      /* (owned) Held* */
-  GPtrArray *queued;    /* (owned) GBytes*: the connection's requests meanwhile */
-  guint ops;            /* store operations not answered yet (hello, resume) */
-  HubStoreError error;  /* the hello's, once answered */
-  gboolean gone;        /* the connection closed: nothing is answered */
+  char **rooms;        /* (owned) the user's rooms, from the store's hello */
+  GPtrArray *held;     /* (owned) Held* */
+  GPtrArray *queued;   /* (owned) GBytes*: the connection's requests meanwhile */
+  guint ops;           /* store operations not answered yet (hello, resume) */
+  HubStoreError error; /* the hello's, once answered */
+  gboolean gone;       /* the connection closed: nothing is answered */
 } Hello;
 
 static void

@@ -35,8 +35,7 @@ hub_dispatcher_store_error_text (HubStoreError error)
 }
 
 void
-hub_dispatcher_reply_ok (HubConnection *conn, guint64 slot, const char *id_json,
-                         JsonObject *result)
+hub_dispatcher_reply_ok (HubConnection *conn, guint64 slot, const char *id_json, JsonObject *result)
 {
   g_autoptr (HubFrame) frame = id_json != NULL ? hub_encode_ok (id_json, result) : NULL;
 

@@ -117,7 +117,7 @@ done_ok (const HubStoreResult *result, gpointer data)
     reply_ok (call, NULL);
 }
 
-/* --- §4 Rooms ------------------------------------------------------------------------------ */
+/* --- §4 Rooms --------------------------------------------------------------------------------- */
 
 static void
 create_done (const HubStoreResult *result, gpointer data)
@@ -294,8 +294,7 @@ handle_who (Call *call)
   call->d->store->vtable->who (call->d->store, &args, who_done, call);
 }
 
-/* --- §5 Messages -------------------------------------------------------------------------------
- */
+/* --- §5 Messages ------------------------------------------------------------------------------ */
 
 static void
 publish_done (const HubStoreResult *result, gpointer data)
@@ -418,8 +417,7 @@ handle_typing (Call *call)
   call->d->store->vtable->typing (call->d->store, &args, done_ok, call);
 }
 
-/* --- §6 History --------------------------------------------------------------------------------
- */
+/* --- §6 History ------------------------------------------------------------------------------- */
 
 static void
 history_done (const HubStoreResult *result, gpointer data)
@@ -451,8 +449,7 @@ handle_history (Call *call)
   call->d->store->vtable->history (call->d->store, &args, history_done, call);
 }
 
-/* --- §7 Presence -------------------------------------------------------------------------------
- */
+/* --- §7 Presence ------------------------------------------------------------------------------ */
 
 static void
 handle_status (Call *call)
@@ -554,8 +551,7 @@ handle_online (Call *call)
   call->d->store->vtable->online (call->d->store, &args, online_done, call);
 }
 
-/* --- §8 ----------------------------------------------------------------------------------------
- */
+/* --- §8 --------------------------------------------------------------------------------------- */
 
 static void
 handle_ping (Call *call)

@@ -21,7 +21,7 @@
 
 static void schedule_tick (HubDispatcher *d);
 
-/* --- The store's events: deliveries to this node's connections ----------------------- */
+/* --- The store's events: deliveries to this node's connections -------------------------------- */
 
 /* @delivery's frame to @user's connections here (but except_conn), and to a
  * connection of @user whose hello is still pending. */
@@ -166,7 +166,7 @@ hub_dispatcher_free (HubDispatcher *d)
   g_free (d);
 }
 
-/* --- Connection life cycle ---------------------------------------------- */
+/* --- Connection life cycle -------------------------------------------------------------------- */
 
 static void
 on_hello_timeout (gpointer user_data)
@@ -290,7 +290,7 @@ hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
   hub_connection_manager_foreach (d->conns, close_one, &how);
 }
 
-/* --- Hello --------------------------------------------------------------------------- */
+/* --- Hello ------------------------------------------------------------------------------------ */
 
 int
 hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b)
@@ -354,7 +354,7 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
   }
 }
 
-/* --- Receiving ----------------------------------------------------------- */
+/* --- Receiving -------------------------------------------------------------------------------- */
 
 void
 hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
@@ -421,7 +421,7 @@ hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code, cons
   hub_connection_close_after_replies (conn, code, reason);
 }
 
-/* --- Liveness -------------------------------------------------------------- */
+/* --- Liveness --------------------------------------------------------------------------------- */
 
 typedef struct {
   gint64 now_ms;
@@ -481,7 +481,7 @@ schedule_tick (HubDispatcher *d)
   d->tick_timer = hub_clock_add_timeout (d->clock, interval_ms, on_tick, d);
 }
 
-/* --- Figures --------------------------------------------------------------- */
+/* --- Figures ---------------------------------------------------------------------------------- */
 
 void
 hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)

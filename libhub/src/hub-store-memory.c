@@ -103,14 +103,14 @@ on_presence_change (const char *user, HubStatus status, gpointer user_data)
     s->events->status (s->node, user, status);
 }
 
-/* --- §4 Rooms ----------------------------------------------------------------------------- */
+/* --- §4 Rooms --------------------------------------------------------------------------------- */
 
 static void
 memory_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data)
 {
   g_autoptr (GError) error = NULL;
-  HubRoom *room = hub_room_manager_create (SELF (store)->rooms, args->room, args->name,
-                                           args->now_ms, &error);
+  HubRoom *room =
+      hub_room_manager_create (SELF (store)->rooms, args->room, args->name, args->now_ms, &error);
   HubStoreResult r = {0};
 
   if (room == NULL) {
@@ -127,8 +127,8 @@ memory_join (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpoin
   MemoryStore *s = SELF (store);
   g_autoptr (GError) error = NULL;
   gboolean joined = FALSE;
-  HubRoom *room = hub_room_manager_join (s->rooms, args->user, args->room, args->name,
-                                         args->now_ms, &joined, &error);
+  HubRoom *room = hub_room_manager_join (s->rooms, args->user, args->room, args->name, args->now_ms,
+                                         &joined, &error);
   g_autofree HubStoreMember *members = NULL;
   HubStoreResult r = {0};
   GHashTableIter iter;
@@ -225,8 +225,8 @@ memory_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoin
     fail (done, data, HUB_STORE_ROOM_NOT_FOUND);
     return;
   }
-  members = g_array_sized_new (FALSE, FALSE, sizeof (HubStoreMember),
-                               g_hash_table_size (room->members));
+  members =
+      g_array_sized_new (FALSE, FALSE, sizeof (HubStoreMember), g_hash_table_size (room->members));
   g_hash_table_iter_init (&iter, room->members);
   while (g_hash_table_iter_next (&iter, &user, NULL)) {
     HubStoreMember m = {
@@ -259,8 +259,8 @@ memory_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done,
     return;
   }
   r.seq = hub_room_next_seq (room);
-  frame = hub_encode_message (room->id, r.seq, args->from, args->device, args->now_ms,
-                              args->payload);
+  frame =
+      hub_encode_message (room->id, r.seq, args->from, args->device, args->now_ms, args->payload);
   hub_history_push (room->history, r.seq, frame);
   deliver_members (s, room, frame, NULL, r.seq);
   answer (done, data, &r);
@@ -288,8 +288,7 @@ memory_direct (HubStore *store, const HubStoreDirect *args, HubStoreFunc done, g
 }
 
 static void
-memory_multicast (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done,
-                  gpointer data)
+memory_multicast (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done, gpointer data)
 {
   MemoryStore *s = SELF (store);
   g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
@@ -346,7 +345,7 @@ memory_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpo
   answer (done, data, &r);
 }
 
-/* --- §6 History --------------------------------------------------------------------------------- */
+/* --- §6 History ------------------------------------------------------------------------------- */
 
 static void
 memory_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, gpointer data)
@@ -372,8 +371,7 @@ memory_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, g
 {
   MemoryStore *s = SELF (store);
   g_autoptr (GArray) resumed = g_array_new (FALSE, TRUE, sizeof (HubStoreResumed));
-  g_autoptr (GPtrArray) keep =
-      g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
   HubStoreResult r = {0};
 
   for (guint i = 0; i < args->n_rooms; i++) {
@@ -399,7 +397,7 @@ memory_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, g
   answer (done, data, &r);
 }
 
-/* --- §7 Presence ---------------------------------------------------------------------------------- */
+/* --- §7 Presence ------------------------------------------------------------------------------ */
 
 static void
 memory_status (HubStore *store, const HubStoreStatus *args, HubStoreFunc done, gpointer data)
@@ -446,7 +444,7 @@ memory_online (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, g
   answer (done, data, &r);
 }
 
-/* --- Connections -------------------------------------------------------------------------------------- */
+/* --- Connections ------------------------------------------------------------------------------ */
 
 static void
 memory_hello (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data)
@@ -482,7 +480,7 @@ memory_sync (HubStore *store, HubStoreFunc done, gpointer data)
   answer (done, data, &r);
 }
 
-/* --- The node's side ------------------------------------------------------------------------------- */
+/* --- The node's side -------------------------------------------------------------------------- */
 
 static void
 memory_attach (HubStore *store, const HubStoreEvents *events, gpointer node)

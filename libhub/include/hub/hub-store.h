@@ -68,7 +68,7 @@ typedef struct {
 
 typedef struct {
   const char *room;
-  gboolean complete; /* FALSE when one with seq > given was evicted */
+  gboolean complete;         /* FALSE when one with seq > given was evicted */
   HubFrame *const *messages; /* the stored `message` frames with seq > given, ascending */
   guint n_messages;
   gint64 from, to; /* the seqs of the first and last of them (when there are any) */
@@ -76,23 +76,23 @@ typedef struct {
 
 /* One struct for every operation: each says which fields it fills. */
 typedef struct {
-  HubStoreError error; /* HUB_STORE_OK, or why nothing else is set */
-  HubStoreRoom room;   /* create, join, room_info */
-  gboolean joined;     /* join: FALSE when the user already was a member (no event) */
+  HubStoreError error;           /* HUB_STORE_OK, or why nothing else is set */
+  HubStoreRoom room;             /* create, join, room_info */
+  gboolean joined;               /* join: FALSE when the user already was a member (no event) */
   const HubStoreMember *members; /* join (user, status), who (all, sorted by user) */
   guint n_members;
   const HubStoreRoom *rooms; /* rooms (sorted by id); hello (ids only, sorted) */
   guint n_rooms;
-  gint64 seq;                /* publish: the seq taken */
-  guint delivered;           /* direct, multicast: connections reached */
-  const char *const *users;  /* multicast: the listed users without a connection;
-                                online: the visible online users, sorted */
+  gint64 seq;               /* publish: the seq taken */
+  guint delivered;          /* direct, multicast: connections reached */
+  const char *const *users; /* multicast: the listed users without a connection;
+                               online: the visible online users, sorted */
   guint n_users;
   guint count;               /* online: every visible online user */
   HubFrame *const *messages; /* history: stored `message` frames, ascending */
   guint n_messages;
-  gboolean complete;         /* history: FALSE when one with seq > since was evicted */
-  const HubStatus *statuses; /* subscribe: one per asked user, in order */
+  gboolean complete;              /* history: FALSE when one with seq > since was evicted */
+  const HubStatus *statuses;      /* subscribe: one per asked user, in order */
   const HubStoreResumed *resumed; /* resume: one per room resumed, sorted by room */
   guint n_resumed;
 } HubStoreResult;
@@ -273,21 +273,17 @@ typedef struct {
   void (*join) (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpointer data);
   void (*leave) (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpointer data);
   void (*rooms) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
-  void (*room_info) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done,
-                     gpointer data);
+  void (*room_info) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
   void (*who) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
-  void (*publish) (HubStore *store, const HubStorePublish *args, HubStoreFunc done,
-                   gpointer data);
+  void (*publish) (HubStore *store, const HubStorePublish *args, HubStoreFunc done, gpointer data);
   void (*direct) (HubStore *store, const HubStoreDirect *args, HubStoreFunc done, gpointer data);
   void (*multicast) (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done,
                      gpointer data);
   void (*broadcast) (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data);
   void (*typing) (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data);
-  void (*history) (HubStore *store, const HubStoreHistory *args, HubStoreFunc done,
-                   gpointer data);
+  void (*history) (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, gpointer data);
   void (*status) (HubStore *store, const HubStoreStatus *args, HubStoreFunc done, gpointer data);
-  void (*subscribe) (HubStore *store, const HubStoreWatch *args, HubStoreFunc done,
-                     gpointer data);
+  void (*subscribe) (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data);
   void (*unwatch) (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data);
   void (*online) (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, gpointer data);
   void (*hello) (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data);
