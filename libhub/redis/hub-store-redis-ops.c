@@ -609,6 +609,9 @@ bye_done (redisReply *reply, gpointer data)
   HubStoreResult r = {0};
   gint64 deadline;
 
+  /* Answered after its hello (in order): a hello still under way when the
+   * connection closed registered it just before. */
+  g_hash_table_remove (op->s->conns, op->conn_id);
   if (!op_check (op, reply))
     return;
   deadline = num (reply, 1);
@@ -629,6 +632,7 @@ redis_bye (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpoi
    * the connections this node no longer has. */
   g_hash_table_remove (s->conns, args->conn_id);
   op->name = g_strdup (args->user);
+  op->conn_id = g_strdup (args->conn_id);
   add (a, args->user);
   add (a, args->conn_id);
   for (guint i = 0; i < args->n_unwatch; i++) {

@@ -532,17 +532,3 @@ hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, 
   s->nodes_json = g_strdup ("");
   return &s->parent;
 }
-
-gboolean
-hub_dispatcher_use_redis (HubDispatcher *d, const char *url, const char *prefix, GError **error)
-{
-  HubStore *store;
-
-  g_return_val_if_fail (!hub_dispatcher_is_clustered (d), FALSE);
-  store = hub_store_redis_new (hub_dispatcher_get_config (d), hub_dispatcher_get_clock (d), url,
-                               prefix, error);
-  if (store == NULL)
-    return FALSE;
-  hub_dispatcher_use_store (d, store);
-  return TRUE;
-}

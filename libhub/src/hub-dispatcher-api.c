@@ -182,6 +182,13 @@ api_done (const HubStoreResult *result, gpointer data)
 
   p->store_done = TRUE;
   p->d->in_flight--;
+  if (p->d->freeing && !p->answered) {
+    /* The node is going: nobody is answered any more (as if cancelled). */
+    if (p->timer != 0)
+      hub_clock_cancel (p->d->clock, p->timer);
+    p->timer = 0;
+    p->cancelled = TRUE;
+  }
   if (!p->answered && !p->cancelled && !p->d->freeing) {
     guint status = 200;
     g_autofree char *body = NULL;
