@@ -12,6 +12,21 @@
 
 #include <string.h>
 
+/* A request that came while the hello was pending, in arrival order. */
+typedef struct {
+  GBytes *bytes;    /* (owned) */
+  gboolean limited; /* over the rate limit: answered rate_limited, in its turn */
+} Queued;
+
+static void
+queued_free (gpointer p)
+{
+  Queued *q = p;
+
+  g_bytes_unref (q->bytes);
+  g_free (q);
+}
+
 /* A delivery that came for a connection whose hello is pending. */
 typedef struct {
   HubFrame *frame; /* (owned) */
@@ -28,7 +43,7 @@ typedef struct {
   gboolean admin;
   char **rooms;        /* (owned) the user's rooms, from the store's hello */
   GPtrArray *held;     /* (owned) Held* */
-  GPtrArray *queued;   /* (owned) GBytes*: the connection's requests meanwhile */
+  GPtrArray *queued;   /* (owned) Queued*: the connection's requests meanwhile */
   guint ops;           /* store operations not answered yet (hello, resume) */
   HubStoreError error; /* the hello's, once answered */
   gboolean gone;       /* the connection closed: nothing is answered */
@@ -80,11 +95,15 @@ hub_dispatcher_hello_pending (HubDispatcher *d, HubConnection *conn)
 }
 
 void
-hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
+hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const char *data, gsize len,
+                            gboolean limited)
 {
   Hello *h = g_hash_table_lookup (d->hellos, conn);
+  Queued *q = g_new (Queued, 1);
 
-  g_ptr_array_add (h->queued, g_bytes_new (data, len));
+  q->bytes = g_bytes_new (data, len);
+  q->limited = limited;
+  g_ptr_array_add (h->queued, q);
 }
 
 void
@@ -113,12 +132,16 @@ static void
 run_queued (HubDispatcher *d, HubConnection *conn, GPtrArray *queued)
 {
   for (guint i = 0; i < queued->len; i++) {
+    Queued *q = g_ptr_array_index (queued, i);
     gsize len;
-    const char *bytes = g_bytes_get_data (g_ptr_array_index (queued, i), &len);
+    const char *bytes = g_bytes_get_data (q->bytes, &len);
 
     if (!hub_dispatcher_conn_alive (d, conn))
       break;
-    hub_dispatcher_receive_decoded (d, conn, bytes, len);
+    if (q->limited)
+      hub_dispatcher_reply_rate_limited (d, conn, bytes, len);
+    else
+      hub_dispatcher_receive_decoded (d, conn, bytes, len);
   }
 }
 
@@ -283,7 +306,7 @@ hub_dispatcher_hello (HubDispatcher *d, HubConnection *conn, guint64 slot, HubRe
   h->device = g_strdup (device);
   h->admin = admin;
   h->held = g_ptr_array_new_with_free_func (held_free);
-  h->queued = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  h->queued = g_ptr_array_new_with_free_func (queued_free);
   d->in_flight++;
   g_hash_table_insert (d->hellos, conn, h);
   conns = g_hash_table_lookup (d->hello_users, user);

@@ -51,6 +51,9 @@ struct _HubDispatcher {
  * (the requests that came while a hello was pending come back here). */
 void hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data,
                                      gsize len);
+/* The `rate_limited` error of a message (its id picked by decoding it). */
+void hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const char *data,
+                                        gsize len);
 /* TRUE while @conn is one of this node's open connections (an answer that
  * comes later finds whether anyone is left to answer). */
 gboolean hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn);
@@ -70,8 +73,9 @@ void hub_dispatcher_hello (HubDispatcher *d, HubConnection *conn, guint64 slot, 
 /* TRUE between a hello handed to the store and its welcome and replay:
  * the connection's later requests wait (hub_dispatcher_hello_queue). */
 gboolean hub_dispatcher_hello_pending (HubDispatcher *d, HubConnection *conn);
-void hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const char *data,
-                                 gsize len);
+/* @limited: over the rate limit, answered rate_limited in its turn. */
+void hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const char *data, gsize len,
+                                 gboolean limited);
 /* A delivery for @user while a hello of one of its connections is pending:
  * kept for that connection until its replay is out. */
 void hub_dispatcher_hello_hold (HubDispatcher *d, const char *user, const HubDelivery *delivery);

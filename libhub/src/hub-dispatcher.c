@@ -374,15 +374,26 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
   }
 
   if (verdict == HUB_RATE_LIMITED) {
-    HubDecodeResult res = {0};
-
-    hub_codec_decode (data, len, &res);
-    hub_dispatcher_reply_error_now (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
-                                    "too many requests: slow down");
-    hub_decode_result_clear (&res);
+    /* Not executed; answered in its turn, behind a pending hello's requests too. */
+    if (hub_dispatcher_hello_pending (d, conn))
+      hub_dispatcher_hello_queue (d, conn, data, len, TRUE);
+    else
+      hub_dispatcher_reply_rate_limited (d, conn, data, len);
     return;
   }
   hub_dispatcher_receive_decoded (d, conn, data, len);
+}
+
+void
+hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const char *data,
+                                   gsize len)
+{
+  HubDecodeResult res = {0};
+
+  hub_codec_decode (data, len, &res);
+  hub_dispatcher_reply_error_now (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
+                                  "too many requests: slow down");
+  hub_decode_result_clear (&res);
 }
 
 void
@@ -392,7 +403,7 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
 
   if (hub_dispatcher_hello_pending (d, conn)) {
     /* Runs once the welcome and the replay are out, in order. */
-    hub_dispatcher_hello_queue (d, conn, data, len);
+    hub_dispatcher_hello_queue (d, conn, data, len, FALSE);
     return;
   }
   hub_codec_decode (data, len, &res);
