@@ -16,8 +16,14 @@
  * when nobody waits for the answer.
  *
  * Deliveries and status changes come back through HubStoreEvents, which the
- * node (the dispatcher) gives the store with hub_store_attach(): the store
- * never reaches into the node (centrifuge's Broker and BrokerEventHandler). */
+ * node (the dispatcher) gives the store when it adopts it (the vtable's
+ * attach, from hub_dispatcher_use_store()): the store never reaches into the
+ * node (centrifuge's Broker and BrokerEventHandler).
+ *
+ * The store grows by operations and fields, not by reshaping: a new rule's
+ * state check is a new field of an operation's arguments or a new
+ * HubStoreError, a new request of the server API a new operation, a new
+ * cluster-wide effect on connections a new event. */
 #pragma once
 
 #include <glib.h>
@@ -77,7 +83,7 @@ typedef struct {
 /* One struct for every operation: each says which fields it fills. */
 typedef struct {
   HubStoreError error;           /* HUB_STORE_OK, or why nothing else is set */
-  HubStoreRoom room;             /* create, join, room_info */
+  HubStoreRoom room;             /* create (room, name), join (room, name, seq), room_info */
   gboolean joined;               /* join: FALSE when the user already was a member (no event) */
   const HubStoreMember *members; /* join (user, status), who (all, sorted by user) */
   guint n_members;
