@@ -431,6 +431,43 @@ START_TEST (test_ping_pong)
 }
 END_TEST
 
+/* Replies leave in request order whichever store answers and whenever: a
+ * pong, an error found without the store and a rate limit wait behind the
+ * replies of the requests before them (a store that answers later, Redis,
+ * would otherwise let them overtake). */
+START_TEST (test_replies_in_request_order)
+{
+  TestClient *a = test_client_hello (node, "alice", NULL);
+  const char *requests[] = {
+      "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{}}",
+      "{\"type\":\"ping\",\"id\":2}",
+      "{\"type\":\"no_such_type\",\"id\":3}",
+      "{\"type\":\"room_info\",\"id\":4,\"room\":\"general\"}",
+      "{\"type\":\"broadcast\",\"id\":5,\"payload\":{}}",
+      "{\"type\":\"ping\",\"id\":6}",
+  };
+  gint64 next = 1;
+
+  test_client_join (a, "general");
+  test_client_clear (a);
+  /* All on the wire before any answer (no sync in between). */
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    hub_dispatcher_receive (node->dispatcher, a->conn, requests[i], strlen (requests[i]));
+  test_node_sync (node);
+  for (guint i = 0; i < a->sink->frames->len; i++) {
+    g_autoptr (JsonObject) frame = hub_memory_sink_nth (a->sink, i);
+
+    if (!json_object_has_member (frame, "id"))
+      continue; /* the message itself, a delivery */
+    ck_assert_msg (json_object_get_int_member (frame, "id") == next,
+                   "expected the reply to id %" G_GINT64_FORMAT ", got %s", next,
+                   test_json (frame));
+    next++;
+  }
+  ck_assert_int_eq (next, G_N_ELEMENTS (requests) + 1);
+}
+END_TEST
+
 static Suite *
 session_suite (void)
 {
@@ -474,6 +511,7 @@ session_suite (void)
   tcase_add_test (env, test_malformed_frames);
   tcase_add_test (env, test_fire_and_forget);
   tcase_add_test (env, test_ping_pong);
+  tcase_add_test (env, test_replies_in_request_order);
   suite_add_tcase (s, env);
   return s;
 }
