@@ -30,6 +30,16 @@ hub_auth_claims_free (HubAuthClaims *claims)
   g_free (claims);
 }
 
+gint64
+hub_auth_claims_expires_ms (const HubAuthClaims *claims)
+{
+  g_return_val_if_fail (claims != NULL, 0);
+  if (!claims->has_exp)
+    return 0;
+  /* An exp too far away for milliseconds is as good as none, but kept. */
+  return MIN (claims->exp, G_MAXINT64 / 1000) * 1000;
+}
+
 static char *
 b64url_encode (const guint8 *data, gsize len)
 {

@@ -103,7 +103,8 @@ START_TEST (refresh_keeps_connection)
   ck_assert_uint_eq (hub_test_ws_wait_closed (carol, 4000), 4003);
   ck_assert (!hub_test_ws_is_closed (carol2));
   g_clear_pointer (&ok, json_object_unref);
-  ok = hub_test_ws_ok (carol2, "{'type':'ping'}");
+  ok = hub_test_ws_call (carol2, "{'type':'ping'}");
+  ck_assert_str_eq (hub_test_json_string (ok, "type"), "pong");
 }
 END_TEST
 

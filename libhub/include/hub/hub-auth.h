@@ -22,6 +22,9 @@ typedef struct {
 
 HUB_API
 void hub_auth_claims_free (HubAuthClaims *claims);
+/* The token's `exp` in Unix ms (§12's expires_ts), 0 when it has none. */
+HUB_API
+gint64 hub_auth_claims_expires_ms (const HubAuthClaims *claims);
 
 /* Verifies @token against @secret at @now_unix_s. Returns the claims, or NULL
  * with @error set (HUB_ERROR, HUB_ERROR_UNAUTHORIZED) saying what was wrong. */
