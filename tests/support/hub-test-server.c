@@ -528,7 +528,7 @@ hub_test_http_request (guint16 port, const char *method, const char *path,
   if (body != NULL) {
     if (!has_type)
       g_string_append (req, "Content-Type: application/json\r\n");
-    g_string_append_printf (req, "Content-Length: %zu\r\n", strlen (body));
+    g_string_append_printf (req, "Content-Length: %" G_GSIZE_FORMAT "\r\n", strlen (body));
   }
   g_string_append (req, "\r\n");
   if (body != NULL)

@@ -469,7 +469,8 @@ take (InFrame *frame)
 {
   JsonObject *object;
 
-  ck_assert_msg (!frame->binary, "server frames must be text, got a binary frame of %zu bytes",
+  ck_assert_msg (!frame->binary,
+                 "server frames must be text, got a binary frame of %" G_GSIZE_FORMAT " bytes",
                  frame->len);
   object = in_frame_object (frame);
   ck_assert_msg (object != NULL, "server frame should be one JSON object: \"%s\"", frame->data);
