@@ -10,6 +10,7 @@
 #include "hub-lws-glib.h"
 
 #include "hub-lws-glib-uv.h"
+#include "hub-timer-resolution.h"
 
 /* -DHUB_LWS_POLLED_SERVICE forces the polled service on Unix too: how the
  * Windows path is tested on Linux. */
@@ -151,6 +152,9 @@ static void
 glib_attach (Glib *glib, struct lws_context *context)
 {
   g_return_if_fail (glib->source == NULL);
+  /* The poll timeout is the service's clock: it must not be rounded up to a
+   * 15.6 ms tick (Windows), which would be the latency floor of every frame. */
+  hub_timer_resolution_hold ();
   glib->source = g_source_new (&service_funcs, sizeof (ServiceSource));
   ((ServiceSource *)glib->source)->context = context;
   g_source_set_name (glib->source, "libwebsockets service");
@@ -165,6 +169,7 @@ glib_detach (Glib *glib)
   ((ServiceSource *)glib->source)->context = NULL;
   g_source_destroy (glib->source);
   g_clear_pointer (&glib->source, g_source_unref);
+  hub_timer_resolution_release ();
 }
 
 #endif
