@@ -31,7 +31,7 @@ APT_WINDOWS_PACKAGES=(mingw-w64 wine wine64 meson ninja-build cmake pkg-config l
                       xz-utils openssl python3 jq)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
-                openssl)
+                openssl jq)
 
 say () { echo "install-deps.sh: $*" >&2; }
 
