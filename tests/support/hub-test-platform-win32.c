@@ -278,6 +278,14 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
   return sent;
 }
 
+int
+hub_test_platform_open_handles (void)
+{
+  DWORD n = 0;
+
+  return GetProcessHandleCount (GetCurrentProcess (), &n) ? (int)n : -1;
+}
+
 const char *
 hub_test_platform_absent_program_reason (const char *program)
 {

@@ -82,6 +82,11 @@ void hub_test_platform_ignore_sigpipe (void);
 guint64 hub_test_platform_raise_open_files (guint64 want);
 /* TRUE where a child's open-file limit can be set (hub_test_platform_launcher_new's @nofile). */
 gboolean hub_test_platform_can_limit_open_files (void);
+/* Descriptors (Unix: /proc/self/fd, Linux) or kernel handles (Windows:
+ * GetProcessHandleCount, sockets included) this process holds now; -1 where
+ * the system does not say. Not wine's own Unix descriptors: under wine the
+ * Windows count is what a Windows program holds. */
+int hub_test_platform_open_handles (void);
 /* The resident memory of this process in KiB, -1 when unknown. */
 long hub_test_platform_rss_kib (void);
 
