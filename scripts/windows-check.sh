@@ -9,6 +9,7 @@
 #   scripts/windows-check.sh --prefix-only    only make sure the dependency prefix is built
 #   scripts/windows-check.sh --build-only     the prefix, the build and wine, no tests
 #   scripts/windows-check.sh --cache-status   print "warm" or "cold" (is the prefix built?)
+#   scripts/windows-check.sh --env            print the wine environment of build-win/ (eval it)
 #   scripts/windows-check.sh ARGS             other ARGS go to ctest, e.g. -R frame
 #
 # The prefix (GLib, json-glib, libwebsockets with TLS, OpenSSL, Check, hiredis; 16-25 min on
@@ -35,8 +36,9 @@ for arg in "$@"; do
     --prefix-only) mode=prefix ;;
     --build-only) mode=build ;;
     --cache-status) mode=status ;;
+    --env) mode=env ;;
     -h | --help)
-      sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) ctest_args+=("$arg") ;;
@@ -119,6 +121,16 @@ if [ "$mode" = status ]; then
   exit 0
 fi
 
+# The environment that runs build-win/'s programs under wine (cross, after a build).
+wine_env ()
+{
+  local gcc_dll_dir
+  gcc_dll_dir=$(dirname "$("$HOST-gcc" -print-libgcc-file-name)")
+  export WINEPREFIX=$BUILD/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+  WINEPATH="$(winpath "$PREFIX/bin");$(winpath "/usr/$HOST/lib");$(winpath "$gcc_dll_dir")"
+  export WINEPATH
+}
+
 # Builds the prefix unless it is there. One build at a time per cache (flock), so two runs
 # on one machine wait for each other instead of building into the same folder.
 ensure_prefix ()
@@ -137,9 +149,12 @@ ensure_prefix ()
     if ! WINEPREFIX="$work/wine" timeout -k 30 5400 \
         bash "$CACHE/recipe-$KEY/recipe/build-prefix.sh" "$PREFIX" "$work" >"$log" 2>&1; then
       tail -n 40 "$log" >&2
+      WINEPREFIX="$work/wine" timeout -k 5 30 wineserver -k >/dev/null 2>&1 || true
       die "the prefix did not build (log: $log)"
     fi
     [ -f "$PREFIX/.hub-prefix-done" ] || die "the recipe ended without .hub-prefix-done"
+    # The recipe's wine prefix (meson and cmake run test programs in it): end its processes.
+    WINEPREFIX="$work/wine" timeout -k 5 30 wineserver -k >/dev/null 2>&1 || true
     rm -rf "$work" "$CACHE/recipe-$KEY"
     say "prefix: built in $(((SECONDS - t) / 60))m$(((SECONDS - t) % 60))s"
   fi
@@ -172,6 +187,12 @@ if [ "$KIND" = cross ]; then
   RUN=(wine)
   # A path as a Windows program sees it: wine maps / to drive Z:.
   winpath () { local p=${1//\//\\}; echo "Z:$p"; }
+  if [ "$mode" = env ]; then
+    wine_env
+    printf 'export WINEPREFIX=%q WINEDEBUG=%q WINEDLLOVERRIDES=%q WINEPATH=%q\n' \
+        "$WINEPREFIX" "$WINEDEBUG" "$WINEDLLOVERRIDES" "$WINEPATH"
+    exit 0
+  fi
 else
   say "installing what is missing (scripts/install-deps.sh)"
   scripts/install-deps.sh
@@ -234,8 +255,11 @@ cleanup ()
     [ "$f" = "$PIDS/wineserver.pid" ] || stop_pid "$f"
   done
   if [ -f "$PIDS/wineserver.pid" ]; then
-    # The server of our own wine prefix: its end ends any process of that prefix left over.
-    kill -TERM "$(cat "$PIDS/wineserver.pid")" 2>/dev/null || true
+    # Our own wine prefix's server: `wineserver -k` ends every process of that prefix (wine's
+    # services.exe, winedevice.exe and the like outlive a server that is only killed), then
+    # the server itself; its PID is the fallback.
+    timeout -k 5 30 wineserver -k >/dev/null 2>&1 || true
+    wait_gone "$(cat "$PIDS/wineserver.pid")" 50 || kill -KILL "$(cat "$PIDS/wineserver.pid")" 2>/dev/null || true
     rm -f "$PIDS/wineserver.pid"
   fi
 }
@@ -250,10 +274,7 @@ if [ "$KIND" = cross ]; then
   # its PID is ours to stop: without a persistent server wine's background services inherit
   # ctest's pipes (a passing test then looks like a 120 s timeout) and a server shutting down
   # between two tests fails the next one at its start.
-  export WINEPREFIX=$BUILD/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-  gcc_dll_dir=$(dirname "$("$HOST-gcc" -print-libgcc-file-name)")
-  WINEPATH="$(winpath "$PREFIX/bin");$(winpath "/usr/$HOST/lib");$(winpath "$gcc_dll_dir")"
-  export WINEPATH
+  wine_env
   mkdir -p "$WINEPREFIX"
   wineserver -f -p </dev/null >"$BUILD/wineserver.log" 2>&1 &
   echo $! >"$PIDS/wineserver.pid"
