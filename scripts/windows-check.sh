@@ -207,6 +207,14 @@ fi
 # .github/workflows/ci.yml's Windows job runs this same script.
 jobs=$(nproc 2>/dev/null || echo 2)
 mkdir -p "$BUILD"
+# A build configured against another prefix keeps that prefix's paths in its CMake cache:
+# configure it afresh (the wine prefix stays).
+if [ "$KIND" = cross ] && [ -f "$BUILD/CMakeCache.txt" ] \
+    && [ "$(cat "$BUILD/.hub-prefix" 2>/dev/null)" != "$PREFIX" ]; then
+  say "build-win/ was configured against another prefix: configuring it afresh"
+  rm -rf "$BUILD/CMakeCache.txt" "$BUILD/CMakeFiles"
+fi
+[ "$KIND" = cross ] && echo "$PREFIX" >"$BUILD/.hub-prefix"
 say "building hub ($KIND) into build-win/"
 cmake -S . -B "$BUILD" "${cmake_args[@]}" >"$BUILD/configure.log" 2>&1 \
   || { tail -n 40 "$BUILD/configure.log" >&2; die "cmake configure (log: build-win/configure.log)"; }
