@@ -54,6 +54,20 @@ struct _HubTestWs {
   gint64 next_id;
 };
 
+int
+hub_test_time_scale (void)
+{
+  static int scale;
+
+  if (scale == 0) {
+    const char *env = g_getenv ("HUB_TEST_TIME_SCALE");
+    guint64 v = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 1;
+
+    scale = (int)CLAMP (v, 1, 20);
+  }
+  return scale;
+}
+
 static struct lws_context *context;
 static GPtrArray *clients; /* HubTestWs* (unowned) alive in this process */
 static lws_sorted_usec_list_t wake;
