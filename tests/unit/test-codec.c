@@ -120,8 +120,8 @@ parse (HubFrame *frame)
   ck_assert_uint_eq (wire_len - len, wire[1] < 126 ? 2 : wire[1] == 126 ? 4 : 10);
   ck_assert_msg (g_utf8_validate (json, (gssize)len, NULL), "frames are valid UTF-8");
   for (gsize i = 0; i < len; i++)
-    ck_assert_msg ((guchar)json[i] >= 0x20, "no raw control byte in JSON (byte %zu of %s)", i,
-                   json);
+    ck_assert_msg ((guchar)json[i] >= 0x20,
+                   "no raw control byte in JSON (byte %" G_GSIZE_FORMAT " of %s)", i, json);
   ck_assert_msg (json_parser_load_from_data (parser, json, (gssize)len, &error),
                  "encoded frame must parse: %s: %s", json, error ? error->message : "");
   root = json_parser_get_root (parser);
@@ -352,7 +352,7 @@ START_TEST (test_truncated)
   for (gsize len = 1; len < sizeof full - 1; len++) {
     decode_len (full, len);
     ck_assert_msg (res.code == HUB_ERROR_BAD_REQUEST && !res.envelope_ok,
-                   "prefix of %zu bytes: expected bad_request", len);
+                   "prefix of %" G_GSIZE_FORMAT " bytes: expected bad_request", len);
   }
   decode_len (full, sizeof full - 1);
   ck_assert_int_eq (res.code, HUB_ERROR_NONE);
