@@ -16,8 +16,11 @@ G_BEGIN_DECLS
  * any. (transfer none) (nullable) */
 const GError *hub_client_get_connect_error (HubClient *client);
 
-/* The client's token and its lifetime. (transfer none) */
+/* The token's lifetime. (transfer none) */
 HubClientTokens *hub_client_get_tokens (HubClient *client);
+/* The token of the next hello. (transfer none) (nullable) */
+const char *hub_client_get_token (HubClient *client);
+void hub_client_set_token (HubClient *client, const char *token);
 /* The provider answered the ask made before a connection: @ok, the
  * connection starts with the current token; else the client gives up, @why
  * saying why. Ignored unless the client is still waiting to connect. */

@@ -17,17 +17,17 @@
 struct _HubClientTokens {
   HubClient *client; /* (unowned) the owner */
   HubClock *clock;   /* (unowned) the client's */
-  void (*provider) (HubClient *, HubClientTokenNeed, gpointer);
+  HubClientTokenProvider provider;
   gpointer user_data; /* (unowned) the provider's */
   guint timeout_ms;   /* bound on an answer; 0: none */
   guint64 rng;        /* the refresh's jitter */
 
-  char *token; /* (owned) (nullable) for every hello from now on */
-  /* The current token was closed with 4003: spent, whatever its deadline said. */
+  /* The client's token was closed with 4003: spent, whatever its deadline said. */
   gboolean spent;
 
   gboolean asking; /* the provider was asked and has not answered */
   HubClientTokenNeed need;
+  gboolean asked_by_hand; /* by hub_client_refresh_token */
   guint ask_timer;
 
   gboolean connected;   /* between a welcome and the connection's end */
@@ -43,15 +43,13 @@ tokens_of (HubClient *client)
 }
 
 HubClientTokens *
-hub_client_tokens_new (HubClient *client, HubClock *clock, const char *token,
-                       void (*provider) (HubClient *, HubClientTokenNeed, gpointer),
+hub_client_tokens_new (HubClient *client, HubClock *clock, HubClientTokenProvider provider,
                        gpointer user_data, guint timeout_ms, guint64 seed)
 {
   HubClientTokens *t = g_new0 (HubClientTokens, 1);
 
   t->client = client;
   t->clock = clock;
-  t->token = g_strdup (token);
   t->provider = provider;
   t->user_data = user_data;
   t->timeout_ms = timeout_ms;
@@ -67,14 +65,7 @@ hub_client_tokens_free (HubClientTokens *t)
     return;
   hub_clock_cancel (t->clock, t->ask_timer);
   hub_clock_cancel (t->clock, t->refresh_timer);
-  g_free (t->token);
   g_free (t);
-}
-
-const char *
-hub_client_tokens_get (HubClientTokens *t)
-{
-  return t->token;
 }
 
 static void
@@ -98,6 +89,7 @@ static void
 end_ask (HubClientTokens *t)
 {
   t->asking = FALSE;
+  t->asked_by_hand = FALSE;
   hub_clock_cancel (t->clock, t->ask_timer);
   t->ask_timer = 0;
 }
@@ -135,7 +127,7 @@ gboolean
 hub_client_tokens_before_connect (HubClientTokens *t, gboolean reconnect)
 {
   /* The first connection uses the token given with the options, if any. */
-  if (t->provider == NULL || (!reconnect && t->token != NULL))
+  if (t->provider == NULL || (!reconnect && hub_client_get_token (t->client) != NULL))
     return FALSE;
   ask (t, HUB_CLIENT_TOKEN_CONNECT);
   return TRUE;
@@ -151,7 +143,7 @@ hub_client_tokens_can_reconnect (HubClientTokens *t)
 static gboolean
 token_usable (HubClientTokens *t)
 {
-  return t->token != NULL && !t->spent &&
+  return hub_client_get_token (t->client) != NULL && !t->spent &&
          (t->expires_ms == 0 || hub_clock_unix_ms (t->clock) < t->expires_ms);
 }
 
@@ -201,11 +193,14 @@ on_refresh_due (gpointer user_data)
   hub_client_release (client);
 }
 
+/* @automatic: sent because the deadline neared (else asked for, or a token
+ * given unasked). */
 static void
-on_refresh_reply (HubClient *client, JsonObject *reply, const GError *error, gpointer user_data)
+refresh_answered (HubClientTokens *t, JsonObject *reply, const GError *error, gboolean automatic)
 {
-  HubClientTokens *t = user_data;
   JsonNode *expires;
+  gint64 new_expires;
+  gboolean stale;
 
   if (error != NULL && reply == NULL) {
     /* A lost connection or a freed client says it by itself. */
@@ -227,21 +222,46 @@ on_refresh_reply (HubClient *client, JsonObject *reply, const GError *error, gpo
   }
   /* A token without exp ends the deadline: expires_ts is then absent. */
   expires = json_object_get_member (reply, "expires_ts");
-  t->expires_ms = expires != NULL && JSON_NODE_HOLDS_VALUE (expires) &&
-                          json_node_get_value_type (expires) == G_TYPE_INT64
-                      ? json_node_get_int (expires)
-                      : 0;
-  schedule_refresh (t);
-  emit_token_event (t, HUB_CLIENT_EVENT_TOKEN_REFRESHED, reply, NULL, NULL);
+  new_expires = expires != NULL && JSON_NODE_HOLDS_VALUE (expires) &&
+                        json_node_get_value_type (expires) == G_TYPE_INT64
+                    ? json_node_get_int (expires)
+                    : 0;
+  stale = new_expires > 0 && t->expires_ms > 0 && new_expires <= t->expires_ms;
+  t->expires_ms = new_expires;
+  /* A deadline that did not move keeps the schedule it had: after an
+   * automatic refresh, none (asking again and again as the deadline nears
+   * would only flood the server; the provider had nothing fresher, a file
+   * not rewritten yet, say); after another, the automatic one still due. */
+  if (!stale)
+    schedule_refresh (t);
+  if (stale && automatic)
+    emit_token_event (t, HUB_CLIENT_EVENT_TOKEN_FAILED, reply, "stale_token",
+                      "the new token expires no later than the one it replaces");
+  else
+    emit_token_event (t, HUB_CLIENT_EVENT_TOKEN_REFRESHED, reply, NULL, NULL);
 }
 
 static void
-send_refresh (HubClientTokens *t)
+on_automatic_refresh_reply (HubClient *client, JsonObject *reply, const GError *error,
+                            gpointer user_data)
+{
+  refresh_answered (user_data, reply, error, TRUE);
+}
+
+static void
+on_refresh_reply (HubClient *client, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  refresh_answered (user_data, reply, error, FALSE);
+}
+
+static void
+send_refresh (HubClientTokens *t, gboolean automatic)
 {
   g_autoptr (JsonObject) fields = json_object_new ();
 
-  json_object_set_string_member (fields, "token", t->token);
-  hub_client_request (t->client, "refresh", fields, on_refresh_reply, t);
+  json_object_set_string_member (fields, "token", hub_client_get_token (t->client));
+  hub_client_request (t->client, "refresh", fields,
+                      automatic ? on_automatic_refresh_reply : on_refresh_reply, t);
 }
 
 /* ---- the connection's life ---- */
@@ -272,20 +292,20 @@ void
 hub_client_supply_token (HubClient *client, const char *token)
 {
   HubClientTokens *t;
-  gboolean for_connect;
+  gboolean for_connect, automatic;
 
   g_return_if_fail (client != NULL && token != NULL);
   t = tokens_of (client);
   for_connect = t->asking && t->need == HUB_CLIENT_TOKEN_CONNECT;
+  automatic = t->asking && t->need == HUB_CLIENT_TOKEN_REFRESH && !t->asked_by_hand;
   end_ask (t);
-  g_free (t->token);
-  t->token = g_strdup (token);
+  hub_client_set_token (client, token);
   t->spent = FALSE;
   hub_client_hold (client);
   if (for_connect)
     hub_client_token_answered (client, TRUE, NULL);
   else if (t->connected)
-    send_refresh (t);
+    send_refresh (t, automatic);
   hub_client_release (client);
 }
 
@@ -326,6 +346,8 @@ hub_client_refresh_token (HubClient *client)
   if (t->provider == NULL || !t->connected)
     return FALSE;
   hub_client_hold (client);
+  if (!t->asking)
+    t->asked_by_hand = TRUE;
   ask (t, HUB_CLIENT_TOKEN_REFRESH);
   hub_client_release (client);
   return TRUE;

@@ -1,7 +1,7 @@
-/* hub-client-token.h: a HubClient's connection token and its lifetime
- * (PROTOCOL.md §12): the token every hello carries, the provider that gives
- * fresh ones, the deadline of the connected token and the refresh sent ahead
- * of it. Private to libhub/client; hub-client.c owns one per client. */
+/* hub-client-token.h: the lifetime of a HubClient's connection token
+ * (PROTOCOL.md §12): the provider that gives fresh tokens, the deadline of
+ * the connected token and the refresh sent ahead of it. Private to
+ * libhub/client; hub-client.c owns one per client. */
 #pragma once
 
 #include "hub/hub-client.h"
@@ -10,18 +10,14 @@ G_BEGIN_DECLS
 
 typedef struct _HubClientTokens HubClientTokens;
 
-/* @client: (unowned) the owner; @clock: (unowned) its clock; @token
- * (nullable): the first token; @provider (nullable) and @user_data: the
- * application's token_needed; @timeout_ms: how long an answer may take (0:
- * no bound). (transfer full) */
-HubClientTokens *hub_client_tokens_new (HubClient *client, HubClock *clock, const char *token,
-                                        void (*provider) (HubClient *, HubClientTokenNeed,
-                                                          gpointer),
-                                        gpointer user_data, guint timeout_ms, guint64 seed);
+/* @client: (unowned) the owner, which keeps the token itself
+ * (hub_client_get_token); @clock: (unowned) its clock; @provider (nullable)
+ * and @user_data: the application's; @timeout_ms: how long an answer may
+ * take (0: no bound). (transfer full) */
+HubClientTokens *hub_client_tokens_new (HubClient *client, HubClock *clock,
+                                        HubClientTokenProvider provider, gpointer user_data,
+                                        guint timeout_ms, guint64 seed);
 void hub_client_tokens_free (HubClientTokens *tokens);
-
-/* The token for the next hello. (transfer none) (nullable) */
-const char *hub_client_tokens_get (HubClientTokens *tokens);
 
 /* Before a connection's hello (@reconnect: any attempt but the first
  * hub_client_connect's): TRUE when the provider was asked (the connection

@@ -38,12 +38,12 @@ struct _HubClient {
 
   char *url; /* (owned) */
   HubClientUrl parsed;
-  char *user, *device;     /* (owned) (nullable) as asked */
-  HubClientTokens *tokens; /* (owned) the token of each hello, its deadline, its refresh */
+  char *user, *device, *token; /* (owned) (nullable) as asked */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
-  guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
-  HubClock *clock; /* (owned) */
+  guint64 rng;             /* backoff jitter (a GRand would cost 2.5 KiB per client) */
+  HubClock *clock;         /* (owned) */
+  HubClientTokens *tokens; /* (owned) the token's deadline, its refresh, the provider (§12) */
 
   const HubClientTransportClass *klass;
   HubClientTransport *transport; /* (owned) */
@@ -63,12 +63,13 @@ struct _HubClient {
   GQueue deferred; /* Pending* (owned) failed before sending, delivered from a timer */
   gint64 next_id;
 
-  GHashTable *rooms;       /* room (owned) → gint64* (owned) last seq seen */
-  GHashTable *room_tokens; /* room (owned) → room token (owned) it was joined with (§12) */
+  GHashTable *rooms;                          /* room (owned) → gint64* (owned) last seq seen */
   char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
   gboolean ever_connected;
   guint max_message_bytes; /* from the welcome; 0: not told */
   HubClientCounters counters;
+
+  GHashTable *room_tokens; /* room (owned) → the room token (owned) it was joined with (§12) */
 
   guint depth;           /* entries from the loop currently on the stack */
   gboolean free_pending; /* hub_client_free ran: callbacks are silent, memory goes at depth 0 */
@@ -500,8 +501,8 @@ send_hello (HubClient *client)
     json_object_set_string_member (fields, "user", client->user);
   if (client->device != NULL)
     json_object_set_string_member (fields, "device", client->device);
-  if (hub_client_tokens_get (client->tokens) != NULL)
-    json_object_set_string_member (fields, "token", hub_client_tokens_get (client->tokens));
+  if (client->token != NULL)
+    json_object_set_string_member (fields, "token", client->token);
   if (g_hash_table_size (client->rooms) > 0) {
     JsonObject *resume = json_object_new ();
 
@@ -813,9 +814,9 @@ room_lost (HubClient *client, const char *room, const char *code, const char *te
       .text = text,
   };
 
+  g_hash_table_remove (client->room_tokens, room);
   if (room_seq (client, room) == NULL)
     return;
-  g_hash_table_remove (client->room_tokens, room);
   g_hash_table_remove (client->rooms, room);
   emit_event (client, &event);
 }
@@ -931,8 +932,8 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
       g_hash_table_replace (client->room_tokens, g_strdup (room),
                             g_steal_pointer (&pending->room_token));
   } else if (ok && pending->is_leave && pending->room != NULL) {
-    g_hash_table_remove (client->rooms, pending->room);
     g_hash_table_remove (client->room_tokens, pending->room);
+    g_hash_table_remove (client->rooms, pending->room);
   }
   if (!ok) {
     const char *code = json_string (frame, "code");
@@ -1171,6 +1172,7 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->user_data = user_data;
   client->user = g_strdup (options->user);
   client->device = g_strdup (options->device);
+  client->token = g_strdup (options->token);
   client->auto_reconnect = options->auto_reconnect;
   client->backoff_min_ms = options->backoff_min_ms;
   client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
@@ -1179,8 +1181,8 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
       options->seed != 0 ? options->seed : ((guint64)g_random_int () << 32 | g_random_int ());
   client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
   client->tokens =
-      hub_client_tokens_new (client, client->clock, options->token, client->callbacks.token_needed,
-                             user_data, client->request_timeout_ms, client->rng);
+      hub_client_tokens_new (client, client->clock, options->token_provider,
+                             options->token_provider_data, client->request_timeout_ms, client->rng);
   client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
   client->transport = client->klass->create (&client->parsed, options->ca_file,
                                              options->allow_self_signed, &sink, client);
@@ -1211,6 +1213,7 @@ client_destroy (HubClient *client)
   g_free (client->url);
   g_free (client->user);
   g_free (client->device);
+  g_free (client->token);
   g_free (client);
 }
 
@@ -1368,6 +1371,19 @@ HubClientTokens *
 hub_client_get_tokens (HubClient *client)
 {
   return client->tokens;
+}
+
+const char *
+hub_client_get_token (HubClient *client)
+{
+  return client->token;
+}
+
+void
+hub_client_set_token (HubClient *client, const char *token)
+{
+  g_free (client->token);
+  client->token = g_strdup (token);
 }
 
 void

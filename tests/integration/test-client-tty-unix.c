@@ -217,6 +217,34 @@ tty_start (guint16 port)
   return tty;
 }
 
+/* tty_start with @args (NULL-terminated, at most 8) instead of --user alice --device phone. */
+static Tty *
+tty_start_with (guint16 port, const char *const *args)
+{
+  struct winsize size = {.ws_row = ROWS, .ws_col = COLUMNS};
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
+  const char *bin = g_getenv ("HUB_CLIENT_BIN");
+  const char *argv[12] = {bin, url};
+  Tty *tty = g_new0 (Tty, 1);
+
+  ck_assert_msg (bin != NULL, "HUB_CLIENT_BIN should name hub-client");
+  for (guint i = 0; args[i] != NULL && i < 8; i++)
+    argv[2 + i] = args[i];
+  tty->screen.rows = g_ptr_array_new ();
+  tty->screen.csi = g_string_new (NULL);
+  tty->pid = forkpty (&tty->master, NULL, NULL, &size);
+  ck_assert_msg (tty->pid >= 0, "forkpty should work: %s", g_strerror (errno));
+  if (tty->pid == 0) {
+    setenv ("TERM", "xterm", 1);
+    setenv ("NO_COLOR", "1", 1);
+    unsetenv ("INPUTRC");
+    execv (bin, (char *const *)argv);
+    _exit (127);
+  }
+  fcntl (tty->master, F_SETFL, fcntl (tty->master, F_GETFL) | O_NONBLOCK);
+  return tty;
+}
+
 /* Reads what the client wrote; also runs the GLib loop (the test's own client). */
 static void
 tty_pump (Tty *tty)
@@ -585,6 +613,31 @@ START_TEST (rejoin_after_restart)
 }
 END_TEST
 
+/* /info shows the token's deadline; /refresh gets a fresh token from the
+ * token command and says when it now expires. */
+START_TEST (refresh_and_info)
+{
+  const char *secret = "itest-tty-token-secret-0123456789abcdef";
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", secret, NULL);
+  g_autofree char *quoted = g_shell_quote (g_getenv ("HUB_CLIENT_BIN"));
+  g_autofree char *command =
+      g_strdup_printf ("%s token --secret %s --user alice --ttl 600", quoted, secret);
+  const char *args[] = {"--token-command", command, NULL};
+  Tty *tty = tty_start_with (hub_test_server_port (server), args);
+
+  EXPECT_SCREEN (screen_has, "* connected to ", "the welcome");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+  tty_type (tty, "/info\r");
+  EXPECT_SCREEN (screen_has, ", connection ", "/info's connection line");
+  EXPECT_SCREEN (screen_has, "; token expires at ", "the token's deadline in /info");
+  tty_type (tty, "/refresh\r");
+  EXPECT_SCREEN (screen_has, "* token refreshed: it expires at ", "the refresh's outcome");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the prompt again, still connected");
+  expect_clean_exit (tty, "/quit\r", "/quit");
+  tty_free (tty);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -593,5 +646,6 @@ main (void)
   HUB_TEST_ADD (suite, interactive_session, 60);
   HUB_TEST_ADD (suite, completion_and_queued_lines, 60);
   HUB_TEST_ADD (suite, rejoin_after_restart, 60);
+  HUB_TEST_ADD (suite, refresh_and_info, 60);
   return hub_test_run (suite);
 }

@@ -772,11 +772,6 @@ on_token_needed (HubClient *c, HubClientTokenNeed need, gpointer user_data)
 static void
 use_provider (ProvideMode mode, const char *token)
 {
-  static const HubClientCallbacks with_provider = {
-      .state_changed = on_state,
-      .event = on_event,
-      .token_needed = on_token_needed,
-  };
   HubClientOptions options;
 
   g_clear_pointer (&client, hub_client_free);
@@ -792,7 +787,8 @@ use_provider (ProvideMode mode, const char *token)
   options.request_timeout_ms = 5000;
   options.clock = clock_;
   options.transport = &fake_class;
-  client = hub_client_new (&options, &with_provider, NULL, NULL);
+  options.token_provider = on_token_needed;
+  client = hub_client_new (&options, &callbacks, NULL, NULL);
   ck_assert_msg (client != NULL, "the client should be created");
 }
 
@@ -931,6 +927,35 @@ START_TEST (test_refresh_delay_function)
   ck_assert_int_eq (hub_client_refresh_delay_ms (&a, -5000), 0);
   /* A deadline decades away: no overflow. */
   ck_assert_msg (hub_client_refresh_delay_ms (&a, G_MAXINT64) > 0, "a far deadline stays positive");
+}
+END_TEST
+
+/* A refresh the server takes whose token ends no later than the old one
+ * (the provider had nothing fresher) is reported, and not repeated: no
+ * flood of refreshes as the deadline nears. */
+START_TEST (test_stale_refresh)
+{
+  gint64 deadline;
+
+  use_provider (PROVIDE_NOW, "T0");
+  hub_client_connect (client);
+  deadline = now_ms () + 10000;
+  welcome_expiring (deadline);
+  hub_fake_clock_advance (clock_, 8500);
+  ck_assert_int_eq (provider.asks, 1);
+  {
+    g_autofree char *ok = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT ",\"expires_ts\":%" G_GINT64_FORMAT "}",
+        json_object_get_int_member (last_sent (), "id"), deadline);
+    g_autofree char *expected = g_strdup_printf ("failed:stale_token:%" G_GINT64_FORMAT, deadline);
+
+    server_sends (ok);
+    ck_assert_int_eq (rec.tokens->len, 1);
+    ck_assert_str_eq (g_ptr_array_index (rec.tokens, 0), expected);
+  }
+  hub_fake_clock_advance (clock_, 1499);
+  ck_assert_msg (provider.asks == 1 && count_sent ("refresh") == 1,
+                 "no second refresh before the deadline (%u asks)", provider.asks);
 }
 END_TEST
 
@@ -1110,16 +1135,33 @@ END_TEST
  * provider or a connection. */
 START_TEST (test_refresh_now)
 {
+  gint64 deadline;
+
   ck_assert_msg (!hub_client_refresh_token (client), "no provider: nothing to ask");
   ck_assert (!hub_client_has_token_provider (client));
   use_provider (PROVIDE_NOW, "T0");
   ck_assert (hub_client_has_token_provider (client));
   ck_assert_msg (!hub_client_refresh_token (client), "not connected: nothing to refresh");
   hub_client_connect (client);
-  welcome_expiring (0);
+  deadline = now_ms () + 10000;
+  welcome_expiring (deadline);
   ck_assert (hub_client_refresh_token (client));
   ck_assert_str_eq (sent_type (), "refresh");
   ck_assert_str_eq (json_object_get_string_member (last_sent (), "token"), "T1");
+  /* The same deadline (a token minted in the same second): taken, so
+   * refreshed; and the automatic refresh is still due. */
+  {
+    g_autofree char *ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                                           ",\"expires_ts\":%" G_GINT64_FORMAT "}",
+                                           last_id (), deadline);
+    g_autofree char *expected = g_strdup_printf ("refreshed:%" G_GINT64_FORMAT, deadline);
+
+    server_sends (ok);
+    ck_assert_int_eq (rec.tokens->len, 1);
+    ck_assert_str_eq (g_ptr_array_index (rec.tokens, 0), expected);
+  }
+  hub_fake_clock_advance (clock_, 8500);
+  ck_assert_msg (provider.asks == 2, "the automatic refresh still comes, %u asks", provider.asks);
 }
 END_TEST
 
@@ -1193,6 +1235,7 @@ protocol_suite (void)
       {"url_parse", test_url_parse},
       {"refresh_ahead_of_deadline", test_refresh_ahead_of_deadline},
       {"refresh_delay_function", test_refresh_delay_function},
+      {"stale_refresh", test_stale_refresh},
       {"refresh_refused_then_4003", test_refresh_refused_then_4003},
       {"4003_without_provider", test_4003_without_provider},
       {"4010_final", test_4010_final},

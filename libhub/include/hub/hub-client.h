@@ -76,8 +76,11 @@ typedef enum {
    * 0 when the new token has none. frame: the `ok` reply. */
   HUB_CLIENT_EVENT_TOKEN_REFRESHED,
   /* No fresh token this time: the refresh was refused (code "unauthorized",
-   * "bad_request": the server's `error`), went unanswered ("timed_out"), or
-   * the token provider had none ("token_unavailable"); text: why.
+   * "bad_request": the server's `error`), went unanswered ("timed_out"), the
+   * token provider had none ("token_unavailable"), or, for a refresh the
+   * client sent by itself, the server took a token that ends no later than
+   * the one it replaced ("stale_token": the provider had nothing fresher;
+   * asked with hub_client_refresh_token that is a TOKEN_REFRESHED); text: why.
    * expires_ts: the deadline that stands (the server closes with 4003 then
    * unless a later refresh succeeds), 0 when none. frame: the `error` reply
    * or NULL. The client does not try again by itself before that deadline
@@ -111,15 +114,6 @@ typedef struct {
   gint64 expires_ts; /* WELCOME, TOKEN_REFRESHED, TOKEN_FAILED: the token's deadline, 0: none */
 } HubClientEvent;
 
-/* Why the token provider is asked for a token (HubClientCallbacks.token_needed). */
-typedef enum {
-  /* For the hello of a connection about to be made: every reconnect, and
-   * the first connection when HubClientOptions.token is NULL. */
-  HUB_CLIENT_TOKEN_CONNECT,
-  /* For a `refresh` (§12): the deadline approaches, or hub_client_refresh_token. */
-  HUB_CLIENT_TOKEN_REFRESH,
-} HubClientTokenNeed;
-
 /* Every member is optional. Callbacks run on the client's main context;
  * replies and events never run from inside a hub_client_*() call (state
  * changes may, from hub_client_connect and hub_client_disconnect), except the
@@ -132,24 +126,6 @@ typedef struct {
   /* Every frame received, replies included, before it is handled (for a raw
    * JSON log). @text is the frame as it came. */
   void (*frame) (HubClient *client, JsonObject *frame, const char *text, gpointer user_data);
-  /* The token provider (PROTOCOL.md §12): the client needs a fresh connection
-   * token, for @need. Answer with hub_client_supply_token() or
-   * hub_client_token_unavailable(), either inside this call (a token minted
-   * in the process: no thread, no allocation but the token's) or later from
-   * the main context (fetched over the network, made by another program:
-   * nothing blocks the loop every client of the thread shares), within
-   * request_timeout_ms (after it the ask counts as failed). One ask at a
-   * time: the client asks again only after an answer.
-   *
-   * With a provider the client refreshes on its own: at a random point
-   * between 75 % and 85 % of the time from the welcome (or the last refresh)
-   * to the token's deadline (`expires_ts`), so that many connections spread
-   * their refreshes, it asks here and sends `refresh`; and before every
-   * reconnect it asks here for the token of the new hello. After a 4003
-   * close (token expired) it reconnects only with a token from here; a
-   * provider that has none then ends it (DISCONNECTED). Without a provider
-   * the token of HubClientOptions is used for every hello, and 4003 is final. */
-  void (*token_needed) (HubClient *client, HubClientTokenNeed need, gpointer user_data);
 } HubClientCallbacks;
 
 /* The reply to a request: @reply is the `ok` (or other reply) frame, or the
@@ -210,7 +186,40 @@ const HubClientTransportClass *hub_client_lws_transport (void);
 
 /* ---- options ---- */
 
+/* Why the token provider is asked for a token (HubClientOptions.token_provider). */
+typedef enum {
+  /* For the hello of a connection about to be made: every reconnect, and
+   * the first connection when HubClientOptions.token is NULL. */
+  HUB_CLIENT_TOKEN_CONNECT,
+  /* For a `refresh` (§12): the deadline approaches, or hub_client_refresh_token. */
+  HUB_CLIENT_TOKEN_REFRESH,
+} HubClientTokenNeed;
+
+/* The token provider (PROTOCOL.md §12): the client needs a fresh connection
+ * token, for @need. Answer with hub_client_supply_token() or
+ * hub_client_token_unavailable(), either inside this call (a token minted in
+ * the process: no thread, no allocation but the token's) or later from the
+ * main context (fetched over the network, made by another program: nothing
+ * blocks the loop every client of the thread shares), within
+ * request_timeout_ms (after it the ask counts as failed). One ask at a time:
+ * the client asks again only after an answer.
+ *
+ * With a provider the client refreshes on its own: at a random point between
+ * 75 % and 85 % of the time from the welcome (or the last refresh) to the
+ * token's deadline (`expires_ts`), so that many connections spread their
+ * refreshes, it asks here and sends `refresh`; and before every reconnect it
+ * asks here for the token of the new hello. After a 4003 close (token
+ * expired) it reconnects only with a token from here; a provider that has
+ * none then ends it (DISCONNECTED). Without a provider the token of
+ * HubClientOptions is used for every hello, and 4003 is final. */
+typedef void (*HubClientTokenProvider) (HubClient *client, HubClientTokenNeed need,
+                                        gpointer user_data);
+
 typedef struct {
+  /* (nullable) Where fresh connection tokens come from (above), and its
+   * @user_data; NULL: HubClientOptions.token is the only one. */
+  HubClientTokenProvider token_provider;
+  gpointer token_provider_data;
   const char *url;          /* ws://HOST[:PORT][/PATH] or wss://…; NULL: ws://127.0.0.1:8080/ws */
   const char *user;         /* (nullable) with a token */
   const char *device;       /* (nullable) server default "default" */
@@ -379,7 +388,7 @@ gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObjec
 
 /* ---- token lifetime (§12) ---- */
 
-/* Answers HubClientCallbacks.token_needed with a fresh connection token
+/* Answers the token provider's ask with a fresh connection token
  * (transfer none, copied). It becomes the client's token for every later
  * hello; asked for a connection, the connection starts with it; asked for
  * a refresh, or given unasked while connected, it is sent in a `refresh`
@@ -387,7 +396,7 @@ gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObjec
  * main context only, like every call here. */
 HUB_CLIENT_API
 void hub_client_supply_token (HubClient *client, const char *token);
-/* Answers HubClientCallbacks.token_needed: no token now, @reason (nullable)
+/* Answers the token provider's ask: no token now, @reason (nullable)
  * says why. For a refresh: a TOKEN_FAILED event, and the deadline stands.
  * For a connection: the current token is used if, as far as the client
  * knows, it has not expired (a TOKEN_FAILED event says the provider failed);
