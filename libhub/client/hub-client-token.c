@@ -7,12 +7,9 @@
 #include "hub-client-token.h"
 
 #include "hub-client-private.h"
+#include "hub-client-timers.h"
 
 #include <string.h>
-
-/* A timer's delay is a guint of milliseconds; a deadline further away is
- * waited for in steps of this (24 days). */
-#define MAX_TIMER_MS ((gint64)G_MAXUINT / 2)
 
 struct _HubClientTokens {
   HubClient *client; /* (unowned) the owner */
@@ -30,11 +27,14 @@ struct _HubClientTokens {
   gboolean asked_by_hand; /* by hub_client_refresh_token */
   guint ask_timer;
 
-  gboolean connected;   /* between a welcome and the connection's end */
-  gint64 expires_ms;    /* the current token's deadline (the server's Unix ms); 0: none */
-  gint64 refresh_at_ms; /* when the next refresh is due (Unix ms) */
-  guint refresh_timer;
+  gboolean connected; /* between a welcome and the connection's end */
+  gint64 expires_ms;  /* the current token's deadline (the server's Unix ms); 0: none */
+  /* The refresh, in the thread's queue (one clock timer for all clients). */
+  HubClientTimers *timers; /* (owned) (nullable) with a provider */
+  HubClientTimer refresh;
 };
+
+static void on_refresh_due (gpointer user_data);
 
 static HubClientTokens *
 tokens_of (HubClient *client)
@@ -55,6 +55,10 @@ hub_client_tokens_new (HubClient *client, HubClock *clock, HubClientTokenProvide
   t->timeout_ms = timeout_ms;
   /* Not the backoff's sequence: the two draw independently. */
   t->rng = seed ^ 0x5851f42d4c957f2dull;
+  if (provider != NULL)
+    t->timers = hub_client_timers_ref_for (clock);
+  t->refresh.func = on_refresh_due;
+  t->refresh.data = t;
   return t;
 }
 
@@ -64,7 +68,10 @@ hub_client_tokens_free (HubClientTokens *t)
   if (t == NULL)
     return;
   hub_clock_cancel (t->clock, t->ask_timer);
-  hub_clock_cancel (t->clock, t->refresh_timer);
+  if (t->timers != NULL) {
+    hub_client_timers_cancel (t->timers, &t->refresh);
+    hub_client_timers_unref (t->timers);
+  }
   g_free (t);
 }
 
@@ -105,12 +112,14 @@ on_ask_timeout (gpointer user_data)
   hub_client_token_unavailable (t->client, why);
 }
 
-/* Asks the provider for @need; the answer may come before this returns (and
- * the client may be gone by then: nothing follows the call). An ask under way
- * serves a new need (a connection's need wins over a refresh's). */
+/* Asks the provider for @need; the answer may come before this returns, and
+ * the client may be gone after it: the caller touches nothing more. An ask
+ * under way serves a new need (a connection's need wins over a refresh's). */
 static void
 ask (HubClientTokens *t, HubClientTokenNeed need)
 {
+  HubClient *client = t->client;
+
   if (t->asking) {
     if (need == HUB_CLIENT_TOKEN_CONNECT)
       t->need = need;
@@ -118,9 +127,14 @@ ask (HubClientTokens *t, HubClientTokenNeed need)
   }
   t->asking = TRUE;
   t->need = need;
-  if (t->timeout_ms > 0)
+  /* Held: the provider may free the client (then its memory, and this
+   * object, stay until the release; the bound armed below goes with them). */
+  hub_client_hold (client);
+  t->provider (client, need, t->user_data);
+  /* A provider answering inside the call (minting) costs no timer. */
+  if (t->asking && t->timeout_ms > 0 && t->ask_timer == 0)
     t->ask_timer = hub_clock_add_timeout (t->clock, t->timeout_ms, on_ask_timeout, t);
-  t->provider (t->client, need, t->user_data);
+  hub_client_release (client);
 }
 
 gboolean
@@ -149,15 +163,11 @@ token_usable (HubClientTokens *t)
 
 /* ---- the refresh ---- */
 
-static void on_refresh_due (gpointer user_data);
-
 static void
-arm_refresh (HubClientTokens *t)
+cancel_refresh (HubClientTokens *t)
 {
-  gint64 delay = t->refresh_at_ms - hub_clock_unix_ms (t->clock);
-
-  t->refresh_timer =
-      hub_clock_add_timeout (t->clock, (guint)CLAMP (delay, 0, MAX_TIMER_MS), on_refresh_due, t);
+  if (t->timers != NULL)
+    hub_client_timers_cancel (t->timers, &t->refresh);
 }
 
 /* §12: refreshed on our own ahead of the deadline, at a random point between
@@ -168,29 +178,20 @@ schedule_refresh (HubClientTokens *t)
 {
   gint64 now;
 
-  hub_clock_cancel (t->clock, t->refresh_timer);
-  t->refresh_timer = 0;
+  cancel_refresh (t);
   if (!t->connected || t->expires_ms == 0 || t->provider == NULL)
     return;
   now = hub_clock_unix_ms (t->clock);
-  t->refresh_at_ms = now + hub_client_refresh_delay_ms (&t->rng, t->expires_ms - now);
-  arm_refresh (t);
+  hub_client_timers_schedule (t->timers, &t->refresh,
+                              now + hub_client_refresh_delay_ms (&t->rng, t->expires_ms - now));
 }
 
 static void
 on_refresh_due (gpointer user_data)
 {
   HubClientTokens *t = user_data;
-  HubClient *client = t->client;
 
-  t->refresh_timer = 0;
-  if (hub_clock_unix_ms (t->clock) < t->refresh_at_ms) {
-    arm_refresh (t); /* a long wait, in steps (or the wall clock went back) */
-    return;
-  }
-  hub_client_hold (client);
   ask (t, HUB_CLIENT_TOKEN_REFRESH);
-  hub_client_release (client);
 }
 
 /* @automatic: sent because the deadline neared (else asked for, or a token
@@ -279,8 +280,7 @@ void
 hub_client_tokens_disconnected (HubClientTokens *t, guint close_code)
 {
   t->connected = FALSE;
-  hub_clock_cancel (t->clock, t->refresh_timer);
-  t->refresh_timer = 0;
+  cancel_refresh (t);
   /* Kept: expires_ms, which tells whether the token may serve a reconnect. */
   if (close_code == 4003)
     t->spent = TRUE;

@@ -69,7 +69,9 @@ struct _HubClient {
   guint max_message_bytes; /* from the welcome; 0: not told */
   HubClientCounters counters;
 
-  GHashTable *room_tokens; /* room (owned) → the room token (owned) it was joined with (§12) */
+  /* (nullable) room (owned) → the room token (owned) it was joined with
+   * (§12); NULL until the first such join. */
+  GHashTable *room_tokens;
 
   guint depth;           /* entries from the loop currently on the stack */
   gboolean free_pending; /* hub_client_free ran: callbacks are silent, memory goes at depth 0 */
@@ -814,7 +816,8 @@ room_lost (HubClient *client, const char *room, const char *code, const char *te
       .text = text,
   };
 
-  g_hash_table_remove (client->room_tokens, room);
+  if (client->room_tokens != NULL)
+    g_hash_table_remove (client->room_tokens, room);
   if (room_seq (client, room) == NULL)
     return;
   g_hash_table_remove (client->rooms, room);
@@ -845,7 +848,8 @@ handle_check (HubClient *client, const char *room, JsonObject *frame, gboolean o
     g_autoptr (JsonObject) fields = json_object_new ();
     g_autoptr (JsonObject) request = NULL;
 
-    const char *room_token = g_hash_table_lookup (client->room_tokens, room);
+    const char *room_token =
+        client->room_tokens != NULL ? g_hash_table_lookup (client->room_tokens, room) : NULL;
 
     pending->room = g_strdup (room);
     json_object_set_string_member (fields, "room", room);
@@ -928,11 +932,15 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
 
     if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL)
       room_track (client, room, seq);
-    if (room != NULL && pending->room_token != NULL)
+    if (room != NULL && pending->room_token != NULL) {
+      if (client->room_tokens == NULL)
+        client->room_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       g_hash_table_replace (client->room_tokens, g_strdup (room),
                             g_steal_pointer (&pending->room_token));
+    }
   } else if (ok && pending->is_leave && pending->room != NULL) {
-    g_hash_table_remove (client->room_tokens, pending->room);
+    if (client->room_tokens != NULL)
+      g_hash_table_remove (client->room_tokens, pending->room);
     g_hash_table_remove (client->rooms, pending->room);
   }
   if (!ok) {
@@ -1143,6 +1151,44 @@ static const HubClientTransportSink sink = {
 
 /* ---- the object ---- */
 
+/* The real clock of a thread's clients, one for all while any: its timers
+ * (one queue of token refreshes among them, hub-client-timers.h) are
+ * shared, and a client costs no clock of its own. */
+typedef struct {
+  HubClock *clock; /* (owned) */
+  guint users;
+} ThreadClock;
+
+static GPrivate thread_clock;
+
+static HubClock *
+thread_clock_ref (void)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared == NULL) {
+    shared = g_new0 (ThreadClock, 1);
+    shared->clock = hub_clock_new_real ();
+    g_private_set (&thread_clock, shared);
+  }
+  shared->users++;
+  return hub_clock_ref (shared->clock);
+}
+
+/* Gives back a client's clock, the thread's or its own. */
+static void
+thread_clock_unref (HubClock *clock)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared != NULL && shared->clock == clock && --shared->users == 0) {
+    hub_clock_unref (shared->clock);
+    g_free (shared);
+    g_private_set (&thread_clock, NULL);
+  }
+  hub_clock_unref (clock);
+}
+
 static void
 room_free (gpointer data)
 {
@@ -1179,7 +1225,7 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->request_timeout_ms = options->request_timeout_ms;
   client->rng =
       options->seed != 0 ? options->seed : ((guint64)g_random_int () << 32 | g_random_int ());
-  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
+  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : thread_clock_ref ();
   client->tokens =
       hub_client_tokens_new (client, client->clock, options->token_provider,
                              options->token_provider_data, client->request_timeout_ms, client->rng);
@@ -1193,7 +1239,6 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   g_queue_init (&client->pending);
   g_queue_init (&client->deferred);
   client->rooms = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, room_free);
-  client->room_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   return client;
 }
 
@@ -1201,14 +1246,14 @@ static void
 client_destroy (HubClient *client)
 {
   g_hash_table_unref (client->rooms);
-  g_hash_table_unref (client->room_tokens);
+  g_clear_pointer (&client->room_tokens, g_hash_table_unref);
   hub_client_tokens_free (client->tokens);
   g_free (client->welcome_user);
   g_free (client->welcome_device);
   g_free (client->conn);
   g_free (client->final_reason);
   g_clear_error (&client->connect_error);
-  hub_clock_unref (client->clock);
+  thread_clock_unref (client->clock);
   hub_client_url_clear (&client->parsed);
   g_free (client->url);
   g_free (client->user);

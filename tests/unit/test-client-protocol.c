@@ -959,6 +959,59 @@ START_TEST (test_stale_refresh)
 }
 END_TEST
 
+/* Many clients with providers on one clock: their refreshes wait under one
+ * clock timer (not one each), and each comes in its own window. */
+START_TEST (test_many_clients_one_timer)
+{
+  enum { N = 200 };
+  HubClient *clients[N];
+  HubClientTransport *transports[N];
+  HubClientOptions options;
+  gint64 deadline = now_ms () + 10000;
+  guint refreshes = 0;
+
+  memset (&provider, 0, sizeof provider);
+  provider.mode = PROVIDE_NOW;
+  hub_client_options_init (&options);
+  options.url = "ws://127.0.0.1:1/ws";
+  options.token = "T0";
+  options.request_timeout_ms = 5000;
+  options.clock = clock_;
+  options.transport = &fake_class;
+  options.token_provider = on_token_needed;
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *welcome = NULL;
+
+    options.seed = i + 1;
+    clients[i] = hub_client_new (&options, NULL, NULL, NULL);
+    transports[i] = fake;
+    hub_client_connect (clients[i]);
+    transports[i]->sink->opened (transports[i]->owner);
+    welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":1,\"rooms\":[],\"expires_ts\":%" G_GINT64_FORMAT "}",
+        deadline);
+    transports[i]->sink->received (transports[i]->owner, welcome, strlen (welcome));
+  }
+  /* The fixture's client has no provider and no timer; each client here
+   * has answered its hello: what is left is the refresh queue's timer. */
+  ck_assert_msg (hub_fake_clock_pending (clock_) == 1, "one clock timer for %d refreshes, got %u",
+                 N, hub_fake_clock_pending (clock_));
+  hub_fake_clock_advance (clock_, 7499);
+  ck_assert_int_eq (provider.asks, 0);
+  hub_fake_clock_advance (clock_, 1001);
+  ck_assert_int_eq (provider.asks, N);
+  for (guint i = 0; i < N; i++) {
+    JsonObject *last = g_ptr_array_index (transports[i]->sent, transports[i]->sent->len - 1);
+
+    refreshes += strcmp (json_object_get_string_member (last, "type"), "refresh") == 0;
+  }
+  ck_assert_int_eq (refreshes, N);
+  for (guint i = 0; i < N; i++)
+    hub_client_free (clients[i]);
+  ck_assert_msg (hub_fake_clock_pending (clock_) == 0, "no timer left after the clients");
+}
+END_TEST
+
 /* An asynchronous provider: the refresh waits for its answer. A refused
  * refresh is reported and not retried: the deadline closes the connection
  * (4003), and the reconnect asks the provider for the hello's token. */
@@ -1236,6 +1289,7 @@ protocol_suite (void)
       {"refresh_ahead_of_deadline", test_refresh_ahead_of_deadline},
       {"refresh_delay_function", test_refresh_delay_function},
       {"stale_refresh", test_stale_refresh},
+      {"many_clients_one_timer", test_many_clients_one_timer},
       {"refresh_refused_then_4003", test_refresh_refused_then_4003},
       {"4003_without_provider", test_4003_without_provider},
       {"4010_final", test_4010_final},
