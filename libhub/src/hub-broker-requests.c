@@ -184,6 +184,7 @@ who_done (redisReply *reply, gpointer data)
     json_object_set_int_member (m, "devices", hub_reply_int (reply, i + 2));
     json_array_add_object_element (members, m);
   }
+  hub_dispatcher_guard_who (call->d, call->conn, json_array_get_length (members));
   result = json_object_new ();
   json_object_set_array_member (result, "members", members);
   hub_dispatcher_reply_ok (call->conn, call->req->id_json, result);
@@ -447,6 +448,10 @@ do_subscribe (HubCall *call)
   if (g_hash_table_size (subs) + n_new > HUB_MAX_SUBSCRIPTIONS_PER_CONNECTION) {
     hub_dispatcher_reply_error (call->conn, call->req->id_json, HUB_ERROR_BAD_REQUEST,
                                 "too many subscriptions on this connection (at most 10000)");
+    hub_call_free (call);
+    return;
+  }
+  if (!hub_dispatcher_guard_subscribe (d, call->conn, n_new, call->req->id_json)) {
     hub_call_free (call);
     return;
   }

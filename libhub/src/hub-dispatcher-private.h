@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hub-broker-private.h"
+#include "hub-dispatcher-guard.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -29,6 +30,7 @@ struct _HubDispatcher {
   /* (owned) where the shared state lives: in memory (hub-broker-memory.c),
    * or on Redis (hub-broker-cluster.c); the only seam between the modes. */
   HubBroker *broker;
+  HubDispatcherGuard guard; /* liveness across stalls, bounds per user (hub-dispatcher-guard.c) */
 };
 
 /* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */

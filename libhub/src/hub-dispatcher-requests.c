@@ -209,6 +209,7 @@ handle_who (HubDispatcher *d, HubConnection *conn, HubRequest *req)
   result = json_object_new ();
   json_object_set_array_member (result, "members", members);
   hub_dispatcher_reply_ok (conn, req->id_json, result);
+  hub_dispatcher_guard_who (d, conn, sorted->len);
 }
 
 /* --- §5 Messages ------------------------------------------------------------------- */
@@ -371,6 +372,8 @@ handle_subscribe (HubDispatcher *d, HubConnection *conn, HubRequest *req)
                                 "too many subscriptions on this connection (at most 10000)");
     return;
   }
+  if (!hub_dispatcher_guard_subscribe (d, conn, fresh, req->id_json))
+    return;
   statuses = json_object_new ();
   for (guint i = 0; i < req->users->len; i++) {
     const char *user = g_ptr_array_index (req->users, i);

@@ -63,6 +63,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
   d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
   d->broker = hub_broker_memory_new (d);
+  hub_dispatcher_guard_init (&d->guard);
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));
@@ -96,6 +97,7 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->conns, hub_connection_manager_free);
   g_clear_pointer (&d->rooms, hub_room_manager_free);
   g_clear_pointer (&d->clock, hub_clock_unref);
+  hub_dispatcher_guard_clear (&d->guard);
   g_free (d->conn_id_prefix);
   hub_config_clear (&d->config);
   g_free (d);
@@ -280,6 +282,8 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
     return;
   }
 
+  if (!hub_dispatcher_guard_hello (d, conn, user, req->id_json))
+    return;
   {
     g_autofree char *who = g_strdup (user); /* user may point into claims or req */
 
@@ -307,14 +311,12 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
   }
 
   if (verdict == HUB_RATE_LIMITED) {
-    HubDecodeResult res = {0};
-
-    hub_codec_decode (data, len, &res);
-    hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
-                                "too many requests: slow down");
-    hub_decode_result_clear (&res);
+    hub_dispatcher_refuse_rate_limited (conn, data, len);
     return;
   }
+  if (!hub_connection_is_authenticated (conn) &&
+      hub_dispatcher_refuse_before_hello (d, conn, data, len))
+    return;
   hub_dispatcher_receive_decoded (d, conn, data, len);
 }
 
@@ -338,7 +340,7 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
     hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
   } else if (res.type == HUB_REQ_HELLO) {
     handle_hello (d, conn, &res.request);
-  } else {
+  } else if (hub_dispatcher_guard_request (d, conn, res.request, len)) {
     b->vtable->execute (b, conn, g_steal_pointer (&res.request));
   }
   hub_decode_result_clear (&res);
@@ -355,49 +357,14 @@ hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code, cons
 
 /* --- Liveness -------------------------------------------------------------- */
 
-typedef struct {
-  gint64 now_ms;
-  gint64 dead_after_ms;
-  guint slot; /* connections of this slot are pinged */
-} Sweep;
-
-/* A connection's tick within the heartbeat's cycle: the top bits of a
- * Fibonacci hash of its address, which is stable for its life and spreads
- * connections made together (a reconnect storm) over the whole cycle. */
-static guint
-ping_slot (HubConnection *conn)
-{
-  G_STATIC_ASSERT ((TICKS_PER_HEARTBEAT & (TICKS_PER_HEARTBEAT - 1)) == 0);
-  return (guint)((((guint64)(guintptr)conn) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15)) >> 32) %
-         TICKS_PER_HEARTBEAT;
-}
-
-static void
-sweep_one (HubConnection *conn, gpointer user_data)
-{
-  const Sweep *sweep = user_data;
-  const HubConnectionStats *stats = hub_connection_get_stats (conn);
-
-  if (hub_connection_is_closing (conn))
-    return;
-  if (sweep->now_ms - stats->last_activity_unix_ms >= sweep->dead_after_ms)
-    hub_connection_close (conn, HUB_CLOSE_LIVENESS, "liveness timeout");
-  else if (ping_slot (conn) == sweep->slot)
-    hub_connection_ping (conn);
-}
-
 static void
 on_tick (gpointer user_data)
 {
   HubDispatcher *d = user_data;
-  Sweep sweep;
 
   d->tick_timer = 0;
   d->tick_count++;
-  sweep.now_ms = hub_clock_unix_ms (d->clock);
-  sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
-  sweep.slot = d->tick_count % TICKS_PER_HEARTBEAT;
-  hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
+  hub_dispatcher_liveness_tick (d, d->tick_count % TICKS_PER_HEARTBEAT, TICKS_PER_HEARTBEAT);
   if (d->broker->vtable->tick != NULL && d->tick_count % TICKS_PER_BROKER_TICK == 0)
     d->broker->vtable->tick (d->broker);
   schedule_tick (d);
@@ -411,6 +378,7 @@ schedule_tick (HubDispatcher *d)
   if (d->config.heartbeat_s == 0)
     return;
   d->tick_timer = hub_clock_add_timeout (d->clock, interval_ms, on_tick, d);
+  hub_dispatcher_liveness_scheduled (d, interval_ms);
 }
 
 /* --- Figures --------------------------------------------------------------- */

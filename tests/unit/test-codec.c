@@ -1438,6 +1438,78 @@ START_TEST (test_encode_large_frame)
 }
 END_TEST
 
+/* ---- The envelope read by the scan alone (hub_codec_peek) --------------------------- */
+
+/* Where the peek is sure, it finds what decoding finds: envelope, type, id. */
+START_TEST (test_peek_agrees_with_decode)
+{
+  static const char *const inputs[] = {
+      "{\"type\":\"ping\",\"id\":7}",
+      "{\"id\":\"abc\",\"type\":\"join\",\"room\":\"r\"}",
+      "{\"id\":\"a\\u0042\\n\",\"type\":\"ping\"}",
+      "{\"type\":\"ping\",\"id\":-0}",
+      "{\"type\":\"ping\",\"id\":9223372036854775807}",
+      "{\"type\":\"ping\",\"id\":9223372036854775808}",
+      "{\"type\":\"ping\",\"id\":1.5}",
+      "{\"type\":\"ping\",\"id\":1e3}",
+      "{\"type\":\"ping\",\"id\":null}",
+      "{\"type\":\"ping\",\"id\":[1]}",
+      "{\"type\":\"ping\",\"id\":{\"id\":1}}",
+      "{\"type\":3,\"id\":1}",
+      "{\"id\":1}",
+      "{\"type\":\"nope\",\"id\":1}",
+      "{\"type\":\"hello\",\"type\":\"ping\",\"id\":1,\"id\":2}",
+      "{\"x\":{\"type\":\"hello\",\"id\":5},\"type\":\"ping\"}",
+      "{\"x\":[0,0,[0,{\"a\":\"]}\"}]],\"type\":\"who\",\"id\":\"w\"}",
+      "{\"typ\\u0065\":\"ping\",\"id\":1}",
+      "{\"type\":\"p\\u0069ng\",\"id\":1}",
+      "{\"type\":\"ping\",\"id\":\"\\u0000\"}",
+      "{\"type\":\"ping\",\"id\":1",
+      "[\"type\",\"ping\"]",
+      "{\"type\":\"ping\",\"id\":01}",
+      "{\"type\" : \"ping\" , \"id\" : 12 }",
+  };
+  guint sure = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (inputs); i++) {
+    HubPeek peek;
+
+    decode (inputs[i]);
+    hub_codec_peek (inputs[i], strlen (inputs[i]), &peek);
+    if (peek.sure) {
+      sure++;
+      ck_assert_msg (peek.envelope_ok == res.envelope_ok, "%s: envelope %d, decode says %d",
+                     inputs[i], peek.envelope_ok, res.envelope_ok);
+      ck_assert_msg (g_strcmp0 (peek.id_json, res.id_json) == 0, "%s: id %s, decode says %s",
+                     inputs[i], peek.id_json, res.id_json);
+      if (peek.envelope_ok)
+        ck_assert_msg (peek.type == res.type, "%s: type %d, decode says %d", inputs[i], peek.type,
+                       res.type);
+    }
+    hub_peek_clear (&peek);
+  }
+  ck_assert_uint_ge (sure, 17);
+}
+END_TEST
+
+/* A 64 KiB array is read past without building anything. */
+START_TEST (test_peek_large_array)
+{
+  GString *s = g_string_new ("{\"type\":\"publish\",\"x\":[0");
+  HubPeek peek;
+
+  while (s->len < 65000)
+    g_string_append (s, ",0");
+  g_string_append (s, "],\"id\":42}");
+  hub_codec_peek (s->str, s->len, &peek);
+  ck_assert (peek.sure && peek.envelope_ok);
+  ck_assert_int_eq (peek.type, HUB_REQ_PUBLISH);
+  ck_assert_str_eq (peek.id_json, "42");
+  hub_peek_clear (&peek);
+  g_string_free (s, TRUE);
+}
+END_TEST
+
 static void
 add (Suite *s, const char *name, const TTest *const *tests, guint n)
 {
@@ -1486,6 +1558,7 @@ codec_suite (void)
        test_encode_ephemeral, test_encode_resumed_and_pong, test_encode_numbers,
        test_encode_large_frame);
   ADD (s, "round trip", test_round_trip_decode_encode, test_round_trip_ids);
+  ADD (s, "peek", test_peek_agrees_with_decode, test_peek_large_array);
   return s;
 }
 

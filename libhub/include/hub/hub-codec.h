@@ -106,6 +106,24 @@ void hub_codec_decode (const char *data, gsize len, HubDecodeResult *result);
 HUB_API
 void hub_decode_result_clear (HubDecodeResult *result);
 
+/* A request's envelope read without decoding it (a strict scan, no JSON
+ * tree): for answering a frame the server will not execute (rate-limited,
+ * or not a hello before hello) at the cost of reading its bytes once. */
+typedef struct {
+  /* TRUE when the fields below are what hub_codec_decode() would find; FALSE
+   * when only decoding can tell (invalid JSON, escapes in a top-level key or
+   * in `type`, an id json-glib would alter). */
+  gboolean sure;
+  gboolean envelope_ok; /* a string `type`, and an `id` absent, integer or string */
+  HubRequestType type;  /* when envelope_ok; HUB_REQ_UNKNOWN for other names */
+  char *id_json;        /* (owned) (nullable) the id as the decoder re-encodes it */
+} HubPeek;
+
+HUB_API
+void hub_codec_peek (const char *data, gsize len, HubPeek *peek);
+HUB_API
+void hub_peek_clear (HubPeek *peek);
+
 /* --- Encoding server frames. Every function returns a new frame (transfer full).
  * `id_json` is the request's id as returned by the decoder, NULL for none. --- */
 
