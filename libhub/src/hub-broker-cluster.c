@@ -290,6 +290,7 @@ hello_done (redisReply *reply, gpointer data)
   welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
   welcome.rooms = (const char *const *)room_ids->pdata;
   welcome.n_rooms = room_ids->len - 1;
+  welcome.limits = &d->guard.welcome_limits; /* §8 (hub-dispatcher-guard.c) */
   frame = hub_encode_welcome (call->req->id_json, &welcome);
   hub_dispatcher_send (conn, frame);
 

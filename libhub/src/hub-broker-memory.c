@@ -75,6 +75,7 @@ memory_hello (HubBroker *b, HubConnection *conn, HubRequest *req, const char *us
   welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
   welcome.rooms = (const char *const *)rooms;
   welcome.n_rooms = g_strv_length (rooms);
+  welcome.limits = &d->guard.welcome_limits; /* §8 (hub-dispatcher-guard.c) */
   /* welcome answers hello even without an id: the client needs its fields. */
   frame = hub_encode_welcome (req->id_json, &welcome);
   hub_dispatcher_send (conn, frame);

@@ -17,10 +17,17 @@ typedef struct {
 } FanoutBucket;
 
 void
-hub_dispatcher_guard_init (HubDispatcherGuard *guard)
+hub_dispatcher_guard_init (HubDispatcherGuard *guard, const HubConfig *config)
 {
   memset (guard, 0, sizeof *guard);
   guard->fanout = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  guard->welcome_limits = (HubWelcomeLimits){
+      .rate_per_s = config->rate_per_s,
+      .burst = config->burst,
+      .max_connections_per_user = config->max_connections_per_user,
+      .max_subscriptions_per_user = config->max_subscriptions_per_user,
+      .fanout_bytes_per_s = (gint64)config->fanout_bytes_per_s,
+  };
 }
 
 void
@@ -180,8 +187,7 @@ hub_dispatcher_refuse_before_hello (HubDispatcher *d, HubConnection *conn, const
     answered = TRUE;
   } else if (peek.sure && peek.type != HUB_REQ_HELLO) {
     /* §2, §3: before a successful hello, anything but hello. */
-    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_NOT_AUTHENTICATED,
-                                "say hello first");
+    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
     answered = TRUE;
   } else {
     /* A hello (or what only decoding can tell) is decoded: a stranger pays

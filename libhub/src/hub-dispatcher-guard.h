@@ -21,9 +21,10 @@ typedef struct {
   gint64 tick_due_us;  /* monotonic: when the liveness tick is due */
   guint64 loop_stalls; /* ticks found far later than due */
   GHashTable *fanout;  /* user (owned) → FanoutBucket* (owned): senders in debt or recent */
+  HubWelcomeLimits welcome_limits; /* what welcome tells a client (§8) */
 } HubDispatcherGuard;
 
-void hub_dispatcher_guard_init (HubDispatcherGuard *guard);
+void hub_dispatcher_guard_init (HubDispatcherGuard *guard, const HubConfig *config);
 void hub_dispatcher_guard_clear (HubDispatcherGuard *guard);
 
 /* ---- liveness ---- */

@@ -63,7 +63,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
   d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
   d->broker = hub_broker_memory_new (d);
-  hub_dispatcher_guard_init (&d->guard);
+  hub_dispatcher_guard_init (&d->guard, &d->config);
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));

@@ -339,6 +339,24 @@ hub_test_server_kill (HubTestServer *server)
 }
 
 gboolean
+hub_test_server_pause (HubTestServer *server, gboolean pause)
+{
+  return hub_test_platform_pause (server->proc, pause);
+}
+
+long
+hub_test_server_rss_kib (HubTestServer *server)
+{
+  return hub_test_platform_child_rss_kib (server->proc);
+}
+
+long
+hub_test_server_open_files (HubTestServer *server)
+{
+  return hub_test_platform_child_open_files (server->proc);
+}
+
+gboolean
 hub_test_server_is_running (HubTestServer *server)
 {
   return !wait_exit (server, 0);

@@ -48,6 +48,13 @@ gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest
 /* Ends the server at once, as a crash would (SIGKILL on Unix, TerminateProcess
  * on Windows: g_subprocess_force_exit), without waiting. */
 void hub_test_server_kill (HubTestServer *server);
+/* Stops (SIGSTOP) or resumes (SIGCONT) the server, as a VM pause would;
+ * FALSE where a process cannot be paused from outside (Windows). */
+gboolean hub_test_server_pause (HubTestServer *server, gboolean pause);
+/* The server's resident memory in KiB and its open descriptors; -1 where
+ * unknown (only Linux has /proc). */
+long hub_test_server_rss_kib (HubTestServer *server);
+long hub_test_server_open_files (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */

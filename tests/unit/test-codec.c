@@ -1252,6 +1252,25 @@ START_TEST (test_encode_welcome)
 }
 END_TEST
 
+START_TEST (test_encode_welcome_limits)
+{
+  HubWelcomeLimits limits = {.rate_per_s = 100,
+                             .burst = 2.5,
+                             .max_connections_per_user = 32,
+                             .max_subscriptions_per_user = 10000,
+                             .fanout_bytes_per_s = 262144};
+  HubWelcome w = {
+      .conn = "c", .user = "u", .device = "d", .node = "n", .server = "s", .limits = &limits};
+  g_autoptr (HubFrame) frame = hub_encode_welcome (NULL, &w);
+
+  ck_assert_msg (g_str_has_suffix (text (frame), ",\"limits\":{\"rate_per_s\":100,\"burst\":2.5,"
+                                                 "\"max_connections_per_user\":32,"
+                                                 "\"max_subscriptions_per_user\":10000,"
+                                                 "\"fanout_bytes_per_s\":262144}}"),
+                 "%s", text (frame));
+}
+END_TEST
+
 START_TEST (test_encode_message)
 {
   g_autoptr (JsonNode) payload = parse_node ("{\"text\":\"hi\"}");
@@ -1554,9 +1573,9 @@ codec_suite (void)
        test_enum_strings);
   ADD (s, "encode", test_encode_error, test_encode_strings_survive,
        test_encode_invalid_utf8_repaired, test_encode_ok, test_encode_history_ok,
-       test_encode_welcome, test_encode_message, test_encode_direct_multicast_broadcast,
-       test_encode_ephemeral, test_encode_resumed_and_pong, test_encode_numbers,
-       test_encode_large_frame);
+       test_encode_welcome, test_encode_welcome_limits, test_encode_message,
+       test_encode_direct_multicast_broadcast, test_encode_ephemeral, test_encode_resumed_and_pong,
+       test_encode_numbers, test_encode_large_frame);
   ADD (s, "round trip", test_round_trip_decode_encode, test_round_trip_ids);
   ADD (s, "peek", test_peek_agrees_with_decode, test_peek_large_array);
   return s;

@@ -261,8 +261,8 @@ START_TEST (test_fanout_budget)
   TestClient *b = test_client_hello (node, "bob", NULL);
   TestClient *a2 = test_client_hello (node, "alice", "tablet");
   g_autofree char *pad = g_strnfill (3000, 'p');
-  g_autofree char *direct =
-      g_strdup_printf ("{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"p\":\"%s\"}}", pad);
+  g_autofree char *direct = g_strdup_printf (
+      "{\"type\":\"direct\",\"id\":1,\"to\":\"bob\",\"payload\":{\"p\":\"%s\"}}", pad);
   guint ok = 0;
   g_autoptr (JsonObject) limited = NULL;
   g_autoptr (JsonObject) own = NULL;
@@ -302,8 +302,8 @@ START_TEST (test_multicast_costs_per_recipient)
   /* 200 × ~110 bytes: one passes, then the debt of ~12 KB. */
   ck_assert_reply_ok (first);
   ck_assert_reply_error (second, "rate_limited");
-  ck_assert_msg (strstr (json_object_get_string_member (second, "message"), "wait") != NULL,
-                 "%s", test_json (second));
+  ck_assert_msg (strstr (json_object_get_string_member (second, "message"), "wait") != NULL, "%s",
+                 test_json (second));
 }
 END_TEST
 
@@ -332,7 +332,8 @@ START_TEST (test_who_costs_by_size)
   }
   hub_fake_clock_advance (n->clock, 2000);
   for (int i = 0; i < 5; i++) {
-    g_autoptr (JsonObject) r = test_client_req (asker, "{\"type\":\"who\",\"id\":1,\"room\":\"big\"}");
+    g_autoptr (JsonObject) r =
+        test_client_req (asker, "{\"type\":\"who\",\"id\":1,\"room\":\"big\"}");
 
     if (g_strcmp0 (json_object_get_string_member (r, "type"), "ok") == 0)
       ok++;

@@ -142,12 +142,23 @@ HUB_API
 HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n,
                                  gboolean complete);
 
+/* The bounds a client paces itself by (PROTOCOL.md §8), in welcome's
+ * `limits`: {"rate_per_s","burst","max_connections_per_user",
+ * "max_subscriptions_per_user","fanout_bytes_per_s"} (0: no bound). */
+typedef struct {
+  double rate_per_s, burst;
+  guint max_connections_per_user;
+  guint max_subscriptions_per_user;
+  gint64 fanout_bytes_per_s;
+} HubWelcomeLimits;
+
 typedef struct {
   const char *conn, *user, *device, *node, *server;
   gint heartbeat_s;
   gint64 max_message_bytes;
   const char *const *rooms; /* NULL-terminated */
   guint n_rooms;
+  const HubWelcomeLimits *limits; /* (nullable) no `limits` when NULL */
 } HubWelcome;
 HUB_API
 HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w);
