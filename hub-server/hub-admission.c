@@ -149,9 +149,9 @@ start_waiting (HubAdmission *a, Peer *peer)
 
   stop_waiting (a, peer);
   peer->waiting_us = now;
-  peer->deadline_us =
-      a->options.http_timeout_s > 0 ? now + (gint64)a->options.http_timeout_s * G_USEC_PER_SEC
-                                    : G_MAXINT64;
+  peer->deadline_us = a->options.http_timeout_s > 0
+                          ? now + (gint64)a->options.http_timeout_s * G_USEC_PER_SEC
+                          : G_MAXINT64;
   peer->link.data = peer;
   g_queue_push_tail_link (&a->waiting, &peer->link);
   if (peer->address != NULL)

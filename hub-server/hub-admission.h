@@ -31,8 +31,8 @@ G_BEGIN_DECLS
 typedef struct {
   guint max_connections;             /* WebSockets in all; 0: no bound */
   guint max_connections_per_address; /* 0: no bound */
-  GPtrArray *exempt;      /* (unowned) (nullable) GInetAddressMask*: not counted per address */
-  guint http_timeout_s;   /* for a whole request; 0: none */
+  GPtrArray *exempt;    /* (unowned) (nullable) GInetAddressMask*: not counted per address */
+  guint http_timeout_s; /* for a whole request; 0: none */
 } HubAdmissionOptions;
 
 typedef struct _HubAdmission HubAdmission;

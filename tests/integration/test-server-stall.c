@@ -8,11 +8,11 @@
 
 #include <string.h>
 
-#define N_CLIENTS 30
+#define N_CLIENTS   30
 #define HEARTBEAT_S 1
 /* More than 3 × heartbeat: before the fix, every client was closed with 4002
  * within milliseconds of SIGCONT and the publishes sent meanwhile were lost. */
-#define STALL_MS 5000
+#define STALL_MS         5000
 #define SENDS_PER_CLIENT 10
 
 static double
@@ -96,7 +96,8 @@ START_TEST (stall_longer_than_three_heartbeats_loses_nothing)
       hub_test_ws_send_text (clients[i], request);
       sent++;
     }
-    while (g_get_monotonic_time () - start < (gint64)(round + 1) * STALL_MS / SENDS_PER_CLIENT * 1000)
+    while (g_get_monotonic_time () - start <
+           (gint64)(round + 1) * STALL_MS / SENDS_PER_CLIENT * 1000)
       hub_test_ws_service (10);
   }
   ck_assert (hub_test_server_pause (server, FALSE));
@@ -141,8 +142,8 @@ START_TEST (stall_longer_than_three_heartbeats_loses_nothing)
            "hub_frames_in_total +%.0f, hub_messages_in_total +%.0f\n",
            N_CLIENTS, sent, sent, frames_after - frames_before, messages_after - messages_before);
   ck_assert_msg (messages_after - messages_before == sent,
-                 "hub_messages_in_total grew by %.0f, %u were sent", messages_after - messages_before,
-                 sent);
+                 "hub_messages_in_total grew by %.0f, %u were sent",
+                 messages_after - messages_before, sent);
   ck_assert_msg (frames_after - frames_before >= sent, "hub_frames_in_total grew by %.0f",
                  frames_after - frames_before);
   for (int i = 0; i < N_CLIENTS; i++)

@@ -485,6 +485,42 @@ hub_test_tcp_connect (guint16 port, GError **error)
   return g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, error);
 }
 
+guint
+hub_test_raw_http (guint16 port, const void *request, gsize len, guint timeout_ms, char **head)
+{
+  g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, NULL);
+  g_autoptr (GString) got = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  GSocket *sock;
+  const char *end;
+
+  if (head != NULL)
+    *head = NULL;
+  if (conn == NULL)
+    return 0;
+  sock = g_socket_connection_get_socket (conn);
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), request, len,
+                                  NULL, NULL, NULL))
+    return 0;
+  while ((end = strstr (got->str, "\r\n\r\n")) == NULL && g_get_monotonic_time () < deadline) {
+    char buf[4096];
+    gssize n;
+
+    if (!g_socket_condition_timed_wait (sock, G_IO_IN, deadline - g_get_monotonic_time (), NULL,
+                                        NULL))
+      break;
+    n = g_socket_receive (sock, buf, sizeof buf, NULL, NULL);
+    if (n <= 0)
+      break;
+    g_string_append_len (got, buf, n);
+  }
+  if (!g_str_has_prefix (got->str, "HTTP/1.") || got->len < 12 || end == NULL)
+    return 0;
+  if (head != NULL)
+    *head = g_strndup (got->str, (gsize)(end - got->str));
+  return (guint)g_ascii_strtoull (got->str + 9, NULL, 10);
+}
+
 static const char *
 find_crlfcrlf (const guint8 *data, gsize len)
 {

@@ -107,6 +107,12 @@ const char *hub_test_http_response_header (HubTestHttpResponse *response, const 
 /* Opens a plain TCP connection to 127.0.0.1:@port (5 s timeouts), for the
  * hostile forms the WebSocket client cannot produce. (transfer full) */
 GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error);
+/* Sends @len bytes of @request on a new connection and reads the answer's
+ * status line within @timeout_ms: the HTTP status, 0 when the connection
+ * ended (or the time ran out) without one. @head (nullable) gets the answer's
+ * head (transfer full). */
+guint hub_test_raw_http (guint16 port, const void *request, gsize len, guint timeout_ms,
+                         char **head);
 
 /* Parses @text as a JSON object; NULL when it is not one. (transfer full) */
 JsonObject *hub_test_json_parse (const char *text, gsize len);

@@ -879,15 +879,15 @@ hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char *subp
 }
 
 gboolean
-hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
+hub_test_raw_ws_send_frame (HubTestRawWs *raw, guint8 opcode, const void *data, gsize len)
 {
-  gsize len = strlen (text);
+  const guint8 *bytes = data;
   g_autoptr (GByteArray) frame = g_byte_array_new ();
   guint8 head[14];
   gsize n = 0;
   guint8 mask[4];
 
-  head[n++] = 0x81;
+  head[n++] = 0x80 | (opcode & 0x0f);
   if (len < 126) {
     head[n++] = 0x80 | (guint8)len;
   } else if (len < 65536) {
@@ -904,11 +904,17 @@ hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
   g_byte_array_append (frame, head, n);
   g_byte_array_append (frame, mask, 4);
   for (gsize i = 0; i < len; i++) {
-    guint8 c = (guint8)text[i] ^ mask[i % 4];
+    guint8 c = bytes[i] ^ mask[i % 4];
 
     g_byte_array_append (frame, &c, 1);
   }
   return hub_test_raw_ws_send_bytes (raw, frame->data, frame->len);
+}
+
+gboolean
+hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text)
+{
+  return hub_test_raw_ws_send_frame (raw, 0x1, text, strlen (text));
 }
 
 /* Parses one complete frame at the start of raw->buf, or returns -1. */
