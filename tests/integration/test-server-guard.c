@@ -66,9 +66,8 @@ END_TEST
 
 START_TEST (per_address_bound_503)
 {
-  g_autoptr (HubTestServer) server =
-      hub_test_server_start ("--max-connections-per-address", "3", "--address-limit-exempt",
-                             "none", NULL);
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--max-connections-per-address", "3",
+                                                            "--address-limit-exempt", "none", NULL);
   guint16 port = hub_test_server_port (server);
   HubTestRawWs *open[3] = {NULL};
 
@@ -209,12 +208,14 @@ START_TEST (h2c_answered_in_http_1_1)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
   guint16 port = hub_test_server_port (server);
-  static const char request[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, "
-                                "HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+  static const char request[] =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, "
+      "HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
   g_autofree char *head = NULL;
 
   ck_assert_uint_eq (hub_test_raw_http (port, request, sizeof request - 1, 5000, &head), 200);
-  ck_assert_msg (g_str_has_prefix (head, "HTTP/1.1 200"), "answered in HTTP/1.1, not 101 to h2c: %s", head);
+  ck_assert_msg (g_str_has_prefix (head, "HTTP/1.1 200"),
+                 "answered in HTTP/1.1, not 101 to h2c: %s", head);
 }
 END_TEST
 
@@ -225,8 +226,9 @@ START_TEST (publish_refused_before_its_body)
   guint16 port = hub_test_server_port (server);
   static const char no_token[] = "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
                                  "Content-Length: 60000\r\n\r\n";
-  static const char bad_token[] = "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
-                                  "Authorization: Bearer not.a.token\r\nContent-Length: 60000\r\n\r\n";
+  static const char bad_token[] =
+      "POST /api/publish HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer not.a.token\r\nContent-Length: 60000\r\n\r\n";
   g_autofree char *user_token = hub_auth_mint ("s3cret", 6, "alice", FALSE, 0);
   g_autofree char *not_admin =
       g_strdup_printf ("POST /api/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
@@ -279,9 +281,9 @@ START_TEST (invalid_close_codes_answered_1002)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
   guint16 port = hub_test_server_port (server);
-  static const guint codes[][2] = {{5000, 1002}, {65535, 1002}, {1005, 1002}, {1006, 1002},
-                                   {1015, 1002}, {999, 1002},   {1000, 1000}, {3000, 3000},
-                                   {4999, 4999}};
+  static const guint codes[][2] = {{5000, 1002}, {65535, 1002}, {1005, 1002},
+                                   {1006, 1002}, {1015, 1002},  {999, 1002},
+                                   {1000, 1000}, {3000, 3000},  {4999, 4999}};
 
   for (guint i = 0; i < G_N_ELEMENTS (codes); i++) {
     g_autoptr (HubTestRawWs) raw = hub_test_raw_ws_new (port, NULL);
