@@ -156,6 +156,11 @@ start_waiting (HubAdmission *a, Peer *peer)
   g_queue_push_tail_link (&a->waiting, &peer->link);
   if (peer->address != NULL)
     peer->address->waiting++;
+  /* Past the bound, the head may be due before its deadline: arm again. */
+  if (a->waiting.length == HUB_ADMISSION_MAX_WAITING + 1 && a->timer != 0) {
+    g_source_remove (a->timer);
+    a->timer = 0;
+  }
   arm_timer (a);
 }
 
@@ -168,6 +173,13 @@ end (HubAdmission *a, Peer *peer)
   lws_set_timeout (peer->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
 }
 
+/* The oldest waiter may be ended to make room once it is this old. */
+static gint64
+evictable_at (const Peer *peer)
+{
+  return peer->waiting_us + HUB_ADMISSION_EVICT_MIN_AGE_MS * 1000;
+}
+
 static gboolean
 on_timer (gpointer user_data)
 {
@@ -178,12 +190,18 @@ on_timer (gpointer user_data)
   while (a->waiting.length > 0) {
     Peer *peer = g_queue_peek_head (&a->waiting);
 
-    if (peer->deadline_us > now)
+    if (peer->deadline_us <= now) {
+      /* Its request (headers and body) did not come whole in time: a client
+       * that sends a byte now and then holds nothing longer than this. */
+      g_debug ("admission: a request not read within %u s: closing", a->options.http_timeout_s);
+      end (a, peer);
+    } else if (a->waiting.length > HUB_ADMISSION_MAX_WAITING && evictable_at (peer) <= now) {
+      /* A crowd came faster than it could be told apart: the longest
+       * waiters go, so that the next connection finds a header buffer. */
+      end (a, peer);
+    } else {
       break;
-    /* Its request (headers and body) did not come whole in time: a client
-     * that sends a byte now and then holds nothing longer than this. */
-    g_debug ("admission: a request not read within %u s: closing", a->options.http_timeout_s);
-    end (a, peer);
+    }
   }
   arm_timer (a);
   return G_SOURCE_REMOVE;
@@ -193,12 +211,17 @@ static void
 arm_timer (HubAdmission *a)
 {
   Peer *head;
-  gint64 wait_us;
+  gint64 at, wait_us;
 
-  if (a->timer != 0 || a->waiting.length == 0 || a->options.http_timeout_s == 0)
+  if (a->timer != 0 || a->waiting.length == 0)
     return;
   head = g_queue_peek_head (&a->waiting);
-  wait_us = MAX (head->deadline_us - g_get_monotonic_time (), 0);
+  at = a->options.http_timeout_s > 0 ? head->deadline_us : G_MAXINT64;
+  if (a->waiting.length > HUB_ADMISSION_MAX_WAITING)
+    at = MIN (at, evictable_at (head));
+  if (at == G_MAXINT64)
+    return;
+  wait_us = MAX (at - g_get_monotonic_time (), 0);
   a->timer = g_timeout_add ((guint)((wait_us + 999) / 1000), on_timer, a);
 }
 
@@ -306,8 +329,7 @@ hub_admission_make_room (HubAdmission *a)
 {
   Peer *oldest = g_queue_peek_head (&a->waiting);
 
-  if (oldest == NULL ||
-      g_get_monotonic_time () - oldest->waiting_us < HUB_ADMISSION_EVICT_MIN_AGE_MS * 1000)
+  if (oldest == NULL || evictable_at (oldest) > g_get_monotonic_time ())
     return FALSE;
   g_debug ("admission: out of descriptors: closing the connection that waited longest");
   end (a, oldest);

@@ -20,10 +20,11 @@ G_BEGIN_DECLS
 /* Connections one address may have waiting for a request at once. */
 #define HUB_ADMISSION_PENDING_PER_ADDRESS 64
 /* Connections waiting for a request at once, beyond which each new one makes
- * room by ending the one that waited longest: lws reads the headers of this
- * many at a time (HUB_HTTP_HEADER_POOL), the others wait behind them, so a
+ * room by ending the one that waited longest. lws gives every connection a
+ * header buffer from a pool (HUB_HTTP_HEADER_POOL, twice this) as soon as it
+ * is adopted, and one that finds the pool empty waits behind the others: a
  * crowd of slow clients would hold /healthz up for their whole deadline. */
-#define HUB_ADMISSION_MAX_WAITING 256
+#define HUB_ADMISSION_MAX_WAITING 128
 /* A waiting connection younger than this is never ended to make room: every
  * new connection waits a little before its request is read. */
 #define HUB_ADMISSION_EVICT_MIN_AGE_MS 1000

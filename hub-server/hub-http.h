@@ -27,10 +27,11 @@ G_BEGIN_DECLS
 #define HUB_HTTP_URI_MAX      8192
 #define HUB_HTTP_HEADER_MAX   8192
 #define HUB_HTTP_HEADER_BYTES (32 * 1024)
-/* Requests whose headers lws reads at once (each holds a buffer of
- * HUB_HTTP_HEADER_BYTES: 8 MiB in all); more wait their turn in lws, and the
- * admission makes room by ending the one that waited longest. */
-#define HUB_HTTP_HEADER_POOL HUB_ADMISSION_MAX_WAITING
+/* Connections lws reads headers for at once (each holds a buffer of
+ * HUB_HTTP_HEADER_BYTES: 8 MiB in all); more wait their turn in lws. The
+ * admission keeps fewer than this waiting (HUB_ADMISSION_MAX_WAITING), so a
+ * new connection finds a buffer. */
+#define HUB_HTTP_HEADER_POOL (2 * HUB_ADMISSION_MAX_WAITING)
 
 /* Per-connection HTTP state, part of lws's per-session data (zeroed by lws).
  * What it holds is released at the end of each transaction. */

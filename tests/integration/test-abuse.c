@@ -300,6 +300,65 @@ START_TEST (slow_http_headers)
 }
 END_TEST
 
+/* 1,000 connections that never send a byte, against a server that may hold
+ * 600 files: the descriptors run out, the connection that waited longest
+ * makes room, and /healthz answers throughout (on main it timed out). */
+START_TEST (idle_connections_fill_the_descriptors)
+{
+  g_autoptr (HubTestServer) server = NULL;
+  guint16 port;
+  HubTestWs *probe;
+  GPtrArray *conns = g_ptr_array_new_with_free_func (g_object_unref);
+  Figures before, during;
+  guint healthy = 0, ended = 0;
+  gint64 worst_us = 0;
+  g_autofree char *bound = NULL;
+
+  if (!hub_test_platform_can_limit_open_files ()) {
+    fprintf (stderr, "%s: skipped: a child's open-file limit cannot be set here\n", __func__);
+    return;
+  }
+  hub_test_server_set_open_files (600);
+  server = hub_test_server_start (NULL);
+  hub_test_server_set_open_files (0);
+  port = hub_test_server_port (server);
+  probe = hub_test_ws_login (port, "probe", NULL);
+  measure (server, probe, 2000, NULL, NULL, &before);
+  for (int i = 0; i < 1000; i++) {
+    GSocketConnection *conn = hub_test_tcp_connect (port, NULL);
+
+    if (conn != NULL)
+      g_ptr_array_add (conns, conn);
+    if (i % 100 == 99)
+      hub_test_ws_service (200); /* the first ones age past a second */
+  }
+  for (int i = 0; i < 20; i++) {
+    gint64 t0 = g_get_monotonic_time ();
+
+    if (hub_test_raw_http (port, "GET /healthz HTTP/1.1\r\n\r\n", 25, 5000, NULL) == 200)
+      healthy++;
+    worst_us = MAX (worst_us, g_get_monotonic_time () - t0);
+    hub_test_ws_service (50);
+  }
+  measure (server, probe, 2000, NULL, NULL, &during);
+  for (guint i = 0; i < conns->len; i++) {
+    GSocket *sock = g_socket_connection_get_socket (g_ptr_array_index (conns, i));
+    char buf[16];
+
+    if (g_socket_condition_check (sock, G_IO_IN | G_IO_HUP) != 0 &&
+        g_socket_receive_with_blocking (sock, buf, sizeof buf, FALSE, NULL, NULL) <= 0)
+      ended++;
+  }
+  bound = g_strdup_printf ("1000 idle connections against 600 descriptors: %u ended to make "
+                           "room, /healthz answered %u of 20 (slowest %.0f ms)",
+                           ended, healthy, worst_us / 1000.0);
+  report ("idle connections filling the descriptors", &before, &during, bound);
+  ck_assert_uint_eq (healthy, 20);
+  ck_assert_uint_gt (ended, 400);
+  g_ptr_array_unref (conns);
+}
+END_TEST
+
 /* 2,000 POST /api/publish with a 64 KB Content-Length and no token, each
  * with the start of its body: 401 from the headers, nothing allocated for
  * the bodies (on main: 3,000 of them held 214 MiB). */
@@ -311,7 +370,8 @@ START_TEST (unauthenticated_publish_bodies)
   GPtrArray *conns = g_ptr_array_new_with_free_func (g_object_unref);
   g_autofree char *token = hub_auth_mint ("s3cret", 6, "probe", FALSE, 0);
   g_autofree char *start = g_strnfill (1000, ' ');
-  static const char head[] = "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n";
+  static const char head[] =
+      "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n";
   Figures before, during;
   guint refused = 0;
   g_autofree char *bound = NULL;
@@ -461,9 +521,8 @@ START_TEST (direct_flood_at_one_victim)
   HubTestWs *victim = hub_test_ws_login (port, "victim", NULL);
   HubTestWs *attacker = hub_test_ws_login (port, "attacker", NULL);
   g_autofree char *pad = g_strnfill (60000, 'p');
-  g_autofree char *request =
-      g_strdup_printf ("{\"type\":\"direct\",\"id\":1,\"to\":\"victim\",\"payload\":{\"p\":\"%s\"}}",
-                       pad);
+  g_autofree char *request = g_strdup_printf (
+      "{\"type\":\"direct\",\"id\":1,\"to\":\"victim\",\"payload\":{\"p\":\"%s\"}}", pad);
   Sender s = {.ws = attacker, .request = request, .per_second = 100};
   Figures before, during;
   gint64 start;
@@ -489,8 +548,8 @@ START_TEST (direct_flood_at_one_victim)
   report ("direct flood", &before, &during, bound);
   ck_assert (!hub_test_ws_is_closed (victim));
   ck_assert_uint_eq (received, s.ok);
-  ck_assert_msg (s.ok * 60100.0 <= 256 * 1024 * (seconds + 1) + 61000, "%u directs in %.1f s",
-                 s.ok, seconds);
+  ck_assert_msg (s.ok * 60100.0 <= 256 * 1024 * (seconds + 1) + 61000, "%u directs in %.1f s", s.ok,
+                 seconds);
   ck_assert_uint_gt (s.limited, 0);
 }
 END_TEST
@@ -541,9 +600,8 @@ START_TEST (who_of_a_large_room)
   guint16 port = hub_test_server_port (server);
   HubTestWs *probe = hub_test_ws_login (port, "probe", NULL);
   HubTestWs *asker = hub_test_ws_login (port, "asker", NULL);
-  Sender s = {.ws = asker,
-              .request = "{\"type\":\"who\",\"id\":1,\"room\":\"big\"}",
-              .per_second = 100};
+  Sender s = {
+      .ws = asker, .request = "{\"type\":\"who\",\"id\":1,\"room\":\"big\"}", .per_second = 100};
   Figures before, during;
   gint64 start;
   double seconds;
@@ -579,6 +637,7 @@ main (void)
   HUB_TEST_ADD (s, unauthenticated_large_frames, 120);
   HUB_TEST_ADD (s, unauthenticated_frames_under_the_limit, 120);
   HUB_TEST_ADD (s, slow_http_headers, 120);
+  HUB_TEST_ADD (s, idle_connections_fill_the_descriptors, 120);
   HUB_TEST_ADD (s, unauthenticated_publish_bodies, 120);
   HUB_TEST_ADD (s, one_user_many_connections_and_subscriptions, 120);
   HUB_TEST_ADD (s, direct_flood_at_one_victim, 120);

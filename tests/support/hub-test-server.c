@@ -148,6 +148,15 @@ parse_first_line (HubTestServer *server, const char *line, GError **error)
   return TRUE;
 }
 
+/* The open-file limit of the servers started from now on (0: the test's own). */
+static guint64 next_open_files;
+
+void
+hub_test_server_set_open_files (guint64 limit)
+{
+  next_open_files = limit;
+}
+
 HubTestServer *
 hub_test_server_startv (const char *const *args, GError **error)
 {
@@ -204,8 +213,8 @@ hub_test_server_startv (const char *const *args, GError **error)
   g_ptr_array_add (argv, NULL);
 
   /* It must not outlive a test process killed by Check's timeout (the platform's spawn). */
-  launcher =
-      hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, server->stderr_path, 0);
+  launcher = hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, server->stderr_path,
+                                             next_open_files);
   server->proc = hub_test_platform_spawnv (launcher, (const char *const *)argv->pdata, error);
   if (server->proc == NULL)
     return NULL;

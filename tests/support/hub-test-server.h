@@ -20,6 +20,9 @@ typedef struct _HubTestServer HubTestServer;
  * with @error set when the binary cannot start or prints something else.
  * (transfer full) */
 HubTestServer *hub_test_server_startv (const char *const *args, GError **error);
+/* Servers started from now on run under this open-file limit (soft and hard;
+ * 0: the test process's own), where hub_test_platform_can_limit_open_files(). */
+void hub_test_server_set_open_files (guint64 limit);
 /* Same, with the arguments as a list ending with NULL (just NULL: no
  * arguments); fails the test on error. */
 HubTestServer *hub_test_server_start (const char *first_arg, ...);
