@@ -84,6 +84,7 @@ hub_codec_peek (const char *data, gsize len, HubPeek *peek)
       scan.type.kind == HUB_JSON_SPAN_ESCAPED_STRING)
     return;
   peek->sure = TRUE;
+  peek->n_values = scan.n_nodes;
   if (scan.id.kind != HUB_JSON_SPAN_ABSENT) {
     peek->id_json = id_text (data, &scan.id);
     if (peek->id_json == NULL)

@@ -51,6 +51,8 @@ typedef struct {
    * top-level key had escapes (then either may hide behind it). */
   HubJsonSpan type, id;
   gboolean escaped_key;
+  /* Values and object members read (json-glib builds a node for each). */
+  gsize n_nodes;
 } HubJsonScan;
 
 /* Checks that @data is exactly one JSON object by RFC 8259's grammar (which is

@@ -315,6 +315,7 @@ step (Scanner *s, State state)
     case EXPECT_VALUE:
       if (ch == ']' && state == EXPECT_VALUE_OR_CLOSE)
         return close_container (s);
+      s->scan->n_nodes++;
       if (s->depth == 0 && ch != '{') {
         s->scan->error = "a request must be a JSON object";
         return EXPECT_END;

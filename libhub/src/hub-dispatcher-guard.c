@@ -151,9 +151,11 @@ hub_dispatcher_frame_limit (HubDispatcher *d, HubConnection *conn)
 {
   gsize max = d->config.max_message_bytes;
 
-  /* §1's limit is for requests; before hello only a hello is useful, and a
-   * token of a few hundred bytes is a large one. */
-  if (!hello_said (d, conn))
+  /* §1's limit is for requests. Before hello only a hello is useful: the
+   * first message may be one of any size (a resume of hundreds of rooms is
+   * tens of KB; what decoding it may cost is bounded by its values, see
+   * hub_dispatcher_refuse_before_hello), then 8 KiB until a hello is said. */
+  if (!hello_said (d, conn) && hub_connection_get_stats (conn)->frames_in > 0)
     return MIN (max, (gsize)HUB_PRE_HELLO_MAX_BYTES);
   return max;
 }
@@ -169,6 +171,14 @@ hub_dispatcher_refuse_rate_limited (HubConnection *conn, const char *data, gsize
   hub_dispatcher_reply_error (conn, peek.sure ? peek.id_json : NULL, HUB_ERROR_RATE_LIMITED,
                               "too many requests: slow down");
   hub_peek_clear (&peek);
+}
+
+/* The JSON values a hello may hold: its fields and a resume of every room a
+ * user may be in, with room for keys the protocol may add. */
+static gsize
+hello_max_values (HubDispatcher *d)
+{
+  return 2 * (gsize)d->config.max_rooms_per_user + 64;
 }
 
 gboolean
@@ -188,6 +198,12 @@ hub_dispatcher_refuse_before_hello (HubDispatcher *d, HubConnection *conn, const
   } else if (peek.sure && peek.type != HUB_REQ_HELLO) {
     /* §2, §3: before a successful hello, anything but hello. */
     hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
+    answered = TRUE;
+  } else if (peek.n_values > hello_max_values (d)) {
+    /* json-glib builds a node per value (a 64 KB `[0,0,…]`: 8.4 ms): a hello
+     * is decoded only if it has no more than a full resume needs. */
+    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_BAD_REQUEST,
+                                "a hello with more JSON values than any hello needs");
     answered = TRUE;
   } else {
     /* A hello (or what only decoding can tell) is decoded: a stranger pays

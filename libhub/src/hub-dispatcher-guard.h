@@ -41,15 +41,17 @@ void hub_dispatcher_liveness_tick (HubDispatcher *d, guint slot, guint n_slots);
 /* ---- before a request is decoded ---- */
 
 /* The largest message @conn may send now: a small bound until it is past a
- * hello (HUB_PRE_HELLO_MAX_BYTES), max_message_bytes after. */
+ * hello (HUB_PRE_HELLO_MAX_BYTES, but for its first message: a hello with a
+ * long resume), max_message_bytes after. */
 #define HUB_PRE_HELLO_MAX_BYTES 8192
 /* (hub_dispatcher_frame_limit() is public: the transport asks it.) */
 /* A rate-limited frame: answered `rate_limited` with its id, found by a scan
  * of the top level (no JSON tree), or without one. */
 void hub_dispatcher_refuse_rate_limited (HubConnection *conn, const char *data, gsize len);
 /* Before hello: answers a frame that is not a hello from a scan of its top
- * level (not_authenticated, or bad_request for a broken envelope) and
- * returns TRUE; FALSE when it claims to be a hello (decode it). */
+ * level (not_authenticated, or bad_request for a broken envelope, or for a
+ * hello with more JSON values than a hello with a full resume has) and
+ * returns TRUE; FALSE when it is a hello to decode. */
 gboolean hub_dispatcher_refuse_before_hello (HubDispatcher *d, HubConnection *conn,
                                              const char *data, gsize len);
 

@@ -143,7 +143,8 @@ START_TEST (welcome_reports_limits)
 }
 END_TEST
 
-/* Before hello 8 KiB is the most: a larger frame closes 1009, saying why. */
+/* Before hello 8 KiB is the most, but for the first message (a hello with a
+ * long resume): a larger one closes 1009, saying why. */
 START_TEST (pre_hello_frame_limit_1009)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
@@ -160,6 +161,7 @@ START_TEST (pre_hello_frame_limit_1009)
     g_string_append_c (big, 'x');
   g_string_append (big, "\"}");
   ck_assert_uint_eq (hub_test_raw_ws_handshake (raw, "/ws", "hub.v1"), 101);
+  ck_assert (hub_test_raw_ws_send_text (raw, big->str)); /* the first: not_authenticated */
   ck_assert (hub_test_raw_ws_send_text (raw, big->str));
   for (int i = 0; i < 50 && opcode != 0x8; i++) {
     g_clear_pointer (&payload, g_bytes_unref);
@@ -178,6 +180,24 @@ START_TEST (pre_hello_frame_limit_1009)
   hub_test_ws_send_text (ok, after);
   json_object_unref (hub_test_ws_expect_type (ok, "pong", HUB_TEST_WS_TIMEOUT_MS));
   g_string_free (big, TRUE);
+}
+END_TEST
+
+/* A hello resuming 500 rooms (about 12 KB) is welcome as the first message. */
+START_TEST (large_first_hello_accepted)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  HubTestWs *ws = hub_test_ws_open (hub_test_server_port (server));
+  GString *hello = g_string_new ("{\"type\":\"hello\",\"id\":1,\"user\":\"alice\",\"resume\":{");
+  g_autoptr (JsonObject) welcome = NULL;
+
+  for (int i = 0; i < 500; i++)
+    g_string_append_printf (hello, "%s\"a-room-of-mine-%d\":%d", i ? "," : "", i, i);
+  g_string_append (hello, "}}");
+  ck_assert_uint_gt (hello->len, 8192);
+  welcome = hub_test_ws_request (ws, hello->str, HUB_TEST_WS_TIMEOUT_MS);
+  ck_assert_str_eq (hub_test_json_string (welcome, "type"), "welcome");
+  g_string_free (hello, TRUE);
 }
 END_TEST
 
@@ -310,6 +330,7 @@ main (void)
   HUB_TEST_ADD (s, per_user_bound_at_hello, 30);
   HUB_TEST_ADD (s, welcome_reports_limits, 30);
   HUB_TEST_ADD (s, pre_hello_frame_limit_1009, 30);
+  HUB_TEST_ADD (s, large_first_hello_accepted, 30);
   HUB_TEST_ADD (s, oversized_target_414_header_431, 30);
   HUB_TEST_ADD (s, h2c_answered_in_http_1_1, 30);
   HUB_TEST_ADD (s, publish_refused_before_its_body, 30);

@@ -141,8 +141,36 @@ START_TEST (test_pre_hello_frame_limit)
   TestClient *c = test_client_open (node);
   TestClient *d = test_client_hello (node, "alice", NULL);
 
+  /* The first message may be a hello with a long resume. */
+  ck_assert_uint_eq (hub_dispatcher_frame_limit (node->dispatcher, c->conn), 65536);
+  test_client_send (c, "{\"type\":\"ping\"}");
   ck_assert_uint_eq (hub_dispatcher_frame_limit (node->dispatcher, c->conn), 8192);
   ck_assert_uint_eq (hub_dispatcher_frame_limit (node->dispatcher, d->conn), 65536);
+}
+END_TEST
+
+/* A hello is decoded only when it has no more JSON values than a hello with
+ * a resume of every room a user may be in (here 1000 rooms: 2064 values). */
+START_TEST (test_hello_values_bounded)
+{
+  TestClient *c = test_client_open (node);
+  GString *big = g_string_new ("{\"type\":\"hello\",\"id\":1,\"user\":\"alice\",\"x\":[0");
+  GString *resume = g_string_new ("{\"type\":\"hello\",\"id\":2,\"user\":\"alice\",\"resume\":{");
+  g_autoptr (JsonObject) refused = NULL;
+  g_autoptr (JsonObject) welcome = NULL;
+
+  for (int i = 0; i < 3000; i++)
+    g_string_append (big, ",0");
+  g_string_append (big, "]}");
+  refused = test_client_request (c, big->str, 1);
+  ck_assert_reply_error (refused, "bad_request");
+  for (int i = 0; i < 1000; i++)
+    g_string_append_printf (resume, "%s\"room-%d\":%d", i ? "," : "", i, i);
+  g_string_append (resume, "}}");
+  welcome = test_client_request (c, resume->str, 2);
+  ck_assert_str_eq (json_object_get_string_member (welcome, "type"), "welcome");
+  g_string_free (big, TRUE);
+  g_string_free (resume, TRUE);
 }
 END_TEST
 
@@ -363,6 +391,7 @@ guard_suite (void)
   tcase_add_checked_fixture (cheap, setup, teardown);
   tcase_add_test (cheap, test_before_hello_answered_without_decoding);
   tcase_add_test (cheap, test_pre_hello_frame_limit);
+  tcase_add_test (cheap, test_hello_values_bounded);
   tcase_add_test (cheap, test_rate_limited_keeps_its_id);
   tcase_add_test (cheap, test_large_pre_hello_frames_cost_more);
   suite_add_tcase (s, cheap);

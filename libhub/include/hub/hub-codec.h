@@ -117,6 +117,7 @@ typedef struct {
   gboolean envelope_ok; /* a string `type`, and an `id` absent, integer or string */
   HubRequestType type;  /* when envelope_ok; HUB_REQ_UNKNOWN for other names */
   char *id_json;        /* (owned) (nullable) the id as the decoder re-encodes it */
+  gsize n_values;       /* JSON values in the message (json-glib's cost is in these) */
 } HubPeek;
 
 HUB_API

@@ -47,7 +47,8 @@ HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVT
 HUB_API
 void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
 /* The largest message @conn may send now (the transport closes with 1009
- * beyond it): 8 KiB until it has said hello, max_message_bytes after. */
+ * beyond it): until it has said hello 8 KiB, but for its first message (a
+ * hello that may carry a long resume); max_message_bytes after. */
 HUB_API
 gsize hub_dispatcher_frame_limit (HubDispatcher *d, HubConnection *conn);
 /* A client message the transport refuses (binary 1003, invalid UTF-8 1007,
