@@ -263,7 +263,8 @@ respond (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const 
     return -1;
   if (lws_http_transaction_completed (wsi))
     return -1;
-  hub_admission_awaiting_request (http->admission, wsi);
+  /* The connection's (with HTTP/2, @wsi is a stream of it). */
+  hub_admission_awaiting_request (http->admission, lws_get_network_wsi (wsi));
   return 0;
 }
 
@@ -467,7 +468,7 @@ handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *p
                           head, has_body);
   if (route->reads_body)
     return start_body (http, wsi, s, route, path, g_steal_pointer (&authorization));
-  hub_admission_request_read (http->admission, wsi);
+  hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   {
     Request req = {.path = path, .head = head, .authorization = authorization};
 
@@ -482,7 +483,7 @@ body_complete (HubHttp *http, struct lws *wsi, HubHttpSession *s)
   const Route *route = s->route;
   Request req = {0};
 
-  hub_admission_request_read (http->admission, wsi);
+  hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   s->awaiting_body = FALSE;
   req.path = s->path;
   req.query = s->query;
