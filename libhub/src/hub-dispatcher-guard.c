@@ -135,15 +135,12 @@ hub_dispatcher_liveness_tick (HubDispatcher *d, guint slot, guint n_slots)
 
 /* --- Frames the server answers without executing them ----------------------------- */
 
-/* True when @conn is past hello or its hello is being answered (a cluster
- * node asks Redis): its requests are the user's, not a stranger's. */
+/* True when @conn is past hello or its hello is being answered (the store
+ * registers it): its requests are the user's, not a stranger's. */
 static gboolean
 hello_said (HubDispatcher *d, HubConnection *conn)
 {
-  HubBroker *b = d->broker;
-
-  return hub_connection_is_authenticated (conn) ||
-         (b->vtable->hello_pending != NULL && b->vtable->hello_pending (b, conn));
+  return hub_connection_is_authenticated (conn) || hub_dispatcher_hello_pending (d, conn);
 }
 
 gsize
@@ -158,19 +155,6 @@ hub_dispatcher_frame_limit (HubDispatcher *d, HubConnection *conn)
   if (!hello_said (d, conn) && hub_connection_get_stats (conn)->frames_in > 0)
     return MIN (max, (gsize)HUB_PRE_HELLO_MAX_BYTES);
   return max;
-}
-
-void
-hub_dispatcher_refuse_rate_limited (HubConnection *conn, const char *data, gsize len)
-{
-  HubPeek peek;
-
-  /* §8: not executed. The id (§2: every request with one gets one reply)
-   * comes from a scan; one only json-glib could read is left out. */
-  hub_codec_peek (data, len, &peek);
-  hub_dispatcher_reply_error (conn, peek.sure ? peek.id_json : NULL, HUB_ERROR_RATE_LIMITED,
-                              "too many requests: slow down");
-  hub_peek_clear (&peek);
 }
 
 /* The JSON values a hello may hold: its fields and a resume of every room a
@@ -192,18 +176,20 @@ hub_dispatcher_refuse_before_hello (HubDispatcher *d, HubConnection *conn, const
     return FALSE;
   hub_codec_peek (data, len, &peek);
   if (peek.sure && !peek.envelope_ok) {
-    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_BAD_REQUEST,
-                                "a request needs a string 'type' and an integer or string 'id'");
+    hub_dispatcher_reply_error_now (
+        conn, peek.id_json, HUB_ERROR_BAD_REQUEST,
+        "a request needs a string 'type' and an integer or string 'id'");
     answered = TRUE;
   } else if (peek.sure && peek.type != HUB_REQ_HELLO) {
     /* §2, §3: before a successful hello, anything but hello. */
-    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
+    hub_dispatcher_reply_error_now (conn, peek.id_json, HUB_ERROR_NOT_AUTHENTICATED,
+                                    "say hello first");
     answered = TRUE;
   } else if (peek.n_values > hello_max_values (d)) {
     /* json-glib builds a node per value (a 64 KB `[0,0,…]`: 8.4 ms): a hello
      * is decoded only if it has no more than a full resume needs. */
-    hub_dispatcher_reply_error (conn, peek.id_json, HUB_ERROR_BAD_REQUEST,
-                                "a hello with more JSON values than any hello needs");
+    hub_dispatcher_reply_error_now (conn, peek.id_json, HUB_ERROR_BAD_REQUEST,
+                                    "a hello with more JSON values than any hello needs");
     answered = TRUE;
   } else {
     /* A hello (or what only decoding can tell) is decoded: a stranger pays
@@ -230,21 +216,19 @@ hub_dispatcher_guard_hello (HubDispatcher *d, HubConnection *conn, const char *u
   /* §8: a bound is an error, the connection stays (a hello may be retried,
    * §3) until hello_timeout_s. */
   message = g_strdup_printf ("too many connections for this user (at most %u on this node)", max);
-  hub_dispatcher_reply_error (conn, id_json, HUB_ERROR_RATE_LIMITED, message);
+  hub_dispatcher_reply_error_now (conn, id_json, HUB_ERROR_RATE_LIMITED, message);
   return FALSE;
 }
 
-gboolean
-hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_new,
-                                const char *id_json)
+char *
+hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_new)
 {
   guint max = d->config.max_subscriptions_per_user;
   GPtrArray *conns;
   guint64 held = 0;
-  g_autofree char *message = NULL;
 
   if (max == 0 || n_new == 0)
-    return TRUE;
+    return NULL;
   /* Subscriptions belong to connections (§7); the bound is on what all of a
    * user's connections here hold together: 50 connections of 10,000 each
    * were 500,000 watches (and 200 MiB) for one user. */
@@ -252,10 +236,8 @@ hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_n
   for (guint i = 0; conns != NULL && i < conns->len; i++)
     held += g_hash_table_size (hub_connection_get_subscriptions (g_ptr_array_index (conns, i)));
   if (held + n_new <= max)
-    return TRUE;
-  message = g_strdup_printf ("too many subscriptions for this user (at most %u on this node)", max);
-  hub_dispatcher_reply_error (conn, id_json, HUB_ERROR_BAD_REQUEST, message);
-  return FALSE;
+    return NULL;
+  return g_strdup_printf ("too many subscriptions for this user (at most %u on this node)", max);
 }
 
 void
@@ -277,22 +259,15 @@ hub_dispatcher_guard_who (HubDispatcher *d, HubConnection *conn, guint n_members
 /* A typing or presence frame (type, room, user, event). */
 #define EVENT_FRAME_BYTES 96
 
-/* Members of @room as this node knows them; 0 when it does not (a cluster
- * node: the room lives in Redis). */
-static guint
-room_members (HubDispatcher *d, const char *room_id)
-{
-  HubRoom *room = room_id != NULL ? hub_room_manager_lookup (d->rooms, room_id) : NULL;
-
-  return room != NULL ? g_hash_table_size (room->members) : 0;
-}
-
 /* Bytes @req will have queued to others' connections, counted per recipient
- * user (what a request costs the server, and what the recipients must read);
- * 0 for requests whose recipients asked for them (publish to a room the
- * members joined, replies) or that only an admin may make (broadcast). */
+ * user (what a request costs the server, and what the recipients must read),
+ * as far as the request itself tells: direct and multicast. A join is charged
+ * once the store said how many members heard of it
+ * (hub_dispatcher_guard_charge). 0 for requests whose recipients asked for
+ * them (publish to a room the members joined, replies) or that only an admin
+ * may make (broadcast). */
 static double
-fanout_cost (HubDispatcher *d, HubConnection *conn, HubRequest *req, gsize len)
+fanout_cost (HubConnection *conn, HubRequest *req, gsize len)
 {
   switch (req->type) {
     case HUB_REQ_DIRECT:
@@ -308,32 +283,18 @@ fanout_cost (HubDispatcher *d, HubConnection *conn, HubRequest *req, gsize len)
         listed += strlen (g_ptr_array_index (req->users, i)) + 3;
       return (double)(len - MIN (listed, len) + FRAME_OVERHEAD_BYTES) * req->users->len;
     }
-    case HUB_REQ_TYPING:
-      return (double)EVENT_FRAME_BYTES * MAX (room_members (d, req->room), 1u);
-    case HUB_REQ_JOIN:
-    case HUB_REQ_LEAVE:
-      /* Every member hears of it (§4); a join of a new member makes one more. */
-      return (double)EVENT_FRAME_BYTES * (room_members (d, req->room) + 1);
     default:
       return 0;
   }
 }
 
-gboolean
-hub_dispatcher_guard_request (HubDispatcher *d, HubConnection *conn, HubRequest *req, gsize len)
+/* @user's budget, refilled to now. */
+static FanoutBucket *
+fanout_bucket (HubDispatcher *d, const char *user, gint64 now_us)
 {
   double rate = (double)d->config.fanout_bytes_per_s;
-  double cost;
-  gint64 now_us;
-  FanoutBucket *bucket;
-  const char *user;
-  g_autofree char *message = NULL;
+  FanoutBucket *bucket = g_hash_table_lookup (d->guard.fanout, user);
 
-  if (rate <= 0 || (cost = fanout_cost (d, conn, req, len)) <= 0)
-    return TRUE;
-  user = hub_connection_get_user (conn);
-  now_us = hub_clock_monotonic_us (d->clock);
-  bucket = g_hash_table_lookup (d->guard.fanout, user);
   if (bucket == NULL) {
     bucket = g_new (FanoutBucket, 1);
     bucket->bytes = rate;
@@ -343,14 +304,42 @@ hub_dispatcher_guard_request (HubDispatcher *d, HubConnection *conn, HubRequest 
   bucket->bytes =
       MIN (bucket->bytes + (double)(now_us - bucket->refilled_us) / G_USEC_PER_SEC * rate, rate);
   bucket->refilled_us = now_us;
-  /* Any one request passes on a budget not in debt; it then pays in full. */
-  if (bucket->bytes > 0) {
-    bucket->bytes -= cost;
+  return bucket;
+}
+
+gboolean
+hub_dispatcher_guard_request (HubDispatcher *d, HubConnection *conn, HubRequest *req, gsize len)
+{
+  double rate = (double)d->config.fanout_bytes_per_s;
+  FanoutBucket *bucket;
+  g_autofree char *message = NULL;
+
+  if (rate <= 0)
     return TRUE;
+  bucket = fanout_bucket (d, hub_connection_get_user (conn), hub_clock_monotonic_us (d->clock));
+  /* A join, typing or leave of a user in debt waits too: what they cost is
+   * known only after the store fanned them out. */
+  if (bucket->bytes <= 0 && (req->type == HUB_REQ_JOIN || req->type == HUB_REQ_TYPING ||
+                             req->type == HUB_REQ_LEAVE || fanout_cost (conn, req, len) > 0)) {
+    message = g_strdup_printf ("fan-out budget spent (%" G_GSIZE_FORMAT
+                               " bytes/s to others per user): wait %.1f s",
+                               d->config.fanout_bytes_per_s, -bucket->bytes / rate);
+    hub_dispatcher_reply_error_now (conn, req->id_json, HUB_ERROR_RATE_LIMITED, message);
+    return FALSE;
   }
-  message = g_strdup_printf ("fan-out budget spent (%" G_GSIZE_FORMAT
-                             " bytes/s to others per user): wait %.1f s",
-                             d->config.fanout_bytes_per_s, -bucket->bytes / rate);
-  hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_RATE_LIMITED, message);
-  return FALSE;
+  /* Any one request passes on a budget not in debt; it then pays in full. */
+  bucket->bytes -= fanout_cost (conn, req, len);
+  return TRUE;
+}
+
+void
+hub_dispatcher_guard_charge (HubDispatcher *d, HubConnection *conn, guint n_recipients)
+{
+  FanoutBucket *bucket;
+
+  if (d->config.fanout_bytes_per_s == 0 || n_recipients == 0 ||
+      !hub_connection_is_authenticated (conn))
+    return;
+  bucket = fanout_bucket (d, hub_connection_get_user (conn), hub_clock_monotonic_us (d->clock));
+  bucket->bytes -= (double)EVENT_FRAME_BYTES * n_recipients;
 }

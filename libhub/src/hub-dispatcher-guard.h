@@ -45,9 +45,7 @@ void hub_dispatcher_liveness_tick (HubDispatcher *d, guint slot, guint n_slots);
  * long resume), max_message_bytes after. */
 #define HUB_PRE_HELLO_MAX_BYTES 8192
 /* (hub_dispatcher_frame_limit() is public: the transport asks it.) */
-/* A rate-limited frame: answered `rate_limited` with its id, found by a scan
- * of the top level (no JSON tree), or without one. */
-void hub_dispatcher_refuse_rate_limited (HubConnection *conn, const char *data, gsize len);
+/* (A rate-limited frame is answered from a scan too: hub_dispatcher_reply_rate_limited.) */
 /* Before hello: answers a frame that is not a hello from a scan of its top
  * level (not_authenticated, or bad_request for a broken envelope, or for a
  * hello with more JSON values than a hello with a full resume has) and
@@ -62,14 +60,18 @@ gboolean hub_dispatcher_refuse_before_hello (HubDispatcher *d, HubConnection *co
 gboolean hub_dispatcher_guard_hello (HubDispatcher *d, HubConnection *conn, const char *user,
                                      const char *id_json);
 /* Before executing @req (@len bytes on the wire): FALSE (and `rate_limited`)
- * when its sender's fan-out budget is in debt (direct, multicast, typing,
- * join, leave: fanout_bytes_per_s per user). */
+ * when its sender's fan-out budget is in debt and @req would fan out (direct,
+ * multicast, typing, join, leave: fanout_bytes_per_s per user); a direct or
+ * multicast is charged here, by what it says. */
 gboolean hub_dispatcher_guard_request (HubDispatcher *d, HubConnection *conn, HubRequest *req,
                                        gsize len);
-/* subscribe: FALSE (and `bad_request`) when @n_new more subscriptions would
- * take @conn's user past max_subscriptions_per_user on this node. */
-gboolean hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_new,
-                                         const char *id_json);
+/* A presence event of @conn's user went to @n_recipients members (a join):
+ * charged to its fan-out budget, which may go into debt. */
+void hub_dispatcher_guard_charge (HubDispatcher *d, HubConnection *conn, guint n_recipients);
+/* subscribe: NULL, or why (`bad_request`) when @n_new more subscriptions
+ * would take @conn's user past max_subscriptions_per_user on this node.
+ * (transfer full) (nullable) */
+char *hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_new);
 /* `who` answered with @n_members: charged to @conn's request bucket, one
  * request per HUB_WHO_MEMBERS_PER_REQUEST members beyond the first ones. */
 #define HUB_WHO_MEMBERS_PER_REQUEST 100

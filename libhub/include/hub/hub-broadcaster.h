@@ -4,9 +4,10 @@
  * bytes. Counts deliveries of non-ephemeral frames and ephemeral drops. */
 #pragma once
 
+#include "hub-api.h"
+
 #include <glib.h>
 
-#include "hub-api.h"
 #include "hub-connection-manager.h"
 #include "hub-room-manager.h"
 
@@ -20,9 +21,9 @@ typedef struct {
   guint64 slow_consumer_closes;
 } HubBroadcasterStats;
 
-/* Neither manager is owned; both must outlive the broadcaster. */
+/* @conns is not owned and must outlive the broadcaster. */
 HUB_API
-HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms);
+HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns);
 HUB_API
 void hub_broadcaster_free (HubBroadcaster *b);
 
