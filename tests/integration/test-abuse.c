@@ -549,7 +549,7 @@ START_TEST (direct_flood_at_one_victim)
   Sender s = {.ws = attacker, .request = request, .per_second = 100};
   Figures before, during;
   gint64 start;
-  double seconds;
+  double seconds, served;
   guint received = 0;
   g_autofree char *bound = NULL;
 
@@ -558,6 +558,9 @@ START_TEST (direct_flood_at_one_victim)
   measure (server, probe, 3000, sender_tick, &s, &during);
   seconds = (g_get_monotonic_time () - start) / 1e6;
   sender_finish (&s);
+  /* The server may answer the last requests later than they were sent (a slow
+   * build): its budget refilled for as long. */
+  served = (g_get_monotonic_time () - start) / 1e6;
   for (;;) {
     g_autoptr (JsonObject) frame = hub_test_ws_recv_json (victim, 500);
 
@@ -572,8 +575,8 @@ START_TEST (direct_flood_at_one_victim)
   report ("direct flood", &before, &during, bound);
   ck_assert (!hub_test_ws_is_closed (victim));
   ck_assert_uint_eq (received, s.ok);
-  ck_assert_msg (s.ok * 60100.0 <= 256 * 1024 * (seconds + 1) + 61000, "%u directs in %.1f s", s.ok,
-                 seconds);
+  ck_assert_msg (s.ok * 60100.0 <= 256 * 1024 * (served + 1) + 61000, "%u directs in %.1f s", s.ok,
+                 served);
   ck_assert_uint_gt (s.limited, 0);
 }
 END_TEST
