@@ -125,8 +125,9 @@ static const OptSpec specs[N_OPTS] = {
                                         "Presence subscriptions of one user's connections "
                                         "together; 0: no bound (default %s)"},
     [OPT_FANOUT_RATE] = {"fanout-rate", KIND_STRING, "BYTES_PER_SECOND",
-                         "Bytes one user's direct, multicast, typing and join/leave may send "
-                         "to others per second, counted per recipient; 0: no bound (default %s)"},
+                         "Bytes one user's direct, multicast and join may send to others per "
+                         "second, counted per recipient (in debt, typing and leave wait too); "
+                         "0: no bound (default %s)"},
     [OPT_HTTP_TIMEOUT] = {"http-timeout", KIND_STRING, "SECONDS",
                           "Time for a whole HTTP request, headers and body; 0: none (default %s)"},
     [OPT_HTTP2] = {"http2", KIND_STRING, "on|off",
