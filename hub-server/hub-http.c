@@ -28,7 +28,10 @@ struct _HubHttp {
 /* What a handler gets. Strings are valid during the call. */
 typedef struct {
   const char *path;
-  const char *query; /* (nullable) without the '?' */
+  /* (nullable) the URI's arguments as lws keeps them: each `name=value`
+   * URL-decoded, joined by ','; a handler that needs one by name may also
+   * ask lws (lws_get_urlarg_by_name). */
+  const char *query;
   gboolean head;     /* a HEAD: answer without the body */
   const guint8 *body;
   gsize body_len;
@@ -470,7 +473,8 @@ handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *p
     return start_body (http, wsi, s, route, path, g_steal_pointer (&authorization));
   hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   {
-    Request req = {.path = path, .head = head, .authorization = authorization};
+    g_autofree char *query = copy_header (wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    Request req = {.path = path, .query = query, .head = head, .authorization = authorization};
 
     return route->handler (http, wsi, s, &req);
   }
