@@ -32,7 +32,7 @@ typedef struct {
    * URL-decoded, joined by ','; a handler that needs one by name may also
    * ask lws (lws_get_urlarg_by_name). */
   const char *query;
-  gboolean head;     /* a HEAD: answer without the body */
+  gboolean head; /* a HEAD: answer without the body */
   const guint8 *body;
   gsize body_len;
   const char *authorization; /* (nullable) */

@@ -78,9 +78,12 @@ report (const char *attack, const Figures *before, const Figures *during, const 
            "p99 %.1f -> %.1f ms; %s\n",
            attack, before->rss_kib / 1024.0, during->rss_kib / 1024.0, before->fds, during->fds,
            before->p99_ms, during->p99_ms, bound);
-  /* Catastrophes only: the machine is shared, timings are for the record. */
+  /* Catastrophes only: the machine is shared, timings are for the record
+   * (and under AddressSanitizer everything is several times slower). */
+#ifndef __SANITIZE_ADDRESS__
   ck_assert_msg (during->p99_ms < 2000, "%s: the unrelated client waited %.0f ms", attack,
                  during->p99_ms);
+#endif
 }
 
 static double
@@ -632,7 +635,7 @@ START_TEST (who_of_a_large_room)
       .ws = asker, .request = "{\"type\":\"who\",\"id\":1,\"room\":\"big\"}", .per_second = 100};
   Figures before, during;
   gint64 start;
-  double seconds;
+  double seconds, served;
   g_autofree char *bound = NULL;
 
   for (int i = 0; i < 1000; i++) {
@@ -647,12 +650,14 @@ START_TEST (who_of_a_large_room)
   measure (server, probe, 3000, sender_tick, &s, &during);
   seconds = (g_get_monotonic_time () - start) / 1e6;
   sender_finish (&s);
+  /* The server's bucket refilled until it answered the last one. */
+  served = (g_get_monotonic_time () - start) / 1e6;
   bound = g_strdup_printf ("%u who of a 1000-member room in %.1f s: %u answered (%.1f/s), %u "
                            "rate_limited",
                            s.sent, seconds, s.ok, s.ok / seconds, s.limited);
   report ("who of a large room", &before, &during, bound);
   /* 200 tokens of burst and 100/s: each who takes 10. */
-  ck_assert_msg (s.ok <= 20 + 10 * (seconds + 1), "%u whos answered in %.1f s", s.ok, seconds);
+  ck_assert_msg (s.ok <= 20 + 10 * (served + 1), "%u whos answered in %.1f s", s.ok, served);
   ck_assert_uint_gt (s.limited, 0);
 }
 END_TEST
