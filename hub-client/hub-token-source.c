@@ -101,23 +101,44 @@ one_token (const char *text, const char *what, GError **error)
                  "%s gave more than one word (a token is a single line without blanks)", what);
     return NULL;
   }
+  /* A JWT is printable ASCII (base64url and dots); control characters or
+   * other bytes would only come back as the server's "unauthorized". */
+  for (const char *c = token; *c != '\0'; c++) {
+    if ((guchar)*c < 0x21 || (guchar)*c > 0x7e) {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "%s gave a line that is not a token (byte 0x%02x at %d)", what, (guchar)*c,
+                   (int)(c - token));
+      return NULL;
+    }
+  }
   return g_steal_pointer (&token);
 }
 
+/* Reads at most MAX_TOKEN_BYTES + 1 bytes: a file far larger than a token
+ * (or /dev/zero) is not read whole. */
 static char *
 read_file (HubTokenSource *source, GError **error)
 {
   g_autoptr (GError) local = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (source->path);
+  g_autoptr (GFileInputStream) in = g_file_read (file, NULL, &local);
   g_autofree char *contents = NULL;
   gsize len = 0;
 
-  if (!g_file_get_contents (source->path, &contents, &len, &local)) {
+  if (in != NULL) {
+    contents = g_malloc (MAX_TOKEN_BYTES + 2);
+    if (!g_input_stream_read_all (G_INPUT_STREAM (in), contents, MAX_TOKEN_BYTES + 1, &len, NULL,
+                                  &local))
+      g_clear_pointer (&contents, g_free);
+  }
+  if (contents == NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", source->describe, local->message);
     return NULL;
   }
+  contents[len] = '\0';
   if (len > MAX_TOKEN_BYTES || memchr (contents, '\0', len) != NULL) {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a token (%s)",
-                 source->describe, len > MAX_TOKEN_BYTES ? "too large" : "binary");
+                 source->describe, len > MAX_TOKEN_BYTES ? "larger than 64 KiB" : "binary data");
     return NULL;
   }
   return one_token (contents, source->describe, error);
@@ -125,15 +146,35 @@ read_file (HubTokenSource *source, GError **error)
 
 /* ---- the command ---- */
 
+/* What is kept of the command's stderr: its first line is all a message shows. */
+#define MAX_STDERR_BYTES 1024
+
+/* A command run: its two pipes read by ourselves (not
+ * g_subprocess_communicate, which keeps all a command prints: `yes` as a
+ * token command would fill the memory for the whole time limit), its exit
+ * waited for; the task returns once all three ended, or at the first
+ * failure (more than a token on stdout, the time limit). */
 typedef struct {
   char *describe;            /* (owned) */
   GSubprocess *process;      /* (owned) */
-  GCancellable *cancellable; /* (owned) ends the communication */
+  GCancellable *cancellable; /* (owned) ends the reads and the wait */
   GCancellable *outer;       /* (owned) (nullable) the caller's */
   gulong outer_handler;
   GSource *timer; /* (owned) the time limit */
+  GString *out;   /* (owned) stdout, at most MAX_TOKEN_BYTES */
+  GString *err;   /* (owned) stderr, its first MAX_STDERR_BYTES */
+  guint pending;  /* of the two reads and the wait */
   gboolean returned;
 } Run;
+
+typedef struct {
+  GTask *task;        /* (owned) */
+  GInputStream *pipe; /* (unowned) the process's */
+  GString *into;      /* (unowned) Run's out or err */
+  gsize keep;         /* bytes of @into kept at most */
+  gboolean is_stdout; /* more than @keep is a failure, not a cut */
+  guint8 buf[4096];
+} PipeRead;
 
 static void
 run_free (Run *run)
@@ -147,6 +188,8 @@ run_free (Run *run)
   g_clear_object (&run->outer);
   g_clear_object (&run->process);
   g_clear_object (&run->cancellable);
+  g_string_free (run->out, TRUE);
+  g_string_free (run->err, TRUE);
   g_free (run->describe);
   g_free (run);
 }
@@ -157,80 +200,162 @@ on_outer_cancelled (GCancellable *outer, gpointer user_data)
   g_cancellable_cancel (user_data);
 }
 
+/* Returns @error (owned) for @task unless it returned already, and ends
+ * the command and what still reads from it. */
+static void
+run_fail (GTask *task, GError *error)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (run->returned) {
+    g_error_free (error);
+    return;
+  }
+  run->returned = TRUE;
+  g_subprocess_force_exit (run->process);
+  /* Not waiting for pipes a child of the command may still hold. */
+  g_cancellable_cancel (run->cancellable);
+  g_task_return_error (task, error);
+}
+
 static gboolean
 on_command_timeout (gpointer user_data)
 {
   GTask *task = user_data;
   Run *run = g_task_get_task_data (task);
 
-  if (!run->returned) {
-    run->returned = TRUE;
-    g_subprocess_force_exit (run->process);
-    /* Not waiting for pipes a child of the command may still hold. */
-    g_cancellable_cancel (run->cancellable);
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                             "%s did not finish within %d s (stopped)", run->describe,
-                             HUB_TOKEN_COMMAND_TIMEOUT_S);
-  }
+  run_fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                               "%s did not finish within %d s (stopped)", run->describe,
+                               HUB_TOKEN_COMMAND_TIMEOUT_S));
   return G_SOURCE_REMOVE;
 }
 
-/* The first line of @text, at most 200 bytes. (transfer full) */
+/* The first line of @text, at most 200 bytes, valid UTF-8. (transfer full) */
 static char *
 first_line (const char *text)
 {
-  g_autofree char *copy = g_strstrip (g_strdup (text != NULL ? text : ""));
+  g_autofree char *valid = g_utf8_make_valid (text != NULL ? text : "", -1);
+  char *copy = g_strstrip (valid);
   char *end = strpbrk (copy, "\r\n");
 
   if (end != NULL)
     *end = '\0';
   if (strlen (copy) > 200)
-    strcpy (copy + 197, "...");
-  return g_steal_pointer (&copy);
+    strcpy (g_utf8_find_prev_char (copy, copy + 198), "...");
+  return g_strdup (copy);
 }
 
+/* All three ended: the outcome. */
 static void
-on_communicated (GObject *object, GAsyncResult *result, gpointer user_data)
+run_finish (GTask *task)
 {
-  g_autoptr (GTask) task = user_data;
   Run *run = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
   g_autofree char *said = NULL;
   char *token;
 
-  if (!g_subprocess_communicate_utf8_finish (run->process, result, &out, &err, &error)) {
-    if (!run->returned) {
-      run->returned = TRUE;
-      g_subprocess_force_exit (run->process);
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_task_return_error (task, g_steal_pointer (&error));
-      else
-        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", run->describe,
-                                 error->message);
-    }
-    return;
-  }
   if (run->returned)
     return;
-  run->returned = TRUE;
-  said = first_line (err);
+  said = first_line (run->err->str);
   if (!g_subprocess_get_successful (run->process)) {
     g_autofree char *how =
         g_subprocess_get_if_exited (run->process)
             ? g_strdup_printf ("exit status %d", g_subprocess_get_exit_status (run->process))
             : g_strdup ("ended abnormally");
 
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s failed (%s)%s%s",
-                             run->describe, how, said[0] != '\0' ? ": " : "", said);
+    run_fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "%s failed (%s)%s%s", run->describe,
+                                 how, said[0] != '\0' ? ": " : "", said));
     return;
   }
-  token = one_token (out != NULL ? out : "", run->describe, &error);
-  if (token == NULL)
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
-    g_task_return_pointer (task, token, g_free);
+  if (memchr (run->out->str, '\0', run->out->len) != NULL) {
+    run_fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                 "%s printed binary data, not a token", run->describe));
+    return;
+  }
+  token = one_token (run->out->str, run->describe, &error);
+  if (token == NULL) {
+    run_fail (task, g_steal_pointer (&error));
+    return;
+  }
+  run->returned = TRUE;
+  g_task_return_pointer (task, token, g_free);
+}
+
+/* One of the three ended: the task's reference it held goes. */
+static void
+run_settle (GTask *task)
+{
+  Run *run = g_task_get_task_data (task);
+
+  if (--run->pending == 0)
+    run_finish (task);
+  g_object_unref (task);
+}
+
+static void read_pipe (PipeRead *read);
+
+static void
+on_pipe_read (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  PipeRead *read = user_data;
+  GTask *task = read->task;
+  Run *run = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (object), result, &error);
+
+  if (n > 0 && !run->returned) {
+    gsize room = read->into->len < read->keep ? read->keep - read->into->len : 0;
+
+    if (read->is_stdout && (gsize)n > room) {
+      run_fail (task, g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                   "%s printed more than %d KiB (not a token; stopped)",
+                                   run->describe, MAX_TOKEN_BYTES / 1024));
+    } else {
+      /* stderr beyond what is kept is read and dropped: a command blocked
+       * on a full pipe would only end at the time limit. */
+      g_string_append_len (read->into, (const char *)read->buf, MIN ((gsize)n, room));
+      read_pipe (read);
+      return;
+    }
+  } else if (n < 0 && !run->returned &&
+             !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+    run_fail (task,
+              g_error_new (G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", run->describe, error->message));
+  }
+  read->task = NULL;
+  g_free (read);
+  run_settle (task);
+}
+
+static void
+read_pipe (PipeRead *read)
+{
+  Run *run = g_task_get_task_data (read->task);
+
+  g_input_stream_read_async (read->pipe, read->buf, sizeof read->buf, G_PRIORITY_DEFAULT,
+                             run->cancellable, on_pipe_read, read);
+}
+
+static void
+start_pipe (GTask *task, GInputStream *pipe, GString *into, gsize keep, gboolean is_stdout)
+{
+  Run *run = g_task_get_task_data (task);
+  PipeRead *read = g_new0 (PipeRead, 1);
+
+  read->task = g_object_ref (task);
+  read->pipe = pipe;
+  read->into = into;
+  read->keep = keep;
+  read->is_stdout = is_stdout;
+  run->pending++;
+  read_pipe (read);
+}
+
+static void
+on_command_exited (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  g_subprocess_wait_finish (G_SUBPROCESS (object), result, NULL);
+  run_settle (user_data);
 }
 
 static void
@@ -239,6 +364,8 @@ run_command (HubTokenSource *source, GTask *task, GCancellable *cancellable)
   g_autoptr (GError) error = NULL;
   Run *run = g_new0 (Run, 1);
   run->describe = g_strdup (source->describe);
+  run->out = g_string_new (NULL);
+  run->err = g_string_new (NULL);
   g_task_set_task_data (task, run, (GDestroyNotify)run_free);
   /* stdin a pipe closed at once: the command must not read the terminal. */
   run->process = g_subprocess_newv ((const char *const *)source->argv,
@@ -251,6 +378,7 @@ run_command (HubTokenSource *source, GTask *task, GCancellable *cancellable)
                              source->describe, error->message);
     return;
   }
+  g_output_stream_close (g_subprocess_get_stdin_pipe (run->process), NULL, NULL);
   run->cancellable = g_cancellable_new ();
   if (cancellable != NULL) {
     run->outer = g_object_ref (cancellable);
@@ -260,8 +388,10 @@ run_command (HubTokenSource *source, GTask *task, GCancellable *cancellable)
   run->timer = g_timeout_source_new_seconds (HUB_TOKEN_COMMAND_TIMEOUT_S);
   g_source_set_callback (run->timer, on_command_timeout, task, NULL);
   g_source_attach (run->timer, g_task_get_context (task));
-  g_subprocess_communicate_utf8_async (run->process, NULL, run->cancellable, on_communicated,
-                                       g_object_ref (task));
+  start_pipe (task, g_subprocess_get_stdout_pipe (run->process), run->out, MAX_TOKEN_BYTES, TRUE);
+  start_pipe (task, g_subprocess_get_stderr_pipe (run->process), run->err, MAX_STDERR_BYTES, FALSE);
+  run->pending++;
+  g_subprocess_wait_async (run->process, run->cancellable, on_command_exited, g_object_ref (task));
 }
 
 /* ---- fetching ---- */

@@ -3,11 +3,17 @@
  * its token provider; 4003 without a provider reported once, no reconnect
  * loop; a refused refresh, then 4003 and a reconnect with a fresh token;
  * 4010 (from a small fake server: the server API that sends it is not in
- * this tree yet) final. hub-client: --token-file rotated on disk between
- * refreshes, --token-command (and its failure), `hub-client token` minting
- * tokens the server takes with their `rooms` claim and room tokens in
- * effect, and its bad input refused in one line. */
+ * this tree yet) final. hub-client: --token-command minting 5 s tokens kept
+ * connected for 20 s; a plain --token closed 4003 and saying so; a room
+ * token into a private room; --token-file rotated on disk between
+ * refreshes; `hub-client token` minting tokens the server takes, and its
+ * bad input refused in one line; hostile token commands (empty, failing,
+ * huge, binary, hanging) at start and at a refresh, each one line within
+ * bounds. The @redis variant runs what involves the server in cluster mode
+ * (two nodes where a second one tells more). */
 #include "test-client-util.h"
+
+#include "hub-test-redis.h"
 
 #include <glib/gstdio.h>
 #include <hub/hub-auth.h>
@@ -756,19 +762,425 @@ START_TEST (refresh_needs_a_source)
 }
 END_TEST
 
-int
-main (void)
-{
-  Suite *suite = suite_create ("client-token");
+/* ---- the servers: one, or two nodes of a cluster ---- */
 
+/* In memory mode one server (b is a); in the @redis variant two nodes of
+ * one cluster on the suite's redis-server, so that what hub-client does on
+ * node a (its refreshes, its room token's grant) is seen from node b. */
+typedef struct {
+  HubTestServer *a; /* (owned) */
+  HubTestServer *b; /* (owned) (nullable) a second node */
+} Servers;
+
+static void
+servers_start (Servers *servers)
+{
+  memset (servers, 0, sizeof *servers);
+  if (!hub_test_store_is_redis ()) {
+    servers->a = hub_test_server_start ("--secret", SECRET, NULL);
+    return;
+  }
+  {
+    g_autofree char *prefix = hub_test_redis_unique_prefix ();
+    const char *url = hub_test_store_redis_url ();
+
+    servers->a = hub_test_server_start ("--secret", SECRET, "--redis", url, "--redis-prefix",
+                                        prefix, "--node", "na", NULL);
+    servers->b = hub_test_server_start ("--secret", SECRET, "--redis", url, "--redis-prefix",
+                                        prefix, "--node", "nb", NULL);
+  }
+}
+
+static guint16
+servers_port_b (Servers *servers)
+{
+  return hub_test_server_port (servers->b != NULL ? servers->b : servers->a);
+}
+
+static void
+servers_stop (Servers *servers)
+{
+  g_clear_pointer (&servers->b, hub_test_server_free);
+  g_clear_pointer (&servers->a, hub_test_server_free);
+}
+
+/* A raw client on @port as @user (a token for an hour, @rooms its claim), in @room. */
+static HubTestWs *
+member_open (guint16 port, const char *user, const char *rooms, const char *room)
+{
+  HubTestWs *ws = hub_test_ws_open (port);
+  g_autofree char *token = mint (user, 3600, rooms);
+  g_autoptr (JsonObject) welcome = hub_test_ws_call (ws, "{'type':'hello','token':'%s'}", token);
+
+  ck_assert_str_eq (hub_test_json_string (welcome, "type"), "welcome");
+  if (room != NULL)
+    json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
+  return ws;
+}
+
+/* Takes @ws's frames (at most 50, each within the usual bound) until a
+ * `message` whose payload's text is @text. */
+static gboolean
+took_text (HubTestWs *ws, const char *text)
+{
+  for (guint i = 0; i < 50; i++) {
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (ws, HUB_TEST_WS_TIMEOUT_MS);
+    JsonObject *payload;
+
+    if (frame == NULL)
+      return FALSE;
+    if (g_strcmp0 (json_object_get_string_member_with_default (frame, "type", ""), "message") != 0)
+      continue;
+    payload = json_object_get_object_member (frame, "payload");
+    if (payload != NULL &&
+        g_strcmp0 (json_object_get_string_member_with_default (payload, "text", ""), text) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+typedef struct {
+  ClientProc *proc;
+  gint64 until_us; /* monotonic */
+  guint refreshes;
+} Outlive;
+
+static gboolean
+outlived (gpointer data)
+{
+  Outlive *o = data;
+
+  return o->proc->exited ||
+         (g_get_monotonic_time () >= o->until_us &&
+          count_in (o->proc->err->str, "* token refreshed: it expires at ") >= o->refreshes);
+}
+
+/* The brief's case: --token-command mints a 5 s token each time; hub-client
+ * stays connected for 20 s (four lifetimes) because it refreshes, on one
+ * connection, and still receives the room's messages (from the other node
+ * in the @redis variant). */
+START_TEST (token_command_outlives_short_tokens)
+{
+  Servers servers;
+  const char *bin = g_getenv ("HUB_CLIENT_BIN");
+  g_autofree char *quoted = g_shell_quote (bin);
+  g_autofree char *dir = g_dir_make_tmp ("hub-token-XXXXXX", NULL);
+  g_autofree char *secret_file = g_build_filename (dir, "secret", NULL);
+  g_autofree char *quoted_file = g_shell_quote (secret_file);
+  g_autofree char *command =
+      g_strdup_printf ("%s token --secret-file %s --user ivy --ttl 5", quoted, quoted_file);
+  const char *args[] = {"--token-command", command, "--batch", NULL};
+  g_autoptr (ClientProc) proc = NULL;
+  g_autoptr (HubTestWs) other = NULL;
+  Outlive outlive;
+  gint64 connected_ms;
+
+  servers_start (&servers);
+  write_token (secret_file, SECRET "\n");
+  proc = client_proc_start_open (hub_test_server_port (servers.a), args);
+  expect_err (proc, "* connected to ", 1, scaled (10000));
+  connected_ms = now_ms ();
+  client_proc_send_line (proc, "/join long");
+  expect_out (proc, "* joined long", scaled (5000));
+
+  /* 20 s of 5 s tokens: a refresh every ~4 s (75-85 % of each lifetime). */
+  outlive = (Outlive){proc, g_get_monotonic_time () + 20 * G_USEC_PER_SEC, 4};
+  ck_assert_msg (loop_until (outlived, &outlive, scaled (40000)) && !proc->exited,
+                 "20 s and 4 refreshes on one connection; stderr:\n%s", proc->err->str);
+  ck_assert_msg (now_ms () - connected_ms >= 20000, "20 s passed");
+  ck_assert_msg (strstr (proc->err->str, "connection lost") == NULL &&
+                     count_in (proc->err->str, "* connected to ") == 1 &&
+                     strstr (proc->err->str, "not refreshed") == NULL,
+                 "one connection throughout, every refresh taken; stderr:\n%s", proc->err->str);
+
+  /* The connection is alive, not only open: a message from the other node arrives. */
+  other = member_open (servers_port_b (&servers), "jay", NULL, "long");
+  ws_ok (other, "{'type':'publish','room':'long','payload':{'text':'still there, ivy?'}}");
+  expect_out (proc, "still there, ivy?", scaled (5000));
+  client_proc_send_line (proc, "/info");
+  expect_out (proc, "token expires at ", scaled (5000));
+  client_proc_close_stdin (proc);
+  ck_assert_int_eq (client_proc_wait (proc, scaled (10000)), 0);
+  servers_stop (&servers);
+  g_remove (secret_file);
+  g_rmdir (dir);
+}
+END_TEST
+
+/* hub-client with a plain --token and no source: the server closes it 4003
+ * at the deadline; hub-client says so in plain words, says how to avoid it,
+ * does not reconnect, and exits 3. */
+START_TEST (hub_client_expiry_without_source)
+{
+  Servers servers;
+  g_autofree char *token = NULL;
+  const char *args[] = {"--token",   NULL, "--wait-for", "{\"type\":\"never\"}",
+                        "--timeout", "30", NULL};
+  g_autoptr (ClientProc) proc = NULL;
+  g_autoptr (HubTestHttpResponse) stats = NULL;
+  g_autoptr (JsonObject) figures = NULL;
+  int status;
+
+  servers_start (&servers);
+  token = mint ("kim", 3, NULL);
+  args[1] = token;
+  proc = client_proc_start (hub_test_server_port (servers.a), "/join short\n", args);
+  status = client_proc_wait (proc, scaled (20000));
+  ck_assert_msg (status == 3, "exit 3 (connection failure), got %d; stderr:\n%s", status,
+                 proc->err->str);
+  ck_assert_msg (strstr (proc->err->str, "* connection lost: token expired (close code 4003") !=
+                     NULL,
+                 "the close said plainly; stderr:\n%s", proc->err->str);
+  ck_assert_msg (strstr (proc->err->str, "--token-file, --token-command or --secret") != NULL,
+                 "how to stay connected; stderr:\n%s", proc->err->str);
+  ck_assert_msg (count_in (proc->err->str, "* connecting to ") == 1 &&
+                     strstr (proc->err->str, "reconnecting") == NULL,
+                 "no reconnect; stderr:\n%s", proc->err->str);
+  stats = hub_test_http_get (hub_test_server_port (servers.a), "/api/stats");
+  figures = hub_test_http_response_json (stats);
+  ck_assert_int_eq (hub_test_json_int (figures, "connections"), 0);
+  servers_stop (&servers);
+}
+END_TEST
+
+/* A room token lets hub-client into a private room its own token does not
+ * name: refused without it, joined with `/join ROOM TOKEN` and with
+ * --room-token then `/join ROOM`; the room's messages (from the other node
+ * in the @redis variant) reach it; a room token for another user is refused. */
+START_TEST (room_token_joins_private_room)
+{
+  Servers servers;
+  g_autofree char *token = NULL;
+  g_autofree char *vault = NULL;
+  g_autofree char *safe = NULL;
+  g_autofree char *foreign = NULL;
+  g_autofree char *err = NULL;
+  const char *vault_args[] = {"token",  "--secret", SECRET,    "--user", "lea",
+                              "--room", "vault",    "--allow", "jp",     NULL};
+  const char *safe_args[] = {"token",  "--secret", SECRET,    "--user", "lea",
+                             "--room", "safe",     "--allow", "j",      NULL};
+  const char *foreign_args[] = {"token", "--secret", SECRET,  "--user",
+                                "max",   "--room",   "vault", NULL};
+  const char *args[] = {"--token", NULL, "--room-token", NULL, "--batch", NULL};
+  g_autoptr (ClientProc) proc = NULL;
+  g_autoptr (HubTestWs) owner = NULL;
+  g_autofree char *line = NULL;
+
+  servers_start (&servers);
+  token = mint ("lea", 3600, "{\"team.*\":\"jpc\"}");
+  ck_assert_int_eq (client_run (0, NULL, vault_args, &vault, &err), 0);
+  g_clear_pointer (&err, g_free);
+  ck_assert_int_eq (client_run (0, NULL, safe_args, &safe, &err), 0);
+  g_clear_pointer (&err, g_free);
+  ck_assert_int_eq (client_run (0, NULL, foreign_args, &foreign, &err), 0);
+  g_strstrip (vault);
+  g_strstrip (safe);
+  g_strstrip (foreign);
+  /* The rooms exist, made by someone whose token allows it, on the other node. */
+  owner = member_open (servers_port_b (&servers), "own", "{\"*\":\"jpc\"}", "vault");
+  ws_ok (owner, "{'type':'join','room':'safe'}");
+
+  /* Without the room token, and with one for another user: refused (a
+   * script stops at its first error reply, exit 1). */
+  {
+    const char *plain[] = {"--token", token, NULL};
+
+    g_clear_pointer (&err, g_free);
+    ck_assert_int_eq (
+        client_run (hub_test_server_port (servers.a), "/join vault\n", plain, NULL, &err), 1);
+    ck_assert_msg (strstr (err, "! error forbidden: ") != NULL, "stderr:\n%s", err);
+    g_clear_pointer (&err, g_free);
+    line = g_strdup_printf ("/join vault %s\n", foreign);
+    ck_assert_int_eq (client_run (hub_test_server_port (servers.a), line, plain, NULL, &err), 1);
+    ck_assert_msg (strstr (err, "! error unauthorized: room token for another user") != NULL,
+                   "stderr:\n%s", err);
+    g_clear_pointer (&line, g_free);
+  }
+
+  args[1] = token;
+  args[3] = safe;
+  proc = client_proc_start_open (hub_test_server_port (servers.a), args);
+  expect_err (proc, "* connected to ", 1, scaled (10000));
+  line = g_strdup_printf ("/join vault %s", vault);
+  client_proc_send_line (proc, line);
+  expect_out (proc, "* joined vault", scaled (5000));
+  client_proc_send_line (proc, "/join safe");
+  expect_out (proc, "* joined safe", scaled (5000));
+  ws_ok (owner, "{'type':'publish','room':'vault','payload':{'text':'for lea only'}}");
+  expect_out (proc, "for lea only", scaled (5000));
+  client_proc_send_line (proc, "/room vault");
+  client_proc_send_line (proc, "lea was here");
+  ck_assert_msg (took_text (owner, "lea was here"), "lea's line reached the room's owner");
+  client_proc_close_stdin (proc);
+  ck_assert_int_eq (client_proc_wait (proc, scaled (10000)), 0);
+  servers_stop (&servers);
+}
+END_TEST
+
+/* ---- hostile token commands ---- */
+
+/* This test program, run as a token command (`SELF --hostile MODE`): the
+ * same on every platform, no shell needed. Set by main(). */
+static char *self_path;
+
+/* What a hostile command does; "switch FILE" reads the mode from FILE, or
+ * prints FILE when it holds a token (so one command is good, then not). */
+static int
+hostile_main (const char *mode, const char *file)
+{
+  g_autofree char *contents = NULL;
+
+  if (strcmp (mode, "switch") == 0) {
+    if (file == NULL || !g_file_get_contents (file, &contents, NULL, NULL))
+      return 9;
+    g_strstrip (contents);
+    if (g_str_has_prefix (contents, "eyJ")) {
+      fputs (contents, stdout);
+      return 0;
+    }
+    mode = contents;
+  }
+  if (strcmp (mode, "empty") == 0)
+    return 0;
+  if (strcmp (mode, "fail") == 0) {
+    fputs ("hostile: no token for you\nsecond line\n", stderr);
+    return 7;
+  }
+  if (strcmp (mode, "huge") == 0) {
+    static char chunk[65536];
+
+    /* Bounded (256 MiB): hub-client stops it long before. */
+    memset (chunk, 'A', sizeof chunk);
+    for (guint i = 0; i < 4096; i++)
+      if (fwrite (chunk, 1, sizeof chunk, stdout) != sizeof chunk)
+        return 0;
+    return 0;
+  }
+  if (strcmp (mode, "binary") == 0) {
+    fwrite ("eyJ\0\x01\xff", 1, 6, stdout);
+    return 0;
+  }
+  if (strcmp (mode, "hang") == 0) {
+    /* Bounded (120 s): hub-client stops it after its 10 s. */
+    for (guint i = 0; i < 1200; i++)
+      g_usleep (100000);
+    return 0;
+  }
+  return 9;
+}
+
+typedef struct {
+  const char *mode;
+  const char *says; /* what hub-client's one line must contain */
+} Hostile;
+
+static const Hostile hostiles[] = {
+    {"empty", "gave no token (empty)"},
+    {"fail", "failed (exit status 7): hostile: no token for you"},
+    {"huge", "printed more than 64 KiB (not a token; stopped)"},
+    {"binary", "printed binary data, not a token"},
+    {"hang", "did not finish within 10 s (stopped)"},
+};
+
+/* At start: one line naming the command and what went wrong, exit 2, and
+ * within the command's 10 s limit (plus the start). */
+START_TEST (hostile_command_at_start)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", SECRET, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (hostiles); i++) {
+    g_autofree char *quoted = g_shell_quote (self_path);
+    g_autofree char *command = g_strdup_printf ("%s --hostile %s", quoted, hostiles[i].mode);
+    const char *args[] = {"--token-command", command, "--batch", NULL};
+    g_autoptr (ClientProc) proc =
+        client_proc_start (hub_test_server_port (server), "/join r\n", args);
+    gint64 start = g_get_monotonic_time ();
+    int status = client_proc_wait (proc, scaled (30000));
+    gint64 took_ms = (g_get_monotonic_time () - start) / 1000;
+
+    ck_assert_msg (status == 2, "%s: exit 2 (usage), got %d; stderr:\n%s", hostiles[i].mode, status,
+                   proc->err->str);
+    ck_assert_msg (count_in (proc->err->str, "\n") == 1 &&
+                       strstr (proc->err->str, hostiles[i].says) != NULL &&
+                       strstr (proc->err->str, "--token-command") != NULL,
+                   "%s: one line saying '%s'; stderr:\n%s", hostiles[i].mode, hostiles[i].says,
+                   proc->err->str);
+    ck_assert_msg (strcmp (hostiles[i].mode, "hang") == 0 || took_ms < scaled (8000),
+                   "%s: at once, not at the time limit (%" G_GINT64_FORMAT " ms)", hostiles[i].mode,
+                   took_ms);
+    ck_assert_msg (strstr (proc->err->str, "AAAA") == NULL, "the output is not echoed");
+  }
+}
+END_TEST
+
+/* At a refresh: the command gave a token at start, then turns hostile. The
+ * failure is one line; the deadline closes the connection (4003); the
+ * reconnect finds no token either; hub-client exits 3, all within bounds. */
+START_TEST (hostile_command_at_refresh)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", SECRET, NULL);
+  g_autofree char *dir = g_dir_make_tmp ("hub-token-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename (dir, "mode", NULL);
+  g_autofree char *quoted_self = g_shell_quote (self_path);
+  g_autofree char *quoted_file = g_shell_quote (file);
+  g_autofree char *command = g_strdup_printf ("%s --hostile switch %s", quoted_self, quoted_file);
+  const char *args[] = {"--token-command", command, "--batch", NULL};
+
+  for (guint i = 0; i < G_N_ELEMENTS (hostiles); i++) {
+    g_autofree char *token = mint ("nia", 3, NULL);
+    g_autoptr (ClientProc) proc = NULL;
+    int status;
+
+    write_token (file, token);
+    proc = client_proc_start_open (hub_test_server_port (server), args);
+    expect_err (proc, "* connected to ", 1, scaled (10000));
+    write_token (file, hostiles[i].mode);
+    /* The refresh at ~2.4 s, the deadline at 3 s (+1 s of §12), the
+     * reconnect's ask: the longest (hang) is two 10 s limits. */
+    expect_err (proc, "* connection lost: token expired (close code 4003)", 1, scaled (30000));
+    status = client_proc_wait (proc, scaled (30000));
+    ck_assert_msg (status == 3, "%s: exit 3, got %d; stderr:\n%s", hostiles[i].mode, status,
+                   proc->err->str);
+    ck_assert_msg (strstr (proc->err->str, hostiles[i].says) != NULL,
+                   "%s: the failure said ('%s'); stderr:\n%s", hostiles[i].mode, hostiles[i].says,
+                   proc->err->str);
+    ck_assert_msg (strstr (proc->err->str, "AAAA") == NULL &&
+                       count_in (proc->err->str, "* connected to ") == 1,
+                   "%s: no output echoed, no second connection; stderr:\n%s", hostiles[i].mode,
+                   proc->err->str);
+  }
+  g_remove (file);
+  g_rmdir (dir);
+}
+END_TEST
+
+int
+main (int argc, char **argv)
+{
+  Suite *suite;
+
+  if (argc >= 3 && strcmp (argv[1], "--hostile") == 0)
+    return hostile_main (argv[2], argc >= 4 ? argv[3] : NULL);
+  self_path = g_canonicalize_filename (argv[0], NULL);
+  suite = suite_create ("client-token");
+
+  /* Both stores (the @redis variant: two nodes of a cluster) for what involves the server. */
   HUB_TEST_ADD (suite, provider_keeps_connection, 90);
   HUB_TEST_ADD (suite, expiry_without_provider_is_final, 60);
   HUB_TEST_ADD (suite, refused_refresh_then_reconnect, 60);
-  HUB_TEST_ADD (suite, closed_4010_is_final, 60);
+  HUB_TEST_ADD (suite, token_command_outlives_short_tokens, 120);
+  HUB_TEST_ADD (suite, hub_client_expiry_without_source, 60);
+  HUB_TEST_ADD (suite, room_token_joins_private_room, 60);
   HUB_TEST_ADD (suite, token_file_rotated, 90);
-  HUB_TEST_ADD (suite, token_command, 90);
   HUB_TEST_ADD (suite, token_subcommand_accepted, 60);
-  HUB_TEST_ADD (suite, token_subcommand_bad_input, 60);
-  HUB_TEST_ADD (suite, refresh_needs_a_source, 60);
+  if (!hub_test_store_is_redis ()) {
+    /* The client's own behaviour, whatever the store: once. */
+    HUB_TEST_ADD (suite, closed_4010_is_final, 60);
+    HUB_TEST_ADD (suite, token_command, 90);
+    HUB_TEST_ADD (suite, token_subcommand_bad_input, 60);
+    HUB_TEST_ADD (suite, refresh_needs_a_source, 60);
+    HUB_TEST_ADD (suite, hostile_command_at_start, 120);
+    HUB_TEST_ADD (suite, hostile_command_at_refresh, 240);
+  }
   return hub_test_run (suite);
 }
