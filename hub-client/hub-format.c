@@ -329,7 +329,16 @@ hub_format_deadline (gint64 expires_ts, gint64 now_ms)
     return g_strdup ("does not expire");
   if (now_ms <= 0)
     now_ms = g_get_real_time () / 1000;
-  at = hub_format_time (expires_ts);
+  {
+    g_autoptr (GDateTime) when = g_date_time_new_from_unix_local (expires_ts / 1000);
+    g_autoptr (GDateTime) today = g_date_time_new_from_unix_local (now_ms / 1000);
+
+    /* A time of day alone would read as today's (--secret's tokens last 24 h). */
+    at = g_date_time_get_day_of_year (when) == g_date_time_get_day_of_year (today) &&
+                 g_date_time_get_year (when) == g_date_time_get_year (today)
+             ? hub_format_time (expires_ts)
+             : g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
+  }
   in = format_in (expires_ts - now_ms);
   return g_strdup_printf ("expires at %s (%s)", at, in);
 }

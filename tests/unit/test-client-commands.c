@@ -388,6 +388,10 @@ START_TEST (test_format_tokens)
   g_autofree char *in_41m = hub_format_deadline (now + 41 * 60 * 1000 + 5000, now);
   g_autofree char *in_2h = hub_format_deadline (now + (2 * 3600 + 5 * 60) * 1000, now);
   g_autofree char *never = hub_format_deadline (0, now);
+  g_autofree char *in_25h = hub_format_deadline (now + 25 * 3600 * 1000, now);
+  g_autoptr (GDateTime) tomorrow =
+      g_date_time_new_from_unix_local ((now + 25 * 3600 * 1000) / 1000);
+  g_autofree char *tomorrow_text = g_date_time_format (tomorrow, "expires at %Y-%m-%d %H:%M:%S");
   g_autofree char *at = hub_format_time (now + 40 * 1000);
   g_autofree char *expected = g_strdup_printf ("expires at %s (in 40 s)", at);
   HubClientEvent refreshed = {.type = HUB_CLIENT_EVENT_TOKEN_REFRESHED, .expires_ts = 0};
@@ -402,6 +406,9 @@ START_TEST (test_format_tokens)
   ck_assert_msg (g_str_has_suffix (in_41m, "(in 41 min)"), "%s", in_41m);
   ck_assert_msg (g_str_has_suffix (in_2h, "(in 2 h 5 min)"), "%s", in_2h);
   ck_assert_str_eq (never, "does not expire");
+  ck_assert_msg (g_str_has_prefix (in_25h, tomorrow_text) &&
+                     g_str_has_suffix (in_25h, "(in 25 h 0 min)"),
+                 "another day's deadline has its date: %s", in_25h);
   ck_assert_msg (g_str_has_suffix (r, "* token refreshed: it does not expire"), "%s", r);
   ck_assert_msg (strstr (f, "! token not refreshed: unauthorized: the token is for another user; "
                             "the connection ends when its token expires at ") != NULL,
