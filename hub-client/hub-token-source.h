@@ -33,9 +33,11 @@ const char *hub_token_source_describe (HubTokenSource *source);
 /* Gets a token: @callback runs on the thread-default main context (never
  * from inside this call); hub_token_source_fetch_finish gives the token or
  * an error whose message is one line saying what went wrong (the file
- * cannot be read or is empty; the command could not start, failed with its
- * exit status and the first line of its stderr, printed nothing, or did not
- * end within HUB_TOKEN_COMMAND_TIMEOUT_S). */
+ * cannot be read, is empty or over 64 KiB; the command could not start,
+ * failed with its exit status and the first line of its stderr, printed
+ * nothing, more than 64 KiB (it is stopped then) or something that is not
+ * one printable word, or did not end within HUB_TOKEN_COMMAND_TIMEOUT_S).
+ * Neither a file nor a command's output is read past 64 KiB. */
 void hub_token_source_fetch_async (HubTokenSource *source, GCancellable *cancellable,
                                    GAsyncReadyCallback callback, gpointer user_data);
 /* (transfer full) */
