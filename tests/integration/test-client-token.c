@@ -450,12 +450,15 @@ START_TEST (closed_4010_is_final)
   life_clear (&life);
 
   {
-    const char *args[] = {"--user",    "alice", "--wait-for", "{\"type\":\"never\"}",
-                          "--timeout", "20",    NULL};
+    /* With a token source (--secret), which would let it reconnect after a 4003. */
+    const char *args[] = {"--user",    "alice",      "--secret",
+                          SECRET,      "--wait-for", "{\"type\":\"never\"}",
+                          "--timeout", "20",         NULL};
     g_autofree char *err = NULL;
     int status = client_run (port, "", args, NULL, &err);
 
     ck_assert_msg (status == 3, "exit 3 after 4010, got %d; stderr:\n%s", status, err);
+    ck_assert_int_eq (g_atomic_int_get (&closer.connections), 2);
     ck_assert_msg (strstr (err, "* connection lost: disconnected by the server (close code 4010: "
                                 "removed by a test)\n") != NULL,
                    "one clear line; stderr:\n%s", err);
