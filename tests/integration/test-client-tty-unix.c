@@ -698,6 +698,39 @@ START_TEST (refresh_and_info)
 }
 END_TEST
 
+/* Interactive, a token without a source: at its deadline the server closes
+ * with 4003; the screen says so in words with what would have avoided it,
+ * and hub-client ends (exit 3) instead of reconnecting to be refused. */
+START_TEST (token_expired_interactive)
+{
+  const char *secret = "itest-tty-token-secret-0123456789abcdef";
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", secret, NULL);
+  const char *mint_args[] = {"token", "--secret", secret, "--user", "alice", "--ttl", "2", NULL};
+  g_autofree char *token = NULL;
+  g_autofree char *err = NULL;
+  const char *args[] = {"--token", NULL, NULL};
+  Tty *tty;
+
+  ck_assert_int_eq (client_run (0, NULL, mint_args, &token, &err), 0);
+  args[1] = g_strstrip (token);
+  tty = tty_start_with (hub_test_server_port (server), args);
+  EXPECT_SCREEN (screen_has, "* connected to ", "the welcome");
+  EXPECT_SCREEN (screen_has, "* connection lost: token expired (close code 4003)",
+                 "the 4003 in words");
+  EXPECT_SCREEN (screen_has, "--token-file, --token-command or --secret", "how to avoid it");
+  ck_assert_msg (tty_wait (tty, has_exited, NULL, 5000), "hub-client should end after 4003");
+  ck_assert_msg (WIFEXITED (tty->status) && WEXITSTATUS (tty->status) == 3, "exit status 3, got %d",
+                 tty->status);
+  {
+    g_autofree char *text = screen_text (&tty->screen);
+
+    ck_assert_msg (strstr (text, "reconnecting") == NULL && strstr (text, "retry") == NULL,
+                   "no reconnect; the screen:\n%s", text);
+  }
+  tty_free (tty);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -708,5 +741,6 @@ main (void)
   HUB_TEST_ADD (suite, rejoin_after_restart, 60);
   HUB_TEST_ADD (suite, input_discarded_while_reading, 60);
   HUB_TEST_ADD (suite, refresh_and_info, 60);
+  HUB_TEST_ADD (suite, token_expired_interactive, 60);
   return hub_test_run (suite);
 }
