@@ -1085,6 +1085,44 @@ static const Hostile hostiles[] = {
     {"hang", "did not finish within 10 s (stopped)"},
 };
 
+/* --token-file's bad contents at start: one line each, exit 2, at once
+ * (a file of 1 MiB is not read whole: 64 KiB + 1 byte tell). */
+START_TEST (hostile_token_file)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", SECRET, NULL);
+  g_autofree char *dir = g_dir_make_tmp ("hub-token-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "token", NULL);
+  g_autofree char *huge = g_strnfill (1 << 20, 'A');
+  const struct {
+    const char *contents;
+    gssize len;
+    const char *says;
+  } cases[] = {
+      {"", 0, "gave no token (empty)"},
+      {" \n\t\n", -1, "gave no token (empty)"},
+      {huge, -1, "not a token (larger than 64 KiB)"},
+      {"eyJ\0abc", 7, "not a token (binary data)"},
+      {"eyJ.a.b eyJ.c.d\n", -1, "more than one word"},
+      {"eyJ.a\x01.b\n", -1, "not a token (byte 0x01 at 5)"},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    const char *args[] = {"--token-file", path, "--batch", NULL};
+    g_autofree char *err = NULL;
+    int status;
+
+    ck_assert (g_file_set_contents (path, cases[i].contents, cases[i].len, NULL));
+    status = client_run (hub_test_server_port (server), "/rooms\n", args, NULL, &err);
+    ck_assert_msg (status == 2, "case %u: exit 2, got %d; stderr:\n%s", i, status, err);
+    ck_assert_msg (count_in (err, "\n") == 1 && strstr (err, cases[i].says) != NULL &&
+                       strstr (err, "--token-file ") != NULL && strstr (err, "AAAA") == NULL,
+                   "case %u: one line saying '%s'; stderr:\n%s", i, cases[i].says, err);
+  }
+  g_remove (path);
+  g_rmdir (dir);
+}
+END_TEST
+
 /* At start: one line naming the command and what went wrong, exit 2, and
  * within the command's 10 s limit (plus the start). */
 START_TEST (hostile_command_at_start)
@@ -1183,6 +1221,7 @@ main (int argc, char **argv)
     HUB_TEST_ADD (suite, token_subcommand_bad_input, 60);
     HUB_TEST_ADD (suite, refresh_needs_a_source, 60);
     HUB_TEST_ADD (suite, hostile_command_at_start, 120);
+    HUB_TEST_ADD (suite, hostile_token_file, 60);
     HUB_TEST_ADD (suite, hostile_command_at_refresh, 240);
   }
   return hub_test_run (suite);
