@@ -791,6 +791,12 @@ servers_start (Servers *servers)
                                         prefix, "--node", "na", NULL);
     servers->b = hub_test_server_start ("--secret", SECRET, "--redis", url, "--redis-prefix",
                                         prefix, "--node", "nb", NULL);
+    /* A node answers hellos once its store is ready: /healthz says when (as hub_test_redis_node).
+     */
+    ck_assert_msg (
+        hub_test_wait_health (hub_test_server_port (servers->a), 200, scaled (10000)) &&
+            hub_test_wait_health (hub_test_server_port (servers->b), 200, scaled (10000)),
+        "both nodes healthy");
   }
 }
 
@@ -815,7 +821,9 @@ member_open (guint16 port, const char *user, const char *rooms, const char *room
   g_autofree char *token = mint (user, 3600, rooms);
   g_autoptr (JsonObject) welcome = hub_test_ws_call (ws, "{'type':'hello','token':'%s'}", token);
 
-  ck_assert_str_eq (hub_test_json_string (welcome, "type"), "welcome");
+  ck_assert_msg (g_strcmp0 (hub_test_json_string (welcome, "type"), "welcome") == 0,
+                 "%s's hello on port %u: %s %s", user, port, hub_test_json_string (welcome, "code"),
+                 hub_test_json_string (welcome, "message"));
   if (room != NULL)
     json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
   return ws;
