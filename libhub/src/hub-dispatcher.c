@@ -33,9 +33,14 @@ deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery
   for (guint i = 0; conns != NULL && i < conns->len; i++) {
     HubConnection *conn = g_ptr_array_index (conns, i);
 
-    if (delivery->except_conn == NULL ||
-        strcmp (delivery->except_conn, hub_connection_get_id (conn)) != 0)
-      hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
+    if (delivery->except_conn != NULL &&
+        strcmp (delivery->except_conn, hub_connection_get_id (conn)) == 0)
+      continue;
+    /* §6: a message its replay sends is not sent twice. */
+    if (G_UNLIKELY (g_hash_table_size (d->replays) > 0) && delivery->seq > 0 &&
+        hub_dispatcher_replay_skips (d, conn, delivery))
+      continue;
+    hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
   }
   if (g_hash_table_size (d->hello_users) > 0)
     hub_dispatcher_hello_hold (d, user, delivery);
@@ -117,6 +122,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->watchers = hub_watchers_new ();
   d->broadcaster = hub_broadcaster_new (d->conns);
   d->hellos = g_hash_table_new (g_direct_hash, g_direct_equal);
+  d->replays = g_hash_table_new (g_direct_hash, g_direct_equal);
   d->hello_users =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   d->events = (HubStoreEvents){
@@ -157,6 +163,8 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->store, hub_store_free);
   g_clear_pointer (&d->hellos, g_hash_table_unref);
   g_clear_pointer (&d->hello_users, g_hash_table_unref);
+  /* Empty: every connection was detached above, which released its replay. */
+  g_clear_pointer (&d->replays, g_hash_table_unref);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
   g_clear_pointer (&d->watchers, hub_watchers_free);
   g_clear_pointer (&d->conns, hub_connection_manager_free);

@@ -18,6 +18,9 @@ sink_request_writable (gpointer data)
   HubMemorySink *sink = data;
 
   sink->writable_requests++;
+  /* hub_connection_flush() ignores a call from within itself. */
+  if (sink->auto_flush && !sink->blocked && !sink->closed && sink->conn != NULL)
+    hub_connection_flush (sink->conn);
 }
 
 static void
