@@ -246,8 +246,8 @@ START_TEST (test_history_cut_at_half_the_queue)
 
     ck_assert_reply_ok (r);
     ck_assert_msg (n == 2, "two of ~900 bytes in 2048 (got %u)", n);
-    ck_assert_int_eq (json_object_get_int_member (json_array_get_object_element (messages, 0), "seq"),
-                      since + 1);
+    ck_assert_int_eq (
+        json_object_get_int_member (json_array_get_object_element (messages, 0), "seq"), since + 1);
     ck_assert_msg (json_object_get_boolean_member (r, "more") == (since + n < 10), "more: %s",
                    test_json (r));
     ck_assert (json_object_get_boolean_member (r, "complete"));
@@ -281,7 +281,8 @@ START_TEST (test_epoch_in_replies)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
   g_autoptr (JsonObject) join = test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"g\"}");
-  g_autoptr (JsonObject) info = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"g\"}");
+  g_autoptr (JsonObject) info =
+      test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"g\"}");
   g_autoptr (JsonObject) rooms = test_client_req (a, "{\"type\":\"rooms\",\"id\":1}");
   g_autoptr (JsonObject) left = test_client_req (a, "{\"type\":\"leave\",\"id\":1,\"room\":\"g\"}");
   g_autoptr (JsonObject) again = test_client_req (a, "{\"type\":\"join\",\"id\":1,\"room\":\"g\"}");
@@ -307,7 +308,8 @@ START_TEST (test_resume_across_a_new_stream)
   TestClient *laptop = test_client_hello (node, "alice", "laptop");
   TestClient *bob = test_client_hello (node, "bob", NULL);
   TestClient *back, *old;
-  g_autoptr (JsonObject) j1 = test_client_req (laptop, "{\"type\":\"join\",\"id\":1,\"room\":\"g\"}");
+  g_autoptr (JsonObject) j1 =
+      test_client_req (laptop, "{\"type\":\"join\",\"id\":1,\"room\":\"g\"}");
   g_autoptr (JsonObject) j2 = NULL, welcome = NULL, w2 = NULL;
   g_autofree char *hello = NULL, *got = NULL;
   gint64 e1 = epoch_of (j1), e2;
@@ -331,9 +333,8 @@ START_TEST (test_resume_across_a_new_stream)
   got = received (back);
   ck_assert_str_eq (got, "welcome;message g 1;message g 2;message g 3;resumed g 1-3 incomplete");
   welcome = hub_memory_sink_nth (back->sink, 0);
-  ck_assert_int_eq (json_object_get_int_member (json_object_get_object_member (welcome, "epochs"),
-                                                "g"),
-                    e2);
+  ck_assert_int_eq (
+      json_object_get_int_member (json_object_get_object_member (welcome, "epochs"), "g"), e2);
   ck_assert_int_eq (epoch_of (hub_memory_sink_last (back->sink, "resumed")), e2);
 
   /* Without epochs (a 1.1 client), as before: seq 5 is past 3, nothing missed. */
@@ -454,7 +455,8 @@ create (TestClient *c, const char *room)
 static gboolean
 exists (TestClient *c, const char *room)
 {
-  g_autofree char *json = g_strdup_printf ("{\"type\":\"room_info\",\"id\":1,\"room\":\"%s\"}", room);
+  g_autofree char *json =
+      g_strdup_printf ("{\"type\":\"room_info\",\"id\":1,\"room\":\"%s\"}", room);
   g_autoptr (JsonObject) r = test_client_req (c, json);
 
   return g_strcmp0 (json_object_get_string_member (r, "type"), "ok") == 0;
