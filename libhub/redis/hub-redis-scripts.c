@@ -99,7 +99,16 @@ static const char prelude[] =
     "  end\n"
     "  redis.call('DEL', P .. 'node:' .. n .. ':watch')\n"
     "end\n"
-    "local function room_key(r) return P .. 'room:' .. r end\n";
+    "local function room_key(r) return P .. 'room:' .. r end\n"
+    /* §12: a request's `need`, the letters (bits j=1, p=2, c=4) its token does
+     * not give, must all be in the user's grant for the room: a member's, kept
+     * in room:<r>:grants (no entry: no grant). */
+    "local function forbidden(r, u, need)\n"
+    "  need = tonumber(need) or 0\n"
+    "  if need == 0 then return false end\n"
+    "  local g = tonumber(redis.call('HGET', room_key(r) .. ':grants', u) or '0')\n"
+    "  return bit.band(g, need) ~= need\n"
+    "end\n";
 
 /* Rooms' streams and histories (PROTOCOL.md §6, §8), after the prelude. A
  * room's hash holds `epoch` (its stream: a room created again has another),
@@ -156,7 +165,7 @@ static const char history_prelude[] =
     "  local b = tonumber(redis.call('HGET', k, 'hbytes') or '0')\n"
     "  if b ~= 0 then redis.call('DECRBY', P .. 'hbytes', b) end\n"
     "  redis.call('ZREM', P .. 'holdest', r)\n"
-    "  redis.call('DEL', k, k .. ':members', k .. ':hist')\n"
+    "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
     "  redis.call('SREM', P .. 'rooms', r)\n"
     "end\n"
     /* @r had its first member (or goes): no longer counted nor expiring. */
@@ -199,43 +208,45 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "return {'ok', rooms}\n",
     /* ARGV[3] the user, ARGV[4] the bytes of messages to read at most (0:
      * no bound; one at least in the first room that has any), then room,
-     * last seen seq and its epoch (0: not given) triples (rooms sorted). Per
-     * room: {room, since (the given seq as given, or 0 in another stream),
-     * last, epoch, complete, more, the seq of the first read, frames…}. */
-    [HUB_SCRIPT_RESUME] = "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
-                          "local maxb = tonumber(ARGV[4])\n"
-                          "local left, any = maxb, false\n"
-                          "local resumed = {}\n"
-                          "for i = 5, #ARGV, 3 do\n"
-                          "  local r, since, ge = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
-                          "  if redis.call('SISMEMBER', ur, r) == 1 then\n"
-                          "    local k = room_key(r)\n"
-                          "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
-                          "    local len = redis.call('LLEN', k .. ':hist')\n"
-                          "    local e = epoch_of(k)\n"
-                          "    if ge ~= 0 and ge ~= e then since = 0 end\n"
-                          "    local g = tonumber(since)\n"
-                          "    local entry = {r, since, seq, e, 1, 0, 0}\n"
-                          "    if seq > g then\n"
-                          "      local first = math.max(g + 1, seq - len + 1)\n"
-                          "      if first > g + 1 then entry[5] = 0 end\n"
-                          "      if first <= seq then\n"
-                          "        local n, b = 0, 0\n"
-                          "        if maxb == 0 or left > 0 then\n"
-                          "          n, b = read_range(k, seq, first, seq, left, any, entry)\n"
-                          "        end\n"
-                          "        if n > 0 then\n"
-                          "          any = true\n"
-                          "          entry[7] = first\n"
-                          "          left = math.max(left - b, 0)\n"
-                          "        end\n"
-                          "        if first + n - 1 < seq then entry[6] = 1 end\n"
-                          "      end\n"
-                          "    end\n"
-                          "    resumed[#resumed + 1] = entry\n"
-                          "  end\n"
-                          "end\n"
-                          "return {'ok', resumed}\n",
+     * last seen seq, its epoch (0: not given) and need (§12) quadruples (rooms
+     * sorted). Per room: {room, since (the given seq as given, or 0 in
+     * another stream), last, epoch, complete, more, the seq of the first
+     * read, frames…}. */
+    [HUB_SCRIPT_RESUME] =
+        "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
+        "local maxb = tonumber(ARGV[4])\n"
+        "local left, any = maxb, false\n"
+        "local resumed = {}\n"
+        "for i = 5, #ARGV, 4 do\n"
+        "  local r, since, ge = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
+        "  if redis.call('SISMEMBER', ur, r) == 1 and not forbidden(r, ARGV[3], ARGV[i + 3]) then\n"
+        "    local k = room_key(r)\n"
+        "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
+        "    local len = redis.call('LLEN', k .. ':hist')\n"
+        "    local e = epoch_of(k)\n"
+        "    if ge ~= 0 and ge ~= e then since = 0 end\n"
+        "    local g = tonumber(since)\n"
+        "    local entry = {r, since, seq, e, 1, 0, 0}\n"
+        "    if seq > g then\n"
+        "      local first = math.max(g + 1, seq - len + 1)\n"
+        "      if first > g + 1 then entry[5] = 0 end\n"
+        "      if first <= seq then\n"
+        "        local n, b = 0, 0\n"
+        "        if maxb == 0 or left > 0 then\n"
+        "          n, b = read_range(k, seq, first, seq, left, any, entry)\n"
+        "        end\n"
+        "        if n > 0 then\n"
+        "          any = true\n"
+        "          entry[7] = first\n"
+        "          left = math.max(left - b, 0)\n"
+        "        end\n"
+        "        if first + n - 1 < seq then entry[6] = 1 end\n"
+        "      end\n"
+        "    end\n"
+        "    resumed[#resumed + 1] = entry\n"
+        "  end\n"
+        "end\n"
+        "return {'ok', resumed}\n",
     [HUB_SCRIPT_BYE] = "for i = 5, #ARGV do\n"
                        "  redis.call('SREM', P .. 'watch:' .. ARGV[i], NODE)\n"
                        "  redis.call('SREM', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
@@ -287,14 +298,15 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats}\n",
-    /* room, name, created, creator ('': nobody counts it),
+    /* room, name, created, user ('': nobody counts it), need,
      * max_empty_rooms_per_user (0: none) */
     [HUB_SCRIPT_CREATE] =
         "local r, u = ARGV[3], ARGV[6]\n"
         "local k = room_key(r)\n"
         "local ue = P .. 'user:' .. u .. ':empty'\n"
+        "if forbidden(r, u, ARGV[7]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
-        "if u ~= '' and tonumber(ARGV[7]) > 0 and redis.call('SCARD', ue) >= tonumber(ARGV[7]) "
+        "if u ~= '' and tonumber(ARGV[8]) > 0 and redis.call('SCARD', ue) >= tonumber(ARGV[8]) "
         "then\n"
         "  return {'too_many_empty_rooms'}\n"
         "end\n"
@@ -321,12 +333,18 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  end\n"
         "end\n"
         "return {'ok', n}\n",
+    /* user, room, name, created, auto-create, max rooms, event, need, may
+     * create, set the grant ('1'), grant (§12) */
     [HUB_SCRIPT_JOIN] =
         "local u, r = ARGV[3], ARGV[4]\n"
         "local k = room_key(r)\n"
         "local ur = P .. 'user:' .. u .. ':rooms'\n"
         "local joined = 0\n"
-        "if redis.call('EXISTS', k) == 0 and ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "if forbidden(r, u, ARGV[10]) then return {'forbidden'} end\n"
+        "if redis.call('EXISTS', k) == 0 then\n"
+        "  if ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "  if ARGV[11] ~= '1' then return {'forbidden'} end\n"
+        "end\n"
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then\n"
         "  if redis.call('SCARD', ur) >= tonumber(ARGV[8]) then return {'too_many_rooms'} end\n"
         "  if redis.call('EXISTS', k) == 0 then\n"
@@ -338,6 +356,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  redis.call('SADD', k .. ':members', u)\n"
         "  redis.call('SADD', ur, r)\n"
         "  joined = 1\n"
+        "end\n"
+        "if ARGV[12] == '1' then\n"
+        "  if ARGV[13] == '0' then redis.call('HDEL', k .. ':grants', u)\n"
+        "  else redis.call('HSET', k .. ':grants', u, ARGV[13]) end\n"
         "end\n"
         "local members = redis.call('SMEMBERS', k .. ':members')\n"
         "local out = {'ok', redis.call('HGET', k, 'name'), tonumber(redis.call('HGET', k, 'seq')), "
@@ -355,6 +377,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then return {'not_member'} end\n"
         "fanout('e', r, 0, '-', redis.call('SMEMBERS', k .. ':members'), ARGV[5])\n"
         "redis.call('SREM', k .. ':members', u)\n"
+        "redis.call('HDEL', k .. ':grants', u)\n"
         "redis.call('SREM', P .. 'user:' .. u .. ':rooms', r)\n"
         "if redis.call('SCARD', k .. ':members') == 0 then delete_room(r) end\n"
         "return {'ok'}\n",
@@ -371,13 +394,17 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  out[#out + 1] = epoch_of(k)\n"
         "end\n"
         "return out\n",
+    /* room, user, need */
     [HUB_SCRIPT_INFO] =
         "local k = room_key(ARGV[3])\n"
+        "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "local h = redis.call('HMGET', k, 'name', 'created', 'seq', 'epoch')\n"
         "return {'ok', h[1], tonumber(h[2]), redis.call('SCARD', k .. ':members'),\n"
         "        redis.call('LLEN', k .. ':hist'), tonumber(h[3]), tonumber(h[4] or '0')}\n",
+    /* room, user, need */
     [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[3])\n"
+                       "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
                        "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
                        "local members = redis.call('SMEMBERS', k .. ':members')\n"
                        "table.sort(members)\n"
@@ -388,8 +415,11 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                        "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
                        "end\n"
                        "return out\n",
+    /* from, room, the frame's halves, history size, member only, need,
+     * history bytes per room and in all (0: no bound) */
     [HUB_SCRIPT_PUBLISH] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[9]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if ARGV[8] == '1' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
         "  return {'not_member'}\n"
@@ -397,11 +427,13 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local seq = redis.call('HINCRBY', k, 'seq', 1)\n"
         "local frame = ARGV[5] .. seq .. ARGV[6]\n"
         "local h = tonumber(ARGV[7])\n"
-        "if h > 0 then hist_push(ARGV[4], frame, h, tonumber(ARGV[9]), tonumber(ARGV[10])) end\n"
+        "if h > 0 then hist_push(ARGV[4], frame, h, tonumber(ARGV[10]), tonumber(ARGV[11])) end\n"
         "fanout('m', ARGV[4], seq, '-', redis.call('SMEMBERS', k .. ':members'), frame)\n"
         "return {'ok', seq}\n",
+    /* user, room, frame, need */
     [HUB_SCRIPT_TYPING] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[6]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then return {'not_member'} end\n"
         "local others = {}\n"
@@ -410,8 +442,11 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('e', ARGV[4], 0, '-', others, ARGV[5])\n"
         "return {'ok'}\n",
+    /* user ('': anyone), room, since, limit, need, bytes at most (0: no
+     * bound; one message at least), until (0: none) */
     [HUB_SCRIPT_HISTORY] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[7]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if ARGV[3] ~= '' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
         "  return {'not_member'}\n"
@@ -419,7 +454,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
         "local len = redis.call('LLEN', k .. ':hist')\n"
         "local g, limit = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-        "local maxb, top = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
+        "local maxb, top = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
         "if top == 0 or top > seq then top = seq end\n"
         /* ok, complete, more, the seq of the first returned, epoch, frames */
         "local out = {'ok', 1, 0, 0, epoch_of(k)}\n"

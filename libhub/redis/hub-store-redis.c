@@ -46,6 +46,7 @@ hub_store_redis_code (redisReply *reply)
       {"not_member", HUB_STORE_NOT_MEMBER},
       {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
       {"user_offline", HUB_STORE_USER_OFFLINE},
+      {"forbidden", HUB_STORE_FORBIDDEN},
       {"too_many_empty_rooms", HUB_STORE_TOO_MANY_EMPTY_ROOMS},
   };
   const char *first;

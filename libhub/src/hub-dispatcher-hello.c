@@ -201,6 +201,8 @@ finish (Hello *h, const HubStoreResult *resume)
   welcome.epoch_rooms = (const char *const *)epoch_rooms->pdata;
   welcome.epochs = (const gint64 *)(gpointer)epochs->data;
   welcome.n_epochs = epoch_rooms->len;
+  welcome.expires_ts = hub_connection_get_expires_ms (conn);
+  hub_dispatcher_set_deadline (d, conn);
   /* welcome answers hello even without an id: the client needs its fields. */
   welcome_frame = hub_encode_welcome (h->req->id_json, &welcome);
   /* Every reply before it is out (requests wait while a hello is pending):
@@ -278,6 +280,7 @@ ask_resume (HubDispatcher *d, Hello *h)
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
   g_autofree gint64 *seqs = NULL;
   g_autofree gint64 *epochs = NULL;
+  g_autofree guint *needs = NULL;
   HubStoreResume args = {0};
   GHashTableIter iter;
   gpointer room;
@@ -288,18 +291,22 @@ ask_resume (HubDispatcher *d, Hello *h)
   g_ptr_array_sort (rooms, hub_dispatcher_compare_strings);
   seqs = g_new (gint64, rooms->len);
   epochs = g_new0 (gint64, rooms->len);
+  needs = g_new (guint, rooms->len);
   for (guint i = 0; i < rooms->len; i++) {
-    const gint64 *epoch = h->req->epochs != NULL
-                              ? g_hash_table_lookup (h->req->epochs, g_ptr_array_index (rooms, i))
-                              : NULL;
+    const char *room = g_ptr_array_index (rooms, i);
+    const gint64 *epoch =
+        h->req->epochs != NULL ? g_hash_table_lookup (h->req->epochs, room) : NULL;
 
-    seqs[i] = *(gint64 *)g_hash_table_lookup (resume, g_ptr_array_index (rooms, i));
+    seqs[i] = *(gint64 *)g_hash_table_lookup (resume, room);
     epochs[i] = epoch != NULL ? *epoch : 0;
+    /* §12: entries for rooms the connection may not j are ignored. */
+    needs[i] = HUB_PERM_JOIN & ~hub_connection_room_letters (h->conn, room);
   }
   args.user = h->user;
   args.rooms = (const char *const *)rooms->pdata;
   args.seqs = seqs;
   args.epochs = epochs;
+  args.needs = needs;
   args.n_rooms = rooms->len;
   /* The replay's first pull, read with the resume (§6: paced, at most this
    * much at a time). */

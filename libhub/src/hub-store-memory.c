@@ -14,6 +14,7 @@ typedef struct {
   HubRoomManager *rooms; /* (owned) */
   HubPresence *presence; /* (owned) */
   HubClock *clock;       /* (owned) */
+  gboolean auto_create;  /* join creates missing rooms (§4) */
   const HubStoreEvents *events;
   gpointer node;
   guint empty_room_ttl_ms;
@@ -97,6 +98,14 @@ member_room (MemoryStore *s, const char *room_id, const char *user, HubStoreErro
   return NULL;
 }
 
+/* §12: TRUE when @need is 0 or @user's grant in @room_id holds all of it. */
+static gboolean
+allowed (MemoryStore *s, const char *room_id, const char *user, guint need)
+{
+  return need == 0 ||
+         hub_room_grant_holds (hub_room_manager_lookup (s->rooms, room_id), user, need);
+}
+
 static void
 on_presence_change (const char *user, HubStatus status, gpointer user_data)
 {
@@ -142,10 +151,15 @@ memory_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, g
 {
   MemoryStore *s = SELF (store);
   g_autoptr (GError) error = NULL;
-  HubRoom *room = hub_room_manager_create_by (s->rooms, args->user, args->room, args->name,
-                                              args->now_ms, &error);
+  HubRoom *room = NULL;
   HubStoreResult r = {0};
 
+  if (!allowed (SELF (store), args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
+  room = hub_room_manager_create_by (s->rooms, args->user, args->room, args->name, args->now_ms,
+                                     &error);
   if (room == NULL) {
     fail (done, data,
           g_error_matches (error, HUB_ERROR, HUB_ERROR_TOO_MANY_ROOMS)
@@ -164,18 +178,27 @@ memory_join (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpoin
   MemoryStore *s = SELF (store);
   g_autoptr (GError) error = NULL;
   gboolean joined = FALSE;
-  HubRoom *room = hub_room_manager_join (s->rooms, args->user, args->room, args->name, args->now_ms,
-                                         &joined, &error);
+  HubRoom *room = hub_room_manager_lookup (s->rooms, args->room);
   g_autofree HubStoreMember *members = NULL;
   HubStoreResult r = {0};
   GHashTableIter iter;
   gpointer member;
   guint n = 0;
 
+  /* §12: the grant of a member joining again; a join that would create the room. */
+  if (!allowed (s, args->room, args->user, args->need) ||
+      (room == NULL && s->auto_create && !args->may_create)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
+  room = hub_room_manager_join (s->rooms, args->user, args->room, args->name, args->now_ms, &joined,
+                                &error);
   if (room == NULL) {
     fail (done, data, from_gerror (error));
     return;
   }
+  if (args->set_grant)
+    hub_room_set_grant (room, args->user, args->grant);
   if (joined)
     deliver_members (s, room, args->event, NULL, 0);
   members = g_new (HubStoreMember, g_hash_table_size (room->members));
@@ -234,6 +257,10 @@ memory_room_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done,
   HubRoom *room = hub_room_manager_lookup (SELF (store)->rooms, args->room);
   HubStoreResult r = {0};
 
+  if (!allowed (SELF (store), args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
   if (room == NULL) {
     fail (done, data, HUB_STORE_ROOM_NOT_FOUND);
     return;
@@ -258,6 +285,10 @@ memory_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoin
   GHashTableIter iter;
   gpointer user;
 
+  if (!allowed (s, args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
   if (room == NULL) {
     fail (done, data, HUB_STORE_ROOM_NOT_FOUND);
     return;
@@ -287,10 +318,14 @@ memory_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done,
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->member_only ? args->from : NULL, &error);
+  HubRoom *room = allowed (s, args->room, args->from, args->need)
+                      ? member_room (s, args->room, args->member_only ? args->from : NULL, &error)
+                      : NULL;
   g_autoptr (HubFrame) frame = NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -371,9 +406,13 @@ memory_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpo
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->user, &error);
+  HubRoom *room = allowed (s, args->room, args->user, args->need)
+                      ? member_room (s, args->room, args->user, &error)
+                      : NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -389,10 +428,14 @@ memory_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done,
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->user, &error);
+  HubRoom *room = allowed (s, args->room, args->user, args->need)
+                      ? member_room (s, args->room, args->user, &error)
+                      : NULL;
   g_autoptr (GPtrArray) frames = NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -431,7 +474,8 @@ memory_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, g
     HubStoreResumed e = {.room = args->rooms[i]};
     GPtrArray *first;
 
-    if (room == NULL || !g_hash_table_contains (room->members, args->user))
+    if (room == NULL || !g_hash_table_contains (room->members, args->user) ||
+        (args->needs != NULL && !hub_room_grant_holds (room, args->user, args->needs[i])))
       continue;
     /* A seq of another stream says nothing about this one: all of it. */
     e.since = epoch != 0 && epoch != room->epoch ? 0 : args->seqs[i];
@@ -617,6 +661,7 @@ hub_store_memory_new (const HubConfig *config, HubClock *clock)
   g_return_val_if_fail (config != NULL && clock != NULL, NULL);
   s->parent.vtable = &memory_vtable;
   s->clock = hub_clock_ref (clock);
+  s->auto_create = config->auto_create;
   s->rooms =
       hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
   hub_room_manager_bound_history (s->rooms, config->history_room_bytes,

@@ -60,8 +60,7 @@ publish (HubTestWs *ws, const char *room, guint count)
 /* The room's stream after Redis lost everything: laptop (alice's other
  * device) and bob join again, bob publishes 1…@count. Returns the new epoch. */
 static gint64
-new_stream (HubTestRedis *redis, HubTestWs *laptop, HubTestWs *bob, gint64 old_epoch,
-            guint count)
+new_stream (HubTestRedis *redis, HubTestWs *laptop, HubTestWs *bob, gint64 old_epoch, guint count)
 {
   g_autoptr (JsonObject) again = NULL;
   gint64 epoch;
@@ -98,9 +97,9 @@ START_TEST (redis_restarted_empty_resume_is_incomplete)
 
   /* The phone comes back from seq 5 of the old stream, and says so. */
   phone = hub_test_ws_open (port);
-  welcome = hub_test_ws_call (phone, "{'type':'hello','user':'alice','device':'phone',"
-                                     "'resume':{'general':5},'epochs':{'general':%" G_GINT64_FORMAT
-                                     "}}",
+  welcome = hub_test_ws_call (phone,
+                              "{'type':'hello','user':'alice','device':'phone',"
+                              "'resume':{'general':5},'epochs':{'general':%" G_GINT64_FORMAT "}}",
                               e1);
   ck_assert_str_eq (hub_test_json_string (welcome, "type"), "welcome");
   ck_assert_int_eq (hub_test_json_int (hub_test_json_object (welcome, "epochs"), "general"), e2);
