@@ -71,7 +71,7 @@ typedef struct {
   gboolean token_not_string; /* hello: `token` present, not null, not a string (→ unauthorized) */
   GHashTable *resume; /* hello: room (char*) → gint64* last seq; only valid entries; may be NULL */
   /* hello: room (char*) → gint64* epoch (> 0) of the stream its resume seq
-   * belongs to (the server's addition to §3, docs/PROTOCOL-epochs.md); may be NULL */
+   * belongs to (the server's addition to §3: README, Stream epochs); may be NULL */
   GHashTable *epochs;
 
   char *room;        /* create join leave room_info who publish typing history */
