@@ -670,6 +670,46 @@ START_TEST (history_of_large_messages_keeps_the_connection)
 }
 END_TEST
 
+/* History bytes are bounded in all (issue 17: one token pinned 653 MiB of
+ * history): beyond --history-total-bytes the oldest messages of any room
+ * go first, and the rooms that lost some say so (`complete: false`). */
+START_TEST (history_bytes_bounded_in_all_rooms)
+{
+  const gsize pad = 60 * 1024;
+  g_autoptr (HubTestServer) server =
+      hub_test_server_start ("--history-total-bytes", "1048576", "--history-bytes", "0", "--rate",
+                             "1000", "--burst", "1000", NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *alice = hub_test_ws_login (port, "alice", NULL);
+  gint64 stored = 0;
+
+  for (guint r = 0; r < 8; r++) {
+    g_autofree char *room = g_strdup_printf ("r%u", r);
+
+    hub_test_ws_join (alice, "alice", room);
+    publish_big (alice, room, 1, 6, pad); /* 48 of 60 KiB in all: 2.9 MB */
+  }
+  for (guint r = 0; r < 8; r++) {
+    g_autoptr (JsonObject) info = hub_test_ws_ok (alice, "{'type':'room_info','room':'r%u'}", r);
+    g_autoptr (JsonObject) all =
+        hub_test_ws_ok (alice, "{'type':'history','room':'r%u','since':0,'limit':100}", r);
+    gint64 messages = hub_test_json_int (info, "messages");
+
+    stored += messages;
+    /* Oldest first: the rooms written last keep theirs. */
+    if (r == 7)
+      ck_assert_int_eq (messages, 6);
+    if (r == 0)
+      ck_assert_int_eq (messages, 0);
+    ck_assert_msg (hub_test_json_bool (all, "complete") == (messages == 6),
+                   "room r%u: complete only when nothing went (%" G_GINT64_FORMAT " stored)", r,
+                   messages);
+  }
+  ck_assert_msg (stored * (gint64)pad <= 1048576 && stored >= 15,
+                 "1 MiB holds 16 of 60 KiB at most, and about that (%" G_GINT64_FORMAT ")", stored);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -690,5 +730,6 @@ main (void)
   HUB_TEST_ADD (suite, slow_consumer_closed_resumes_and_loses_nothing, 60);
   HUB_TEST_ADD (suite, history_pages_large_messages_with_more, 60);
   HUB_TEST_ADD (suite, history_of_large_messages_keeps_the_connection, 60);
+  HUB_TEST_ADD (suite, history_bytes_bounded_in_all_rooms, 60);
   return hub_test_run (suite);
 }
