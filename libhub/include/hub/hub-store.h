@@ -288,8 +288,8 @@ typedef struct {
  * users of @members (a set of user ids: a room's members) or of @users
  * (NULL-terminated), but @except_user; the connection @except_conn (nullable,
  * an id) is left out. @room and @seq name a room `message` (seq > 0): a
- * connection whose resume is still being sent holds it until its replay is
- * out. */
+ * connection whose resume's replay sends that message leaves it out (the
+ * rest waits behind the replay). */
 typedef struct {
   HubFrame *frame;
   GHashTable *members;
