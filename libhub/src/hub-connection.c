@@ -472,12 +472,11 @@ flush_pending (HubConnection *conn)
   return !src->pulling || src->ahead_head < src->ahead->len;
 }
 
-void
-hub_connection_flush (HubConnection *conn)
+/* hub_connection_flush() while a source is under way. */
+static void
+flush_around_source (HubConnection *conn)
 {
-  g_return_if_fail (conn != NULL);
-
-  if ((conn->state != CONN_OPEN && conn->state != CONN_CLOSING) || conn->flushing)
+  if (conn->flushing)
     return;
   conn->flushing = TRUE;
   for (;;) {
@@ -506,6 +505,34 @@ hub_connection_flush (HubConnection *conn)
   if (flush_pending (conn))
     conn->sink->request_writable (conn->sink_data);
   else if (conn->source == NULL)
+    maybe_close_sink (conn);
+}
+
+void
+hub_connection_flush (HubConnection *conn)
+{
+  g_return_if_fail (conn != NULL);
+
+  if (conn->state != CONN_OPEN && conn->state != CONN_CLOSING)
+    return;
+  /* The fan-out's path stays as it was: a source is the rare case. */
+  if (G_UNLIKELY (conn->source != NULL)) {
+    flush_around_source (conn);
+    return;
+  }
+  while (conn->ring_len > 0) {
+    HubFrame *frame = conn->ring[conn->ring_head];
+
+    if (!sink_write (conn, frame))
+      break;
+    ring_pop (conn);
+    conn->queued_bytes -= frame_bytes (frame);
+    hub_frame_unref (frame);
+  }
+  ring_trim (conn);
+  if (conn->ring_len > 0)
+    conn->sink->request_writable (conn->sink_data);
+  else
     maybe_close_sink (conn);
 }
 

@@ -24,9 +24,11 @@ static void schedule_tick (HubDispatcher *d);
 /* --- The store's events: deliveries to this node's connections -------------------------------- */
 
 /* @delivery's frame to @user's connections here (but except_conn), and to a
- * connection of @user whose hello is still pending. */
+ * connection of @user whose hello is still pending. @replays: a replay is
+ * under way on this node and @delivery is a room message. */
 static void
-deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery)
+deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery,
+                 gboolean replays)
 {
   GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
 
@@ -37,8 +39,7 @@ deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery
         strcmp (delivery->except_conn, hub_connection_get_id (conn)) == 0)
       continue;
     /* §6: a message its replay sends is not sent twice. */
-    if (G_UNLIKELY (g_hash_table_size (d->replays) > 0) && delivery->seq > 0 &&
-        hub_dispatcher_replay_skips (d, conn, delivery))
+    if (G_UNLIKELY (replays) && hub_dispatcher_replay_skips (d, conn, delivery))
       continue;
     hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
   }
@@ -51,6 +52,7 @@ on_deliver (gpointer node, const HubDelivery *delivery)
 {
   HubDispatcher *d = node;
   const char *except = delivery->except_user;
+  gboolean replays = delivery->seq > 0 && g_hash_table_size (d->replays) > 0;
 
   if (delivery->members != NULL) {
     GHashTableIter iter;
@@ -59,12 +61,12 @@ on_deliver (gpointer node, const HubDelivery *delivery)
     g_hash_table_iter_init (&iter, delivery->members);
     while (g_hash_table_iter_next (&iter, &user, NULL))
       if (except == NULL || strcmp (user, except) != 0)
-        deliver_to_user (d, user, delivery);
+        deliver_to_user (d, user, delivery, replays);
     return;
   }
   for (guint i = 0; delivery->users != NULL && delivery->users[i] != NULL; i++)
     if (except == NULL || strcmp (delivery->users[i], except) != 0)
-      deliver_to_user (d, delivery->users[i], delivery);
+      deliver_to_user (d, delivery->users[i], delivery, replays);
 }
 
 static void
