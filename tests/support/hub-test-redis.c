@@ -196,6 +196,20 @@ hub_test_redis_restart (HubTestRedis *r)
   spawn (r);
 }
 
+static void
+remove_flat_dir (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *file = g_build_filename (path, name, NULL);
+
+    g_remove (file);
+  }
+  g_remove (path);
+}
+
 /* Removes what redis-server keeps in its directory: flat files plus
  * appendonlydir/ (Redis 7). */
 static void
@@ -207,17 +221,10 @@ remove_data (HubTestRedis *r)
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
     g_autofree char *path = g_build_filename (r->dir, name, NULL);
 
-    if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-      g_autoptr (GDir) sub = g_dir_open (path, 0, NULL);
-      const char *inner;
-
-      while (sub != NULL && (inner = g_dir_read_name (sub)) != NULL) {
-        g_autofree char *p = g_build_filename (path, inner, NULL);
-
-        g_remove (p);
-      }
-    }
-    g_remove (path);
+    if (g_file_test (path, G_FILE_TEST_IS_DIR))
+      remove_flat_dir (path);
+    else
+      g_remove (path);
   }
 }
 
@@ -245,20 +252,6 @@ redis_free (HubTestRedis *r)
   g_free (r->dir);
   g_free (r->url);
   g_free (r);
-}
-
-static void
-remove_flat_dir (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *file = g_build_filename (path, name, NULL);
-
-    g_remove (file);
-  }
-  g_remove (path);
 }
 
 void
