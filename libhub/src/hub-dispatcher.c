@@ -27,8 +27,7 @@ static void schedule_tick (HubDispatcher *d);
  * connection of @user whose hello is still pending. @replays: a replay is
  * under way on this node and @delivery is a room message. */
 static void
-deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery,
-                 gboolean replays)
+deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery, gboolean replays)
 {
   GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
 

@@ -134,7 +134,7 @@ hub_room_manager_free (HubRoomManager *mgr)
   if (mgr == NULL)
     return;
   g_hash_table_unref (mgr->user_rooms);
-  g_queue_clear (&mgr->empty); /* the links are in the rooms */
+  g_queue_init (&mgr->empty); /* its links are in the rooms: they go with them */
   g_hash_table_unref (mgr->rooms);
   g_hash_table_unref (mgr->empty_counts);
   hub_history_pool_free (mgr->pool);
