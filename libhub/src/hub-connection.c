@@ -704,6 +704,19 @@ hub_connection_queued_frames (HubConnection *conn)
 }
 
 gsize
+hub_connection_source_ahead_bytes (HubConnection *conn)
+{
+  gsize bytes = 0;
+
+  g_return_val_if_fail (conn != NULL, 0);
+  if (conn->source == NULL)
+    return 0;
+  for (guint i = conn->source->ahead_head; i < conn->source->ahead->len; i++)
+    bytes += frame_bytes (g_ptr_array_index (conn->source->ahead, i));
+  return bytes;
+}
+
+gsize
 hub_connection_max_queue_bytes (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);

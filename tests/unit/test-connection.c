@@ -787,11 +787,14 @@ START_TEST (test_source_paced_and_not_counted)
   sink->blocked = TRUE;
   hub_connection_set_source (conn, &fake_source, f);
   EXPECT_UINT (f->pulls, 1, "one pull while the client does not read");
+  EXPECT_UINT (hub_connection_source_ahead_bytes (conn), 60, "one frame given, not written");
+  EXPECT_UINT (hub_connection_queued_bytes (conn), 0, "and not counted in the queue");
   ck_assert_msg (!hub_connection_is_closing (conn), "a source never closes with 4009");
   hub_connection_flush (conn);
   EXPECT_UINT (f->pulls, 1, "nothing more pulled before the first is written");
   hub_memory_sink_unblock (sink);
   EXPECT_UINT (sink->frames->len, 10, "the whole source once the client reads");
+  EXPECT_UINT (hub_connection_source_ahead_bytes (conn), 0, "nothing ahead at its end");
   EXPECT_UINT (f->pulls, 10, "a frame per pull: 60 bytes > half of 100");
   ck_assert (f->released);
   ck_assert (!hub_connection_is_closing (conn));

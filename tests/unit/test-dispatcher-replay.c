@@ -132,6 +132,7 @@ START_TEST (test_replay_read_a_frame_at_a_time)
   TestClient *b = test_client_hello (node, "bob", NULL);
   TestClient *again;
   guint rounds = 0;
+  gsize ahead, max_ahead = 0;
 
   test_client_join (a, "general");
   test_client_join (b, "general");
@@ -152,11 +153,18 @@ START_TEST (test_replay_read_a_frame_at_a_time)
     hub_connection_flush (again->conn);
     test_node_sync (node);
     ck_assert (!hub_connection_is_closing (again->conn));
+    /* Read from the history a pull at a time (a cursor per room), not the
+     * whole replay at once: 1.5 KB messages through a 2 KiB budget. */
+    ahead = hub_connection_source_ahead_bytes (again->conn);
+    ck_assert_msg (ahead <= hub_connection_source_budget (again->conn),
+                   "a pull's worth ahead at most (%" G_GSIZE_FORMAT " bytes)", ahead);
+    max_ahead = MAX (max_ahead, ahead);
     ck_assert_msg (++rounds < 100, "the replay ends");
   }
   again->sink->writes_left = -1;
   hub_connection_flush (again->conn);
   ck_assert_msg (rounds >= 20, "a frame at a time (%u rounds)", rounds);
+  ck_assert_msg (max_ahead > 0, "the replay was pulled ahead of the client");
   {
     g_autofree char *got = received (again);
     g_autofree char *general = messages_line ("general", 1, 20);

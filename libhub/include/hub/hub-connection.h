@@ -166,6 +166,11 @@ gboolean hub_connection_has_source (HubConnection *conn);
 HUB_API
 gsize hub_connection_source_budget (HubConnection *conn);
 
+/* The bytes a source gave that are not written yet (they are not in
+ * hub_connection_queued_bytes()): a pull's budget at most, or one frame. */
+HUB_API
+gsize hub_connection_source_ahead_bytes (HubConnection *conn);
+
 /* The bytes and frames of the queue (a source's frames not included). */
 HUB_API
 gsize hub_connection_queued_bytes (HubConnection *conn);
