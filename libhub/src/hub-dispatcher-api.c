@@ -40,8 +40,7 @@ api_authorize (HubDispatcher *d, const char *authorization, guint *http_status, 
   token = authorization + 7;
   while (*token == ' ')
     token++;
-  claims = hub_auth_verify (token, d->config.secret, d->config.secret_len,
-                            hub_clock_unix_ms (d->clock) / 1000, &error);
+  claims = hub_dispatcher_verify_token (d, token, &error);
   if (claims == NULL) {
     *out = hub_dispatcher_api_error (http_status, 401, HUB_ERROR_UNAUTHORIZED, error->message);
     return FALSE;

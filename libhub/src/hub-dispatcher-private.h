@@ -4,6 +4,7 @@
 #pragma once
 
 #include "hub-broker-private.h"
+#include "hub-keyring.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -29,7 +30,27 @@ struct _HubDispatcher {
   /* (owned) where the shared state lives: in memory (hub-broker-memory.c),
    * or on Redis (hub-broker-cluster.c); the only seam between the modes. */
   HubBroker *broker;
+  /* hub-dispatcher-ops.c: the secrets tokens are checked against, and the
+   * node's metrics with two of its families. */
+  HubKeyring *keyring; /* (owned) */
+  HubMetrics *metrics; /* (owned) */
+  HubMetric *errors;   /* (unowned) hub_errors_total{code} */
+  HubMetric *requests; /* (unowned) hub_request_duration_seconds{type} */
 };
+
+/* hub-dispatcher-ops.c, each called from one place: */
+/* Makes the keyring and the metrics (hub_dispatcher_new) and frees them (_free). */
+void hub_dispatcher_ops_init (HubDispatcher *d);
+void hub_dispatcher_ops_clear (HubDispatcher *d);
+/* A decoded request is about to run: its latency is observed when it is freed. */
+void hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req);
+/* An error reply to @conn: counted by code; before hello also logged. */
+void hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message);
+/* A token checked against the current secret, or the previous one in its grace. */
+HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
+/* The families of the registry, the process_* figures and, with @nodes_json
+ * (the cluster's, else NULL), the cluster-wide sums, appended to @out. */
+void hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json);
 
 /* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */
 void hub_dispatcher_send (HubConnection *conn, HubFrame *frame);

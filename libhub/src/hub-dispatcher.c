@@ -14,9 +14,22 @@
  * (18,000 of them in capacity-19k.sh) that held every other frame up for
  * 0.3–0.7 s every heartbeat. A dead connection is closed at most one tick
  * after its 3 × heartbeat ran out. The broker's tick (cluster liveness in
- * Redis) stays at a quarter heartbeat. */
+ * Redis, with the figures every node publishes) runs every quarter heartbeat
+ * or every second, whichever is more often: the cluster-wide sums of
+ * /metrics are then at most about a second old, so a load run can check its
+ * counts against them (docs/operations.md). */
 #define TICKS_PER_HEARTBEAT   32
 #define TICKS_PER_BROKER_TICK (TICKS_PER_HEARTBEAT / 4)
+
+/* Dispatcher ticks per broker tick: at most a quarter heartbeat, at most
+ * about a second. */
+static guint
+ticks_per_broker_tick (HubDispatcher *d)
+{
+  guint tick_ms = MAX (d->config.heartbeat_s * 1000 / TICKS_PER_HEARTBEAT, 1u);
+
+  return CLAMP (1000 / tick_ms, 1u, (guint)TICKS_PER_BROKER_TICK);
+}
 
 static void schedule_tick (HubDispatcher *d);
 
@@ -63,6 +76,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
   d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
   d->broker = hub_broker_memory_new (d);
+  hub_dispatcher_ops_init (d);
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));
@@ -97,6 +111,7 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->rooms, hub_room_manager_free);
   g_clear_pointer (&d->clock, hub_clock_unref);
   g_free (d->conn_id_prefix);
+  hub_dispatcher_ops_clear (d);
   hub_config_clear (&d->config);
   g_free (d);
 }
@@ -127,6 +142,7 @@ hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCo
 {
   g_autoptr (HubFrame) frame = hub_encode_error (id_json, code, message);
 
+  hub_dispatcher_note_error (conn, code, message);
   hub_dispatcher_send (conn, frame);
 }
 
@@ -171,6 +187,7 @@ hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink, gpo
 
   hub_rate_limiter_init (hub_connection_get_rate_limiter (conn), d->config.rate_per_s,
                          d->config.burst, hub_clock_monotonic_us (d->clock));
+  hub_connection_set_error_metric (conn, d->errors);
   hub_connection_manager_add (d->conns, conn);
   /* The manager's reference keeps conn alive until connection_closed(), which
    * cancels this timer. */
@@ -262,8 +279,7 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
                     req->token_not_string ? "field 'token' must be a string" : "token required");
       return;
     }
-    claims = hub_auth_verify (req->token, d->config.secret, d->config.secret_len,
-                              hub_clock_unix_ms (d->clock) / 1000, &error);
+    claims = hub_dispatcher_verify_token (d, req->token, &error);
     if (claims == NULL) {
       reject_hello (conn, req->id_json, error->message);
       return;
@@ -330,6 +346,8 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
     return;
   }
   hub_codec_decode (data, len, &res);
+  if (res.request != NULL)
+    hub_dispatcher_track_request (d, res.request);
   if (!res.envelope_ok) {
     hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
   } else if (!hub_connection_is_authenticated (conn) && res.type != HUB_REQ_HELLO) {
@@ -398,7 +416,7 @@ on_tick (gpointer user_data)
   sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
   sweep.slot = d->tick_count % TICKS_PER_HEARTBEAT;
   hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
-  if (d->broker->vtable->tick != NULL && d->tick_count % TICKS_PER_BROKER_TICK == 0)
+  if (d->broker->vtable->tick != NULL && d->tick_count % ticks_per_broker_tick (d) == 0)
     d->broker->vtable->tick (d->broker);
   schedule_tick (d);
 }
@@ -466,6 +484,7 @@ hub_dispatcher_render_metrics (HubDispatcher *d)
   COUNTER ("hub_slow_consumer_closes_total", "Connections closed with 4009.",
            s.slow_consumer_closes_total);
   COUNTER ("hub_dropped_total", "Ephemeral frames dropped under backpressure.", s.dropped_total);
+  hub_dispatcher_render_ops_metrics (d, out, cluster_figures (d, &f) ? f.nodes_json : NULL);
   if (cluster_figures (d, &f)) {
     GAUGE ("hub_cluster_up", "1 while this node is connected to Redis.", f.up ? 1 : 0);
     GAUGE ("hub_cluster_nodes", "Live nodes in the cluster.", f.nodes);

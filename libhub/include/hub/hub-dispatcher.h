@@ -10,6 +10,7 @@
 #include "hub-clock.h"
 #include "hub-config.h"
 #include "hub-connection-manager.h"
+#include "hub-metrics.h"
 #include "hub-presence.h"
 #include "hub-room-manager.h"
 
@@ -80,6 +81,20 @@ const HubConfig *hub_dispatcher_get_config (HubDispatcher *d);
 HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
 HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d);
 HubPresence *hub_dispatcher_get_presence (HubDispatcher *d);
+/* The node's metrics registry: hub_errors_total{code} and
+ * hub_request_duration_seconds{type} are the dispatcher's; a transport adds
+ * its own families (hub-server: closes, delivery lag). (transfer none) */
+HubMetrics *hub_dispatcher_get_metrics (HubDispatcher *d);
+
+/* The settings a running node can change (hub-server's SIGHUP): a new secret
+ * (tokens signed with the previous one still pass for @secret_grace_s
+ * seconds), and the limits connections opened from now on get (rate_per_s,
+ * burst, max_queue_bytes, hello_timeout_s). Other fields of @config are
+ * ignored. FALSE with @error when @config adds or removes the secret: that
+ * changes whether every client must show a token, so it needs a restart. */
+gboolean hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config,
+                                     guint secret_grace_s, GError **error);
+
 /* /metrics (Prometheus text 0.0.4) and /api/stats (JSON) bodies. (transfer full) */
 char *hub_dispatcher_render_metrics (HubDispatcher *d);
 char *hub_dispatcher_render_stats_json (HubDispatcher *d);

@@ -1,0 +1,225 @@
+/* hub-dispatcher-ops.c: what the dispatcher offers the people who run it: its
+ * metrics (errors by code, request latency by type), the event lines of
+ * refused requests, the process and cluster-wide figures of /metrics, and the
+ * settings a running node can change (hub-server's SIGHUP). The dispatcher's
+ * other files call in here with one line each (hub-dispatcher-private.h). */
+#include "hub-dispatcher-private.h"
+#include "hub-keyring.h"
+#include "hub-process.h"
+#include "hub/hub-event.h"
+
+#include <string.h>
+
+/* Request latency buckets, seconds: in memory a request takes microseconds,
+ * in a cluster a Redis round trip (a millisecond here, more across machines). */
+static const double request_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                        0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+
+void
+hub_dispatcher_ops_init (HubDispatcher *d)
+{
+  d->keyring = hub_keyring_new (d->config.secret, d->config.secret_len);
+  /* A transport measures the delivery lag on the stamped fan-outs. */
+  hub_broadcaster_set_sampling (d->broadcaster, HUB_BROADCASTER_SAMPLE_EVERY);
+  d->metrics = hub_metrics_new ();
+  d->errors = hub_metrics_add_counter (d->metrics, "hub_errors_total",
+                                       "Error replies sent, by code (PROTOCOL.md section 2).",
+                                       "code");
+  for (guint i = HUB_ERROR_NONE + 1; i < HUB_ERROR_N_CODES; i++)
+    hub_metric_declare (d->errors, hub_error_code_to_string ((HubErrorCode)i));
+  d->requests = hub_metrics_add_histogram (
+      d->metrics, "hub_request_duration_seconds",
+      "Time from a request's arrival to its reply queued (in a cluster: after Redis answered), "
+      "by type.",
+      "type", request_bounds, G_N_ELEMENTS (request_bounds));
+  for (guint i = HUB_REQ_UNKNOWN + 1; i < HUB_REQ_N_TYPES; i++)
+    hub_metric_declare (d->requests, hub_request_type_to_string ((HubRequestType)i));
+}
+
+void
+hub_dispatcher_ops_clear (HubDispatcher *d)
+{
+  g_clear_pointer (&d->keyring, hub_keyring_free);
+  g_clear_pointer (&d->metrics, hub_metrics_free);
+  d->errors = d->requests = NULL;
+}
+
+HubMetrics *
+hub_dispatcher_get_metrics (HubDispatcher *d)
+{
+  return d->metrics;
+}
+
+/* --- Requests and errors ----------------------------------------------------- */
+
+static void
+request_done (const HubRequest *req, gpointer data)
+{
+  HubDispatcher *d = data;
+  gint64 us = hub_clock_monotonic_us (d->clock) - req->received_us;
+
+  if (d->requests != NULL && req->type > HUB_REQ_UNKNOWN && req->type < HUB_REQ_N_TYPES)
+    hub_metric_observe (d->requests, hub_request_type_to_string (req->type), MAX (us, 0) / 1e6, 1);
+}
+
+void
+hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req)
+{
+  req->received_us = hub_clock_monotonic_us (d->clock);
+  req->done = request_done;
+  req->done_data = d;
+}
+
+void
+hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message)
+{
+  HubMetric *errors = hub_connection_get_error_metric (conn);
+
+  if (errors != NULL)
+    hub_metric_inc (errors, hub_error_code_to_string (code), 1);
+  if (hub_connection_is_authenticated (conn))
+    return;
+  /* Before a successful hello every error is a refusal worth a line: a bad
+   * token (the reason, never the token), a missing user, Redis down. */
+  hub_event_log (G_LOG_DOMAIN, code == HUB_ERROR_NOT_AUTHENTICATED ? G_LOG_LEVEL_DEBUG
+                                                                    : G_LOG_LEVEL_INFO,
+                 code == HUB_ERROR_NOT_AUTHENTICATED ? "not_authenticated" : "hello_refused",
+                 code == HUB_ERROR_NOT_AUTHENTICATED ? "request before hello" : "hello refused",
+                 "conn", hub_connection_get_id (conn), "code", hub_error_code_to_string (code),
+                 "reason", message, NULL);
+}
+
+HubAuthClaims *
+hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error)
+{
+  return hub_keyring_verify (d->keyring, token, hub_clock_unix_ms (d->clock), error);
+}
+
+/* --- Settings changed at run time ---------------------------------------------- */
+
+gboolean
+hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config, guint secret_grace_s,
+                            GError **error)
+{
+  HubConfig *c = &d->config;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+  if ((config->secret == NULL) != (c->secret == NULL)) {
+    g_set_error (error, HUB_ERROR, HUB_ERROR_BAD_REQUEST,
+                 "a secret can be changed at run time, not added or removed: that changes "
+                 "whether every client must show a token (restart to do it)");
+    return FALSE;
+  }
+  if (config->secret != NULL) {
+    hub_keyring_rotate (d->keyring, config->secret, config->secret_len,
+                        hub_clock_unix_ms (d->clock), (guint64)secret_grace_s * 1000);
+    g_free (c->secret);
+    c->secret = g_malloc (config->secret_len + 1);
+    memcpy (c->secret, config->secret, config->secret_len);
+    c->secret[config->secret_len] = '\0';
+    c->secret_len = config->secret_len;
+  }
+  /* Read when a connection opens (hub_dispatcher_connection_open). */
+  c->rate_per_s = config->rate_per_s;
+  c->burst = config->burst;
+  c->max_queue_bytes = config->max_queue_bytes;
+  c->hello_timeout_s = config->hello_timeout_s;
+  return TRUE;
+}
+
+/* --- /metrics ------------------------------------------------------------------ */
+
+static void
+render_process (GString *out)
+{
+  HubProcessFigures p;
+
+  hub_process_get_figures (&p);
+#define FIGURE(has, name, type, help, fmt, value)                                                   \
+  if (has)                                                                                         \
+  g_string_append_printf (out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt \
+                               "\n",                                                               \
+                          value)
+  FIGURE (p.has_cpu, "process_cpu_seconds_total", "counter",
+          "Total user and system CPU time spent in seconds.", "%.3f", p.cpu_seconds);
+  FIGURE (p.has_rss, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+          "%" G_GUINT64_FORMAT, p.resident_bytes);
+  FIGURE (p.has_open_fds, "process_open_fds", "gauge", "Number of open file descriptors.",
+          "%" G_GUINT64_FORMAT, p.open_fds);
+  FIGURE (p.has_max_fds, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+          "%" G_GUINT64_FORMAT, p.max_fds);
+  FIGURE (p.has_start_time, "process_start_time_seconds", "gauge",
+          "Start time of the process since unix epoch in seconds.", "%.2f", p.start_time_unix_s);
+#undef FIGURE
+}
+
+/* The figures every node publishes with its liveness (/api/stats "nodes"),
+ * summed: this node's own as they are now, the others' as they last
+ * published them (at most about a second ago: the broker's tick). */
+static const struct {
+  const char *member; /* in a node's stats */
+  const char *name;
+  const char *type;
+  const char *help;
+} cluster_sums[] = {
+    {"connections", "hub_cluster_connections", "gauge", "Open connections on every live node."},
+    {"frames_in_total", "hub_cluster_frames_in_total", "counter",
+     "hub_frames_in_total summed over the live nodes."},
+    {"messages_in_total", "hub_cluster_messages_in_total", "counter",
+     "hub_messages_in_total summed over the live nodes."},
+    {"deliveries_total", "hub_cluster_deliveries_total", "counter",
+     "hub_deliveries_total summed over the live nodes."},
+    {"slow_consumer_closes_total", "hub_cluster_slow_consumer_closes_total", "counter",
+     "hub_slow_consumer_closes_total summed over the live nodes."},
+    {"dropped_total", "hub_cluster_dropped_total", "counter",
+     "hub_dropped_total summed over the live nodes."},
+};
+
+static void
+render_cluster_sums (HubDispatcher *d, GString *out, const char *nodes_json)
+{
+  g_autofree char *own = hub_dispatcher_render_node_stats_json (d);
+  g_autofree char *all = g_strdup_printf ("{%s}", nodes_json);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonParser) own_parser = json_parser_new ();
+  JsonObject *nodes, *self;
+  guint64 sums[G_N_ELEMENTS (cluster_sums)] = {0};
+  g_autoptr (GList) names = NULL;
+
+  if (!json_parser_load_from_data (parser, all, -1, NULL) ||
+      !json_parser_load_from_data (own_parser, own, -1, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return;
+  nodes = json_node_get_object (json_parser_get_root (parser));
+  self = json_node_get_object (json_parser_get_root (own_parser));
+  for (guint i = 0; i < G_N_ELEMENTS (cluster_sums); i++)
+    sums[i] = (guint64)json_object_get_int_member (self, cluster_sums[i].member);
+  names = json_object_get_members (nodes);
+  for (GList *l = names; l != NULL; l = l->next) {
+    JsonNode *node = json_object_get_member (nodes, l->data);
+    JsonObject *stats;
+
+    if (strcmp (l->data, d->config.node) == 0 || !JSON_NODE_HOLDS_OBJECT (node))
+      continue;
+    stats = json_node_get_object (node);
+    for (guint i = 0; i < G_N_ELEMENTS (cluster_sums); i++) {
+      JsonNode *v = json_object_get_member (stats, cluster_sums[i].member);
+
+      if (v != NULL && JSON_NODE_HOLDS_VALUE (v) && json_node_get_value_type (v) == G_TYPE_INT64)
+        sums[i] += (guint64)MAX (json_node_get_int (v), 0);
+    }
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (cluster_sums); i++)
+    g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n%s %" G_GUINT64_FORMAT "\n",
+                            cluster_sums[i].name, cluster_sums[i].help, cluster_sums[i].name,
+                            cluster_sums[i].type, cluster_sums[i].name, sums[i]);
+}
+
+void
+hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json)
+{
+  hub_metrics_render (d->metrics, out);
+  render_process (out);
+  if (nodes_json != NULL)
+    render_cluster_sums (d, out, nodes_json);
+}
