@@ -12,15 +12,18 @@ set -euo pipefail
 # liburing-dev: hub-server's batched sends (--io-uring, Linux only; optional in CMake);
 # valgrind: scripts/bench.sh counts hub-server's instructions per frame with callgrind
 # (not on Homebrew, whose formula is Linux-only: bench.sh then skips the counts).
+# help2man: the man pages, generated from each program's --help at build time (without it
+# CMake skips them); man-db: the install test reads the installed page with `man`;
+# systemd: `systemd-analyze verify` of the installed unit (nothing is started by it).
 # Homebrew: readline is GNU readline (macOS's own is libedit); libuv for hub-server's default
 # loop. MSYS2 (UCRT64): no readline and no libuv, which hub does not use on Windows (README.md,
 # Windows); names are the package names after the mingw-w64-ucrt-x86_64- prefix, `toolchain`
 # being the group with gcc, make and the headers. .github/workflows/ci.yml relies on these.
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
-              libreadline-dev openssl liburing-dev valgrind)
+              libreadline-dev openssl liburing-dev valgrind help2man man-db systemd)
 BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq readline openssl@3)
+               clang-format jq readline openssl@3 help2man)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
                 openssl)
