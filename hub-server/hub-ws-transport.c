@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "hub-conn-events.h"
 #include "hub-http.h"
 #include "hub-listener.h"
 #include "hub-net.h"
@@ -69,7 +70,9 @@ typedef struct {
   GList closing_link;       /* in transport->closing (data NULL when not) */
   gint64 close_deadline_us; /* monotonic: dropped when not CLOSED by then */
   char *close_reason;       /* (owned) (nullable) set with close_pending */
+  char *peer;               /* (owned) (nullable) the peer's address, kept for the close line */
   guint16 close_code;
+  guint16 peer_close_code; /* the code of the client's close frame, 0 when none */
   guint8 close_reason_len;
   guint established : 1;        /* counted in n_connections until CLOSED */
   guint rx_binary : 1;          /* the current message is binary */
@@ -98,6 +101,7 @@ typedef struct {
 struct _HubWsTransport {
   HubDispatcher *dispatcher;   /* (unowned) */
   HubLoop *loop;               /* (unowned) */
+  HubConnEvents *events;       /* (owned) open and close lines, closes and lag metrics */
   struct lws_context *context; /* (owned) */
   struct lws_vhost *vhost;     /* (unowned) owned by the context */
   HubListener *listener;       /* (owned) */
@@ -286,6 +290,7 @@ sink_write (gpointer data, HubFrame *frame)
       s->write_failed = TRUE;
       return FALSE;
     }
+    hub_conn_events_written (t->events, frame);
     s->choked = lws_partial_buffered (s->wsi);
     return TRUE;
   }
@@ -295,6 +300,7 @@ sink_write (gpointer data, HubFrame *frame)
     if (s->write_failed || s->choked)
       return FALSE;
   }
+  hub_conn_events_written (t->events, frame);
   memcpy (t->tx + t->tx_len, wire, len);
   t->tx_len += len;
   return TRUE;
@@ -616,6 +622,11 @@ release_connection (HubWsTransport *t, HubWsSession *s)
 {
   if (s->conn == NULL)
     return;
+  hub_conn_events_closed (t->events, s->conn, s->peer,
+                          s->peer_closing    ? HUB_CONN_CLOSED_BY_CLIENT
+                          : s->close_pending ? HUB_CONN_CLOSED_BY_SERVER
+                                             : HUB_CONN_DROPPED,
+                          s->peer_closing ? s->peer_close_code : s->close_code, s->close_reason);
   hub_connection_detach (s->conn);
   hub_dispatcher_connection_closed (t->dispatcher, s->conn);
   g_clear_pointer (&s->conn, hub_connection_unref);
@@ -631,6 +642,7 @@ on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
   s->transport = t;
   s->wsi = wsi;
   s->conn = hub_connection_ref (hub_dispatcher_connection_open (t->dispatcher, &sink_vtable, s));
+  s->peer = hub_conn_events_opened (t->events, s->conn, (int)lws_get_socket_fd (wsi));
   s->established = TRUE;
   t->n_connections++;
   /* Upgraded after the shutdown began: PROTOCOL.md §9 closes it too. */
@@ -747,8 +759,11 @@ on_writeable (HubWsSession *s)
 }
 
 static int
-on_peer_close (HubWsSession *s)
+on_peer_close (HubWsSession *s, const guint8 *in, gsize len)
 {
+  /* RFC 6455 §5.5.1: the payload starts with the code, big-endian. */
+  if (in != NULL && len >= 2)
+    s->peer_close_code = (guint16)(in[0] << 8 | in[1]);
   /* The client's answer to our close frame: the handshake is complete. -1
    * makes lws end the connection without a close frame of its own. */
   if (s->close_started)
@@ -785,6 +800,7 @@ on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session)
   g_clear_pointer (&s->rx, g_free);
   s->rx_alloc = s->rx_len = 0;
   g_clear_pointer (&s->close_reason, g_free);
+  g_clear_pointer (&s->peer, g_free);
   s->wsi = NULL;
   hub_http_session_clear (&session->http);
 
@@ -813,7 +829,7 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RECEIVE:
       return on_receive (t, wsi, &session->ws, in, len);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      return on_peer_close (&session->ws);
+      return on_peer_close (&session->ws, in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
       if (session->ws.conn != NULL)
         hub_dispatcher_touch (t->dispatcher, session->ws.conn);
@@ -875,6 +891,7 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
 
   t->dispatcher = dispatcher;
   t->loop = loop;
+  t->events = hub_conn_events_new (dispatcher);
   g_queue_init (&t->flush_queue);
   g_queue_init (&t->closing);
   t->flush_source = flush_source_new (t);
@@ -971,6 +988,7 @@ hub_ws_transport_free (HubWsTransport *t)
   hub_tx_batch_free (t->batch);
   if (t->failed != NULL)
     g_ptr_array_unref (t->failed);
+  hub_conn_events_free (t->events);
   g_free (t);
 }
 
