@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hub-broker-call.h"
+#include "hub/hub-event.h"
 #include "hub/hub-version.h"
 
 /* How long an HTTP publish waits for Redis before answering 503. */
@@ -532,6 +533,19 @@ on_down (gpointer user_data)
 {
 }
 
+/* The nodes this tick's script found dead and removed (§11), one warning
+ * each: their users' connections are gone from the cluster. */
+static void
+hub_cluster_log_reaped (redisReply *reaped)
+{
+  for (gsize i = 0; reaped != NULL && reaped->type == REDIS_REPLY_ARRAY && i < reaped->elements;
+       i++)
+    hub_event_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "node_reaped",
+                   "cluster: a node stopped refreshing its liveness key; its connections were "
+                   "removed and their users' offline events sent",
+                   "node", hub_reply_str (reaped, i), NULL);
+}
+
 static void
 tick_done (redisReply *reply, gpointer data)
 {
@@ -559,6 +573,7 @@ tick_done (redisReply *reply, gpointer data)
   }
   g_free (c->nodes_json);
   c->nodes_json = g_string_free (json, FALSE);
+  hub_cluster_log_reaped (hub_reply_elem (reply, 5));
 }
 
 void

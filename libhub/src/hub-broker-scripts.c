@@ -165,6 +165,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
         "local known = redis.call('SISMEMBER', P .. 'nodes', NODE)\n"
         "local stats = {}\n"
+        "local reaped = {}\n"
         "for _, n in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do\n"
         "  local s = redis.call('GET', P .. 'node:' .. n .. ':alive')\n"
         "  if s then\n"
@@ -173,11 +174,12 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  elseif n ~= NODE then\n"
         "    drop_node(n)\n"
         "    redis.call('SREM', P .. 'nodes', n)\n"
+        "    reaped[#reaped + 1] = n\n"
         "  end\n"
         "end\n"
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
-        "'online'), stats}\n",
+        "'online'), stats, reaped}\n",
     [HUB_SCRIPT_CREATE] = "local k = room_key(ARGV[3])\n"
                           "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
                           "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0)\n"
