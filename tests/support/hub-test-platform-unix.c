@@ -78,6 +78,15 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
 }
 
 gboolean
+hub_test_platform_request_reload (GSubprocess *proc)
+{
+  if (g_subprocess_get_identifier (proc) == NULL)
+    return FALSE;
+  g_subprocess_send_signal (proc, SIGHUP);
+  return TRUE;
+}
+
+gboolean
 hub_test_platform_pause (GSubprocess *proc, gboolean pause)
 {
   if (g_subprocess_get_identifier (proc) == NULL)

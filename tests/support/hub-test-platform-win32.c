@@ -138,6 +138,12 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
 }
 
 gboolean
+hub_test_platform_request_reload (GSubprocess *proc)
+{
+  return FALSE; /* no SIGHUP on Windows (hub-signals.h) */
+}
+
+gboolean
 hub_test_platform_pause (GSubprocess *proc, gboolean pause)
 {
   /* Windows has no documented way to suspend another process as a whole. */
