@@ -72,8 +72,8 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_HOST] = {"host", KIND_STRING, "ADDRESS", "Address to listen on (default %s)", RESTART},
     [OPT_PORT] = {"port", KIND_STRING, "PORT", "TCP port, 0 picks a free one (default %s)",
                   RESTART},
-    [OPT_NODE] = {"node", KIND_STRING, "NAME", "Node name (default: from the host name, %s)",
-                  RESTART},
+    [OPT_NODE] = {"node", KIND_STRING, "NAME",
+                  "Node name (default: the host name, made a valid name)", RESTART},
     [OPT_SECRET] = {"secret", KIND_STRING, "SECRET",
                     "HS256 secret for hello tokens, at least 32 bytes beyond loopback "
                     "(openssl rand -base64 48 makes one) (default: none, development mode)",
