@@ -52,7 +52,8 @@ START_TEST (redis_lost_and_back_are_logged)
 {
   HubTestRedis *redis = hub_test_redis_start ();
   g_autoptr (HubTestServer) text = hub_test_redis_node (redis, "text", NULL);
-  g_autoptr (HubTestServer) json = hub_test_redis_node (redis, "json", "--log-format", "json", NULL);
+  g_autoptr (HubTestServer) json =
+      hub_test_redis_node (redis, "json", "--log-format", "json", NULL);
   g_autofree char *where = g_strdup_printf ("127.0.0.1:%u", hub_test_redis_port (redis));
   g_autoptr (JsonObject) down = NULL;
   g_autoptr (JsonObject) up = NULL;
@@ -149,6 +150,58 @@ START_TEST (cluster_sums_agree_with_every_node)
 }
 END_TEST
 
+/* Every hub_* and process_* series an expression of the dashboard names has
+ * samples on a cluster node that served traffic. */
+START_TEST (grafana_dashboard_names_only_served_series)
+{
+  const char *path = g_getenv ("HUB_GRAFANA_DASHBOARD");
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", NULL);
+  guint16 port = hub_test_server_port (a);
+  HubTestWs *alice = hub_test_ws_login (port, "alice", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GRegex) name_re = g_regex_new ("\\b(hub|process)_[a-z_]+", 0, 0, NULL);
+  g_autoptr (GRegex) expr_re =
+      g_regex_new ("\"(expr|query)\":\\s*\"([^\"\\\\]|\\\\.)*\"", 0, 0, NULL);
+  g_autoptr (GMatchInfo) exprs = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *metrics = NULL;
+  guint checked = 0;
+
+  ck_assert_msg (path != NULL, "HUB_GRAFANA_DASHBOARD names the dashboard (tests/CMakeLists.txt)");
+  ck_assert_msg (json_parser_load_from_file (parser, path, &error), "%s is JSON: %s", path,
+                 error ? error->message : "");
+  ck_assert (g_file_get_contents (path, &text, NULL, NULL));
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'publish','room':'r','payload':{}}"));
+  {
+    g_autoptr (HubTestHttpResponse) r = hub_test_http_get (port, "/metrics");
+
+    metrics = g_strconcat ("\n", r->body, NULL);
+  }
+  g_regex_match (expr_re, text, 0, &exprs);
+  while (g_match_info_matches (exprs)) {
+    g_autofree char *expr = g_match_info_fetch (exprs, 0);
+    g_autoptr (GMatchInfo) names = NULL;
+
+    g_regex_match (name_re, expr, 0, &names);
+    while (g_match_info_matches (names)) {
+      g_autofree char *name = g_match_info_fetch (names, 0);
+      g_autofree char *plain = g_strconcat ("\n", name, " ", NULL);
+      g_autofree char *labelled = g_strconcat ("\n", name, "{", NULL);
+
+      ck_assert_msg (strstr (metrics, plain) != NULL || strstr (metrics, labelled) != NULL,
+                     "the dashboard asks for %s, which /metrics does not serve", name);
+      checked++;
+      g_match_info_next (names, NULL);
+    }
+    g_match_info_next (exprs, NULL);
+  }
+  ck_assert_msg (checked >= 20, "the dashboard's expressions were read (%u names)", checked);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -158,5 +211,6 @@ main (void)
   HUB_TEST_ADD (suite, unreachable_redis_at_start_is_logged, 60);
   HUB_TEST_ADD (suite, reaped_node_is_logged, 60);
   HUB_TEST_ADD (suite, cluster_sums_agree_with_every_node, 60);
+  HUB_TEST_ADD (suite, grafana_dashboard_names_only_served_series, 60);
   return hub_test_run (suite);
 }
