@@ -188,6 +188,8 @@ on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
     return;
   }
   room_message = f[0][0] == 'm';
+  /* Delivered with to_connection below: sampled for the delivery lag here. */
+  hub_broadcaster_sample (d->broadcaster, &frame);
   users = g_strsplit (f[4], ",", -1);
   for (guint i = 0; users[i] != NULL; i++)
     deliver_to_user (d, users[i], frame, strcmp (f[3], "-") == 0 ? NULL : f[3],

@@ -147,6 +147,11 @@ START_TEST (cluster_sums_agree_with_every_node)
                  sum_b);
   ck_assert_int_eq (metric (pa, "hub_cluster_messages_in_total"), 10);
   ck_assert_int_eq (metric (pb, "hub_cluster_connections"), 2);
+  /* The delivery lag is sampled in a cluster too: the first fan-out (from
+   * Redis) of each node reached its one member there. */
+  ck_assert_msg (metric (pa, "hub_delivery_lag_seconds_count") >= 1 &&
+                     metric (pb, "hub_delivery_lag_seconds_count") >= 1,
+                 "each node measured the lag of a sampled delivery");
 }
 END_TEST
 
