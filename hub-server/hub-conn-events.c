@@ -7,8 +7,8 @@
 /* Delivery lag buckets, seconds: within a loop iteration when the socket
  * takes the bytes (well under a millisecond), up to the seconds a slow
  * consumer's queue may hold them before 4009. */
-static const double lag_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5};
+static const double lag_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5};
 
 /* The close codes of PROTOCOL.md §9 and RFC 6455's usual ones, shown from
  * the first scrape. */
@@ -16,9 +16,11 @@ static const char *const known_codes[] = {"1000", "1001", "1003", "1005", "1006"
                                           "1009", "4000", "4001", "4002", "4008", "4009"};
 
 struct _HubConnEvents {
-  HubMetric *closes;  /* (unowned) hub_closes_total{code} */
-  HubMetric *opened;  /* (unowned) hub_connections_opened_total */
-  HubMetric *lag;     /* (unowned) hub_delivery_lag_seconds */
+  HubMetric *closes;              /* (unowned) hub_closes_total{code} */
+  HubMetric *opened;              /* (unowned) hub_connections_opened_total */
+  HubMetric *lag;                 /* (unowned) hub_delivery_lag_seconds */
+  HubMetricSeries *lag_series;    /* (unowned) its one series */
+  HubMetricSeries *opened_series; /* (unowned) */
 };
 
 HubConnEvents *
@@ -29,7 +31,7 @@ hub_conn_events_new (HubDispatcher *d)
 
   e->opened = hub_metrics_add_counter (m, "hub_connections_opened_total",
                                        "WebSocket connections established.", NULL);
-  hub_metric_declare (e->opened, NULL);
+  e->opened_series = hub_metric_series (e->opened, NULL);
   e->closes = hub_metrics_add_counter (
       m, "hub_closes_total",
       "WebSocket connections ended, by close code: the server's or the client's; 1006 when "
@@ -42,7 +44,7 @@ hub_conn_events_new (HubDispatcher *d)
       "Time from a message's acceptance to its bytes written to a recipient's socket, "
       "for every delivery of 1 in 16 fan-outs.",
       NULL, lag_bounds, G_N_ELEMENTS (lag_bounds));
-  hub_metric_declare (e->lag, NULL);
+  e->lag_series = hub_metric_series (e->lag, NULL);
   return e;
 }
 
@@ -57,7 +59,7 @@ hub_conn_events_opened (HubConnEvents *e, HubConnection *conn, int fd)
 {
   char *peer;
 
-  hub_metric_inc (e->opened, NULL, 1);
+  hub_metric_series_inc (e->opened_series, 1);
   if (!hub_log_enabled (HUB_LOG_LEVEL_INFO))
     return NULL;
   peer = fd >= 0 ? hub_net_peer_name (fd) : NULL;
@@ -67,8 +69,8 @@ hub_conn_events_opened (HubConnEvents *e, HubConnection *conn, int fd)
 }
 
 void
-hub_conn_events_closed (HubConnEvents *e, HubConnection *conn, const char *peer,
-                        HubConnClosedBy by, guint16 code, const char *reason)
+hub_conn_events_closed (HubConnEvents *e, HubConnection *conn, const char *peer, HubConnClosedBy by,
+                        guint16 code, const char *reason)
 {
   char code_text[8], duration[32];
   const HubConnectionStats *stats = hub_connection_get_stats (conn);
@@ -91,10 +93,10 @@ hub_conn_events_closed (HubConnEvents *e, HubConnection *conn, const char *peer,
   g_snprintf (duration, sizeof duration, "%.3f",
               MAX (g_get_real_time () / 1000 - stats->connected_unix_ms, 0) / 1000.0);
   hub_event_log ("hub-server", G_LOG_LEVEL_INFO, event, "connection closed", "conn",
-                 hub_connection_get_id (conn), "peer", peer, "user",
-                 hub_connection_get_user (conn), "device", hub_connection_get_device (conn),
-                 "code", code_text, "reason", reason != NULL && *reason != '\0' ? reason : NULL,
-                 "by", who[by], "duration_s", duration, NULL);
+                 hub_connection_get_id (conn), "peer", peer, "user", hub_connection_get_user (conn),
+                 "device", hub_connection_get_device (conn), "code", code_text, "reason",
+                 reason != NULL && *reason != '\0' ? reason : NULL, "by", who[by], "duration_s",
+                 duration, NULL);
 }
 
 void
@@ -102,5 +104,5 @@ hub_conn_events_observe_lag (HubConnEvents *e, gint64 stamp_us)
 {
   gint64 lag = g_get_monotonic_time () - stamp_us;
 
-  hub_metric_observe (e->lag, NULL, MAX (lag, 0) / 1e6, 1);
+  hub_metric_series_observe (e->lag_series, MAX (lag, 0) / 1e6, 1);
 }

@@ -46,8 +46,7 @@ hub_notify_new (void)
     return NULL;
   }
   (void)fcntl (n->fd, F_SETFD, FD_CLOEXEC);
-  if (usec != NULL &&
-      (pid == NULL || g_ascii_strtoll (pid, NULL, 10) == (gint64)getpid ()))
+  if (usec != NULL && (pid == NULL || g_ascii_strtoll (pid, NULL, 10) == (gint64)getpid ()))
     n->watchdog_usec = g_ascii_strtoull (usec, NULL, 10);
   g_unsetenv ("NOTIFY_SOCKET");
   g_unsetenv ("WATCHDOG_USEC");
@@ -72,8 +71,7 @@ hub_notify_send (HubNotify *n, const char *state)
   if (n == NULL)
     return FALSE;
   do
-    sent = sendto (n->fd, state, strlen (state), 0, (struct sockaddr *)&n->addr,
-                   n->addr_len);
+    sent = sendto (n->fd, state, strlen (state), 0, (struct sockaddr *)&n->addr, n->addr_len);
   while (sent < 0 && errno == EINTR);
   return sent == (gssize)strlen (state);
 }

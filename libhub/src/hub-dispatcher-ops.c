@@ -22,9 +22,9 @@ hub_dispatcher_ops_init (HubDispatcher *d)
   /* A transport measures the delivery lag on the stamped fan-outs. */
   hub_broadcaster_set_sampling (d->broadcaster, HUB_BROADCASTER_SAMPLE_EVERY);
   d->metrics = hub_metrics_new ();
-  d->errors = hub_metrics_add_counter (d->metrics, "hub_errors_total",
-                                       "Error replies sent, by code (PROTOCOL.md section 2).",
-                                       "code");
+  d->errors =
+      hub_metrics_add_counter (d->metrics, "hub_errors_total",
+                               "Error replies sent, by code (PROTOCOL.md section 2).", "code");
   for (guint i = HUB_ERROR_NONE + 1; i < HUB_ERROR_N_CODES; i++)
     hub_metric_declare (d->errors, hub_error_code_to_string ((HubErrorCode)i));
   d->requests = hub_metrics_add_histogram (
@@ -33,7 +33,8 @@ hub_dispatcher_ops_init (HubDispatcher *d)
       "by type.",
       "type", request_bounds, G_N_ELEMENTS (request_bounds));
   for (guint i = HUB_REQ_UNKNOWN + 1; i < HUB_REQ_N_TYPES; i++)
-    hub_metric_declare (d->requests, hub_request_type_to_string ((HubRequestType)i));
+    d->request_series[i] =
+        hub_metric_series (d->requests, hub_request_type_to_string ((HubRequestType)i));
 }
 
 void
@@ -42,6 +43,7 @@ hub_dispatcher_ops_clear (HubDispatcher *d)
   g_clear_pointer (&d->keyring, hub_keyring_free);
   g_clear_pointer (&d->metrics, hub_metrics_free);
   d->errors = d->requests = NULL;
+  memset (d->request_series, 0, sizeof d->request_series);
 }
 
 HubMetrics *
@@ -58,8 +60,9 @@ request_done (const HubRequest *req, gpointer data)
   HubDispatcher *d = data;
   gint64 us = hub_clock_monotonic_us (d->clock) - req->received_us;
 
-  if (d->requests != NULL && req->type > HUB_REQ_UNKNOWN && req->type < HUB_REQ_N_TYPES)
-    hub_metric_observe (d->requests, hub_request_type_to_string (req->type), MAX (us, 0) / 1e6, 1);
+  if (req->type > HUB_REQ_UNKNOWN && req->type < HUB_REQ_N_TYPES &&
+      d->request_series[req->type] != NULL)
+    hub_metric_series_observe (d->request_series[req->type], MAX (us, 0) / 1e6, 1);
 }
 
 void
@@ -81,8 +84,8 @@ hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *m
     return;
   /* Before a successful hello every error is a refusal worth a line: a bad
    * token (the reason, never the token), a missing user, Redis down. */
-  hub_event_log (G_LOG_DOMAIN, code == HUB_ERROR_NOT_AUTHENTICATED ? G_LOG_LEVEL_DEBUG
-                                                                    : G_LOG_LEVEL_INFO,
+  hub_event_log (G_LOG_DOMAIN,
+                 code == HUB_ERROR_NOT_AUTHENTICATED ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_INFO,
                  code == HUB_ERROR_NOT_AUTHENTICATED ? "not_authenticated" : "hello_refused",
                  code == HUB_ERROR_NOT_AUTHENTICATED ? "request before hello" : "hello refused",
                  "conn", hub_connection_get_id (conn), "code", hub_error_code_to_string (code),
@@ -135,11 +138,10 @@ render_process (GString *out)
   HubProcessFigures p;
 
   hub_process_get_figures (&p);
-#define FIGURE(has, name, type, help, fmt, value)                                                   \
+#define FIGURE(has, name, type, help, fmt, value)                                                  \
   if (has)                                                                                         \
-  g_string_append_printf (out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt \
-                               "\n",                                                               \
-                          value)
+  g_string_append_printf (                                                                         \
+      out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", value)
   FIGURE (p.has_cpu, "process_cpu_seconds_total", "counter",
           "Total user and system CPU time spent in seconds.", "%.3f", p.cpu_seconds);
   FIGURE (p.has_rss, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",

@@ -36,6 +36,7 @@ struct _HubDispatcher {
   HubMetrics *metrics; /* (owned) */
   HubMetric *errors;   /* (unowned) hub_errors_total{code} */
   HubMetric *requests; /* (unowned) hub_request_duration_seconds{type} */
+  HubMetricSeries *request_series[HUB_REQ_N_TYPES]; /* (unowned) its series, by type */
 };
 
 /* hub-dispatcher-ops.c, each called from one place: */

@@ -60,8 +60,7 @@ hub_keyring_free (HubKeyring *k)
 }
 
 void
-hub_keyring_rotate (HubKeyring *k, const char *secret, gsize len, gint64 now_ms,
-                    guint64 grace_ms)
+hub_keyring_rotate (HubKeyring *k, const char *secret, gsize len, gint64 now_ms, guint64 grace_ms)
 {
   if (secret_equal (&k->current, secret, len))
     return;

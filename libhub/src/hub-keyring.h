@@ -21,8 +21,7 @@ void hub_keyring_rotate (HubKeyring *k, const char *secret, gsize len, gint64 no
 
 /* hub_auth_verify() with the current secret, then, when that fails, with the
  * previous one while its grace lasts; the error is the current secret's. */
-HubAuthClaims *hub_keyring_verify (HubKeyring *k, const char *token, gint64 now_ms,
-                                   GError **error);
+HubAuthClaims *hub_keyring_verify (HubKeyring *k, const char *token, gint64 now_ms, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubKeyring, hub_keyring_free)
 

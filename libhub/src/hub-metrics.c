@@ -11,11 +11,13 @@ typedef enum {
   KIND_HISTOGRAM,
 } Kind;
 
-typedef struct {
-  guint64 value;    /* counter: its value; histogram: its count */
-  double sum;       /* histogram: the sum of the observations */
-  guint64 *buckets; /* (owned) (nullable) histogram: per bucket, n_bounds + 1 */
-} Series;
+struct _HubMetricSeries {
+  const HubMetric *metric; /* (unowned) its family */
+  guint64 value;           /* counter: its value; histogram: its count */
+  double sum;              /* histogram: the sum of the observations */
+  guint64 *buckets;        /* (owned) (nullable) histogram: per bucket, n_bounds + 1 */
+};
+typedef HubMetricSeries Series;
 
 struct _HubMetric {
   Kind kind;
@@ -112,6 +114,7 @@ series_get (HubMetric *metric, const char *label_value)
 
   if (s == NULL) {
     s = g_new0 (Series, 1);
+    s->metric = metric;
     if (metric->kind == KIND_HISTOGRAM)
       s->buckets = g_new0 (guint64, metric->n_bounds + 1);
     g_hash_table_insert (metric->series, g_strdup (key), s);
@@ -136,11 +139,29 @@ hub_metric_inc (HubMetric *metric, const char *label_value, guint64 n)
 void
 hub_metric_observe (HubMetric *metric, const char *label_value, double value, guint64 n)
 {
-  Series *s;
+  g_return_if_fail (metric != NULL && metric->kind == KIND_HISTOGRAM);
+  hub_metric_series_observe (series_get (metric, label_value), value, n);
+}
+
+HubMetricSeries *
+hub_metric_series (HubMetric *metric, const char *label_value)
+{
+  g_return_val_if_fail (metric != NULL, NULL);
+  return series_get (metric, label_value);
+}
+
+void
+hub_metric_series_inc (HubMetricSeries *series, guint64 n)
+{
+  series->value += n;
+}
+
+void
+hub_metric_series_observe (HubMetricSeries *s, double value, guint64 n)
+{
+  const HubMetric *metric = s->metric;
   guint i = 0;
 
-  g_return_if_fail (metric != NULL && metric->kind == KIND_HISTOGRAM);
-  s = series_get (metric, label_value);
   while (i < metric->n_bounds && value > metric->bounds[i])
     i++;
   s->buckets[i] += n;

@@ -84,8 +84,8 @@ static void
 refused_token (guint16 port, const char *token)
 {
   HubTestWs *ws = hub_test_ws_open (port);
-  g_autofree char *hello =
-      g_strdup_printf ("{\"type\":\"hello\",\"id\":1,\"user\":\"mallory\",\"token\":\"%s\"}", token);
+  g_autofree char *hello = g_strdup_printf (
+      "{\"type\":\"hello\",\"id\":1,\"user\":\"mallory\",\"token\":\"%s\"}", token);
   g_autoptr (JsonObject) reply = hub_test_ws_request (ws, hello, HUB_TEST_WS_TIMEOUT_MS);
 
   ck_assert_msg (reply != NULL, "the hello is answered");
@@ -97,8 +97,7 @@ START_TEST (refused_token_text)
 {
   g_autoptr (HubTestServer) server =
       hub_test_server_start ("--secret", SECRET, "--log-level", "info", NULL);
-  g_autofree char *token =
-      hub_auth_mint (WRONG_SECRET, strlen (WRONG_SECRET), "mallory", FALSE, 0);
+  g_autofree char *token = hub_auth_mint (WRONG_SECRET, strlen (WRONG_SECRET), "mallory", FALSE, 0);
   g_autofree char *out = NULL;
 
   refused_token (hub_test_server_port (server), token);
@@ -109,17 +108,15 @@ START_TEST (refused_token_text)
   out = hub_test_server_output (server);
   ck_assert_msg (strstr (out, token) == NULL && strstr (out, SECRET) == NULL,
                  "neither the token nor the secret is ever logged:\n%s", out);
-  ck_assert_msg (strstr (out, "peer=127.0.0.1:") != NULL, "the peer's address is logged:\n%s",
-                 out);
+  ck_assert_msg (strstr (out, "peer=127.0.0.1:") != NULL, "the peer's address is logged:\n%s", out);
 }
 END_TEST
 
 START_TEST (refused_token_json)
 {
-  g_autoptr (HubTestServer) server = hub_test_server_start (
-      "--secret", SECRET, "--log-level", "info", "--log-format", "json", NULL);
-  g_autofree char *token =
-      hub_auth_mint (WRONG_SECRET, strlen (WRONG_SECRET), "mallory", FALSE, 0);
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", SECRET, "--log-level",
+                                                            "info", "--log-format", "json", NULL);
+  g_autofree char *token = hub_auth_mint (WRONG_SECRET, strlen (WRONG_SECRET), "mallory", FALSE, 0);
   g_autoptr (JsonObject) refused = NULL;
   g_autoptr (JsonObject) closed = NULL;
   g_autoptr (JsonObject) opened = NULL;
@@ -214,8 +211,8 @@ provoke_4009 (guint16 port)
 START_TEST (slow_consumer_4009_text)
 {
   g_autoptr (HubTestServer) server =
-      hub_test_server_start ("--max-queue-bytes", "262144", "--rate", "100000", "--burst",
-                             "100000", "--log-level", "info", NULL);
+      hub_test_server_start ("--max-queue-bytes", "262144", "--rate", "100000", "--burst", "100000",
+                             "--log-level", "info", NULL);
 
   provoke_4009 (hub_test_server_port (server));
   expect_output (server, "connection closed event=close_slow_consumer");
@@ -225,9 +222,9 @@ END_TEST
 
 START_TEST (slow_consumer_4009_json)
 {
-  g_autoptr (HubTestServer) server = hub_test_server_start (
-      "--max-queue-bytes", "262144", "--rate", "100000", "--burst", "100000", "--log-level", "info",
-      "--log-format", "json", NULL);
+  g_autoptr (HubTestServer) server =
+      hub_test_server_start ("--max-queue-bytes", "262144", "--rate", "100000", "--burst", "100000",
+                             "--log-level", "info", "--log-format", "json", NULL);
   g_autoptr (JsonObject) line = NULL;
 
   provoke_4009 (hub_test_server_port (server));
@@ -242,8 +239,8 @@ END_TEST
  * lines of one kind at once, against --log-rate 5. */
 START_TEST (flood_of_one_kind_becomes_a_count)
 {
-  g_autoptr (HubTestServer) server = hub_test_server_start (
-      "--log-level", "debug", "--log-format", "json", "--log-rate", "5", NULL);
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--log-level", "debug", "--log-format",
+                                                            "json", "--log-rate", "5", NULL);
   HubTestWs *ws = hub_test_ws_open (hub_test_server_port (server));
   guint written = 0;
   gint64 counted = 0;
@@ -271,8 +268,9 @@ START_TEST (flood_of_one_kind_becomes_a_count)
   }
   ck_assert_msg (written >= 5 && written < 20, "the first 5 of a second are written, not all: %u",
                  written);
-  ck_assert_msg (written + counted == 20, "written (%u) and counted (%" G_GINT64_FORMAT
-                 ") lines make the 20 events", written, counted);
+  ck_assert_msg (written + counted == 20,
+                 "written (%u) and counted (%" G_GINT64_FORMAT ") lines make the 20 events",
+                 written, counted);
 }
 END_TEST
 

@@ -90,7 +90,8 @@ START_TEST (errors_closes_requests_and_lag_move)
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'r'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'r'}"));
   for (int i = 0; i < 20; i++)
-    json_object_unref (hub_test_ws_ok (alice, "{'type':'publish','room':'r','payload':{'n':%d}}", i));
+    json_object_unref (
+        hub_test_ws_ok (alice, "{'type':'publish','room':'r','payload':{'n':%d}}", i));
   /* Bob has every message (so every frame was written), then leaves: 1000. */
   for (int i = 0; i < 20;) {
     g_autoptr (JsonObject) f = hub_test_ws_recv_json (bob, HUB_TEST_WS_TIMEOUT_MS);

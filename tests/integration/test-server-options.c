@@ -23,8 +23,8 @@ env_set (const char *name, const char *value)
 static void
 env_clear (void)
 {
-  static const char *const names[] = {"HUB_HOST",   "HUB_PORT",        "HUB_NODE",
-                                      "HUB_SECRET", "HUB_CONFIG",      "HUB_HISTORY",
+  static const char *const names[] = {"HUB_HOST",   "HUB_PORT",          "HUB_NODE",
+                                      "HUB_SECRET", "HUB_CONFIG",        "HUB_HISTORY",
                                       "HUB_RATE",   "HUB_NO_AUTO_CREATE"};
 
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
@@ -53,8 +53,8 @@ expect_refused (const char *const *args, gboolean bare, const char *message)
       bare ? hub_test_server_startv_bare (args, &error) : hub_test_server_startv (args, &error);
 
   ck_assert_msg (server == NULL, "hub-server should refuse to start (%s)", message);
-  ck_assert_msg (strstr (error->message, "exited (status 2)") != NULL,
-                 "exit status 2 expected: %s", error->message);
+  ck_assert_msg (strstr (error->message, "exited (status 2)") != NULL, "exit status 2 expected: %s",
+                 error->message);
   ck_assert_msg (strstr (error->message, message) != NULL, "expected \"%s\" in: %s", message,
                  error->message);
 }

@@ -78,8 +78,7 @@ hello_with (guint16 port, const char *secret, const char *user)
 }
 
 static void
-expect_hello (guint16 port, const char *secret, const char *user, const char *type,
-              const char *why)
+expect_hello (guint16 port, const char *secret, const char *user, const char *type, const char *why)
 {
   g_autofree char *got = hello_with (port, secret, user);
 

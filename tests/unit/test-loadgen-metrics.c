@@ -7,16 +7,16 @@
 #include "hub-lg-metrics.h"
 
 #define NODE_TEXT                                                                                  \
-  "# HELP hub_deliveries_total Message frames queued to connections.\n"                          \
-  "# TYPE hub_deliveries_total counter\n"                                                        \
-  "hub_deliveries_total 120\n"                                                                   \
-  "hub_messages_in_total 12 1700000000000\n"                                                     \
-  "hub_errors_total{code=\"internal\"} 3\n"                                                      \
-  "hub_errors_total{code=\"bad_request\"} 0\n"                                                   \
-  "hub_request_duration_seconds_bucket{type=\"join\",le=\"0.001\"} 7\n"                          \
-  "hub_request_duration_seconds_bucket{type=\"join\",le=\"+Inf\"} 9\n"                           \
-  "odd_label{text=\"a } b \\\" c\"} 4\n"                                                         \
-  "broken{code=\"x\" 5\n"                                                                        \
+  "# HELP hub_deliveries_total Message frames queued to connections.\n"                            \
+  "# TYPE hub_deliveries_total counter\n"                                                          \
+  "hub_deliveries_total 120\n"                                                                     \
+  "hub_messages_in_total 12 1700000000000\n"                                                       \
+  "hub_errors_total{code=\"internal\"} 3\n"                                                        \
+  "hub_errors_total{code=\"bad_request\"} 0\n"                                                     \
+  "hub_request_duration_seconds_bucket{type=\"join\",le=\"0.001\"} 7\n"                            \
+  "hub_request_duration_seconds_bucket{type=\"join\",le=\"+Inf\"} 9\n"                             \
+  "odd_label{text=\"a } b \\\" c\"} 4\n"                                                           \
+  "broken{code=\"x\" 5\n"                                                                          \
   "nan_value NaN\n"
 
 START_TEST (labelled_series_are_read)

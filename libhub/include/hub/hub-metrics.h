@@ -9,7 +9,8 @@
 G_BEGIN_DECLS
 
 typedef struct _HubMetrics HubMetrics;
-typedef struct _HubMetric HubMetric; /* one family, owned by its registry */
+typedef struct _HubMetric HubMetric;             /* one family, owned by its registry */
+typedef struct _HubMetricSeries HubMetricSeries; /* one series of a family, owned by it */
 
 HubMetrics *hub_metrics_new (void);
 void hub_metrics_free (HubMetrics *m);
@@ -32,6 +33,12 @@ void hub_metric_declare (HubMetric *metric, const char *label_value);
 void hub_metric_inc (HubMetric *metric, const char *label_value, guint64 n);
 /* Counts @n observations of @value in a histogram's series @label_value. */
 void hub_metric_observe (HubMetric *metric, const char *label_value, double value, guint64 n);
+/* The series of @label_value (made if needed), for a hot path that would
+ * rather not look its label up each time; valid as long as @metric. (transfer none) */
+HubMetricSeries *hub_metric_series (HubMetric *metric, const char *label_value);
+/* hub_metric_inc() and hub_metric_observe() on a series found before. */
+void hub_metric_series_inc (HubMetricSeries *series, guint64 n);
+void hub_metric_series_observe (HubMetricSeries *series, double value, guint64 n);
 /* A counter's value, or a histogram's count of observations; 0 for a series
  * never counted. */
 guint64 hub_metric_get (HubMetric *metric, const char *label_value);
