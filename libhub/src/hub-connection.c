@@ -23,6 +23,22 @@
  * client has not read, and a transport may frame the payload itself. bytes_out
  * counts the same way. */
 
+/* The connection's side of the close lifecycle; the transport's follows
+ * sink->close() (hub-server: HubWsState in hub-ws-private.h). Only set_state()
+ * moves it:
+ *
+ *   OPEN ──hub_connection_close()──▶ CLOSING ──queue written: sink->close()──▶ SINK_CLOSED
+ *   OPEN, CLOSING, SINK_CLOSED ──hub_connection_detach()──▶ DETACHED
+ *
+ * Frames are accepted only in OPEN, written in OPEN and CLOSING; the sink is
+ * called in neither SINK_CLOSED (but for nothing) nor DETACHED (never). */
+typedef enum {
+  CONN_OPEN,        /* frames flow */
+  CONN_CLOSING,     /* a close was requested: the queue drains, later sends are ignored */
+  CONN_SINK_CLOSED, /* sink->close() was called (once per connection): nothing more to write */
+  CONN_DETACHED,    /* the transport is gone: no sink call any more */
+} ConnState;
+
 /* One per connection, so laid out to be small: flags as bits, no holes, the
  * id inline, the subscription set only once there is one. */
 struct _HubConnection {
@@ -45,11 +61,9 @@ struct _HubConnection {
   GHashTable *subscriptions;
   guint hello_timer;
   guint16 close_code;
-  guint detached : 1; /* the transport is gone: no sink call any more */
+  guint8 state; /* ConnState */
   guint authenticated : 1;
   guint admin : 1;
-  guint closing : 1;     /* a close was requested: later sends are ignored */
-  guint sink_closed : 1; /* sink->close() was called (once per connection) */
 
   HubConnectionStats stats;
   HubRateLimiter rate_limiter;
@@ -80,6 +94,21 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
   /* Unlimited until the dispatcher sets the configured rate on it. */
   hub_rate_limiter_init (&conn->rate_limiter, 0.0, 0.0, hub_clock_monotonic_us (clock));
   return conn;
+}
+
+/* The one place the state changes; a move the diagram above lacks is a bug. */
+static void
+set_state (HubConnection *conn, ConnState to)
+{
+  static const guint8 legal[] = {
+      [CONN_OPEN] = 1u << CONN_CLOSING | 1u << CONN_DETACHED,
+      [CONN_CLOSING] = 1u << CONN_SINK_CLOSED | 1u << CONN_DETACHED,
+      [CONN_SINK_CLOSED] = 1u << CONN_DETACHED,
+      [CONN_DETACHED] = 0,
+  };
+
+  g_assert (legal[conn->state] & (1u << to));
+  conn->state = (guint8)to;
 }
 
 HubConnection *
@@ -232,9 +261,9 @@ sink_write (HubConnection *conn, HubFrame *frame)
 static void
 maybe_close_sink (HubConnection *conn)
 {
-  if (conn->detached || !conn->closing || conn->sink_closed || conn->ring_len > 0)
+  if (conn->state != CONN_CLOSING || conn->ring_len > 0)
     return;
-  conn->sink_closed = TRUE;
+  set_state (conn, CONN_SINK_CLOSED);
   conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
 }
 
@@ -247,7 +276,7 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
   g_return_val_if_fail (conn != NULL, HUB_SEND_IGNORED);
   g_return_val_if_fail (frame != NULL, HUB_SEND_IGNORED);
 
-  if (conn->closing || conn->detached)
+  if (conn->state != CONN_OPEN)
     return HUB_SEND_IGNORED;
 
   /* Write-through only when nothing waits, so frames stay in order. A frame
@@ -280,7 +309,7 @@ hub_connection_flush (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
 
-  if (conn->detached || conn->sink_closed)
+  if (conn->state != CONN_OPEN && conn->state != CONN_CLOSING)
     return;
   while (conn->ring_len > 0) {
     HubFrame *frame = conn->ring[conn->ring_head];
@@ -303,9 +332,9 @@ hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
 {
   g_return_if_fail (conn != NULL);
 
-  if (conn->closing)
+  if (conn->state != CONN_OPEN)
     return;
-  conn->closing = TRUE;
+  set_state (conn, CONN_CLOSING);
   conn->close_code = code;
   conn->close_reason = g_strdup (reason);
   /* A slow consumer's queue is what went wrong: the close goes out before it. */
@@ -319,7 +348,7 @@ gboolean
 hub_connection_is_closing (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
-  return conn->closing;
+  return conn->state != CONN_OPEN;
 }
 
 guint16
@@ -333,7 +362,8 @@ void
 hub_connection_detach (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
-  conn->detached = TRUE;
+  if (conn->state != CONN_DETACHED)
+    set_state (conn, CONN_DETACHED);
   conn->sink_data = NULL;
   discard_queue (conn);
 }
@@ -349,7 +379,7 @@ hub_connection_ping (HubConnection *conn)
     conn->ring_cap = 0;
     conn->ring_head = 0;
   }
-  if (conn->detached || conn->sink_closed || conn->sink->ping == NULL)
+  if ((conn->state != CONN_OPEN && conn->state != CONN_CLOSING) || conn->sink->ping == NULL)
     return;
   conn->sink->ping (conn->sink_data);
 }

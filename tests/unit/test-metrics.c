@@ -44,7 +44,8 @@ START_TEST (counters_by_label)
   expect_line (text, "t_errors_total{code=\"bad_request\"} 3");
   expect_line (text, "t_errors_total{code=\"internal\"} 0");
   expect_line (text, "t_plain_total 5");
-  ck_assert_msg (strstr (text, "bad_request") < strstr (text, "internal"), "series sorted by label");
+  ck_assert_msg (strstr (text, "bad_request") < strstr (text, "internal"),
+                 "series sorted by label");
   ck_assert_msg (strstr (text, "t_errors_total") < strstr (text, "t_plain_total"),
                  "families in the order they were added");
 }

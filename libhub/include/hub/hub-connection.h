@@ -76,11 +76,13 @@ void hub_connection_flush (HubConnection *conn);
 /* Closes with @code once what is queued has been written (4009 discards the
  * queue first). Later sends are ignored. Idempotent: the first code wins. */
 void hub_connection_close (HubConnection *conn, guint16 code, const char *reason);
-/* TRUE once hub_connection_close() was called (or a 4009 happened). */
+/* TRUE once hub_connection_close() was called (or a 4009 happened), and once
+ * the connection is detached: nothing sent to it goes anywhere. */
 gboolean hub_connection_is_closing (HubConnection *conn);
 /* The close code requested, 0 when none. */
 guint16 hub_connection_get_close_code (HubConnection *conn);
-/* Tells the connection the transport is gone: no sink calls after this. */
+/* Tells the connection the transport is gone: no sink calls after this, and
+ * a later hub_connection_close() is ignored. */
 void hub_connection_detach (HubConnection *conn);
 void hub_connection_ping (HubConnection *conn);
 
