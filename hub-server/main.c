@@ -10,6 +10,7 @@
 #include "hub-log.h"
 #include "hub-loop.h"
 #include "hub-options.h"
+#include "hub-process-metrics.h"
 #include "hub-reload.h"
 #include "hub-service.h"
 #include "hub-ws-transport.h"
@@ -106,6 +107,7 @@ main (int argc, char **argv)
 
   clock = hub_clock_new_real ();
   dispatcher = hub_dispatcher_new (&opts.config, clock);
+  hub_process_metrics_register (hub_dispatcher_get_metrics (dispatcher));
   if (opts.redis_url != NULL &&
       !hub_dispatcher_use_redis (dispatcher, opts.redis_url, opts.redis_prefix, &error)) {
     fprintf (stderr, "hub-server: --redis: %s\n", error->message);

@@ -1,11 +1,10 @@
 /* hub-dispatcher-ops.c: what the dispatcher offers the people who run it: its
  * metrics (errors by code, request latency by type), the event lines of
- * refused requests, the process and cluster-wide figures of /metrics, and the
+ * refused requests, the cluster-wide figures of /metrics, and the
  * settings a running node can change (hub-server's SIGHUP). The dispatcher's
  * other files call in here with one line each (hub-dispatcher-private.h). */
 #include "hub-dispatcher-private.h"
 #include "hub-keyring.h"
-#include "hub-process.h"
 #include "hub/hub-event.h"
 
 #include <string.h>
@@ -132,29 +131,6 @@ hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config, guint sec
 
 /* --- /metrics ------------------------------------------------------------------ */
 
-static void
-render_process (GString *out)
-{
-  HubProcessFigures p;
-
-  hub_process_get_figures (&p);
-#define FIGURE(has, name, type, help, fmt, value)                                                  \
-  if (has)                                                                                         \
-  g_string_append_printf (                                                                         \
-      out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", value)
-  FIGURE (p.has_cpu, "process_cpu_seconds_total", "counter",
-          "Total user and system CPU time spent in seconds.", "%.3f", p.cpu_seconds);
-  FIGURE (p.has_rss, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-          "%" G_GUINT64_FORMAT, p.resident_bytes);
-  FIGURE (p.has_open_fds, "process_open_fds", "gauge", "Number of open file descriptors.",
-          "%" G_GUINT64_FORMAT, p.open_fds);
-  FIGURE (p.has_max_fds, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-          "%" G_GUINT64_FORMAT, p.max_fds);
-  FIGURE (p.has_start_time, "process_start_time_seconds", "gauge",
-          "Start time of the process since unix epoch in seconds.", "%.2f", p.start_time_unix_s);
-#undef FIGURE
-}
-
 /* The figures every node publishes with its liveness (/api/stats "nodes"),
  * summed: this node's own as they are now, the others' as they last
  * published them (at most about a second ago: the broker's tick). */
@@ -221,7 +197,6 @@ void
 hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json)
 {
   hub_metrics_render (d->metrics, out);
-  render_process (out);
   if (nodes_json != NULL)
     render_cluster_sums (d, out, nodes_json);
 }

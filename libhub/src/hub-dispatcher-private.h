@@ -49,7 +49,7 @@ void hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req);
 void hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message);
 /* A token checked against the current secret, or the previous one in its grace. */
 HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
-/* The families of the registry, the process_* figures and, with @nodes_json
+/* The families of the registry (and its collectors) and, with @nodes_json
  * (the cluster's, else NULL), the cluster-wide sums, appended to @out. */
 void hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json);
 

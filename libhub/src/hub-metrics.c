@@ -29,8 +29,14 @@ struct _HubMetric {
   GHashTable *series; /* label value (owned; "" without a label) → Series (owned) */
 };
 
+typedef struct {
+  HubMetricsCollectFunc func;
+  gpointer user_data;
+} Collector;
+
 struct _HubMetrics {
   GPtrArray *families; /* HubMetric (owned) */
+  GArray *collectors;  /* Collector */
 };
 
 static void
@@ -58,6 +64,7 @@ hub_metrics_new (void)
   HubMetrics *m = g_new0 (HubMetrics, 1);
 
   m->families = g_ptr_array_new_with_free_func (metric_free);
+  m->collectors = g_array_new (FALSE, FALSE, sizeof (Collector));
   return m;
 }
 
@@ -67,6 +74,7 @@ hub_metrics_free (HubMetrics *m)
   if (m == NULL)
     return;
   g_ptr_array_unref (m->families);
+  g_array_unref (m->collectors);
   g_free (m);
 }
 
@@ -253,6 +261,15 @@ compare_strings (gconstpointer a, gconstpointer b)
 }
 
 void
+hub_metrics_add_collector (HubMetrics *m, HubMetricsCollectFunc func, gpointer user_data)
+{
+  Collector c = {func, user_data};
+
+  g_return_if_fail (m != NULL && func != NULL);
+  g_array_append_val (m->collectors, c);
+}
+
+void
 hub_metrics_render (HubMetrics *m, GString *out)
 {
   for (guint i = 0; i < m->families->len; i++) {
@@ -275,5 +292,10 @@ hub_metrics_render (HubMetrics *m, GString *out)
       append_labels (out, metric, keys[k], NULL);
       g_string_append_printf (out, " %" G_GUINT64_FORMAT "\n", s->value);
     }
+  }
+  for (guint i = 0; i < m->collectors->len; i++) {
+    const Collector *c = &g_array_index (m->collectors, Collector, i);
+
+    c->func (out, c->user_data);
   }
 }

@@ -93,6 +93,30 @@ START_TEST (unlabelled_histogram_and_escaping)
 }
 END_TEST
 
+static void
+collect (GString *out, gpointer user_data)
+{
+  g_string_append_printf (out, "t_collected %d\n", ++*(int *)user_data);
+}
+
+START_TEST (collectors_append_at_each_render)
+{
+  g_autoptr (HubMetrics) m = hub_metrics_new ();
+  int calls = 0;
+  g_autofree char *first = NULL;
+  g_autofree char *second = NULL;
+
+  hub_metric_inc (hub_metrics_add_counter (m, "t_total", "T.", NULL), NULL, 1);
+  hub_metrics_add_collector (m, collect, &calls);
+  first = render (m);
+  second = render (m);
+  expect_line (first, "t_collected 1");
+  expect_line (second, "t_collected 2");
+  ck_assert_msg (strstr (first, "t_total 1") < strstr (first, "t_collected"),
+                 "the collectors come after the families");
+}
+END_TEST
+
 int
 main (void)
 {
@@ -104,6 +128,7 @@ main (void)
   tcase_add_test (tc, counters_by_label);
   tcase_add_test (tc, histogram_buckets_are_cumulative);
   tcase_add_test (tc, unlabelled_histogram_and_escaping);
+  tcase_add_test (tc, collectors_append_at_each_render);
   suite_add_tcase (s, tc);
   sr = srunner_create (s);
   srunner_run_all (sr, CK_NORMAL);

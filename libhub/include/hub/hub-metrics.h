@@ -43,7 +43,14 @@ void hub_metric_series_observe (HubMetricSeries *series, double value, guint64 n
  * never counted. */
 guint64 hub_metric_get (HubMetric *metric, const char *label_value);
 
-/* Appends every family, in the order they were added, series sorted by label. */
+/* A function that appends families of its own to the exposition, for
+ * figures read when scraped (a process's CPU time, …). */
+typedef void (*HubMetricsCollectFunc) (GString *out, gpointer user_data);
+/* Calls @func at every render, after the families. */
+void hub_metrics_add_collector (HubMetrics *m, HubMetricsCollectFunc func, gpointer user_data);
+
+/* Appends every family, in the order they were added, series sorted by label,
+ * then what the collectors append. */
 void hub_metrics_render (HubMetrics *m, GString *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubMetrics, hub_metrics_free)
