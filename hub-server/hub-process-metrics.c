@@ -12,11 +12,10 @@ collect (GString *out, gpointer user_data)
   HubProcessFigures p;
 
   hub_process_get_figures (&p);
-#define FIGURE(has, name, type, help, fmt, value)                                                   \
+#define FIGURE(has, name, type, help, fmt, value)                                                  \
   if (has)                                                                                         \
-  g_string_append_printf (out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt \
-                               "\n",                                                               \
-                          value)
+  g_string_append_printf (                                                                         \
+      out, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " " fmt "\n", value)
   FIGURE (p.has_cpu, "process_cpu_seconds_total", "counter",
           "Total user and system CPU time spent in seconds.", "%.3f", p.cpu_seconds);
   FIGURE (p.has_rss, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",

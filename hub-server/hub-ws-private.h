@@ -39,16 +39,16 @@ G_BEGIN_DECLS
 /* A WebSocket connection's close lifecycle, in one place (hub-ws-close.c has
  * the table of legal moves; an illegal one is a bug and aborts):
  *
- *   HTTP ──ESTABLISHED──▶ OPEN ──sink close──▶ CLOSE_QUEUED ──close frame written──▶ CLOSE_SENT
- *                          │                        │                                   │
- *                          │ client's close         │ client's close                    │ client's
- * answer ▼                        ▼                                   ▼ PEER_CLOSED
- * ◀─────────────────┘                        (lws ends it: CLOSED)
+ *   HTTP --ESTABLISHED--> OPEN --our close--> CLOSE_QUEUED --its frame written--> CLOSE_SENT
+ *                          |                     |                                   |
+ *                          | client's close      | client's close                    | answer
+ *                          v                     |                                   v
+ *                     PEER_CLOSED <--------------+                              (lws: CLOSED)
  *
- *   OPEN, CLOSE_QUEUED, CLOSE_SENT, PEER_CLOSED ──a write failed──▶ FAILED
+ *   OPEN, CLOSE_QUEUED, CLOSE_SENT, PEER_CLOSED --a write failed--> FAILED
  *   CLOSE_QUEUED, CLOSE_SENT, PEER_CLOSED (once our close is decided)
- *                                           ──deadline passed──▶ TIMED_OUT (reset)
- *   every state ──lws's CLOSED──▶ CLOSED (the session memory goes with the wsi)
+ *                                         --deadline passed--> TIMED_OUT (reset)
+ *   every state --lws's CLOSED--> CLOSED (the session memory goes with the wsi)
  *
  * Frames are written only in OPEN and CLOSE_QUEUED (the close frame last, in
  * CLOSE_QUEUED); the HubConnection is held from OPEN until the close frame is

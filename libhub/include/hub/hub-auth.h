@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -14,15 +16,18 @@ typedef struct {
   gint64 exp; /* Unix seconds */
 } HubAuthClaims;
 
+HUB_API
 void hub_auth_claims_free (HubAuthClaims *claims);
 
 /* Verifies @token against @secret at @now_unix_s. Returns the claims, or NULL
  * with @error set (HUB_ERROR, HUB_ERROR_UNAUTHORIZED) saying what was wrong. */
+HUB_API
 HubAuthClaims *hub_auth_verify (const char *token, const char *secret, gsize secret_len,
                                 gint64 now_unix_s, GError **error);
 
 /* Mints a token (for tests, hub-client --secret and hub-loadgen). @exp_unix_s
  * ≤ 0 omits `exp`. (transfer full) */
+HUB_API
 char *hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
                      gint64 exp_unix_s);
 

@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
 #include "hub-connection-manager.h"
 #include "hub-room-manager.h"
 
@@ -20,27 +21,35 @@ typedef struct {
 } HubBroadcasterStats;
 
 /* Neither manager is owned; both must outlive the broadcaster. */
+HUB_API
 HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms);
+HUB_API
 void hub_broadcaster_free (HubBroadcaster *b);
 
 /* Sends to one connection, accounting the result. */
+HUB_API
 HubSendResult hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *conn,
                                              HubFrame *frame);
 /* Every connection of @user except @except (nullable). Returns connections reached. */
+HUB_API
 guint hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
                                HubConnection *except);
 /* Every connection of every member of @room, except the connections of
  * @except_user (nullable). Returns connections reached. */
+HUB_API
 guint hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame,
                                const char *except_user);
 /* Every authenticated connection. */
+HUB_API
 guint hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame);
 /* Every connection of each user in @users (a user listed twice gets it once);
  * users with no connection are appended to @offline (nullable, char* owned by
  * the array's free func if it has one: pass g_ptr_array_new_with_free_func (g_free)). */
+HUB_API
 guint hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame,
                                 GPtrArray *offline);
 /* Every connection in the set @subscribers (keys are HubConnection*). */
+HUB_API
 guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFrame *frame);
 
 /* With sampling on, one fan-out in @every of a message (a frame that is not
@@ -49,13 +58,16 @@ guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFra
  * transport measures. 0 (the default): off, every recipient gets the very
  * frame given. The dispatcher turns it on (HUB_BROADCASTER_SAMPLE_EVERY). */
 #define HUB_BROADCASTER_SAMPLE_EVERY 16
+HUB_API
 void hub_broadcaster_set_sampling (HubBroadcaster *b, guint every);
 /* Replaces *@frame (dropping its ref) by its stamped copy when this fan-out
  * is sampled. to_user, to_room, to_users and to_all sample by themselves; a
  * store that delivers with to_connection calls this first. Replays use
  * to_connection with the stored frame: never sampled. */
+HUB_API
 void hub_broadcaster_sample (HubBroadcaster *b, HubFrame **frame);
 
+HUB_API
 const HubBroadcasterStats *hub_broadcaster_get_stats (HubBroadcaster *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubBroadcaster, hub_broadcaster_free)

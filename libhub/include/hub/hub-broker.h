@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
 #include "hub-dispatcher.h"
 
 G_BEGIN_DECLS
@@ -16,14 +17,18 @@ G_BEGIN_DECLS
  * connection is made from the GLib main loop; until it is up (and whenever it
  * is lost) requests needing Redis get `internal` "cluster broker unavailable".
  * FALSE with @error for a malformed URL. */
+HUB_API
 gboolean hub_dispatcher_use_redis (HubDispatcher *d, const char *url, const char *prefix,
                                    GError **error);
 /* TRUE in cluster mode. */
+HUB_API
 gboolean hub_dispatcher_is_clustered (HubDispatcher *d);
 /* FALSE while in cluster mode without Redis (degraded). */
+HUB_API
 gboolean hub_dispatcher_is_healthy (HubDispatcher *d);
 /* The /healthz body: 200 {"status":"ok","node":…} or, degraded, 503
  * {"status":"degraded","node":…,"reason":…}. (transfer full) */
+HUB_API
 char *hub_dispatcher_render_health (HubDispatcher *d, guint *http_status);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "hub-api.h"
 #include "hub-clock.h"
 
 G_BEGIN_DECLS
@@ -26,6 +27,7 @@ typedef enum {
 } HubClientState;
 
 /* "disconnected", "connecting", … (transfer none) */
+HUB_CLIENT_API
 const char *hub_client_state_to_string (HubClientState state);
 
 /* What a state change tells. */
@@ -146,6 +148,7 @@ typedef struct {
 } HubClientTransportClass;
 
 /* The libwebsockets transport (ws:// and wss://). (transfer none) */
+HUB_CLIENT_API
 const HubClientTransportClass *hub_client_lws_transport (void);
 
 /* ---- options ---- */
@@ -171,11 +174,14 @@ typedef struct {
 } HubClientOptions;
 
 /* Fills @options with the defaults above. */
+HUB_CLIENT_API
 void hub_client_options_init (HubClientOptions *options);
 
 /* Splits a ws:// or wss:// URL; an empty path becomes "/ws". FALSE with
  * @error (G_IO_ERROR_INVALID_ARGUMENT) when it is not one. */
+HUB_CLIENT_API
 gboolean hub_client_url_parse (const char *url, HubClientUrl *out, GError **error);
+HUB_CLIENT_API
 void hub_client_url_clear (HubClientUrl *url);
 
 /* ---- the client ---- */
@@ -183,51 +189,70 @@ void hub_client_url_clear (HubClientUrl *url);
 /* Copies what it needs from @options (strings included); NULL with @error
  * when the URL is bad. The client starts DISCONNECTED and lives on the
  * thread-default main context of the thread that created it. (transfer full) */
+HUB_CLIENT_API
 HubClient *hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callbacks,
                            gpointer user_data, GError **error);
 /* Closes the connection and fails pending requests with G_IO_ERROR_CANCELLED;
  * no event or state callback runs after it. Safe inside the client's own
  * callbacks (the memory goes when the callback returns). */
+HUB_CLIENT_API
 void hub_client_free (HubClient *client);
 
 /* Starts connecting (DISCONNECTED → CONNECTING); a no-op in other states. */
+HUB_CLIENT_API
 void hub_client_connect (HubClient *client);
 /* Closes with 1000 and stops reconnecting; pending requests fail with
  * G_IO_ERROR_CLOSED; the state becomes DISCONNECTED once closed. */
+HUB_CLIENT_API
 void hub_client_disconnect (HubClient *client);
 /* Test hook: ends the connection as a network failure would (no close frame);
  * the client then reconnects and resumes like after any loss. */
+HUB_CLIENT_API
 void hub_client_drop_connection (HubClient *client);
 
+HUB_CLIENT_API
 HubClientState hub_client_get_state (HubClient *client);
 /* From the last welcome (NULL before): (transfer none) (nullable) */
+HUB_CLIENT_API
 const char *hub_client_get_user (HubClient *client);
+HUB_CLIENT_API
 const char *hub_client_get_device (HubClient *client);
+HUB_CLIENT_API
 const char *hub_client_get_conn (HubClient *client);
 /* The URL as given (or the default). (transfer none) */
+HUB_CLIENT_API
 const char *hub_client_get_url (HubClient *client);
+HUB_CLIENT_API
 const HubClientUrl *hub_client_get_parsed_url (HubClient *client);
 
 /* Sends {"type": @type, "id": N, …@fields} (fields: (transfer none) (nullable),
  * copied; its own "type" and "id" are replaced). @callback (nullable) gets the
  * reply exactly once. Returns N (> 0). */
+HUB_CLIENT_API
 gint64 hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                            HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget: no id, errors arrive as ERROR events. FALSE when not connected. */
+HUB_CLIENT_API
 gboolean hub_client_send (HubClient *client, const char *type, JsonObject *fields);
 /* Sends @json as it is. FALSE when not connected. */
+HUB_CLIENT_API
 gboolean hub_client_send_text (HubClient *client, const char *json);
 
 /* Shorthands of hub_client_request. @payload: (transfer none) */
+HUB_CLIENT_API
 gint64 hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callback,
                         gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_leave (HubClient *client, const char *room, HubClientReplyFunc callback,
                          gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_publish (HubClient *client, const char *room, JsonObject *payload,
                            HubClientReplyFunc callback, gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_direct (HubClient *client, const char *to, JsonObject *payload,
                           HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget typing indicator for @room. */
+HUB_CLIENT_API
 gboolean hub_client_typing (HubClient *client, const char *room);
 
 /* ---- synchronous convenience ----
@@ -254,6 +279,7 @@ gboolean hub_client_typing (HubClient *client, const char *room);
  * connection closed before the welcome (G_IO_ERROR_CLOSED), or no welcome
  * within @timeout_ms (G_IO_ERROR_TIMED_OUT; the attempt is abandoned).
  * (transfer full) */
+HUB_CLIENT_API
 HubClient *hub_client_connect_sync (const HubClientOptions *options,
                                     const HubClientCallbacks *callbacks, gpointer user_data,
                                     guint timeout_ms, GError **error);
@@ -262,19 +288,24 @@ HubClient *hub_client_connect_sync (const HubClientOptions *options,
  * (HUB_ERROR for an `error` reply; G_IO_ERROR_NOT_CONNECTED, _CLOSED or
  * _TIMED_OUT), G_IO_ERROR_TIMED_OUT also when @timeout_ms passed first (a
  * reply arriving later is dropped). */
+HUB_CLIENT_API
 JsonObject *hub_client_request_sync (HubClient *client, const char *type, JsonObject *fields,
                                      guint timeout_ms, GError **error);
 /* Shorthands of hub_client_request_sync: TRUE when the server said `ok`.
  * @payload: (transfer none) */
+HUB_CLIENT_API
 gboolean hub_client_join_sync (HubClient *client, const char *room, guint timeout_ms,
                                GError **error);
+HUB_CLIENT_API
 gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObject *payload,
                                   guint timeout_ms, GError **error);
 
 /* The last seq this client saw of @room, or -1 when it tracks no seq there.
  * A room is tracked from its join reply, a message, or the welcome. */
+HUB_CLIENT_API
 gint64 hub_client_get_last_seq (HubClient *client, const char *room);
 /* The tracked rooms, sorted. (transfer container) */
+HUB_CLIENT_API
 GPtrArray *hub_client_get_rooms (HubClient *client);
 
 typedef struct {
@@ -285,15 +316,18 @@ typedef struct {
   guint64 reconnects; /* welcomes after the first */
 } HubClientCounters;
 
+HUB_CLIENT_API
 void hub_client_get_counters (HubClient *client, HubClientCounters *counters);
 
 /* The delay before retry @attempt (1-based): uniform in [0, min(max, min·2^(attempt-1))]
  * (full jitter), drawn from the generator whose state is @rng_state (any
  * seed; advanced by the call). Exposed for tests. */
+HUB_CLIENT_API
 guint hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, guint attempt);
 
 /* Close codes after which the client does not reconnect: 4001 (the token or
  * user was refused; retrying cannot help). */
+HUB_CLIENT_API
 gboolean hub_client_close_code_is_final (guint close_code);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubClient, hub_client_free)

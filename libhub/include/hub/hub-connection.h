@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
 #include "hub-clock.h"
 #include "hub-frame.h"
 #include "hub-metrics.h"
@@ -50,18 +51,27 @@ typedef struct {
 typedef struct _HubConnection HubConnection;
 
 /* @id is copied. @max_queue_bytes bounds the bytes of queued frames. */
+HUB_API
 HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
                                    const HubSinkVTable *sink, gpointer sink_data);
+HUB_API
 HubConnection *hub_connection_ref (HubConnection *conn);
+HUB_API
 void hub_connection_unref (HubConnection *conn);
 
+HUB_API
 const char *hub_connection_get_id (HubConnection *conn);
 /* NULL until authenticated. */
+HUB_API
 const char *hub_connection_get_user (HubConnection *conn);
+HUB_API
 const char *hub_connection_get_device (HubConnection *conn);
+HUB_API
 gboolean hub_connection_is_authenticated (HubConnection *conn);
+HUB_API
 gboolean hub_connection_is_admin (HubConnection *conn);
 /* Marks the connection as past hello. */
+HUB_API
 void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
                                   gboolean admin);
 
@@ -69,46 +79,66 @@ void hub_connection_authenticate (HubConnection *conn, const char *user, const c
  * is over half full; any other frame that does not fit discards the queue and
  * closes the connection with 4009. Frames sent to a closing connection are
  * ignored (HUB_SEND_IGNORED). */
+HUB_API
 HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame);
 /* Writes queued frames until the sink refuses one or the queue is empty; then,
  * if a close was requested and the queue is empty, closes the sink. */
+HUB_API
 void hub_connection_flush (HubConnection *conn);
 /* Closes with @code once what is queued has been written (4009 discards the
  * queue first). Later sends are ignored. Idempotent: the first code wins. */
+HUB_API
 void hub_connection_close (HubConnection *conn, guint16 code, const char *reason);
 /* TRUE once hub_connection_close() was called (or a 4009 happened), and once
  * the connection is detached: nothing sent to it goes anywhere. */
+HUB_API
 gboolean hub_connection_is_closing (HubConnection *conn);
 /* The close code requested, 0 when none. */
+HUB_API
 guint16 hub_connection_get_close_code (HubConnection *conn);
 /* Tells the connection the transport is gone: no sink calls after this, and
  * a later hub_connection_close() is ignored. */
+HUB_API
 void hub_connection_detach (HubConnection *conn);
+HUB_API
 void hub_connection_ping (HubConnection *conn);
 
+HUB_API
 gsize hub_connection_queued_bytes (HubConnection *conn);
+HUB_API
 guint hub_connection_queued_frames (HubConnection *conn);
+HUB_API
 gsize hub_connection_max_queue_bytes (HubConnection *conn);
 
 /* Counts one received client message of @bytes and refreshes last activity. */
+HUB_API
 void hub_connection_note_received (HubConnection *conn, gsize bytes);
 /* Refreshes last activity (pongs and other control frames). */
+HUB_API
 void hub_connection_touch (HubConnection *conn);
+HUB_API
 void hub_connection_note_message_in (HubConnection *conn);
+HUB_API
 const HubConnectionStats *hub_connection_get_stats (HubConnection *conn);
+HUB_API
 HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn);
 
 /* Users this connection subscribed to (presence, §7): set of char* (owned by the set). */
+HUB_API
 GHashTable *hub_connection_get_subscriptions (HubConnection *conn);
 
 /* For the dispatcher: where the error replies to this connection are counted
  * (its hub_errors_total, labelled by code), or NULL. The reply helpers get a
  * connection, not the dispatcher. */
+HUB_API
 void hub_connection_set_error_metric (HubConnection *conn, HubMetric *metric);
+HUB_API
 HubMetric *hub_connection_get_error_metric (HubConnection *conn);
 
 /* For the dispatcher: a timer id (hello timeout) kept with the connection. */
+HUB_API
 void hub_connection_set_hello_timer (HubConnection *conn, guint id);
+HUB_API
 guint hub_connection_get_hello_timer (HubConnection *conn);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubConnection, hub_connection_unref)

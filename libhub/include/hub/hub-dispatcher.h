@@ -6,6 +6,7 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
 #include "hub-broadcaster.h"
 #include "hub-clock.h"
 #include "hub-config.h"
@@ -31,31 +32,39 @@ typedef struct {
 } HubStats;
 
 /* Copies @config; refs @clock. Starts the heartbeat timer on @clock. */
+HUB_API
 HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock);
+HUB_API
 void hub_dispatcher_free (HubDispatcher *d);
 
 /* A transport accepted a WebSocket: returns the new connection (transfer none:
  * the dispatcher keeps it until hub_dispatcher_connection_closed()). Starts its
  * hello timeout. */
+HUB_API
 HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink,
                                                gpointer sink_data);
 /* One complete client text message (valid UTF-8, within max_message_bytes:
  * the transport enforces 1003/1007/1009). Replies and deliveries go to queues. */
+HUB_API
 void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
 /* A client message the transport refuses (binary 1003, invalid UTF-8 1007,
  * too big 1009): counted like any message, then the connection is closed with
  * @code once the replies to earlier requests are out. */
+HUB_API
 void hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code,
                             const char *reason);
 /* A pong or other sign of life. */
+HUB_API
 void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
 /* The transport is gone: forget the connection (presence, subscriptions). */
+HUB_API
 void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
 
 /* POST /api/publish (§10). @authorization is the header value (nullable).
  * Returns the JSON body and sets @http_status. (transfer full) A cluster node
  * blocks here on Redis (at most about 1 s): hub-server uses
  * hub_dispatcher_api_publish_async(). */
+HUB_API
 char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                                   const char *authorization, guint *http_status);
 
@@ -67,23 +76,32 @@ char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
  * cluster node answers 503 `internal` when Redis does not answer within 5 s. */
 typedef void (*HubApiPublishFunc) (guint http_status, const char *body, gpointer user_data);
 typedef struct _HubApiPublish HubApiPublish;
+HUB_API
 HubApiPublish *hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
                                                  const char *authorization, HubApiPublishFunc func,
                                                  gpointer user_data);
 /* @func of a pending @publish will not run (e.g. the HTTP client went away). */
+HUB_API
 void hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 
 /* Closes every connection with @code (after flushing what is queued). */
+HUB_API
 void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason);
 
+HUB_API
 void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats);
+HUB_API
 const HubConfig *hub_dispatcher_get_config (HubDispatcher *d);
+HUB_API
 HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
+HUB_API
 HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d);
+HUB_API
 HubPresence *hub_dispatcher_get_presence (HubDispatcher *d);
 /* The node's metrics registry: hub_errors_total{code} and
  * hub_request_duration_seconds{type} are the dispatcher's; a transport adds
  * its own families (hub-server: closes, delivery lag). (transfer none) */
+HUB_API
 HubMetrics *hub_dispatcher_get_metrics (HubDispatcher *d);
 
 /* The settings a running node can change (hub-server's SIGHUP): a new secret
@@ -92,11 +110,14 @@ HubMetrics *hub_dispatcher_get_metrics (HubDispatcher *d);
  * burst, max_queue_bytes, hello_timeout_s). Other fields of @config are
  * ignored. FALSE with @error when @config adds or removes the secret: that
  * changes whether every client must show a token, so it needs a restart. */
+HUB_API
 gboolean hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config,
                                      guint secret_grace_s, GError **error);
 
 /* /metrics (Prometheus text 0.0.4) and /api/stats (JSON) bodies. (transfer full) */
+HUB_API
 char *hub_dispatcher_render_metrics (HubDispatcher *d);
+HUB_API
 char *hub_dispatcher_render_stats_json (HubDispatcher *d);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubDispatcher, hub_dispatcher_free)

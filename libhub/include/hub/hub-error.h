@@ -4,9 +4,12 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 #define HUB_ERROR (hub_error_quark ())
+HUB_API
 GQuark hub_error_quark (void);
 
 typedef enum {
@@ -28,8 +31,10 @@ typedef enum {
 } HubErrorCode;
 
 /* The wire string of @code ("bad_request", …). (transfer none) */
+HUB_API
 const char *hub_error_code_to_string (HubErrorCode code);
 /* The code for a wire string, or HUB_ERROR_NONE when unknown. */
+HUB_API
 HubErrorCode hub_error_code_from_string (const char *str);
 
 /* WebSocket close codes of PROTOCOL.md §9. */

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 /* The field naming an entry's kind ("close", "hello_refused", …). Other fields
@@ -17,6 +19,7 @@ G_BEGIN_DECLS
  * the fields given as NULL-terminated pairs of a lower-case key (at most 27
  * characters) and a string value; a pair with a NULL value is left out, and
  * pairs beyond 12 are dropped. Never give a secret or a token as a value. */
+HUB_API
 void hub_event_log (const char *domain, GLogLevelFlags level, const char *event,
                     const char *message, ...) G_GNUC_NULL_TERMINATED;
 
