@@ -151,3 +151,39 @@ hub_lg_histogram_quantile (const HubLgHistogram *histogram, double quantile)
   }
   return histogram->max;
 }
+
+double
+hub_lg_histogram_sum (const HubLgHistogram *histogram)
+{
+  return histogram->sum;
+}
+
+guint
+hub_lg_histogram_n_buckets (void)
+{
+  return N_BUCKETS;
+}
+
+guint64
+hub_lg_histogram_bucket_count (const HubLgHistogram *histogram, guint bucket)
+{
+  return bucket < N_BUCKETS ? histogram->buckets[bucket] : 0;
+}
+
+gboolean
+hub_lg_histogram_restore (HubLgHistogram *histogram, guint bucket, guint64 count)
+{
+  if (bucket >= N_BUCKETS)
+    return FALSE;
+  histogram->buckets[bucket] += count;
+  histogram->count += count;
+  return TRUE;
+}
+
+void
+hub_lg_histogram_restore_summary (HubLgHistogram *histogram, gint64 min, gint64 max, double sum)
+{
+  histogram->min = min;
+  histogram->max = max;
+  histogram->sum = sum;
+}

@@ -56,6 +56,16 @@ typedef enum {
   HUB_CLIENT_EVENT_ERROR,     /* code, text: an error frame that answers no pending request */
   HUB_CLIENT_EVENT_GAP,       /* room, from_seq..to_seq: messages this client never saw */
   HUB_CLIENT_EVENT_OTHER,     /* any other frame (unknown type, reply to a /raw id…) */
+  /* After a reconnect, a room this client was in that the server no longer
+   * had (it restarted, in memory): joined again. room; seq: its last seq
+   * now (a new room: seqs start again); frame: the join reply. */
+  HUB_CLIENT_EVENT_REJOINED,
+  /* A room this client was in is no longer its own: left from another
+   * device or removed by the server API (§13) — seen as a `presence`
+   * `leave` of its user, or in a welcome that no longer lists it — or a
+   * request for it answered `not_member`. room; code, text: why. The room
+   * is no longer tracked (hub_client_get_rooms). frame: NULL. */
+  HUB_CLIENT_EVENT_ROOM_LOST,
 } HubClientEventType;
 
 /* A server frame that is not the reply to a request, typed. Every pointer is
@@ -63,7 +73,7 @@ typedef enum {
  * or 0. */
 typedef struct {
   HubClientEventType type;
-  JsonObject *frame; /* the whole frame; NULL for GAP */
+  JsonObject *frame; /* the whole frame; NULL for GAP and ROOM_LOST */
   const char *room;
   gint64 seq;
   const char *from;
@@ -76,8 +86,8 @@ typedef struct {
   JsonObject *payload;
   gint64 from_seq, to_seq; /* RESUMED; GAP: the first and last missing seq */
   gboolean complete;       /* RESUMED */
-  const char *code;        /* ERROR */
-  const char *text;        /* ERROR: the message field */
+  const char *code;        /* ERROR, ROOM_LOST */
+  const char *text;        /* ERROR: the message field; ROOM_LOST: why */
   const char *conn;        /* WELCOME */
   const char *node;        /* WELCOME */
   JsonArray *rooms;        /* WELCOME */
@@ -101,6 +111,8 @@ typedef struct {
  * `error` frame with @error in the HUB_ERROR domain (code from its `code`);
  * on a local failure @reply is NULL and @error is G_IO_ERROR_CLOSED
  * (connection lost or hub_client_disconnect), G_IO_ERROR_TIMED_OUT,
+ * G_IO_ERROR_MESSAGE_TOO_LARGE (the frame is larger than the server takes;
+ * not sent),
  * G_IO_ERROR_NOT_CONNECTED (sent while not connected) or G_IO_ERROR_CANCELLED
  * (the client was freed; then the callback runs inside hub_client_free). */
 typedef void (*HubClientReplyFunc) (HubClient *client, JsonObject *reply, const GError *error,
@@ -210,6 +222,12 @@ void hub_client_disconnect (HubClient *client);
 HUB_CLIENT_API
 void hub_client_drop_connection (HubClient *client);
 
+/* Whether the client reconnects after a loss, from the next one on (as
+ * HubClientOptions.auto_reconnect; e.g. FALSE until a first welcome, TRUE
+ * after it, for a first connection that is tried once). */
+HUB_CLIENT_API
+void hub_client_set_auto_reconnect (HubClient *client, gboolean auto_reconnect);
+
 HUB_CLIENT_API
 HubClientState hub_client_get_state (HubClient *client);
 /* From the last welcome (NULL before): (transfer none) (nullable) */
@@ -219,6 +237,11 @@ HUB_CLIENT_API
 const char *hub_client_get_device (HubClient *client);
 HUB_CLIENT_API
 const char *hub_client_get_conn (HubClient *client);
+/* The largest message the server takes (welcome's max_message_bytes, §1),
+ * 0 before a welcome told it. A request whose frame is larger is not sent:
+ * its callback gets G_IO_ERROR_MESSAGE_TOO_LARGE. */
+HUB_CLIENT_API
+guint hub_client_get_max_message_bytes (HubClient *client);
 /* The URL as given (or the default). (transfer none) */
 HUB_CLIENT_API
 const char *hub_client_get_url (HubClient *client);
@@ -307,6 +330,11 @@ gint64 hub_client_get_last_seq (HubClient *client, const char *room);
 /* The tracked rooms, sorted. (transfer container) */
 HUB_CLIENT_API
 GPtrArray *hub_client_get_rooms (HubClient *client);
+/* TRUE while the rooms a new welcome left out are being checked and joined
+ * again (REJOINED / ROOM_LOST follow): a request for one of them sent now
+ * could reach the server before the room is back. */
+HUB_CLIENT_API
+gboolean hub_client_is_rejoining (HubClient *client);
 
 typedef struct {
   guint64 frames_in;
@@ -326,7 +354,8 @@ HUB_CLIENT_API
 guint hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, guint attempt);
 
 /* Close codes after which the client does not reconnect: 4001 (the token or
- * user was refused; retrying cannot help). */
+ * user was refused; retrying cannot help) and 4010 (disconnected by the
+ * server API, §13). */
 HUB_CLIENT_API
 gboolean hub_client_close_code_is_final (guint close_code);
 

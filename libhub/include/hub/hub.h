@@ -3,5 +3,6 @@
  * links both. */
 #pragma once
 
+#include "hub-client-probe.h"
 #include "hub-client.h"
 #include "hub-core.h"
