@@ -3,6 +3,7 @@
  * (PROTOCOL.md §9: stop accepting, close with 1001, exit 0 within 5 s);
  * SIGHUP reloads the settings (hub-reload.c). */
 #include <glib.h>
+#include <hub/hub-store-redis.h>
 #include <hub/hub.h>
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,6 @@
 
 struct _HubBroadcaster {
   HubConnectionManager *conns; /* (unowned) */
-  HubRoomManager *rooms;       /* (unowned) */
   HubBroadcasterStats stats;
   guint sample_every; /* 0: no sampling */
   guint until_sample; /* message fan-outs before the next sampled one */
@@ -19,7 +18,7 @@ struct _HubBroadcaster {
 };
 
 HubBroadcaster *
-hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
+hub_broadcaster_new (HubConnectionManager *conns)
 {
   HubBroadcaster *b;
 
@@ -27,7 +26,6 @@ hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
 
   b = g_new0 (HubBroadcaster, 1);
   b->conns = conns;
-  b->rooms = rooms;
   b->seen = g_hash_table_new (g_str_hash, g_str_equal);
   return b;
 }

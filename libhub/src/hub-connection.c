@@ -60,6 +60,16 @@ struct _HubConnection {
   /* (owned) (nullable) set of char* user ids (owned), made on first use */
   GHashTable *subscriptions;
   guint hello_timer;
+  /* Replies in request order: each request takes the next slot; a reply
+   * whose turn has not come waits (sorted by slot) until the earlier ones
+   * are out. */
+  guint64 reply_slots; /* slots handed out */
+  guint64 reply_next;  /* the slot whose reply leaves next */
+  GQueue waiting;      /* (owned) Waiting* */
+  /* A close asked for once the replies taken so far are out. */
+  gboolean close_after_replies;
+  guint16 close_after_code;
+  char *close_after_reason; /* (owned) */
   guint16 close_code;
   guint8 state; /* ConnState */
   guint authenticated : 1;
@@ -158,6 +168,21 @@ ring_trim (HubConnection *conn)
   }
 }
 
+/* A reply waiting for its turn. */
+typedef struct {
+  guint64 slot;
+  HubFrame *frame; /* (owned) (nullable): none (a request without id that succeeded) */
+} Waiting;
+
+static void
+waiting_free (gpointer p)
+{
+  Waiting *w = p;
+
+  g_clear_pointer (&w->frame, hub_frame_unref);
+  g_free (w);
+}
+
 static void
 discard_queue (HubConnection *conn)
 {
@@ -176,6 +201,8 @@ hub_connection_unref (HubConnection *conn)
   /* No sink call here: the transport holds a ref until it detaches. */
   discard_queue (conn);
   g_free (conn->ring);
+  g_queue_clear_full (&conn->waiting, waiting_free);
+  g_free (conn->close_after_reason);
   g_clear_pointer (&conn->subscriptions, g_hash_table_unref);
   hub_clock_unref (conn->clock);
   g_free (conn->close_reason);
@@ -464,6 +491,80 @@ hub_connection_get_hello_timer (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->hello_timer;
+}
+
+guint64
+hub_connection_take_reply_slot (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->reply_slots++;
+}
+
+static gint
+by_slot (gconstpointer a, gconstpointer b, gpointer data)
+{
+  guint64 x = ((const Waiting *)a)->slot, y = ((const Waiting *)b)->slot;
+
+  return x < y ? -1 : x > y;
+}
+
+void
+hub_connection_reply (HubConnection *conn, guint64 slot, HubFrame *frame)
+{
+  Waiting *w;
+
+  g_return_if_fail (conn != NULL);
+  g_return_if_fail (slot >= conn->reply_next && slot < conn->reply_slots);
+  if (slot != conn->reply_next) {
+    w = g_new (Waiting, 1);
+    w->slot = slot;
+    w->frame = frame != NULL ? hub_frame_ref (frame) : NULL;
+    g_queue_insert_sorted (&conn->waiting, w, by_slot, NULL);
+    return;
+  }
+  if (frame != NULL)
+    hub_connection_send (conn, frame);
+  conn->reply_next++;
+  while ((w = g_queue_peek_head (&conn->waiting)) != NULL && w->slot == conn->reply_next) {
+    g_queue_pop_head (&conn->waiting);
+    if (w->frame != NULL)
+      hub_connection_send (conn, w->frame);
+    conn->reply_next++;
+    waiting_free (w);
+  }
+  if (conn->close_after_replies && conn->reply_next == conn->reply_slots) {
+    conn->close_after_replies = FALSE;
+    hub_connection_close (conn, conn->close_after_code, conn->close_after_reason);
+  }
+}
+
+void
+hub_connection_close_after_replies (HubConnection *conn, guint16 code, const char *reason)
+{
+  g_return_if_fail (conn != NULL);
+  if (conn->state != CONN_OPEN || conn->close_after_replies)
+    return;
+  if (conn->reply_next == conn->reply_slots) {
+    hub_connection_close (conn, code, reason);
+    return;
+  }
+  conn->close_after_replies = TRUE;
+  conn->close_after_code = code;
+  conn->close_after_reason = g_strdup (reason);
+}
+
+gboolean
+hub_connection_is_ending (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->state != CONN_OPEN || conn->close_after_replies;
+}
+
+guint
+hub_connection_replies_pending (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return (guint)(conn->reply_slots - conn->reply_next);
 }
 
 void

@@ -73,6 +73,14 @@ hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req)
 }
 
 void
+hub_dispatcher_request_replied (HubRequest *req)
+{
+  if (req->done != NULL)
+    req->done (req, req->done_data);
+  req->done = NULL;
+}
+
+void
 hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message)
 {
   HubMetric *errors = hub_connection_get_error_metric (conn);
@@ -133,7 +141,7 @@ hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config, guint sec
 
 /* The figures every node publishes with its liveness (/api/stats "nodes"),
  * summed: this node's own as they are now, the others' as they last
- * published them (at most about a second ago: the broker's tick). */
+ * published them (at most about a second ago: the store's tick). */
 static const struct {
   const char *member; /* in a node's stats */
   const char *name;

@@ -42,7 +42,8 @@ static const Part parts[] = {
 
 /* Never in a program that links only the core: the client's libraries. (Once the Redis store
  * is a part of its own, libhiredis belongs here too.) */
-static const char *const not_in_the_core[] = {"libhub-client", "libwebsockets", "libuv"};
+static const char *const not_in_the_core[] = {"libhub-client", "libwebsockets", "libuv",
+                                              "libhiredis"};
 
 /* Runs @argv (NULL-terminated) with the environment plus @env_extra ("NAME=value",
  * NULL-terminated, may be NULL) in @cwd (NULL: here). Returns its exit status (-1 when it

@@ -223,7 +223,7 @@ START_TEST (who_shows_disconnected_member_offline)
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'general'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'general'}"));
   json_object_unref (hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}"));
-  hub_test_ws_drain (alice);
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   hub_test_ws_close (bob, 1000);
   /* Once the server saw bob go (the status event), bob is still a member:
    * offline, with no device. */
@@ -420,12 +420,12 @@ START_TEST (join_and_leave_apply_to_all_devices)
 
   json_object_unref (hub_test_ws_ok (a1, "{'type':'join','room':'general'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'general'}"));
-  hub_test_ws_drain (a2);
+  hub_test_ws_await_presence (a2, "join", "general", "bob");
   json_object_unref (hub_test_ws_ok (bob, "{'type':'publish','room':'general','payload':{}}"));
   message = hub_test_ws_expect_type (a2, "message", HUB_TEST_WS_TIMEOUT_MS);
   json_object_unref (hub_test_ws_ok (a2, "{'type':'leave','room':'general'}"));
-  hub_test_ws_drain (a1);
-  hub_test_ws_drain (a2);
+  hub_test_ws_await_presence (a1, "leave", "general", "alice");
+  hub_test_ws_await_presence (a2, "leave", "general", "alice");
   json_object_unref (hub_test_ws_ok (bob, "{'type':'publish','room':'general','payload':{}}"));
   hub_test_ws_barrier (a1);
   hub_test_ws_barrier (a2);

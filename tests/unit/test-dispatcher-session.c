@@ -108,7 +108,7 @@ START_TEST (test_requests_before_hello)
     ck_assert_reply_error (r, "not_authenticated");
   }
   ck_assert_msg (!c->sink->closed, "the connection stays open");
-  ck_assert_int_eq (hub_room_manager_n_rooms (hub_dispatcher_get_rooms (node->dispatcher)), 0);
+  ck_assert_msg (!test_node_is_member (node, "alice", "general"), "nothing was executed");
 }
 END_TEST
 
@@ -170,9 +170,9 @@ START_TEST (test_hello_timeout)
 {
   TestClient *c = test_client_open (node);
 
-  hub_fake_clock_advance (node->clock, 9999);
+  test_node_advance (node, 9999);
   ck_assert_msg (!c->sink->closed, "not closed before hello_timeout_s");
-  hub_fake_clock_advance (node->clock, 1);
+  test_node_advance (node, 1);
   ck_assert_msg (c->sink->closed, "closed at hello_timeout_s");
   ck_assert_int_eq (c->sink->close_code, 4000);
 }
@@ -182,7 +182,7 @@ START_TEST (test_hello_timeout_cancelled_by_hello)
 {
   TestClient *c = test_client_hello (node, "alice", NULL);
 
-  hub_fake_clock_advance (node->clock, 20000);
+  test_node_advance (node, 20000);
   ck_assert_msg (!c->sink->closed, "a connection past hello is not closed by the hello timer");
 }
 END_TEST
@@ -192,7 +192,7 @@ START_TEST (test_hello_timeout_failed_hello_still_closes)
   TestClient *c = test_client_open (node);
   g_autoptr (JsonObject) r = test_client_request (c, "{\"type\":\"hello\",\"id\":1}", 1);
 
-  hub_fake_clock_advance (node->clock, 10000);
+  test_node_advance (node, 10000);
   ck_assert_int_eq (c->sink->close_code, 4000);
 }
 END_TEST
@@ -411,9 +411,8 @@ START_TEST (test_fire_and_forget)
 
   test_client_send (c, "{\"type\":\"join\",\"room\":\"general\"}");
   ck_assert_int_eq (test_client_count (c, "ok"), 0);
-  ck_assert_msg (
-      hub_room_manager_is_member (hub_dispatcher_get_rooms (node->dispatcher), "alice", "general"),
-      "the request without id was executed");
+  ck_assert_msg (test_node_is_member (node, "alice", "general"),
+                 "the request without id was executed");
   test_client_clear (c);
   test_client_send (c, "{\"type\":\"leave\",\"room\":\"nowhere\"}");
   e = test_client_next (c, "error");
@@ -429,6 +428,43 @@ START_TEST (test_ping_pong)
 
   ck_assert_str_eq (json_object_get_string_member (p, "type"), "pong");
   ck_assert_int_eq (json_object_get_int_member (p, "ts"), hub_clock_unix_ms (node->clock));
+}
+END_TEST
+
+/* Replies leave in request order whichever store answers and whenever: a
+ * pong, an error found without the store and a rate limit wait behind the
+ * replies of the requests before them (a store that answers later, Redis,
+ * would otherwise let them overtake). */
+START_TEST (test_replies_in_request_order)
+{
+  TestClient *a = test_client_hello (node, "alice", NULL);
+  const char *requests[] = {
+      "{\"type\":\"publish\",\"id\":1,\"room\":\"general\",\"payload\":{}}",
+      "{\"type\":\"ping\",\"id\":2}",
+      "{\"type\":\"no_such_type\",\"id\":3}",
+      "{\"type\":\"room_info\",\"id\":4,\"room\":\"general\"}",
+      "{\"type\":\"broadcast\",\"id\":5,\"payload\":{}}",
+      "{\"type\":\"ping\",\"id\":6}",
+  };
+  gint64 next = 1;
+
+  test_client_join (a, "general");
+  test_client_clear (a);
+  /* All on the wire before any answer (no sync in between). */
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    hub_dispatcher_receive (node->dispatcher, a->conn, requests[i], strlen (requests[i]));
+  test_node_sync (node);
+  for (guint i = 0; i < a->sink->frames->len; i++) {
+    g_autoptr (JsonObject) frame = hub_memory_sink_nth (a->sink, i);
+
+    if (!json_object_has_member (frame, "id"))
+      continue; /* the message itself, a delivery */
+    ck_assert_msg (json_object_get_int_member (frame, "id") == next,
+                   "expected the reply to id %" G_GINT64_FORMAT ", got %s", next,
+                   test_json (frame));
+    next++;
+  }
+  ck_assert_int_eq (next, G_N_ELEMENTS (requests) + 1);
 }
 END_TEST
 
@@ -475,6 +511,7 @@ session_suite (void)
   tcase_add_test (env, test_malformed_frames);
   tcase_add_test (env, test_fire_and_forget);
   tcase_add_test (env, test_ping_pong);
+  tcase_add_test (env, test_replies_in_request_order);
   suite_add_tcase (s, env);
   return s;
 }

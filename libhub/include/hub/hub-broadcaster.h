@@ -4,9 +4,10 @@
  * bytes. Counts deliveries of non-ephemeral frames and ephemeral drops. */
 #pragma once
 
+#include "hub-api.h"
+
 #include <glib.h>
 
-#include "hub-api.h"
 #include "hub-connection-manager.h"
 #include "hub-room-manager.h"
 
@@ -20,9 +21,9 @@ typedef struct {
   guint64 slow_consumer_closes;
 } HubBroadcasterStats;
 
-/* Neither manager is owned; both must outlive the broadcaster. */
+/* @conns is not owned and must outlive the broadcaster. */
 HUB_API
-HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms);
+HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns);
 HUB_API
 void hub_broadcaster_free (HubBroadcaster *b);
 
@@ -61,9 +62,10 @@ guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFra
 HUB_API
 void hub_broadcaster_set_sampling (HubBroadcaster *b, guint every);
 /* Replaces *@frame (dropping its ref) by its stamped copy when this fan-out
- * is sampled. to_user, to_room, to_users and to_all sample by themselves; a
- * store that delivers with to_connection calls this first. Replays use
- * to_connection with the stored frame: never sampled. */
+ * is sampled. to_user, to_room, to_users and to_all sample by themselves;
+ * who delivers with to_connection calls this first (the dispatcher, for the
+ * store's deliveries). Replays use to_connection with the stored frame:
+ * never sampled. */
 HUB_API
 void hub_broadcaster_sample (HubBroadcaster *b, HubFrame **frame);
 

@@ -140,6 +140,26 @@ HUB_API
 void hub_connection_set_hello_timer (HubConnection *conn, guint id);
 HUB_API
 guint hub_connection_get_hello_timer (HubConnection *conn);
+/* Replies leave in request order (PROTOCOL.md §2 as one node answers), even
+ * when a later request is answered first (a store that answers later, a
+ * ping that waits for deliveries): each request takes a slot, and its reply
+ * (@frame, or NULL for none: a request without id that succeeded) is sent
+ * once the replies of every earlier slot are out. */
+HUB_API
+guint64 hub_connection_take_reply_slot (HubConnection *conn);
+HUB_API
+void hub_connection_reply (HubConnection *conn, guint64 slot, HubFrame *frame);
+/* Slots whose reply has not left yet. */
+HUB_API
+guint hub_connection_replies_pending (HubConnection *conn);
+/* hub_connection_close() once the replies of the slots taken so far are out
+ * (at once when none waits): PROTOCOL.md §1, the requests before a refused
+ * message are answered before the close. */
+HUB_API
+void hub_connection_close_after_replies (HubConnection *conn, guint16 code, const char *reason);
+/* TRUE once a close was asked for, now or after the replies. */
+HUB_API
+gboolean hub_connection_is_ending (HubConnection *conn);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubConnection, hub_connection_unref)
 

@@ -6,7 +6,6 @@
 
 #include "hub-auth.h"
 #include "hub-broadcaster.h"
-#include "hub-broker.h"
 #include "hub-clock.h"
 #include "hub-codec.h"
 #include "hub-config.h"
@@ -21,4 +20,6 @@
 #include "hub-presence.h"
 #include "hub-rate-limiter.h"
 #include "hub-room-manager.h"
+#include "hub-store.h"
+#include "hub-watchers.h"
 #include <hub/hub-version.h> /* generated into the build tree */

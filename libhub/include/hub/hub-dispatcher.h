@@ -1,19 +1,20 @@
-/* hub-dispatcher.h: executes client requests against the node's state and
- * produces the replies and deliveries of PROTOCOL.md. The transport hands it
- * whole text messages; it never sees a socket. Owns the connection manager,
- * rooms, presence and broadcaster of one node. */
+/* hub-dispatcher.h: executes client requests and produces the replies and
+ * deliveries of PROTOCOL.md. The transport hands it whole text messages; it
+ * never sees a socket. Owns this node's connections (connection manager,
+ * watchers, broadcaster) and its store (hub-store.h), where the state nodes
+ * share lives: in memory by default, on Redis in a cluster. */
 #pragma once
+
+#include "hub-api.h"
 
 #include <glib.h>
 
-#include "hub-api.h"
 #include "hub-broadcaster.h"
 #include "hub-clock.h"
 #include "hub-config.h"
 #include "hub-connection-manager.h"
 #include "hub-metrics.h"
-#include "hub-presence.h"
-#include "hub-room-manager.h"
+#include "hub-store.h"
 
 G_BEGIN_DECLS
 
@@ -31,11 +32,35 @@ typedef struct {
   guint64 dropped_total;
 } HubStats;
 
-/* Copies @config; refs @clock. Starts the heartbeat timer on @clock. */
+/* Copies @config; refs @clock. Starts the heartbeat timer on @clock. Keeps
+ * its state in memory (hub_store_memory_new) until hub_dispatcher_use_store. */
 HUB_API
 HubDispatcher *hub_dispatcher_new (const HubConfig *config, HubClock *clock);
 HUB_API
 void hub_dispatcher_free (HubDispatcher *d);
+
+/* Keeps the node's state in @store (taken) from now on, e.g. Redis'
+ * (hub-store-redis.h). Call before any connection. */
+HUB_API
+void hub_dispatcher_use_store (HubDispatcher *d, HubStore *store);
+/* TRUE when the store is a cluster's (it has cluster figures). */
+HUB_API
+gboolean hub_dispatcher_is_clustered (HubDispatcher *d);
+/* FALSE while the store cannot reach the shared state (degraded). */
+HUB_API
+gboolean hub_dispatcher_is_healthy (HubDispatcher *d);
+/* The /healthz body: 200 {"status":"ok","node":…} or, degraded, 503
+ * {"status":"degraded","node":…,"reason":…}. (transfer full) */
+HUB_API
+char *hub_dispatcher_render_health (HubDispatcher *d, guint *http_status);
+
+/* Calls @func once every request received before has been answered and the
+ * deliveries it caused on this node were made (@ok FALSE when the store
+ * could not be reached); before returning with the memory store. For tests
+ * and tools that drive a node without sockets. */
+typedef void (*HubDispatcherSyncFunc) (gboolean ok, gpointer user_data);
+HUB_API
+void hub_dispatcher_sync (HubDispatcher *d, HubDispatcherSyncFunc func, gpointer user_data);
 
 /* A transport accepted a WebSocket: returns the new connection (transfer none:
  * the dispatcher keeps it until hub_dispatcher_connection_closed()). Starts its
@@ -61,9 +86,10 @@ HUB_API
 void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
 
 /* POST /api/publish (§10). @authorization is the header value (nullable).
- * Returns the JSON body and sets @http_status. (transfer full) A cluster node
- * blocks here on Redis (at most about 1 s): hub-server uses
- * hub_dispatcher_api_publish_async(). */
+ * Returns the JSON body and sets @http_status. (transfer full) With a store
+ * that answers later (Redis) this iterates the default main context until it
+ * did (at most 5 s): never call it from a callback of that context;
+ * hub-server uses hub_dispatcher_api_publish_async(). */
 HUB_API
 char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                                   const char *authorization, guint *http_status);
@@ -93,11 +119,9 @@ void hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats);
 HUB_API
 const HubConfig *hub_dispatcher_get_config (HubDispatcher *d);
 HUB_API
+HubClock *hub_dispatcher_get_clock (HubDispatcher *d);
+HUB_API
 HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
-HUB_API
-HubRoomManager *hub_dispatcher_get_rooms (HubDispatcher *d);
-HUB_API
-HubPresence *hub_dispatcher_get_presence (HubDispatcher *d);
 /* The node's metrics registry: hub_errors_total{code} and
  * hub_request_duration_seconds{type} are the dispatcher's; a transport adds
  * its own families (hub-server: closes, delivery lag). (transfer none) */
