@@ -232,10 +232,12 @@ START_TEST (log_level_and_limits_change_live)
   ck_assert_msg (hub_test_server_wait_output (server, "connection opened", 1, WAIT_MS),
                  "at info, a connection opened is logged");
   /* The new hello timeout applies to the new connection only. */
-  code = hub_test_ws_wait_closed (after, 5000);
+  code = hub_test_ws_wait_closed (after, 20000);
   ck_assert_msg (code == 4000, "the new connection gets the new hello timeout (4000), got %u",
                  code);
-  ck_assert_msg (g_get_monotonic_time () - opened < 4 * G_USEC_PER_SEC, "within about 1 s");
+  /* 1 s, with room for a loaded machine: far from the 30 s of before. */
+  ck_assert_msg (g_get_monotonic_time () - opened < 20 * G_USEC_PER_SEC,
+                 "within about 1 s, not the 30 s of before");
   ck_assert_msg (!hub_test_ws_is_closed (before), "the connection from before keeps its 30 s");
   {
     g_autoptr (JsonObject) welcome = hub_test_ws_hello (before, "late", NULL);
