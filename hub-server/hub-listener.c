@@ -38,8 +38,11 @@ static gboolean on_readable (HubListener *l);
 static gboolean
 watch_prepare (GSource *source, gint *timeout)
 {
-  *timeout = -1;
-  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+  HubNetPoll *poll = ((Watch *)source)->poll;
+
+  /* -1 on Unix; on Windows when to look at the socket itself (hub-net.h). */
+  *timeout = hub_net_poll_timeout (poll);
+  return hub_net_poll_ready (poll) != 0;
 }
 
 static gboolean

@@ -105,6 +105,14 @@ hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error
   return hub_keyring_verify (d->keyring, token, hub_clock_unix_ms (d->clock), error);
 }
 
+gboolean
+hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                  const char *room, guint *allow, GError **error)
+{
+  return hub_keyring_verify_room_token (d->keyring, token, hub_clock_unix_ms (d->clock), user, room,
+                                        allow, error);
+}
+
 /* --- Settings changed at run time ---------------------------------------------- */
 
 gboolean

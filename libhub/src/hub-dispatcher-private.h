@@ -6,6 +6,7 @@
  * all, the store (hub-store.h) holds the shared state. */
 #pragma once
 
+#include "hub-deadlines.h"
 #include "hub-keyring.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
@@ -42,8 +43,9 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  guint in_flight;  /* store operations this node waits for (hub_dispatcher_sync) */
-  gboolean freeing; /* answers that come now find nobody to answer */
+  HubDeadlines *deadlines; /* (owned) the connections' token deadlines (§12) */
+  guint in_flight;         /* store operations this node waits for (hub_dispatcher_sync) */
+  gboolean freeing;        /* answers that come now find nobody to answer */
   /* hub-dispatcher-ops.c: the secrets tokens are checked against, and the
    * node's metrics with two of its families. */
   HubKeyring *keyring; /* (owned) */
@@ -66,8 +68,12 @@ void hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req);
 void hub_dispatcher_request_replied (HubRequest *req);
 /* An error reply to @conn: counted by code; before hello also logged. */
 void hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message);
-/* A token checked against the current secret, or the previous one in its grace. */
+/* A connection token (§3) against the server's secret, or the previous one
+ * in its grace (SIGHUP). NULL with @error (unauthorized) saying why. (transfer full) */
 HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
+/* A room token (§12) of @user for @room, likewise; its letters into @allow. */
+gboolean hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                           const char *room, guint *allow, GError **error);
 /* The families of the registry (and its collectors) and, with @nodes_json
  * (the cluster's, else NULL), the cluster-wide sums, appended to @out. */
 void hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json);
@@ -89,6 +95,8 @@ gboolean hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn);
 GPtrArray *hub_dispatcher_unwatch (HubDispatcher *d, HubConnection *conn, GPtrArray *users);
 /* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
 char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
+/* (Re)arms @conn's close with 4003 at its token's deadline (none: disarms). */
+void hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn);
 
 /* --- hub-dispatcher-hello.c -------------------------------------------------------- */
 

@@ -69,24 +69,71 @@ hub_keyring_rotate (HubKeyring *k, const char *secret, gsize len, gint64 now_ms,
   secret_set (&k->current, secret, len);
 }
 
-HubAuthClaims *
-hub_keyring_verify (HubKeyring *k, const char *token, gint64 now_ms, GError **error)
+/* One verification of a token against one secret. */
+typedef gboolean (*Check) (const Secret *secret, gint64 now_s, gpointer data, GError **error);
+
+/* @check with the current secret, then, when that fails, with the previous
+ * one while its grace lasts; the error is the current secret's. */
+static gboolean
+check_secrets (HubKeyring *k, gint64 now_ms, Check check, gpointer data, GError **error)
 {
   g_autoptr (GError) current_error = NULL;
-  HubAuthClaims *claims;
 
   if (k->current.bytes == NULL) {
     g_set_error (error, HUB_ERROR, HUB_ERROR_UNAUTHORIZED, "no secret configured");
-    return NULL;
+    return FALSE;
   }
-  claims = hub_auth_verify (token, k->current.bytes, k->current.len, now_ms / 1000, &current_error);
-  if (claims != NULL)
-    return claims;
-  if (k->previous.bytes != NULL && now_ms < k->previous_until_ms) {
-    claims = hub_auth_verify (token, k->previous.bytes, k->previous.len, now_ms / 1000, NULL);
-    if (claims != NULL)
-      return claims;
-  }
+  if (check (&k->current, now_ms / 1000, data, &current_error))
+    return TRUE;
+  if (k->previous.bytes != NULL && now_ms < k->previous_until_ms &&
+      check (&k->previous, now_ms / 1000, data, NULL))
+    return TRUE;
   g_propagate_error (error, g_steal_pointer (&current_error));
-  return NULL;
+  return FALSE;
+}
+
+typedef struct {
+  const char *token;
+  HubAuthClaims *claims; /* (owned) (nullable) the result */
+} ConnectionToken;
+
+static gboolean
+check_connection_token (const Secret *secret, gint64 now_s, gpointer data, GError **error)
+{
+  ConnectionToken *t = data;
+
+  t->claims = hub_auth_verify (t->token, secret->bytes, secret->len, now_s, error);
+  return t->claims != NULL;
+}
+
+HubAuthClaims *
+hub_keyring_verify (HubKeyring *k, const char *token, gint64 now_ms, GError **error)
+{
+  ConnectionToken t = {token, NULL};
+
+  check_secrets (k, now_ms, check_connection_token, &t, error);
+  return t.claims;
+}
+
+typedef struct {
+  const char *token, *user, *room;
+  guint *allow;
+} RoomToken;
+
+static gboolean
+check_room_token (const Secret *secret, gint64 now_s, gpointer data, GError **error)
+{
+  RoomToken *t = data;
+
+  return hub_auth_verify_room_token (t->token, secret->bytes, secret->len, now_s, t->user, t->room,
+                                     t->allow, error);
+}
+
+gboolean
+hub_keyring_verify_room_token (HubKeyring *k, const char *token, gint64 now_ms, const char *user,
+                               const char *room, guint *allow, GError **error)
+{
+  RoomToken t = {token, user, room, allow};
+
+  return check_secrets (k, now_ms, check_room_token, &t, error);
 }

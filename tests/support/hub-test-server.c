@@ -331,7 +331,12 @@ hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
   gboolean clean = TRUE;
 
   if (!wait_exit (server, 0)) {
-    if (hub_test_platform_request_stop (server->proc, HUB_TEST_STOP_TERM)) {
+    /* SIGTERM (Ctrl-Break); Ctrl-C where that cannot be delivered (wine). */
+    HubTestStopRequest how = hub_test_platform_can_request_stop (HUB_TEST_STOP_TERM)
+                                 ? HUB_TEST_STOP_TERM
+                                 : HUB_TEST_STOP_INT;
+
+    if (hub_test_platform_request_stop (server->proc, how)) {
       clean = wait_exit (server, timeout_ms);
     } else {
       /* No graceful stop here (hub-test-platform.h): it just ends. */
@@ -594,7 +599,7 @@ hub_test_http_request (guint16 port, const char *method, const char *path,
   if (body != NULL) {
     if (!has_type)
       g_string_append (req, "Content-Type: application/json\r\n");
-    g_string_append_printf (req, "Content-Length: %zu\r\n", strlen (body));
+    g_string_append_printf (req, "Content-Length: %" G_GSIZE_FORMAT "\r\n", strlen (body));
   }
   g_string_append (req, "\r\n");
   if (body != NULL)

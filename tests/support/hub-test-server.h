@@ -34,18 +34,19 @@ const char *hub_test_server_node (HubTestServer *server);
 /* The whole first line, without its newline. (transfer none) */
 const char *hub_test_server_first_line (HubTestServer *server);
 
-/* Asks the server to stop (SIGTERM on Unix) and waits at most @timeout_ms for
- * the process to exit; on timeout it is killed (SIGKILL) and FALSE returned.
- * Where no graceful stop can be asked (Windows, hub-test-platform.h) it is
- * killed at once and TRUE returned: a test that needs the graceful exit uses
- * HUB_TEST_REQUIRE_STOP_REQUEST. @exit_status gets the exit code (or 128 +
+/* Asks the server to stop (HUB_TEST_STOP_TERM: SIGTERM, Ctrl-Break on Windows;
+ * HUB_TEST_STOP_INT where that cannot be delivered, as under wine) and waits at
+ * most @timeout_ms for the process to exit; on timeout it is killed (SIGKILL)
+ * and FALSE returned. Where no graceful stop can be asked (hub-test-platform.h)
+ * it is killed at once and TRUE returned: a test that needs the graceful exit
+ * uses HUB_TEST_REQUIRE_STOP_REQUEST. @exit_status gets the exit code (or 128 +
  * signal), @elapsed_ms how long the exit took. */
 gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
                                gint64 *elapsed_ms);
 /* Waits at most @timeout_ms for the process to exit on its own (after
  * hub_test_server_request_stop); FALSE on timeout. */
 gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status);
-/* Asks the server to stop gracefully (SIGTERM / SIGINT on Unix) without
+/* Asks the server to stop gracefully (SIGTERM / SIGINT, Ctrl-Break / Ctrl-C) without
  * waiting; FALSE (nothing sent) when it already exited or the platform cannot
  * (see HUB_TEST_REQUIRE_STOP_REQUEST). */
 gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest how);

@@ -54,6 +54,20 @@ struct _HubTestWs {
   gint64 next_id;
 };
 
+int
+hub_test_time_scale (void)
+{
+  static int scale;
+
+  if (scale == 0) {
+    const char *env = g_getenv ("HUB_TEST_TIME_SCALE");
+    guint64 v = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 1;
+
+    scale = (int)CLAMP (v, 1, 20);
+  }
+  return scale;
+}
+
 static struct lws_context *context;
 static GPtrArray *clients; /* HubTestWs* (unowned) alive in this process */
 static lws_sorted_usec_list_t wake;
@@ -469,7 +483,8 @@ take (InFrame *frame)
 {
   JsonObject *object;
 
-  ck_assert_msg (!frame->binary, "server frames must be text, got a binary frame of %zu bytes",
+  ck_assert_msg (!frame->binary,
+                 "server frames must be text, got a binary frame of %" G_GSIZE_FORMAT " bytes",
                  frame->len);
   object = in_frame_object (frame);
   ck_assert_msg (object != NULL, "server frame should be one JSON object: \"%s\"", frame->data);
