@@ -1,9 +1,9 @@
 /* test-server-reload-unix.c: SIGHUP (issue 15): the key file and the secret
  * file are read again and what can change live is applied without dropping a
- * connection: a rotated secret (the previous one's tokens pass for
- * --secret-grace), the log level, a limit for new connections; a key file
- * that does not parse, or a secret file that cannot be read, keeps the
- * running settings and says why. Unix only: Windows has no SIGHUP. */
+ * connection: a rotated secret (the previous one's tokens, connection and
+ * room tokens alike, pass for --secret-grace), the log level, a limit for new connections; a key
+ * file that does not parse, or a secret file that cannot be read, keeps the running settings and
+ * says why. Unix only: Windows has no SIGHUP. */
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
@@ -85,6 +85,17 @@ expect_hello (guint16 port, const char *secret, const char *user, const char *ty
   ck_assert_msg (g_strcmp0 (got, type) == 0, "%s: expected %s, got %s", why, type, got);
 }
 
+/* A room token (§12) minted from @secret for @user joining @room. */
+static char *
+room_token (const char *secret, const char *user, const char *room)
+{
+  g_autoptr (JsonObject) claims = json_object_new ();
+
+  json_object_set_string_member (claims, "sub", user);
+  json_object_set_string_member (claims, "room", room);
+  return hub_auth_mint_claims (secret, strlen (secret), claims);
+}
+
 /* The connection opened before still answers. */
 static void
 still_connected (HubTestWs *ws)
@@ -120,6 +131,16 @@ START_TEST (rotated_secret_keeps_connections_and_honours_the_grace)
   expect_hello (port, NEW_SECRET, "bob", "welcome", "a token of the new secret");
   expect_hello (port, OLD_SECRET, "carol", "welcome", "a token of the old secret, in its grace");
   expect_hello (port, OTHER_SECRET, "mallory", "error", "a token of neither");
+  {
+    /* Room tokens too: one minted before the rotation joins in the grace. */
+    g_autofree char *old_room = room_token (OLD_SECRET, "alice", "team-1");
+    g_autofree char *other_room = room_token (OTHER_SECRET, "alice", "team-2");
+
+    json_object_unref (
+        hub_test_ws_ok (alice, "{'type':'join','room':'team-1','token':'%s'}", old_room));
+    hub_test_ws_err (alice, "unauthorized", "{'type':'join','room':'team-2','token':'%s'}",
+                     other_room);
+  }
   still_connected (alice);
   {
     g_autofree char *out = hub_test_server_output (server);
