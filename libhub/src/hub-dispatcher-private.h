@@ -7,6 +7,7 @@
 #pragma once
 
 #include "hub-deadlines.h"
+#include "hub-dispatcher-guard.h"
 #include "hub-keyring.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
@@ -43,9 +44,10 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  HubDeadlines *deadlines; /* (owned) the connections' token deadlines (§12) */
-  guint in_flight;         /* store operations this node waits for (hub_dispatcher_sync) */
-  gboolean freeing;        /* answers that come now find nobody to answer */
+  HubDeadlines *deadlines;  /* (owned) the connections' token deadlines (§12) */
+  guint in_flight;          /* store operations this node waits for (hub_dispatcher_sync) */
+  gboolean freeing;         /* answers that come now find nobody to answer */
+  HubDispatcherGuard guard; /* liveness across stalls, bounds per user (hub-dispatcher-guard.c) */
   /* hub-dispatcher-ops.c: the secrets tokens are checked against, and the
    * node's metrics with two of its families. */
   HubKeyring *keyring; /* (owned) */

@@ -176,6 +176,42 @@ hub_test_platform_rss_kib (void)
 #endif
 }
 
+long
+hub_test_platform_child_rss_kib (GSubprocess *proc)
+{
+  const char *pid = g_subprocess_get_identifier (proc);
+  g_autofree char *path = NULL;
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (pid == NULL)
+    return -1;
+  path = g_strdup_printf ("/proc/%s/status", pid);
+  if (!g_file_get_contents (path, &status, NULL, NULL))
+    return -1;
+  line = strstr (status, "VmRSS:");
+  return line != NULL ? strtol (line + 6, NULL, 10) : -1;
+}
+
+long
+hub_test_platform_child_open_files (GSubprocess *proc)
+{
+  const char *pid = g_subprocess_get_identifier (proc);
+  g_autofree char *path = NULL;
+  g_autoptr (GDir) dir = NULL;
+  long n = 0;
+
+  if (pid == NULL)
+    return -1;
+  path = g_strdup_printf ("/proc/%s/fd", pid);
+  dir = g_dir_open (path, 0, NULL);
+  if (dir == NULL)
+    return -1;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
 void
 hub_test_platform_socket_shutdown (gintptr fd)
 {

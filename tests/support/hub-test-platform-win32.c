@@ -344,6 +344,20 @@ hub_test_platform_rss_kib (void)
   return (long)(counters.WorkingSetSize / 1024);
 }
 
+long
+hub_test_platform_child_rss_kib (GSubprocess *proc)
+{
+  (void)proc; /* GSubprocess does not give the process handle */
+  return -1;
+}
+
+long
+hub_test_platform_child_open_files (GSubprocess *proc)
+{
+  (void)proc;
+  return -1;
+}
+
 void
 hub_test_platform_socket_shutdown (gintptr fd)
 {

@@ -93,6 +93,10 @@ gboolean hub_test_platform_can_limit_open_files (void);
 int hub_test_platform_open_handles (void);
 /* The resident memory of this process in KiB, -1 when unknown. */
 long hub_test_platform_rss_kib (void);
+/* A child's resident memory in KiB and its open descriptors (handles on
+ * Windows), -1 when unknown (Linux: /proc/PID). */
+long hub_test_platform_child_rss_kib (GSubprocess *proc);
+long hub_test_platform_child_open_files (GSubprocess *proc);
 
 /* ---- sockets ---- */
 

@@ -20,6 +20,9 @@ typedef struct _HubTestServer HubTestServer;
  * with @error set when the binary cannot start or prints something else.
  * (transfer full) */
 HubTestServer *hub_test_server_startv (const char *const *args, GError **error);
+/* Servers started from now on run under this open-file limit (soft and hard;
+ * 0: the test process's own), where hub_test_platform_can_limit_open_files(). */
+void hub_test_server_set_open_files (guint64 limit);
 /* Same, with the arguments as a list ending with NULL (just NULL: no
  * arguments); fails the test on error. */
 HubTestServer *hub_test_server_start (const char *first_arg, ...);
@@ -53,6 +56,13 @@ gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest
 /* Ends the server at once, as a crash would (SIGKILL on Unix, TerminateProcess
  * on Windows: g_subprocess_force_exit), without waiting. */
 void hub_test_server_kill (HubTestServer *server);
+/* Stops (SIGSTOP) or resumes (SIGCONT) the server, as a VM pause would;
+ * FALSE where a process cannot be paused from outside (Windows). */
+gboolean hub_test_server_pause (HubTestServer *server, gboolean pause);
+/* The server's resident memory in KiB and its open descriptors; -1 where
+ * unknown (only Linux has /proc). */
+long hub_test_server_rss_kib (HubTestServer *server);
+long hub_test_server_open_files (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
@@ -114,6 +124,12 @@ const char *hub_test_http_response_header (HubTestHttpResponse *response, const 
 /* Opens a plain TCP connection to 127.0.0.1:@port (5 s timeouts), for the
  * hostile forms the WebSocket client cannot produce. (transfer full) */
 GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error);
+/* Sends @len bytes of @request on a new connection and reads the answer's
+ * status line within @timeout_ms: the HTTP status, 0 when the connection
+ * ended (or the time ran out) without one. @head (nullable) gets the answer's
+ * head (transfer full). */
+guint hub_test_raw_http (guint16 port, const void *request, gsize len, guint timeout_ms,
+                         char **head);
 
 /* Parses @text as a JSON object; NULL when it is not one. (transfer full) */
 JsonObject *hub_test_json_parse (const char *text, gsize len);

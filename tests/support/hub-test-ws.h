@@ -143,6 +143,8 @@ gboolean hub_test_raw_ws_send_bytes (HubTestRawWs *raw, const void *data, gsize 
 guint hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char *subprotocol);
 /* Sends one masked text frame. */
 gboolean hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text);
+/* Sends one masked frame with @opcode (0x8 close, 0x9 ping…) and @data. */
+gboolean hub_test_raw_ws_send_frame (HubTestRawWs *raw, guint8 opcode, const void *data, gsize len);
 /* Reads one frame within @timeout_ms: returns its opcode, -1 on timeout, -2 on
  * EOF or error. Control frames are returned too (pings are not answered). */
 int hub_test_raw_ws_read_frame (HubTestRawWs *raw, guint timeout_ms, GBytes **payload);
