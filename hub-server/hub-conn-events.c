@@ -12,8 +12,9 @@ static const double lag_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.00
 
 /* The close codes of PROTOCOL.md §9 and RFC 6455's usual ones, shown from
  * the first scrape. */
-static const char *const known_codes[] = {"1000", "1001", "1003", "1005", "1006", "1007", "1009",
-                                          "4000", "4001", "4002", "4003", "4008", "4009", "4010"};
+static const char *const known_codes[] = {"1000", "1001", "1002", "1003", "1005",
+                                          "1006", "1007", "1009", "4000", "4001",
+                                          "4002", "4003", "4008", "4009", "4010"};
 
 struct _HubConnEvents {
   HubMetric *closes;              /* (unowned) hub_closes_total{code} */

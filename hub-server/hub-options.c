@@ -148,11 +148,11 @@ static const OptSpec specs[N_OPTS] = {
                              "WebSocket connections in all; beyond, an upgrade gets HTTP 503 "
                              "(default: the open-file limit less " RESERVED
                              " kept for HTTP and the rest)",
-                             RESTART},
+                             LIVE},
     [OPT_MAX_CONNECTIONS_PER_ADDRESS] = {"max-connections-per-address", KIND_STRING, "N",
                                          "WebSocket connections from one address (an IPv6 /64); "
                                          "0: no bound (default %s)",
-                                         RESTART},
+                                         LIVE},
     [OPT_ADDRESS_LIMIT_EXEMPT] = {"address-limit-exempt", KIND_STRING, "CIDR,...",
                                   "Addresses not bound per address (a proxy, the host "
                                   "itself), or none (default %s)",
@@ -160,19 +160,19 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_MAX_CONNECTIONS_PER_USER] = {"max-connections-per-user", KIND_STRING, "N",
                                       "Connections one user may hold; beyond, hello is "
                                       "rate_limited; 0: no bound (default %s)",
-                                      RESTART},
+                                      LIVE},
     [OPT_MAX_SUBSCRIPTIONS_PER_USER] = {"max-subscriptions-per-user", KIND_STRING, "N",
                                         "Presence subscriptions of one user's connections "
                                         "together; 0: no bound (default %s)",
-                                        RESTART},
+                                        LIVE},
     [OPT_FANOUT_RATE] = {"fanout-rate", KIND_STRING, "BYTES_PER_SECOND",
                          "Bytes one user's direct, multicast and join may send to others per "
                          "second, counted per recipient (in debt, typing and leave wait too); "
                          "0: no bound (default %s)",
-                         RESTART},
+                         LIVE},
     [OPT_HTTP_TIMEOUT] = {"http-timeout", KIND_STRING, "SECONDS",
                           "Time for a whole HTTP request, headers and body; 0: none (default %s)",
-                          RESTART},
+                          LIVE},
     [OPT_HTTP2] = {"http2", KIND_STRING, "on|off",
                    "on: allow HTTP/2 (h2c upgrade, h2 by ALPN with --cert) (default %s)", RESTART},
 };
@@ -924,9 +924,12 @@ set_config_path (HubOptionSources *srcs, const char *path, const char *via, GErr
   "SIGTERM or SIGINT stops: no new connections, every connection closed with 1001 once its "       \
   "queue is written, exit 0 within 5 seconds. SIGHUP re-reads the key file and the secret file "   \
   "and applies, without closing any connection, the secret (tokens signed with the previous one "  \
-  "still pass for --secret-grace seconds), the log settings, and the limits for new "              \
-  "connections (--rate, --burst, --max-queue-bytes, --hello-timeout); what needs a restart is "    \
-  "logged. A file that cannot be read or holds a bad value keeps the running settings.\n\n"        \
+  "still pass for --secret-grace seconds), the log settings, the limits for new connections "      \
+  "(--rate, --burst, --max-queue-bytes, --hello-timeout), the bounds per user "                    \
+  "(--max-connections-per-user, --max-subscriptions-per-user, --fanout-rate: every connection's "  \
+  "next request) and on connections (--max-connections, --max-connections-per-address: the "       \
+  "next upgrades; --http-timeout: the next requests); the other options need a restart, which "    \
+  "is logged. A file that cannot be read or holds a bad value keeps the running settings.\n\n"     \
   "GET /metrics serves Prometheus metrics, GET /healthz the health, GET /api/stats the figures "   \
   "as JSON (docs/operations.md)."
 

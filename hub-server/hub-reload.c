@@ -62,6 +62,12 @@ adopt_live (HubOptions *running, HubOptions *next)
   r->burst = n->burst;
   r->max_queue_bytes = n->max_queue_bytes;
   r->hello_timeout_s = n->hello_timeout_s;
+  r->max_connections_per_user = n->max_connections_per_user;
+  r->max_subscriptions_per_user = n->max_subscriptions_per_user;
+  r->fanout_bytes_per_s = n->fanout_bytes_per_s;
+  running->max_connections = next->max_connections;
+  running->max_connections_per_address = next->max_connections_per_address;
+  running->http_timeout_s = next->http_timeout_s;
   running->secret_grace_s = next->secret_grace_s;
   running->log_level = next->log_level;
   running->log_format = next->log_format;
@@ -69,7 +75,7 @@ adopt_live (HubOptions *running, HubOptions *next)
 }
 
 void
-hub_reload (HubOptions *running, HubDispatcher *d)
+hub_reload (HubOptions *running, HubDispatcher *d, HubWsTransport *transport)
 {
   HubOptions next;
   g_autoptr (GError) error = NULL;
@@ -89,6 +95,9 @@ hub_reload (HubOptions *running, HubDispatcher *d)
     hub_options_clear (&next);
     goto out;
   }
+  if (transport != NULL)
+    hub_ws_transport_reconfigure (transport, next.max_connections, next.max_connections_per_address,
+                                  next.http_timeout_s);
   hub_log_configure (next.log_level, next.log_format, next.log_rate);
   if (next.weak_secret_warning != NULL)
     g_warning ("%s", next.weak_secret_warning);

@@ -140,6 +140,7 @@ struct _HubWsTransport {
   HubAdmission *admission; /* (owned) who may connect, and for how long before a request */
   HubHttp *http;           /* (owned) the HTTP routes */
   guint max_connections;
+  guint descriptor_bound; /* max_connections when none is given: the descriptors less those kept */
   /* Shutdown waits (at most SHUTDOWN_SYNC_MS) for the deliveries of the
    * messages already accepted before it closes everyone (§9). */
   guint shutdown_sync_timer;

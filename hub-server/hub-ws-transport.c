@@ -159,15 +159,16 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
 
   /* Before lws sizes its tables from the limit. */
   descriptors = hub_net_raise_socket_limit (NULL);
-  t->max_connections = options->max_connections;
-  if (t->max_connections == 0)
-    t->max_connections = (guint)CLAMP (descriptors, 2 * HUB_WS_RESERVED_DESCRIPTORS, G_MAXINT32) -
-                         HUB_WS_RESERVED_DESCRIPTORS;
+  t->descriptor_bound = (guint)CLAMP (descriptors, 2 * HUB_WS_RESERVED_DESCRIPTORS, G_MAXINT32) -
+                        HUB_WS_RESERVED_DESCRIPTORS;
+  t->max_connections =
+      options->max_connections != 0 ? options->max_connections : t->descriptor_bound;
   admission = (HubAdmissionOptions){
       .max_connections = t->max_connections,
       .max_connections_per_address = options->max_connections_per_address,
       .exempt = options->exempt,
       .http_timeout_s = options->http_timeout_s,
+      .metrics = hub_dispatcher_get_metrics (dispatcher),
   };
   t->admission = hub_admission_new (&admission);
   t->http = hub_http_new (dispatcher, t->admission, options->http2);
@@ -292,6 +293,15 @@ guint
 hub_ws_transport_n_connections (HubWsTransport *t)
 {
   return t->n_connections;
+}
+
+void
+hub_ws_transport_reconfigure (HubWsTransport *t, guint max_connections,
+                              guint max_connections_per_address, guint http_timeout_s)
+{
+  t->max_connections = max_connections != 0 ? max_connections : t->descriptor_bound;
+  hub_admission_configure (t->admission, t->max_connections, max_connections_per_address,
+                           http_timeout_s);
 }
 
 guint

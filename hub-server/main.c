@@ -59,7 +59,7 @@ on_signal (HubSignal signal, gpointer user_data)
     if (srv->stopping)
       return;
     hub_service_reloading (srv->service);
-    hub_reload (srv->opts, srv->dispatcher);
+    hub_reload (srv->opts, srv->dispatcher, srv->transport);
     hub_service_ready (srv->service, "reloaded");
     return;
   }

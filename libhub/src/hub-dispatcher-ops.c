@@ -11,6 +11,10 @@
 
 /* Request latency buckets, seconds: in memory a request takes microseconds,
  * in a cluster a Redis round trip (a millisecond here, more across machines). */
+/* hub_limit_refusals_total's limits, shown from the first scrape. */
+static const char *const limit_names[] = {"rate", "max_connections_per_user",
+                                          "max_subscriptions_per_user", "fanout_rate"};
+
 static const double request_bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                         0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 
@@ -31,6 +35,13 @@ hub_dispatcher_ops_init (HubDispatcher *d)
       "Time from a request's arrival to its reply queued (in a cluster: after Redis answered), "
       "by type.",
       "type", request_bounds, G_N_ELEMENTS (request_bounds));
+  d->limits = hub_metrics_add_counter (
+      d->metrics, "hub_limit_refusals_total",
+      "Requests refused by a bound (their error replies count in hub_errors_total too): rate, "
+      "max_connections_per_user (a hello), max_subscriptions_per_user, fanout_rate.",
+      "limit");
+  for (guint i = 0; i < G_N_ELEMENTS (limit_names); i++)
+    hub_metric_declare (d->limits, limit_names[i]);
   for (guint i = HUB_REQ_UNKNOWN + 1; i < HUB_REQ_N_TYPES; i++)
     d->request_series[i] =
         hub_metric_series (d->requests, hub_request_type_to_string ((HubRequestType)i));
@@ -41,7 +52,7 @@ hub_dispatcher_ops_clear (HubDispatcher *d)
 {
   g_clear_pointer (&d->keyring, hub_keyring_free);
   g_clear_pointer (&d->metrics, hub_metrics_free);
-  d->errors = d->requests = NULL;
+  d->errors = d->requests = d->limits = NULL;
   memset (d->request_series, 0, sizeof d->request_series);
 }
 
@@ -99,6 +110,18 @@ hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *m
                  "reason", message, NULL);
 }
 
+void
+hub_dispatcher_note_limit (HubDispatcher *d, HubConnection *conn, const char *user,
+                           const char *limit)
+{
+  gboolean rate = strcmp (limit, "rate") == 0;
+
+  hub_metric_inc (d->limits, limit, 1);
+  hub_event_log (G_LOG_DOMAIN, rate ? G_LOG_LEVEL_DEBUG : G_LOG_LEVEL_INFO, "limit_refused",
+                 "request refused by a bound", "conn", hub_connection_get_id (conn), "user",
+                 user != NULL ? user : hub_connection_get_user (conn), "limit", limit, NULL);
+}
+
 HubAuthClaims *
 hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error)
 {
@@ -142,6 +165,18 @@ hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config, guint sec
   c->burst = config->burst;
   c->max_queue_bytes = config->max_queue_bytes;
   c->hello_timeout_s = config->hello_timeout_s;
+  /* Read at each hello, subscribe and fan-out: every connection's from now. */
+  c->max_connections_per_user = config->max_connections_per_user;
+  c->max_subscriptions_per_user = config->max_subscriptions_per_user;
+  c->fanout_bytes_per_s = config->fanout_bytes_per_s;
+  /* What the next welcomes announce (§8). */
+  d->guard.welcome_limits = (HubWelcomeLimits){
+      .rate_per_s = c->rate_per_s,
+      .burst = c->burst,
+      .max_connections_per_user = c->max_connections_per_user,
+      .max_subscriptions_per_user = c->max_subscriptions_per_user,
+      .fanout_bytes_per_s = (gint64)c->fanout_bytes_per_s,
+  };
   return TRUE;
 }
 

@@ -54,6 +54,7 @@ struct _HubDispatcher {
   HubMetrics *metrics; /* (owned) */
   HubMetric *errors;   /* (unowned) hub_errors_total{code} */
   HubMetric *requests; /* (unowned) hub_request_duration_seconds{type} */
+  HubMetric *limits;   /* (unowned) hub_limit_refusals_total{limit} */
   HubMetricSeries *request_series[HUB_REQ_N_TYPES]; /* (unowned) its series, by type */
 };
 
@@ -62,6 +63,13 @@ struct _HubDispatcher {
 /* Makes the keyring and the metrics (hub_dispatcher_new) and frees them (_free). */
 void hub_dispatcher_ops_init (HubDispatcher *d);
 void hub_dispatcher_ops_clear (HubDispatcher *d);
+/* A bound refused a request of @conn (@limit: "rate",
+ * "max_connections_per_user", "max_subscriptions_per_user", "fanout_rate"):
+ * counted in hub_limit_refusals_total and logged (limit_refused: info, debug
+ * for "rate", whose abuse has its 4008 line). @user: NULL for @conn's (a
+ * refused hello names the user it asked for). Its error reply counts apart. */
+void hub_dispatcher_note_limit (HubDispatcher *d, HubConnection *conn, const char *user,
+                                const char *limit);
 /* A decoded request is about to run: its latency is observed when its reply
  * is queued (hub_dispatcher_request_replied), or else when it is freed. */
 void hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req);

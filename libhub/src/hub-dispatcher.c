@@ -444,6 +444,7 @@ hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const 
   /* Not decoded (hub-dispatcher-guard.c): its id comes from a scan, and is
    * left out only when reading it needs decoding. */
   hub_codec_peek (data, len, &peek);
+  hub_dispatcher_note_limit (d, conn, NULL, "rate");
   hub_dispatcher_reply_error_now (conn, peek.sure ? peek.id_json : NULL, HUB_ERROR_RATE_LIMITED,
                                   "too many requests: slow down");
   hub_peek_clear (&peek);

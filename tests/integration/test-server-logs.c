@@ -1,7 +1,9 @@
 /* test-server-logs.c: hub-server's log lines for operators (issue 15), in
  * both formats: a connection opened and closed (peer, user, device, code,
- * duration), a refused token (the reason, never the token), a 4009, and the
- * flood control that writes a count instead of more lines of one kind. */
+ * duration), a refused token (the reason, never the token), a 4009, the
+ * guard's refusals (a full server at warning; a bound per user, a refused
+ * admin token and the HTTP deadline at info), and the flood control that
+ * writes a count instead of more lines of one kind. */
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
@@ -287,6 +289,53 @@ START_TEST (flood_of_one_kind_becomes_a_count)
 }
 END_TEST
 
+START_TEST (guard_refusals_json)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (
+      "--secret", SECRET, "--log-level", "info", "--log-format", "json", "--max-connections", "2",
+      "--max-connections-per-user", "1", "--http-timeout", "1", NULL);
+  guint16 port = hub_test_server_port (server);
+  g_autofree char *alice = hub_auth_mint (SECRET, strlen (SECRET), "alice", FALSE, 0);
+  static const char upgrade[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Protocol: hub.v1\r\n\r\n";
+  static const char half[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  HubTestWs *first = hub_test_ws_open (port);
+  HubTestWs *second = hub_test_ws_open (port);
+  g_autoptr (JsonObject) limit = NULL;
+  g_autoptr (JsonObject) full = NULL;
+  g_autoptr (JsonObject) http = NULL;
+  g_autoptr (JsonObject) timeout = NULL;
+  g_autoptr (HubTestHttpResponse) refused = NULL;
+  g_autofree char *out = NULL;
+
+  json_object_unref (hub_test_ws_call (first, "{'type':'hello','token':'%s'}", alice));
+  /* alice's second connection: the bound per user, named with the user. */
+  hub_test_ws_err (second, "rate_limited", "{'type':'hello','token':'%s'}", alice);
+  limit = wait_json_event (server, "limit_refused", "limit", "max_connections_per_user");
+  ck_assert_str_eq (hub_test_json_string (limit, "level"), "info");
+  ck_assert_str_eq (hub_test_json_string (limit, "user"), "alice");
+  /* Both places are taken: a full server is a warning. */
+  ck_assert_uint_eq (hub_test_raw_http (port, upgrade, sizeof upgrade - 1, 5000, NULL), 503);
+  full = wait_json_event (server, "connection_refused", "reason", "max_connections");
+  ck_assert_str_eq (hub_test_json_string (full, "level"), "warning");
+  ck_assert_str_eq (hub_test_json_string (full, "peer"), "127.0.0.1");
+  /* A user's token on an admin route: 403, with the reason. */
+  refused = hub_test_http_post (port, "/api/publish", alice, "{}");
+  ck_assert_int_eq (refused->status, 403);
+  http = wait_json_event (server, "http_refused", NULL, NULL);
+  ck_assert_str_eq (hub_test_json_string (http, "level"), "info");
+  ck_assert_int_eq (hub_test_json_int (http, "status"), 403);
+  /* Half a request: cut unanswered at the deadline, said at info. */
+  ck_assert_uint_eq (hub_test_raw_http (port, half, sizeof half - 1, 5000, NULL), 0);
+  timeout = wait_json_event (server, "connection_refused", "reason", "http_timeout");
+  ck_assert_str_eq (hub_test_json_string (timeout, "level"), "info");
+  out = hub_test_server_output (server);
+  ck_assert_msg (strstr (out, alice) == NULL, "the token is never logged:\n%s", out);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -299,5 +348,6 @@ main (void)
   HUB_TEST_ADD (suite, slow_consumer_4009_text, 90);
   HUB_TEST_ADD (suite, slow_consumer_4009_json, 90);
   HUB_TEST_ADD (suite, flood_of_one_kind_becomes_a_count, 30);
+  HUB_TEST_ADD (suite, guard_refusals_json, 30);
   return hub_test_run (suite);
 }

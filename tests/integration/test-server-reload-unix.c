@@ -1,7 +1,8 @@
 /* test-server-reload-unix.c: SIGHUP (issue 15): the key file and the secret
  * file are read again and what can change live is applied without dropping a
  * connection: a rotated secret (the previous one's tokens, connection and
- * room tokens alike, pass for --secret-grace), the log level, a limit for new connections; a key
+ * room tokens alike, pass for --secret-grace), the log level, a limit for new connections, the
+ * guard's bounds (per user, on connections, the HTTP deadline); a key
  * file that does not parse, or a secret file that cannot be read, keeps the running settings and
  * says why. Unix only: Windows has no SIGHUP. */
 #include "hub-test-server.h"
@@ -267,6 +268,58 @@ START_TEST (log_level_and_limits_change_live)
 }
 END_TEST
 
+/* The guard's bounds change live too: per user at the next hello, on
+ * connections at the next upgrade; the connections open stay, and the next
+ * welcome announces the new limits (§8). */
+START_TEST (guard_bounds_change_live)
+{
+  Files f;
+  g_autoptr (HubTestServer) server = NULL;
+  static const char upgrade[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Protocol: hub.v1\r\n\r\n";
+  HubTestWs *first, *second, *third;
+  g_autoptr (JsonObject) welcome = NULL;
+  guint16 port;
+
+  files_init (&f, "[hub]\nmax-connections-per-user=1\nmax-connections=2\n", "unused\n");
+  server = hub_test_server_start ("--config", f.conf, NULL);
+  port = hub_test_server_port (server);
+  first = hub_test_ws_login (port, "alice", "one");
+  second = hub_test_ws_open (port);
+  hub_test_ws_err (second, "rate_limited", "{'type':'hello','user':'alice','device':'two'}");
+  ck_assert_uint_eq (hub_test_raw_http (port, upgrade, sizeof upgrade - 1, 5000, NULL), 503);
+
+  files_write (&f,
+               "[hub]\nlog-level=info\nmax-connections-per-user=2\nmax-connections=3\n"
+               "fanout-rate=1000\n",
+               NULL);
+  reload (server, "settings reloaded", 1);
+  /* (The line of each change was written at the old level, warning.) */
+  ck_assert_msg (hub_test_server_wait_output (server,
+                                              "applied=\"log-level, max-connections, "
+                                              "max-connections-per-user, fanout-rate\" "
+                                              "needs_restart=none",
+                                              1, WAIT_MS),
+                 "the bounds are applied, not left for a restart");
+  /* The refused connection's retry passes now, and announces the new limits. */
+  welcome = hub_test_ws_call (second, "{'type':'hello','user':'alice','device':'two'}");
+  ck_assert_str_eq (hub_test_json_string (welcome, "type"), "welcome");
+  {
+    JsonObject *limits = hub_test_json_object (welcome, "limits");
+
+    ck_assert_int_eq (hub_test_json_int (limits, "max_connections_per_user"), 2);
+    ck_assert_int_eq (hub_test_json_int (limits, "fanout_bytes_per_s"), 1000);
+  }
+  /* A third WebSocket fits under the new bound in all. */
+  third = hub_test_ws_open (port);
+  still_connected (first);
+  (void)third;
+  files_clear (&f);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -276,5 +329,6 @@ main (void)
   HUB_TEST_ADD (suite, the_grace_ends, 30);
   HUB_TEST_ADD (suite, bad_key_file_keeps_the_running_settings, 30);
   HUB_TEST_ADD (suite, log_level_and_limits_change_live, 30);
+  HUB_TEST_ADD (suite, guard_bounds_change_live, 30);
   return hub_test_run (suite);
 }

@@ -115,6 +115,14 @@ HubApiPublish *hub_dispatcher_api_publish_async (HubDispatcher *d, const char *b
 HUB_API
 void hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 
+/* Whether an HTTP request's Authorization header value (nullable) carries
+ * an admin token (PROTOCOL.md §10): 0 when it does (or the node has no
+ * secret), else 401 (none, or not valid) or 403 (valid, not admin) with
+ * @error saying why. The token is checked as every token is: the current
+ * secret, or the previous one within its grace after a SIGHUP rotation. */
+HUB_API
+guint hub_dispatcher_authorize_admin (HubDispatcher *d, const char *authorization, GError **error);
+
 /* Closes every connection with @code (after flushing what is queued). */
 HUB_API
 void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason);
@@ -135,10 +143,12 @@ HubMetrics *hub_dispatcher_get_metrics (HubDispatcher *d);
 
 /* The settings a running node can change (hub-server's SIGHUP): a new secret
  * (tokens signed with the previous one still pass for @secret_grace_s
- * seconds), and the limits connections opened from now on get (rate_per_s,
- * burst, max_queue_bytes, hello_timeout_s). Other fields of @config are
- * ignored. FALSE with @error when @config adds or removes the secret: that
- * changes whether every client must show a token, so it needs a restart. */
+ * seconds), the limits connections opened from now on get (rate_per_s,
+ * burst, max_queue_bytes, hello_timeout_s), and the bounds per user, which
+ * apply to every hello, subscribe and fan-out from now on
+ * (max_connections_per_user, max_subscriptions_per_user, fanout_bytes_per_s).
+ * Other fields of @config are ignored. FALSE with @error when @config adds or removes the secret:
+ * that changes whether every client must show a token, so it needs a restart. */
 HUB_API
 gboolean hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config,
                                      guint secret_grace_s, GError **error);
