@@ -142,6 +142,21 @@ START_TEST (rotated_secret_keeps_connections_and_honours_the_grace)
     hub_test_ws_err (alice, "unauthorized", "{'type':'join','room':'team-2','token':'%s'}",
                      other_room);
   }
+  {
+    /* And admin tokens on HTTP, checked at the headers (§10): the old
+     * secret's passes in its grace, another's does not. */
+    g_autofree char *old_admin = hub_auth_mint (OLD_SECRET, strlen (OLD_SECRET), "ops", TRUE, 0);
+    g_autofree char *other_admin =
+        hub_auth_mint (OTHER_SECRET, strlen (OTHER_SECRET), "ops", TRUE, 0);
+    g_autoptr (HubTestHttpResponse) ok = hub_test_http_post (
+        port, "/api/publish", old_admin, "{\"broadcast\":true,\"payload\":{\"n\":1}}");
+    g_autoptr (HubTestHttpResponse) refused = hub_test_http_post (
+        port, "/api/publish", other_admin, "{\"broadcast\":true,\"payload\":{\"n\":1}}");
+
+    ck_assert_msg (ok->status == 200, "an admin token of the old secret, in its grace: %u %s",
+                   ok->status, ok->body);
+    ck_assert_int_eq (refused->status, 401);
+  }
   still_connected (alice);
   {
     g_autofree char *out = hub_test_server_output (server);
