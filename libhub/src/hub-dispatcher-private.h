@@ -65,8 +65,8 @@ void hub_dispatcher_ops_init (HubDispatcher *d);
 void hub_dispatcher_ops_clear (HubDispatcher *d);
 /* A bound refused a request of @conn (@limit: "rate",
  * "max_connections_per_user", "max_subscriptions_per_user", "fanout_rate"):
- * counted in hub_limit_refusals_total and logged (limit_refused: info, debug
- * for "rate", whose abuse has its 4008 line). @user: NULL for @conn's (a
+ * counted in hub_limit_refusals_total and logged (limit_refused, info; not
+ * for "rate": a flood is answered cheaply, its abuse has the 4008 line). @user: NULL for @conn's (a
  * refused hello names the user it asked for). Its error reply counts apart. */
 void hub_dispatcher_note_limit (HubDispatcher *d, HubConnection *conn, const char *user,
                                 const char *limit);
