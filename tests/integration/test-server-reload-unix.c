@@ -298,7 +298,8 @@ START_TEST (guard_bounds_change_live)
   g_autoptr (JsonObject) welcome = NULL;
   guint16 port;
 
-  files_init (&f, "[hub]\nmax-connections-per-user=1\nmax-connections=2\n", "unused\n");
+  files_init (&f, "[hub]\nmax-connections-per-user=1\nmax-connections=2\nhttp-timeout=60\n",
+              "unused\n");
   server = hub_test_server_start ("--config", f.conf, NULL);
   port = hub_test_server_port (server);
   first = hub_test_ws_login (port, "alice", "one");
@@ -308,13 +309,14 @@ START_TEST (guard_bounds_change_live)
 
   files_write (&f,
                "[hub]\nlog-level=info\nmax-connections-per-user=2\nmax-connections=3\n"
-               "fanout-rate=1000\n",
+               "fanout-rate=1000\nhttp-timeout=1\n",
                NULL);
   reload (server, "settings reloaded", 1);
   /* (The line of each change was written at the old level, warning.) */
   ck_assert_msg (hub_test_server_wait_output (server,
                                               "applied=\"log-level, max-connections, "
-                                              "max-connections-per-user, fanout-rate\" "
+                                              "max-connections-per-user, fanout-rate, "
+                                              "http-timeout\" "
                                               "needs_restart=none",
                                               1, WAIT_MS),
                  "the bounds are applied, not left for a restart");
@@ -331,6 +333,20 @@ START_TEST (guard_bounds_change_live)
   third = hub_test_ws_open (port);
   still_connected (first);
   (void)third;
+  {
+    /* Half a request now has 1 s, not the 60 s of before (15 s: room for a
+     * loaded machine). */
+    g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, NULL);
+    GSocket *sock = g_socket_connection_get_socket (conn);
+    static const char half[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    char buf[64];
+
+    ck_assert_int_eq (g_socket_send (sock, half, sizeof half - 1, NULL, NULL), sizeof half - 1);
+    ck_assert_msg (
+        g_socket_condition_timed_wait (sock, G_IO_IN | G_IO_HUP, 15 * G_USEC_PER_SEC, NULL, NULL) &&
+            g_socket_receive (sock, buf, sizeof buf, NULL, NULL) <= 0,
+        "the reloaded --http-timeout cuts a half request");
+  }
   files_clear (&f);
 }
 END_TEST
