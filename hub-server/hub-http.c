@@ -1,7 +1,10 @@
-/* hub-http.c: the HTTP endpoints (PROTOCOL.md §10). Each response is JSON or
- * Prometheus text with a Content-Length, written whole as soon as the request
- * is known; GETs keep the connection alive, requests with a body close it. */
+/* hub-http.c: the HTTP endpoints (PROTOCOL.md §10, and §13's through
+ * hub-api.c). Each response is JSON or Prometheus text with a Content-Length,
+ * written whole as soon as the request is known; GETs keep the connection
+ * alive, requests with a body close it. */
 #include "hub-http.h"
+
+#include "hub-api.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -13,6 +16,7 @@ typedef enum {
   ROUTE_STATS,
   ROUTE_PUBLISH,
   ROUTE_WS,
+  ROUTE_API, /* §13's (hub-api.c) */
 } Route;
 
 static const struct {
@@ -38,6 +42,7 @@ hub_http_session_clear (HubHttpSession *s)
     g_byte_array_unref (s->body);
   s->body = NULL;
   g_clear_pointer (&s->authorization, g_free);
+  g_clear_pointer (&s->target, g_free);
   g_clear_pointer (&s->answer, g_free);
   s->awaiting_body = FALSE;
 }
@@ -206,7 +211,7 @@ write_answer (struct lws *wsi, HubHttpSession *s)
 
 /* The loop goes on serving others while a cluster node waits for Redis. */
 static int
-publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
+call_api (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
 {
   gsize len = s->body != NULL ? s->body->len : 0;
   /* An empty GByteArray has no data pointer at all. */
@@ -215,18 +220,18 @@ publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
   s->awaiting_body = FALSE;
   s->wsi = wsi;
   s->in_publish = TRUE;
-  s->pending =
-      hub_dispatcher_api_publish_async (d, data, len, s->authorization, on_publish_answer, s);
+  s->pending = hub_api_start (d, wsi, s->action, s->target, data, len, s->authorization,
+                              on_publish_answer, s);
   s->in_publish = FALSE;
   if (s->answer != NULL)
     return write_answer (wsi, s);
   return 0;
 }
 
-/* POST /api/publish: the body needs a Content-Length within
- * max_message_bytes; it then arrives in HTTP_BODY. */
+/* A POST of the API (/api/publish, §13's): the body needs a Content-Length
+ * within max_message_bytes; it then arrives in HTTP_BODY. */
 static int
-start_publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
+start_body (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, HubApiAction action)
 {
   gsize limit = hub_dispatcher_get_config (d)->max_message_bytes;
   g_autofree char *length = copy_header (wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
@@ -247,6 +252,7 @@ start_publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
   s->authorization = copy_header (wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   s->body = g_byte_array_sized_new ((guint)n);
   s->awaiting_body = TRUE;
+  s->action = action;
   /* A Content-Length of 0 gets HTTP_BODY_COMPLETION from lws at once. */
   return 0;
 }
@@ -260,6 +266,8 @@ handle_request (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, const char
   const char *allowed = NULL;
   Route route = find_route (path, &allowed);
   gboolean head = g_strcmp0 (method, "HEAD") == 0;
+  HubApiAction action = HUB_API_PUBLISH;
+  char *target = NULL;
 
   /* A request with a body closes the connection after its response: lws
    * 4.1 loops forever in lws_http_action() when a request follows a body in
@@ -269,6 +277,10 @@ handle_request (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, const char
       method_has_body (method) || lws_hdr_total_length (wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
 
   hub_http_session_clear (s);
+  if (route == ROUTE_NONE && hub_api_route (path, &action, &target, &allowed)) {
+    route = ROUTE_API;
+    s->target = target;
+  }
   if (route == ROUTE_NONE)
     return respond_error (wsi, s, 404, "not_found", "no such path", NULL, head, has_body);
   /* HEAD is GET without the body (RFC 9110 §9.3.2). */
@@ -291,7 +303,14 @@ handle_request (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, const char
       return respond (wsi, s, 200, CONTENT_TYPE_JSON, hub_dispatcher_render_stats_json (d), NULL,
                       head, has_body);
     case ROUTE_PUBLISH:
-      return start_publish (d, wsi, s);
+      return start_body (d, wsi, s, HUB_API_PUBLISH);
+    case ROUTE_API:
+      if (method_has_body (allowed))
+        return start_body (d, wsi, s, action);
+      /* A GET: the query is read from the headers, now. */
+      s->action = action;
+      s->authorization = copy_header (wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+      return call_api (d, wsi, s);
     case ROUTE_WS:
       /* A plain GET of the WebSocket path. */
       return respond_error (wsi, s, 426, "bad_request", "WebSocket upgrade required", NULL, head,
@@ -319,7 +338,7 @@ hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reasons 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
       if (!s->awaiting_body) /* already answered, and closing */
         return -1;
-      return publish (d, wsi, s);
+      return call_api (d, wsi, s);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
       if (s->answer != NULL)

@@ -17,13 +17,15 @@ G_BEGIN_DECLS
 /* Per-connection HTTP state, part of lws's per-session data (zeroed by lws).
  * What it holds is released at the end of each transaction. */
 typedef struct {
-  GByteArray *body;       /* POST /api/publish body read so far (owned) (nullable) */
+  GByteArray *body;       /* a POST's body read so far (owned) (nullable) */
   char *authorization;    /* its Authorization header (owned) (nullable) */
-  gboolean awaiting_body; /* a publish waits for HTTP_BODY_COMPLETION */
-  /* A publish waiting for its answer (a cluster node waits for Redis). */
+  gboolean awaiting_body; /* a POST waits for HTTP_BODY_COMPLETION */
+  HubApiAction action;    /* the POST's (/api/publish, §13's) */
+  char *target;           /* (owned) (nullable) the room or user of a §13 path */
+  /* An API call waiting for its answer (a cluster node waits for Redis). */
   struct lws *wsi;        /* the session's wsi, for the answer */
   HubApiPublish *pending; /* (nullable) until the answer comes */
-  gboolean in_publish;    /* inside hub_dispatcher_api_publish_async() */
+  gboolean in_publish;    /* inside hub_api_start() */
   char *answer;           /* (owned) (nullable) the answer's JSON body, to write */
   guint answer_status;
 } HubHttpSession;
