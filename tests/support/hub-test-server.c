@@ -358,6 +358,12 @@ hub_test_server_kill (HubTestServer *server)
 }
 
 gboolean
+hub_test_server_pause (HubTestServer *server, gboolean pause)
+{
+  return hub_test_platform_pause (server->proc, pause);
+}
+
+gboolean
 hub_test_server_is_running (HubTestServer *server)
 {
   return !wait_exit (server, 0);

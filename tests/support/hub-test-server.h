@@ -48,6 +48,9 @@ gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest
 /* Ends the server at once, as a crash would (SIGKILL on Unix, TerminateProcess
  * on Windows: g_subprocess_force_exit), without waiting. */
 void hub_test_server_kill (HubTestServer *server);
+/* Pauses (@pause TRUE) or resumes the server (hub_test_platform_pause:
+ * SIGSTOP / SIGCONT); FALSE where that cannot be done (the caller skips). */
+gboolean hub_test_server_pause (HubTestServer *server, gboolean pause);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
