@@ -71,12 +71,7 @@ param_count (HubApiCall *call, const HubApiRequest *req, const char *key, gint64
   *out = fallback;
   if (value == NULL)
     return TRUE;
-  for (const char *c = value; *c != '\0'; c++)
-    if (!g_ascii_isdigit (*c)) {
-      value = "";
-      break;
-    }
-  if (*value == '\0') {
+  if (*value == '\0' || strspn (value, "0123456789") != strlen (value)) {
     g_autofree char *msg = g_strdup_printf ("parameter '%s' must be a non-negative integer", key);
 
     hub_api_call_fail (call, 400, HUB_ERROR_BAD_REQUEST, msg);

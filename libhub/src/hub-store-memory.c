@@ -642,12 +642,13 @@ memory_disconnect (HubStore *store, const HubStoreDisconnect *args, HubStoreFunc
     if (args->device == NULL || strcmp (args->device, c->device) == 0)
       g_ptr_array_add (ids, g_strdup (c->conn));
   }
-  /* Closed (open ones only were listed), then unregistered as their bye would. */
-  r.delivered = s->events->disconnect (s->node, (const char *const *)ids->pdata, ids->len);
+  /* Unregistered as their bye would, then closed (open ones only were
+   * listed, so each will get its bye: a node may even call it as it closes). */
   for (guint i = 0; i < ids->len; i++) {
     g_hash_table_add (s->unregistered, g_strdup (g_ptr_array_index (ids, i)));
     hub_presence_disconnected (s->presence, args->user);
   }
+  r.delivered = s->events->disconnect (s->node, (const char *const *)ids->pdata, ids->len);
   answer (done, data, &r);
 }
 static void

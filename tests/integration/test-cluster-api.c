@@ -12,7 +12,7 @@
 #include <hub/hub-auth.h>
 #include <string.h>
 
-#define SECRET "itest-cluster-api-secret-0123456789"
+#define SECRET  "itest-cluster-api-secret-0123456789"
 #define WAIT_MS 5000
 
 /* A token for @sub; every user's but the admin's carries a `rooms` claim
@@ -51,8 +51,8 @@ api (HubTestServer *server, const char *method, const char *path, const char *bo
   const char *headers[] = {auth, NULL};
   g_autofree char *json = body != NULL ? g_strdelimit (g_strdup (body), "'", '"') : NULL;
   g_autoptr (GError) error = NULL;
-  HubTestHttpResponse *response = hub_test_http_request (hub_test_server_port (server), method,
-                                                         path, headers, json, &error);
+  HubTestHttpResponse *response =
+      hub_test_http_request (hub_test_server_port (server), method, path, headers, json, &error);
 
   ck_assert_msg (response != NULL, "%s %s: %s", method, path, error ? error->message : "?");
   return response;
@@ -213,7 +213,8 @@ START_TEST (ban_refuses_hello_on_the_other_node)
   g_autoptr (HubTestServer) a = node (redis, "na");
   g_autoptr (HubTestServer) b = node (redis, "nb");
   g_autoptr (HubTestWs) bob = login (b, "bob", "d", NULL);
-  g_autoptr (JsonObject) reply = api_ok (a, "POST", "/api/disconnect", "{'user':'alice','ban_s':2}");
+  g_autoptr (JsonObject) reply =
+      api_ok (a, "POST", "/api/disconnect", "{'user':'alice','ban_s':2}");
   g_autofree char *token = token_for ("alice", FALSE);
   gint64 banned_at = g_get_monotonic_time ();
   gint64 deadline = banned_at + 8 * G_TIME_SPAN_SECOND;
