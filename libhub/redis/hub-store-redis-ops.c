@@ -177,6 +177,25 @@ redis_leave (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpoi
   run (SELF (store), HUB_SCRIPT_LEAVE, a, op_ok, op_new (SELF (store), done, data));
 }
 
+/* The (room, name, members, seq) quadruples of @reply from @first on, as
+ * rooms (*@n of them). (transfer full) */
+static HubStoreRoom *
+rooms_of (redisReply *reply, gsize first, guint *n)
+{
+  HubStoreRoom *rooms = g_new0 (HubStoreRoom, reply->elements / 4 + 1);
+
+  *n = 0;
+  for (gsize i = first; i + 3 < reply->elements; i += 4) {
+    HubStoreRoom *room = &rooms[(*n)++];
+
+    room->room = str (reply, i);
+    room->name = str (reply, i + 1);
+    room->members = (guint)num (reply, i + 2);
+    room->seq = num (reply, i + 3);
+  }
+  return rooms;
+}
+
 /* {"ok", room, name, members, seq, …} */
 static void
 rooms_done (redisReply *reply, gpointer data)
@@ -187,15 +206,7 @@ rooms_done (redisReply *reply, gpointer data)
 
   if (!op_check (op, reply))
     return;
-  rooms = g_new0 (HubStoreRoom, reply->elements / 4 + 1);
-  for (gsize i = 1; i + 3 < reply->elements; i += 4) {
-    HubStoreRoom *room = &rooms[r.n_rooms++];
-
-    room->room = str (reply, i);
-    room->name = str (reply, i + 1);
-    room->members = (guint)num (reply, i + 2);
-    room->seq = num (reply, i + 3);
-  }
+  rooms = rooms_of (reply, 1, &r.n_rooms);
   r.rooms = rooms;
   op_answer (op, &r);
 }
@@ -682,15 +693,7 @@ list_rooms_done (redisReply *reply, gpointer data)
   if (!op_check (op, reply))
     return;
   r.count = (guint)num (reply, 1);
-  rooms = g_new0 (HubStoreRoom, reply->elements / 4 + 1);
-  for (gsize i = 2; i + 3 < reply->elements; i += 4) {
-    HubStoreRoom *room = &rooms[r.n_rooms++];
-
-    room->room = str (reply, i);
-    room->name = str (reply, i + 1);
-    room->members = (guint)num (reply, i + 2);
-    room->seq = num (reply, i + 3);
-  }
+  rooms = rooms_of (reply, 2, &r.n_rooms);
   r.rooms = rooms;
   op_answer (op, &r);
 }

@@ -12,8 +12,7 @@
 /* How long a call waits for the store before answering 503. */
 #define API_TIMEOUT_MS 5000
 
-/* --- The call's life ---------------------------------------------------------------------------
- */
+/* --- The call's life -------------------------------------------------------------------------- */
 
 static void
 call_maybe_free (HubApiCall *call)
@@ -123,8 +122,7 @@ hub_api_call_store_answered (HubApiCall *call, const HubStoreResult *result)
   return TRUE;
 }
 
-/* --- The admin token ---------------------------------------------------------------------------
- */
+/* --- The admin token -------------------------------------------------------------------------- */
 
 /* FALSE (and @call answered 401 or 403) unless the bearer token is an admin's
  * (§10, §13); without a secret the API is open. */
@@ -158,8 +156,7 @@ authorize (HubApiCall *call, const char *authorization)
   return TRUE;
 }
 
-/* --- Reading bodies ----------------------------------------------------------------------------
- */
+/* --- Reading bodies --------------------------------------------------------------------------- */
 
 JsonObject *
 hub_api_body_object (HubApiCall *call, const HubApiRequest *req, JsonParser *parser)
@@ -293,8 +290,7 @@ start_publish (HubApiCall *call, const HubApiRequest *req)
   }
 }
 
-/* --- Entry points ------------------------------------------------------------------------------
- */
+/* --- Entry points ----------------------------------------------------------------------------- */
 
 HubApiCall *
 hub_dispatcher_api_call_async (HubDispatcher *d, HubApiAction action, const HubApiRequest *req,

@@ -118,6 +118,14 @@ const char *hub_dispatcher_store_error_text (HubStoreError error);
 void hub_dispatcher_reply_error_now (HubConnection *conn, const char *id_json, HubErrorCode code,
                                      const char *message);
 
+/* The rooms of `rooms` (§4) and of GET /api/rooms (§13):
+ * [{"room","name","members","seq"}]. (transfer full) */
+JsonArray *hub_dispatcher_room_list (const HubStoreRoom *rooms, guint n);
+/* The members of `who` (§4) and of GET /api/rooms/ROOM (§13):
+ * [{"user","status","devices"}], as @viewer sees them (§7: an invisible
+ * user's devices are 0 but to itself; NULL: an administrator, who sees all). */
+JsonArray *hub_dispatcher_member_list (const HubStoreMember *members, guint n, const char *viewer);
+
 /* HTTP API answers: {"code","message"}. (transfer full) */
 char *hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code,
                                 const char *message);

@@ -26,8 +26,7 @@ to_json (JsonObject *obj)
   return json_to_string (root, FALSE);
 }
 
-/* --- Reading queries and paths -----------------------------------------------------------------
- */
+/* --- Reading queries and paths ---------------------------------------------------------------- */
 
 /* The value of @key in the query: NULL when absent; FALSE (@call answered
  * 400) when it is given twice or is not UTF-8. Unknown keys are ignored. */
@@ -98,8 +97,7 @@ target (HubApiCall *call, const HubApiRequest *req, const char *what)
   return TRUE;
 }
 
-/* --- POST /api/join ----------------------------------------------------------------------------
- */
+/* --- POST /api/join --------------------------------------------------------------------------- */
 
 static void
 join_done (const HubStoreResult *result, gpointer data)
@@ -150,8 +148,7 @@ start_join (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->join (d->store, &args, join_done, call);
 }
 
-/* --- POST /api/remove --------------------------------------------------------------------------
- */
+/* --- POST /api/remove ------------------------------------------------------------------------- */
 
 static void
 remove_done (const HubStoreResult *result, gpointer data)
@@ -187,8 +184,7 @@ start_remove (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->leave (d->store, &args, remove_done, call);
 }
 
-/* --- POST /api/disconnect ----------------------------------------------------------------------
- */
+/* --- POST /api/disconnect --------------------------------------------------------------------- */
 
 static void
 disconnect_done (const HubStoreResult *result, gpointer data)
@@ -230,31 +226,19 @@ start_disconnect (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->disconnect (d->store, &args, disconnect_done, call);
 }
 
-/* --- GET /api/rooms ----------------------------------------------------------------------------
- */
+/* --- GET /api/rooms --------------------------------------------------------------------------- */
 
 static void
 rooms_done (const HubStoreResult *result, gpointer data)
 {
   HubApiCall *call = data;
   JsonObject *obj;
-  JsonArray *rooms;
 
   if (!hub_api_call_store_answered (call, result))
     return;
-  rooms = json_array_sized_new (result->n_rooms);
-  for (guint i = 0; i < result->n_rooms; i++) {
-    const HubStoreRoom *r = &result->rooms[i];
-    JsonObject *o = json_object_new ();
-
-    json_object_set_string_member (o, "room", r->room);
-    json_object_set_string_member (o, "name", r->name);
-    json_object_set_int_member (o, "members", r->members);
-    json_object_set_int_member (o, "seq", r->seq);
-    json_array_add_object_element (rooms, o);
-  }
   obj = json_object_new ();
-  json_object_set_array_member (obj, "rooms", rooms);
+  json_object_set_array_member (obj, "rooms",
+                                hub_dispatcher_room_list (result->rooms, result->n_rooms));
   json_object_set_int_member (obj, "count", result->count);
   hub_api_call_reply (call, to_json (obj));
 }
@@ -274,37 +258,26 @@ start_rooms (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->list_rooms (d->store, &args, rooms_done, call);
 }
 
-/* --- GET /api/rooms/ROOM -----------------------------------------------------------------------
- */
+/* --- GET /api/rooms/ROOM ---------------------------------------------------------------------- */
 
 static void
 room_done (const HubStoreResult *result, gpointer data)
 {
   HubApiCall *call = data;
   JsonObject *obj;
-  JsonArray *members;
 
   if (!hub_api_call_store_answered (call, result))
     return;
-  members = json_array_sized_new (result->n_members);
-  for (guint i = 0; i < result->n_members; i++) {
-    const HubStoreMember *m = &result->members[i];
-    JsonObject *o = json_object_new ();
-
-    /* As an administrator sees them: an invisible user as it is (§7's
-     * offline, and its devices). */
-    json_object_set_string_member (o, "user", m->user);
-    json_object_set_string_member (o, "status", hub_status_to_string (m->status));
-    json_object_set_int_member (o, "devices", m->devices);
-    json_array_add_object_element (members, o);
-  }
   obj = json_object_new ();
   json_object_set_string_member (obj, "room", call->target);
   json_object_set_string_member (obj, "name", result->room.name);
   json_object_set_int_member (obj, "created_ts", result->room.created_ts);
   json_object_set_int_member (obj, "seq", result->room.seq);
   json_object_set_int_member (obj, "messages", result->room.messages);
-  json_object_set_array_member (obj, "members", members);
+  /* As an administrator sees them: an invisible user as it is (§7's
+   * offline, and its devices). */
+  json_object_set_array_member (
+      obj, "members", hub_dispatcher_member_list (result->members, result->n_members, NULL));
   hub_api_call_reply (call, to_json (obj));
 }
 
@@ -321,8 +294,7 @@ start_room (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->who (d->store, &args, room_done, call);
 }
 
-/* --- GET /api/rooms/ROOM/history ---------------------------------------------------------------
- */
+/* --- GET /api/rooms/ROOM/history -------------------------------------------------------------- */
 
 static void
 history_done (const HubStoreResult *result, gpointer data)
@@ -374,8 +346,7 @@ start_history (HubApiCall *call, const HubApiRequest *req)
   d->store->vtable->history (d->store, &args, history_done, call);
 }
 
-/* --- GET /api/users/USER -----------------------------------------------------------------------
- */
+/* --- GET /api/users/USER ---------------------------------------------------------------------- */
 
 static void
 user_done (const HubStoreResult *result, gpointer data)

@@ -92,8 +92,7 @@ START_TEST (test_disconnect_unregisters_once)
   ck_assert_uint_eq (laptop->sink->close_code, 4010);
   user = call (HUB_API_USER, "alice", NULL, NULL, 200);
   ck_assert (!json_object_get_boolean_member (user, "online"));
-  ck_assert_uint_eq (json_array_get_length (json_object_get_array_member (user, "connections")),
-                     0);
+  ck_assert_uint_eq (json_array_get_length (json_object_get_array_member (user, "connections")), 0);
   status = test_client_next (bob, "status");
   ck_assert_msg (status != NULL, "bob should hear alice go offline");
   ck_assert_str_eq (json_object_get_string_member (status, "status"), "offline");
@@ -113,8 +112,7 @@ START_TEST (test_disconnect_unregisters_once)
   user = call (HUB_API_USER, "alice", NULL, NULL, 200);
   ck_assert (json_object_get_boolean_member (user, "online"));
   ck_assert_str_eq (json_object_get_string_member (user, "status"), "online");
-  ck_assert_uint_eq (json_array_get_length (json_object_get_array_member (user, "connections")),
-                     1);
+  ck_assert_uint_eq (json_array_get_length (json_object_get_array_member (user, "connections")), 1);
   /* Her last connection going makes her offline: the count is right. */
   test_client_disconnect (again);
   g_clear_pointer (&status, json_object_unref);
