@@ -323,8 +323,7 @@ syncs_fail (HubStoreRedis *s, HubStoreError error)
     sync_answer (s, l->data, error);
 }
 
-/* --- §13 Disconnects ----------------------------------------------------------------------------
- */
+/* --- §13 Disconnects -------------------------------------------------------------------------- */
 
 static void
 disconnect_answer (HubRedisDisconnect *dc, HubStoreError error)
