@@ -62,6 +62,16 @@ hub_api_route (const char *path, HubApiAction *action, char **target, const char
   return TRUE;
 }
 
+gboolean
+hub_api_knows (const char *path)
+{
+  HubApiAction action;
+  g_autofree char *target = NULL;
+  const char *method;
+
+  return hub_api_route (path, &action, &target, &method);
+}
+
 /* The query's parameters, each "key=value" or "key" (an empty value), as lws
  * keeps them: one fragment per '&'-separated part, percent-decoded (lws
  * answers 403 itself to a bad percent-encoding). (transfer full: owned

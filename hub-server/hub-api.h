@@ -18,6 +18,9 @@ G_BEGIN_DECLS
  * included. */
 gboolean hub_api_route (const char *path, HubApiAction *action, char **target, const char **method);
 
+/* Whether @path is one of §13's paths (hub_api_route's TRUE). */
+gboolean hub_api_knows (const char *path);
+
 /* Runs @action for the request of @wsi: its query parameters (a GET's), @body
  * (a POST's, @len bytes) and @authorization. As hub_dispatcher_api_call_async:
  * @func runs once (maybe before this returns, and then NULL is returned). */
