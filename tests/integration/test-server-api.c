@@ -858,6 +858,97 @@ START_TEST (checks_in_order)
 }
 END_TEST
 
+/* The admin token is read from the headers: a §13 request without a valid
+ * one is answered 401 or 403 before a byte of its (announced, never sent)
+ * body; an admin's is bounded by its length (413, 411, 400) before it is
+ * read. HEAD is GET without the body; another method is 405 with Allow;
+ * one libwebsockets does not know it refuses itself (403). Nothing changes. */
+START_TEST (refused_at_the_headers)
+{
+  g_autoptr (HubTestServer) server = start (NULL);
+  guint16 port = hub_test_server_port (server);
+  g_autofree char *user_token = token_for ("alice", FALSE, NULL);
+  static const char *const posts[] = {"/api/join", "/api/remove", "/api/disconnect"};
+  static const char *const gets[] = {"/api/rooms", "/api/rooms/r", "/api/rooms/r/history",
+                                     "/api/users/u"};
+
+  for (guint i = 0; i < G_N_ELEMENTS (posts); i++) {
+    const char *p = posts[i];
+    g_autofree char *no_token =
+        g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n", p);
+    g_autofree char *not_admin =
+        g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Length: 60000\r\n\r\n",
+                         p, user_token);
+    g_autofree char *too_long =
+        g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Length: 100000000\r\n\r\n",
+                         p, admin);
+    g_autofree char *bad_length =
+        g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Length: -5\r\n\r\n",
+                         p, admin);
+    g_autofree char *chunked =
+        g_strdup_printf ("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                         p, admin);
+
+    ck_assert_msg (hub_test_raw_http (port, no_token, strlen (no_token), 5000, NULL) == 401,
+                   "%s without a token, before its body", p);
+    ck_assert_msg (hub_test_raw_http (port, not_admin, strlen (not_admin), 5000, NULL) == 403,
+                   "%s without admin, before its body", p);
+    ck_assert_msg (hub_test_raw_http (port, too_long, strlen (too_long), 5000, NULL) == 413,
+                   "%s with 100 MB announced", p);
+    ck_assert_msg (hub_test_raw_http (port, bad_length, strlen (bad_length), 5000, NULL) == 400,
+                   "%s with a negative length", p);
+    ck_assert_msg (hub_test_raw_http (port, chunked, strlen (chunked), 5000, NULL) == 411,
+                   "%s chunked", p);
+    {
+      g_autoptr (HubTestHttpResponse) r = api (port, "PUT", p, admin, "{}");
+
+      expect_error (r, 405, "method_not_allowed", p);
+      ck_assert_str_eq (hub_test_http_response_header (r, "allow"), "POST");
+    }
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (gets); i++) {
+    const char *p = gets[i];
+    g_autofree char *head = g_strdup_printf ("HEAD %s HTTP/1.1\r\nHost: x\r\n\r\n", p);
+    g_autofree char *brew = g_strdup_printf (
+        "BREW %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", p, admin);
+
+    ck_assert_msg (hub_test_raw_http (port, head, strlen (head), 5000, NULL) == 401,
+                   "HEAD %s without a token", p);
+    {
+      g_autoptr (HubTestHttpResponse) r = api (port, "DELETE", p, admin, NULL);
+
+      expect_error (r, 405, "method_not_allowed", p);
+      ck_assert_str_eq (hub_test_http_response_header (r, "allow"), "GET");
+    }
+    ck_assert_msg (hub_test_raw_http (port, brew, strlen (brew), 5000, NULL) == 403,
+                   "BREW %s: libwebsockets' refusal", p);
+  }
+  /* An admin's HEAD: GET's status and length, no body. */
+  json_object_unref (api_ok (port, "POST", "/api/join", "{'room':'r','user':'u'}"));
+  {
+    g_autoptr (HubTestHttpResponse) get = api (port, "GET", "/api/users/u", admin, NULL);
+    g_autoptr (HubTestHttpResponse) head = api (port, "HEAD", "/api/users/u", admin, NULL);
+
+    ck_assert_uint_eq (get->status, 200);
+    ck_assert_uint_eq (head->status, 200);
+    ck_assert_uint_eq (head->body_len, 0);
+    ck_assert_str_eq (hub_test_http_response_header (head, "content-length"),
+                      hub_test_http_response_header (get, "content-length"));
+  }
+  /* Nothing else happened: one room, one member, and the server answers. */
+  ck_assert_uint_eq (n_rooms (port), 1);
+  {
+    g_autoptr (JsonObject) room = api_ok (port, "GET", "/api/rooms/r", NULL);
+
+    ck_assert_uint_eq (json_array_get_length (hub_test_json_array (room, "members")), 1);
+  }
+}
+END_TEST
+
 /* Without a secret the API is open, bans included. */
 START_TEST (open_without_a_secret)
 {
@@ -1057,6 +1148,7 @@ main (void)
   HUB_TEST_ADD (suite, history_pages_are_bounded_in_bytes, 60);
   HUB_TEST_ADD (suite, user_details_with_connections, 60);
   HUB_TEST_ADD (suite, checks_in_order, 120);
+  HUB_TEST_ADD (suite, refused_at_the_headers, 60);
   HUB_TEST_ADD (suite, open_without_a_secret, 60);
   HUB_TEST_ADD (suite, bad_bodies_change_nothing, 60);
   HUB_TEST_ADD (suite, junk_paths_and_queries, 60);
