@@ -1,75 +1,60 @@
-/* hub-api.c: §13's routes on the HTTP port (hub-api.h). The rules live in
- * libhub (hub-dispatcher-server-api.c); this file only names the action and
- * hands over the path's target, the query and the body. */
+/* hub-api.c: §13's routes on the HTTP port (hub-api.h). The routes are lines
+ * of hub-http.c's table, the rules libhub's (hub-dispatcher-server-api.c);
+ * this file only reads a path's shape and name and the query, and hands them
+ * over with the body. */
 #include "hub-api.h"
 
 #include <string.h>
-
-/* The exact paths, and the two families with a name in them. */
-static const struct {
-  const char *path;
-  HubApiAction action;
-  const char *method;
-} exact[] = {
-    {"/api/join", HUB_API_JOIN, "POST"},
-    {"/api/remove", HUB_API_REMOVE, "POST"},
-    {"/api/disconnect", HUB_API_DISCONNECT, "POST"},
-    {"/api/rooms", HUB_API_ROOMS, "GET"},
-};
 
 #define ROOMS_PREFIX   "/api/rooms/"
 #define USERS_PREFIX   "/api/users/"
 #define HISTORY_SUFFIX "/history"
 
-gboolean
-hub_api_route (const char *path, HubApiAction *action, char **target, const char **method)
+/* The part of @path after @prefix when it is a non-empty segment followed by
+ * @suffix (the rest of the path exactly), else NULL. */
+static const char *
+segment_then (const char *path, const char *prefix, const char *suffix)
 {
   const char *rest, *slash;
 
-  *target = NULL;
-  for (guint i = 0; i < G_N_ELEMENTS (exact); i++) {
-    if (strcmp (path, exact[i].path) == 0) {
-      *action = exact[i].action;
-      *method = exact[i].method;
-      return TRUE;
-    }
-  }
-  *method = "GET";
-  if (g_str_has_prefix (path, USERS_PREFIX)) {
-    rest = path + strlen (USERS_PREFIX);
-    if (*rest == '\0' || strchr (rest, '/') != NULL)
-      return FALSE;
-    *action = HUB_API_USER;
-    *target = g_strdup (rest);
-    return TRUE;
-  }
-  if (!g_str_has_prefix (path, ROOMS_PREFIX))
-    return FALSE;
-  /* A room id has no '/' (§2's names), so ROOM ends at the first one. */
-  rest = path + strlen (ROOMS_PREFIX);
+  if (!g_str_has_prefix (path, prefix))
+    return NULL;
+  rest = path + strlen (prefix);
   slash = strchr (rest, '/');
-  if (*rest == '\0' || slash == rest)
-    return FALSE;
-  if (slash == NULL) {
-    *action = HUB_API_ROOM;
-    *target = g_strdup (rest);
-    return TRUE;
-  }
-  if (strcmp (slash, HISTORY_SUFFIX) != 0)
-    return FALSE;
-  *action = HUB_API_HISTORY;
-  *target = g_strndup (rest, (gsize)(slash - rest));
-  return TRUE;
+  if (slash == rest || *rest == '\0')
+    return NULL;
+  if (slash == NULL)
+    return *suffix == '\0' ? rest : NULL;
+  return strcmp (slash, suffix) == 0 ? rest : NULL;
 }
 
 gboolean
-hub_api_knows (const char *path)
+hub_api_is_room_path (const char *path)
 {
-  HubApiAction action;
-  g_autofree char *target = NULL;
-  const char *method;
+  return segment_then (path, ROOMS_PREFIX, "") != NULL;
+}
 
-  return hub_api_route (path, &action, &target, &method);
+gboolean
+hub_api_is_history_path (const char *path)
+{
+  return segment_then (path, ROOMS_PREFIX, HISTORY_SUFFIX) != NULL;
+}
+
+gboolean
+hub_api_is_user_path (const char *path)
+{
+  return segment_then (path, USERS_PREFIX, "") != NULL;
+}
+
+char *
+hub_api_path_target (const char *path)
+{
+  /* After "/api/" and the family's segment ("rooms", "users"). */
+  const char *rest = g_str_has_prefix (path, "/api/") ? strchr (path + 5, '/') : NULL;
+
+  g_return_val_if_fail (rest != NULL, NULL);
+  rest++;
+  return g_strndup (rest, strcspn (rest, "/"));
 }
 
 /* The query's parameters, each "key=value" or "key" (an empty value), as lws

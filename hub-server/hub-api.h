@@ -1,5 +1,6 @@
-/* hub-api.h: the HTTP side of PROTOCOL.md §13, the server API: which action
- * a path names (its 404 and 405), the query string as libwebsockets parsed it
+/* hub-api.h: the HTTP side of PROTOCOL.md §13, the server API, for the routes
+ * of hub-http.c's table: the shapes of its paths with a name in them, that
+ * name, the query string as libwebsockets parsed it
  * (split at '&' and percent-decoded), and the call into the dispatcher
  * (hub_dispatcher_api_call_async), which checks the admin token, the body or
  * query and the state, and answers through the store. */
@@ -11,15 +12,16 @@
 
 G_BEGIN_DECLS
 
-/* TRUE when @path is one of §13's paths: *@action is its action, *@target
- * its room or user (transfer full, NULL when the path has none) and
- * *@method the one method it answers ("GET" or "POST"). FALSE (404) for any
- * other path, one under /api/rooms/ or /api/users/ with more segments
- * included. */
-gboolean hub_api_route (const char *path, HubApiAction *action, char **target, const char **method);
+/* The shapes of §13's paths under a prefix route of hub-http.c's table (the
+ * table's `knows`): anything else under the prefix is an unknown path (404).
+ * A name is one segment: a room id has no '/' (§2), so ROOM ends at the
+ * first one. */
+gboolean hub_api_is_room_path (const char *path);    /* /api/rooms/ROOM */
+gboolean hub_api_is_history_path (const char *path); /* /api/rooms/ROOM/history */
+gboolean hub_api_is_user_path (const char *path);    /* /api/users/USER */
 
-/* Whether @path is one of §13's paths (hub_api_route's TRUE). */
-gboolean hub_api_knows (const char *path);
+/* The ROOM or USER of such a path: its third segment. (transfer full) */
+char *hub_api_path_target (const char *path);
 
 /* Runs @action for the request of @wsi: its query parameters (a GET's), @body
  * (a POST's, @len bytes) and @authorization. As hub_dispatcher_api_call_async:

@@ -13,7 +13,8 @@
  * knows it), its method, needs_admin, whether it reads a JSON body, and its
  * handler, which gets the request (path, query, body) and answers with
  * respond() or, when the answer comes later (a cluster node asks Redis),
- * through answer_later(). §13's server API is the routes of hub-api.c. */
+ * through answer_later(). §13's server API is lines of the table, one
+ * action each (hub-api.c reads the names in their paths and their queries). */
 #include "hub-http.h"
 
 #include "hub-api.h"
@@ -27,8 +28,11 @@ struct _HubHttp {
   gboolean http2;
 };
 
+typedef struct _Route Route;
+
 /* What a handler gets. Strings are valid during the call. */
 typedef struct {
+  const Route *route;
   const char *path;
   /* (nullable) the URI's arguments as lws keeps them: each `name=value`
    * URL-decoded, joined by ','; a handler that needs one by name may also
@@ -42,7 +46,7 @@ typedef struct {
 
 typedef int (*Handler) (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 
-typedef struct {
+struct _Route {
   const char *path;   /* exact, or a prefix when it ends with '/' */
   const char *method; /* the one method it answers (HEAD too for GET) */
   gboolean needs_admin;
@@ -51,7 +55,8 @@ typedef struct {
   /* (nullable) a prefix's paths it has: others are unknown (404, before the
    * token is read) */
   gboolean (*knows) (const char *path);
-} Route;
+  HubApiAction action; /* §10 and §13's action, NO_ACTION for the others */
+};
 
 static int get_healthz (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 static int get_metrics (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
@@ -59,22 +64,27 @@ static int get_stats (HubHttp *http, struct lws *wsi, HubHttpSession *s, const R
 static int post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 static int api_call (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 
+/* A route of no API action. */
+#define NO_ACTION HUB_API_N_ACTIONS
+
 static const Route routes[] = {
-    {"/healthz", "GET", FALSE, FALSE, get_healthz, NULL},
-    {"/metrics", "GET", FALSE, FALSE, get_metrics, NULL},
-    {"/api/stats", "GET", FALSE, FALSE, get_stats, NULL},
+    {"/healthz", "GET", FALSE, FALSE, get_healthz, NULL, NO_ACTION},
+    {"/metrics", "GET", FALSE, FALSE, get_metrics, NULL, NO_ACTION},
+    {"/api/stats", "GET", FALSE, FALSE, get_stats, NULL, NO_ACTION},
     /* §10: an admin token when the server has a secret (the dispatcher
      * checks it again: it also serves hub_dispatcher_api_publish()). */
-    {"/api/publish", "POST", TRUE, TRUE, post_publish, NULL},
-    /* §13's server API: hub-api.c names each path's action, libhub checks
-     * the rest (the token again, the body or query, the state). */
-    {"/api/join", "POST", TRUE, TRUE, api_call, NULL},
-    {"/api/remove", "POST", TRUE, TRUE, api_call, NULL},
-    {"/api/disconnect", "POST", TRUE, TRUE, api_call, NULL},
-    {"/api/rooms", "GET", TRUE, FALSE, api_call, NULL},
-    {"/api/rooms/", "GET", TRUE, FALSE, api_call, hub_api_knows},
-    {"/api/users/", "GET", TRUE, FALSE, api_call, hub_api_knows},
-    {HUB_WS_PATH, "GET", FALSE, FALSE, NULL, NULL},
+    {"/api/publish", "POST", TRUE, TRUE, post_publish, NULL, HUB_API_PUBLISH},
+    /* §13's server API, one action each: libhub checks the rest (the token
+     * again, the body or query, the state); hub-api.c knows the shapes of
+     * the paths with a name in them. */
+    {"/api/join", "POST", TRUE, TRUE, api_call, NULL, HUB_API_JOIN},
+    {"/api/remove", "POST", TRUE, TRUE, api_call, NULL, HUB_API_REMOVE},
+    {"/api/disconnect", "POST", TRUE, TRUE, api_call, NULL, HUB_API_DISCONNECT},
+    {"/api/rooms", "GET", TRUE, FALSE, api_call, NULL, HUB_API_ROOMS},
+    {"/api/rooms/", "GET", TRUE, FALSE, api_call, hub_api_is_room_path, HUB_API_ROOM},
+    {"/api/rooms/", "GET", TRUE, FALSE, api_call, hub_api_is_history_path, HUB_API_HISTORY},
+    {"/api/users/", "GET", TRUE, FALSE, api_call, hub_api_is_user_path, HUB_API_USER},
+    {HUB_WS_PATH, "GET", FALSE, FALSE, NULL, NULL, NO_ACTION},
 };
 
 #define CONTENT_TYPE_JSON    "application/json"
@@ -361,23 +371,19 @@ post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *
   return 0;
 }
 
-/* §13: the action hub-api.c names for the path, run by the dispatcher; its
- * answer now or later (a cluster node asks Redis). */
+/* §13: the route's action, run by the dispatcher; its answer now or later (a
+ * cluster node asks Redis). */
 static int
 api_call (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
 {
   const char *data = req->body_len > 0 ? (const char *)req->body : "";
-  g_autofree char *target = NULL;
-  const char *method = NULL;
-  HubApiAction action;
+  /* The ROOM or USER of a prefix route's path. */
+  g_autofree char *target = req->route->knows != NULL ? hub_api_path_target (req->path) : NULL;
 
-  if (!hub_api_route (req->path, &action, &target, &method)) /* the table knew it */
-    return respond_error (http, wsi, s, 404, "not_found", "no such path", NULL, req->head,
-                          s->route != NULL);
   s->head = req->head;
   s->in_handler = TRUE;
-  s->pending = hub_api_start (http->dispatcher, wsi, action, target, data, req->body_len,
-                              req->authorization, answer_later, s);
+  s->pending = hub_api_start (http->dispatcher, wsi, req->route->action, target, data,
+                              req->body_len, req->authorization, answer_later, s);
   s->in_handler = FALSE;
   if (s->answer != NULL)
     return write_answer (http, wsi, s);
@@ -514,7 +520,8 @@ handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *p
   hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   {
     g_autofree char *query = copy_header (wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    Request req = {.path = path, .query = query, .head = head, .authorization = authorization};
+    Request req = {
+        .route = route, .path = path, .query = query, .head = head, .authorization = authorization};
 
     return route->handler (http, wsi, s, &req);
   }
@@ -529,6 +536,7 @@ body_complete (HubHttp *http, struct lws *wsi, HubHttpSession *s)
 
   hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   s->awaiting_body = FALSE;
+  req.route = route;
   req.path = s->path;
   req.query = s->query;
   req.body = s->body->data;
