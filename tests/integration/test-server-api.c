@@ -949,6 +949,65 @@ START_TEST (refused_at_the_headers)
 }
 END_TEST
 
+/* Clients that send a whole request and leave before its answer (a cluster
+ * node answers later, from Redis): the answer is dropped, what was asked is
+ * done, and the server stops cleanly (under AddressSanitizer a leak of the
+ * pending calls would fail its exit). */
+START_TEST (clients_that_leave_before_the_answer)
+{
+  g_autoptr (HubTestServer) server = start (NULL);
+  guint16 port = hub_test_server_port (server);
+  static const struct {
+    const char *method, *path, *body;
+  } calls[] = {
+      {"POST", "/api/join", "{\"room\":\"left\",\"user\":\"u%u\"}"},
+      {"POST", "/api/remove", "{\"room\":\"left\",\"user\":\"v%u\"}"},
+      {"POST", "/api/disconnect", "{\"user\":\"w%u\"}"},
+      {"GET", "/api/rooms", NULL},
+      {"GET", "/api/rooms/left", NULL},
+      {"GET", "/api/rooms/left/history", NULL},
+      {"GET", "/api/users/u1", NULL},
+  };
+  int status = -1;
+
+  for (guint round = 0; round < 20; round++) {
+    for (guint i = 0; i < G_N_ELEMENTS (calls); i++) {
+      g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, NULL);
+      g_autofree char *body = calls[i].body != NULL ? g_strdup_printf (calls[i].body, round) : NULL;
+      g_autofree char *request =
+          g_strdup_printf ("%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                           "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n%s",
+                           calls[i].method, calls[i].path, admin, body != NULL ? strlen (body) : 0,
+                           body != NULL ? body : "");
+
+      ck_assert_ptr_nonnull (conn);
+      ck_assert (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                            request, strlen (request), NULL, NULL, NULL));
+      /* Gone at once: the connection closes with the request unanswered. */
+    }
+  }
+  /* The joins were done: 20 members (a join is answered once its member is in). */
+  {
+    gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+    guint members = 0;
+
+    for (guint tries = 0; members < 20 && tries < 1000 && g_get_monotonic_time () < deadline;
+         tries++) {
+      g_autoptr (HubTestHttpResponse) r = api (port, "GET", "/api/rooms/left", admin, NULL);
+      g_autoptr (JsonObject) room = NULL;
+
+      if (r->status != 200)
+        continue;
+      room = hub_test_http_response_json (r);
+      members = json_array_get_length (hub_test_json_array (room, "members"));
+    }
+    ck_assert_uint_eq (members, 20);
+  }
+  ck_assert (hub_test_server_stop (server, 10000, &status, NULL));
+  ck_assert_int_eq (status, 0);
+}
+END_TEST
+
 /* Without a secret the API is open, bans included. */
 START_TEST (open_without_a_secret)
 {
@@ -1035,6 +1094,14 @@ START_TEST (bad_bodies_change_nothing)
     api_err (port, "POST", cases[i].path, cases[i].body, 400, cases[i].code);
   /* Not UTF-8. */
   api_err (port, "POST", "/api/join", "{'room':'r\xff','user':'alice'}", 400, "bad_request");
+  /* Nested 20,000 deep, within max_message_bytes: a JSON value, not an object. */
+  {
+    g_autofree char *open = g_strnfill (20000, '[');
+    g_autofree char *close = g_strnfill (20000, ']');
+    g_autofree char *deep = g_strconcat (open, close, NULL);
+
+    api_err (port, "POST", "/api/disconnect", deep, 400, "bad_request");
+  }
   /* Nothing changed: no room, no membership, alice still connected, no ban. */
   ck_assert_uint_eq (n_rooms (port), 0);
   {
@@ -1149,6 +1216,7 @@ main (void)
   HUB_TEST_ADD (suite, user_details_with_connections, 60);
   HUB_TEST_ADD (suite, checks_in_order, 120);
   HUB_TEST_ADD (suite, refused_at_the_headers, 60);
+  HUB_TEST_ADD (suite, clients_that_leave_before_the_answer, 60);
   HUB_TEST_ADD (suite, open_without_a_secret, 60);
   HUB_TEST_ADD (suite, bad_bodies_change_nothing, 60);
   HUB_TEST_ADD (suite, junk_paths_and_queries, 60);
