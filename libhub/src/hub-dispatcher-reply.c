@@ -19,6 +19,8 @@ static const struct {
     [HUB_STORE_NOT_MEMBER] = {HUB_ERROR_NOT_MEMBER, "you are not a member of this room"},
     [HUB_STORE_TOO_MANY_ROOMS] = {HUB_ERROR_TOO_MANY_ROOMS, "you are a member of too many rooms"},
     [HUB_STORE_USER_OFFLINE] = {HUB_ERROR_USER_OFFLINE, "the user has no connection"},
+    [HUB_STORE_TOO_MANY_EMPTY_ROOMS] = {HUB_ERROR_TOO_MANY_ROOMS,
+                                        "you created too many rooms that never had a member"},
     [HUB_STORE_FORBIDDEN] = {HUB_ERROR_FORBIDDEN, "your token does not allow this in this room"},
     /* §13: a disconnect with ban_s. */
     [HUB_STORE_BANNED] = {HUB_ERROR_UNAUTHORIZED, "this user is banned for now"},
@@ -85,6 +87,9 @@ hub_dispatcher_room_list (const HubStoreRoom *rooms, guint n)
     json_object_set_string_member (r, "name", rooms[i].name);
     json_object_set_int_member (r, "members", rooms[i].members);
     json_object_set_int_member (r, "seq", rooms[i].seq);
+    /* The room's stream epoch (the server's addition to §4 and §6). */
+    if (rooms[i].epoch != 0)
+      json_object_set_int_member (r, "epoch", rooms[i].epoch);
     json_array_add_object_element (list, r);
   }
   return list;
