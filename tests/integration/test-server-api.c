@@ -499,6 +499,15 @@ START_TEST (rooms_sorted_by_id_with_count)
     ck_assert_int_eq (hub_test_json_int (a1, "members"), 2);
     ck_assert_int_eq (hub_test_json_int (a1, "seq"), 1);
   }
+  /* Each with its stream epoch, as `rooms` over WebSocket: no two rooms share one. */
+  for (guint i = 0; i < 6; i++) {
+    gint64 epoch = hub_test_json_int (json_array_get_object_element (rooms, i), "epoch");
+
+    ck_assert_msg (epoch > 0, "room #%u has an epoch", i);
+    for (guint j = 0; j < i; j++)
+      ck_assert_msg (hub_test_json_int (json_array_get_object_element (rooms, j), "epoch") != epoch,
+                     "rooms #%u and #%u share an epoch", j, i);
+  }
 
   page = api_ok (port, "GET", "/api/rooms?prefix=a.&limit=2&unknown=ignored", NULL);
   ck_assert_int_eq (hub_test_json_int (page, "count"), 3);
