@@ -75,7 +75,7 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RECEIVE:
       /* A full buffer: lws read no more of the socket this time (hub-loop.h). */
       if (len >= HUB_WS_RX_BUFFER_SIZE)
-        hub_loop_service_again (t->loop);
+        hub_loop_service_again (t->loop, wsi);
       return hub_ws_session_on_receive (&session->ws, wsi, in, len);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       return hub_ws_session_on_peer_close (&session->ws, in, len);
