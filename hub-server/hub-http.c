@@ -8,13 +8,16 @@
  * JSON or Prometheus text with a Content-Length, written whole; GETs keep the
  * connection alive, requests with a body close it.
  *
- * A route of §13's server API plugs in as one more line of the table: its
- * path (a prefix ending in '/' takes the rest as an argument, e.g.
- * "/api/rooms/"), its method, needs_admin, whether it reads a JSON body, and
- * its handler, which gets the request (path, query, body) and answers with
- * respond_json() or, when the answer comes later (a cluster node asks Redis),
- * through answer_later(). */
+ * A route is one line of the table: its path (a prefix ending in '/' takes
+ * the rest as an argument, e.g. "/api/rooms/", when the route's own check
+ * knows it), its method, needs_admin, whether it reads a JSON body, and its
+ * handler, which gets the request (path, query, body) and answers with
+ * respond() or, when the answer comes later (a cluster node asks Redis),
+ * through answer_later(). §13's server API is lines of the table, one
+ * action each (hub-api.c reads the names in their paths and their queries). */
 #include "hub-http.h"
+
+#include "hub-api.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -32,8 +35,11 @@ struct _HubHttp {
 static const char *const known_statuses[] = {"200", "400", "401", "403", "404", "405",
                                              "411", "413", "414", "426", "431", "503"};
 
+typedef struct _Route Route;
+
 /* What a handler gets. Strings are valid during the call. */
 typedef struct {
+  const Route *route;
   const char *path;
   /* (nullable) the URI's arguments as lws keeps them: each `name=value`
    * URL-decoded, joined by ','; a handler that needs one by name may also
@@ -47,27 +53,45 @@ typedef struct {
 
 typedef int (*Handler) (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 
-typedef struct {
+struct _Route {
   const char *path;   /* exact, or a prefix when it ends with '/' */
   const char *method; /* the one method it answers (HEAD too for GET) */
   gboolean needs_admin;
   gboolean reads_body; /* a JSON body of at most max_message_bytes */
   Handler handler;     /* (nullable) NULL: the WebSocket path, for plain requests 426 */
-} Route;
+  /* (nullable) a prefix's paths it has: others are unknown (404, before the
+   * token is read) */
+  gboolean (*knows) (const char *path);
+  HubApiAction action; /* §10 and §13's action, NO_ACTION for the others */
+};
 
 static int get_healthz (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 static int get_metrics (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 static int get_stats (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
 static int post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+static int api_call (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+
+/* A route of no API action. */
+#define NO_ACTION HUB_API_N_ACTIONS
 
 static const Route routes[] = {
-    {"/healthz", "GET", FALSE, FALSE, get_healthz},
-    {"/metrics", "GET", FALSE, FALSE, get_metrics},
-    {"/api/stats", "GET", FALSE, FALSE, get_stats},
+    {"/healthz", "GET", FALSE, FALSE, get_healthz, NULL, NO_ACTION},
+    {"/metrics", "GET", FALSE, FALSE, get_metrics, NULL, NO_ACTION},
+    {"/api/stats", "GET", FALSE, FALSE, get_stats, NULL, NO_ACTION},
     /* §10: an admin token when the server has a secret (the dispatcher
      * checks it again: it also serves hub_dispatcher_api_publish()). */
-    {"/api/publish", "POST", TRUE, TRUE, post_publish},
-    {HUB_WS_PATH, "GET", FALSE, FALSE, NULL},
+    {"/api/publish", "POST", TRUE, TRUE, post_publish, NULL, HUB_API_PUBLISH},
+    /* §13's server API, one action each: libhub checks the rest (the token
+     * again, the body or query, the state); hub-api.c knows the shapes of
+     * the paths with a name in them. */
+    {"/api/join", "POST", TRUE, TRUE, api_call, NULL, HUB_API_JOIN},
+    {"/api/remove", "POST", TRUE, TRUE, api_call, NULL, HUB_API_REMOVE},
+    {"/api/disconnect", "POST", TRUE, TRUE, api_call, NULL, HUB_API_DISCONNECT},
+    {"/api/rooms", "GET", TRUE, FALSE, api_call, NULL, HUB_API_ROOMS},
+    {"/api/rooms/", "GET", TRUE, FALSE, api_call, hub_api_is_room_path, HUB_API_ROOM},
+    {"/api/rooms/", "GET", TRUE, FALSE, api_call, hub_api_is_history_path, HUB_API_HISTORY},
+    {"/api/users/", "GET", TRUE, FALSE, api_call, hub_api_is_user_path, HUB_API_USER},
+    {HUB_WS_PATH, "GET", FALSE, FALSE, NULL, NULL, NO_ACTION},
 };
 
 #define CONTENT_TYPE_JSON    "application/json"
@@ -128,6 +152,7 @@ hub_http_session_clear (HubHttpSession *s)
   g_clear_pointer (&s->answer, g_free);
   s->awaiting_body = FALSE;
   s->body_expected = 0;
+  s->head = FALSE;
 }
 
 /* ---- reading the request ---- */
@@ -207,7 +232,7 @@ find_route (const char *path, const char *method, const char **allow)
     gboolean match = r->path[n - 1] == '/' ? strncmp (path, r->path, n) == 0 && path[n] != '\0'
                                            : strcmp (path, r->path) == 0;
 
-    if (!match)
+    if (!match || (r->knows != NULL && !r->knows (path)))
       continue;
     /* HEAD is GET without the body (RFC 9110 §9.3.2). */
     if (g_strcmp0 (method, r->method) == 0 ||
@@ -337,13 +362,15 @@ answer_later (guint status, const char *body, gpointer user_data)
     lws_callback_on_writable (s->wsi);
 }
 
-/* Requests with a body close after their answer (see handle_request). */
+/* Requests with a body close after their answer (see handle_request); GETs
+ * keep alive. */
 static int
 write_answer (HubHttp *http, struct lws *wsi, HubHttpSession *s)
 {
   char *json = g_steal_pointer (&s->answer);
+  gboolean had_body = s->route != NULL;
 
-  return respond (http, wsi, s, s->answer_status, CONTENT_TYPE_JSON, json, NULL, FALSE, TRUE);
+  return respond (http, wsi, s, s->answer_status, CONTENT_TYPE_JSON, json, NULL, s->head, had_body);
 }
 
 /* ---- the handlers ---- */
@@ -382,6 +409,25 @@ post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *
   s->in_handler = TRUE;
   s->pending = hub_dispatcher_api_publish_async (http->dispatcher, data, req->body_len,
                                                  req->authorization, answer_later, s);
+  s->in_handler = FALSE;
+  if (s->answer != NULL)
+    return write_answer (http, wsi, s);
+  return 0;
+}
+
+/* §13: the route's action, run by the dispatcher; its answer now or later (a
+ * cluster node asks Redis). */
+static int
+api_call (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
+{
+  const char *data = req->body_len > 0 ? (const char *)req->body : "";
+  /* The ROOM or USER of a prefix route's path. */
+  g_autofree char *target = req->route->knows != NULL ? hub_api_path_target (req->path) : NULL;
+
+  s->head = req->head;
+  s->in_handler = TRUE;
+  s->pending = hub_api_start (http->dispatcher, wsi, req->route->action, target, data,
+                              req->body_len, req->authorization, answer_later, s);
   s->in_handler = FALSE;
   if (s->answer != NULL)
     return write_answer (http, wsi, s);
@@ -486,7 +532,8 @@ handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *p
   hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   {
     g_autofree char *query = copy_header (wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    Request req = {.path = path, .query = query, .head = head, .authorization = authorization};
+    Request req = {
+        .route = route, .path = path, .query = query, .head = head, .authorization = authorization};
 
     return route->handler (http, wsi, s, &req);
   }
@@ -501,6 +548,7 @@ body_complete (HubHttp *http, struct lws *wsi, HubHttpSession *s)
 
   hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
   s->awaiting_body = FALSE;
+  req.route = route;
   req.path = s->path;
   req.query = s->query;
   req.body = s->body->data;

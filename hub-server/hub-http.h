@@ -47,6 +47,7 @@ typedef struct {
   struct lws *wsi;        /* the session's wsi, for the answer */
   HubApiPublish *pending; /* (nullable) until the answer comes */
   gboolean in_handler;    /* inside the handler: an answer is written on return */
+  gboolean head;          /* a HEAD: the answer goes without its body */
   char *answer;           /* (owned) (nullable) the answer's JSON body, to write */
   guint answer_status;
 } HubHttpSession;

@@ -23,6 +23,16 @@ static const char prelude[] =
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "end\n"
     "local function ck(u) return P .. 'user:' .. u .. ':conns' end\n"
+    /* conn → device, beside ck's conn → node (§13's user details and device
+     * filter). */
+    "local function dk(u) return P .. 'user:' .. u .. ':devices' end\n"
+    /* §13: a ban is a key that expires with it. */
+    "local function banned(u) return redis.call('EXISTS', P .. 'ban:' .. u) == 1 end\n"
+    /* The room index: a sorted set (all scores 0) of the room ids, in
+     * lexicographic order, so that the server API lists a prefix's rooms a
+     * page at a time (ZRANGEBYLEX) without reading them all. */
+    "local function index_room(r) redis.call('ZADD', P .. 'rooms', 0, r) end\n"
+    "local function unindex_room(r) redis.call('ZREM', P .. 'rooms', r) end\n"
     "local function status_of(u)\n"
     "  if redis.call('SISMEMBER', P .. 'online', u) == 0 then return 'offline' end\n"
     "  return redis.call('GET', P .. 'user:' .. u .. ':status') or 'online'\n"
@@ -50,10 +60,11 @@ static const char prelude[] =
     "    redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st)\n"
     "  end\n"
     "end\n"
-    "local function add_conn(n, c, u)\n"
+    "local function add_conn(n, c, u, dev)\n"
     "  if redis.call('HEXISTS', ck(u), c) == 1 then return end\n"
     "  local was = redis.call('HLEN', ck(u))\n"
     "  redis.call('HSET', ck(u), c, n)\n"
+    "  redis.call('HSET', dk(u), c, dev)\n"
     "  redis.call('HSET', P .. 'node:' .. n .. ':conns', c, u)\n"
     /* Back within its grace: still online, with its status, no event. */
     "  if was == 0 and redis.call('ZREM', P .. 'leaving', u) == 0 then\n"
@@ -74,6 +85,7 @@ static const char prelude[] =
      * a grace, once the deadline it returns passes (`leaving`, by deadline). */
     "local function drop_conn(n, c, u)\n"
     "  redis.call('HDEL', P .. 'node:' .. n .. ':conns', c)\n"
+    "  redis.call('HDEL', dk(u), c)\n"
     "  if redis.call('HDEL', ck(u), c) == 1 and redis.call('HLEN', ck(u)) == 0 then\n"
     "    if GRACE > 0 then\n"
     "      local deadline = now_ms() + GRACE\n"
@@ -166,7 +178,7 @@ static const char history_prelude[] =
     "  if b ~= 0 then redis.call('DECRBY', P .. 'hbytes', b) end\n"
     "  redis.call('ZREM', P .. 'holdest', r)\n"
     "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
-    "  redis.call('SREM', P .. 'rooms', r)\n"
+    "  unindex_room(r)\n"
     "end\n"
     /* @r had its first member (or goes): no longer counted nor expiring. */
     "local function forget_empty(r)\n"
@@ -201,8 +213,10 @@ static const char history_prelude[] =
     "end\n";
 
 static const char *const bodies[HUB_SCRIPT_N] = {
+    /* user, conn, device */
     [HUB_SCRIPT_HELLO] =
-        "add_conn(NODE, ARGV[4], ARGV[3])\n"
+        "if banned(ARGV[3]) then return {'banned'} end\n"
+        "add_conn(NODE, ARGV[4], ARGV[3], ARGV[5])\n"
         "local rooms = redis.call('SMEMBERS', P .. 'user:' .. ARGV[3] .. ':rooms')\n"
         "table.sort(rooms)\n"
         "return {'ok', rooms}\n",
@@ -261,26 +275,35 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                          "  if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
                          "end\n"
                          "return {'ok'}\n",
+    /* ttl, stats, k, then k (conn, user, device) triples, then the watched
+     * users. The connections of users banned meanwhile are not registered:
+     * they are returned, for the node to close (§13). */
     [HUB_SCRIPT_RESYNC] =
         "local k = tonumber(ARGV[5])\n"
-        "local want = {}\n"
-        "for i = 0, k - 1 do want[ARGV[6 + 2 * i]] = ARGV[7 + 2 * i] end\n"
+        "local want, refused = {}, {}\n"
+        "for i = 0, k - 1 do\n"
+        "  local c, u = ARGV[6 + 3 * i], ARGV[7 + 3 * i]\n"
+        "  if banned(u) then refused[#refused + 1] = c else want[c] = u end\n"
+        "end\n"
         "local have = redis.call('HGETALL', P .. 'node:' .. NODE .. ':conns')\n"
         "for i = 1, #have, 2 do\n"
         "  if want[have[i]] ~= have[i + 1] then drop_conn(NODE, have[i], have[i + 1]) end\n"
         "end\n"
-        "for i = 0, k - 1 do add_conn(NODE, ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end\n"
+        "for i = 0, k - 1 do\n"
+        "  local c = ARGV[6 + 3 * i]\n"
+        "  if want[c] then add_conn(NODE, c, want[c], ARGV[8 + 3 * i]) end\n"
+        "end\n"
         "for _, u in ipairs(redis.call('SMEMBERS', P .. 'node:' .. NODE .. ':watch')) do\n"
         "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
         "end\n"
         "redis.call('DEL', P .. 'node:' .. NODE .. ':watch')\n"
-        "for i = 6 + 2 * k, #ARGV do\n"
+        "for i = 6 + 3 * k, #ARGV do\n"
         "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
         "  redis.call('SADD', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
         "end\n"
         "redis.call('SADD', P .. 'nodes', NODE)\n"
         "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
-        "return {'ok'}\n",
+        "return {'ok', refused}\n",
     [HUB_SCRIPT_TICK] =
         "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
         "local known = redis.call('SISMEMBER', P .. 'nodes', NODE)\n"
@@ -298,7 +321,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  end\n"
         "end\n"
         "expire_leaving()\n"
-        "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
+        "return {'ok', known, redis.call('ZCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats, reaped}\n",
     /* room, name, created, user ('': nobody counts it), need,
      * max_empty_rooms_per_user (0: none) */
@@ -314,7 +337,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "local e = new_epoch()\n"
         "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0, 'epoch', e)\n"
-        "redis.call('SADD', P .. 'rooms', r)\n"
+        "index_room(r)\n"
         "redis.call('ZADD', P .. 'empty', ARGV[5], r)\n"
         "if u ~= '' then\n"
         "  redis.call('HSET', k, 'creator', u)\n"
@@ -352,7 +375,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  if redis.call('EXISTS', k) == 0 then\n"
         "    redis.call('HSET', k, 'name', ARGV[5], 'created', ARGV[6], 'seq', 0, 'epoch',\n"
         "               new_epoch())\n"
-        "    redis.call('SADD', P .. 'rooms', r)\n"
+        "    index_room(r)\n"
         "  end\n"
         "  forget_empty(r)\n"
         "  redis.call('SADD', k .. ':members', u)\n"
@@ -404,19 +427,23 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local h = redis.call('HMGET', k, 'name', 'created', 'seq', 'epoch')\n"
         "return {'ok', h[1], tonumber(h[2]), redis.call('SCARD', k .. ':members'),\n"
         "        redis.call('LLEN', k .. ':hist'), tonumber(h[3]), tonumber(h[4] or '0')}\n",
-    /* room, user, need */
-    [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[3])\n"
-                       "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
-                       "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
-                       "local members = redis.call('SMEMBERS', k .. ':members')\n"
-                       "table.sort(members)\n"
-                       "local out = {'ok'}\n"
-                       "for _, m in ipairs(members) do\n"
-                       "  out[#out + 1] = m\n"
-                       "  out[#out + 1] = status_of(m)\n"
-                       "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
-                       "end\n"
-                       "return out\n",
+    /* room, user, need; answers the room's name, created, messages, seq,
+     * then its members */
+    [HUB_SCRIPT_WHO] =
+        "local k = room_key(ARGV[3])\n"
+        "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
+        "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
+        "local members = redis.call('SMEMBERS', k .. ':members')\n"
+        "table.sort(members)\n"
+        "local h = redis.call('HMGET', k, 'name', 'created', 'seq')\n"
+        "local out = {'ok', h[1], tonumber(h[2]), redis.call('LLEN', k .. ':hist'),\n"
+        "             tonumber(h[3])}\n"
+        "for _, m in ipairs(members) do\n"
+        "  out[#out + 1] = m\n"
+        "  out[#out + 1] = status_of(m)\n"
+        "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
+        "end\n"
+        "return out\n",
     /* from, room, the frame's halves, history size, member only, need,
      * history bytes per room and in all (0: no bound) */
     [HUB_SCRIPT_PUBLISH] =
@@ -529,6 +556,76 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "return {'ok', redis.call('SCARD', P .. 'visible'), users}\n",
     /* A node shutting down: its users' connections go now, not when its
      * liveness key expires. */
+    /* §13: prefix ('': all), limit */
+    [HUB_SCRIPT_LIST] =
+        "local min, max = '-', '+'\n"
+        "if ARGV[3] ~= '' then min, max = '[' .. ARGV[3], '(' .. ARGV[3] .. '\\255' end\n"
+        "local out = {'ok', redis.call('ZLEXCOUNT', P .. 'rooms', min, max)}\n"
+        "if tonumber(ARGV[4]) == 0 then return out end\n"
+        "for _, r in ipairs(redis.call('ZRANGEBYLEX', P .. 'rooms', min, max, 'LIMIT', 0, "
+        "ARGV[4])) "
+        "do\n"
+        "  local k = room_key(r)\n"
+        "  local h = redis.call('HMGET', k, 'name', 'seq')\n"
+        "  out[#out + 1] = r\n"
+        "  out[#out + 1] = h[1] or r\n"
+        "  out[#out + 1] = redis.call('SCARD', k .. ':members')\n"
+        "  out[#out + 1] = tonumber(h[2] or '0')\n"
+        "  out[#out + 1] = epoch_of(k)\n"
+        "end\n"
+        "return out\n",
+    /* §13: user; answers its status, its connections (conn, device, node
+     * triples, by id) and its rooms */
+    [HUB_SCRIPT_USER] = "local u = ARGV[3]\n"
+                        "local ids = redis.call('HKEYS', ck(u))\n"
+                        "table.sort(ids)\n"
+                        "local conns = {}\n"
+                        "for _, c in ipairs(ids) do\n"
+                        "  conns[#conns + 1] = c\n"
+                        "  conns[#conns + 1] = redis.call('HGET', dk(u), c) or 'default'\n"
+                        "  conns[#conns + 1] = redis.call('HGET', ck(u), c)\n"
+                        "end\n"
+                        "local st = 'offline'\n"
+                        "if #ids > 0 then st = status_of(u) end\n"
+                        "local rooms = redis.call('SMEMBERS', P .. 'user:' .. u .. ':rooms')\n"
+                        "table.sort(rooms)\n"
+                        "return {'ok', st, conns, rooms}\n",
+    /* §13: user, device ('': all), ban ms (0: none), the request's id. The
+     * connections are unregistered here, at once, and each live node holding
+     * some is told to close them ("d - <id> <origin> <conn,…>") and confirms
+     * to the origin ("k - <id> - <node>\n<closed>"). Answers how many were
+     * unregistered, the user's grace deadline (0: none), the nodes told, and
+     * how many live nodes could not be told (not subscribed: cut off). */
+    [HUB_SCRIPT_DISCONNECT] =
+        "local u, dev, ban, id = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]\n"
+        "if ban > 0 then redis.call('SET', P .. 'ban:' .. u, '1', 'PX', ban) end\n"
+        "local all = redis.call('HGETALL', ck(u))\n"
+        "local by_node, order, n, deadline = {}, {}, 0, 0\n"
+        "for i = 1, #all, 2 do\n"
+        "  local c, node = all[i], all[i + 1]\n"
+        "  if dev == '' or redis.call('HGET', dk(u), c) == dev then\n"
+        "    if not by_node[node] then by_node[node] = {}; order[#order + 1] = node end\n"
+        "    local l = by_node[node]; l[#l + 1] = c\n"
+        "    local d = drop_conn(node, c, u)\n"
+        "    if d > 0 then deadline = d end\n"
+        "    n = n + 1\n"
+        "  end\n"
+        "end\n"
+        "local told, cut = {}, 0\n"
+        "for _, node in ipairs(order) do\n"
+        /* A node whose liveness key expired is dead: its connections are
+         * gone with it (the reaper would have unregistered them). */
+        "  if redis.call('EXISTS', P .. 'node:' .. node .. ':alive') == 1 then\n"
+        "    local m = 'd - ' .. id .. ' ' .. NODE .. ' ' .. table.concat(by_node[node], ',') .. "
+        "'\\n'\n"
+        "    if redis.call('PUBLISH', P .. 'ch:node:' .. node, m) > 0 then\n"
+        "      told[#told + 1] = node\n"
+        "    else\n"
+        "      cut = cut + 1\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+        "return {'ok', n, deadline, told, cut}\n",
     [HUB_SCRIPT_DOWN] = "drop_node(NODE)\n"
                         "redis.call('SREM', P .. 'nodes', NODE)\n"
                         "redis.call('DEL', P .. 'node:' .. NODE .. ':alive')\n"

@@ -13,7 +13,8 @@ typedef struct {
   gpointer data;
   char *name;    /* (owned) (nullable) what the answer needs of the request: a room id, a user */
   char *conn_id; /* (owned) (nullable) */
-  guint n;       /* subscribe: the users asked */
+  char *device;  /* (owned) (nullable) hello's */
+  guint n;       /* subscribe: the users asked; disconnect: its id */
 } Op;
 
 static Op *
@@ -35,6 +36,7 @@ op_answer (Op *op, const HubStoreResult *result)
     op->done (result, op->data);
   g_free (op->name);
   g_free (op->conn_id);
+  g_free (op->device);
   g_free (op);
 }
 
@@ -211,6 +213,26 @@ redis_leave (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpoi
   run (SELF (store), HUB_SCRIPT_LEAVE, a, op_ok, op_new (SELF (store), done, data));
 }
 
+/* The (room, name, members, seq, epoch) quintuples of @reply from @first on,
+ * as rooms (*@n of them). (transfer full) */
+static HubStoreRoom *
+rooms_of (redisReply *reply, gsize first, guint *n)
+{
+  HubStoreRoom *rooms = g_new0 (HubStoreRoom, reply->elements / 5 + 1);
+
+  *n = 0;
+  for (gsize i = first; i + 4 < reply->elements; i += 5) {
+    HubStoreRoom *room = &rooms[(*n)++];
+
+    room->room = str (reply, i);
+    room->name = str (reply, i + 1);
+    room->members = (guint)num (reply, i + 2);
+    room->seq = num (reply, i + 3);
+    room->epoch = num (reply, i + 4);
+  }
+  return rooms;
+}
+
 /* {"ok", room, name, members, seq, epoch, …} */
 static void
 rooms_done (redisReply *reply, gpointer data)
@@ -221,16 +243,7 @@ rooms_done (redisReply *reply, gpointer data)
 
   if (!op_check (op, reply))
     return;
-  rooms = g_new0 (HubStoreRoom, reply->elements / 5 + 1);
-  for (gsize i = 1; i + 4 < reply->elements; i += 5) {
-    HubStoreRoom *room = &rooms[r.n_rooms++];
-
-    room->room = str (reply, i);
-    room->name = str (reply, i + 1);
-    room->members = (guint)num (reply, i + 2);
-    room->seq = num (reply, i + 3);
-    room->epoch = num (reply, i + 4);
-  }
+  rooms = rooms_of (reply, 1, &r.n_rooms);
   r.rooms = rooms;
   op_answer (op, &r);
 }
@@ -276,7 +289,7 @@ redis_room_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, 
   run (SELF (store), HUB_SCRIPT_INFO, a, room_info_done, op);
 }
 
-/* {"ok", user, status, devices, …} */
+/* {"ok", name, created, messages, seq, user, status, devices, …} */
 static void
 who_done (redisReply *reply, gpointer data)
 {
@@ -286,14 +299,20 @@ who_done (redisReply *reply, gpointer data)
 
   if (!op_check (op, reply))
     return;
+  r.room.room = op->name;
+  r.room.name = str (reply, 1);
+  r.room.created_ts = num (reply, 2);
+  r.room.messages = (guint)num (reply, 3);
+  r.room.seq = num (reply, 4);
   members = g_new0 (HubStoreMember, reply->elements / 3 + 1);
-  for (gsize i = 1; i + 2 < reply->elements; i += 3) {
+  for (gsize i = 5; i + 2 < reply->elements; i += 3) {
     HubStoreMember *m = &members[r.n_members++];
 
     m->user = str (reply, i);
     m->status = status_of (str (reply, i + 1));
     m->devices = (guint)num (reply, i + 2);
   }
+  r.room.members = r.n_members;
   r.members = members;
   op_answer (op, &r);
 }
@@ -302,11 +321,13 @@ static void
 redis_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
 {
   g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (SELF (store), done, data);
 
+  op->name = g_strdup (args->room);
   add (a, args->room);
   add (a, args->user != NULL ? args->user : "");
   add_int (a, args->need);
-  run (SELF (store), HUB_SCRIPT_WHO, a, who_done, op_new (SELF (store), done, data));
+  run (SELF (store), HUB_SCRIPT_WHO, a, who_done, op);
 }
 
 /* --- §5 Messages ------------------------------------------------------------------------------ */
@@ -643,7 +664,8 @@ hello_done (redisReply *reply, gpointer data)
   if (!op_check (op, reply))
     return;
   /* Registered: this node registers it again after a resync. */
-  g_hash_table_replace (op->s->conns, g_strdup (op->conn_id), g_strdup (op->name));
+  g_hash_table_replace (op->s->conns, g_strdup (op->conn_id),
+                        hub_redis_conn_new (op->name, op->device));
   list = elem (reply, 1);
   rooms = g_new0 (HubStoreRoom, (list != NULL ? list->elements : 0) + 1);
   for (gsize i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++)
@@ -660,8 +682,10 @@ redis_hello (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gp
 
   op->name = g_strdup (args->user);
   op->conn_id = g_strdup (args->conn_id);
+  op->device = g_strdup (args->device != NULL ? args->device : "default");
   add (a, args->user);
   add (a, args->conn_id);
+  add (a, op->device);
   run (SELF (store), HUB_SCRIPT_HELLO, a, hello_done, op);
 }
 
@@ -706,6 +730,115 @@ redis_bye (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpoi
   run (s, HUB_SCRIPT_BYE, a, bye_done, op);
 }
 
+/* --- §13 Server API --------------------------------------------------------------------------- */
+
+/* {"ok", count, room, name, members, seq, …} */
+static void
+list_rooms_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autofree HubStoreRoom *rooms = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.count = (guint)num (reply, 1);
+  rooms = rooms_of (reply, 2, &r.n_rooms);
+  r.rooms = rooms;
+  op_answer (op, &r);
+}
+
+static void
+redis_list_rooms (HubStore *store, const HubStoreListRooms *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->prefix != NULL ? args->prefix : "");
+  add_int (a, args->limit);
+  run (SELF (store), HUB_SCRIPT_LIST, a, list_rooms_done, op_new (SELF (store), done, data));
+}
+
+/* {"ok", status, {conn, device, node, …}, {room, …}} */
+static void
+user_info_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  redisReply *conns, *rooms;
+  g_autofree HubStoreConnection *connections = NULL;
+  g_autofree HubStoreRoom *ids = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.status = status_of (str (reply, 1));
+  conns = elem (reply, 2);
+  rooms = elem (reply, 3);
+  connections = g_new0 (HubStoreConnection, (conns != NULL ? conns->elements / 3 : 0) + 1);
+  for (gsize i = 0; conns != NULL && conns->type == REDIS_REPLY_ARRAY && i + 2 < conns->elements;
+       i += 3) {
+    HubStoreConnection *c = &connections[r.n_connections++];
+
+    c->conn = str (conns, i);
+    c->device = str (conns, i + 1);
+    c->node = str (conns, i + 2);
+  }
+  ids = g_new0 (HubStoreRoom, (rooms != NULL ? rooms->elements : 0) + 1);
+  for (gsize i = 0; rooms != NULL && rooms->type == REDIS_REPLY_ARRAY && i < rooms->elements; i++)
+    ids[r.n_rooms++].room = str (rooms, i);
+  r.connections = connections;
+  r.rooms = ids;
+  op_answer (op, &r);
+}
+
+static void
+redis_user_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  run (SELF (store), HUB_SCRIPT_USER, a, user_info_done, op_new (SELF (store), done, data));
+}
+
+/* {"ok", unregistered, grace deadline, {node told, …}, nodes cut off} */
+static void
+disconnect_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreRedis *s = op->s;
+  HubStoreError error = hub_store_redis_code (reply);
+  redisReply *told = elem (reply, 3);
+  g_autoptr (GPtrArray) nodes = g_ptr_array_new ();
+  gint64 deadline = num (reply, 2);
+
+  for (gsize i = 0; told != NULL && told->type == REDIS_REPLY_ARRAY && i < told->elements; i++)
+    g_ptr_array_add (nodes, (gpointer)str (told, i));
+  /* The user's last connection went: its presence grace is this node's to
+   * time (s->redis is NULL while the store is freed). */
+  if (error == HUB_STORE_OK && deadline > 0 && s->redis != NULL)
+    hub_store_redis_start_grace (s, op->name, deadline);
+  hub_store_redis_disconnect_told (s, op->n, error, (const char *const *)nodes->pdata, nodes->len,
+                                   num (reply, 4) > 0);
+  /* The disconnect answers by itself: this op only carried its id. */
+  op->done = NULL;
+  op_answer (op, NULL);
+}
+
+static void
+redis_disconnect (HubStore *store, const HubStoreDisconnect *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (s, NULL, NULL);
+
+  op->name = g_strdup (args->user);
+  op->n = hub_store_redis_disconnect_new (s, done, data);
+  add (a, args->user);
+  add (a, args->device != NULL ? args->device : "");
+  add_int (a, args->ban_ms);
+  add_int (a, op->n);
+  run (s, HUB_SCRIPT_DISCONNECT, a, disconnect_done, op);
+}
+
 const HubStoreVTable hub_store_redis_vtable = {
     .free = hub_store_redis_free,
     .attach = hub_store_redis_attach,
@@ -728,6 +861,9 @@ const HubStoreVTable hub_store_redis_vtable = {
     .hello = redis_hello,
     .resume = redis_resume,
     .bye = redis_bye,
+    .list_rooms = redis_list_rooms,
+    .user_info = redis_user_info,
+    .disconnect = redis_disconnect,
     .sync = hub_store_redis_sync,
     .tick = hub_store_redis_tick,
     .is_up = hub_store_redis_is_up,

@@ -29,11 +29,15 @@ typedef struct {
   gpointer node_data;
   /* What this node registered in Redis, to register again after a
    * reconnect (or when the others declared it dead). */
-  GHashTable *conns;   /* (owned) conn id → user (both owned) */
+  GHashTable *conns;   /* (owned) conn id (owned) → HubRedisConn* (owned) */
   GHashTable *watched; /* (owned) set of users (owned) */
   GHashTable *graces;  /* (owned) user → Grace* (owned): offline pending on this node's timer */
   GHashTable *syncs;   /* (owned) id → Sync* (owned): waiting for their message */
   guint next_sync;
+  /* (owned) id → its state (owned, hub-store-redis.c): §13's disconnects
+   * this node asked, waiting for the nodes to confirm */
+  GHashTable *disconnects;
+  guint next_disconnect;
   /* What the last liveness refresh read from Redis. */
   guint cluster_rooms;
   guint cluster_online;
@@ -43,6 +47,15 @@ typedef struct {
   gint64 rooms_read_us; /* when cluster_rooms was last asked for */
   gboolean rooms_reading;
 } HubStoreRedis;
+
+/* A connection of this node, as registered (a resync registers it again). */
+typedef struct {
+  char *user;   /* (owned) */
+  char *device; /* (owned) */
+} HubRedisConn;
+
+HubRedisConn *hub_redis_conn_new (const char *user, const char *device);
+void hub_redis_conn_free (gpointer conn);
 
 /* --- Reading the scripts' replies ({"ok", …} or {"<store error>"}) -------------------- */
 
@@ -76,5 +89,16 @@ void hub_store_redis_ops_init (HubStoreRedis *s, const HubConfig *config);
 void hub_store_redis_expire (HubStoreRedis *s);
 /* bye's aftermath: the grace this node times (deadline > 0). */
 void hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline);
+
+/* §13: registers a disconnect waiting for the nodes that hold its
+ * connections, before its script runs (a node may confirm before the
+ * script's answer comes); returns its id, which the script publishes. */
+guint hub_store_redis_disconnect_new (HubStoreRedis *s, HubStoreFunc done, gpointer data);
+/* Its script's answer: the nodes told (@told, of @n_told) and whether a live
+ * node holding some could not be told (@cut); @done is called once each
+ * confirmed. Nothing when the disconnect was answered already (timed out,
+ * Redis lost). */
+void hub_store_redis_disconnect_told (HubStoreRedis *s, guint id, HubStoreError error,
+                                      const char *const *told, guint n_told, gboolean cut);
 
 G_END_DECLS

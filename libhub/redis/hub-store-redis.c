@@ -2,8 +2,8 @@
  * the deliveries that come back over this node's pub/sub channel as ready
  * frames, handed to the node's events as they are; liveness and reaping of
  * dead nodes; re-registering what this node holds after Redis came back;
- * presence graces; sync; the cluster's figures. The operations themselves
- * are in hub-store-redis-ops.c. */
+ * presence graces; sync; §13's disconnects and their confirmations; the
+ * cluster's figures. The operations themselves are in hub-store-redis-ops.c. */
 #include "hub-store-redis-private.h"
 #include "hub/hub-event.h"
 
@@ -31,7 +31,50 @@ typedef struct {
   gboolean received;
 } Sync;
 
+/* §13: a disconnect this node asked. Its script tells each live node that
+ * holds some of the user's connections to close them; each confirms on this
+ * node's channel once it has. Answered when all told have confirmed (or
+ * UNAVAILABLE after DISCONNECT_TIMEOUT_MS, or when Redis is lost). */
+typedef struct {
+  HubStoreRedis *s; /* (unowned) */
+  guint id;
+  HubStoreFunc done;
+  gpointer data;
+  gboolean told;       /* the script answered: @waiting is complete */
+  GHashTable *waiting; /* (owned) nodes told, not confirmed yet (owned names) */
+  GHashTable *early;   /* (owned) node (owned) → closed: confirmed before the script answered */
+  guint closed;
+  gboolean cut; /* a live node that holds some could not be told */
+  guint timer;
+} HubRedisDisconnect;
+
+/* A node that confirms nothing within this long is taken for gone: the
+ * disconnect is answered UNAVAILABLE (the connections were unregistered; the
+ * caller may ask again). Shorter than the HTTP API's own wait (5 s), so the
+ * answer says why. */
+#define DISCONNECT_TIMEOUT_MS 3000
+
 #define SELF(store) ((HubStoreRedis *)(store))
+
+HubRedisConn *
+hub_redis_conn_new (const char *user, const char *device)
+{
+  HubRedisConn *c = g_new (HubRedisConn, 1);
+
+  c->user = g_strdup (user);
+  c->device = g_strdup (device != NULL ? device : "default");
+  return c;
+}
+
+void
+hub_redis_conn_free (gpointer p)
+{
+  HubRedisConn *c = p;
+
+  g_free (c->user);
+  g_free (c->device);
+  g_free (c);
+}
 
 /* --- Replies and arguments -------------------------------------------------------------------- */
 
@@ -48,6 +91,7 @@ hub_store_redis_code (redisReply *reply)
       {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
       {"user_offline", HUB_STORE_USER_OFFLINE},
       {"forbidden", HUB_STORE_FORBIDDEN},
+      {"banned", HUB_STORE_BANNED},
       {"too_many_empty_rooms", HUB_STORE_TOO_MANY_EMPTY_ROOMS},
   };
   const char *first;
@@ -127,9 +171,16 @@ sync_answer (HubStoreRedis *s, gpointer id, HubStoreError error)
   g_free (sync);
 }
 
+static void disconnect_confirmed (HubStoreRedis *s, guint id, const char *node, guint closed);
+static void disconnect_here (HubStoreRedis *s, const char *id, const char *origin,
+                             const char *conns);
+
 /* "<kind> <room> <seq> <except conn> <user,user…>\n<body>" (hub-redis-scripts.c);
  * kinds: m (a room message), e (ephemeral), n (not ephemeral), s (a status
- * change: body is the status), y (a sync: seq is its id). */
+ * change: body is the status), y (a sync: seq is its id), d (§13: close the
+ * connections listed in place of the users, and confirm to the node named in
+ * place of the except conn; seq is the disconnect's id), k (a node, named in
+ * place of the users, confirms disconnect seq: body is how many it closed). */
 static void
 on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
 {
@@ -169,6 +220,17 @@ on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
       sync->received = TRUE;
       sync_answer (s, id, HUB_STORE_OK);
     }
+    return;
+  }
+  if (kind == 'd') {
+    disconnect_here (s, f[2], f[3], f[4]);
+    return;
+  }
+  if (kind == 'k') {
+    g_autofree char *closed = g_strndup (body, body_len);
+
+    disconnect_confirmed (s, (guint)g_ascii_strtoull (f[2], NULL, 10), f[4],
+                          (guint)g_ascii_strtoull (closed, NULL, 10));
     return;
   }
   if (kind == 's') {
@@ -263,6 +325,139 @@ syncs_fail (HubStoreRedis *s, HubStoreError error)
     sync_answer (s, l->data, error);
 }
 
+/* --- §13 Disconnects -------------------------------------------------------------------------- */
+
+static void
+disconnect_answer (HubRedisDisconnect *dc, HubStoreError error)
+{
+  HubStoreResult r = {.error = error, .delivered = dc->closed};
+
+  g_hash_table_remove (dc->s->disconnects, GUINT_TO_POINTER (dc->id));
+  if (dc->timer != 0)
+    hub_clock_cancel (dc->s->clock, dc->timer);
+  if (dc->done != NULL)
+    dc->done (&r, dc->data);
+  g_hash_table_unref (dc->waiting);
+  g_hash_table_unref (dc->early);
+  g_free (dc);
+}
+
+/* Answers @dc once every node told has confirmed. */
+static void
+disconnect_maybe_done (HubRedisDisconnect *dc)
+{
+  if (dc->told && g_hash_table_size (dc->waiting) == 0)
+    disconnect_answer (dc, dc->cut ? HUB_STORE_UNAVAILABLE : HUB_STORE_OK);
+}
+
+static void
+disconnect_timeout (gpointer data)
+{
+  HubRedisDisconnect *dc = data;
+
+  dc->timer = 0;
+  disconnect_answer (dc, HUB_STORE_UNAVAILABLE);
+}
+
+guint
+hub_store_redis_disconnect_new (HubStoreRedis *s, HubStoreFunc done, gpointer data)
+{
+  HubRedisDisconnect *dc = g_new0 (HubRedisDisconnect, 1);
+
+  if (++s->next_disconnect == 0) /* wrapped: 0 is no key */
+    ++s->next_disconnect;
+  dc->s = s;
+  dc->id = s->next_disconnect;
+  dc->done = done;
+  dc->data = data;
+  dc->waiting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  dc->early = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  dc->timer = hub_clock_add_timeout (s->clock, DISCONNECT_TIMEOUT_MS, disconnect_timeout, dc);
+  g_hash_table_insert (s->disconnects, GUINT_TO_POINTER (dc->id), dc);
+  return dc->id;
+}
+
+void
+hub_store_redis_disconnect_told (HubStoreRedis *s, guint id, HubStoreError error,
+                                 const char *const *told, guint n_told, gboolean cut)
+{
+  HubRedisDisconnect *dc = g_hash_table_lookup (s->disconnects, GUINT_TO_POINTER (id));
+
+  /* Gone meanwhile (timed out, or Redis lost). */
+  if (dc == NULL)
+    return;
+  if (error != HUB_STORE_OK) {
+    disconnect_answer (dc, error);
+    return;
+  }
+  dc->told = TRUE;
+  dc->cut = cut;
+  for (guint i = 0; i < n_told; i++) {
+    gpointer closed;
+
+    if (g_hash_table_lookup_extended (dc->early, told[i], NULL, &closed))
+      dc->closed += GPOINTER_TO_UINT (closed);
+    else
+      g_hash_table_add (dc->waiting, g_strdup (told[i]));
+  }
+  disconnect_maybe_done (dc);
+}
+
+static void
+disconnect_confirmed (HubStoreRedis *s, guint id, const char *node, guint closed)
+{
+  HubRedisDisconnect *dc = g_hash_table_lookup (s->disconnects, GUINT_TO_POINTER (id));
+
+  if (dc == NULL)
+    return;
+  if (!dc->told) { /* before the script's answer, which names the nodes told */
+    g_hash_table_replace (dc->early, g_strdup (node), GUINT_TO_POINTER (closed));
+    return;
+  }
+  if (!g_hash_table_remove (dc->waiting, node))
+    return;
+  dc->closed += closed;
+  disconnect_maybe_done (dc);
+}
+
+/* A disconnect's confirmation was published (or not: the asking node then
+ * answers UNAVAILABLE when its wait runs out). */
+static void
+confirm_sent (redisReply *reply, gpointer data)
+{
+}
+
+/* Another node's (or this node's own) disconnect names connections of this
+ * node: closed, then confirmed to the node that asked. */
+static void
+disconnect_here (HubStoreRedis *s, const char *id, const char *origin, const char *conns)
+{
+  g_auto (GStrv) ids = g_strsplit (conns, ",", -1);
+  guint closed =
+      s->events->disconnect (s->node_data, (const char *const *)ids, g_strv_length (ids));
+  g_autofree char *channel = g_strdup_printf ("%sch:node:%s", hub_redis_prefix (s->redis), origin);
+  g_autofree char *message = g_strdup_printf ("k - %s - %s\n%u", id, s->node, closed);
+  const char *argv[] = {"PUBLISH", channel, message};
+
+  hub_redis_command (s->redis, argv, G_N_ELEMENTS (argv), confirm_sent, NULL);
+}
+
+/* Answers every waiting disconnect UNAVAILABLE (the confirmations may never
+ * come). */
+static void
+disconnects_fail (HubStoreRedis *s)
+{
+  GHashTableIter iter;
+  gpointer value;
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+
+  g_hash_table_iter_init (&iter, s->disconnects);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (all, value);
+  for (guint i = 0; i < all->len; i++)
+    disconnect_answer (g_ptr_array_index (all, i), HUB_STORE_UNAVAILABLE);
+}
+
 /* --- Graces ----------------------------------------------------------------------------------- */
 
 static void
@@ -328,10 +523,20 @@ static void
 resync_done (redisReply *reply, gpointer data)
 {
   HubStoreRedis *s = data;
+  redisReply *refused;
+  g_autoptr (GPtrArray) ids = g_ptr_array_new ();
 
   if (hub_store_redis_code (reply) != HUB_STORE_OK || s->redis == NULL)
     return;
   s->resyncs++;
+  /* §13: users banned while this node was cut off from Redis: not
+   * registered again, and closed. */
+  refused = hub_store_redis_elem (reply, 1);
+  for (gsize i = 0; refused != NULL && refused->type == REDIS_REPLY_ARRAY && i < refused->elements;
+       i++)
+    g_ptr_array_add (ids, (gpointer)hub_store_redis_str (refused, i));
+  if (ids->len > 0 && s->events != NULL)
+    s->events->disconnect (s->node_data, (const char *const *)ids->pdata, ids->len);
   /* The figures of the other nodes at once, not a tick later. */
   hub_store_redis_tick (&s->parent);
 }
@@ -351,8 +556,11 @@ resync (HubStoreRedis *s)
   hub_store_redis_add_int (args, g_hash_table_size (s->conns));
   g_hash_table_iter_init (&iter, s->conns);
   while (g_hash_table_iter_next (&iter, &key, &value)) {
+    const HubRedisConn *c = value;
+
     hub_store_redis_add (args, key);
-    hub_store_redis_add (args, value);
+    hub_store_redis_add (args, c->user);
+    hub_store_redis_add (args, c->device);
   }
   g_hash_table_iter_init (&iter, s->watched);
   while (g_hash_table_iter_next (&iter, &key, NULL))
@@ -366,11 +574,14 @@ on_up (gpointer user_data)
   resync (user_data);
 }
 
+static void disconnects_fail (HubStoreRedis *s);
+
 static void
 on_down (gpointer user_data)
 {
   /* Their messages may never come. */
   syncs_fail (user_data, HUB_STORE_UNAVAILABLE);
+  disconnects_fail (user_data);
 }
 
 /* The nodes this tick's script found dead and removed (§11), one warning
@@ -458,7 +669,7 @@ hub_store_redis_n_rooms (HubStore *store)
    * read twice are fresh and a scrape costs one SCARD, not more. */
   if (!s->rooms_reading && hub_redis_is_up (s->redis)) {
     g_autofree char *key = g_strdup_printf ("%srooms", hub_redis_prefix (s->redis));
-    const char *argv[] = {"SCARD", key};
+    const char *argv[] = {"ZCARD", key};
 
     s->rooms_reading = TRUE;
     hub_redis_command (s->redis, argv, G_N_ELEMENTS (argv), rooms_read, s);
@@ -507,11 +718,14 @@ hub_store_redis_free (HubStore *store)
   }
   g_hash_table_remove_all (s->graces);
   syncs_fail (s, HUB_STORE_UNAVAILABLE);
+  disconnects_fail (s);
   /* Answers every pending operation (UNAVAILABLE) before it returns. */
   g_clear_pointer (&s->redis, hub_redis_free);
   syncs_fail (s, HUB_STORE_UNAVAILABLE);
+  disconnects_fail (s);
   g_hash_table_unref (s->graces);
   g_hash_table_unref (s->syncs);
+  g_hash_table_unref (s->disconnects);
   g_hash_table_unref (s->conns);
   g_hash_table_unref (s->watched);
   hub_clock_unref (s->clock);
@@ -546,10 +760,11 @@ hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, 
   s->auto_create = config->auto_create;
   s->grace_ms = config->presence_grace_s * 1000;
   s->heartbeat_s = config->heartbeat_s;
-  s->conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, hub_redis_conn_free);
   s->watched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   s->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
   s->syncs = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->disconnects = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->nodes_json = g_strdup ("");
   return &s->parent;
 }

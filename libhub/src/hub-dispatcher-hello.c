@@ -148,7 +148,9 @@ run_queued (HubDispatcher *d, HubConnection *conn, GPtrArray *queued)
 }
 
 /* The hello failed in the store: not past hello, the client may retry (§3).
- * What it sent meanwhile is answered (not_authenticated), not dropped. */
+ * What it sent meanwhile is answered (not_authenticated), not dropped. A
+ * banned user (§13) is refused as an invalid token is: unauthorized, then
+ * 4001. */
 static void
 refuse (Hello *h, HubStoreError error)
 {
@@ -156,6 +158,8 @@ refuse (Hello *h, HubStoreError error)
   hub_dispatcher_reply_store_error (h->conn, h->slot, h->req->id_json, error);
   hub_dispatcher_request_replied (h->req);
   run_queued (h->d, h->conn, h->queued);
+  if (error == HUB_STORE_BANNED)
+    hub_connection_close_after_replies (h->conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
   hello_free (h);
 }
 

@@ -2,8 +2,10 @@
  * hub-dispatcher.c (connections, liveness, figures, the store's events),
  * hub-dispatcher-hello.c (hello and resume), hub-dispatcher-requests.c (the
  * one table of request handlers), hub-dispatcher-reply.c (replies and the
- * one text per error) and hub-dispatcher-api.c (HTTP publish). Below them
- * all, the store (hub-store.h) holds the shared state. */
+ * one text per error), hub-dispatcher-api.c (the HTTP API's calls: the admin
+ * token, answers, timeouts; HTTP publish) and hub-dispatcher-server-api.c
+ * (§13's server API). Below them all, the store (hub-store.h) holds the
+ * shared state. */
 #pragma once
 
 #include "hub-deadlines.h"
@@ -172,9 +174,68 @@ const char *hub_dispatcher_store_error_text (HubStoreError error);
 void hub_dispatcher_reply_error_now (HubConnection *conn, const char *id_json, HubErrorCode code,
                                      const char *message);
 
-/* POST /api/publish answers: {"code","message"}. (transfer full) */
+/* The rooms of `rooms` (§4) and of GET /api/rooms (§13):
+ * [{"room","name","members","seq"}]. (transfer full) */
+JsonArray *hub_dispatcher_room_list (const HubStoreRoom *rooms, guint n);
+/* The members of `who` (§4) and of GET /api/rooms/ROOM (§13):
+ * [{"user","status","devices"}], as @viewer sees them (§7: an invisible
+ * user's devices are 0 but to itself; NULL: an administrator, who sees all). */
+JsonArray *hub_dispatcher_member_list (const HubStoreMember *members, guint n, const char *viewer);
+
+/* HTTP API answers: {"code","message"}. (transfer full) */
 char *hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code,
                                 const char *message);
+
+/* --- hub-dispatcher-api.c: a call of the HTTP API ------------------------------------------ */
+
+/* One request of the HTTP API on its way. An action (below) validates the
+ * request and either answers at once (hub_api_call_fail) or asks the store
+ * with the call as its data (hub_api_call_asking first); the store's answer
+ * goes through hub_api_call_store_answered, then hub_api_call_reply. The call
+ * is freed once the store answered and the caller is answered or gone. */
+struct _HubApiCall {
+  HubDispatcher *d; /* (unowned) */
+  HubApiFunc func;
+  gpointer user_data;
+  guint timer;
+  gboolean starting;      /* inside hub_dispatcher_api_call_async */
+  gboolean store_pending; /* a store operation will answer */
+  gboolean answered;
+  gboolean cancelled;
+  /* What the action keeps for its answer. */
+  const char *member; /* publish: "seq" or "delivered" */
+  gboolean broadcast; /* publish */
+  char *target;       /* (owned) (nullable) the room or user asked */
+  guint limit;        /* history: the messages asked (one more was read, to know `more`) */
+  gsize max_bytes;    /* history: a page's bound (§6) */
+};
+
+/* An action: validates @req (400) and starts. */
+typedef void (*HubApiStart) (HubApiCall *call, const HubApiRequest *req);
+
+/* Answers @call now with @status and {"code","message"}. */
+void hub_api_call_fail (HubApiCall *call, guint status, HubErrorCode code, const char *message);
+/* Answers @call with 200 and @body (taken). */
+void hub_api_call_reply (HubApiCall *call, char *body);
+/* Before asking the store with @call as the data of its answer. */
+void hub_api_call_asking (HubApiCall *call);
+/* The store answered @call: TRUE when the action is to shape the answer
+ * from @result; FALSE when there is nobody to answer or the store said an
+ * error (answered here: 404, 400 too_many_rooms, 503). */
+gboolean hub_api_call_store_answered (HubApiCall *call, const HubStoreResult *result);
+
+/* The body as a JSON object (in @parser, transfer none), else NULL with
+ * @call answered 400 bad_request. */
+JsonObject *hub_api_body_object (HubApiCall *call, const HubApiRequest *req, JsonParser *parser);
+/* A name member of @obj (§2): FALSE with @call answered 400 (bad_request
+ * when it is not a string or, @required, absent or null; invalid_name when
+ * it breaks the rule). *@out is NULL when it is absent or null. */
+gboolean hub_api_body_name (HubApiCall *call, JsonObject *obj, const char *member,
+                            gboolean required, const char **out);
+
+/* --- hub-dispatcher-server-api.c ----------------------------------------------------------- */
+
+extern const HubApiStart hub_api_server_actions[HUB_API_N_ACTIONS];
 
 /* strcmp for g_ptr_array_sort of strings. */
 int hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b);

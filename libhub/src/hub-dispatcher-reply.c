@@ -6,6 +6,8 @@
  * broadcaster's). */
 #include "hub-dispatcher-private.h"
 
+#include <string.h>
+
 /* One code and one text per store error, whichever store said it. */
 static const struct {
   HubErrorCode code;
@@ -20,6 +22,8 @@ static const struct {
     [HUB_STORE_TOO_MANY_EMPTY_ROOMS] = {HUB_ERROR_TOO_MANY_ROOMS,
                                         "you created too many rooms that never had a member"},
     [HUB_STORE_FORBIDDEN] = {HUB_ERROR_FORBIDDEN, "your token does not allow this in this room"},
+    /* §13: a disconnect with ban_s. */
+    [HUB_STORE_BANNED] = {HUB_ERROR_UNAUTHORIZED, "this user is banned for now"},
     /* §11: accepted and lost is never an answer; the client may retry. */
     [HUB_STORE_UNAVAILABLE] = {HUB_ERROR_INTERNAL, "cluster broker unavailable"},
 };
@@ -70,6 +74,47 @@ hub_dispatcher_reply_error_now (HubConnection *conn, const char *id_json, HubErr
                                 const char *message)
 {
   hub_dispatcher_reply_error (conn, hub_connection_take_reply_slot (conn), id_json, code, message);
+}
+
+JsonArray *
+hub_dispatcher_room_list (const HubStoreRoom *rooms, guint n)
+{
+  JsonArray *list = json_array_sized_new (n);
+
+  for (guint i = 0; i < n; i++) {
+    JsonObject *r = json_object_new ();
+
+    json_object_set_string_member (r, "room", rooms[i].room);
+    json_object_set_string_member (r, "name", rooms[i].name);
+    json_object_set_int_member (r, "members", rooms[i].members);
+    json_object_set_int_member (r, "seq", rooms[i].seq);
+    /* The room's stream epoch (the server's addition to §4 and §6). */
+    if (rooms[i].epoch != 0)
+      json_object_set_int_member (r, "epoch", rooms[i].epoch);
+    json_array_add_object_element (list, r);
+  }
+  return list;
+}
+
+JsonArray *
+hub_dispatcher_member_list (const HubStoreMember *members, guint n, const char *viewer)
+{
+  JsonArray *list = json_array_sized_new (n);
+
+  for (guint i = 0; i < n; i++) {
+    const HubStoreMember *m = &members[i];
+    JsonObject *o = json_object_new ();
+    /* §7: an invisible user shows no devices to others (a user sees its own,
+     * an administrator all). */
+    gboolean hidden =
+        viewer != NULL && m->status == HUB_STATUS_OFFLINE && strcmp (viewer, m->user) != 0;
+
+    json_object_set_string_member (o, "user", m->user);
+    json_object_set_string_member (o, "status", hub_status_to_string (m->status));
+    json_object_set_int_member (o, "devices", hidden ? 0 : m->devices);
+    json_array_add_object_element (list, o);
+  }
+  return list;
 }
 
 char *

@@ -250,21 +250,12 @@ rooms_done (const HubStoreResult *result, gpointer data)
 {
   Call *call = data;
   JsonObject *reply;
-  JsonArray *rooms;
 
   if (!answered (call, result))
     return;
-  rooms = json_array_sized_new (result->n_rooms);
-  for (guint i = 0; i < result->n_rooms; i++) {
-    JsonObject *r = room_result (&result->rooms[i]);
-
-    json_object_set_int_member (r, "members", result->rooms[i].members);
-    json_object_set_int_member (r, "seq", result->rooms[i].seq);
-    set_epoch (r, result->rooms[i].epoch);
-    json_array_add_object_element (rooms, r);
-  }
   reply = json_object_new ();
-  json_object_set_array_member (reply, "rooms", rooms);
+  json_object_set_array_member (reply, "rooms",
+                                hub_dispatcher_room_list (result->rooms, result->n_rooms));
   reply_ok (call, reply);
 }
 
@@ -309,30 +300,16 @@ static void
 who_done (const HubStoreResult *result, gpointer data)
 {
   Call *call = data;
-  const char *viewer;
   JsonObject *reply;
-  JsonArray *members;
 
   if (!answered (call, result))
     return;
-  viewer = user_of (call);
-  members = json_array_sized_new (result->n_members);
-  for (guint i = 0; i < result->n_members; i++) {
-    const HubStoreMember *m = &result->members[i];
-    JsonObject *o = json_object_new ();
-
-    json_object_set_string_member (o, "user", m->user);
-    json_object_set_string_member (o, "status", hub_status_to_string (m->status));
-    /* §7: an invisible user shows no devices to others (a user sees its own). */
-    json_object_set_int_member (
-        o, "devices",
-        m->status == HUB_STATUS_OFFLINE && strcmp (viewer, m->user) != 0 ? 0 : m->devices);
-    json_array_add_object_element (members, o);
-  }
   /* Its cost by its size (hub-dispatcher-guard.c). */
   hub_dispatcher_guard_who (call->d, call->conn, result->n_members);
   reply = json_object_new ();
-  json_object_set_array_member (reply, "members", members);
+  json_object_set_array_member (
+      reply, "members",
+      hub_dispatcher_member_list (result->members, result->n_members, user_of (call)));
   reply_ok (call, reply);
 }
 

@@ -117,6 +117,43 @@ on_node_stats (gpointer node)
   return hub_dispatcher_render_node_stats_json (node);
 }
 
+/* §13: the server API's disconnect reached this node. */
+static guint
+on_disconnect (gpointer node, const char *const *conn_ids, guint n_conn_ids)
+{
+  HubDispatcher *d = node;
+  guint closed = 0;
+
+  for (guint i = 0; i < n_conn_ids; i++) {
+    HubConnection *conn = hub_connection_manager_lookup (d->conns, conn_ids[i]);
+
+    if (conn == NULL || hub_connection_is_closing (conn))
+      continue;
+    hub_connection_close (conn, HUB_CLOSE_DISCONNECTED, "disconnected by the server API");
+    closed++;
+  }
+  return closed;
+}
+
+static void
+on_connections (gpointer node, const char *user, GArray *out)
+{
+  HubDispatcher *d = node;
+  GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
+
+  for (guint i = 0; conns != NULL && i < conns->len; i++) {
+    HubConnection *conn = g_ptr_array_index (conns, i);
+    HubStoreConnection c = {
+        .conn = hub_connection_get_id (conn),
+        .device = hub_connection_get_device (conn),
+        .node = d->config.node,
+    };
+
+    if (!hub_connection_is_closing (conn))
+      g_array_append_val (out, c);
+  }
+}
+
 static char *
 base36 (guint64 v)
 {
@@ -161,6 +198,8 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
       .deliver_all = on_deliver_all,
       .status = on_status,
       .node_stats = on_node_stats,
+      .disconnect = on_disconnect,
+      .connections = on_connections,
   };
   hub_dispatcher_ops_init (d);
   hub_dispatcher_use_store (d, hub_store_memory_new (config, clock));

@@ -165,6 +165,73 @@ insert_room (HubRoomManager *mgr, const char *id, const char *name, gint64 now_m
   return room;
 }
 
+static int
+room_cmp (const HubRoom *a, const HubRoom *b)
+{
+  return strcmp (a->id, b->id);
+}
+
+/* Moves heap[i] down in a max-heap (by id) of @n rooms. */
+static void
+sift_down (HubRoom **heap, guint n, guint i)
+{
+  for (;;) {
+    guint big = i, l = 2 * i + 1, r = l + 1;
+    HubRoom *t;
+
+    if (l < n && room_cmp (heap[l], heap[big]) > 0)
+      big = l;
+    if (r < n && room_cmp (heap[r], heap[big]) > 0)
+      big = r;
+    if (big == i)
+      return;
+    t = heap[i];
+    heap[i] = heap[big];
+    heap[big] = t;
+    i = big;
+  }
+}
+
+static int
+room_ptr_cmp (gconstpointer a, gconstpointer b)
+{
+  return room_cmp (*(HubRoom *const *)a, *(HubRoom *const *)b);
+}
+
+GPtrArray *
+hub_room_manager_list (HubRoomManager *mgr, const char *prefix, guint limit, guint *count)
+{
+  GPtrArray *heap = g_ptr_array_sized_new (MIN (limit, 1024));
+  gsize n_prefix = prefix != NULL ? strlen (prefix) : 0;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_val_if_fail (mgr != NULL && count != NULL, heap);
+  *count = 0;
+  /* The @limit smallest ids in a max-heap: most rooms are turned away by one
+   * comparison with its top. */
+  g_hash_table_iter_init (&iter, mgr->rooms);
+  while (g_hash_table_iter_next (&iter, NULL, &value)) {
+    HubRoom *room = value;
+
+    if (n_prefix > 0 && strncmp (room->id, prefix, n_prefix) != 0)
+      continue;
+    (*count)++;
+    if (heap->len < limit) {
+      g_ptr_array_add (heap, room);
+      /* Heapify once full: up to then, order does not matter. */
+      if (heap->len == limit)
+        for (guint i = limit / 2; i-- > 0;)
+          sift_down ((HubRoom **)heap->pdata, heap->len, i);
+    } else if (limit > 0 && room_cmp (room, g_ptr_array_index (heap, 0)) < 0) {
+      heap->pdata[0] = room;
+      sift_down ((HubRoom **)heap->pdata, heap->len, 0);
+    }
+  }
+  g_ptr_array_sort (heap, room_ptr_cmp);
+  return heap;
+}
+
 guint
 hub_room_manager_count_empty (HubRoomManager *mgr, const char *user)
 {

@@ -1,8 +1,10 @@
 /* hub-store-memory.c: the store of one node on its own (hub-store.h): rooms,
  * membership, seq and history in a HubRoomManager, connections and statuses in
- * a HubPresence, all in this process. Every operation answers before it
- * returns, and its deliveries have been handed to the node's events by then
- * (single-threaded: nothing interleaves). libhub/redis/ holds the other store. */
+ * a HubPresence, bans in a table, all in this process. Every operation answers
+ * before it returns, and its deliveries have been handed to the node's events
+ * by then (single-threaded: nothing interleaves). Which connections a user
+ * holds is the node's own table (the events' connections): one node's are
+ * all there are. libhub/redis/ holds the other store. */
 #include "hub/hub-presence.h"
 #include "hub/hub-room-manager.h"
 #include "hub/hub-store.h"
@@ -15,6 +17,11 @@ typedef struct {
   HubPresence *presence; /* (owned) */
   HubClock *clock;       /* (owned) */
   gboolean auto_create;  /* join creates missing rooms (§4) */
+  /* (owned) §13: user (owned) → the monotonic ms its ban ends at (gint64*, owned) */
+  GHashTable *bans;
+  /* (owned) set of connection ids (owned) a disconnect unregistered: their
+   * bye, which comes when the node has closed them, changes nothing. */
+  GHashTable *unregistered;
   const HubStoreEvents *events;
   gpointer node;
   guint empty_room_ttl_ms;
@@ -306,6 +313,7 @@ memory_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoin
     g_array_append_val (members, m);
   }
   g_array_sort (members, compare_members);
+  describe (room, &r.room);
   r.members = (const HubStoreMember *)(gpointer)members->data;
   r.n_members = members->len;
   answer (done, data, &r);
@@ -557,15 +565,42 @@ memory_online (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, g
 
 /* --- Connections ------------------------------------------------------------------------------ */
 
+static gint64
+now_mono_ms (MemoryStore *s)
+{
+  return hub_clock_monotonic_us (s->clock) / 1000;
+}
+
+/* §13: TRUE while @user's ban runs (an expired one is forgotten). */
+static gboolean
+is_banned (MemoryStore *s, const char *user)
+{
+  const gint64 *until = g_hash_table_lookup (s->bans, user);
+
+  if (until == NULL)
+    return FALSE;
+  if (now_mono_ms (s) < *until)
+    return TRUE;
+  g_hash_table_remove (s->bans, user);
+  return FALSE;
+}
+
 static void
 memory_hello (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data)
 {
   MemoryStore *s = SELF (store);
-  g_auto (GStrv) ids = hub_room_manager_list_user_rooms (s->rooms, args->user);
-  guint n = ids != NULL ? g_strv_length (ids) : 0;
-  g_autofree HubStoreRoom *rooms = g_new0 (HubStoreRoom, MAX (n, 1));
+  g_auto (GStrv) ids = NULL;
+  guint n;
+  g_autofree HubStoreRoom *rooms = NULL;
   HubStoreResult r = {0};
 
+  if (is_banned (s, args->user)) {
+    fail (done, data, HUB_STORE_BANNED);
+    return;
+  }
+  ids = hub_room_manager_list_user_rooms (s->rooms, args->user);
+  n = ids != NULL ? g_strv_length (ids) : 0;
+  rooms = g_new0 (HubStoreRoom, MAX (n, 1));
   hub_presence_connected (s->presence, args->user);
   for (guint i = 0; i < n; i++)
     rooms[i].room = ids[i];
@@ -577,12 +612,112 @@ memory_hello (HubStore *store, const HubStoreSession *args, HubStoreFunc done, g
 static void
 memory_bye (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data)
 {
+  MemoryStore *s = SELF (store);
   HubStoreResult r = {0};
 
-  hub_presence_disconnected (SELF (store)->presence, args->user);
+  /* A disconnect unregistered it already. */
+  if (!g_hash_table_remove (s->unregistered, args->conn_id))
+    hub_presence_disconnected (s->presence, args->user);
   answer (done, data, &r);
 }
 
+/* --- §13 Server API --------------------------------------------------------------------------- */
+
+static void
+memory_list_rooms (HubStore *store, const HubStoreListRooms *args, HubStoreFunc done, gpointer data)
+{
+  MemoryStore *s = SELF (store);
+  HubStoreResult r = {0};
+  g_autoptr (GPtrArray) found =
+      hub_room_manager_list (s->rooms, args->prefix, args->limit, &r.count);
+  g_autofree HubStoreRoom *rooms = g_new0 (HubStoreRoom, MAX (found->len, 1));
+
+  for (guint i = 0; i < found->len; i++)
+    describe (g_ptr_array_index (found, i), &rooms[i]);
+  r.rooms = rooms;
+  r.n_rooms = found->len;
+  answer (done, data, &r);
+}
+
+static int
+compare_connections (gconstpointer a, gconstpointer b)
+{
+  return strcmp (((const HubStoreConnection *)a)->conn, ((const HubStoreConnection *)b)->conn);
+}
+
+/* The node's open connections of @user past hello, sorted by id. (transfer full) */
+static GArray *
+user_connections (MemoryStore *s, const char *user)
+{
+  GArray *conns = g_array_new (FALSE, TRUE, sizeof (HubStoreConnection));
+
+  s->events->connections (s->node, user, conns);
+  g_array_sort (conns, compare_connections);
+  return conns;
+}
+
+static void
+memory_user_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
+{
+  MemoryStore *s = SELF (store);
+  g_autoptr (GArray) conns = user_connections (s, args->user);
+  g_auto (GStrv) ids = hub_room_manager_list_user_rooms (s->rooms, args->user);
+  guint n = ids != NULL ? g_strv_length (ids) : 0;
+  g_autofree HubStoreRoom *rooms = g_new0 (HubStoreRoom, MAX (n, 1));
+  HubStoreResult r = {0};
+
+  for (guint i = 0; i < n; i++)
+    rooms[i].room = ids[i];
+  r.rooms = rooms;
+  r.n_rooms = n;
+  r.connections = (const HubStoreConnection *)(gpointer)conns->data;
+  r.n_connections = conns->len;
+  /* §7: offline when not connected (a presence grace keeps no connection). */
+  r.status = conns->len > 0 ? hub_presence_get_visible_status (s->presence, args->user)
+                            : HUB_STATUS_OFFLINE;
+  answer (done, data, &r);
+}
+
+static gboolean
+ban_expired (gpointer key, gpointer value, gpointer now)
+{
+  return *(const gint64 *)value <= *(const gint64 *)now;
+}
+
+static void
+memory_disconnect (HubStore *store, const HubStoreDisconnect *args, HubStoreFunc done,
+                   gpointer data)
+{
+  MemoryStore *s = SELF (store);
+  g_autoptr (GArray) conns = NULL;
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  HubStoreResult r = {0};
+
+  if (args->ban_ms > 0) {
+    gint64 now = now_mono_ms (s);
+    gint64 *until = g_new (gint64, 1);
+
+    /* The table holds the bans that run: expired ones go as one is added. */
+    g_hash_table_foreach_remove (s->bans, ban_expired, &now);
+    *until = now + args->ban_ms;
+    g_hash_table_replace (s->bans, g_strdup (args->user), until);
+  }
+  conns = user_connections (s, args->user);
+  for (guint i = 0; i < conns->len; i++) {
+    const HubStoreConnection *c = &g_array_index (conns, HubStoreConnection, i);
+
+    if (args->device == NULL || strcmp (args->device, c->device) == 0)
+      g_ptr_array_add (ids, g_strdup (c->conn));
+  }
+  /* Unregistered as their bye would, then closed (open ones only were
+   * listed, so each will get its bye: a node may even call it as it closes). */
+  for (guint i = 0; i < ids->len; i++) {
+    g_hash_table_add (s->unregistered, g_strdup (g_ptr_array_index (ids, i)));
+    hub_presence_disconnected (s->presence, args->user);
+  }
+  r.delivered = s->events->disconnect (s->node, (const char *const *)ids->pdata, ids->len);
+  answer (done, data, &r);
+}
 static void
 memory_sync (HubStore *store, HubStoreFunc done, gpointer data)
 {
@@ -622,6 +757,8 @@ memory_free (HubStore *store)
   hub_clock_cancel (s->clock, s->expiry_timer);
   hub_presence_free (s->presence);
   hub_room_manager_free (s->rooms);
+  g_hash_table_unref (s->bans);
+  g_hash_table_unref (s->unregistered);
   hub_clock_unref (s->clock);
   g_free (s);
 }
@@ -648,6 +785,9 @@ static const HubStoreVTable memory_vtable = {
     .hello = memory_hello,
     .resume = memory_resume,
     .bye = memory_bye,
+    .list_rooms = memory_list_rooms,
+    .user_info = memory_user_info,
+    .disconnect = memory_disconnect,
     .sync = memory_sync,
     .is_up = memory_is_up,
     .n_rooms = memory_n_rooms,
@@ -662,6 +802,8 @@ hub_store_memory_new (const HubConfig *config, HubClock *clock)
   s->parent.vtable = &memory_vtable;
   s->clock = hub_clock_ref (clock);
   s->auto_create = config->auto_create;
+  s->bans = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->unregistered = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   s->rooms =
       hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
   hub_room_manager_bound_history (s->rooms, config->history_room_bytes,

@@ -3,11 +3,13 @@
  * SIGINT, the process's limits and memory, SO_LINGER and shutdown(2). */
 #include "hub-test-platform.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -114,9 +116,23 @@ hub_test_platform_request_reload (GSubprocess *proc)
 gboolean
 hub_test_platform_pause (GSubprocess *proc, gboolean pause)
 {
-  if (g_subprocess_get_identifier (proc) == NULL)
+  const char *id = g_subprocess_get_identifier (proc);
+  pid_t pid;
+  siginfo_t si;
+
+  if (id == NULL)
     return FALSE;
-  g_subprocess_send_signal (proc, pause ? SIGSTOP : SIGCONT);
+  /* Sent here rather than by g_subprocess_send_signal(), which hands it to
+   * GLib's worker thread: on a loaded machine it could come after what the
+   * test does next. */
+  pid = (pid_t)g_ascii_strtoll (id, NULL, 10);
+  if (kill (pid, pause ? SIGSTOP : SIGCONT) != 0)
+    return FALSE;
+  /* Stopped before this returns (WNOWAIT: the stop stays to be reported,
+   * GLib's reaper looks for exits only). */
+  if (pause)
+    while (waitid (P_PID, (id_t)pid, &si, WSTOPPED | WNOWAIT) != 0 && errno == EINTR)
+      ;
   return TRUE;
 }
 

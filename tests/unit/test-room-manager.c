@@ -402,6 +402,61 @@ START_TEST (test_unlimited_when_zero)
 }
 END_TEST
 
+/* ---- listing (§13's GET /api/rooms) ---- */
+
+static int
+compare_ids (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Against a sort of every matching id: rooms created in a shuffled order,
+ * every limit around the count, with and without a prefix. */
+START_TEST (test_list_is_the_sorted_prefix)
+{
+  HubRoomManager *many = hub_room_manager_new (0, 0, TRUE);
+  g_autoptr (GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  const char *prefixes[] = {NULL, "", "r1", "r12", "s", "r1234"};
+
+  for (guint i = 0; i < 300; i++)
+    g_ptr_array_add (ids, g_strdup_printf ("%s%u", i % 7 == 0 ? "s" : "r", i));
+  for (guint i = ids->len; i > 1; i--) { /* Fisher–Yates */
+    guint j = (guint)g_rand_int_range (rand, 0, (gint32)i);
+    gpointer t = ids->pdata[i - 1];
+
+    ids->pdata[i - 1] = ids->pdata[j];
+    ids->pdata[j] = t;
+  }
+  for (guint i = 0; i < ids->len; i++)
+    ck_assert_ptr_nonnull (
+        hub_room_manager_create (many, g_ptr_array_index (ids, i), NULL, NOW, NULL));
+  for (guint p = 0; p < G_N_ELEMENTS (prefixes); p++) {
+    const char *prefix = prefixes[p];
+    g_autoptr (GPtrArray) want = g_ptr_array_new ();
+
+    for (guint i = 0; i < ids->len; i++)
+      if (prefix == NULL || g_str_has_prefix (g_ptr_array_index (ids, i), prefix))
+        g_ptr_array_add (want, g_ptr_array_index (ids, i));
+    g_ptr_array_sort (want, compare_ids);
+    for (guint limit = 0; limit <= want->len + 2;
+         limit += (limit < 5 || limit + 5 > want->len) ? 1 : 7) {
+      guint count = 0;
+      g_autoptr (GPtrArray) got = hub_room_manager_list (many, prefix, limit, &count);
+
+      EXPECT_UINT (count, want->len, "count of all matches");
+      EXPECT_UINT (got->len, MIN (limit, want->len), "the first limit of them");
+      for (guint i = 0; i < got->len; i++)
+        ck_assert_msg (
+            strcmp (((HubRoom *)g_ptr_array_index (got, i))->id, g_ptr_array_index (want, i)) == 0,
+            "prefix %s limit %u: #%u is %s, expected %s", prefix ? prefix : "(none)", limit, i,
+            ((HubRoom *)g_ptr_array_index (got, i))->id, (const char *)g_ptr_array_index (want, i));
+    }
+  }
+  hub_room_manager_free (many);
+}
+END_TEST
+
 /* ---- rooms that never had a member (§8), epochs (§6) ---- */
 
 START_TEST (test_empty_rooms_counted_per_creator)
@@ -505,6 +560,7 @@ room_suite (void)
         test_created_room_without_members_stays, test_leave_with_own_keys}},
       {"seq", {test_seq_starts_at_one, test_seq_restarts_after_deletion}},
       {"user-index", {test_user_rooms_sorted, test_user_rooms_empty, test_user_rooms_after_leave}},
+      {"list", {test_list_is_the_sorted_prefix}},
       {"empty-rooms",
        {test_empty_rooms_counted_per_creator, test_empty_rooms_expire_in_creation_order}},
       {"streams", {test_epoch_differs_when_created_again, test_history_bounds_from_manager}},

@@ -90,28 +90,76 @@ void hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn);
 HUB_API
 void hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn);
 
-/* POST /api/publish (§10). @authorization is the header value (nullable).
- * Returns the JSON body and sets @http_status. (transfer full) With a store
- * that answers later (Redis) this iterates the default main context until it
- * did (at most 5 s): never call it from a callback of that context;
- * hub-server uses hub_dispatcher_api_publish_async(). */
+/* --- The HTTP API (PROTOCOL.md §10's publish, §13's server API) -------------------------- */
+
+/* What a request of the application's backend asks. The transport finds the
+ * action from the method and path (404 and 405 are its answers); the
+ * dispatcher checks the rest in §13's order: the admin token (401, 403), the
+ * body or query (400), then the state (404), and answers through the store,
+ * as every request is. */
+typedef enum {
+  HUB_API_PUBLISH,    /* POST /api/publish (§10): the body */
+  HUB_API_JOIN,       /* POST /api/join: the body */
+  HUB_API_REMOVE,     /* POST /api/remove: the body */
+  HUB_API_DISCONNECT, /* POST /api/disconnect: the body */
+  HUB_API_ROOMS,      /* GET /api/rooms: the query */
+  HUB_API_ROOM,       /* GET /api/rooms/ROOM: the target */
+  HUB_API_HISTORY,    /* GET /api/rooms/ROOM/history: the target and the query */
+  HUB_API_USER,       /* GET /api/users/USER: the target */
+  HUB_API_N_ACTIONS
+} HubApiAction;
+
+/* One parameter of a query string, percent-decoded (by the transport). */
+typedef struct {
+  const char *key;
+  const char *value;
+} HubApiParam;
+
+/* (transfer none: read during hub_dispatcher_api_call_async only) */
+typedef struct {
+  const char *authorization; /* (nullable) the Authorization header's value */
+  const char *target;        /* (nullable) the ROOM or USER of the path */
+  const HubApiParam *params; /* the query's parameters, in order */
+  guint n_params;
+  const char *body; /* (nullable) a POST's body, not NUL-terminated */
+  gsize body_len;
+} HubApiRequest;
+
+/* The HTTP status and the JSON body (transfer none) of an answer. */
+typedef void (*HubApiFunc) (guint http_status, const char *body, gpointer user_data);
+typedef struct _HubApiCall HubApiCall;
+
+/* Runs @action without blocking the loop (a cluster node waits for Redis).
+ * @func gets the answer exactly once, unless the call is cancelled first.
+ * An answer found without waiting (every error of the request itself, any
+ * answer of the memory store) comes before this returns, and the result is
+ * NULL; otherwise the handle is valid until @func runs. A cluster node
+ * answers 503 `internal` when Redis does not answer within 5 s. */
+HUB_API
+HubApiCall *hub_dispatcher_api_call_async (HubDispatcher *d, HubApiAction action,
+                                           const HubApiRequest *req, HubApiFunc func,
+                                           gpointer user_data);
+/* @func of a pending @call will not run (e.g. the HTTP client went away);
+ * what the call does in the store goes on. */
+HUB_API
+void hub_dispatcher_api_cancel (HubDispatcher *d, HubApiCall *call);
+/* The same, blocking: iterates the default main context until the answer
+ * came (at most 5 s). Returns the JSON body and sets @http_status (transfer
+ * full). Never call it from a callback of that context; for tests and tools. */
+HUB_API
+char *hub_dispatcher_api_call (HubDispatcher *d, HubApiAction action, const HubApiRequest *req,
+                               guint *http_status);
+
+/* POST /api/publish, as the calls above with HUB_API_PUBLISH. */
+typedef HubApiFunc HubApiPublishFunc;
+typedef HubApiCall HubApiPublish;
 HUB_API
 char *hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
                                   const char *authorization, guint *http_status);
-
-/* POST /api/publish without blocking the loop (a cluster node waits for
- * Redis). @func gets the HTTP status and the JSON body (transfer none)
- * exactly once, unless the publish is cancelled first. In memory mode, and
- * for every answer found without Redis, @func runs before this returns and
- * the result is NULL; otherwise the handle is valid until @func runs. A
- * cluster node answers 503 `internal` when Redis does not answer within 5 s. */
-typedef void (*HubApiPublishFunc) (guint http_status, const char *body, gpointer user_data);
-typedef struct _HubApiPublish HubApiPublish;
 HUB_API
 HubApiPublish *hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
                                                  const char *authorization, HubApiPublishFunc func,
                                                  gpointer user_data);
-/* @func of a pending @publish will not run (e.g. the HTTP client went away). */
 HUB_API
 void hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 

@@ -98,6 +98,13 @@ GHashTable *hub_room_manager_get_user_rooms (HubRoomManager *mgr, const char *us
 HUB_API
 char **hub_room_manager_list_user_rooms (HubRoomManager *mgr, const char *user);
 
+/* The rooms whose id starts with @prefix (NULL or "": all), sorted by id:
+ * the first @limit of them (HubRoom*, transfer container), and in *@count
+ * how many match in all. O(rooms), O(limit) memory: for the server API (§13). */
+HUB_API
+GPtrArray *hub_room_manager_list (HubRoomManager *mgr, const char *prefix, guint limit,
+                                  guint *count);
+
 /* §12: TRUE when @need is 0, or @user is a member of @room (nullable) whose
  * grant holds every letter of @need. */
 HUB_API

@@ -12,8 +12,9 @@
  * HubStoreResult, maybe before it returns (the memory store always does; the
  * Redis store when Redis is unreachable), and with HUB_STORE_UNAVAILABLE when
  * the store is freed first. A store runs the operations it is given in the
- * order it is given them, and answers them in that order. @done may be NULL
- * when nobody waits for the answer.
+ * order it is given them, and answers them in that order (but disconnect,
+ * which is answered once every node confirmed it: the operations after it may
+ * be answered first). @done may be NULL when nobody waits for the answer.
  *
  * Deliveries and status changes come back through HubStoreEvents, which the
  * node (the dispatcher) gives the store when it adopts it (the vtable's
@@ -55,6 +56,9 @@ typedef enum {
   /* The letters an operation's `need` names are not in the user's grant in
    * that room (§12; no membership, no grant). Checked before every other state. */
   HUB_STORE_FORBIDDEN,
+  /* hello: the user is banned (§13's disconnect with ban_s) until its ban
+   * expires; nothing was registered. */
+  HUB_STORE_BANNED,
   /* The shared state could not be reached (Redis down, or no answer): the
    * operation may or may not have happened. */
   HUB_STORE_UNAVAILABLE,
@@ -83,6 +87,13 @@ typedef struct {
   guint devices; /* its connections, on every node */
 } HubStoreMember;
 
+/* A connection past hello, on some node (§13's user details). */
+typedef struct {
+  const char *conn;
+  const char *device;
+  const char *node;
+} HubStoreConnection;
+
 /* A room to resume: what the replay is to send (the stored messages with
  * since < seq ≤ last), and the first of them. */
 typedef struct {
@@ -99,19 +110,26 @@ typedef struct {
 
 /* One struct for every operation: each says which fields it fills. */
 typedef struct {
-  HubStoreError error;           /* HUB_STORE_OK, or why nothing else is set */
-  HubStoreRoom room;             /* create (room, name), join (room, name, seq), room_info */
+  HubStoreError error; /* HUB_STORE_OK, or why nothing else is set */
+  /* create (room, name), join (room, name, seq), room_info, who (all but members) */
+  HubStoreRoom room;
   gboolean joined;               /* join: FALSE when the user already was a member (no event) */
   const HubStoreMember *members; /* join (user, status), who (all, sorted by user) */
   guint n_members;
-  const HubStoreRoom *rooms; /* rooms (sorted by id); hello (ids only, sorted) */
+  /* rooms, list_rooms (sorted by id); hello, user_info (ids only, sorted) */
+  const HubStoreRoom *rooms;
   guint n_rooms;
   gint64 seq;               /* publish: the seq taken */
-  guint delivered;          /* direct, multicast: connections reached */
+  guint delivered;          /* direct, multicast: connections reached; disconnect: closed */
   const char *const *users; /* multicast: the listed users without a connection;
                                online: the visible online users, sorted */
   guint n_users;
-  guint count;               /* online: every visible online user */
+  guint count; /* online: every visible online user; list_rooms: every matching room */
+  /* user_info: the user's connections on every node (sorted by id), and its
+   * status as others see it (§7) */
+  const HubStoreConnection *connections;
+  guint n_connections;
+  HubStatus status;
   HubFrame *const *messages; /* history: stored `message` frames, ascending */
   guint n_messages;
   gboolean complete;         /* history: FALSE when one with seq > since was evicted */
@@ -173,7 +191,9 @@ typedef struct {
   HubFrame *event; /* `presence` leave */
 } HubStoreLeave;
 
-/* rooms: @user's; room_info and who: @room's (@user: who asks, for @need). */
+/* rooms: @user's; room_info and who: @room's (@user: who asks, for @need;
+ * NULL: the server API, which needs nothing); user_info: @user's status,
+ * connections and rooms. */
 typedef struct {
   const char *user;
   const char *room;
@@ -254,9 +274,11 @@ typedef struct {
   guint limit;
 } HubStoreOnline;
 
-/* hello: registers the connection @conn_id of @user (§7: the first one makes
- * the user online); answers the user's rooms. bye: unregisters it (with the
- * presence grace), and this node stops watching @unwatch. */
+/* hello: registers the connection @conn_id of @user on @device (§7: the
+ * first one makes the user online); answers the user's rooms; BANNED while
+ * the user is banned (§13). bye: unregisters it (with the presence grace;
+ * nothing when a disconnect did already), and this node stops watching
+ * @unwatch. */
 typedef struct {
   const char *user;
   const char *conn_id;
@@ -281,6 +303,24 @@ typedef struct {
   guint n_rooms;
   gsize max_bytes;
 } HubStoreResume;
+
+/* §13: rooms whose id starts with @prefix ("" or NULL: all), sorted by id:
+ * the first @limit of them, and the count of all. */
+typedef struct {
+  const char *prefix;
+  guint limit;
+} HubStoreListRooms;
+
+/* §13: with @ban_ms > 0, every hello of @user is BANNED for that long from
+ * now; then every connection of @user (only those of @device when it is set)
+ * is unregistered (as its bye would: presence goes as usual) and closed by
+ * its node with 4010 (the events' disconnect). Answered once every node that
+ * holds one of them closed them: delivered counts the connections closed. */
+typedef struct {
+  const char *user;
+  const char *device; /* (nullable) */
+  gint64 ban_ms;
+} HubStoreDisconnect;
 
 /* --- The node's side ----------------------------------------------------------------- */
 
@@ -310,6 +350,13 @@ typedef struct {
   /* This node's figures as the JSON object of /api/stats, for a store that
    * shares them with the other nodes. (transfer full) */
   char *(*node_stats) (gpointer node);
+  /* §13: closes the connections of this node named in @conn_ids (those
+   * still open) with 4010; returns how many it closed. */
+  guint (*disconnect) (gpointer node, const char *const *conn_ids, guint n_conn_ids);
+  /* This node's open connections of @user past hello, appended to @out (of
+   * HubStoreConnection, strings valid until the loop runs again): a store of
+   * one node keeps no connections of its own, the node's are the state. */
+  void (*connections) (gpointer node, const char *user, GArray *out);
 } HubStoreEvents;
 
 /* A cluster's figures (/metrics, /api/stats). */
@@ -350,6 +397,12 @@ typedef struct {
   void (*hello) (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data);
   void (*resume) (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gpointer data);
   void (*bye) (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data);
+  /* §13's server API. */
+  void (*list_rooms) (HubStore *store, const HubStoreListRooms *args, HubStoreFunc done,
+                      gpointer data);
+  void (*user_info) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
+  void (*disconnect) (HubStore *store, const HubStoreDisconnect *args, HubStoreFunc done,
+                      gpointer data);
   /* Answers once every operation given before has been answered and the
    * deliveries they caused on this node were handed to the events. */
   void (*sync) (HubStore *store, HubStoreFunc done, gpointer data);
