@@ -2,15 +2,14 @@
  * over real sockets. HubClient: a connection kept past several deadlines by
  * its token provider; 4003 without a provider reported once, no reconnect
  * loop; a refused refresh, then 4003 and a reconnect with a fresh token;
- * 4010 (from a small fake server: the server API that sends it is not in
- * this tree yet) final. hub-client: --token-command minting 5 s tokens kept
- * connected for 20 s; a plain --token closed 4003 and saying so; a room
- * token into a private room; --token-file rotated on disk between
- * refreshes; `hub-client token` minting tokens the server takes, and its
- * bad input refused in one line; hostile token commands (empty, failing,
- * huge, binary, hanging) at start and at a refresh, each one line within
- * bounds. The @redis variant runs what involves the server in cluster mode
- * (two nodes where a second one tells more). */
+ * 4010 final (from a small fake server closing with it, and from the real
+ * server API's /api/disconnect, after an /api/remove hub-client reports). hub-client:
+ * --token-command minting 5 s tokens kept connected for 20 s; a plain --token closed 4003 and
+ * saying so; a room token into a private room; --token-file rotated on disk between refreshes;
+ * `hub-client token` minting tokens the server takes, and its bad input refused in one line;
+ * hostile token commands (empty, failing, huge, binary, hanging) at start and at a refresh, each
+ * one line within bounds. The @redis variant runs what involves the server in cluster mode (two
+ * nodes where a second one tells more). */
 #include "test-client-util.h"
 
 #include "hub-test-redis.h"
@@ -954,6 +953,87 @@ START_TEST (hub_client_expiry_without_source)
 }
 END_TEST
 
+/* A token with the admin claim, for the server API (§13). (transfer full) */
+static char *
+mint_admin (void)
+{
+  g_autoptr (JsonObject) claims = json_object_new ();
+
+  json_object_set_string_member (claims, "sub", "backend");
+  json_object_set_int_member (claims, "exp", now_s () + 3600);
+  json_object_set_boolean_member (claims, "admin", TRUE);
+  return hub_auth_mint_claims (SECRET, strlen (SECRET), claims);
+}
+
+/* The backend through the real server API (§13), on the other node in the
+ * @redis variant: `POST /api/remove` takes hub-client out of a room (it says
+ * so and drops the room, issue 16), then `POST /api/disconnect` closes it
+ * with 4010: one plain line, exit 3, and no reconnect although hub-client
+ * could mint itself a fresh token (--secret). */
+START_TEST (removed_then_disconnected_through_the_api)
+{
+  Servers servers;
+  const char *args[] = {"--user", "liv", "--device", "laptop", "--secret", SECRET, NULL};
+  g_autoptr (ClientProc) proc = NULL;
+  g_autofree char *admin = mint_admin ();
+  g_autoptr (HubTestHttpResponse) removed = NULL;
+  g_autoptr (HubTestHttpResponse) disconnected = NULL;
+  g_autoptr (HubTestHttpResponse) user = NULL;
+  g_autoptr (JsonObject) answer = NULL;
+  g_autoptr (JsonObject) details = NULL;
+  int status;
+
+  servers_start (&servers);
+  proc = client_proc_start_open (hub_test_server_port (servers.a), args);
+  expect_err (proc, "* connected to ", 1, scaled (10000));
+  client_proc_send_line (proc, "/join crew");
+  expect_out (proc, "* joined crew", scaled (5000));
+  client_proc_send_line (proc, "/join deck");
+  expect_out (proc, "* joined deck", scaled (5000));
+
+  removed = hub_test_http_post (servers_port_b (&servers), "/api/remove", admin,
+                                "{\"room\":\"crew\",\"user\":\"liv\"}");
+  ck_assert_msg (removed->status == 200, "remove: %u %s", removed->status, removed->body);
+  expect_err (proc, "[crew] ! you are no longer in this room: left from another device or removed",
+              1, scaled (5000));
+  /* Still connected, still in deck, out of crew. */
+  client_proc_send_line (proc, "/rooms");
+  expect_out (proc, "deck", scaled (5000));
+  {
+    g_autofree char *bearer = g_strdup_printf ("Authorization: Bearer %s", admin);
+    const char *headers[] = {bearer, NULL};
+
+    user = hub_test_http_request (servers_port_b (&servers), "GET", "/api/users/liv", headers, NULL,
+                                  NULL);
+    ck_assert_msg (user != NULL && user->status == 200, "GET /api/users/liv answers 200");
+  }
+  details = hub_test_http_response_json (user);
+  {
+    JsonArray *rooms = hub_test_json_array (details, "rooms");
+
+    ck_assert_msg (rooms != NULL && json_array_get_length (rooms) == 1 &&
+                       g_strcmp0 (json_array_get_string_element (rooms, 0), "deck") == 0,
+                   "liv is in deck only: %s", user->body);
+  }
+
+  disconnected = hub_test_http_post (servers_port_b (&servers), "/api/disconnect", admin,
+                                     "{\"user\":\"liv\"}");
+  ck_assert_msg (disconnected->status == 200, "disconnect: %u %s", disconnected->status,
+                 disconnected->body);
+  answer = hub_test_http_response_json (disconnected);
+  ck_assert_int_eq (hub_test_json_int (answer, "disconnected"), 1);
+  status = client_proc_wait (proc, scaled (10000));
+  ck_assert_msg (status == 3, "exit 3 after 4010, got %d; stderr:\n%s", status, proc->err->str);
+  ck_assert_msg (strstr (proc->err->str,
+                         "* connection lost: disconnected by the server (close code 4010") != NULL,
+                 "one clear line; stderr:\n%s", proc->err->str);
+  ck_assert_msg (count_in (proc->err->str, "* connecting to ") == 1 &&
+                     strstr (proc->err->str, "reconnecting") == NULL,
+                 "no reconnect; stderr:\n%s", proc->err->str);
+  servers_stop (&servers);
+}
+END_TEST
+
 /* A room token lets hub-client into a private room its own token does not
  * name: refused without it, joined with `/join ROOM TOKEN` and with
  * --room-token then `/join ROOM`; the room's messages (from the other node
@@ -1222,6 +1302,7 @@ main (int argc, char **argv)
   HUB_TEST_ADD (suite, room_token_joins_private_room, 60);
   HUB_TEST_ADD (suite, token_file_rotated, 90);
   HUB_TEST_ADD (suite, token_subcommand_accepted, 60);
+  HUB_TEST_ADD (suite, removed_then_disconnected_through_the_api, 60);
   if (!hub_test_store_is_redis ()) {
     /* The client's own behaviour, whatever the store: once. */
     HUB_TEST_ADD (suite, closed_4010_is_final, 60);
