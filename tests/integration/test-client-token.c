@@ -998,7 +998,7 @@ START_TEST (removed_then_disconnected_through_the_api)
               1, scaled (5000));
   /* Still connected, still in deck, out of crew. */
   client_proc_send_line (proc, "/rooms");
-  expect_out (proc, "deck", scaled (5000));
+  expect_out (proc, "* rooms: deck (1 member", scaled (5000));
   {
     g_autofree char *bearer = g_strdup_printf ("Authorization: Bearer %s", admin);
     const char *headers[] = {bearer, NULL};
