@@ -130,31 +130,41 @@ hub_lg_plan_device_name (guint slot)
   return g_strdup_printf ("d%u", slot);
 }
 
+/* The index in "<prefix><kind><digits>" (@len bytes), below @limit. */
 static guint
-index_after (const HubLgPlan *plan, const char *name, char kind, guint limit)
+index_after (const HubLgPlan *plan, const char *name, gsize len, char kind, guint limit)
 {
   const char *prefix = kind == 'u' ? plan->user_prefix : plan->prefix;
   gsize n = strlen (prefix);
-  guint64 v;
+  guint64 v = 0;
 
-  if (name == NULL || strncmp (name, prefix, n) != 0 || name[n] != kind)
-    return G_MAXUINT;
-  if (!g_ascii_string_to_unsigned (name + n + 1, 10, 0, limit == 0 ? 0 : limit - 1, &v, NULL))
+  if (name == NULL || len < n + 2 || memcmp (name, prefix, n) != 0 || name[n] != kind)
     return G_MAXUINT;
   /* "r007" is not ours: we never write leading zeros. */
-  if (name[n + 1] == '0' && name[n + 2] != '\0')
+  if (name[n + 1] == '0' && len > n + 2)
     return G_MAXUINT;
-  return (guint)v;
+  for (gsize i = n + 1; i < len; i++) {
+    if (!g_ascii_isdigit (name[i]) || i - n > 10)
+      return G_MAXUINT;
+    v = v * 10 + (guint64)(name[i] - '0');
+  }
+  return v < limit ? (guint)v : G_MAXUINT;
 }
 
 guint
 hub_lg_plan_room_index (const HubLgPlan *plan, const char *name)
 {
-  return index_after (plan, name, 'r', plan->n_rooms);
+  return hub_lg_plan_room_index_len (plan, name, name != NULL ? strlen (name) : 0);
+}
+
+guint
+hub_lg_plan_room_index_len (const HubLgPlan *plan, const char *name, gsize len)
+{
+  return index_after (plan, name, len, 'r', plan->n_rooms);
 }
 
 guint
 hub_lg_plan_user_index (const HubLgPlan *plan, const char *name)
 {
-  return index_after (plan, name, 'u', plan->n_users);
+  return index_after (plan, name, name != NULL ? strlen (name) : 0, 'u', plan->n_users);
 }

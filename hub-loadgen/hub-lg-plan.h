@@ -45,6 +45,8 @@ char *hub_lg_plan_room_name (const HubLgPlan *plan, guint room);
 char *hub_lg_plan_device_name (guint slot);
 /* The room index in a wire name, or G_MAXUINT when it is not one of ours. */
 guint hub_lg_plan_room_index (const HubLgPlan *plan, const char *name);
+/* The same for @len bytes of @name (no NUL needed). */
+guint hub_lg_plan_room_index_len (const HubLgPlan *plan, const char *name, gsize len);
 /* The user index in a wire name, or G_MAXUINT. */
 guint hub_lg_plan_user_index (const HubLgPlan *plan, const char *name);
 

@@ -48,6 +48,7 @@ typedef enum {
   HUB_LG_TYPING_RECEIVED,
   HUB_LG_STATUS_RECEIVED,
   HUB_LG_PRESENCE_RECEIVED,
+  HUB_LG_FRAMES_UNREADABLE,  /* not JSON, no type, an unknown type, a late reply (errors too) */
   HUB_LG_RESUMES,            /* resumed frames */
   HUB_LG_RESUMES_INCOMPLETE, /* … with complete:false */
   HUB_LG_ERRORS,             /* everything counted in the errors table */

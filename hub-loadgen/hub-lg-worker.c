@@ -607,21 +607,51 @@ static void
 on_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
 {
   Device *d = user_data;
+  HubLgWorker *w = d->worker;
+  char kind[96];
 
-  if (event->type == HUB_CLIENT_EVENT_WELCOME)
-    on_welcome (d->worker, d);
+  switch (event->type) {
+    case HUB_CLIENT_EVENT_WELCOME:
+      on_welcome (w, d);
+      break;
+    case HUB_CLIENT_EVENT_INVALID:
+      /* Not JSON, or no type: counted, never skipped in silence. */
+      w->stats->c[HUB_LG_FRAMES_UNREADABLE]++;
+      hub_lg_stats_error (w->stats, "unreadable-frame");
+      break;
+    case HUB_CLIENT_EVENT_OTHER: {
+      const char *type = json_str (event->frame, "type");
+
+      /* A reply to a request that already timed out, or a type we do not know. */
+      w->stats->c[HUB_LG_FRAMES_UNREADABLE]++;
+      if (event->frame != NULL && json_object_has_member (event->frame, "id"))
+        g_snprintf (kind, sizeof kind, "late-reply:%s", type != NULL ? type : "?");
+      else
+        g_snprintf (kind, sizeof kind, "unexpected-frame:%.60s", type != NULL ? type : "?");
+      hub_lg_stats_error (w->stats, kind);
+      break;
+    }
+    default:
+      break;
+  }
 }
 
-/* ---- receiving ---- */
+/* ---- receiving ----
+ *
+ * Message, direct, typing and status frames come through on_peeked: HubClient
+ * reads them in place (no JSON tree, no allocation) and they are accounted
+ * from the spans. Everything else (welcome, replies, resumed, presence, and
+ * any frame the in-place reader would not take) comes through on_frame as a
+ * tree. Both end in the same accounting below. */
 
+/* A message frame of @room (G_MAXUINT: not a room of ours) with @seq (-1:
+ * none), scheduled at @sent_ns (-1: its payload did not say). */
 static void
-on_message (HubLgWorker *w, Device *d, JsonObject *frame)
+account_message (HubLgWorker *w, Device *d, guint room, gint64 seq, gint64 sent_ns)
 {
-  guint room = hub_lg_plan_room_index (w->plan, json_str (frame, "room"));
   HubLgSub *sub = room != G_MAXUINT ? device_sub (d, room) : NULL;
-  gint64 seq, sent_ns;
 
-  if (sub == NULL || !json_int (frame, "seq", &seq)) {
+  if (sub == NULL || seq < 0) {
     w->stats->c[HUB_LG_MESSAGES_FOREIGN]++;
     hub_lg_stats_error (w->stats, "unexpected-message");
     return;
@@ -631,7 +661,7 @@ on_message (HubLgWorker *w, Device *d, JsonObject *frame)
     w->stats->c[HUB_LG_MESSAGES_REPLAYED]++;
   } else {
     w->stats->c[HUB_LG_MESSAGES_LIVE]++;
-    if (json_int (json_obj (frame, "payload"), "t", &sent_ns)) {
+    if (sent_ns >= 0) {
       gint64 latency = now_ns () - sent_ns;
 
       hub_lg_histogram_record (w->stats->latency, latency);
@@ -653,6 +683,74 @@ on_message (HubLgWorker *w, Device *d, JsonObject *frame)
   }
 }
 
+/* A direct frame; @echo: a copy of our own user's direct. */
+static void
+account_direct (HubLgWorker *w, gboolean echo, gint64 sent_ns)
+{
+  if (echo) {
+    w->stats->c[HUB_LG_DIRECT_ECHOES]++;
+    return;
+  }
+  w->stats->c[HUB_LG_DIRECT_RECEIVED]++;
+  if (sent_ns >= 0)
+    hub_lg_histogram_record (w->stats->direct, now_ns () - sent_ns);
+}
+
+/* The payload's scheduled time ("t"), or -1. */
+static gint64
+peeked_sent_ns (const HubClientPeekedFrame *frame)
+{
+  gint64 t;
+
+  if (frame->payload == NULL || !hub_client_peek_int (frame->payload, frame->payload_len, "t", &t))
+    return -1;
+  return t;
+}
+
+static gboolean
+on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_data)
+{
+  Device *d = user_data;
+  HubLgWorker *w = d->worker;
+  const char *me = d->user->name;
+
+  if (w->tearing_down)
+    return TRUE;
+  switch (frame->type) {
+    case HUB_CLIENT_EVENT_MESSAGE:
+      account_message (w, d, hub_lg_plan_room_index_len (w->plan, frame->room, frame->room_len),
+                       frame->seq, peeked_sent_ns (frame));
+      break;
+    case HUB_CLIENT_EVENT_DIRECT:
+      account_direct (w,
+                      frame->from != NULL && frame->from_len == strlen (me) &&
+                          memcmp (frame->from, me, frame->from_len) == 0,
+                      peeked_sent_ns (frame));
+      break;
+    case HUB_CLIENT_EVENT_TYPING:
+      w->stats->c[HUB_LG_TYPING_RECEIVED]++;
+      break;
+    case HUB_CLIENT_EVENT_STATUS:
+      w->stats->c[HUB_LG_STATUS_RECEIVED]++;
+      break;
+    default:
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+on_message (HubLgWorker *w, Device *d, JsonObject *frame)
+{
+  gint64 seq = -1, sent_ns = -1;
+
+  if (!json_int (frame, "seq", &seq) || seq < 0)
+    seq = -1;
+  if (!json_int (json_obj (frame, "payload"), "t", &sent_ns))
+    sent_ns = -1;
+  account_message (w, d, hub_lg_plan_room_index (w->plan, json_str (frame, "room")), seq, sent_ns);
+}
+
 static void
 on_frame (HubClient *client, JsonObject *frame, const char *text, gpointer user_data)
 {
@@ -670,13 +768,9 @@ on_frame (HubClient *client, JsonObject *frame, const char *text, gpointer user_
       return;
     case 'd':
       if (strcmp (type, "direct") == 0) {
-        if (g_strcmp0 (json_str (frame, "from"), d->user->name) == 0) {
-          w->stats->c[HUB_LG_DIRECT_ECHOES]++;
-        } else {
-          w->stats->c[HUB_LG_DIRECT_RECEIVED]++;
-          if (json_int (json_obj (frame, "payload"), "t", &sent_ns))
-            hub_lg_histogram_record (w->stats->direct, now_ns () - sent_ns);
-        }
+        if (!json_int (json_obj (frame, "payload"), "t", &sent_ns))
+          sent_ns = -1;
+        account_direct (w, g_strcmp0 (json_str (frame, "from"), d->user->name) == 0, sent_ns);
       }
       return;
     case 't':
@@ -830,7 +924,8 @@ do_setup (HubLgWorker *w, gpointer data)
   const HubLgConfig *c = w->config;
   const HubLgPlan *plan = w->plan;
   gint64 exp = g_get_real_time () / G_USEC_PER_SEC + TOKEN_LIFETIME_S;
-  static const HubClientCallbacks callbacks = {on_state, on_event, on_frame};
+  static const HubClientCallbacks callbacks = {
+      .state_changed = on_state, .event = on_event, .frame = on_frame, .peeked = on_peeked};
 
   w->ticker = g_source_new (&ticker_funcs, sizeof (GSource));
   g_source_set_callback (w->ticker, on_tick, w, NULL);

@@ -4,6 +4,7 @@
  * a HubClientTransportClass (libwebsockets in hub-client-lws.c). */
 #include "hub/hub-client.h"
 
+#include "hub-client-peek.h"
 #include "hub-client-private.h"
 #include "hub-client-scan.h"
 #include "hub/hub-error.h"
@@ -58,7 +59,13 @@ struct _HubClient {
   GQueue deferred; /* Pending* (owned) failed before sending, delivered from a timer */
   gint64 next_id;
 
-  GHashTable *rooms;                          /* room (owned) → gint64* (owned) last seq seen */
+  GHashTable *rooms; /* room (owned) → gint64* (owned) last seq seen */
+  /* The room of the last peeked message (a key of rooms) and its slot, so
+   * that a run of messages in one room costs no hashing; NULL after any
+   * change of rooms. */
+  const char *peek_room; /* (unowned) */
+  gsize peek_room_len;
+  gint64 *peek_seq;                           /* (unowned) */
   char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
   gboolean ever_connected;
   HubClientCounters counters;
@@ -125,6 +132,14 @@ room_seq (HubClient *client, const char *room)
   return g_hash_table_lookup (client->rooms, room);
 }
 
+/* Call after any change of client->rooms: the peek cache may point into it. */
+static void
+rooms_changed (HubClient *client)
+{
+  client->peek_room = NULL;
+  client->peek_seq = NULL;
+}
+
 static void
 room_track (HubClient *client, const char *room, gint64 seq)
 {
@@ -132,6 +147,7 @@ room_track (HubClient *client, const char *room, gint64 seq)
 
   *slot = seq;
   g_hash_table_replace (client->rooms, g_strdup (room), slot);
+  rooms_changed (client);
 }
 
 /* ---- callbacks out ---- */
@@ -587,6 +603,7 @@ handle_welcome (HubClient *client, JsonObject *frame)
       if (!g_hash_table_contains (listed, room))
         g_hash_table_iter_remove (&iter);
     }
+    rooms_changed (client);
   }
   if (client->ever_connected)
     client->counters.reconnects++;
@@ -670,6 +687,7 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
       room_track (client, room, seq);
   } else if (ok && pending->is_leave && pending->room != NULL) {
     g_hash_table_remove (client->rooms, pending->room);
+    rooms_changed (client);
   }
   if (!ok) {
     const char *code = json_string (frame, "code");
@@ -755,8 +773,10 @@ handle_event (HubClient *client, JsonObject *frame, const char *type)
     /* Our own leave (from any device) ends the room's seq for us: a room
      * deleted and created again restarts at 1. */
     if (event.presence != NULL && strcmp (event.presence, "leave") == 0 && event.room != NULL &&
-        event.user != NULL && g_strcmp0 (event.user, client->welcome_user) == 0)
+        event.user != NULL && g_strcmp0 (event.user, client->welcome_user) == 0) {
       g_hash_table_remove (client->rooms, event.room);
+      rooms_changed (client);
+    }
   } else if (strcmp (type, "status") == 0) {
     event.type = HUB_CLIENT_EVENT_STATUS;
     event.user = json_string (frame, "user");
@@ -793,10 +813,140 @@ take_pending (HubClient *client, gint64 id)
   return NULL;
 }
 
-static void
-sink_received (gpointer owner, const char *text, gsize len)
+/* ---- the fast path (HubClientCallbacks.peeked) ---- */
+
+static gboolean
+peeked_type (const HubClientPeek *peek, HubClientEventType *type)
 {
-  HubClient *client = owner;
+  static const struct {
+    const char *name;
+    gsize len;
+    HubClientEventType type;
+  } types[] = {
+      {"message", 7, HUB_CLIENT_EVENT_MESSAGE},
+      {"direct", 6, HUB_CLIENT_EVENT_DIRECT},
+      {"typing", 6, HUB_CLIENT_EVENT_TYPING},
+      {"status", 6, HUB_CLIENT_EVENT_STATUS},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
+    if (peek->type_len == types[i].len && memcmp (peek->type, types[i].name, peek->type_len) == 0) {
+      *type = types[i].type;
+      return TRUE;
+    }
+  }
+  return FALSE;
+}
+
+/* The last seq slot of @room (@len bytes, no NUL), or NULL when untracked. */
+static gint64 *
+room_seq_span (HubClient *client, const char *room, gsize len)
+{
+  char stack[128];
+  g_autofree char *heap = NULL;
+  gpointer key, slot;
+
+  if (client->peek_room != NULL && client->peek_room_len == len &&
+      memcmp (client->peek_room, room, len) == 0)
+    return client->peek_seq;
+  if (len < sizeof stack) {
+    memcpy (stack, room, len);
+    stack[len] = '\0';
+  }
+  if (!g_hash_table_lookup_extended (
+          client->rooms, len < sizeof stack ? stack : (heap = g_strndup (room, len)), &key, &slot))
+    return NULL;
+  client->peek_room = key;
+  client->peek_room_len = len;
+  client->peek_seq = slot;
+  return slot;
+}
+
+/* handle_message's bookkeeping for a message the peeked callback handled:
+ * seq tracking (for resume), duplicates and gaps counted, GAP events. */
+static void
+track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
+{
+  gint64 *last;
+
+  if (frame->room == NULL || frame->seq < 0)
+    return;
+  last = room_seq_span (client, frame->room, frame->room_len);
+  if (last != NULL && frame->seq <= *last) {
+    client->counters.duplicates++;
+    return;
+  }
+  if (last == NULL || frame->seq > *last + 1) {
+    g_autofree char *room = g_strndup (frame->room, frame->room_len);
+
+    if (last == NULL) {
+      room_track (client, room, frame->seq);
+    } else {
+      HubClientEvent gap = {
+          .type = HUB_CLIENT_EVENT_GAP,
+          .room = room,
+          .from_seq = *last + 1,
+          .to_seq = frame->seq - 1,
+      };
+
+      client->counters.gaps++;
+      *last = frame->seq;
+      emit_event (client, &gap);
+    }
+  } else {
+    *last = frame->seq;
+  }
+  client->counters.messages++;
+}
+
+/* Offers @text to the peeked callback; TRUE when it was handled there (or the
+ * client was freed meanwhile): nothing more to do with it. */
+static gboolean
+offer_peeked (HubClient *client, const char *text, gsize len)
+{
+  HubClientPeek peek;
+  HubClientPeekedFrame frame = {.text = text, .len = len};
+  gboolean handled, gone;
+
+  if (!hub_client_peek (text, len, &peek) || peek.has_id || peek.type == NULL ||
+      !peeked_type (&peek, &frame.type))
+    return FALSE;
+  frame.room = peek.room;
+  frame.room_len = peek.room_len;
+  frame.from = peek.from;
+  frame.from_len = peek.from_len;
+  frame.user = peek.user;
+  frame.user_len = peek.user_len;
+  frame.seq = peek.seq;
+  frame.payload = peek.payload;
+  frame.payload_len = peek.payload_len;
+  enter (client);
+  handled = client->callbacks.peeked (client, &frame, client->user_data);
+  if (handled && !client->free_pending) {
+    client->counters.frames_in++;
+    if (frame.type == HUB_CLIENT_EVENT_MESSAGE)
+      track_peeked (client, &frame);
+  }
+  gone = client->free_pending;
+  leave (client);
+  return handled || gone;
+}
+
+/* A frame that is not a JSON object with a string "type": said, not dropped. */
+static void
+emit_invalid (HubClient *client, const char *text, gsize len)
+{
+  g_autofree char *copy = g_strndup (text, len);
+  HubClientEvent event = {.type = HUB_CLIENT_EVENT_INVALID, .text = copy};
+
+  enter (client);
+  emit_event (client, &event);
+  leave (client);
+}
+
+static void
+receive_tree (HubClient *client, const char *text, gsize len)
+{
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (JsonNode) scanned = hub_client_scan_frame (text, len);
   JsonNode *root = scanned;
@@ -807,16 +957,15 @@ sink_received (gpointer owner, const char *text, gsize len)
   /* The fast reader takes the plain frames servers send; JsonParser the rest. */
   if (root == NULL) {
     parser = json_parser_new_immutable ();
-    if (!json_parser_load_from_data (parser, text, (gssize)len, NULL))
-      return;
-    root = json_parser_get_root (parser);
+    if (json_parser_load_from_data (parser, text, (gssize)len, NULL))
+      root = json_parser_get_root (parser);
   }
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  frame = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  type = frame != NULL ? json_string (frame, "type") : NULL;
+  if (type == NULL) {
+    emit_invalid (client, text, len);
     return;
-  frame = json_node_get_object (root);
-  type = json_string (frame, "type");
-  if (type == NULL)
-    return;
+  }
 
   enter (client);
   client->counters.frames_in++;
@@ -839,6 +988,16 @@ sink_received (gpointer owner, const char *text, gsize len)
     }
   }
   leave (client);
+}
+
+static void
+sink_received (gpointer owner, const char *text, gsize len)
+{
+  HubClient *client = owner;
+
+  if (client->callbacks.peeked != NULL && !client->free_pending && offer_peeked (client, text, len))
+    return;
+  receive_tree (client, text, len);
 }
 
 static const HubClientTransportSink sink = {

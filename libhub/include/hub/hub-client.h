@@ -54,6 +54,7 @@ typedef enum {
   HUB_CLIENT_EVENT_ERROR,     /* code, text: an error frame that answers no pending request */
   HUB_CLIENT_EVENT_GAP,       /* room, from_seq..to_seq: messages this client never saw */
   HUB_CLIENT_EVENT_OTHER,     /* any other frame (unknown type, reply to a /raw id…) */
+  HUB_CLIENT_EVENT_INVALID,   /* text: a frame that is not a JSON object with a string type */
 } HubClientEventType;
 
 /* A server frame that is not the reply to a request, typed. Every pointer is
@@ -61,7 +62,7 @@ typedef enum {
  * or 0. */
 typedef struct {
   HubClientEventType type;
-  JsonObject *frame; /* the whole frame; NULL for GAP */
+  JsonObject *frame; /* the whole frame; NULL for GAP and INVALID */
   const char *room;
   gint64 seq;
   const char *from;
@@ -75,11 +76,25 @@ typedef struct {
   gint64 from_seq, to_seq; /* RESUMED; GAP: the first and last missing seq */
   gboolean complete;       /* RESUMED */
   const char *code;        /* ERROR */
-  const char *text;        /* ERROR: the message field */
+  const char *text;        /* ERROR: the message field; INVALID: the frame */
   const char *conn;        /* WELCOME */
   const char *node;        /* WELCOME */
   JsonArray *rooms;        /* WELCOME */
 } HubClientEvent;
+
+/* A server frame read in place by HubClient's fast reader, for
+ * HubClientCallbacks.peeked: spans of the frame's text (not NUL-terminated),
+ * valid during the callback only; absent members are NULL with length 0. */
+typedef struct {
+  HubClientEventType type; /* MESSAGE, DIRECT, TYPING or STATUS */
+  const char *text;        /* the whole frame */
+  gsize len;
+  const char *room, *from, *user;
+  gsize room_len, from_len, user_len;
+  gint64 seq;          /* MESSAGE; -1 when absent */
+  const char *payload; /* MESSAGE, DIRECT: the payload's JSON text */
+  gsize payload_len;
+} HubClientPeekedFrame;
 
 /* Every member is optional. Callbacks run on the client's main context;
  * replies and events never run from inside a hub_client_*() call (state
@@ -93,6 +108,16 @@ typedef struct {
   /* Every frame received, replies included, before it is handled (for a raw
    * JSON log). @text is the frame as it came. */
   void (*frame) (HubClient *client, JsonObject *frame, const char *text, gpointer user_data);
+  /* For a program that counts what it receives (hub-loadgen): every message,
+   * direct, typing and status frame that answers no request is offered here
+   * first, read without building a JSON tree (no allocation), provided the
+   * fast reader can read it exactly (a well-formed object whose "type",
+   * "room", "from", "user" are plain strings and "seq" a plain integer; the
+   * rest goes the usual way). Return TRUE when handled: then neither `frame`
+   * nor an event runs for it, and HubClient only tracks a message's seq for
+   * resume. Nothing is dropped before this call: duplicates are offered too.
+   * FALSE: the frame is handled as any other. */
+  gboolean (*peeked) (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_data);
 } HubClientCallbacks;
 
 /* The reply to a request: @reply is the `ok` (or other reply) frame, or the
@@ -103,6 +128,12 @@ typedef struct {
  * (the client was freed; then the callback runs inside hub_client_free). */
 typedef void (*HubClientReplyFunc) (HubClient *client, JsonObject *reply, const GError *error,
                                     gpointer user_data);
+
+/* The integer member @name of the JSON object @json (@len bytes, e.g. a
+ * peeked frame's payload) into *@value, read in place. FALSE when @json is not
+ * a well-formed JSON object, has no such member (or has it twice), or it is
+ * not an integer of at most 18 digits. */
+gboolean hub_client_peek_int (const char *json, gsize len, const char *name, gint64 *value);
 
 /* ---- transport (libwebsockets by default; tests plug in a fake) ---- */
 

@@ -1,0 +1,38 @@
+/* hub-client-peek.h: HubClient's in-place reader of received frames (private
+ * to libhub). Where hub-client-scan.h builds the JsonNode tree of a frame,
+ * this one builds nothing: it walks the text once, checks that it is one
+ * well-formed JSON object, and hands back where the few members HubClient's
+ * fast path needs sit in the text. A program that only counts what it
+ * receives (hub-loadgen) so pays no allocation per frame. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Spans of the frame's text (not NUL-terminated); NULL and 0 when absent. */
+typedef struct {
+  const char *type, *room, *from, *user;
+  gsize type_len, room_len, from_len, user_len;
+  const char *payload; /* the payload's JSON text, whatever its kind */
+  gsize payload_len;
+  gint64 seq;      /* -1 when absent */
+  gboolean has_id; /* an "id" member of any kind: a reply */
+} HubClientPeek;
+
+/* Reads @text (@len bytes) into @peek. TRUE when it is one JSON object (and
+ * whitespace) whose structure is well formed — strings closed and free of
+ * control characters, escapes valid, numbers in JSON's grammar, brackets
+ * balanced and at most 32 deep — and whose members of interest read
+ * exactly: "type", "room", "from", "user" strings without escapes (a value of
+ * another kind is reported absent, as json-glib's string getters do), "seq" a
+ * non-negative integer of at most 18 digits, none of them twice, no top-level
+ * member name with an escape. FALSE otherwise: the caller then reads the frame the slow way
+ * (JsonParser), which keeps every odd case on json-glib's behaviour. Strings
+ * are not checked for valid UTF-8 (the names read are compared with ASCII
+ * names by their users; the tree path checks it). */
+gboolean hub_client_peek (const char *text, gsize len, HubClientPeek *peek);
+
+/* hub_client_peek_int(), for peeked payloads, is public (hub/hub-client.h). */
+
+G_END_DECLS
