@@ -60,7 +60,8 @@ typedef struct {
   GHashTable *errors; /* kind (owned) → guint64* (owned): "error:rate_limited", "close:4009"… */
   GHashTable *closes; /* close code as text (owned) → guint64* (owned), every close */
   HubLgHistogram *latency; /* (owned) ns, scheduled send → delivery, live messages */
-  HubLgHistogram *recent;  /* (owned) the same, since the last progress line */
+  HubLgHistogram *recent;  /* (owned) the same, since the last snapshot (a worker records
+                            * here only, and adds it to latency at each snapshot) */
   HubLgHistogram *direct;  /* (owned) ns, scheduled send → delivery, directs */
   HubLgHistogram *ack;     /* (owned) ns, scheduled send → publish reply */
   HubLgHistogram *connect; /* (owned) ns, connect → welcome (first connection) */

@@ -5,6 +5,8 @@
  * (hub-lg-ledger) before HubClient itself handles it. */
 #include "hub-lg-worker.h"
 
+#include "hub-lg-wire.h"
+
 #include <hub/hub-auth.h>
 #include <hub/hub-client.h>
 #include <hub/hub-error.h>
@@ -104,6 +106,16 @@ now_ns (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (gint64)ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+/* When the frame being accounted arrived: the time its bytes were found read
+ * (one clock read per batch of frames), or now. */
+static gint64
+received_ns (void)
+{
+  gint64 t = hub_lg_wire_read_time_ns ();
+
+  return t != 0 ? t : now_ns ();
 }
 
 static gboolean
@@ -661,12 +673,9 @@ account_message (HubLgWorker *w, Device *d, guint room, gint64 seq, gint64 sent_
     w->stats->c[HUB_LG_MESSAGES_REPLAYED]++;
   } else {
     w->stats->c[HUB_LG_MESSAGES_LIVE]++;
-    if (sent_ns >= 0) {
-      gint64 latency = now_ns () - sent_ns;
-
-      hub_lg_histogram_record (w->stats->latency, latency);
-      hub_lg_histogram_record (w->stats->recent, latency);
-    }
+    /* Into `recent` only: the snapshot adds it to `latency`. */
+    if (sent_ns >= 0)
+      hub_lg_histogram_record (w->stats->recent, received_ns () - sent_ns);
   }
   switch (hub_lg_sub_receive (sub, seq)) {
     case HUB_LG_RECEIPT_GAP:
@@ -693,18 +702,14 @@ account_direct (HubLgWorker *w, gboolean echo, gint64 sent_ns)
   }
   w->stats->c[HUB_LG_DIRECT_RECEIVED]++;
   if (sent_ns >= 0)
-    hub_lg_histogram_record (w->stats->direct, now_ns () - sent_ns);
+    hub_lg_histogram_record (w->stats->direct, received_ns () - sent_ns);
 }
 
-/* The payload's scheduled time ("t"), or -1. */
+/* The payload's scheduled time ("t", read by HubClient in the same pass), or -1. */
 static gint64
 peeked_sent_ns (const HubClientPeekedFrame *frame)
 {
-  gint64 t;
-
-  if (frame->payload == NULL || !hub_client_peek_int (frame->payload, frame->payload_len, "t", &t))
-    return -1;
-  return t;
+  return frame->has_payload_int ? frame->payload_int : -1;
 }
 
 static gboolean
@@ -968,6 +973,8 @@ do_setup (HubLgWorker *w, gpointer data)
       if (c->source_addresses != NULL)
         options.bind_address =
             g_ptr_array_index (c->source_addresses, d->global % c->source_addresses->len);
+      options.transport = hub_lg_wire_transport (c->url);
+      options.peek_payload_int = "t";
       options.seed = (c->seed * 2654435761u) ^ (d->global + 1);
       if (options.seed == 0)
         options.seed = 1;
@@ -1158,6 +1165,9 @@ hub_lg_worker_stop_traffic (HubLgWorker *w)
 static void
 do_snapshot (HubLgWorker *w, gpointer data)
 {
+  /* Deliveries are recorded in `recent` alone (one record each); the whole
+   * run's histogram gets them here. */
+  hub_lg_histogram_merge (w->stats->latency, w->stats->recent);
   hub_lg_stats_merge (data, w->stats);
   hub_lg_histogram_reset (w->stats->recent);
 }

@@ -3,8 +3,6 @@
  * byte, and nothing is copied or allocated. */
 #include "hub-client-peek.h"
 
-#include "hub/hub-client.h"
-
 #include <string.h>
 
 /* As hub-client-scan.c: deeper frames and longer numbers go the slow way. */
@@ -15,6 +13,12 @@ typedef struct {
   const char *p;
   const char *end;
 } Cur;
+
+static inline gboolean
+is_digit (char c)
+{
+  return (guchar)(c - '0') < 10;
+}
 
 /* 1 for the bytes that end a run of plain string bytes: the control
  * characters, '"' (34) and '\\' (92). */
@@ -37,14 +41,54 @@ skip_space (Cur *c)
 /* At '"': moves past the closing quote. FALSE when the string is not closed,
  * holds a control character or a bad escape. *@escaped tells whether it had
  * an escape (its text then differs from its value). */
+/* The special bytes ('"', '\\', below 0x20) among the 8 of @x, as the high
+ * bit of each such byte: the "has a zero byte" and "has a byte less than n"
+ * word tricks. A borrow may also flag a byte above a special one, never
+ * below it, so the lowest flag always marks the first special byte. */
+static inline guint64
+special_bytes (guint64 x)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
+  guint64 quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+  guint64 found =
+      ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((x - ones * 0x20) & ~x);
+
+  return found & highs;
+}
+
 static gboolean
 skip_string (Cur *c, gboolean *escaped)
 {
   const char *p = c->p + 1, *end = c->end;
 
   for (;;) {
-    while (p < end && !special[(guchar)*p])
-      p++;
+    /* Eight bytes at a time (the first special one found by its flag, on a
+     * little-endian machine), the last few byte by byte. */
+    for (;;) {
+      guint64 x, found;
+
+      if (end - p < 8) {
+        while (p < end && !special[(guchar)*p])
+          p++;
+        break;
+      }
+      memcpy (&x, p, 8);
+      found = special_bytes (x);
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+      if (found != 0) {
+        p += __builtin_ctzll (found) / 8;
+        break;
+      }
+#else
+      if (found != 0) {
+        while (!special[(guchar)*p])
+          p++;
+        break;
+      }
+#endif
+      p += 8;
+    }
     if (p == end)
       return FALSE;
     if (*p == '"') {
@@ -88,13 +132,13 @@ skip_number (Cur *c)
   if (p < end && *p == '-')
     p++;
   digits = p;
-  while (p < end && g_ascii_isdigit (*p))
+  while (p < end && is_digit (*p))
     p++;
   if (p == digits || (*digits == '0' && p - digits > 1))
     return FALSE;
   if (p < end && *p == '.') {
     digits = ++p;
-    while (p < end && g_ascii_isdigit (*p))
+    while (p < end && is_digit (*p))
       p++;
     if (p == digits)
       return FALSE;
@@ -104,7 +148,7 @@ skip_number (Cur *c)
     if (p < end && (*p == '+' || *p == '-'))
       p++;
     digits = p;
-    while (p < end && g_ascii_isdigit (*p))
+    while (p < end && is_digit (*p))
       p++;
     if (p == digits)
       return FALSE;
@@ -126,7 +170,7 @@ read_int (Cur *c, gint64 *out)
     p++;
   }
   digits = p;
-  while (p < end && g_ascii_isdigit (*p))
+  while (p < end && is_digit (*p))
     value = value * 10 + (guint64)(*p++ - '0');
   if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
     return FALSE;
@@ -134,6 +178,25 @@ read_int (Cur *c, gint64 *out)
     return FALSE;
   c->p = p;
   *out = negative ? -(gint64)value : (gint64)value;
+  return TRUE;
+}
+
+/* An integer as read_int() takes it, not converted. */
+static gboolean
+skip_integer (Cur *c)
+{
+  const char *p = c->p, *end = c->end, *digits;
+
+  if (p < end && *p == '-')
+    p++;
+  digits = p;
+  while (p < end && is_digit (*p))
+    p++;
+  if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
+    return FALSE;
+  if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+    return FALSE;
+  c->p = p;
   return TRUE;
 }
 
@@ -270,6 +333,40 @@ is_name (const char *name, gsize len, const char *want, gsize want_len)
   return len == want_len && memcmp (name, want, len) == 0;
 }
 
+/* A member of the payload: the integer asked for, if it is that one. */
+static gboolean
+payload_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer data)
+{
+  HubClientPeek *peek = data;
+
+  /* An escaped name may spell the one asked for: only the slow path can tell. */
+  if (escaped)
+    return FALSE;
+  if (is_name (name, len, peek->payload_int_name, strlen (peek->payload_int_name))) {
+    if (peek->has_payload_int)
+      return FALSE; /* twice */
+    peek->has_payload_int = read_int (c, &peek->payload_int);
+    return peek->has_payload_int || skip_value (c, 2);
+  }
+  return skip_value (c, 2);
+}
+
+/* The payload value at the cursor (checked whole, and its integer member
+ * read when one is asked for and it is an object). */
+static gboolean
+read_payload (Cur *c, HubClientPeek *peek)
+{
+  peek->payload = c->p;
+  if (peek->payload_int_name != NULL && c->p < c->end && *c->p == '{') {
+    if (!walk_object (c, 2, payload_member, peek))
+      return FALSE;
+  } else if (!skip_value (c, 1)) {
+    return FALSE;
+  }
+  peek->payload_len = (gsize)(c->p - peek->payload);
+  return TRUE;
+}
+
 static gboolean
 peek_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer data)
 {
@@ -311,15 +408,8 @@ peek_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer dat
       }
       break;
     case 7:
-      if (is_name (name, len, "payload", 7)) {
-        const char *start = c->p;
-
-        if (peek->payload != NULL || !skip_value (c, 1))
-          return FALSE;
-        peek->payload = start;
-        peek->payload_len = (gsize)(c->p - start);
-        return TRUE;
-      }
+      if (is_name (name, len, "payload", 7))
+        return peek->payload == NULL && read_payload (c, peek);
       break;
     default:
       break;
@@ -333,50 +423,99 @@ peek_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer dat
   return skip_value (c, 1);
 }
 
+/* ---- the layouts hub-server writes ----
+ *
+ * hub-codec-encode.c writes a message as
+ *   {"type":"message","room":S,"seq":N,"from":S[,"device":S],"ts":N,"payload":V}
+ * and a direct as {"type":"direct","from":S,"to":S[,"device":S],"ts":N,"payload":V}.
+ * A frame laid out exactly so is read by matching that layout: the member
+ * names are compared where they must be instead of being scanned, which is
+ * most of the cost of a small frame. The values are read and checked as the
+ * walk below does (the payload is walked whole); any other layout goes to
+ * the walk. */
+
+/* Moves past the literal @word (@n bytes) if it is next. */
+static inline gboolean
+expect (Cur *c, const char *word, gsize n)
+{
+  if ((gsize)(c->end - c->p) < n || memcmp (c->p, word, n) != 0)
+    return FALSE;
+  c->p += n;
+  return TRUE;
+}
+
+#define EXPECT(c, literal) expect ((c), literal, sizeof literal - 1)
+
+/* The rest of a frame after its last member's name: the payload, '}', the end. */
+static gboolean
+layout_tail (Cur *c, HubClientPeek *peek)
+{
+  if (!EXPECT (c, ",\"ts\":") || !skip_integer (c) || !EXPECT (c, ",\"payload\":"))
+    return FALSE;
+  if (!read_payload (c, peek))
+    return FALSE;
+  if (!EXPECT (c, "}"))
+    return FALSE;
+  skip_space (c);
+  return c->p == c->end;
+}
+
+static gboolean
+layout_device (Cur *c)
+{
+  const char *device;
+  gsize device_len;
+
+  return !EXPECT (c, ",\"device\":") || read_plain_string (c, &device, &device_len);
+}
+
+static gboolean
+peek_layout (const char *text, gsize len, HubClientPeek *peek)
+{
+  Cur c = {text, text + len};
+
+  if (EXPECT (&c, "{\"type\":\"message\",\"room\":")) {
+    peek->type = text + 9;
+    peek->type_len = 7;
+    return read_plain_string (&c, &peek->room, &peek->room_len) && EXPECT (&c, ",\"seq\":") &&
+           read_int (&c, &peek->seq) && peek->seq >= 0 && EXPECT (&c, ",\"from\":") &&
+           read_plain_string (&c, &peek->from, &peek->from_len) && layout_device (&c) &&
+           layout_tail (&c, peek);
+  }
+  if (EXPECT (&c, "{\"type\":\"direct\",\"from\":")) {
+    const char *to;
+    gsize to_len;
+
+    peek->type = text + 9;
+    peek->type_len = 6;
+    return read_plain_string (&c, &peek->from, &peek->from_len) && EXPECT (&c, ",\"to\":") &&
+           read_plain_string (&c, &to, &to_len) && layout_device (&c) && layout_tail (&c, peek);
+  }
+  return FALSE;
+}
+
+static void
+peek_reset (HubClientPeek *peek)
+{
+  const char *name = peek->payload_int_name;
+
+  memset (peek, 0, sizeof *peek);
+  peek->payload_int_name = name;
+  peek->seq = -1;
+}
+
 gboolean
 hub_client_peek (const char *text, gsize len, HubClientPeek *peek)
 {
   Cur c = {text, text + len};
 
-  memset (peek, 0, sizeof *peek);
-  peek->seq = -1;
+  peek_reset (peek);
+  if (peek_layout (text, len, peek))
+    return TRUE;
+  peek_reset (peek);
   skip_space (&c);
   if (c.p == c.end || *c.p != '{' || !walk_object (&c, 1, peek_member, peek))
     return FALSE;
   skip_space (&c);
   return c.p == c.end;
-}
-
-typedef struct {
-  const char *name;
-  gsize name_len;
-  gint64 *value;
-  guint found;
-} IntMember;
-
-static gboolean
-int_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer data)
-{
-  IntMember *want = data;
-
-  if (escaped)
-    return FALSE;
-  if (is_name (name, len, want->name, want->name_len)) {
-    want->found++;
-    return want->found == 1 && read_int (c, want->value);
-  }
-  return skip_value (c, 1);
-}
-
-gboolean
-hub_client_peek_int (const char *text, gsize len, const char *name, gint64 *value)
-{
-  Cur c = {text, text + len};
-  IntMember want = {name, strlen (name), value, 0};
-
-  skip_space (&c);
-  if (c.p == c.end || *c.p != '{' || !walk_object (&c, 1, int_member, &want))
-    return FALSE;
-  skip_space (&c);
-  return c.p == c.end && want.found == 1;
 }

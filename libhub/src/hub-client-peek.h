@@ -18,9 +18,16 @@ typedef struct {
   gsize payload_len;
   gint64 seq;      /* -1 when absent */
   gboolean has_id; /* an "id" member of any kind: a reply */
+  /* The payload's top-level integer member named payload_int_name (set by
+   * the caller, NULL: none), when it is there once and is an integer of at
+   * most 18 digits. */
+  const char *payload_int_name;
+  gboolean has_payload_int;
+  gint64 payload_int;
 } HubClientPeek;
 
-/* Reads @text (@len bytes) into @peek. TRUE when it is one JSON object (and
+/* Reads @text (@len bytes) into @peek (whose payload_int_name the caller
+ * sets; the rest is filled in). TRUE when it is one JSON object (and
  * whitespace) whose structure is well formed — strings closed and free of
  * control characters, escapes valid, numbers in JSON's grammar, brackets
  * balanced and at most 32 deep — and whose members of interest read
@@ -32,7 +39,5 @@ typedef struct {
  * are not checked for valid UTF-8 (the names read are compared with ASCII
  * names by their users; the tree path checks it). */
 gboolean hub_client_peek (const char *text, gsize len, HubClientPeek *peek);
-
-/* hub_client_peek_int(), for peeked payloads, is public (hub/hub-client.h). */
 
 G_END_DECLS

@@ -37,6 +37,7 @@ struct _HubClient {
   char *url; /* (owned) */
   HubClientUrl parsed;
   char *user, *device, *token; /* (owned) (nullable) as asked */
+  char *peek_payload_int;      /* (owned) (nullable) */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
   guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
@@ -904,7 +905,7 @@ track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
 static gboolean
 offer_peeked (HubClient *client, const char *text, gsize len)
 {
-  HubClientPeek peek;
+  HubClientPeek peek = {.payload_int_name = client->peek_payload_int};
   HubClientPeekedFrame frame = {.text = text, .len = len};
   gboolean handled, gone;
 
@@ -920,6 +921,8 @@ offer_peeked (HubClient *client, const char *text, gsize len)
   frame.seq = peek.seq;
   frame.payload = peek.payload;
   frame.payload_len = peek.payload_len;
+  frame.has_payload_int = peek.has_payload_int;
+  frame.payload_int = peek.payload_int;
   enter (client);
   handled = client->callbacks.peeked (client, &frame, client->user_data);
   if (handled && !client->free_pending) {
@@ -1038,6 +1041,7 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->user = g_strdup (options->user);
   client->device = g_strdup (options->device);
   client->token = g_strdup (options->token);
+  client->peek_payload_int = g_strdup (options->peek_payload_int);
   client->auto_reconnect = options->auto_reconnect;
   client->backoff_min_ms = options->backoff_min_ms;
   client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
@@ -1073,6 +1077,7 @@ client_destroy (HubClient *client)
   g_free (client->user);
   g_free (client->device);
   g_free (client->token);
+  g_free (client->peek_payload_int);
   g_free (client);
 }
 

@@ -1,10 +1,12 @@
 /* test-client-peek.c: HubClient's in-place frame reader
  * (libhub/src/hub-client-peek.c): whatever it takes, JsonParser reads the same
  * way (the same type, room, from, user, seq, id and payload); malformed input
- * is refused, never half read; hub_client_peek_int() finds one integer member. */
+ * is refused, never half read; an integer member of the payload asked for
+ * is read in the same pass. */
 #include <check.h>
 #include <hub/hub-client.h>
 #include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../libhub/src/hub-client-peek.h"
@@ -28,6 +30,11 @@ static const char *const frames[] = {
     "999999999999999999}],\"empty\":{},\"list\":[[],[{}]]}",
     "{\"payload\":[1,\"two\",{\"three\":3}],\"seq\":7,\"type\":\"message\",\"room\":\"late\"}",
     "{}",
+    "{\"type\":\"message\",\"room\":\"r\",\"seq\":3,\"from\":\"u\",\"ts\":1,"
+    "\"payload\":{\"p\":1,\"pad\":\"x\",\"t\":12345678901234}}",
+    "{\"type\":\"direct\",\"from\":\"u\",\"to\":\"v\",\"ts\":1,\"payload\":{\"t\":-5}}",
+    "{\"type\":\"message\",\"room\":\"r\",\"seq\":3,\"from\":\"u\",\"ts\":1,"
+    "\"payload\":{\"t\":1.5,\"x\":[1,{\"t\":2}]}}",
     "{\"type\":\"message\",\"room\":7,\"from\":null,\"user\":[\"u\"],\"seq\":0}",
 };
 
@@ -66,12 +73,13 @@ check_span (JsonObject *frame, const char *name, const char *span, gsize len, co
 static gboolean
 check_agrees (const char *text, gsize len)
 {
-  HubClientPeek peek;
+  HubClientPeek peek = {0};
   g_autoptr (JsonObject) frame = NULL;
   JsonNode *seq;
 
   if (!hub_client_peek (text, len, &peek))
     return FALSE;
+  ck_assert_msg (!peek.has_payload_int, "no payload member was asked for");
   frame = parse (text, len);
   ck_assert_msg (frame != NULL, "JsonParser should read what the reader took: %.*s", (int)len,
                  text);
@@ -100,6 +108,27 @@ check_agrees (const char *text, gsize len)
   } else {
     ck_assert_msg (!json_object_has_member (frame, "payload"), "%s: payload missed", text);
   }
+  /* Asked for the payload's "t": read in the same pass, as JsonParser has it. */
+  {
+    HubClientPeek with_t = {.payload_int_name = "t"};
+    JsonNode *payload = json_object_get_member (frame, "payload");
+    JsonNode *t = payload != NULL && JSON_NODE_HOLDS_OBJECT (payload)
+                      ? json_object_get_member (json_node_get_object (payload), "t")
+                      : NULL;
+    gboolean plain_t =
+        t != NULL && JSON_NODE_HOLDS_VALUE (t) && json_node_get_value_type (t) == G_TYPE_INT64;
+
+    if (hub_client_peek (text, len, &with_t)) {
+      ck_assert_msg (with_t.seq == peek.seq && with_t.payload_len == peek.payload_len,
+                     "%s: asking for t changes nothing else", text);
+      if (with_t.has_payload_int)
+        ck_assert_msg (plain_t && json_node_get_int (t) == with_t.payload_int,
+                       "%s: payload t read as %" G_GINT64_FORMAT, text, with_t.payload_int);
+      else
+        ck_assert_msg (!plain_t || llabs (json_node_get_int (t)) > 999999999999999999LL,
+                       "%s: payload t missed", text);
+    }
+  }
   return TRUE;
 }
 
@@ -112,7 +141,7 @@ END_TEST
 
 START_TEST (test_fields)
 {
-  HubClientPeek peek;
+  HubClientPeek peek = {0};
 
   ck_assert (hub_client_peek (frames[0], strlen (frames[0]), &peek));
   ck_assert_msg (peek.type_len == 7 && memcmp (peek.type, "message", 7) == 0, "type");
@@ -125,6 +154,17 @@ START_TEST (test_fields)
                  "payload span");
   ck_assert (hub_client_peek (frames[2], strlen (frames[2]), &peek));
   ck_assert_msg (peek.has_id && peek.seq == 99, "a reply: id and seq");
+  {
+    static const char twice[] = "{\"type\":\"direct\",\"from\":\"u\",\"to\":\"v\",\"ts\":1,"
+                                "\"payload\":{\"t\":1,\"t\":2}}";
+    HubClientPeek with_t = {.payload_int_name = "t"};
+
+    ck_assert_msg (hub_client_peek (twice, strlen (twice), &peek), "taken when t is not asked for");
+    ck_assert_msg (!hub_client_peek (twice, strlen (twice), &with_t),
+                   "the asked member twice: left to the slow path");
+    ck_assert (hub_client_peek (frames[0], strlen (frames[0]), &with_t));
+    ck_assert_msg (with_t.has_payload_int && with_t.payload_int == 81234567890123, "payload t");
+  }
 }
 END_TEST
 
@@ -188,7 +228,7 @@ static const char *const refused[] = {
 START_TEST (test_refused)
 {
   for (guint i = 0; i < G_N_ELEMENTS (refused); i++) {
-    HubClientPeek peek;
+    HubClientPeek peek = {0};
 
     ck_assert_msg (!hub_client_peek (refused[i], strlen (refused[i]), &peek),
                    "the reader should refuse '%s'", refused[i]);
@@ -202,7 +242,7 @@ START_TEST (test_bounds)
   g_autoptr (GString) ok = g_string_new ("{\"a\":");
   g_autoptr (GString) deep = g_string_new ("{\"a\":");
   g_autoptr (GString) hostile = g_string_new ("{\"a\":");
-  HubClientPeek peek;
+  HubClientPeek peek = {0};
 
   ck_assert_msg (!hub_client_peek (nul, sizeof nul - 1, &peek), "a NUL inside a string");
   ck_assert_msg (!hub_client_peek (frames[0], strlen (frames[0]) - 1, &peek), "a truncated frame");
@@ -226,22 +266,38 @@ START_TEST (test_bounds)
 }
 END_TEST
 
-START_TEST (test_peek_int)
+/* Strings are crossed eight bytes at a time: a special byte at any offset
+ * must still be seen. */
+START_TEST (test_special_bytes_at_every_offset)
 {
-  static const char payload[] = "{\"t\":81234567890123,\"p\":204,\"pad\":\"x\\\"y\",\"n\":-17}";
-  gint64 v = 0;
+  for (guint len = 0; len < 40; len++) {
+    for (guint at = 0; at < len; at++) {
+      g_autoptr (GString) text = g_string_new ("{\"type\":\"message\",\"pad\":\"");
+      HubClientPeek peek = {0};
+      gsize start = text->len;
 
-  ck_assert (hub_client_peek_int (payload, strlen (payload), "t", &v));
-  ck_assert_int_eq (v, 81234567890123);
-  ck_assert (hub_client_peek_int (payload, strlen (payload), "n", &v));
-  ck_assert_int_eq (v, -17);
-  ck_assert_msg (!hub_client_peek_int (payload, strlen (payload), "pad", &v), "not an integer");
-  ck_assert_msg (!hub_client_peek_int (payload, strlen (payload), "q", &v), "absent");
-  ck_assert_msg (!hub_client_peek_int ("{\"t\":1,\"t\":2}", 13, "t", &v), "twice");
-  ck_assert_msg (!hub_client_peek_int ("{\"t\":1.5}", 9, "t", &v), "a fraction");
-  ck_assert_msg (!hub_client_peek_int ("{\"t\":1", 6, "t", &v), "not a whole object");
-  ck_assert_msg (!hub_client_peek_int ("[1]", 3, "t", &v), "not an object");
-  ck_assert_msg (!hub_client_peek_int ("{\"\\u0074\":1}", 12, "t", &v), "an escaped name");
+      for (guint i = 0; i < len; i++)
+        g_string_append_c (text, 'a' + (i % 26));
+      g_string_append (text, "\",\"room\":\"r\",\"seq\":5}");
+      /* a control character: refused */
+      text->str[start + at] = '\x1f';
+      ck_assert_msg (!hub_client_peek (text->str, text->len, &peek),
+                     "a control character at %u of %u should be seen", at, len);
+      /* a quote: the string ends there, and what follows is not JSON */
+      text->str[start + at] = '"';
+      ck_assert_msg (!hub_client_peek (text->str, text->len, &peek) || at == len - 1,
+                     "a quote at %u of %u should end the string", at, len);
+      /* a backslash escaping the next byte: still one string, read through */
+      text->str[start + at] = '\\';
+      if (at + 1 < len) {
+        text->str[start + at + 1] = 'n';
+        ck_assert_msg (check_agrees (text->str, text->len),
+                       "an escape at %u of %u should be crossed", at, len);
+        ck_assert (hub_client_peek (text->str, text->len, &peek));
+        ck_assert_msg (peek.seq == 5 && peek.room_len == 1, "the members after it are read");
+      }
+    }
+  }
 }
 END_TEST
 
@@ -260,7 +316,7 @@ START_TEST (test_mutations_agree)
     g_autofree char *text = g_strdup (base);
     gsize len = strlen (text);
     guint edits = g_rand_int_range (rand, 1, 4);
-    HubClientPeek peek;
+    HubClientPeek peek = {0};
 
     for (guint e = 0; e < edits && len > 0; e++) {
       gsize at = g_rand_int_range (rand, 0, (gint32)len);
@@ -299,7 +355,7 @@ peek_suite (void)
   tcase_add_test (tc, test_fields);
   tcase_add_test (tc, test_refused);
   tcase_add_test (tc, test_bounds);
-  tcase_add_test (tc, test_peek_int);
+  tcase_add_test (tc, test_special_bytes_at_every_offset);
   tcase_add_test (tc, test_mutations_agree);
   suite_add_tcase (s, tc);
   return s;

@@ -94,6 +94,10 @@ typedef struct {
   gint64 seq;          /* MESSAGE; -1 when absent */
   const char *payload; /* MESSAGE, DIRECT: the payload's JSON text */
   gsize payload_len;
+  /* The payload's top-level integer member named by
+   * HubClientOptions.peek_payload_int, when it has one (else FALSE). */
+  gboolean has_payload_int;
+  gint64 payload_int;
 } HubClientPeekedFrame;
 
 /* Every member is optional. Callbacks run on the client's main context;
@@ -128,12 +132,6 @@ typedef struct {
  * (the client was freed; then the callback runs inside hub_client_free). */
 typedef void (*HubClientReplyFunc) (HubClient *client, JsonObject *reply, const GError *error,
                                     gpointer user_data);
-
-/* The integer member @name of the JSON object @json (@len bytes, e.g. a
- * peeked frame's payload) into *@value, read in place. FALSE when @json is not
- * a well-formed JSON object, has no such member (or has it twice), or it is
- * not an integer of at most 18 digits. */
-gboolean hub_client_peek_int (const char *json, gsize len, const char *name, gint64 *value);
 
 /* ---- transport (libwebsockets by default; tests plug in a fake) ---- */
 
@@ -199,6 +197,10 @@ typedef struct {
    * 127.0.0.1-127.0.0.20, so that one machine can open more connections to a
    * server than one source address has ports); NULL: the system's choice. */
   const char *bind_address;
+  /* (nullable) For HubClientCallbacks.peeked: the name of an integer member
+   * of message and direct payloads (hub-loadgen's send time, "t") that the
+   * fast reader reads in the same pass (HubClientPeekedFrame.payload_int). */
+  const char *peek_payload_int;
 } HubClientOptions;
 
 /* Fills @options with the defaults above. */
