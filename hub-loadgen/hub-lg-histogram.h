@@ -41,6 +41,13 @@ double hub_lg_histogram_mean (const HubLgHistogram *histogram);
  * empty. */
 gint64 hub_lg_histogram_quantile (const HubLgHistogram *histogram, double quantile);
 
+/* The recorded values as text, exactly (for a shard's record, which `hub-loadgen
+ * merge` adds up): "COUNT MIN MAX SUM BUCKET:N BUCKET:N…" with the non-empty
+ * buckets only. (transfer full) */
+char *hub_lg_histogram_to_text (const HubLgHistogram *histogram);
+/* Adds the values of such a text into @histogram; FALSE when it is not one. */
+gboolean hub_lg_histogram_add_text (HubLgHistogram *histogram, const char *text);
+
 /* Bucket arithmetic, exposed for tests: the index of @value's bucket and the
  * lowest and highest value that bucket holds. */
 guint hub_lg_histogram_bucket_of (gint64 value);

@@ -50,6 +50,7 @@ struct _User {
   guint64 sent;       /* per-publisher sequence */
   GArray *backlog;    /* Due (owned) (nullable) */
   guint rr;
+  guint64 rng; /* its own draws (user_next) */
   FinalState final;
 };
 
@@ -81,6 +82,7 @@ struct _HubLgWorker {
   char **room_names;  /* (owned) [n_rooms] */
   guint k;            /* rooms per user */
 
+  GArray *sent;      /* HubLgShardSent (owned) (nullable) acknowledged publishes, --shard only */
   gint64 *final;     /* (owned) [n_rooms] the run's final seq per room, or -1 */
   gint64 *known_max; /* (owned) [n_rooms] highest seq seen here (replies, acks, receipts) */
 
@@ -268,12 +270,43 @@ heap_build (HubLgWorker *w)
     heap_down (w, i);
 }
 
+/* ---- a user's own random draws ----
+ *
+ * Each user draws its action times, kinds, rooms and targets from a generator
+ * of its own (splitmix64), seeded by the run's seed and its index: a user does
+ * the same things whichever thread, or shard (--shard), runs it, so N shards
+ * are the same population, sending the same messages, as one process. */
+
+static guint64
+user_next (User *u)
+{
+  guint64 z = (u->rng += G_GUINT64_CONSTANT (0x9E3779B97F4A7C15));
+
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
 static double
-next_gap_us (HubLgWorker *w)
+user_double (User *u)
+{
+  return (double)(user_next (u) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Uniform in [0, n). */
+static guint
+user_below (User *u, guint n)
+{
+  return (guint)(((user_next (u) >> 32) * (guint64)n) >> 32);
+}
+
+static double
+next_gap_us (HubLgWorker *w, User *u)
 {
   if (w->config->arrival[0] == 'u')
     return w->mean_gap_us;
-  return hub_lg_exponential (w->mean_gap_us, g_rand_double (w->rand));
+  return hub_lg_exponential (w->mean_gap_us, user_double (u));
 }
 
 /* ---- sending ---- */
@@ -315,8 +348,14 @@ on_publish_reply (HubClient *client, JsonObject *reply, const GError *error, gpo
   w->stats->c[HUB_LG_INFLIGHT]--;
   if (error == NULL) {
     w->stats->c[HUB_LG_PUBLISH_ACKED]++;
-    if (json_int (reply, "seq", &seq))
+    if (json_int (reply, "seq", &seq)) {
       raise_known (w, sent->room, seq);
+      if (w->sent != NULL) {
+        HubLgShardSent e = {sent->room, seq};
+
+        g_array_append_val (w->sent, e);
+      }
+    }
     hub_lg_histogram_record (w->stats->ack, now_ns () - sent->sched_us * 1000);
   } else if (error->domain == HUB_ERROR) {
     w->stats->c[HUB_LG_PUBLISH_REJECTED]++;
@@ -404,7 +443,7 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
   w->stats->c[HUB_LG_SENT_PUBLISH + action]++;
   switch (action) {
     case HUB_LG_ACTION_PUBLISH: {
-      guint room = u->rooms[g_rand_int_range (w->rand, 0, (gint32)w->k)];
+      guint room = u->rooms[user_below (u, w->k)];
       g_autoptr (JsonObject) payload = payload_new (w, u, sched_us);
       Sent *sent = g_new (Sent, 1);
 
@@ -414,7 +453,7 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
       break;
     }
     case HUB_LG_ACTION_DIRECT: {
-      guint to = (guint)g_rand_int_range (w->rand, 0, (gint32)plan->n_users - 1);
+      guint to = user_below (u, plan->n_users - 1);
       g_autofree char *name = hub_lg_plan_user_name (plan, to >= u->index ? to + 1 : to);
       g_autoptr (JsonObject) payload = payload_new (w, u, sched_us);
       Sent *sent = g_new (Sent, 1);
@@ -425,14 +464,13 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
       break;
     }
     case HUB_LG_ACTION_TYPING:
-      hub_client_typing (d->client,
-                         w->room_names[u->rooms[g_rand_int_range (w->rand, 0, (gint32)w->k)]]);
+      hub_client_typing (d->client, w->room_names[u->rooms[user_below (u, w->k)]]);
       break;
     case HUB_LG_ACTION_STATUS: {
       static const char *const statuses[] = {"online", "away", "busy"};
       g_autoptr (JsonObject) fields = json_object_new ();
 
-      json_object_set_string_member (fields, "status", statuses[g_rand_int_range (w->rand, 0, 3)]);
+      json_object_set_string_member (fields, "status", statuses[user_below (u, 3)]);
       hub_client_send (d->client, "status", fields);
       break;
     }
@@ -461,7 +499,7 @@ subscribe_status (HubLgWorker *w, Device *d)
   JsonArray *users = json_array_new ();
 
   for (guint i = 0; i < STATUS_SUBSCRIPTIONS && w->plan->n_users > 1; i++) {
-    guint other = (guint)g_rand_int_range (w->rand, 0, (gint32)w->plan->n_users);
+    guint other = user_below (d->user, w->plan->n_users);
 
     if (other != d->user->index) {
       g_autofree char *name = hub_lg_plan_user_name (w->plan, other);
@@ -880,9 +918,9 @@ on_tick (gpointer user_data)
     gint64 sched = u->next_us;
 
     budget--;
-    u->next_us = sched + (gint64)next_gap_us (w);
+    u->next_us = sched + (gint64)next_gap_us (w, u);
     heap_down (w, 0);
-    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, g_rand_double (w->rand)), sched);
+    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, user_double (u)), sched);
   }
   if (w->traffic && w->churn_at_us > 0 && w->churn_at_us <= now) {
     churn_one (w);
@@ -937,10 +975,13 @@ do_setup (HubLgWorker *w, gpointer data)
   g_source_set_priority (w->ticker, G_PRIORITY_DEFAULT);
   g_source_attach (w->ticker, w->context);
 
-  for (guint ui = w->index; ui < plan->n_users; ui += w->n_workers) {
+  /* This shard's users (u ≡ shard_index mod shard_count), dealt to the workers in turn. */
+  for (guint ui = c->shard_index + c->shard_count * w->index; ui < plan->n_users;
+       ui += c->shard_count * w->n_workers) {
     User *u = g_new0 (User, 1);
 
     u->index = ui;
+    u->rng = ((guint64)c->seed << 32) ^ ((guint64)ui * G_GUINT64_CONSTANT (0xD1B54A32D192ED03));
     u->name = hub_lg_plan_user_name (plan, ui);
     if (c->secret != NULL)
       u->token = hub_auth_mint (c->secret, strlen (c->secret), u->name, FALSE, exp);
@@ -1038,6 +1079,8 @@ hub_lg_worker_new (guint index, guint n_workers, const HubLgConfig *config, cons
   w->room_names = g_new0 (char *, plan->n_rooms + 1);
   for (guint r = 0; r < plan->n_rooms; r++)
     w->room_names[r] = hub_lg_plan_room_name (plan, r);
+  if (config->shard_count > 1)
+    w->sent = g_array_new (FALSE, FALSE, sizeof (HubLgShardSent));
   w->final = g_new (gint64, plan->n_rooms);
   w->known_max = g_new (gint64, plan->n_rooms);
   for (guint r = 0; r < plan->n_rooms; r++)
@@ -1060,6 +1103,8 @@ hub_lg_worker_free (HubLgWorker *w)
   g_free (w->heap);
   g_free (w->final);
   g_free (w->known_max);
+  if (w->sent != NULL)
+    g_array_unref (w->sent);
   hub_lg_stats_free (w->stats);
   g_rand_free (w->rand);
   g_main_loop_unref (w->loop);
@@ -1114,9 +1159,9 @@ do_start_traffic (HubLgWorker *w, gpointer data)
        * is itself exponential (a uniform phase there made the first mean gap
        * offer up to twice the rate: 520/s instead of 450/s over capacity-19k's
        * first minute). */
-      u->next_us = a->start_us + (w->config->arrival[0] == 'u'
-                                      ? (gint64)(g_rand_double (w->rand) * w->mean_gap_us)
-                                      : (gint64)next_gap_us (w));
+      u->next_us =
+          a->start_us + (w->config->arrival[0] == 'u' ? (gint64)(user_double (u) * w->mean_gap_us)
+                                                      : (gint64)next_gap_us (w, u));
       w->heap[w->heap_len++] = u;
     }
     heap_build (w);
@@ -1365,4 +1410,42 @@ hub_lg_worker_tally (HubLgWorker *w, HubLgTally *tally, GArray *misses, guint ma
   TallyArgs a = {tally, misses, max_misses, n_ranges, NULL};
 
   call (w, do_tally, &a);
+}
+
+static void
+do_export (HubLgWorker *w, gpointer data)
+{
+  HubLgShardRecord *record = data;
+
+  for (guint i = 0; i < w->devices->len; i++) {
+    Device *d = g_ptr_array_index (w->devices, i);
+    HubLgShardDevice state = {
+        .global = d->global,
+        .user = d->user->index,
+        .slot = d->slot,
+        .last_close = d->last_close,
+        .connected = d->connected,
+        .gone = d->gone,
+    };
+
+    g_array_append_val (record->devices, state);
+    for (guint k = 0; k < w->k; k++) {
+      HubLgSub copy = d->subs[k];
+
+      if (copy.holes != NULL)
+        copy.holes = g_array_copy (copy.holes);
+      if (copy.evicted != NULL)
+        copy.evicted = g_array_copy (copy.evicted);
+      g_array_append_val (record->subs, copy);
+    }
+  }
+  record->users += w->users->len;
+  if (w->sent != NULL)
+    g_array_append_vals (record->sent, w->sent->data, w->sent->len);
+}
+
+void
+hub_lg_worker_export (HubLgWorker *w, HubLgShardRecord *record)
+{
+  call (w, do_export, record);
 }

@@ -10,6 +10,7 @@
 #include "hub-lg-config.h"
 #include "hub-lg-ledger.h"
 #include "hub-lg-plan.h"
+#include "hub-lg-shard.h"
 #include "hub-lg-stats.h"
 
 G_BEGIN_DECLS
@@ -28,7 +29,8 @@ typedef struct {
 } HubLgMiss;
 
 /* Starts the thread and creates (without connecting) a HubClient per device
- * of the users u ≡ @index (mod @n_workers). @config and @plan must outlive the
+ * of its users: this shard's (u ≡ I mod N with --shard I/N, all without),
+ * the @index-th of every @n_workers of them. @config and @plan must outlive the
  * worker. (transfer full) */
 HubLgWorker *hub_lg_worker_new (guint index, guint n_workers, const HubLgConfig *config,
                                 const HubLgPlan *plan);
@@ -63,5 +65,9 @@ guint64 hub_lg_worker_pending (HubLgWorker *worker);
  * in @n_ranges. */
 void hub_lg_worker_tally (HubLgWorker *worker, HubLgTally *tally, GArray *misses, guint max_misses,
                           guint64 *n_ranges);
+
+/* Appends every subscription (a copy), every device's end state and (with
+ * --shard) every acknowledged publish to @record. */
+void hub_lg_worker_export (HubLgWorker *worker, HubLgShardRecord *record);
 
 G_END_DECLS

@@ -2,6 +2,7 @@
  * on stdout, JSON with --json) and turns the verdict into the exit status:
  * 0 passed, 1 failed a gate, 2 bad usage. */
 #include "hub-lg-config.h"
+#include "hub-lg-merge.h"
 #include "hub-lg-run.h"
 
 #include <locale.h>
@@ -69,6 +70,8 @@ main (int argc, char **argv)
   int status;
 
   setlocale (LC_ALL, "");
+  if (argc > 1 && strcmp (argv[1], "merge") == 0)
+    return hub_lg_merge_main (argc - 1, argv + 1);
   hub_lg_config_init (&config);
   if (!hub_lg_config_parse (&config, argc, argv, &error)) {
     fprintf (stderr, "hub-loadgen: %s (see --help)\n", error->message);
