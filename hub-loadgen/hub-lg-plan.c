@@ -16,6 +16,7 @@ hub_lg_plan_new (const char *prefix, guint n_users, const HubLgDiscrete *devices
 
   g_return_val_if_fail (n_users > 0 && n_rooms > 0 && rooms_per_user > 0, NULL);
   plan->prefix = g_strdup (prefix != NULL ? prefix : "");
+  plan->prefix_len = strlen (plan->prefix);
   plan->user_prefix = g_strdup (plan->prefix);
   plan->n_rooms = n_rooms;
   plan->rooms_per_user = MIN (rooms_per_user, n_rooms);
@@ -135,11 +136,16 @@ static guint
 index_after (const HubLgPlan *plan, const char *name, gsize len, char kind, guint limit)
 {
   const char *prefix = kind == 'u' ? plan->user_prefix : plan->prefix;
-  gsize n = strlen (prefix);
+  gsize n = kind == 'u' ? strlen (prefix) : plan->prefix_len;
   guint64 v = 0;
 
-  if (name == NULL || len < n + 2 || memcmp (name, prefix, n) != 0 || name[n] != kind)
+  if (name == NULL || len < n + 2 || name[n] != kind)
     return G_MAXUINT;
+  /* (A room name per delivery: byte by byte beats a call for short prefixes.) */
+  for (gsize i = 0; i < n; i++) {
+    if (name[i] != prefix[i])
+      return G_MAXUINT;
+  }
   /* "r007" is not ours: we never write leading zeros. */
   if (name[n + 1] == '0' && len > n + 2)
     return G_MAXUINT;

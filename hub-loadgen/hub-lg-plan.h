@@ -9,7 +9,8 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char *prefix;      /* (owned) of every user and room name: runs do not share state */
+  char *prefix; /* (owned) of every user and room name: runs do not share state */
+  gsize prefix_len;
   char *user_prefix; /* (owned) of user names: the prefix unless set apart (--user-prefix) */
   guint n_users, n_devices, n_rooms;
   guint rooms_per_user;       /* min(asked, n_rooms): every user has exactly this many */

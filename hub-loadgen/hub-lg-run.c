@@ -312,12 +312,15 @@ run_step (Run *run, double rate, gint64 *final, HubLgTally *before)
     note (run, "step %u: %g actions/s per user (%.0f/s offered)", report->steps->len + 1, rate,
           rate * run->plan->n_users);
   start_us = g_get_monotonic_time () + 10000;
+  steady_end = start_us + (gint64)(duration * G_USEC_PER_SEC);
   for (guint i = 0; i < run->n_workers; i++)
-    hub_lg_worker_start_traffic (run->workers[i], start_us, rate, run->config->churn);
-  wait_until (run, NULL, duration);
+    hub_lg_worker_start_traffic (run->workers[i], start_us, steady_end, rate, run->config->churn);
+  wait_until (run, NULL, (steady_end - g_get_monotonic_time ()) / 1e6);
+  /* The steady state's actions are those scheduled before its end (or
+   * before now, when a stop was asked for). */
+  steady_end = MIN (steady_end, g_get_monotonic_time ());
   for (guint i = 0; i < run->n_workers; i++)
-    hub_lg_worker_stop_traffic (run->workers[i]);
-  steady_end = g_get_monotonic_time ();
+    hub_lg_worker_stop_traffic (run->workers[i], steady_end);
   step.seconds = (steady_end - start_us) / 1e6;
   report->steady_s += step.seconds;
 

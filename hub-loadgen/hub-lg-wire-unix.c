@@ -711,7 +711,7 @@ loop_check (GSource *source)
 }
 
 static gboolean
-loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+wire_loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
   WireLoop *loop = ((WireSource *)source)->loop;
 
@@ -729,7 +729,7 @@ loop_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs loop_funcs = {loop_prepare, loop_check, loop_dispatch, NULL, NULL, NULL};
+static GSourceFuncs loop_funcs = {loop_prepare, loop_check, wire_loop_dispatch, NULL, NULL, NULL};
 
 static WireLoop *
 loop_ref (void)

@@ -41,7 +41,8 @@ typedef enum {
 
 struct _User {
   guint index;
-  char *name;       /* (owned) */
+  char *name; /* (owned) */
+  gsize name_len;
   char *token;      /* (owned) (nullable) */
   Device **devices; /* (owned) array of n_devices (unowned) */
   guint n_devices;
@@ -92,7 +93,8 @@ struct _HubLgWorker {
   /* traffic */
   gboolean traffic;
   double mean_gap_us;
-  User **heap; /* (owned) users by next_us */
+  gint64 traffic_end_us; /* actions are scheduled before this */
+  User **heap;           /* (owned) users by next_us */
   guint heap_len;
   gint64 churn_at_us; /* 0: no churn */
   double churn_mean_us;
@@ -755,7 +757,7 @@ on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_d
 {
   Device *d = user_data;
   HubLgWorker *w = d->worker;
-  const char *me = d->user->name;
+  const User *me = d->user;
 
   if (w->tearing_down)
     return TRUE;
@@ -766,8 +768,8 @@ on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_d
       break;
     case HUB_CLIENT_EVENT_DIRECT:
       account_direct (w,
-                      frame->from != NULL && frame->from_len == strlen (me) &&
-                          memcmp (frame->from, me, frame->from_len) == 0,
+                      frame->from != NULL && frame->from_len == me->name_len &&
+                          memcmp (frame->from, me->name, frame->from_len) == 0,
                       peeked_sent_ns (frame));
       break;
     case HUB_CLIENT_EVENT_TYPING:
@@ -873,7 +875,7 @@ reschedule (HubLgWorker *w)
 
   if (w->ramping && w->next_connect < w->devices->len)
     next = ((Device *)g_ptr_array_index (w->devices, w->next_connect))->connect_at_us;
-  if (w->traffic && w->heap_len > 0)
+  if (w->traffic && w->heap_len > 0 && w->heap[0]->next_us < w->traffic_end_us)
     next = MIN (next, w->heap[0]->next_us);
   if (w->traffic && w->churn_at_us > 0)
     next = MIN (next, w->churn_at_us);
@@ -913,7 +915,8 @@ on_tick (gpointer user_data)
   }
   if (w->ramping && w->next_connect >= w->devices->len)
     w->ramping = FALSE;
-  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us <= now && budget > 0) {
+  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us <= now &&
+         w->heap[0]->next_us < w->traffic_end_us && budget > 0) {
     User *u = w->heap[0];
     gint64 sched = u->next_us;
 
@@ -983,6 +986,7 @@ do_setup (HubLgWorker *w, gpointer data)
     u->index = ui;
     u->rng = ((guint64)c->seed << 32) ^ ((guint64)ui * G_GUINT64_CONSTANT (0xD1B54A32D192ED03));
     u->name = hub_lg_plan_user_name (plan, ui);
+    u->name_len = strlen (u->name);
     if (c->secret != NULL)
       u->token = hub_auth_mint (c->secret, strlen (c->secret), u->name, FALSE, exp);
     u->rooms = hub_lg_plan_rooms_of (plan, ui);
@@ -1117,6 +1121,7 @@ hub_lg_worker_free (HubLgWorker *w)
 typedef struct {
   gint64 start_us;
   double per_s;
+  gint64 end_us;
   double rate, churn;
 } PhaseArgs;
 
@@ -1172,14 +1177,16 @@ do_start_traffic (HubLgWorker *w, gpointer data)
     w->churn_at_us =
         a->start_us + (gint64)hub_lg_exponential (w->churn_mean_us, g_rand_double (w->rand));
   }
+  w->traffic_end_us = a->end_us;
   w->traffic = TRUE;
   reschedule (w);
 }
 
 void
-hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, double rate, double churn)
+hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, gint64 end_us, double rate,
+                             double churn)
 {
-  PhaseArgs a = {.start_us = start_us, .rate = rate, .churn = churn};
+  PhaseArgs a = {.start_us = start_us, .end_us = end_us, .rate = rate, .churn = churn};
 
   call (w, do_start_traffic, &a);
 }
@@ -1187,6 +1194,19 @@ hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, double rate, doubl
 static void
 do_stop_traffic (HubLgWorker *w, gpointer data)
 {
+  const gint64 *end_us = data;
+
+  /* Every action scheduled before the end is sent, however late this loop
+   * is (its latency counts from its schedule): the count of actions a user
+   * sends then depends on its draws only, not on the machine's load. */
+  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us < *end_us) {
+    User *u = w->heap[0];
+    gint64 sched = u->next_us;
+
+    u->next_us = sched + (gint64)next_gap_us (w, u);
+    heap_down (w, 0);
+    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, user_double (u)), sched);
+  }
   w->traffic = FALSE;
   w->heap_len = 0;
   w->churn_at_us = 0;
@@ -1202,9 +1222,9 @@ do_stop_traffic (HubLgWorker *w, gpointer data)
 }
 
 void
-hub_lg_worker_stop_traffic (HubLgWorker *w)
+hub_lg_worker_stop_traffic (HubLgWorker *w, gint64 end_us)
 {
-  call (w, do_stop_traffic, NULL);
+  call (w, do_stop_traffic, &end_us);
 }
 
 static void

@@ -39,12 +39,15 @@ void hub_lg_worker_free (HubLgWorker *worker);
 
 /* Connects device g (global index) at @start_us + g / @per_s (monotonic µs). */
 void hub_lg_worker_start_ramp (HubLgWorker *worker, gint64 start_us, double per_s);
-/* Each user acts @rate times a second from @start_us on (open model: the
- * schedule does not wait for replies); @churn % of the devices per minute are
+/* Each user acts @rate times a second from @start_us until @end_us (open
+ * model: the schedule does not wait for replies); @churn % of the devices per minute are
  * dropped abruptly. */
-void hub_lg_worker_start_traffic (HubLgWorker *worker, gint64 start_us, double rate, double churn);
-/* No more sends or drops; actions still waiting for a device are skipped. */
-void hub_lg_worker_stop_traffic (HubLgWorker *worker);
+void hub_lg_worker_start_traffic (HubLgWorker *worker, gint64 start_us, gint64 end_us, double rate,
+                                  double churn);
+/* Sends what is scheduled before @end_us (monotonic µs) and not sent yet
+ * (a loop behind its schedule), then no more sends or drops; actions still
+ * waiting for a device are skipped. */
+void hub_lg_worker_stop_traffic (HubLgWorker *worker, gint64 end_us);
 
 /* Adds this worker's figures into @into and restarts its `recent` histogram. */
 void hub_lg_worker_snapshot (HubLgWorker *worker, HubLgStats *into);

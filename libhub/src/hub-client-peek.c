@@ -1,24 +1,19 @@
 /* hub-client-peek.c: the in-place frame reader of hub-client-peek.h. One pass
- * over the bytes with a cursor; strings are crossed by a table lookup per
- * byte, and nothing is copied or allocated. */
+ * over the bytes with a pointer (every helper takes the position and returns
+ * the next one, or NULL when the text is not what it must be); strings are
+ * crossed sixteen bytes at a time and integers eight digits at a time, and
+ * nothing is copied or allocated. A frame laid out as hub-server writes it is
+ * read by matching that layout; any other is walked member by member. */
 #include "hub-client-peek.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* As hub-client-scan.c: deeper frames and longer numbers go the slow way. */
 #define MAX_DEPTH  32
 #define MAX_DIGITS 18
-
-typedef struct {
-  const char *p;
-  const char *end;
-} Cur;
-
-static inline gboolean
-is_digit (char c)
-{
-  return (guchar)(c - '0') < 10;
-}
 
 /* 1 for the bytes that end a run of plain string bytes: the control
  * characters, '"' (34) and '\\' (92). */
@@ -31,75 +26,95 @@ static const guint8 special[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* 0x50: '\\' */
 };
 
-static inline void
-skip_space (Cur *c)
+static inline gboolean
+is_digit (char c)
 {
-  while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t'))
-    c->p++;
+  return (guchar)(c - '0') < 10;
 }
 
-/* At '"': moves past the closing quote. FALSE when the string is not closed,
- * holds a control character or a bad escape. *@escaped tells whether it had
- * an escape (its text then differs from its value). */
-/* The special bytes ('"', '\\', below 0x20) among the 8 of @x, as the high
- * bit of each such byte: the "has a zero byte" and "has a byte less than n"
- * word tricks. A borrow may also flag a byte above a special one, never
- * below it, so the lowest flag always marks the first special byte. */
+static inline const char *
+skip_space (const char *p, const char *end)
+{
+  /* Servers write no whitespace: one comparison in the common case. */
+  while (p < end && (guchar)*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  return p;
+}
+
+/* ---- strings ---- */
+
+#if !defined(__SSE2__)
+/* The special bytes among the 8 of @x as the high bit of each: the "has a
+ * zero byte" and "has a byte less than n" word tricks. A borrow may also
+ * flag a byte after a special one, never before it, so the lowest flag
+ * marks the first special byte. */
 static inline guint64
 special_bytes (guint64 x)
 {
   const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
-  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
   guint64 quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
   guint64 found =
       ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | ((x - ones * 0x20) & ~x);
 
-  return found & highs;
+  return found & G_GUINT64_CONSTANT (0x8080808080808080);
+}
+#endif
+
+/* The first special byte at or after @p (or @end). */
+static inline const char *
+find_special (const char *p, const char *end)
+{
+#if defined(__SSE2__)
+  /* Sixteen bytes at a time: '"', '\\', and the bytes ≤ 0x1f (which min_epu8
+   * leaves unchanged). */
+  const __m128i quote = _mm_set1_epi8 ('"'), backslash = _mm_set1_epi8 ('\\');
+  const __m128i control = _mm_set1_epi8 (0x1f);
+
+  while (end - p >= 16) {
+    __m128i x = _mm_loadu_si128 ((const __m128i *)(const void *)p);
+    __m128i hit =
+        _mm_or_si128 (_mm_or_si128 (_mm_cmpeq_epi8 (x, quote), _mm_cmpeq_epi8 (x, backslash)),
+                      _mm_cmpeq_epi8 (_mm_min_epu8 (x, control), x));
+    int mask = _mm_movemask_epi8 (hit);
+
+    if (mask != 0)
+      return p + __builtin_ctz ((unsigned)mask);
+    p += 16;
+  }
+#elif G_BYTE_ORDER == G_LITTLE_ENDIAN
+  while (end - p >= 8) {
+    guint64 x, found;
+
+    memcpy (&x, p, 8);
+    found = special_bytes (x);
+    if (found != 0)
+      return p + __builtin_ctzll (found) / 8;
+    p += 8;
+  }
+#endif
+  while (p < end && !special[(guchar)*p])
+    p++;
+  return p;
 }
 
-static gboolean
-skip_string (Cur *c, gboolean *escaped)
+/* @p at '"': past the closing quote, or NULL when the string is not closed,
+ * holds a control character or a bad escape. *@escaped is set when it had
+ * an escape (its text then differs from its value). */
+static const char *
+skip_string (const char *p, const char *end, gboolean *escaped)
 {
-  const char *p = c->p + 1, *end = c->end;
-
+  p++;
   for (;;) {
-    /* Eight bytes at a time (the first special one found by its flag, on a
-     * little-endian machine), the last few byte by byte. */
-    for (;;) {
-      guint64 x, found;
-
-      if (end - p < 8) {
-        while (p < end && !special[(guchar)*p])
-          p++;
-        break;
-      }
-      memcpy (&x, p, 8);
-      found = special_bytes (x);
-#if G_BYTE_ORDER == G_LITTLE_ENDIAN
-      if (found != 0) {
-        p += __builtin_ctzll (found) / 8;
-        break;
-      }
-#else
-      if (found != 0) {
-        while (!special[(guchar)*p])
-          p++;
-        break;
-      }
-#endif
-      p += 8;
-    }
+    p = find_special (p, end);
     if (p == end)
-      return FALSE;
-    if (*p == '"') {
-      c->p = p + 1;
-      return TRUE;
-    }
+      return NULL;
+    if (*p == '"')
+      return p + 1;
     if (*p != '\\')
-      return FALSE; /* a control character */
+      return NULL; /* a control character */
     *escaped = TRUE;
     if (++p == end)
-      return FALSE;
+      return NULL;
     switch (*p) {
       case '"':
       case '\\':
@@ -114,282 +129,399 @@ skip_string (Cur *c, gboolean *escaped)
       case 'u':
         if (end - p < 5 || !g_ascii_isxdigit (p[1]) || !g_ascii_isxdigit (p[2]) ||
             !g_ascii_isxdigit (p[3]) || !g_ascii_isxdigit (p[4]))
-          return FALSE;
+          return NULL;
         p += 5;
         break;
       default:
-        return FALSE;
+        return NULL;
     }
   }
 }
 
-/* A number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static gboolean
-skip_number (Cur *c)
+/* A string value without escapes at @p, as a span; past it, or NULL. */
+static inline const char *
+read_plain_string (const char *p, const char *end, const char **out, gsize *out_len)
 {
-  const char *p = c->p, *end = c->end, *digits;
+  const char *start = p + 1, *q;
+
+  if (p == end || *p != '"')
+    return NULL;
+  q = find_special (start, end);
+  if (q == end || *q != '"')
+    return NULL; /* not closed, an escape or a control character */
+  *out = start;
+  *out_len = (gsize)(q - start);
+  return q + 1;
+}
+
+/* ---- numbers ---- */
+
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+#define ONES(b) (G_GUINT64_CONSTANT (0x0101010101010101) * (b))
+
+/* The number the 8 ASCII digits of @x spell, first byte first (Lemire's three
+ * multiplications); zero bytes count as leading zeros. */
+static inline guint64
+parse_eight (guint64 x)
+{
+  x = (x & ONES (0x0f)) * 2561 >> 8;
+  x = (x & G_GUINT64_CONSTANT (0x00FF00FF00FF00FF)) * 6553601 >> 16;
+  return (x & G_GUINT64_CONSTANT (0x0000FFFF0000FFFF)) * G_GUINT64_CONSTANT (42949672960001) >> 32;
+}
+
+/* How many of the 8 bytes of @x, from the first, are ASCII digits. (A carry
+ * of the +6 comes only out of a byte ≥ 0xfa, a non-digit: it can only touch
+ * the bytes after the run.) */
+static inline guint
+leading_digits (guint64 x)
+{
+  guint64 off =
+      ((x & ONES (0xf0)) ^ ONES (0x30)) | (((x + ONES (0x06)) & ONES (0xf0)) ^ ONES (0x30));
+
+  return off != 0 ? (guint)__builtin_ctzll (off) / 8 : 8;
+}
+#endif
+
+/* The digits at @p as a number, and where they end (*@stop). The callers
+ * refuse more than MAX_DIGITS of them (the value is then meaningless). */
+static inline guint64
+read_digits (const char *p, const char *end, const char **stop)
+{
+  guint64 value = 0;
+
+#if G_BYTE_ORDER == G_LITTLE_ENDIAN
+  static const guint64 scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+
+  /* Eight bytes at a time: all digits, or the run's last ones. */
+  while (end - p >= 8) {
+    guint64 x;
+    guint n;
+
+    memcpy (&x, p, 8);
+    n = leading_digits (x);
+    if (n < 8) {
+      if (n > 0)
+        value = value * scale[n] + parse_eight (x << (8 * (8 - n)));
+      *stop = p + n;
+      return value;
+    }
+    value = value * 100000000 + parse_eight (x);
+    p += 8;
+  }
+#endif
+  while (p < end && is_digit (*p))
+    value = value * 10 + (guint64)(*p++ - '0');
+  *stop = p;
+  return value;
+}
+
+/* An integer without fraction or exponent, at most MAX_DIGITS digits: past
+ * it, or NULL. */
+static inline const char *
+read_int (const char *p, const char *end, gint64 *out)
+{
+  const char *digits, *stop;
+  gboolean negative = p < end && *p == '-';
+  guint64 value;
+
+  digits = p + negative;
+  value = read_digits (digits, end, &stop);
+  if (stop == digits || stop - digits > MAX_DIGITS || (*digits == '0' && stop - digits > 1))
+    return NULL;
+  if (stop < end && (*stop == '.' || *stop == 'e' || *stop == 'E'))
+    return NULL;
+  *out = negative ? -(gint64)value : (gint64)value;
+  return stop;
+}
+
+/* A number in JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *
+skip_number (const char *p, const char *end)
+{
+  const char *digits;
 
   if (p < end && *p == '-')
     p++;
   digits = p;
-  while (p < end && is_digit (*p))
-    p++;
+  read_digits (digits, end, &p);
   if (p == digits || (*digits == '0' && p - digits > 1))
-    return FALSE;
+    return NULL;
   if (p < end && *p == '.') {
     digits = ++p;
-    while (p < end && is_digit (*p))
-      p++;
+    read_digits (digits, end, &p);
     if (p == digits)
-      return FALSE;
+      return NULL;
   }
   if (p < end && (*p == 'e' || *p == 'E')) {
     p++;
     if (p < end && (*p == '+' || *p == '-'))
       p++;
     digits = p;
-    while (p < end && is_digit (*p))
-      p++;
+    read_digits (digits, end, &p);
     if (p == digits)
-      return FALSE;
+      return NULL;
   }
-  c->p = p;
-  return TRUE;
+  return p;
 }
 
-/* An integer without fraction or exponent, at most MAX_DIGITS digits. */
-static gboolean
-read_int (Cur *c, gint64 *out)
+/* ---- values ---- */
+
+static inline const char *
+skip_word (const char *p, const char *end, const char *word, gsize n)
 {
-  const char *p = c->p, *end = c->end, *digits;
-  gboolean negative = FALSE;
-  guint64 value = 0;
-
-  if (p < end && *p == '-') {
-    negative = TRUE;
-    p++;
-  }
-  digits = p;
-  while (p < end && is_digit (*p))
-    value = value * 10 + (guint64)(*p++ - '0');
-  if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
-    return FALSE;
-  if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
-    return FALSE;
-  c->p = p;
-  *out = negative ? -(gint64)value : (gint64)value;
-  return TRUE;
+  return (gsize)(end - p) >= n && memcmp (p, word, n) == 0 ? p + n : NULL;
 }
 
-/* An integer as read_int() takes it, not converted. */
-static gboolean
-skip_integer (Cur *c)
-{
-  const char *p = c->p, *end = c->end, *digits;
+static const char *skip_value (const char *p, const char *end, guint depth);
 
-  if (p < end && *p == '-')
-    p++;
-  digits = p;
-  while (p < end && is_digit (*p))
-    p++;
-  if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
-    return FALSE;
-  if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
-    return FALSE;
-  c->p = p;
-  return TRUE;
-}
-
-static gboolean
-skip_word (Cur *c, const char *word, gsize n)
-{
-  if ((gsize)(c->end - c->p) < n || memcmp (c->p, word, n) != 0)
-    return FALSE;
-  c->p += n;
-  return TRUE;
-}
-
-/* Called with the cursor at a member's value; must leave it after the value. */
-typedef gboolean (*MemberFunc) (Cur *c, const char *name, gsize name_len, gboolean escaped,
-                                gpointer data);
-
-static gboolean skip_value (Cur *c, guint depth);
-
-/* At '{' (@depth counts it): every member, each value through @func, or
- * skipped when @func is NULL. (JsonParser refuses an empty member name, so
+/* @p at '{' or '[' (of nesting @depth): past the matching bracket, every
+ * value inside checked, or NULL. (JsonParser refuses an empty member name, so
  * this reader does too.) */
-static gboolean
-walk_object (Cur *c, guint depth, MemberFunc func, gpointer data)
+static const char *
+skip_container (const char *p, const char *end, guint depth)
 {
-  c->p++;
-  skip_space (c);
-  if (c->p < c->end && *c->p == '}') {
-    c->p++;
-    return TRUE;
-  }
-  for (;;) {
-    const char *name;
-    gboolean escaped = FALSE;
-    gsize name_len;
+  gboolean object = *p == '{';
+  char close = object ? '}' : ']';
 
-    if (c->p == c->end || *c->p != '"')
-      return FALSE;
-    name = c->p + 1;
-    if (!skip_string (c, &escaped))
-      return FALSE;
-    name_len = (gsize)(c->p - 1 - name);
-    if (name_len == 0)
-      return FALSE;
-    skip_space (c);
-    if (c->p == c->end || *c->p != ':')
-      return FALSE;
-    c->p++;
-    skip_space (c);
-    if (func != NULL ? !func (c, name, name_len, escaped, data) : !skip_value (c, depth))
-      return FALSE;
-    skip_space (c);
-    if (c->p == c->end)
-      return FALSE;
-    if (*c->p == '}') {
-      c->p++;
-      return TRUE;
-    }
-    if (*c->p != ',')
-      return FALSE;
-    c->p++;
-    skip_space (c);
-  }
-}
-
-static gboolean
-walk_array (Cur *c, guint depth)
-{
-  c->p++;
-  skip_space (c);
-  if (c->p < c->end && *c->p == ']') {
-    c->p++;
-    return TRUE;
-  }
+  p = skip_space (p + 1, end);
+  if (p < end && *p == close)
+    return p + 1;
   for (;;) {
-    if (!skip_value (c, depth))
-      return FALSE;
-    skip_space (c);
-    if (c->p == c->end)
-      return FALSE;
-    if (*c->p == ']') {
-      c->p++;
-      return TRUE;
+    if (object) {
+      const char *name = p;
+      gboolean escaped = FALSE;
+
+      if (p == end || *p != '"' || (p = skip_string (p, end, &escaped)) == NULL || p - name == 2)
+        return NULL;
+      p = skip_space (p, end);
+      if (p == end || *p != ':')
+        return NULL;
+      p = skip_space (p + 1, end);
     }
-    if (*c->p != ',')
-      return FALSE;
-    c->p++;
-    skip_space (c);
+    if ((p = skip_value (p, end, depth)) == NULL)
+      return NULL;
+    p = skip_space (p, end);
+    if (p == end)
+      return NULL;
+    if (*p == close)
+      return p + 1;
+    if (*p != ',')
+      return NULL;
+    p = skip_space (p + 1, end);
   }
 }
 
 /* Any value, at nesting @depth (that of the container holding it). */
-static gboolean
-skip_value (Cur *c, guint depth)
+static const char *
+skip_value (const char *p, const char *end, guint depth)
 {
   gboolean escaped = FALSE;
 
-  if (c->p == c->end)
-    return FALSE;
-  switch (*c->p) {
+  if (p == end)
+    return NULL;
+  switch (*p) {
     case '{':
-      return depth < MAX_DEPTH && walk_object (c, depth + 1, NULL, NULL);
     case '[':
-      return depth < MAX_DEPTH && walk_array (c, depth + 1);
+      return depth < MAX_DEPTH ? skip_container (p, end, depth + 1) : NULL;
     case '"':
-      return skip_string (c, &escaped);
+      return skip_string (p, end, &escaped);
     case 't':
-      return skip_word (c, "true", 4);
+      return skip_word (p, end, "true", 4);
     case 'f':
-      return skip_word (c, "false", 5);
+      return skip_word (p, end, "false", 5);
     case 'n':
-      return skip_word (c, "null", 4);
+      return skip_word (p, end, "null", 4);
     default:
-      return skip_number (c);
+      return skip_number (p, end);
   }
 }
 
-/* A string value without escapes, as a span. */
-static gboolean
-read_plain_string (Cur *c, const char **out, gsize *out_len)
+/* @p at a member name of an object: the name's span, past it and its colon
+ * (at the value), or NULL. */
+static inline const char *
+read_name (const char *p, const char *end, const char **name, gsize *len, gboolean *escaped)
 {
-  const char *start = c->p + 1;
-  gboolean escaped = FALSE;
+  const char *start = p + 1;
 
-  if (c->p == c->end || *c->p != '"' || !skip_string (c, &escaped) || escaped)
-    return FALSE;
-  *out = start;
-  *out_len = (gsize)(c->p - 1 - start);
-  return TRUE;
+  *escaped = FALSE;
+  if (p == end || *p != '"' || (p = skip_string (p, end, escaped)) == NULL)
+    return NULL;
+  *name = start;
+  *len = (gsize)(p - 1 - start);
+  if (*len == 0)
+    return NULL;
+  p = skip_space (p, end);
+  if (p == end || *p != ':')
+    return NULL;
+  return skip_space (p + 1, end);
 }
 
-static gboolean
+/* After a member's value: past the ',' (*@more TRUE) or the closing '}'. */
+static inline const char *
+next_member (const char *p, const char *end, gboolean *more)
+{
+  p = skip_space (p, end);
+  if (p == end)
+    return NULL;
+  *more = *p == ',';
+  if (*p != ',' && *p != '}')
+    return NULL;
+  return skip_space (p + 1, end);
+}
+
+static inline gboolean
 is_name (const char *name, gsize len, const char *want, gsize want_len)
 {
-  return len == want_len && memcmp (name, want, len) == 0;
-}
-
-/* A member of the payload: the integer asked for, if it is that one. */
-static gboolean
-payload_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer data)
-{
-  HubClientPeek *peek = data;
-
-  /* An escaped name may spell the one asked for: only the slow path can tell. */
-  if (escaped)
+  if (len != want_len || name[0] != want[0])
     return FALSE;
-  if (is_name (name, len, peek->payload_int_name, strlen (peek->payload_int_name))) {
-    if (peek->has_payload_int)
-      return FALSE; /* twice */
-    peek->has_payload_int = read_int (c, &peek->payload_int);
-    return peek->has_payload_int || skip_value (c, 2);
-  }
-  return skip_value (c, 2);
-}
-
-/* The payload value at the cursor (checked whole, and its integer member
- * read when one is asked for and it is an object). */
-static gboolean
-read_payload (Cur *c, HubClientPeek *peek)
-{
-  peek->payload = c->p;
-  if (peek->payload_int_name != NULL && c->p < c->end && *c->p == '{') {
-    if (!walk_object (c, 2, payload_member, peek))
+  for (gsize i = 1; i < len; i++) {
+    if (name[i] != want[i])
       return FALSE;
-  } else if (!skip_value (c, 1)) {
-    return FALSE;
   }
-  peek->payload_len = (gsize)(c->p - peek->payload);
   return TRUE;
 }
 
-static gboolean
-peek_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer data)
+/* The payload value at @p: checked whole, and when it is an object and an
+ * integer member is asked for, that member read. Past it, or NULL. */
+static const char *
+read_payload (const char *p, const char *end, HubClientPeek *peek)
 {
-  HubClientPeek *peek = data;
+  gboolean more = TRUE;
+
+  peek->payload = p;
+  if (peek->payload_int_name == NULL || p == end || *p != '{') {
+    p = skip_value (p, end, 1);
+  } else {
+    p = skip_space (p + 1, end);
+    if (p < end && *p == '}') {
+      p++;
+    } else {
+      while (more) {
+        const char *name;
+        gsize len;
+        gboolean escaped;
+
+        if ((p = read_name (p, end, &name, &len, &escaped)) == NULL)
+          return NULL;
+        /* An escaped name may spell the one asked for: only the slow path can tell. */
+        if (escaped)
+          return NULL;
+        if (is_name (name, len, peek->payload_int_name, peek->payload_int_name_len)) {
+          const char *after;
+
+          if (peek->has_payload_int)
+            return NULL; /* twice */
+          after = read_int (p, end, &peek->payload_int);
+          peek->has_payload_int = after != NULL;
+          p = after != NULL ? after : skip_value (p, end, 2);
+        } else {
+          p = skip_value (p, end, 2);
+        }
+        if (p == NULL || (p = next_member (p, end, &more)) == NULL)
+          return NULL;
+      }
+      /* next_member moved past the '}' and any space: back to just after it. */
+      while (p[-1] != '}')
+        p--;
+    }
+  }
+  if (p != NULL)
+    peek->payload_len = (gsize)(p - peek->payload);
+  return p;
+}
+
+/* ---- the layouts hub-server writes ----
+ *
+ * hub-codec-encode.c writes a message as
+ *   {"type":"message","room":S,"seq":N,"from":S[,"device":S],"ts":N,"payload":V}
+ * and a direct as {"type":"direct","from":S,"to":S[,"device":S],"ts":N,"payload":V}.
+ * A frame laid out exactly so is read by matching that layout: the member
+ * names are compared where they must be instead of being scanned. The values
+ * are read and checked as the walk below does (the payload is walked
+ * whole); any other layout goes to the walk. */
+
+#define EXPECT(p, end, literal)                                                                    \
+  ((p) != NULL && (gsize)((end) - (p)) >= sizeof literal - 1 &&                                    \
+           memcmp ((p), literal, sizeof literal - 1) == 0                                          \
+       ? (p) + sizeof literal - 1                                                                  \
+       : NULL)
+
+/* The rest of a frame after its from (message) or to (direct): an optional
+ * device, the timestamp, the payload, '}', the end. */
+static gboolean
+layout_tail (const char *p, const char *end, HubClientPeek *peek)
+{
+  const char *device, *at;
+  gsize device_len;
+  gint64 ts;
+
+  if ((at = EXPECT (p, end, ",\"device\":")) != NULL)
+    p = read_plain_string (at, end, &device, &device_len);
+  p = EXPECT (p, end, ",\"ts\":");
+  if (p == NULL || (p = read_int (p, end, &ts)) == NULL)
+    return FALSE;
+  p = EXPECT (p, end, ",\"payload\":");
+  if (p == NULL || (p = read_payload (p, end, peek)) == NULL)
+    return FALSE;
+  p = EXPECT (p, end, "}");
+  return p != NULL && skip_space (p, end) == end;
+}
+
+static gboolean
+peek_layout (const char *text, gsize len, HubClientPeek *peek)
+{
+  const char *end = text + len, *p;
+
+  if ((p = EXPECT (text, end, "{\"type\":\"message\",\"room\":")) != NULL) {
+    peek->type = text + 9;
+    peek->type_len = 7;
+    p = read_plain_string (p, end, &peek->room, &peek->room_len);
+    p = EXPECT (p, end, ",\"seq\":");
+    if (p == NULL || (p = read_int (p, end, &peek->seq)) == NULL || peek->seq < 0)
+      return FALSE;
+    p = EXPECT (p, end, ",\"from\":");
+    if (p == NULL || (p = read_plain_string (p, end, &peek->from, &peek->from_len)) == NULL)
+      return FALSE;
+    return layout_tail (p, end, peek);
+  }
+  if ((p = EXPECT (text, end, "{\"type\":\"direct\",\"from\":")) != NULL) {
+    const char *to;
+    gsize to_len;
+
+    peek->type = text + 9;
+    peek->type_len = 6;
+    p = read_plain_string (p, end, &peek->from, &peek->from_len);
+    p = EXPECT (p, end, ",\"to\":");
+    if (p == NULL || (p = read_plain_string (p, end, &to, &to_len)) == NULL)
+      return FALSE;
+    return layout_tail (p, end, peek);
+  }
+  return FALSE;
+}
+
+/* ---- any other layout: member by member ---- */
+
+/* One top-level member: the value read (members of interest) or checked. */
+static const char *
+peek_member (const char *p, const char *end, const char *name, gsize len, HubClientPeek *peek)
+{
   const char **span = NULL;
   gsize *span_len = NULL;
 
-  /* An escaped name may spell one of ours: only the slow path can tell. */
-  if (escaped)
-    return FALSE;
   switch (len) {
     case 2:
       if (is_name (name, len, "id", 2)) {
         if (peek->has_id)
-          return FALSE;
+          return NULL;
         peek->has_id = TRUE;
       }
       break;
     case 3:
       if (is_name (name, len, "seq", 3)) {
         if (peek->seq >= 0)
-          return FALSE;
-        return read_int (c, &peek->seq) && peek->seq >= 0;
+          return NULL;
+        p = read_int (p, end, &peek->seq);
+        return p != NULL && peek->seq >= 0 ? p : NULL;
       }
       break;
     case 4:
@@ -409,113 +541,61 @@ peek_member (Cur *c, const char *name, gsize len, gboolean escaped, gpointer dat
       break;
     case 7:
       if (is_name (name, len, "payload", 7))
-        return peek->payload == NULL && read_payload (c, peek);
+        return peek->payload == NULL ? read_payload (p, end, peek) : NULL;
       break;
     default:
       break;
   }
   if (span != NULL && *span != NULL)
-    return FALSE; /* twice */
+    return NULL; /* twice */
   /* A string with an escape only the slow path reads exactly; a value of
    * another kind is absent, as json-glib's string getters say. */
-  if (span != NULL && c->p < c->end && *c->p == '"')
-    return read_plain_string (c, span, span_len);
-  return skip_value (c, 1);
-}
-
-/* ---- the layouts hub-server writes ----
- *
- * hub-codec-encode.c writes a message as
- *   {"type":"message","room":S,"seq":N,"from":S[,"device":S],"ts":N,"payload":V}
- * and a direct as {"type":"direct","from":S,"to":S[,"device":S],"ts":N,"payload":V}.
- * A frame laid out exactly so is read by matching that layout: the member
- * names are compared where they must be instead of being scanned, which is
- * most of the cost of a small frame. The values are read and checked as the
- * walk below does (the payload is walked whole); any other layout goes to
- * the walk. */
-
-/* Moves past the literal @word (@n bytes) if it is next. */
-static inline gboolean
-expect (Cur *c, const char *word, gsize n)
-{
-  if ((gsize)(c->end - c->p) < n || memcmp (c->p, word, n) != 0)
-    return FALSE;
-  c->p += n;
-  return TRUE;
-}
-
-#define EXPECT(c, literal) expect ((c), literal, sizeof literal - 1)
-
-/* The rest of a frame after its last member's name: the payload, '}', the end. */
-static gboolean
-layout_tail (Cur *c, HubClientPeek *peek)
-{
-  if (!EXPECT (c, ",\"ts\":") || !skip_integer (c) || !EXPECT (c, ",\"payload\":"))
-    return FALSE;
-  if (!read_payload (c, peek))
-    return FALSE;
-  if (!EXPECT (c, "}"))
-    return FALSE;
-  skip_space (c);
-  return c->p == c->end;
-}
-
-static gboolean
-layout_device (Cur *c)
-{
-  const char *device;
-  gsize device_len;
-
-  return !EXPECT (c, ",\"device\":") || read_plain_string (c, &device, &device_len);
-}
-
-static gboolean
-peek_layout (const char *text, gsize len, HubClientPeek *peek)
-{
-  Cur c = {text, text + len};
-
-  if (EXPECT (&c, "{\"type\":\"message\",\"room\":")) {
-    peek->type = text + 9;
-    peek->type_len = 7;
-    return read_plain_string (&c, &peek->room, &peek->room_len) && EXPECT (&c, ",\"seq\":") &&
-           read_int (&c, &peek->seq) && peek->seq >= 0 && EXPECT (&c, ",\"from\":") &&
-           read_plain_string (&c, &peek->from, &peek->from_len) && layout_device (&c) &&
-           layout_tail (&c, peek);
-  }
-  if (EXPECT (&c, "{\"type\":\"direct\",\"from\":")) {
-    const char *to;
-    gsize to_len;
-
-    peek->type = text + 9;
-    peek->type_len = 6;
-    return read_plain_string (&c, &peek->from, &peek->from_len) && EXPECT (&c, ",\"to\":") &&
-           read_plain_string (&c, &to, &to_len) && layout_device (&c) && layout_tail (&c, peek);
-  }
-  return FALSE;
+  if (span != NULL && p < end && *p == '"')
+    return read_plain_string (p, end, span, span_len);
+  return skip_value (p, end, 1);
 }
 
 static void
 peek_reset (HubClientPeek *peek)
 {
   const char *name = peek->payload_int_name;
+  gsize name_len = peek->payload_int_name_len;
 
   memset (peek, 0, sizeof *peek);
   peek->payload_int_name = name;
+  peek->payload_int_name_len = name != NULL && name_len == 0 ? strlen (name) : name_len;
   peek->seq = -1;
 }
 
 gboolean
 hub_client_peek (const char *text, gsize len, HubClientPeek *peek)
 {
-  Cur c = {text, text + len};
+  const char *end = text + len, *p;
+  gboolean more = TRUE;
 
   peek_reset (peek);
   if (peek_layout (text, len, peek))
     return TRUE;
   peek_reset (peek);
-  skip_space (&c);
-  if (c.p == c.end || *c.p != '{' || !walk_object (&c, 1, peek_member, peek))
+  p = skip_space (text, end);
+  if (p == end || *p != '{')
     return FALSE;
-  skip_space (&c);
-  return c.p == c.end;
+  p = skip_space (p + 1, end);
+  if (p < end && *p == '}') {
+    p++;
+  } else {
+    while (more) {
+      const char *name;
+      gsize name_len;
+      gboolean escaped;
+
+      /* An escaped name may spell one of ours: only the slow path can tell. */
+      if ((p = read_name (p, end, &name, &name_len, &escaped)) == NULL || escaped ||
+          (p = peek_member (p, end, name, name_len, peek)) == NULL ||
+          (p = next_member (p, end, &more)) == NULL)
+        return FALSE;
+    }
+    return p == end;
+  }
+  return skip_space (p, end) == end;
 }

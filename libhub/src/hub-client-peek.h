@@ -22,6 +22,7 @@ typedef struct {
    * the caller, NULL: none), when it is there once and is an integer of at
    * most 18 digits. */
   const char *payload_int_name;
+  gsize payload_int_name_len; /* its length (0: hub_client_peek() measures it) */
   gboolean has_payload_int;
   gint64 payload_int;
 } HubClientPeek;

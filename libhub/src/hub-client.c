@@ -38,6 +38,7 @@ struct _HubClient {
   HubClientUrl parsed;
   char *user, *device, *token; /* (owned) (nullable) as asked */
   char *peek_payload_int;      /* (owned) (nullable) */
+  gsize peek_payload_int_len;
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
   guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
@@ -819,24 +820,21 @@ take_pending (HubClient *client, gint64 id)
 static gboolean
 peeked_type (const HubClientPeek *peek, HubClientEventType *type)
 {
-  static const struct {
-    const char *name;
-    gsize len;
-    HubClientEventType type;
-  } types[] = {
-      {"message", 7, HUB_CLIENT_EVENT_MESSAGE},
-      {"direct", 6, HUB_CLIENT_EVENT_DIRECT},
-      {"typing", 6, HUB_CLIENT_EVENT_TYPING},
-      {"status", 6, HUB_CLIENT_EVENT_STATUS},
-  };
+  const char *t = peek->type;
 
-  for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
-    if (peek->type_len == types[i].len && memcmp (peek->type, types[i].name, peek->type_len) == 0) {
-      *type = types[i].type;
-      return TRUE;
-    }
-  }
-  return FALSE;
+  if (peek->type_len == 7 && memcmp (t, "message", 7) == 0)
+    *type = HUB_CLIENT_EVENT_MESSAGE;
+  else if (peek->type_len != 6)
+    return FALSE;
+  else if (memcmp (t, "direct", 6) == 0)
+    *type = HUB_CLIENT_EVENT_DIRECT;
+  else if (memcmp (t, "typing", 6) == 0)
+    *type = HUB_CLIENT_EVENT_TYPING;
+  else if (memcmp (t, "status", 6) == 0)
+    *type = HUB_CLIENT_EVENT_STATUS;
+  else
+    return FALSE;
+  return TRUE;
 }
 
 /* The last seq slot of @room (@len bytes, no NUL), or NULL when untracked. */
@@ -847,9 +845,15 @@ room_seq_span (HubClient *client, const char *room, gsize len)
   g_autofree char *heap = NULL;
   gpointer key, slot;
 
-  if (client->peek_room != NULL && client->peek_room_len == len &&
-      memcmp (client->peek_room, room, len) == 0)
-    return client->peek_seq;
+  if (client->peek_room != NULL && client->peek_room_len == len) {
+    gsize i = 0;
+
+    /* Room names are short: byte by byte beats a call. */
+    while (i < len && client->peek_room[i] == room[i])
+      i++;
+    if (i == len)
+      return client->peek_seq;
+  }
   if (len < sizeof stack) {
     memcpy (stack, room, len);
     stack[len] = '\0';
@@ -905,7 +909,8 @@ track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
 static gboolean
 offer_peeked (HubClient *client, const char *text, gsize len)
 {
-  HubClientPeek peek = {.payload_int_name = client->peek_payload_int};
+  HubClientPeek peek = {.payload_int_name = client->peek_payload_int,
+                        .payload_int_name_len = client->peek_payload_int_len};
   HubClientPeekedFrame frame = {.text = text, .len = len};
   gboolean handled, gone;
 
@@ -1042,6 +1047,8 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->device = g_strdup (options->device);
   client->token = g_strdup (options->token);
   client->peek_payload_int = g_strdup (options->peek_payload_int);
+  client->peek_payload_int_len =
+      options->peek_payload_int != NULL ? strlen (options->peek_payload_int) : 0;
   client->auto_reconnect = options->auto_reconnect;
   client->backoff_min_ms = options->backoff_min_ms;
   client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
