@@ -11,6 +11,9 @@
 
 /* How long a clean close may take once the run is over. */
 #define CLOSE_GRACE_MS 1000
+/* How long the end waits for the copies of our own messages (§5: a publish's
+ * sender gets it too), so that --json shows every message published. */
+#define OWN_COPY_WAIT_MS 5000
 
 typedef struct {
   const HubBatchOptions *options;
@@ -26,6 +29,8 @@ typedef struct {
   gboolean finishing;
   int exit_code;
   guint timeout_source, grace_source, next_source;
+  gint64 own_copy_deadline_us; /* 0: not waiting for them yet */
+  guint own_copy_source;       /* ends that wait */
 } Batch;
 
 gboolean
@@ -127,7 +132,7 @@ finish (Batch *batch, int code)
     return;
   }
   batch->grace_source = g_timeout_add (CLOSE_GRACE_MS, on_grace, batch);
-  hub_client_disconnect (client);
+  hub_session_disconnect (batch->session);
 }
 
 static void run_next (Batch *batch);
@@ -180,17 +185,52 @@ on_done (HubSession *session, HubSessionResult result, gpointer user_data)
   }
 }
 
+static gboolean
+on_own_copy_deadline (gpointer user_data)
+{
+  Batch *batch = user_data;
+
+  batch->own_copy_source = 0;
+  run_next (batch);
+  return G_SOURCE_REMOVE;
+}
+
+/* TRUE when the copies of what we published have arrived, or waiting for
+ * them took OWN_COPY_WAIT_MS (then the run ends with a remark); FALSE while
+ * waiting: on_frame, or the deadline, tries again. */
+static gboolean
+own_copies_in (Batch *batch)
+{
+  guint pending = hub_session_own_copies_pending (batch->session);
+  gint64 now = g_get_monotonic_time ();
+
+  if (pending == 0)
+    return TRUE;
+  if (batch->own_copy_deadline_us == 0) {
+    batch->own_copy_deadline_us = now + OWN_COPY_WAIT_MS * 1000;
+    batch->own_copy_source = g_timeout_add (OWN_COPY_WAIT_MS + 1, on_own_copy_deadline, batch);
+    return FALSE;
+  }
+  if (now < batch->own_copy_deadline_us)
+    return FALSE;
+  g_printerr ("hub-client: the copy of our own last message did not come back in %u room%s "
+              "within %.0f s\n",
+              pending, pending == 1 ? "" : "s", OWN_COPY_WAIT_MS / 1000.0);
+  return TRUE;
+}
+
 static void
 run_next (Batch *batch)
 {
   HubClient *client = hub_session_get_client (batch->session);
   g_autofree char *line = NULL;
 
-  if (batch->finishing || batch->busy || hub_client_get_state (client) != HUB_CLIENT_CONNECTED)
+  if (batch->finishing || batch->busy || hub_client_get_state (client) != HUB_CLIENT_CONNECTED ||
+      hub_client_is_rejoining (client))
     return;
   line = g_queue_pop_head (&batch->lines);
   if (line == NULL) {
-    if (batch->eof && (batch->options->wait_for == NULL || batch->matched))
+    if (batch->eof && (batch->options->wait_for == NULL || batch->matched) && own_copies_in (batch))
       finish (batch, HUB_EXIT_OK);
     return;
   }
@@ -282,6 +322,10 @@ on_frame (gpointer user_data, JsonObject *frame, const char *text)
     }
     fflush (stdout);
   }
+  /* Handled after this call: run_next (from the loop) then sees it. */
+  if (batch->own_copy_deadline_us != 0 ||
+      hub_client_is_rejoining (hub_session_get_client (batch->session)))
+    schedule_next (batch);
   if (batch->options->wait_for != NULL && !batch->matched) {
     g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
 
@@ -352,7 +396,8 @@ hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *op
 
   g_queue_init (&batch.lines);
   batch.loop = g_main_loop_new (NULL, FALSE);
-  batch.session = hub_session_new (client_options, FALSE, TRUE, &output, &batch, &error);
+  batch.session =
+      hub_session_new (client_options, FALSE, HUB_SESSION_BATCH, &output, &batch, &error);
   if (batch.session == NULL) {
     g_printerr ("hub-client: %s\n", error->message);
     g_main_loop_unref (batch.loop);
@@ -364,13 +409,14 @@ hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *op
       g_io_add_watch (batch.input, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, &batch);
   if (options->timeout_ms > 0)
     batch.timeout_source = g_timeout_add (options->timeout_ms, on_timeout, &batch);
-  hub_client_connect (hub_session_get_client (batch.session));
+  hub_session_connect (batch.session);
 
   g_main_loop_run (batch.loop);
 
   g_clear_handle_id (&batch.timeout_source, g_source_remove);
   g_clear_handle_id (&batch.grace_source, g_source_remove);
   g_clear_handle_id (&batch.next_source, g_source_remove);
+  g_clear_handle_id (&batch.own_copy_source, g_source_remove);
   stop_reading (&batch);
   hub_session_free (batch.session);
   g_queue_clear_full (&batch.lines, g_free);

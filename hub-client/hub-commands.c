@@ -11,29 +11,34 @@ typedef struct {
   HubCommandKind kind;
   const char *usage; /* arguments, for the help and usage errors */
   const char *help;
+  /* What each argument is, for completion: r room, u user, U users joined
+   * by commas, s status, - anything else; the last letter repeats when
+   * doubled ("uu": any number of users). */
+  const char *args;
 } CommandSpec;
 
 static const CommandSpec specs[] = {
-    {"join", HUB_COMMAND_JOIN, "ROOM", "join ROOM (created if missing) and make it current"},
-    {"leave", HUB_COMMAND_LEAVE, "ROOM", "leave ROOM"},
-    {"room", HUB_COMMAND_ROOM, "ROOM", "switch the current room (where plain lines go)"},
-    {"rooms", HUB_COMMAND_ROOMS, "", "the rooms you are a member of"},
-    {"who", HUB_COMMAND_WHO, "[ROOM]", "members of ROOM (default: current) and their status"},
-    {"info", HUB_COMMAND_INFO, "[ROOM]", "ROOM's name, creation time, members, messages, seq"},
-    {"msg", HUB_COMMAND_MSG, "USER TEXT", "direct message to every device of USER"},
-    {"multi", HUB_COMMAND_MULTI, "U1,U2 TEXT", "the same message to several users"},
-    {"broadcast", HUB_COMMAND_BROADCAST, "TEXT", "a message to everyone connected (admin)"},
+    {"join", HUB_COMMAND_JOIN, "ROOM", "join ROOM (created if missing) and make it current", "r"},
+    {"leave", HUB_COMMAND_LEAVE, "ROOM", "leave ROOM", "r"},
+    {"room", HUB_COMMAND_ROOM, "ROOM", "switch the current room (where plain lines go)", "r"},
+    {"rooms", HUB_COMMAND_ROOMS, "", "the rooms you are a member of", ""},
+    {"who", HUB_COMMAND_WHO, "[ROOM]", "members of ROOM (default: current) and their status", "r"},
+    {"info", HUB_COMMAND_INFO, "[ROOM]", "ROOM's name, creation time, members, messages, seq", "r"},
+    {"msg", HUB_COMMAND_MSG, "USER TEXT", "direct message to every device of USER", "u"},
+    {"multi", HUB_COMMAND_MULTI, "U1,U2 TEXT", "the same message to several users", "U"},
+    {"broadcast", HUB_COMMAND_BROADCAST, "TEXT", "a message to everyone connected (admin)", ""},
     {"status", HUB_COMMAND_STATUS, "online|away|busy|offline",
-     "set your status (offline: invisible)"},
-    {"sub", HUB_COMMAND_SUB, "USER...", "follow the status of users"},
-    {"unsub", HUB_COMMAND_UNSUB, "USER...", "stop following them"},
-    {"online", HUB_COMMAND_ONLINE, "", "who is online"},
-    {"history", HUB_COMMAND_HISTORY, "[N]", "the last N messages of the current room (default 20)"},
-    {"typing", HUB_COMMAND_TYPING, "", "tell the current room you are typing"},
-    {"raw", HUB_COMMAND_RAW, "JSON", "send any frame (an id is added when it has none)"},
-    {"stats", HUB_COMMAND_STATS, "", "the server's /api/stats"},
-    {"quit", HUB_COMMAND_QUIT, "", "leave hub-client"},
-    {"help", HUB_COMMAND_HELP, "", "this help"},
+     "set your status (offline: invisible)", "s"},
+    {"sub", HUB_COMMAND_SUB, "USER...", "follow the status of users", "uu"},
+    {"unsub", HUB_COMMAND_UNSUB, "USER...", "stop following them", "uu"},
+    {"online", HUB_COMMAND_ONLINE, "", "who is online", ""},
+    {"history", HUB_COMMAND_HISTORY, "[N]",
+     "the last N (1-100) messages of the current room (default 20)", ""},
+    {"typing", HUB_COMMAND_TYPING, "", "tell the current room you are typing", ""},
+    {"raw", HUB_COMMAND_RAW, "JSON", "send any frame (an id is added when it has none)", ""},
+    {"stats", HUB_COMMAND_STATS, "", "the server's /api/stats", ""},
+    {"quit", HUB_COMMAND_QUIT, "", "leave hub-client", ""},
+    {"help", HUB_COMMAND_HELP, "", "this help", ""},
 };
 
 static const char *const statuses[] = {"online", "away", "busy", "offline", NULL};
@@ -179,8 +184,16 @@ parse_args (HubCommand *command, const char *rest, GError **error)
         return usage (error, command->kind);
       if (first != NULL) {
         command->count = g_ascii_strtoll (first, &end, 10);
-        if (*end != '\0' || command->count < 1 || command->count > 100)
+        if (*end != '\0')
           return usage (error, command->kind);
+        /* §6: a history request returns at most 100 messages. */
+        if (command->count < 1 || command->count > HUB_COMMAND_HISTORY_MAX) {
+          g_set_error (error, HUB_COMMAND_ERROR, HUB_COMMAND_ERROR_USAGE,
+                       "/history N: N from 1 to %d (the server sends at most %d messages at "
+                       "a time)",
+                       HUB_COMMAND_HISTORY_MAX, HUB_COMMAND_HISTORY_MAX);
+          return FALSE;
+        }
       }
       return TRUE;
     }
@@ -384,6 +397,56 @@ hub_command_request (const HubCommand *command, const char *current_room, gint64
   *type = g_strdup (t);
   *fields = g_steal_pointer (&f);
   return TRUE;
+}
+
+const char *const *
+hub_command_names (void)
+{
+  static const char *names[G_N_ELEMENTS (specs) + 1];
+
+  if (names[0] == NULL) {
+    for (guint i = 0; i < G_N_ELEMENTS (specs); i++)
+      names[i] = specs[i].name;
+  }
+  return names;
+}
+
+HubCommandArg
+hub_command_arg (const char *name, guint index)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (specs); i++) {
+    const char *args = specs[i].args;
+    gsize n = strlen (args);
+    char letter;
+
+    if (strcmp (specs[i].name, name) != 0)
+      continue;
+    if (index < n)
+      letter = args[index];
+    else if (n >= 2 && args[n - 1] == args[n - 2])
+      letter = args[n - 1];
+    else
+      return HUB_COMMAND_ARG_OTHER;
+    switch (letter) {
+      case 'r':
+        return HUB_COMMAND_ARG_ROOM;
+      case 'u':
+        return HUB_COMMAND_ARG_USER;
+      case 'U':
+        return HUB_COMMAND_ARG_USERS;
+      case 's':
+        return HUB_COMMAND_ARG_STATUS;
+      default:
+        return HUB_COMMAND_ARG_OTHER;
+    }
+  }
+  return HUB_COMMAND_ARG_OTHER;
+}
+
+const char *const *
+hub_command_statuses (void)
+{
+  return statuses;
 }
 
 const char *

@@ -33,6 +33,8 @@ typedef enum {
 } HubCommandKind;
 
 #define HUB_COMMAND_HISTORY_DEFAULT 20
+/* §6: `history`'s limit is clamped to 100. */
+#define HUB_COMMAND_HISTORY_MAX 100
 
 typedef struct {
   HubCommandKind kind;
@@ -74,5 +76,21 @@ const char *hub_command_target_room (const HubCommand *command, const char *curr
 
 /* The help text: one line per command. (transfer none) */
 const char *hub_command_help (void);
+
+/* The command names, without '/', NULL-terminated. (transfer none) */
+const char *const *hub_command_names (void);
+/* The values a status takes, NULL-terminated. (transfer none) */
+const char *const *hub_command_statuses (void);
+
+typedef enum {
+  HUB_COMMAND_ARG_OTHER,  /* text, a number, JSON, or nothing */
+  HUB_COMMAND_ARG_ROOM,   /* a room id */
+  HUB_COMMAND_ARG_USER,   /* a user id */
+  HUB_COMMAND_ARG_USERS,  /* user ids joined by commas */
+  HUB_COMMAND_ARG_STATUS, /* online, away, busy, offline */
+} HubCommandArg;
+
+/* What argument @index (0: the first after the command) of /@name is. */
+HubCommandArg hub_command_arg (const char *name, guint index);
 
 G_END_DECLS

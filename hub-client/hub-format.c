@@ -267,6 +267,22 @@ hub_format_event (const HubClientEvent *event, gboolean colour)
       who = paint (colour, GREEN, msg);
       return line (colour, 0, who);
     }
+    case HUB_CLIENT_EVENT_REJOINED:
+      tag = room_tag (colour, event->room, 0);
+      body = g_strdup_printf ("%s * joined again: the server no longer had this room (restarted?); "
+                              "its messages start again after #%" G_GINT64_FORMAT,
+                              tag, event->seq);
+      who = paint (colour, YELLOW, body);
+      return line (colour, 0, who);
+    case HUB_CLIENT_EVENT_ROOM_LOST:
+      tag = room_tag (colour, event->room, 0);
+      text =
+          g_strdup_printf ("! you are no longer in this room: %s", event->text != NULL ? event->text
+                                                                   : event->code       ? event->code
+                                                                                       : "?");
+      who = paint (colour, RED, text);
+      body = g_strdup_printf ("%s %s", tag, who);
+      return line (colour, 0, body);
     case HUB_CLIENT_EVENT_OTHER:
     default:
       text = event->frame != NULL  ? object_compact (event->frame)
@@ -277,34 +293,123 @@ hub_format_event (const HubClientEvent *event, gboolean colour)
   }
 }
 
+const char *
+hub_format_close_code (guint code)
+{
+  switch (code) {
+    case 1000:
+      return "the server closed the connection";
+    case 1001:
+      return "the server is shutting down";
+    case 1003:
+      return "the server refused a binary frame";
+    case 1006:
+      return "the connection dropped (no close frame: the network or the server went away)";
+    case 1007:
+      return "the server refused a frame that was not valid UTF-8";
+    case 1009:
+      return "a message was larger than the server takes";
+    case 4000:
+      return "no hello in time";
+    case 4001:
+      return "the user or token was refused";
+    case 4002:
+      return "the server heard nothing from this client for too long";
+    case 4003:
+      return "the token expired";
+    case 4008:
+      return "too many requests (rate limit abuse)";
+    case 4009:
+      return "this client fell too far behind (slow consumer)";
+    case 4010:
+      return "disconnected by the server's administrator";
+    default:
+      return NULL;
+  }
+}
+
+/* "the server is shutting down (close code 1001: bye)" from a change whose
+ * reason is HubClient's "connection closed (code N[: REASON])". (transfer full) */
+static char *
+close_text (const HubClientStateChange *change)
+{
+  const char *known = hub_format_close_code (change->close_code);
+  g_autofree char *prefix = g_strdup_printf ("connection closed (code %u: ", change->close_code);
+  g_autofree char *said = NULL;
+
+  if (change->reason != NULL && g_str_has_prefix (change->reason, prefix)) {
+    said = g_strdup (change->reason + strlen (prefix));
+    if (said[0] != '\0' && said[strlen (said) - 1] == ')')
+      said[strlen (said) - 1] = '\0';
+  }
+  if (known == NULL)
+    return g_strdup_printf ("connection closed with code %u%s%s", change->close_code,
+                            said != NULL ? ": " : "", said != NULL ? said : "");
+  return g_strdup_printf ("%s (close code %u%s%s)", known, change->close_code,
+                          said != NULL ? ": " : "", said != NULL ? said : "");
+}
+
 char *
-hub_format_state (const HubClientStateChange *change, const char *url, gboolean colour)
+hub_format_state (const HubClientStateChange *change, const char *url, const char *why,
+                  gboolean show_retry, gboolean colour)
 {
   g_autofree char *text = NULL;
   g_autofree char *painted = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *retry = NULL;
+  gboolean failed_attempt = change->old_state == HUB_CLIENT_CONNECTING && change->close_code == 0;
 
+  if (why != NULL)
+    reason = g_strdup (why);
+  else if (change->close_code != 0 && change->reason != NULL &&
+           g_str_has_prefix (change->reason, "hello refused: "))
+    reason = g_strdup_printf ("the server refused the login: %s",
+                              change->reason + strlen ("hello refused: "));
+  else if (change->close_code != 0)
+    reason = close_text (change);
+  else
+    reason = g_strdup (change->reason != NULL ? change->reason : "connection failed");
+  if (change->state == HUB_CLIENT_RECONNECTING)
+    retry = show_retry ? g_strdup_printf ("; retry %u in %.1f s", change->attempt,
+                                          change->retry_in_ms / 1000.0)
+                       : g_strdup ("; reconnecting");
   switch (change->state) {
     case HUB_CLIENT_CONNECTING:
+      /* Retries show in the status; only the first attempt is a line. */
       if (change->old_state == HUB_CLIENT_RECONNECTING)
-        text = g_strdup_printf ("* reconnecting to %s...", url);
-      else
-        text = g_strdup_printf ("* connecting to %s...", url);
+        return NULL;
+      text = g_strdup_printf ("* connecting to %s...", url);
       break;
     case HUB_CLIENT_RECONNECTING:
-      text = g_strdup_printf ("* %s%s; retry %u in %.1f s",
-                              change->old_state == HUB_CLIENT_CONNECTED ? "connection lost: " : "",
-                              change->reason ? change->reason : "connection ended", change->attempt,
-                              change->retry_in_ms / 1000.0);
-      break;
     case HUB_CLIENT_DISCONNECTED:
-      text = g_strdup_printf ("* disconnected%s%s", change->reason ? ": " : "",
-                              change->reason ? change->reason : "");
+      if (failed_attempt)
+        text = g_strdup_printf ("* cannot connect to %s: %s%s", url, reason, retry ? retry : "");
+      else if (change->old_state == HUB_CLIENT_CONNECTED)
+        text = g_strdup_printf ("* connection lost: %s%s", reason, retry ? retry : "");
+      else
+        text = g_strdup_printf ("* %s%s", reason, retry ? retry : "");
       break;
     case HUB_CLIENT_CONNECTED:
     default:
       return NULL;
   }
   painted = paint (colour, change->state == HUB_CLIENT_CONNECTING ? YELLOW : RED, text);
+  return line (colour, 0, painted);
+}
+
+char *
+hub_format_problem (gboolean colour, const char *format, ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *painted = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  body = g_strconcat ("! ", text, NULL);
+  painted = paint (colour, RED, body);
   return line (colour, 0, painted);
 }
 
@@ -383,12 +488,14 @@ hub_format_reply (const char *type, const char *request_room, JsonObject *reply,
     g_autoptr (GDateTime) when = g_date_time_new_from_unix_local (created / 1000);
     g_autofree char *date = g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
 
-    return hub_format_info (colour,
-                            "%s \"%s\": created %s, %" G_GINT64_FORMAT " members, %" G_GINT64_FORMAT
-                            " messages stored, seq %" G_GINT64_FORMAT,
-                            room ? room : "?", string_member (reply, "name"), date,
-                            int_member (reply, "members", 0), int_member (reply, "messages", 0),
-                            int_member (reply, "seq", 0));
+    gint64 members = int_member (reply, "members", 0), messages = int_member (reply, "messages", 0);
+
+    return hub_format_info (
+        colour,
+        "%s \"%s\": created %s, %" G_GINT64_FORMAT " member%s, %" G_GINT64_FORMAT
+        " message%s stored, seq %" G_GINT64_FORMAT,
+        room ? room : "?", string_member (reply, "name"), date, members, members == 1 ? "" : "s",
+        messages, messages == 1 ? "" : "s", int_member (reply, "seq", 0));
   }
   if (strcmp (type, "who") == 0) {
     g_autofree char *list = members_text (array_member (reply, "members"), colour);

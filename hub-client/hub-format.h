@@ -18,8 +18,17 @@ char *hub_format_payload (JsonObject *payload);
 char *hub_format_event (const HubClientEvent *event, gboolean colour);
 /* A `message` frame (live or from history). (transfer full) */
 char *hub_format_message (JsonObject *message, gboolean colour);
-/* A connection change (NULL when the welcome line says it). (transfer full) (nullable) */
-char *hub_format_state (const HubClientStateChange *change, const char *url, gboolean colour);
+/* A connection change (NULL when the welcome line or the status says it):
+ * "* cannot connect to URL: WHY; retry 2 in 0.4 s", "* connection lost: the
+ * server is shutting down (close code 1001)"… @why (nullable) replaces the
+ * change's own reason (a probe's plain words); @show_retry: the retry's
+ * number and delay, else just "reconnecting". (transfer full) (nullable) */
+char *hub_format_state (const HubClientStateChange *change, const char *url, const char *why,
+                        gboolean show_retry, gboolean colour);
+/* What a close code means, in words; NULL for codes PROTOCOL.md does not name. (transfer none) */
+const char *hub_format_close_code (guint code);
+/* A local problem ("! …": a usage error, a message not sent). (transfer full) */
+char *hub_format_problem (gboolean colour, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* The `ok` reply to a request of @type about @room (nullable), possibly several lines joined by
  * '\n' (no final newline); NULL when the reply says nothing worth a line
  * (publish, typing: their effect shows as events). (transfer full) (nullable) */

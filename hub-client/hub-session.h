@@ -40,11 +40,25 @@ typedef struct {
 typedef void (*HubSessionDoneFunc) (HubSession *session, HubSessionResult result,
                                     gpointer user_data);
 
-/* @print_typing: typing events also become lines (the batch mode's choice;
- * the interactive mode shows them in its status). (transfer full) */
-HubSession *hub_session_new (const HubClientOptions *options, gboolean colour,
-                             gboolean print_typing, const HubSessionOutput *output,
-                             gpointer user_data, GError **error);
+typedef enum {
+  /* People: typing shows in the status, the first connection is retried
+   * like any later one. */
+  HUB_SESSION_INTERACTIVE,
+  /* Scripts: typing events are lines too; the first connection is tried
+   * once and a failure is final (no retry promised); a lost connection says
+   * "reconnecting" without a schedule. */
+  HUB_SESSION_BATCH,
+} HubSessionMode;
+
+/* (transfer full) */
+HubSession *hub_session_new (const HubClientOptions *options, gboolean colour, HubSessionMode mode,
+                             const HubSessionOutput *output, gpointer user_data, GError **error);
+/* Starts connecting. */
+void hub_session_connect (HubSession *session);
+/* Closes the connection (1000) without a word about it. A failed connection
+ * is looked into (hub-client-probe.h) before its line and its state change
+ * are delivered: the modes see a connect failure a moment after it. */
+void hub_session_disconnect (HubSession *session);
 /* Frees the client too; pending commands' done callbacks are not called. */
 void hub_session_free (HubSession *session);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubSession, hub_session_free)
@@ -58,6 +72,21 @@ void hub_session_set_room (HubSession *session, const char *room);
  * this returns (local commands, usage errors). */
 void hub_session_execute (HubSession *session, const char *line, HubSessionDoneFunc done,
                           gpointer user_data);
+/* TRUE when @line can run without the server (/help, /quit, /room, /stats,
+ * blank lines, and lines that do not parse: their error is local). */
+gboolean hub_session_line_is_local (const char *line);
+
+/* Messages this session published whose own copy (§5: the sender gets its
+ * message too) has not arrived yet; a script waits for them before it ends. */
+guint hub_session_own_copies_pending (HubSession *session);
+
+/* Completion candidates for the word @line[@start, @end) of @line (the text
+ * before the cursor): commands for a first word starting with '/', then what
+ * the command takes there: room ids (the rooms joined, and those seen in
+ * replies and events), user ids (members of the current room, the users
+ * subscribed to, and those met in messages), statuses. Sorted, no
+ * duplicates. (transfer full) */
+GStrv hub_session_complete (HubSession *session, const char *line, gsize start, gsize end);
 
 /* The user is typing @partial_line: sends a typing indicator to the current
  * room, at most one per 3 seconds, when the line is not a command. */

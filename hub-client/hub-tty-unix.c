@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #ifdef HUB_HAVE_READLINE
@@ -90,14 +91,25 @@ on_line (char *line)
   HubTty *tty = the_tty;
 
   if (line == NULL) {
-    /* Ctrl-D on an empty line. */
-    fputc ('\n', stdout);
+    /* Ctrl-D on an empty line: hub_tty_input_stop takes the prompt away. */
     hub_tty_quit (tty, HUB_EXIT_OK);
     return;
   }
   if (line[0] != '\0')
     add_history (line);
-  hub_tty_execute (tty, line);
+  /* A paste taken whole (an inputrc with bracketed paste on) holds several lines. */
+  {
+    g_auto (GStrv) lines = g_strsplit (line, "\n", -1);
+
+    for (guint i = 0; lines[i] != NULL && !tty->quitting; i++) {
+      gsize len = strlen (lines[i]);
+
+      if (len > 0 && lines[i][len - 1] == '\r')
+        lines[i][len - 1] = '\0';
+      if (lines[i + 1] == NULL || lines[i][0] != '\0')
+        hub_tty_execute (tty, lines[i]);
+    }
+  }
   free (line);
 }
 
@@ -119,6 +131,55 @@ on_sigwinch (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* A copy readline may free(). */
+static char *
+rl_strdup (const char *text)
+{
+  gsize len = strlen (text) + 1;
+  char *copy = malloc (len);
+
+  if (copy != NULL)
+    memcpy (copy, text, len);
+  return copy;
+}
+
+/* Tab: commands, then room ids, user ids or statuses as the command takes
+ * them there (hub_session_complete); never file names. */
+static char **
+complete (const char *text, int start, int end)
+{
+  HubTty *tty = the_tty;
+  g_auto (GStrv) candidates = NULL;
+  guint n;
+  gsize common;
+  char **matches;
+
+  rl_attempted_completion_over = 1;
+  if (tty == NULL || start < 0 || end < start)
+    return NULL;
+  candidates = hub_session_complete (tty->session, rl_line_buffer, (gsize)start, (gsize)end);
+  n = g_strv_length (candidates);
+  if (n == 0)
+    return NULL;
+  /* readline's form: the common prefix first (what replaces the word), then
+   * the candidates, then NULL; one candidate is its own prefix. */
+  common = strlen (candidates[0]);
+  for (guint i = 1; i < n; i++) {
+    gsize k = 0;
+
+    while (k < common && candidates[i][k] == candidates[0][k])
+      k++;
+    common = k;
+  }
+  matches = calloc (n + 2, sizeof (char *));
+  if (matches == NULL)
+    return NULL;
+  matches[0] = n == 1 ? rl_strdup (candidates[0]) : strndup (candidates[0], common);
+  for (guint i = 0; n > 1 && i < n; i++)
+    matches[i + 1] = rl_strdup (candidates[i]);
+  return matches;
+}
+
 void
 hub_tty_input_start (HubTty *tty)
 {
@@ -130,6 +191,14 @@ hub_tty_input_start (HubTty *tty)
   rl_catch_signals = 0;
   rl_catch_sigwinch = 0;
   rl_readline_name = "hub-client";
+  rl_attempted_completion_function = complete;
+  /* A pasted script is lines to run one after the other (hub_tty_execute
+   * queues them), not one line to edit; and without the paste mode readline
+   * writes no newline of its own when the input ends (Ctrl-D), so the exit
+   * leaves the screen clean. */
+  rl_variable_bind ("enable-bracketed-paste", "off");
+  /* Names hold '.', '@' and '-'; /multi's users are joined by commas. */
+  rl_completer_word_break_characters = (char *)" \t,";
   rl_callback_handler_install (prompt, on_line);
   in->sigwinch_source = g_unix_signal_add (SIGWINCH, on_sigwinch, tty);
   in->stdin_source = g_unix_fd_add (STDIN_FILENO, G_IO_IN | G_IO_HUP | G_IO_ERR, on_stdin, tty);
@@ -140,6 +209,13 @@ hub_tty_input_stop (HubTty *tty)
 {
   Input *in = tty->input;
 
+  /* The prompt is the status line: a shell prompt must not be written over it. */
+#if defined(RL_VERSION_MAJOR) && RL_VERSION_MAJOR >= 7
+  rl_clear_visible_line ();
+#else
+  fputs ("\r\033[K", stdout);
+#endif
+  fflush (stdout);
   rl_callback_handler_remove ();
   g_clear_handle_id (&in->stdin_source, g_source_remove);
   g_clear_handle_id (&in->sigwinch_source, g_source_remove);

@@ -1,6 +1,7 @@
 /* main.c: hub-client's options, then the interactive mode (stdin is a
  * terminal) or the batch mode (a pipe, a file, or --batch). */
 #include <hub/hub.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,12 +31,11 @@ options_clear (Options *o)
   g_strfreev (o->rest);
 }
 
+/* One line, as other command-line tools do; --help has the rest. */
 static int
 usage_error (GOptionContext *context, const char *message)
 {
-  g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
-
-  g_printerr ("hub-client: %s\n\n%s", message, help);
+  g_printerr ("hub-client: %s (hub-client --help lists the options)\n", message);
   return HUB_EXIT_USAGE;
 }
 
@@ -71,16 +71,21 @@ main (int argc, char **argv)
       {"no-reconnect", 0, 0, G_OPTION_ARG_NONE, &o.no_reconnect,
        "Do not reconnect when the connection is lost", NULL},
       {"version", 'V', 0, G_OPTION_ARG_NONE, &o.version, "Print the version and exit", NULL},
-      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL, "[URL]"},
+      /* No arg_description: the parameter string below names [URL] once. */
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.rest, NULL, NULL},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
-  g_autoptr (GOptionContext) context = g_option_context_new ("[URL] - chat with a hub-server");
+  g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) wait_for = NULL;
   g_autofree char *minted = NULL;
   HubClientOptions client;
   HubBatchOptions batch = {0};
   int code;
+
+  /* GOption's help speaks the locale's language and characters ("[OPTION…]"). */
+  setlocale (LC_ALL, "");
+  context = g_option_context_new ("[URL] - chat with a hub-server");
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (

@@ -78,15 +78,22 @@ static const Opt opts[] = {
     {"max-p99-ms", T_LIMIT, F (max_p99_ms), "MS", "Highest p99 delivery latency allowed"},
     {"max-errors", T_ILIMIT, F (max_errors), "N", "Errors allowed (default 0; none: no limit)"},
     {"find-capacity", T_BOOL, F (find_capacity), NULL,
-     "Raise the rate step by step until p99, loss or errors break the limits"},
+     "Raise the rate step by step until p99, loss or errors break the limits, then search "
+     "between the last rate that held and the first that broke to within 10%"},
     {"step-factor", T_DOUBLE, F (step_factor), "F",
      "--find-capacity: rate multiplier per step (default 1.5)"},
-    {"max-steps", T_UINT, F (max_steps), "N", "--find-capacity: most steps (default 8)"},
+    {"max-steps", T_UINT, F (max_steps), "N", "--find-capacity: most steps (default 12)"},
     {"shard", T_STRING, F (shard), "I/N",
      "Run shard I (0 to N-1) of N of the scenario: the same settings, --seed and --prefix "
      "everywhere make N processes (on N machines) one population; combine their --json reports "
      "with hub-loadgen merge"},
     {"json", T_STRING, F (json_path), "FILE", "Write the report as JSON to FILE (- for stdout)"},
+    {"series", T_STRING, F (series_path), "FILE",
+     "Write a JSON line a second to FILE as the run goes (- for stdout)"},
+    {"hgrm", T_STRING, F (hgrm_path), "FILE",
+     "Write the delivery latency as an HdrHistogram percentile distribution (.hgrm) to FILE"},
+    {"html", T_STRING, F (html_path), "FILE",
+     "Write a self-contained HTML report with charts to FILE"},
     {"scenario", T_STRING, F (scenario), "FILE",
      "Read settings from group [loadgen] of this key file (flags win)"},
     {"quiet", T_BOOL, F (quiet), NULL, "No progress line on stderr"},
@@ -114,7 +121,7 @@ hub_lg_config_init (HubLgConfig *c)
   c->max_loss = g_strdup ("0");
   c->max_errors = 0;
   c->step_factor = 1.5;
-  c->max_steps = 8;
+  c->max_steps = 12;
 }
 
 void
@@ -412,6 +419,15 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
   if (c->find_capacity && c->rate <= 0)
     return fail (error, "--find-capacity needs a starting --rate above 0");
 
+  {
+    const char *outputs[] = {c->json_path, c->series_path, c->hgrm_path, c->html_path};
+    guint to_stdout = 0;
+
+    for (guint i = 0; i < G_N_ELEMENTS (outputs); i++)
+      to_stdout += outputs[i] != NULL && strcmp (outputs[i], "-") == 0;
+    if (to_stdout > 1)
+      return fail (error, "only one of --json, --series, --hgrm and --html may be - (stdout)");
+  }
   hub_lg_discrete_clear (&c->device_dist);
   if (!hub_lg_discrete_parse (c->devices, &c->device_dist, &local))
     return fail (error, "--devices: %s", local->message);

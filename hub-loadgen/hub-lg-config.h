@@ -48,8 +48,11 @@ typedef struct {
   /* distributed runs */
   char *shard; /* (owned) (nullable) "I/N": this process runs shard I of N */
   /* output */
-  char *json_path; /* (owned) (nullable) "-" is stdout */
-  char *scenario;  /* (owned) (nullable) */
+  char *json_path;   /* (owned) (nullable) "-" is stdout */
+  char *series_path; /* (owned) (nullable) JSON Lines, one a second; "-" is stdout */
+  char *hgrm_path;   /* (owned) (nullable) */
+  char *html_path;   /* (owned) (nullable) */
+  char *scenario;    /* (owned) (nullable) */
   gboolean quiet;
 
   /* Derived by hub_lg_config_parse: */

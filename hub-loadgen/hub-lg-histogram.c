@@ -152,58 +152,38 @@ hub_lg_histogram_quantile (const HubLgHistogram *histogram, double quantile)
   return histogram->max;
 }
 
-char *
-hub_lg_histogram_to_text (const HubLgHistogram *h)
+double
+hub_lg_histogram_sum (const HubLgHistogram *histogram)
 {
-  GString *s = g_string_new (NULL);
-  char sum[G_ASCII_DTOSTR_BUF_SIZE];
+  return histogram->sum;
+}
 
-  g_string_printf (s, "%" G_GUINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %s",
-                   h->count, h->min, h->max, g_ascii_dtostr (sum, sizeof sum, h->sum));
-  for (guint i = 0; i < N_BUCKETS; i++) {
-    if (h->buckets[i] != 0)
-      g_string_append_printf (s, " %u:%" G_GUINT64_FORMAT, i, h->buckets[i]);
-  }
-  return g_string_free (s, FALSE);
+guint
+hub_lg_histogram_n_buckets (void)
+{
+  return N_BUCKETS;
+}
+
+guint64
+hub_lg_histogram_bucket_count (const HubLgHistogram *histogram, guint bucket)
+{
+  return bucket < N_BUCKETS ? histogram->buckets[bucket] : 0;
 }
 
 gboolean
-hub_lg_histogram_add_text (HubLgHistogram *into, const char *text)
+hub_lg_histogram_restore (HubLgHistogram *histogram, guint bucket, guint64 count)
 {
-  g_auto (GStrv) f = g_strsplit (text, " ", 0);
-  g_autoptr (HubLgHistogram) h = hub_lg_histogram_new ();
-  guint64 total = 0;
-  char *end;
-
-  if (g_strv_length (f) < 4)
+  if (bucket >= N_BUCKETS)
     return FALSE;
-  h->count = g_ascii_strtoull (f[0], &end, 10);
-  if (*end != '\0')
-    return FALSE;
-  h->min = g_ascii_strtoll (f[1], &end, 10);
-  if (*end != '\0')
-    return FALSE;
-  h->max = g_ascii_strtoll (f[2], &end, 10);
-  if (*end != '\0')
-    return FALSE;
-  h->sum = g_ascii_strtod (f[3], &end);
-  if (*end != '\0')
-    return FALSE;
-  for (guint k = 4; f[k] != NULL; k++) {
-    guint64 bucket = g_ascii_strtoull (f[k], &end, 10);
-    guint64 n;
-
-    if (*end != ':' || bucket >= N_BUCKETS)
-      return FALSE;
-    n = g_ascii_strtoull (end + 1, &end, 10);
-    if (*end != '\0')
-      return FALSE;
-    h->buckets[bucket] += n;
-    total += n;
-  }
-  /* The count must be what the buckets hold. */
-  if (total != h->count)
-    return FALSE;
-  hub_lg_histogram_merge (into, h);
+  histogram->buckets[bucket] += count;
+  histogram->count += count;
   return TRUE;
+}
+
+void
+hub_lg_histogram_restore_summary (HubLgHistogram *histogram, gint64 min, gint64 max, double sum)
+{
+  histogram->min = min;
+  histogram->max = max;
+  histogram->sum = sum;
 }

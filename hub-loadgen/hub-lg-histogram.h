@@ -41,12 +41,19 @@ double hub_lg_histogram_mean (const HubLgHistogram *histogram);
  * empty. */
 gint64 hub_lg_histogram_quantile (const HubLgHistogram *histogram, double quantile);
 
-/* The recorded values as text, exactly (for a shard's record, which `hub-loadgen
- * merge` adds up): "COUNT MIN MAX SUM BUCKET:N BUCKET:N…" with the non-empty
- * buckets only. (transfer full) */
-char *hub_lg_histogram_to_text (const HubLgHistogram *histogram);
-/* Adds the values of such a text into @histogram; FALSE when it is not one. */
-gboolean hub_lg_histogram_add_text (HubLgHistogram *histogram, const char *text);
+/* The exact sum of what was recorded (the mean's numerator). */
+double hub_lg_histogram_sum (const HubLgHistogram *histogram);
+/* How many buckets there are, and how many values bucket @bucket holds:
+ * with the extremes and the sum, everything a histogram is (the JSON and
+ * .hgrm forms of hub-lg-hgrm.h write it out exactly). */
+guint hub_lg_histogram_n_buckets (void);
+guint64 hub_lg_histogram_bucket_count (const HubLgHistogram *histogram, guint bucket);
+/* Rebuilding a histogram from its written-out form: restore adds @count
+ * values to @bucket (FALSE when there is no such bucket); restore_summary
+ * then sets the exact extremes and sum. */
+gboolean hub_lg_histogram_restore (HubLgHistogram *histogram, guint bucket, guint64 count);
+void hub_lg_histogram_restore_summary (HubLgHistogram *histogram, gint64 min, gint64 max,
+                                       double sum);
 
 /* Bucket arithmetic, exposed for tests: the index of @value's bucket and the
  * lowest and highest value that bucket holds. */

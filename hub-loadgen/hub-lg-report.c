@@ -2,6 +2,7 @@
  * Every number in the table comes from the same fields as the JSON. */
 #include "hub-lg-report.h"
 
+#include "hub-lg-hgrm.h"
 #include "hub-lg-metrics.h"
 
 #include <hub/hub-version.h>
@@ -28,6 +29,7 @@ hub_lg_report_new (const HubLgConfig *config, HubLgPlan *plan)
   r->stats = hub_lg_stats_new ();
   r->misses = g_array_new (FALSE, FALSE, sizeof (HubLgMiss));
   r->steps = g_array_new (FALSE, TRUE, sizeof (HubLgStep));
+  r->series = g_array_new (FALSE, TRUE, sizeof (HubLgSample));
   r->failures = g_ptr_array_new_with_free_func (g_free);
   return r;
 }
@@ -49,6 +51,7 @@ hub_lg_report_free (HubLgReport *r)
   for (guint i = 0; i < r->steps->len; i++)
     g_free (g_array_index (r->steps, HubLgStep, i).why);
   g_array_unref (r->steps);
+  g_array_unref (r->series);
   g_ptr_array_unref (r->failures);
   hub_lg_shard_record_free (r->shard);
   g_free (r->shard_error);
@@ -79,11 +82,13 @@ hub_lg_report_judge_step (const HubLgConfig *c, HubLgStep *step, guint64 expecte
 {
   g_clear_pointer (&step->why, g_free);
   if ((double)step->lost > loss_allowed (c, expected))
-    step->why = g_strdup_printf ("lost %" G_GUINT64_FORMAT " deliveries", step->lost);
+    step->why = g_strdup_printf ("lost %" G_GUINT64_FORMAT " deliver%s", step->lost,
+                                 step->lost == 1 ? "y" : "ies");
   else if (c->max_p99_ms > 0 && ms (step->p99_ns) > c->max_p99_ms)
     step->why = g_strdup_printf ("p99 %.3f ms > %g ms", ms (step->p99_ns), c->max_p99_ms);
   else if (c->max_errors >= 0 && step->errors > (guint64)c->max_errors)
-    step->why = g_strdup_printf ("%" G_GUINT64_FORMAT " errors", step->errors);
+    step->why = g_strdup_printf ("%" G_GUINT64_FORMAT " error%s", step->errors,
+                                 step->errors == 1 ? "" : "s");
   else if (step->latency_count == 0 && step->sent > 0)
     step->why = g_strdup ("nothing was delivered");
   step->held = step->why == NULL;
@@ -291,6 +296,54 @@ misses_json (const HubLgReport *r, gboolean evicted)
   return a;
 }
 
+static void
+add_gate (JsonArray *a, const char *name, const char *limit_text, double limit, double value,
+          gboolean met)
+{
+  JsonObject *o = json_object_new ();
+
+  json_object_set_string_member (o, "gate", name);
+  if (limit_text != NULL)
+    json_object_set_string_member (o, "limit", limit_text);
+  else if (limit >= 0)
+    json_object_set_double_member (o, "limit", limit);
+  else
+    json_object_set_null_member (o, "limit");
+  json_object_set_double_member (o, "value", value);
+  json_object_set_boolean_member (o, "met", met);
+  json_array_add_object_element (a, o);
+}
+
+/* The gates with the figures they judged: the whole run's, or with
+ * --find-capacity the capacity step's (each step is judged alone). */
+static JsonArray *
+gates_json (const HubLgReport *r)
+{
+  const HubLgConfig *c = r->config;
+  JsonArray *a = json_array_new ();
+  guint64 lost = r->tally.lost, expected = r->tally.expected, errors = r->stats->c[HUB_LG_ERRORS];
+  double p99 = ms (hub_lg_histogram_quantile (r->stats->latency, 0.99));
+
+  if (c->find_capacity) {
+    const HubLgStep *at;
+
+    if (!r->capacity_found || r->capacity_step >= r->steps->len)
+      return a;
+    at = &g_array_index (r->steps, HubLgStep, r->capacity_step);
+    lost = at->lost;
+    errors = at->errors;
+    p99 = ms (at->p99_ns);
+    expected = at->delivered + at->lost;
+  }
+  add_gate (a, "max-loss", c->max_loss, 0, (double)lost,
+            (double)lost <= loss_allowed (c, expected));
+  add_gate (a, "max-p99-ms", NULL, c->max_p99_ms > 0 ? c->max_p99_ms : -1, p99,
+            c->max_p99_ms <= 0 || p99 <= c->max_p99_ms);
+  add_gate (a, "max-errors", NULL, c->max_errors >= 0 ? (double)c->max_errors : -1, (double)errors,
+            c->max_errors < 0 || errors <= (guint64)c->max_errors);
+  return a;
+}
+
 JsonObject *
 hub_lg_report_to_json (const HubLgReport *r)
 {
@@ -383,6 +436,13 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_double_member (o, "live_per_s", per_s (n[HUB_LG_MESSAGES_LIVE], r->steady_s));
   json_object_set_object_member (root, "deliveries", o);
   json_object_set_object_member (root, "latency_ms", latency_json (r->stats->latency));
+  /* Exact, for merging and plotting: every bucket (hub-lg-hgrm.h). */
+  o = json_object_new ();
+  json_object_set_object_member (o, "delivery", hub_lg_histogram_to_json (r->stats->latency));
+  json_object_set_object_member (o, "publish_ok", hub_lg_histogram_to_json (r->stats->ack));
+  json_object_set_object_member (o, "direct", hub_lg_histogram_to_json (r->stats->direct));
+  json_object_set_object_member (o, "connect", hub_lg_histogram_to_json (r->stats->connect));
+  json_object_set_object_member (root, "histograms", o);
 
   o = json_object_new ();
   json_object_set_int_member (o, "resumes", (gint64)n[HUB_LG_RESUMES]);
@@ -435,7 +495,9 @@ hub_lg_report_to_json (const HubLgReport *r)
     json_object_set_double_member (o, "delivered_per_s", per_s (s->delivered, s->seconds));
     json_object_set_int_member (o, "lost", (gint64)s->lost);
     json_object_set_int_member (o, "errors", (gint64)s->errors);
+    json_object_set_string_member (o, "search", s->bisecting ? "between" : "raise");
     json_object_set_double_member (o, "p50_ms", ms (s->p50_ns));
+    json_object_set_double_member (o, "p90_ms", ms (s->p90_ns));
     json_object_set_double_member (o, "p99_ms", ms (s->p99_ns));
     json_object_set_double_member (o, "p999_ms", ms (s->p999_ns));
     json_object_set_double_member (o, "max_ms", ms (s->max_ns));
@@ -450,10 +512,22 @@ hub_lg_report_to_json (const HubLgReport *r)
     json_object_set_double_member (o, "rate", r->capacity_rate);
     json_object_set_double_member (o, "offered_per_s",
                                    round (r->capacity_rate * plan->n_users * 10) / 10);
+    json_object_set_int_member (o, "step", r->capacity_step + 1);
+    if (r->capacity_broke_rate > 0)
+      json_object_set_double_member (o, "first_broken_rate", r->capacity_broke_rate);
+    else
+      json_object_set_null_member (o, "first_broken_rate");
+    json_object_set_boolean_member (o, "within_precision", r->capacity_bracketed);
     json_object_set_object_member (root, "capacity", o);
   } else {
     json_object_set_null_member (root, "capacity");
   }
+  json_object_set_array_member (root, "gates", gates_json (r));
+  a = json_array_new ();
+  for (guint i = 0; i < r->series->len; i++)
+    json_array_add_object_element (
+        a, hub_lg_sample_to_json (&g_array_index (r->series, HubLgSample, i)));
+  json_object_set_array_member (root, "series", a);
   if (r->shard != NULL)
     json_object_set_object_member (root, "shard", hub_lg_shard_record_to_json (r->shard));
   if (r->merged != NULL)
@@ -574,7 +648,7 @@ hub_lg_report_to_text (const HubLgReport *r)
        "%" G_GUINT64_FORMAT " room resumes (%" G_GUINT64_FORMAT " incomplete), %" G_GUINT64_FORMAT
        " messages replayed",
        n[HUB_LG_RESUMES], n[HUB_LG_RESUMES_INCOMPLETE], n[HUB_LG_MESSAGES_REPLAYED]);
-  row (s, "latency (delivery)", "%s", lat);
+  row (s, c->find_capacity ? "latency (all steps)" : "latency (delivery)", "%s", lat);
   row (s, "latency (publish ok)", "%s", ack);
   if (n[HUB_LG_SENT_DIRECT] > 0)
     row (s, "direct",
@@ -638,21 +712,39 @@ hub_lg_report_to_text (const HubLgReport *r)
                               r->miss_ranges);
   }
   if (r->steps->len > 1 || c->find_capacity) {
-    g_string_append (s, "  steps:\n");
+    /* Each step's own figures: a step is judged alone. */
+    g_string_append (s, "  steps (each its own figures):\n");
     for (guint i = 0; i < r->steps->len; i++) {
       const HubLgStep *st = &g_array_index (r->steps, HubLgStep, i);
 
       g_string_append_printf (s,
-                              "    rate %8.2f/s per user (%9.1f/s offered): sent %9.1f/s, "
-                              "delivered %10.1f/s, p99 %8.2f ms, lost %" G_GUINT64_FORMAT
-                              ", errors %" G_GUINT64_FORMAT " — %s\n",
+                              "  %c %2u rate %8.3f/s per user (%9.1f/s offered): sent %9.1f/s, "
+                              "delivered %10.1f/s, p50 %7.2f p90 %7.2f p99 %8.2f ms, lost "
+                              "%" G_GUINT64_FORMAT ", errors %" G_GUINT64_FORMAT " — %s\n",
+                              r->capacity_found && i == r->capacity_step ? '*' : ' ', i + 1,
                               st->rate, st->rate * plan->n_users, per_s (st->sent, st->seconds),
-                              per_s (st->delivered, st->seconds), ms (st->p99_ns), st->lost,
-                              st->errors, st->held ? "held" : st->why);
+                              per_s (st->delivered, st->seconds), ms (st->p50_ns), ms (st->p90_ns),
+                              ms (st->p99_ns), st->lost, st->errors, st->held ? "held" : st->why);
     }
-    if (r->capacity_found)
-      g_string_append_printf (s, "  capacity: %.2f actions/s per user (%.1f/s offered) held\n",
-                              r->capacity_rate, r->capacity_rate * plan->n_users);
+    if (r->capacity_found) {
+      const HubLgStep *at = &g_array_index (r->steps, HubLgStep, r->capacity_step);
+
+      g_string_append_printf (s,
+                              "  capacity: %.3f actions/s per user (%.1f/s offered), step %u: "
+                              "delivered %.1f/s, p50 %.2f p90 %.2f p99 %.2f max %.2f ms, lost "
+                              "%" G_GUINT64_FORMAT ", errors %" G_GUINT64_FORMAT "\n",
+                              r->capacity_rate, r->capacity_rate * plan->n_users,
+                              r->capacity_step + 1, per_s (at->delivered, at->seconds),
+                              ms (at->p50_ns), ms (at->p90_ns), ms (at->p99_ns), ms (at->max_ns),
+                              at->lost, at->errors);
+      if (r->capacity_broke_rate > 0)
+        g_string_append_printf (
+            s, "  first rate that broke: %.3f actions/s per user (%+.1f %%)%s\n",
+            r->capacity_broke_rate, (r->capacity_broke_rate / r->capacity_rate - 1) * 100,
+            r->capacity_bracketed ? "" : "; --max-steps ended the search first");
+      else
+        g_string_append (s, "  no rate broke the limits (--max-steps ended the search)\n");
+    }
   }
   if (r->passed) {
     g_string_append (s, "PASS\n");

@@ -7,6 +7,7 @@
 #include "hub-lg-config.h"
 #include "hub-lg-ledger.h"
 #include "hub-lg-plan.h"
+#include "hub-lg-series.h"
 #include "hub-lg-shard.h"
 #include "hub-lg-stats.h"
 #include "hub-lg-worker.h"
@@ -16,14 +17,19 @@ G_BEGIN_DECLS
 #define HUB_LG_REPORT_SCHEMA "hub-loadgen/1"
 
 /* One steady phase (a run has one; --find-capacity one per rate tried). */
+/* --find-capacity stops when the first rate that broke is within this
+ * fraction above the last that held. */
+#define HUB_LG_CAPACITY_PRECISION 0.10
+
 typedef struct {
-  double rate;       /* per user per second */
-  double seconds;    /* steady time */
-  guint64 sent;      /* actions sent during the step */
-  guint64 delivered; /* live message deliveries during the step */
-  guint64 lost;      /* deliveries lost, counted after the step's drain */
+  double rate;        /* per user per second */
+  gboolean bisecting; /* between the last that held and the first that broke */
+  double seconds;     /* steady time */
+  guint64 sent;       /* actions sent during the step */
+  guint64 delivered;  /* live message deliveries during the step */
+  guint64 lost;       /* deliveries lost, counted after the step's drain */
   guint64 errors;
-  gint64 p50_ns, p99_ns, p999_ns, max_ns;
+  gint64 p50_ns, p90_ns, p99_ns, p999_ns, max_ns;
   guint64 latency_count;
   gboolean held; /* met every gate */
   char *why;     /* (owned) (nullable) the first gate it broke */
@@ -60,7 +66,12 @@ typedef struct {
 
   GArray *steps; /* HubLgStep (owned) */
   gboolean capacity_found;
-  double capacity_rate; /* highest per-user rate that held */
+  double capacity_rate;        /* highest per-user rate that held */
+  guint capacity_step;         /* its index in steps */
+  double capacity_broke_rate;  /* lowest rate that broke (0: none did) */
+  gboolean capacity_bracketed; /* that one is within HUB_LG_CAPACITY_PRECISION above */
+
+  GArray *series; /* HubLgSample (owned) one a second */
 
   gboolean passed;
   GPtrArray *failures; /* char* (owned) why the run failed its gates */

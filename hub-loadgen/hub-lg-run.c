@@ -5,6 +5,8 @@
 
 #include "hub-lg-metrics.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +20,8 @@
 #define MAX_LISTED_MISSES 1000
 /* How much longer than its own phase a shard waits for the others. */
 #define SHARD_SLACK_S 60.0
+/* --find-capacity: the pause between one step's drain and the next step. */
+#define STEP_REST_S 1.0
 /* Descriptors a run needs besides its sockets: stdio, GLib's wakeup fds, one
  * libwebsockets context per thread, the /metrics reads, the JSON file. */
 #define FD_RESERVE    64
@@ -60,6 +64,12 @@ typedef struct {
   guint64 last_sent, last_live;
   gint64 last_progress_us;
   gboolean line_open;
+
+  FILE *series;       /* (unowned) (nullable) --series, a line per sample */
+  gboolean series_ok; /* no write to it failed yet */
+  guint step_number;  /* 1-based */
+  double rate;        /* of the current step */
+  guint64 lost;       /* settled at the end of the last step's drain */
 } Run;
 
 guint64
@@ -79,6 +89,8 @@ hub_lg_run_connection_limit (guint threads, guint64 *nofile_limit)
   return limit > FD_PER_THREAD * threads ? limit - FD_PER_THREAD * threads : 1;
 }
 
+static void note (Run *run, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
 static double
 elapsed_s (Run *run)
 {
@@ -97,36 +109,64 @@ snapshot (Run *run)
   hub_lg_histogram_merge (run->second, run->now->recent);
 }
 
+/* Once a second (or when @force): a sample for the series and the report,
+ * and the progress line. */
 static void
 progress (Run *run, gboolean force)
 {
   gint64 now = g_get_monotonic_time ();
   const guint64 *c = run->now->c;
+  guint64 sent = c[HUB_LG_SENT_PUBLISH] + c[HUB_LG_SENT_DIRECT] + c[HUB_LG_SENT_TYPING] +
+                 c[HUB_LG_SENT_STATUS];
+  HubLgSample sample = {0};
   double dt;
-  g_autofree char *line = NULL;
 
-  if (run->config->quiet || (!force && now - run->last_progress_us < G_USEC_PER_SEC))
+  if (!force && now - run->last_progress_us < G_USEC_PER_SEC)
     return;
   dt = run->last_progress_us > 0 ? (now - run->last_progress_us) / 1e6 : 1.0;
-  line = g_strdup_printf (
-      "[%6.1fs] %-7s conns %" G_GUINT64_FORMAT "/%u  sent %.0f/s  delivered %.0f/s  "
-      "p50 %.2fms p99 %.2fms  gaps %" G_GUINT64_FORMAT "  errors %" G_GUINT64_FORMAT,
-      elapsed_s (run), run->phase, c[HUB_LG_CONNECTED], run->n_devices,
-      (c[HUB_LG_SENT_PUBLISH] + c[HUB_LG_SENT_DIRECT] + c[HUB_LG_SENT_TYPING] +
-       c[HUB_LG_SENT_STATUS] - run->last_sent) /
-          dt,
-      (c[HUB_LG_MESSAGES_LIVE] - run->last_live) / dt,
-      hub_lg_histogram_quantile (run->second, 0.5) / 1e6,
-      hub_lg_histogram_quantile (run->second, 0.99) / 1e6, c[HUB_LG_GAPS], c[HUB_LG_ERRORS]);
-  if (run->tty) {
-    fprintf (stderr, "\r%s\033[K", line);
-    run->line_open = TRUE;
-  } else {
-    fprintf (stderr, "%s\n", line);
+  sample.t = elapsed_s (run);
+  sample.phase = run->phase;
+  sample.step = MAX (run->step_number, 1);
+  sample.rate = run->rate;
+  sample.connections = c[HUB_LG_CONNECTED];
+  sample.ready = c[HUB_LG_READY];
+  sample.target = run->n_devices;
+  sample.sent = sent;
+  sample.delivered = c[HUB_LG_MESSAGES_LIVE];
+  sample.sent_per_s = (sent - MIN (sent, run->last_sent)) / dt;
+  sample.delivered_per_s =
+      (c[HUB_LG_MESSAGES_LIVE] - MIN (c[HUB_LG_MESSAGES_LIVE], run->last_live)) / dt;
+  sample.latency_count = hub_lg_histogram_count (run->second);
+  sample.p50_ns = hub_lg_histogram_quantile (run->second, 0.5);
+  sample.p90_ns = hub_lg_histogram_quantile (run->second, 0.9);
+  sample.p99_ns = hub_lg_histogram_quantile (run->second, 0.99);
+  sample.max_ns = hub_lg_histogram_max (run->second);
+  sample.errors = c[HUB_LG_ERRORS];
+  sample.gaps = c[HUB_LG_GAPS];
+  sample.lost = run->lost;
+  g_array_append_val (run->report->series, sample);
+  if (run->series != NULL && run->series_ok && !hub_lg_sample_write (&sample, run->series)) {
+    run->series_ok = FALSE;
+    note (run, "--series: cannot write: %s (the run goes on)", g_strerror (errno));
   }
-  fflush (stderr);
-  run->last_sent = c[HUB_LG_SENT_PUBLISH] + c[HUB_LG_SENT_DIRECT] + c[HUB_LG_SENT_TYPING] +
-                   c[HUB_LG_SENT_STATUS];
+
+  if (!run->config->quiet) {
+    g_autofree char *line = g_strdup_printf (
+        "[%6.1fs] %-7s conns %" G_GUINT64_FORMAT "/%u  sent %.0f/s  delivered %.0f/s  "
+        "p50 %.2fms p99 %.2fms  gaps %" G_GUINT64_FORMAT "  errors %" G_GUINT64_FORMAT,
+        sample.t, run->phase, c[HUB_LG_CONNECTED], run->n_devices, sample.sent_per_s,
+        sample.delivered_per_s, sample.p50_ns / 1e6, sample.p99_ns / 1e6, c[HUB_LG_GAPS],
+        c[HUB_LG_ERRORS]);
+
+    if (run->tty) {
+      fprintf (stderr, "\r%s\033[K", line);
+      run->line_open = TRUE;
+    } else {
+      fprintf (stderr, "%s\n", line);
+    }
+    fflush (stderr);
+  }
+  run->last_sent = sent;
   run->last_live = c[HUB_LG_MESSAGES_LIVE];
   run->last_progress_us = now;
   hub_lg_histogram_reset (run->second);
@@ -140,8 +180,6 @@ progress_end (Run *run)
     run->line_open = FALSE;
   }
 }
-
-static void note (Run *run, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static void
 note (Run *run, const char *format, ...)
@@ -292,10 +330,10 @@ sent_total (const guint64 *c)
 
 /* One steady phase at @rate, its drain and its figures. */
 static void
-run_step (Run *run, double rate, gint64 *final, HubLgTally *before)
+run_step (Run *run, double rate, gboolean bisecting, gint64 *final, HubLgTally *before)
 {
   HubLgReport *report = run->report;
-  HubLgStep step = {.rate = rate};
+  HubLgStep step = {.rate = rate, .bisecting = bisecting};
   guint64 sent0, live0, errors0;
   gint64 start_us, steady_end, drain_start;
   HubLgTally after;
@@ -308,8 +346,11 @@ run_step (Run *run, double rate, gint64 *final, HubLgTally *before)
   hub_lg_histogram_reset (run->step);
 
   run->phase = "steady";
+  run->step_number = report->steps->len + 1;
+  run->rate = rate;
   if (run->config->find_capacity)
-    note (run, "step %u: %g actions/s per user (%.0f/s offered)", report->steps->len + 1, rate,
+    note (run, "step %u%s: %g actions/s per user (%.0f/s offered)", report->steps->len + 1,
+          bisecting ? " (between the last that held and the first that broke)" : "", rate,
           rate * run->plan->n_users);
   start_us = g_get_monotonic_time () + 10000;
   steady_end = start_us + (gint64)(duration * G_USEC_PER_SEC);
@@ -345,11 +386,13 @@ run_step (Run *run, double rate, gint64 *final, HubLgTally *before)
   step.lost = after.lost - MIN (after.lost, before->lost);
   step.latency_count = hub_lg_histogram_count (run->step);
   step.p50_ns = hub_lg_histogram_quantile (run->step, 0.5);
+  step.p90_ns = hub_lg_histogram_quantile (run->step, 0.9);
   step.p99_ns = hub_lg_histogram_quantile (run->step, 0.99);
   step.p999_ns = hub_lg_histogram_quantile (run->step, 0.999);
   step.max_ns = hub_lg_histogram_max (run->step);
   hub_lg_report_judge_step (run->config, &step, after.expected - before->expected);
   g_array_append_val (report->steps, step);
+  run->lost = after.lost;
   *before = after;
 }
 
@@ -364,9 +407,9 @@ count_violations (HubLgReport *report)
 }
 
 HubLgReport *
-hub_lg_run (HubLgConfig *config, const char *command)
+hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
 {
-  Run run = {.config = config};
+  Run run = {.config = config, .series = series, .series_ok = TRUE};
   HubLgReport *report;
   guint64 limit, nofile = 0, asked = 0;
   HubLgTally before = {0};
@@ -472,22 +515,52 @@ hub_lg_run (HubLgConfig *config, const char *command)
   final = g_new (gint64, run.plan->n_rooms);
   for (guint r = 0; r < run.plan->n_rooms; r++)
     final[r] = -1;
-  for (guint s = 0; !interrupted; s++) {
-    HubLgStep *step;
+  /* One step; with --find-capacity, raised by --step-factor while it holds,
+   * then, between the last rate that held and the first that broke, halved
+   * (geometrically) until they are within CAPACITY_PRECISION of each other.
+   * The capacity is the highest rate that held. */
+  {
+    double held = 0, broke = 0;
+    gboolean bisecting = FALSE;
 
-    run_step (&run, rate, final, &before);
-    step = &g_array_index (report->steps, HubLgStep, report->steps->len - 1);
-    if (!config->find_capacity)
-      break;
-    if (!step->held) {
-      note (&run, "step %u broke the limits: %s", s + 1, step->why);
-      break;
+    for (guint s = 0; !interrupted; s++) {
+      HubLgStep *step;
+
+      run_step (&run, rate, bisecting, final, &before);
+      step = &g_array_index (report->steps, HubLgStep, report->steps->len - 1);
+      if (!config->find_capacity)
+        break;
+      if (step->held) {
+        held = rate;
+        report->capacity_found = TRUE;
+        report->capacity_rate = rate;
+        report->capacity_step = report->steps->len - 1;
+      } else {
+        note (&run, "step %u broke the limits: %s", s + 1, step->why);
+        broke = rate;
+        if (held == 0)
+          break; /* even the first rate broke */
+        bisecting = TRUE;
+      }
+      if (s + 1 >= config->max_steps) {
+        if (bisecting)
+          note (&run,
+                "--max-steps %u reached: the capacity lies between %g and %g actions/s per "
+                "user",
+                config->max_steps, held, broke);
+        break;
+      }
+      if (bisecting && broke / held <= 1.0 + HUB_LG_CAPACITY_PRECISION) {
+        report->capacity_bracketed = TRUE;
+        break;
+      }
+      rate = bisecting ? sqrt (held * broke) : rate * config->step_factor;
+      /* Each step starts from a server at rest: what the last one left
+       * (queues, a rate limiter's empty bucket) must not count against it. */
+      run.phase = "rest";
+      wait_until (&run, NULL, STEP_REST_S);
     }
-    report->capacity_found = TRUE;
-    report->capacity_rate = rate;
-    if (s + 1 >= config->max_steps)
-      break;
-    rate *= config->step_factor;
+    report->capacity_broke_rate = broke;
   }
   report->interrupted = stop_requested ();
 

@@ -7,12 +7,15 @@
 
 #include "hub-lg-report.h"
 
+#include <stdio.h>
+
 G_BEGIN_DECLS
 
 /* Runs with @config (its seed and prefix are filled in when unset); @command
- * is recorded in the report. Stops early, and reports, on SIGINT or SIGTERM.
- * (transfer full) */
-HubLgReport *hub_lg_run (HubLgConfig *config, const char *command);
+ * is recorded in the report; a sample a second goes to the report's series
+ * and, as a JSON line, to @series (nullable). Stops early, and reports, on
+ * SIGINT or SIGTERM. (transfer full) */
+HubLgReport *hub_lg_run (HubLgConfig *config, const char *command, FILE *series);
 
 /* The connections this process may open with @threads event loops (0:
  * automatic): the open-file hard limit (the soft limit is raised to it) less

@@ -5,9 +5,10 @@
  * "DEVICE ROOM BASELINE MAX_SEEN RECEIVED DUPLICATES OUT_OF_ORDER EARLY HOLES EVICTED"
  * with the ranges as "FROM-TO,FROM-TO" or "-"; a device
  * "GLOBAL USER SLOT CONNECTED GONE LAST_CLOSE"; the sent seqs of a room
- * "ROOM FROM-TO,FROM-TO…". */
+ * "ROOM FROM-TO,FROM-TO…". Histograms are hub-lg-hgrm.h's exact JSON buckets. */
 #include "hub-lg-shard.h"
 
+#include "hub-lg-hgrm.h"
 #include "hub-lg-wire.h"
 
 #include <hub/hub-auth.h>
@@ -133,11 +134,9 @@ stats_to_json (JsonObject *o, HubLgStats *stats)
   json_object_set_array_member (o, "counters", counters);
   json_object_set_object_member (o, "errors", table_to_json (stats->errors));
   json_object_set_object_member (o, "closes", table_to_json (stats->closes));
-  for (guint i = 0; i < G_N_ELEMENTS (histogram_names); i++) {
-    g_autofree char *text = hub_lg_histogram_to_text (histogram_of (stats, i));
-
-    json_object_set_string_member (histograms, histogram_names[i], text);
-  }
+  for (guint i = 0; i < G_N_ELEMENTS (histogram_names); i++)
+    json_object_set_object_member (histograms, histogram_names[i],
+                                   hub_lg_histogram_to_json (histogram_of (stats, i)));
   json_object_set_object_member (o, "histograms", histograms);
 }
 
@@ -171,11 +170,13 @@ stats_from_json (JsonObject *o, HubLgStats *stats)
   }
   for (guint i = 0; i < G_N_ELEMENTS (histogram_names); i++) {
     JsonObject *h = json_node_get_object (histograms);
+    JsonNode *node = json_object_get_member (h, histogram_names[i]);
+    g_autoptr (HubLgHistogram) read = NULL;
 
-    if (!json_object_has_member (h, histogram_names[i]) ||
-        !hub_lg_histogram_add_text (histogram_of (stats, i),
-                                    json_object_get_string_member (h, histogram_names[i])))
+    if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node) ||
+        (read = hub_lg_histogram_from_json (json_node_get_object (node), NULL)) == NULL)
       return FALSE;
+    hub_lg_histogram_merge (histogram_of (stats, i), read);
   }
   return TRUE;
 }

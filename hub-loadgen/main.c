@@ -1,13 +1,22 @@
-/* main.c: hub-loadgen. Parses the settings, runs, prints the report (a table
- * on stdout, JSON with --json) and turns the verdict into the exit status:
- * 0 passed, 1 failed a gate, 2 bad usage. */
+/* main.c: hub-loadgen. Parses the settings, opens the output files and asks
+ * the target for an upgrade (either failing: exit 2 at once), runs, prints
+ * the report (a table on stdout; JSON, .hgrm, HTML to their files) and turns
+ * the verdict into the exit status: 0 passed, 1 failed a gate, 2 bad usage. */
 #include "hub-lg-config.h"
+#include "hub-lg-hgrm.h"
+#include "hub-lg-html.h"
 #include "hub-lg-merge.h"
+#include "hub-lg-output.h"
 #include "hub-lg-run.h"
+
+#include <hub/hub-client-probe.h>
 
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+
+/* How long the target may take to answer the first upgrade. */
+#define PROBE_TIMEOUT_MS 5000
 
 /* The command line as typed, the secret masked. (transfer full) */
 static char *
@@ -34,28 +43,83 @@ command_line (int argc, char **argv)
   return g_string_free (s, FALSE);
 }
 
-static gboolean
-write_json (const HubLgReport *report, const char *path)
+/* The report as pretty JSON. (transfer full) */
+static char *
+report_json_text (const HubLgReport *report)
 {
   g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (GError) error = NULL;
-  g_autofree char *text = NULL;
 
   json_node_take_object (root, hub_lg_report_to_json (report));
   json_generator_set_root (generator, root);
   json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, NULL);
-  if (strcmp (path, "-") == 0) {
-    fputs (text, stdout);
-    fputc ('\n', stdout);
+  return json_generator_to_data (generator, NULL);
+}
+
+/* Writes @text to @output and puts it in place; FALSE (said on stderr) when it failed. */
+static gboolean
+write_output (HubLgOutput *output, const char *text)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (output == NULL)
     return TRUE;
-  }
-  if (!g_file_set_contents (path, text, -1, &error)) {
-    fprintf (stderr, "hub-loadgen: cannot write %s: %s\n", path, error->message);
+  fputs (text, hub_lg_output_file (output));
+  if (!hub_lg_output_commit (output, &error)) {
+    fprintf (stderr, "hub-loadgen: cannot write %s\n", error->message);
     return FALSE;
   }
   return TRUE;
+}
+
+/* Opens each output named in @config; FALSE after saying which cannot be written. */
+static gboolean
+open_outputs (const HubLgConfig *config, HubLgOutput **json, HubLgOutput **series,
+              HubLgOutput **hgrm, HubLgOutput **html)
+{
+  const struct {
+    const char *flag, *path;
+    gboolean stream;
+    HubLgOutput **output;
+  } outputs[] = {
+      {"--json", config->json_path, FALSE, json},
+      {"--series", config->series_path, TRUE, series},
+      {"--hgrm", config->hgrm_path, FALSE, hgrm},
+      {"--html", config->html_path, FALSE, html},
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (outputs); i++) {
+    g_autoptr (GError) error = NULL;
+
+    if (outputs[i].path == NULL)
+      continue;
+    *outputs[i].output =
+        hub_lg_output_open (outputs[i].flag, outputs[i].path, outputs[i].stream, &error);
+    if (*outputs[i].output == NULL) {
+      fprintf (stderr, "hub-loadgen: cannot write %s\n", error->message);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Whether the target answers at all (a WebSocket upgrade at its URL), so that
+ * a dead or wrong target fails at once, in one line, not after the ramp with
+ * thousands of connection errors. */
+static gboolean
+target_answers (const HubLgConfig *config)
+{
+  g_autoptr (GError) error = NULL;
+  HubClientUrl url;
+  gboolean ok;
+
+  if (!hub_client_url_parse (config->url, &url, &error))
+    return FALSE; /* hub_lg_config_finish checked it */
+  ok = hub_client_probe_sync (&url, NULL, TRUE, PROBE_TIMEOUT_MS, &error);
+  hub_client_url_clear (&url);
+  if (!ok)
+    fprintf (stderr, "hub-loadgen: %s does not answer: %s\n", config->url, error->message);
+  return ok;
 }
 
 int
@@ -64,9 +128,13 @@ main (int argc, char **argv)
   HubLgConfig config;
   g_autoptr (GError) error = NULL;
   g_autoptr (HubLgReport) report = NULL;
+  g_autoptr (HubLgOutput) json = NULL;
+  g_autoptr (HubLgOutput) series = NULL;
+  g_autoptr (HubLgOutput) hgrm = NULL;
+  g_autoptr (HubLgOutput) html = NULL;
   g_autofree char *command = command_line (argc, argv);
   g_autofree char *text = NULL;
-  gboolean json_to_stdout;
+  gboolean text_to_stderr;
   int status;
 
   setlocale (LC_ALL, "");
@@ -78,14 +146,41 @@ main (int argc, char **argv)
     hub_lg_config_clear (&config);
     return 2;
   }
-  json_to_stdout = config.json_path != NULL && strcmp (config.json_path, "-") == 0;
-  report = hub_lg_run (&config, command);
+  if (!open_outputs (&config, &json, &series, &hgrm, &html) || !target_answers (&config)) {
+    hub_lg_config_clear (&config);
+    return 2;
+  }
+  /* Whatever goes to stdout keeps it to itself; the table then goes to stderr. */
+  text_to_stderr = (config.json_path != NULL && strcmp (config.json_path, "-") == 0) ||
+                   (config.series_path != NULL && strcmp (config.series_path, "-") == 0) ||
+                   (config.hgrm_path != NULL && strcmp (config.hgrm_path, "-") == 0) ||
+                   (config.html_path != NULL && strcmp (config.html_path, "-") == 0);
+  report = hub_lg_run (&config, command, series != NULL ? hub_lg_output_file (series) : NULL);
   text = hub_lg_report_to_text (report);
-  fputs (text, json_to_stdout ? stderr : stdout);
-  fflush (json_to_stdout ? stderr : stdout);
+  fputs (text, text_to_stderr ? stderr : stdout);
+  fflush (text_to_stderr ? stderr : stdout);
   status = report->passed ? 0 : 1;
-  if (config.json_path != NULL && !write_json (report, config.json_path))
+  if (series != NULL && !write_output (series, ""))
     status = 1;
+  if (json != NULL) {
+    g_autofree char *body = report_json_text (report);
+    g_autofree char *with_newline = g_strconcat (body, "\n", NULL);
+
+    if (!write_output (json, with_newline))
+      status = 1;
+  }
+  if (hgrm != NULL) {
+    g_autofree char *body = hub_lg_histogram_to_hgrm (report->stats->latency);
+
+    if (!write_output (hgrm, body))
+      status = 1;
+  }
+  if (html != NULL) {
+    g_autofree char *body = hub_lg_report_to_html (report);
+
+    if (!write_output (html, body))
+      status = 1;
+  }
   g_clear_pointer (&report, hub_lg_report_free);
   hub_lg_config_clear (&config);
   return status;

@@ -2,6 +2,7 @@
  * clock → dispatcher → event loop → lws transport; runs until SIGINT/SIGTERM
  * (PROTOCOL.md §9: stop accepting, close with 1001, exit 0 within 5 s). */
 #include <glib.h>
+#include <hub/hub-store-redis.h>
 #include <hub/hub.h>
 #include <stdio.h>
 #include <string.h>

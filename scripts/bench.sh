@@ -423,9 +423,10 @@ run_load ()
 # of publishes. Not counted: the event loops' own iteration cost and lws's ping handling.
 # That keeps the count exact on a shared machine: every HubClient (hub-loadgen's devices and
 # hub-client) pings the server 20 s after its last pong, so with a thousand of them idle a
-# ping arrives every few ms, whenever the window is. If hub-ws-transport.c renames these
-# functions, the count drops to 0 and the case fails: update them here (and add the write
-# path's new home if frames come to be written outside flush_dispatch).
+# ping arrives every few ms, whenever the window is. If hub-server renames these functions
+# (callback in hub-ws-transport.c, flush_dispatch in hub-ws-send.c), the count drops to 0 and
+# the case fails: update them here (and add the write path's new home if frames come to be
+# written outside flush_dispatch).
 CALLGRIND_FUNCTIONS=(callback flush_dispatch)
 
 # cg_oks: the `ok` replies the publisher (hub-client --json) has received so far.

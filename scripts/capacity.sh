@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # capacity.sh: a reproducible capacity run. Builds hub-server and hub-loadgen (optimised, into
 # build/), starts a fresh in-memory hub-server on a free loopback port, runs hub-loadgen with
-# the scenario below (fixed seed and names) and writes the report, as a table and as JSON, to
-# $OUT (default build/capacity/). Extra arguments go to hub-loadgen after the scenario, so any
+# the scenario below (fixed seed and names) and writes the report to $OUT (default
+# build/capacity/): report.txt (the table), report.json, report.html (charts), series.jsonl (a
+# line a second) and latency.hgrm. Extra arguments go to hub-loadgen after the scenario, so any
 # flag overrides it. Exits with hub-loadgen's status: 0 the run met its limits, 1 it did not.
 #
-#   scripts/capacity.sh                      the documented example run (about 1 minute)
-#   scripts/capacity.sh --find-capacity      step the rate up until p99 or loss breaks the limits
+#   scripts/capacity.sh                      the documented example run (about 90 s, plus the build)
+#   scripts/capacity.sh --find-capacity      raise the rate until p99, loss or errors break the
+#                                            limits, then search between to within 10 %
 #   scripts/capacity.sh --users 5000         any hub-loadgen flag (see docs/hub-loadgen.md)
 #   SERVER_URL=ws://127.0.0.1:8080/ws scripts/capacity.sh
 #                                            load a server started elsewhere instead
@@ -83,10 +85,13 @@ fi
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, load average" \
     "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "# build/hub-loadgen/hub-loadgen --scenario $out/scenario.ini --url $url --json $out/report.json $*"
+  echo "# build/hub-loadgen/hub-loadgen --scenario $out/scenario.ini --url $url --json $out/report.json" \
+    "--html $out/report.html --series $out/series.jsonl --hgrm $out/latency.hgrm $*"
 } >"$out/report.txt"
 status=0
 build/hub-loadgen/hub-loadgen --scenario "$out/scenario.ini" --url "$url" \
-  --json "$out/report.json" "$@" | tee -a "$out/report.txt" || status=$?
-echo "capacity.sh: report in $out/report.txt and $out/report.json (exit $status)" >&2
+  --json "$out/report.json" --html "$out/report.html" --series "$out/series.jsonl" \
+  --hgrm "$out/latency.hgrm" "$@" | tee -a "$out/report.txt" || status=${PIPESTATUS[0]}
+echo "capacity.sh: report in $out/report.txt, report.json, report.html, series.jsonl and" \
+  "latency.hgrm (exit $status)" >&2
 exit "$status"

@@ -9,7 +9,10 @@
 #
 # Everything lives in the run directory ($HUB_CLUSTER_DIR, default
 # /tmp/hub-cluster-$USER): PID files, logs, haproxy.cfg, Redis' data. `stop`
-# kills exactly the processes whose PID files `start` wrote.
+# kills exactly the processes whose PID files `start` wrote; a `start` that
+# fails (a port in use, a node that does not come up) stops what it started.
+# $HUB_SERVER_BIN names the hub-server binary (default: build*/hub-server/).
+
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,10 +23,21 @@ BASE_PORT=9001
 REDIS_PORT=6390
 EXTRA=()
 
+# Set once start() has launched something: a failure then stops it all.
+STARTED=0
+
 die() {
   echo "cluster.sh: $*" >&2
+  if [[ $STARTED == 1 ]]; then
+    echo "cluster.sh: stopping what this start started" >&2
+    STARTED=0
+    stop >&2
+  fi
   exit 1
 }
+
+# True when something accepts connections on 127.0.0.1:$1.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 find_server() {
   if [[ -n ${HUB_SERVER_BIN:-} ]]; then
@@ -72,7 +86,13 @@ start() {
     done
     rm -f "$RUN"/*.pid
   fi
+  local port
+  for port in "$LB_PORT" "$REDIS_PORT" $(seq "$BASE_PORT" $((BASE_PORT + N - 1))); do
+    port_busy "$port" && die "port $port is in use by another program" \
+      "(choose others with --port, --base-port, --redis-port)"
+  done
 
+  STARTED=1
   "$(bin_of redis-server)" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save '' \
     --appendonly yes --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log"
   wait_for "$(bin_of redis-cli) -p $REDIS_PORT ping >/dev/null 2>&1" 50 ||
@@ -85,7 +105,10 @@ start() {
     nohup "$server" --host 127.0.0.1 --port "$port" --node "node$i" \
       --redis "redis://127.0.0.1:$REDIS_PORT" "${EXTRA[@]}" >"$log" 2>&1 </dev/null &
     echo $! >"$RUN/node$i.pid"
-    wait_for "grep -q 'listening on' '$log'" 100 || die "node$i did not start (see $log)"
+    # Up when it says so; a node that exits (its port taken after all) fails at once.
+    wait_for "grep -q 'listening on' '$log' || ! alive '$RUN/node$i.pid'" 100
+    grep -q 'listening on' "$log" ||
+      die "node$i did not start on port $port: $(tail -n 1 "$log" 2>/dev/null) (see $log)"
     echo "node$i      ws://127.0.0.1:$port/ws (pid $(cat "$RUN/node$i.pid"))"
     servers+="  server node$i 127.0.0.1:$port check inter 1s fall 2 rise 1"$'\n'
   done
@@ -176,7 +199,8 @@ case $cmd in
   stop) stop ;;
   status) status ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    # The comment block at the top, up to its first blank line.
+    sed -n '2,/^$/p' "$0" | sed -e '/^$/d' -e 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -16,14 +16,17 @@ set -euo pipefail
 # loop. MSYS2 (UCRT64): no readline and no libuv, which hub does not use on Windows (README.md,
 # Windows); names are the package names after the mingw-w64-ucrt-x86_64- prefix, `toolchain`
 # being the group with gcc, make and the headers. .github/workflows/ci.yml relies on these.
+# glib-networking: GIO's TLS, with which hub-client and hub-loadgen say why a wss:// connection
+# failed (hub-client-probe.h). chromium (Debian only): the test that opens hub-loadgen's --html
+# report headless and checks that its charts render (skipped where it is missing).
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
-              libreadline-dev openssl liburing-dev valgrind)
+              libreadline-dev openssl liburing-dev valgrind glib-networking chromium)
 BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq readline openssl@3)
+               clang-format jq readline openssl@3 glib-networking)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
-                openssl)
+                openssl glib-networking)
 
 say () { echo "install-deps.sh: $*" >&2; }
 

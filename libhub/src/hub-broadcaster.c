@@ -10,14 +10,13 @@
 
 struct _HubBroadcaster {
   HubConnectionManager *conns; /* (unowned) */
-  HubRoomManager *rooms;       /* (unowned) */
   HubBroadcasterStats stats;
   GHashTable
       *seen; /* (owned) scratch set of user ids (unowned) for to_users, empty between calls */
 };
 
 HubBroadcaster *
-hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
+hub_broadcaster_new (HubConnectionManager *conns)
 {
   HubBroadcaster *b;
 
@@ -25,7 +24,6 @@ hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms)
 
   b = g_new0 (HubBroadcaster, 1);
   b->conns = conns;
-  b->rooms = rooms;
   b->seen = g_hash_table_new (g_str_hash, g_str_equal);
   return b;
 }

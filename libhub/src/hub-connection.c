@@ -23,6 +23,22 @@
  * client has not read, and a transport may frame the payload itself. bytes_out
  * counts the same way. */
 
+/* The connection's side of the close lifecycle; the transport's follows
+ * sink->close() (hub-server: HubWsState in hub-ws-private.h). Only set_state()
+ * moves it:
+ *
+ *   OPEN ──hub_connection_close()──▶ CLOSING ──queue written: sink->close()──▶ SINK_CLOSED
+ *   OPEN, CLOSING, SINK_CLOSED ──hub_connection_detach()──▶ DETACHED
+ *
+ * Frames are accepted only in OPEN, written in OPEN and CLOSING; the sink is
+ * called in neither SINK_CLOSED (but for nothing) nor DETACHED (never). */
+typedef enum {
+  CONN_OPEN,        /* frames flow */
+  CONN_CLOSING,     /* a close was requested: the queue drains, later sends are ignored */
+  CONN_SINK_CLOSED, /* sink->close() was called (once per connection): nothing more to write */
+  CONN_DETACHED,    /* the transport is gone: no sink call any more */
+} ConnState;
+
 /* One per connection, so laid out to be small: flags as bits, no holes, the
  * id inline, the subscription set only once there is one. */
 struct _HubConnection {
@@ -43,12 +59,22 @@ struct _HubConnection {
   /* (owned) (nullable) set of char* user ids (owned), made on first use */
   GHashTable *subscriptions;
   guint hello_timer;
+  /* Replies in request order: each request takes the next slot; a reply
+   * whose turn has not come waits (sorted by slot) until the earlier ones
+   * are out. */
+  guint64 reply_slots; /* slots handed out */
+  guint64 reply_next;  /* the slot whose reply leaves next */
+  GQueue waiting;      /* (owned) Waiting* */
+  /* A close asked for once the replies taken so far are out. */
+  gboolean close_after_replies;
+  guint16 close_after_code;
+  char *close_after_reason; /* (owned) */
+  HubRoomPerms *rooms;      /* (owned) (nullable) the token's `rooms` claim (§12) */
+  gint64 expires_ms;        /* the token's deadline, 0: none */
   guint16 close_code;
-  guint detached : 1; /* the transport is gone: no sink call any more */
+  guint8 state; /* ConnState */
   guint authenticated : 1;
   guint admin : 1;
-  guint closing : 1;     /* a close was requested: later sends are ignored */
-  guint sink_closed : 1; /* sink->close() was called (once per connection) */
 
   HubConnectionStats stats;
   HubRateLimiter rate_limiter;
@@ -79,6 +105,21 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
   /* Unlimited until the dispatcher sets the configured rate on it. */
   hub_rate_limiter_init (&conn->rate_limiter, 0.0, 0.0, hub_clock_monotonic_us (clock));
   return conn;
+}
+
+/* The one place the state changes; a move the diagram above lacks is a bug. */
+static void
+set_state (HubConnection *conn, ConnState to)
+{
+  static const guint8 legal[] = {
+      [CONN_OPEN] = 1u << CONN_CLOSING | 1u << CONN_DETACHED,
+      [CONN_CLOSING] = 1u << CONN_SINK_CLOSED | 1u << CONN_DETACHED,
+      [CONN_SINK_CLOSED] = 1u << CONN_DETACHED,
+      [CONN_DETACHED] = 0,
+  };
+
+  g_assert (legal[conn->state] & (1u << to));
+  conn->state = (guint8)to;
 }
 
 HubConnection *
@@ -128,6 +169,21 @@ ring_trim (HubConnection *conn)
   }
 }
 
+/* A reply waiting for its turn. */
+typedef struct {
+  guint64 slot;
+  HubFrame *frame; /* (owned) (nullable): none (a request without id that succeeded) */
+} Waiting;
+
+static void
+waiting_free (gpointer p)
+{
+  Waiting *w = p;
+
+  g_clear_pointer (&w->frame, hub_frame_unref);
+  g_free (w);
+}
+
 static void
 discard_queue (HubConnection *conn)
 {
@@ -146,11 +202,14 @@ hub_connection_unref (HubConnection *conn)
   /* No sink call here: the transport holds a ref until it detaches. */
   discard_queue (conn);
   g_free (conn->ring);
+  g_queue_clear_full (&conn->waiting, waiting_free);
+  g_free (conn->close_after_reason);
   g_clear_pointer (&conn->subscriptions, g_hash_table_unref);
   hub_clock_unref (conn->clock);
   g_free (conn->close_reason);
   g_free (conn->user);
   g_free (conn->device);
+  g_clear_pointer (&conn->rooms, hub_room_perms_unref);
   g_free (conn);
 }
 
@@ -187,6 +246,34 @@ hub_connection_is_admin (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
   return conn->admin;
+}
+
+void
+hub_connection_set_token_rights (HubConnection *conn, gboolean admin, HubRoomPerms *rooms,
+                                 gint64 expires_ms)
+{
+  g_return_if_fail (conn != NULL);
+
+  conn->admin = admin != FALSE;
+  if (rooms != NULL)
+    hub_room_perms_ref (rooms);
+  g_clear_pointer (&conn->rooms, hub_room_perms_unref);
+  conn->rooms = rooms;
+  conn->expires_ms = expires_ms;
+}
+
+guint
+hub_connection_room_letters (HubConnection *conn, const char *room)
+{
+  g_return_val_if_fail (conn != NULL, HUB_PERM_NONE);
+  return conn->admin ? HUB_PERM_ALL : hub_room_perms_lookup (conn->rooms, room);
+}
+
+gint64
+hub_connection_get_expires_ms (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->expires_ms;
 }
 
 void
@@ -231,9 +318,9 @@ sink_write (HubConnection *conn, HubFrame *frame)
 static void
 maybe_close_sink (HubConnection *conn)
 {
-  if (conn->detached || !conn->closing || conn->sink_closed || conn->ring_len > 0)
+  if (conn->state != CONN_CLOSING || conn->ring_len > 0)
     return;
-  conn->sink_closed = TRUE;
+  set_state (conn, CONN_SINK_CLOSED);
   conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
 }
 
@@ -246,7 +333,7 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
   g_return_val_if_fail (conn != NULL, HUB_SEND_IGNORED);
   g_return_val_if_fail (frame != NULL, HUB_SEND_IGNORED);
 
-  if (conn->closing || conn->detached)
+  if (conn->state != CONN_OPEN)
     return HUB_SEND_IGNORED;
 
   /* Write-through only when nothing waits, so frames stay in order. A frame
@@ -279,7 +366,7 @@ hub_connection_flush (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
 
-  if (conn->detached || conn->sink_closed)
+  if (conn->state != CONN_OPEN && conn->state != CONN_CLOSING)
     return;
   while (conn->ring_len > 0) {
     HubFrame *frame = conn->ring[conn->ring_head];
@@ -302,9 +389,9 @@ hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
 {
   g_return_if_fail (conn != NULL);
 
-  if (conn->closing)
+  if (conn->state != CONN_OPEN)
     return;
-  conn->closing = TRUE;
+  set_state (conn, CONN_CLOSING);
   conn->close_code = code;
   conn->close_reason = g_strdup (reason);
   /* A slow consumer's queue is what went wrong: the close goes out before it. */
@@ -318,7 +405,7 @@ gboolean
 hub_connection_is_closing (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
-  return conn->closing;
+  return conn->state != CONN_OPEN;
 }
 
 guint16
@@ -332,7 +419,8 @@ void
 hub_connection_detach (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
-  conn->detached = TRUE;
+  if (conn->state != CONN_DETACHED)
+    set_state (conn, CONN_DETACHED);
   conn->sink_data = NULL;
   discard_queue (conn);
 }
@@ -348,7 +436,7 @@ hub_connection_ping (HubConnection *conn)
     conn->ring_cap = 0;
     conn->ring_head = 0;
   }
-  if (conn->detached || conn->sink_closed || conn->sink->ping == NULL)
+  if ((conn->state != CONN_OPEN && conn->state != CONN_CLOSING) || conn->sink->ping == NULL)
     return;
   conn->sink->ping (conn->sink_data);
 }
@@ -433,4 +521,78 @@ hub_connection_get_hello_timer (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->hello_timer;
+}
+
+guint64
+hub_connection_take_reply_slot (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->reply_slots++;
+}
+
+static gint
+by_slot (gconstpointer a, gconstpointer b, gpointer data)
+{
+  guint64 x = ((const Waiting *)a)->slot, y = ((const Waiting *)b)->slot;
+
+  return x < y ? -1 : x > y;
+}
+
+void
+hub_connection_reply (HubConnection *conn, guint64 slot, HubFrame *frame)
+{
+  Waiting *w;
+
+  g_return_if_fail (conn != NULL);
+  g_return_if_fail (slot >= conn->reply_next && slot < conn->reply_slots);
+  if (slot != conn->reply_next) {
+    w = g_new (Waiting, 1);
+    w->slot = slot;
+    w->frame = frame != NULL ? hub_frame_ref (frame) : NULL;
+    g_queue_insert_sorted (&conn->waiting, w, by_slot, NULL);
+    return;
+  }
+  if (frame != NULL)
+    hub_connection_send (conn, frame);
+  conn->reply_next++;
+  while ((w = g_queue_peek_head (&conn->waiting)) != NULL && w->slot == conn->reply_next) {
+    g_queue_pop_head (&conn->waiting);
+    if (w->frame != NULL)
+      hub_connection_send (conn, w->frame);
+    conn->reply_next++;
+    waiting_free (w);
+  }
+  if (conn->close_after_replies && conn->reply_next == conn->reply_slots) {
+    conn->close_after_replies = FALSE;
+    hub_connection_close (conn, conn->close_after_code, conn->close_after_reason);
+  }
+}
+
+void
+hub_connection_close_after_replies (HubConnection *conn, guint16 code, const char *reason)
+{
+  g_return_if_fail (conn != NULL);
+  if (conn->state != CONN_OPEN || conn->close_after_replies)
+    return;
+  if (conn->reply_next == conn->reply_slots) {
+    hub_connection_close (conn, code, reason);
+    return;
+  }
+  conn->close_after_replies = TRUE;
+  conn->close_after_code = code;
+  conn->close_after_reason = g_strdup (reason);
+}
+
+gboolean
+hub_connection_is_ending (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->state != CONN_OPEN || conn->close_after_replies;
+}
+
+guint
+hub_connection_replies_pending (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return (guint)(conn->reply_slots - conn->reply_next);
 }

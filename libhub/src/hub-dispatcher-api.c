@@ -1,26 +1,12 @@
 /* hub-dispatcher-api.c: POST /api/publish (PROTOCOL.md §10): the same publish,
- * direct and broadcast as over WebSocket, sent as from `@api`, answered with an
- * HTTP status and a JSON body. */
+ * direct and broadcast as over WebSocket, asked of the same store and sent as
+ * from `@api`, answered with an HTTP status and a JSON body. */
 #include "hub-dispatcher-private.h"
 
 #include <string.h>
 
-char *
-hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code, const char *message)
-{
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  g_autoptr (JsonNode) root = NULL;
-
-  *http_status = status;
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_string_value (b, hub_error_code_to_string (code));
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  return json_to_string (root, FALSE);
-}
+/* How long an HTTP publish waits for the store before answering 503. */
+#define API_PUBLISH_TIMEOUT_MS 5000
 
 /* FALSE (and the error body in @out) unless the bearer token allows publishing. */
 static gboolean
@@ -77,13 +63,6 @@ api_name (JsonObject *obj, const char *member, const char **out, guint *http_sta
     return FALSE;
   }
   return TRUE;
-}
-
-char *
-hub_dispatcher_api_result (guint *http_status, const char *member, gint64 value)
-{
-  *http_status = 200;
-  return g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", member, value);
 }
 
 /* What a valid request asks: exactly one of @room_id, @to and @broadcast,
@@ -149,18 +128,126 @@ api_request_clear (ApiRequest *req)
   g_clear_object (&req->parser);
 }
 
-char *
-hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
-                            const char *authorization, guint *http_status)
-{
-  ApiRequest req = {0};
-  char *out = NULL;
+/* An HTTP publish waiting for the store. Freed once the store answered
+ * (always, maybe with UNAVAILABLE when it is freed) and the caller's handle is
+ * done with (answered or cancelled). */
+struct _HubApiPublish {
+  HubDispatcher *d; /* (unowned) */
+  HubApiPublishFunc func;
+  gpointer user_data;
+  const char *member; /* the answer's member: "seq" or "delivered" */
+  gboolean broadcast;
+  guint timer;
+  gboolean starting; /* inside hub_dispatcher_api_publish_async */
+  gboolean store_done;
+  gboolean answered;
+  gboolean cancelled;
+};
 
-  if (api_parse (d, body, len, authorization, &req, http_status, &out))
-    out = d->broker->vtable->api_publish (d->broker, req.room_id, req.to, req.broadcast,
-                                          req.payload, http_status);
-  api_request_clear (&req);
-  return out;
+static void
+api_maybe_free (HubApiPublish *p)
+{
+  if (p->starting || !p->store_done || !(p->answered || p->cancelled))
+    return;
+  g_free (p);
+}
+
+static void
+api_answer (HubApiPublish *p, guint status, const char *body)
+{
+  if (p->timer != 0)
+    hub_clock_cancel (p->d->clock, p->timer);
+  p->timer = 0;
+  p->answered = TRUE;
+  p->func (status, body, p->user_data);
+}
+
+static void
+api_timeout (gpointer data)
+{
+  HubApiPublish *p = data;
+  guint status;
+  g_autofree char *body = hub_dispatcher_api_error (
+      &status, 503, HUB_ERROR_INTERNAL, hub_dispatcher_store_error_text (HUB_STORE_UNAVAILABLE));
+
+  p->timer = 0;
+  /* The store may still do it: the client cannot know, as with a lost reply. */
+  api_answer (p, status, body);
+}
+
+static void
+api_done (const HubStoreResult *result, gpointer data)
+{
+  HubApiPublish *p = data;
+
+  p->store_done = TRUE;
+  p->d->in_flight--;
+  if (p->d->freeing && !p->answered) {
+    /* The node is going: nobody is answered any more (as if cancelled). */
+    if (p->timer != 0)
+      hub_clock_cancel (p->d->clock, p->timer);
+    p->timer = 0;
+    p->cancelled = TRUE;
+  }
+  if (!p->answered && !p->cancelled && !p->d->freeing) {
+    guint status = 200;
+    g_autofree char *body = NULL;
+
+    if (result->error == HUB_STORE_UNAVAILABLE) {
+      body = hub_dispatcher_api_error (&status, 503, HUB_ERROR_INTERNAL,
+                                       hub_dispatcher_store_error_text (result->error));
+    } else if (result->error != HUB_STORE_OK) {
+      body =
+          hub_dispatcher_api_error (&status, 404, hub_dispatcher_store_error_code (result->error),
+                                    hub_dispatcher_store_error_text (result->error));
+    } else {
+      /* The same result fields as over WebSocket (§5; broadcast: this node's connections). */
+      gint64 value = p->broadcast ? hub_connection_manager_n_authenticated (p->d->conns)
+                     : strcmp (p->member, "seq") == 0 ? result->seq
+                                                      : result->delivered;
+
+      p->d->messages_in_total++;
+      body = g_strdup_printf ("{\"%s\":%" G_GINT64_FORMAT "}", p->member, value);
+    }
+    api_answer (p, status, body);
+  }
+  api_maybe_free (p);
+}
+
+/* Asks the store for @req (valid), as from @api. */
+static void
+api_start (HubDispatcher *d, const ApiRequest *req, HubApiPublish *p)
+{
+  HubStore *store = d->store;
+  gint64 now = hub_clock_unix_ms (d->clock);
+  g_autoptr (HubFrame) frame = NULL;
+
+  if (req->room_id != NULL) {
+    /* §10: @api publishes to any room, member or not. */
+    HubStorePublish args = {.room = req->room_id,
+                            .from = HUB_API_SENDER,
+                            .device = HUB_API_DEVICE,
+                            .now_ms = now,
+                            .payload = req->payload};
+
+    p->member = "seq";
+    store->vtable->publish (store, &args, api_done, p);
+  } else if (req->to != NULL) {
+    HubStoreDirect args = {.from = HUB_API_SENDER, .to = req->to};
+
+    frame = hub_encode_direct (HUB_API_SENDER, req->to, now, req->payload);
+    args.frame = frame;
+    p->member = "delivered";
+    store->vtable->direct (store, &args, api_done, p);
+  } else {
+    HubStoreSend args = {.user = HUB_API_SENDER};
+
+    frame = hub_encode_broadcast (HUB_API_SENDER, now, req->payload);
+    args.frame = frame;
+    p->member = "delivered";
+    p->broadcast = TRUE;
+    store->vtable->broadcast (store, &args, api_done, p);
+  }
 }
 
 HubApiPublish *
@@ -171,20 +258,88 @@ hub_dispatcher_api_publish_async (HubDispatcher *d, const char *body, gsize len,
   ApiRequest req = {0};
   g_autofree char *out = NULL;
   guint status = 500;
-  HubApiPublish *pending = NULL;
+  HubApiPublish *p;
 
-  if (!api_parse (d, body, len, authorization, &req, &status, &out))
+  if (!api_parse (d, body, len, authorization, &req, &status, &out)) {
     func (status, out, user_data);
-  else
-    pending = d->broker->vtable->api_publish_async (d->broker, req.room_id, req.to, req.broadcast,
-                                                    req.payload, func, user_data);
+    api_request_clear (&req);
+    return NULL;
+  }
+  p = g_new0 (HubApiPublish, 1);
+  p->d = d;
+  p->func = func;
+  p->user_data = user_data;
+  p->starting = TRUE;
+  p->timer = hub_clock_add_timeout (d->clock, API_PUBLISH_TIMEOUT_MS, api_timeout, p);
+  d->in_flight++;
+  api_start (d, &req, p);
   api_request_clear (&req);
-  return pending;
+  p->starting = FALSE;
+  if (p->answered) { /* the store answered at once */
+    api_maybe_free (p);
+    return NULL;
+  }
+  return p;
 }
 
 void
-hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish)
+hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *p)
 {
-  if (publish != NULL && d->broker->vtable->api_publish_cancel != NULL)
-    d->broker->vtable->api_publish_cancel (d->broker, publish);
+  if (p == NULL)
+    return;
+  if (p->timer != 0)
+    hub_clock_cancel (d->clock, p->timer);
+  p->timer = 0;
+  p->cancelled = TRUE;
+  api_maybe_free (p);
+}
+
+typedef struct {
+  gboolean done;
+  gboolean timed_out;
+  guint status;
+  char *body; /* (owned) */
+} Blocking;
+
+static gboolean
+blocking_timeout (gpointer data)
+{
+  ((Blocking *)data)->timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+blocking_answer (guint status, const char *body, gpointer data)
+{
+  Blocking *b = data;
+
+  b->done = TRUE;
+  b->status = status;
+  b->body = g_strdup (body);
+}
+
+char *
+hub_dispatcher_api_publish (HubDispatcher *d, const char *body, gsize len,
+                            const char *authorization, guint *http_status)
+{
+  Blocking b = {0};
+  HubApiPublish *p =
+      hub_dispatcher_api_publish_async (d, body, len, authorization, blocking_answer, &b);
+  guint timer;
+
+  /* A store that answers later (Redis) answers from the default main context. */
+  if (!b.done) {
+    timer = g_timeout_add (API_PUBLISH_TIMEOUT_MS, blocking_timeout, &b);
+    while (!b.done && !b.timed_out)
+      g_main_context_iteration (NULL, TRUE);
+    if (!b.timed_out)
+      g_source_remove (timer);
+  }
+  if (!b.done) {
+    hub_dispatcher_api_publish_cancel (d, p);
+    b.body = hub_dispatcher_api_error (&b.status, 503, HUB_ERROR_INTERNAL,
+                                       hub_dispatcher_store_error_text (HUB_STORE_UNAVAILABLE));
+  }
+  *http_status = b.status;
+  return b.body;
 }

@@ -1,69 +1,124 @@
-/* hub-dispatcher-private.h: the dispatcher's state, shared by its three files:
- * hub-dispatcher.c (connections, hello, liveness, stats), hub-dispatcher-requests.c
- * (one function per request type) and hub-dispatcher-api.c (HTTP publish). */
+/* hub-dispatcher-private.h: the dispatcher's state, shared by its files:
+ * hub-dispatcher.c (connections, liveness, figures, the store's events),
+ * hub-dispatcher-hello.c (hello and resume), hub-dispatcher-requests.c (the
+ * one table of request handlers), hub-dispatcher-reply.c (replies and the
+ * one text per error) and hub-dispatcher-api.c (HTTP publish). Below them
+ * all, the store (hub-store.h) holds the shared state. */
 #pragma once
 
-#include "hub-broker-private.h"
+#include "hub-deadlines.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
+#include "hub/hub-store.h"
+#include "hub/hub-watchers.h"
 
 /* A connection may watch at most this many users: subscriptions cost memory
  * on the server, and nothing in PROTOCOL.md needs more. */
 #define HUB_MAX_SUBSCRIPTIONS_PER_CONNECTION 10000
 
+/* The sender and device of HTTP publishes (PROTOCOL.md §10). */
+#define HUB_API_SENDER "@api"
+#define HUB_API_DEVICE "http"
+
 struct _HubDispatcher {
   HubConfig config;            /* (owned) */
   HubClock *clock;             /* (owned) */
-  HubConnectionManager *conns; /* (owned) */
-  HubRoomManager *rooms;       /* (owned) */
-  HubPresence *presence;       /* (owned) */
+  HubConnectionManager *conns; /* (owned) this node's connections */
+  HubWatchers *watchers;       /* (owned) who of them watches whom (§7) */
   HubBroadcaster *broadcaster; /* (owned) */
-  char *conn_id_prefix;        /* (owned) "<node>-<start time base 36>-" */
+  /* (owned) the shared state: in memory (hub-store-memory.c) or on Redis
+   * (libhub/redis/); the only seam between the modes. */
+  HubStore *store;
+  HubStoreEvents events; /* what the store calls back: hub-dispatcher.c */
+  /* Hellos the store has not finished (hub-dispatcher-hello.c); each is
+   * owned by the store operation under way. */
+  GHashTable *hellos;      /* (owned) HubConnection* (unowned) → HubHello* (unowned) */
+  GHashTable *hello_users; /* (owned) user → GPtrArray of HubConnection* (unowned) */
+  char *conn_id_prefix;    /* (owned) "<node>-<start time base 36>-" */
   guint64 next_conn_serial;
   gint64 started_mono_us;
   guint64 frames_in_total;
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  /* (owned) where the shared state lives: in memory (hub-broker-memory.c),
-   * or on Redis (hub-broker-cluster.c); the only seam between the modes. */
-  HubBroker *broker;
+  HubDeadlines *deadlines; /* (owned) the connections' token deadlines (§12) */
+  guint in_flight;         /* store operations this node waits for (hub_dispatcher_sync) */
+  gboolean freeing;        /* answers that come now find nobody to answer */
 };
 
-/* Sends a reply to @conn (not through the broadcaster: replies are not deliveries). */
-void hub_dispatcher_send (HubConnection *conn, HubFrame *frame);
-/* `ok` with @result's members, only when the request had an id (§2). Takes @result. */
-void hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result);
-/* `error` always (with the id when there was one). */
-void hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
-                                 const char *message);
-void hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error);
-
-/* The status of @user as @viewer sees it: users see their own status even
- * when invisible to others. */
-HubStatus hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user);
+/* --- hub-dispatcher.c ---------------------------------------------------------- */
 
 /* A client message past counting and rate limiting: decoded and executed
- * (cluster mode replays the requests that came before its welcome here). */
+ * (the requests that came while a hello was pending come back here). */
 void hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data,
                                      gsize len);
+/* The `rate_limited` error of a message (its id picked by decoding it). */
+void hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const char *data,
+                                        gsize len);
+/* TRUE while @conn is one of this node's open connections (an answer that
+ * comes later finds whether anyone is left to answer). */
+gboolean hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn);
+/* Drops @conn's watches of @users (all of them when NULL) and returns the
+ * users no connection of this node watches any more. (transfer full) */
+GPtrArray *hub_dispatcher_unwatch (HubDispatcher *d, HubConnection *conn, GPtrArray *users);
 /* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
 char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
+/* A connection token (§3) against the server's secret. NULL with @error
+ * (unauthorized) saying why. (transfer full) */
+HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
+/* A room token (§12) of @user for @room; its letters into @allow. */
+gboolean hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                           const char *room, guint *allow, GError **error);
+/* (Re)arms @conn's close with 4003 at its token's deadline (none: disarms). */
+void hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn);
 
-/* Executes an authenticated request (anything but hello) against the
- * in-memory state (hub-dispatcher-requests.c; the cluster runs ping here). */
+/* --- hub-dispatcher-hello.c -------------------------------------------------------- */
+
+/* A hello past authentication (§3), holding reply slot @slot: registers
+ * @conn with the store, then sends welcome and the replay of req->resume.
+ * Takes @req. */
+void hub_dispatcher_hello (HubDispatcher *d, HubConnection *conn, guint64 slot, HubRequest *req,
+                           const char *user, const char *device, gboolean admin);
+/* TRUE between a hello handed to the store and its welcome and replay:
+ * the connection's later requests wait (hub_dispatcher_hello_queue). */
+gboolean hub_dispatcher_hello_pending (HubDispatcher *d, HubConnection *conn);
+/* @limited: over the rate limit, answered rate_limited in its turn. */
+void hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const char *data, gsize len,
+                                 gboolean limited);
+/* A delivery for @user while a hello of one of its connections is pending:
+ * kept for that connection until its replay is out. */
+void hub_dispatcher_hello_hold (HubDispatcher *d, const char *user, const HubDelivery *delivery);
+/* @conn closed (its hello may be pending). */
+void hub_dispatcher_hello_closed (HubDispatcher *d, HubConnection *conn);
+
+/* --- hub-dispatcher-requests.c --------------------------------------------------------- */
+
+/* Executes an authenticated request (anything but hello). Takes @req. */
 void hub_dispatcher_execute (HubDispatcher *d, HubConnection *conn, HubRequest *req);
 
-/* Shared by publish over WebSocket and over HTTP: assigns the seq, stores and
- * delivers. Returns the seq. */
-gint64 hub_dispatcher_publish_to_room (HubDispatcher *d, HubRoom *room, const char *from,
-                                       const char *device, JsonNode *payload);
+/* --- hub-dispatcher-reply.c ------------------------------------------------------------- */
 
-/* POST /api/publish answers: {"code","message"} and {"<member>":value}. (transfer full) */
+/* Replies to the request holding reply slot @slot (hub_connection_reply):
+ * `ok` with @result's members (taken), only when the request had an id (§2). */
+void hub_dispatcher_reply_ok (HubConnection *conn, guint64 slot, const char *id_json,
+                              JsonObject *result);
+/* `error` always (with the id when there was one). */
+void hub_dispatcher_reply_error (HubConnection *conn, guint64 slot, const char *id_json,
+                                 HubErrorCode code, const char *message);
+/* The protocol's error for a store error, with its one text. */
+void hub_dispatcher_reply_store_error (HubConnection *conn, guint64 slot, const char *id_json,
+                                       HubStoreError error);
+HubErrorCode hub_dispatcher_store_error_code (HubStoreError error);
+const char *hub_dispatcher_store_error_text (HubStoreError error);
+/* An `error` decided as the request came (malformed, refused): it takes its
+ * reply slot now and leaves behind the replies before it. */
+void hub_dispatcher_reply_error_now (HubConnection *conn, const char *id_json, HubErrorCode code,
+                                     const char *message);
+
+/* POST /api/publish answers: {"code","message"}. (transfer full) */
 char *hub_dispatcher_api_error (guint *http_status, guint status, HubErrorCode code,
                                 const char *message);
-char *hub_dispatcher_api_result (guint *http_status, const char *member, gint64 value);
 
 /* strcmp for g_ptr_array_sort of strings. */
 int hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b);

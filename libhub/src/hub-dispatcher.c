@@ -1,9 +1,10 @@
 /* hub-dispatcher.c: the node's request engine. This file holds the connection
- * life cycle (open, hello, resume, close), liveness and the figures for
- * /metrics and /api/stats; the requests themselves are in hub-dispatcher-requests.c. */
+ * life cycle (open, authenticate, close), liveness, the figures for /metrics
+ * and /api/stats, and the node's side of the store: the events through which
+ * the store hands deliveries and status changes back (HubStoreEvents). Hello
+ * and resume are in hub-dispatcher-hello.c, the requests in
+ * hub-dispatcher-requests.c. */
 #include "hub-dispatcher-private.h"
-#include "hub/hub-broker.h"
-#include "hub/hub-version.h"
 
 #include <string.h>
 
@@ -13,24 +14,79 @@
  * connection on one tick made a burst of one ping and one pong per connection
  * (18,000 of them in capacity-19k.sh) that held every other frame up for
  * 0.3–0.7 s every heartbeat. A dead connection is closed at most one tick
- * after its 3 × heartbeat ran out. The broker's tick (cluster liveness in
+ * after its 3 × heartbeat ran out. The store's tick (cluster liveness in
  * Redis) stays at a quarter heartbeat. */
-#define TICKS_PER_HEARTBEAT   32
-#define TICKS_PER_BROKER_TICK (TICKS_PER_HEARTBEAT / 4)
+#define TICKS_PER_HEARTBEAT  32
+#define TICKS_PER_STORE_TICK (TICKS_PER_HEARTBEAT / 4)
 
 static void schedule_tick (HubDispatcher *d);
 
+/* --- The store's events: deliveries to this node's connections -------------------------------- */
+
+/* @delivery's frame to @user's connections here (but except_conn), and to a
+ * connection of @user whose hello is still pending. */
 static void
-on_presence_change (const char *user, HubStatus status, gpointer user_data)
+deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery)
 {
-  HubDispatcher *d = user_data;
-  GHashTable *subscribers = hub_presence_get_subscribers (d->presence, user);
+  GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
+
+  for (guint i = 0; conns != NULL && i < conns->len; i++) {
+    HubConnection *conn = g_ptr_array_index (conns, i);
+
+    if (delivery->except_conn == NULL ||
+        strcmp (delivery->except_conn, hub_connection_get_id (conn)) != 0)
+      hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
+  }
+  if (g_hash_table_size (d->hello_users) > 0)
+    hub_dispatcher_hello_hold (d, user, delivery);
+}
+
+static void
+on_deliver (gpointer node, const HubDelivery *delivery)
+{
+  HubDispatcher *d = node;
+  const char *except = delivery->except_user;
+
+  if (delivery->members != NULL) {
+    GHashTableIter iter;
+    gpointer user;
+
+    g_hash_table_iter_init (&iter, delivery->members);
+    while (g_hash_table_iter_next (&iter, &user, NULL))
+      if (except == NULL || strcmp (user, except) != 0)
+        deliver_to_user (d, user, delivery);
+    return;
+  }
+  for (guint i = 0; delivery->users != NULL && delivery->users[i] != NULL; i++)
+    if (except == NULL || strcmp (delivery->users[i], except) != 0)
+      deliver_to_user (d, delivery->users[i], delivery);
+}
+
+static void
+on_deliver_all (gpointer node, HubFrame *frame)
+{
+  HubDispatcher *d = node;
+
+  hub_broadcaster_to_all (d->broadcaster, frame);
+}
+
+static void
+on_status (gpointer node, const char *user, HubStatus status)
+{
+  HubDispatcher *d = node;
+  GHashTable *watchers = hub_watchers_get (d->watchers, user);
   g_autoptr (HubFrame) frame = NULL;
 
-  if (subscribers == NULL || g_hash_table_size (subscribers) == 0)
+  if (watchers == NULL)
     return;
   frame = hub_encode_status (user, status);
-  hub_broadcaster_to_set (d->broadcaster, subscribers, frame);
+  hub_broadcaster_to_set (d->broadcaster, watchers, frame);
+}
+
+static char *
+on_node_stats (gpointer node)
+{
+  return hub_dispatcher_render_node_stats_json (node);
 }
 
 static char *
@@ -47,6 +103,13 @@ base36 (guint64 v)
   return g_strdup (buf + i);
 }
 
+/* §12: the token's deadline came without a refresh. */
+static void
+on_deadline (HubConnection *conn, gpointer user_data)
+{
+  hub_connection_close (conn, HUB_CLOSE_TOKEN_EXPIRED, "token expired");
+}
+
 HubDispatcher *
 hub_dispatcher_new (const HubConfig *config, HubClock *clock)
 {
@@ -58,11 +121,19 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   hub_config_copy (&d->config, config);
   d->clock = hub_clock_ref (clock);
   d->conns = hub_connection_manager_new ();
-  d->rooms =
-      hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
-  d->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, d);
-  d->broadcaster = hub_broadcaster_new (d->conns, d->rooms);
-  d->broker = hub_broker_memory_new (d);
+  d->watchers = hub_watchers_new ();
+  d->broadcaster = hub_broadcaster_new (d->conns);
+  d->deadlines = hub_deadlines_new (clock, on_deadline, d);
+  d->hellos = g_hash_table_new (g_direct_hash, g_direct_equal);
+  d->hello_users =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
+  d->events = (HubStoreEvents){
+      .deliver = on_deliver,
+      .deliver_all = on_deliver_all,
+      .status = on_status,
+      .node_stats = on_node_stats,
+  };
+  hub_dispatcher_use_store (d, hub_store_memory_new (config, clock));
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));
@@ -88,67 +159,23 @@ hub_dispatcher_free (HubDispatcher *d)
     return;
   hub_clock_cancel (d->clock, d->tick_timer);
   hub_connection_manager_foreach (d->conns, detach_one, d);
-  /* Its pending replies are dropped (the connections are detached). */
-  g_clear_pointer (&d->broker, hub_broker_free);
-  /* Presence first: its timers and notifications refer to the broadcaster. */
-  g_clear_pointer (&d->presence, hub_presence_free);
+  /* The store answers what is pending (unavailable) as it goes: nobody is
+   * left to answer, and its events must not find a half-freed node. */
+  d->freeing = TRUE;
+  g_clear_pointer (&d->store, hub_store_free);
+  g_clear_pointer (&d->hellos, g_hash_table_unref);
+  g_clear_pointer (&d->deadlines, hub_deadlines_free);
+  g_clear_pointer (&d->hello_users, g_hash_table_unref);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
+  g_clear_pointer (&d->watchers, hub_watchers_free);
   g_clear_pointer (&d->conns, hub_connection_manager_free);
-  g_clear_pointer (&d->rooms, hub_room_manager_free);
   g_clear_pointer (&d->clock, hub_clock_unref);
   g_free (d->conn_id_prefix);
   hub_config_clear (&d->config);
   g_free (d);
 }
 
-/* --- Replies ------------------------------------------------------------ */
-
-void
-hub_dispatcher_send (HubConnection *conn, HubFrame *frame)
-{
-  hub_connection_send (conn, frame);
-}
-
-void
-hub_dispatcher_reply_ok (HubConnection *conn, const char *id_json, JsonObject *result)
-{
-  if (id_json != NULL) {
-    g_autoptr (HubFrame) frame = hub_encode_ok (id_json, result);
-
-    hub_dispatcher_send (conn, frame);
-  }
-  if (result != NULL)
-    json_object_unref (result);
-}
-
-void
-hub_dispatcher_reply_error (HubConnection *conn, const char *id_json, HubErrorCode code,
-                            const char *message)
-{
-  g_autoptr (HubFrame) frame = hub_encode_error (id_json, code, message);
-
-  hub_dispatcher_send (conn, frame);
-}
-
-void
-hub_dispatcher_reply_gerror (HubConnection *conn, const char *id_json, const GError *error)
-{
-  HubErrorCode code = HUB_ERROR_INTERNAL;
-
-  if (error->domain == HUB_ERROR && error->code > HUB_ERROR_NONE && error->code < HUB_ERROR_N_CODES)
-    code = (HubErrorCode)error->code;
-  hub_dispatcher_reply_error (conn, id_json, code, error->message);
-}
-
-HubStatus
-hub_dispatcher_status_seen_by (HubDispatcher *d, const char *viewer, const char *user)
-{
-  if (viewer != NULL && strcmp (viewer, user) == 0)
-    return hub_presence_get_own_status (d->presence, user);
-  return hub_presence_get_visible_status (d->presence, user);
-}
-
-/* --- Connection life cycle ---------------------------------------------- */
+/* --- Connection life cycle -------------------------------------------------------------------- */
 
 static void
 on_hello_timeout (gpointer user_data)
@@ -186,10 +213,50 @@ hub_dispatcher_touch (HubDispatcher *d, HubConnection *conn)
   hub_connection_touch (conn);
 }
 
+gboolean
+hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn)
+{
+  return !d->freeing && !hub_connection_is_closing (conn) &&
+         hub_connection_manager_lookup (d->conns, hub_connection_get_id (conn)) == conn;
+}
+
+/* Drops @conn's watches of @users (all of them when NULL) and returns the
+ * users no connection of this node watches any more. (transfer full) */
+GPtrArray *
+hub_dispatcher_unwatch (HubDispatcher *d, HubConnection *conn, GPtrArray *users)
+{
+  GHashTable *subs = hub_connection_get_subscriptions (conn);
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *unwatched = g_ptr_array_new_with_free_func (g_free);
+
+  if (users != NULL) {
+    for (guint i = 0; i < users->len; i++)
+      if (g_hash_table_contains (subs, g_ptr_array_index (users, i)))
+        g_ptr_array_add (list, g_strdup (g_ptr_array_index (users, i)));
+  } else {
+    GHashTableIter iter;
+    gpointer user;
+
+    g_hash_table_iter_init (&iter, subs);
+    while (g_hash_table_iter_next (&iter, &user, NULL))
+      g_ptr_array_add (list, g_strdup (user));
+  }
+  for (guint i = 0; i < list->len; i++) {
+    const char *user = g_ptr_array_index (list, i);
+
+    g_hash_table_remove (subs, user);
+    if (hub_watchers_remove (d->watchers, conn, user))
+      g_ptr_array_add (unwatched, g_strdup (user));
+  }
+  return unwatched;
+}
+
 void
 hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
 {
   g_autoptr (HubConnection) keep = NULL;
+  g_autoptr (GPtrArray) unwatched = NULL;
+  HubStoreSession bye = {0};
 
   if (hub_connection_manager_lookup (d->conns, hub_connection_get_id (conn)) != conn)
     return;
@@ -197,10 +264,19 @@ hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
   hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
   hub_connection_set_hello_timer (conn, 0);
   hub_connection_detach (conn);
-
-  /* The broker forgets it (presence, subscriptions) and removes it from the
-   * connection manager. */
-  d->broker->vtable->connection_closed (d->broker, conn);
+  hub_deadlines_set (d->deadlines, conn, 0);
+  hub_dispatcher_hello_closed (d, conn);
+  unwatched = hub_dispatcher_unwatch (d, conn, NULL);
+  /* Removed first, so the offline event (if any) goes to the others only. */
+  hub_connection_manager_remove (d->conns, conn);
+  if (!hub_connection_is_authenticated (conn))
+    return;
+  bye.user = hub_connection_get_user (conn);
+  bye.conn_id = hub_connection_get_id (conn);
+  bye.device = hub_connection_get_device (conn);
+  bye.unwatch = (const char *const *)unwatched->pdata;
+  bye.n_unwatch = unwatched->len;
+  d->store->vtable->bye (d->store, &bye, NULL, NULL);
 }
 
 typedef struct {
@@ -224,7 +300,7 @@ hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason)
   hub_connection_manager_foreach (d->conns, close_one, &how);
 }
 
-/* --- Hello and resume ---------------------------------------------------- */
+/* --- Hello ------------------------------------------------------------------------------------ */
 
 int
 hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b)
@@ -233,12 +309,34 @@ hub_dispatcher_compare_strings (gconstpointer a, gconstpointer b)
 }
 
 static void
-reject_hello (HubConnection *conn, const char *id_json, const char *message)
+reject_hello (HubDispatcher *d, HubConnection *conn, const char *id_json, const char *message)
 {
-  hub_dispatcher_reply_error (conn, id_json, HUB_ERROR_UNAUTHORIZED, message);
-  hub_connection_close (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
+  hub_dispatcher_reply_error_now (conn, id_json, HUB_ERROR_UNAUTHORIZED, message);
+  hub_connection_close_after_replies (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
 }
 
+HubAuthClaims *
+hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error)
+{
+  return hub_auth_verify (token, d->config.secret, d->config.secret_len,
+                          hub_clock_unix_ms (d->clock) / 1000, error);
+}
+
+gboolean
+hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                  const char *room, guint *allow, GError **error)
+{
+  return hub_auth_verify_room_token (token, d->config.secret, d->config.secret_len,
+                                     hub_clock_unix_ms (d->clock) / 1000, user, room, allow, error);
+}
+
+void
+hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn)
+{
+  hub_deadlines_set (d->deadlines, conn, hub_connection_get_expires_ms (conn));
+}
+
+/* §3: authenticates; the store registers the connection (hub-dispatcher-hello.c). */
 static void
 handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
 {
@@ -247,54 +345,57 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
   const char *user = req->user;
   const char *device = req->device != NULL ? req->device : "default";
   gboolean admin = TRUE;
-  HubBroker *b = d->broker;
 
-  if (hub_connection_is_authenticated (conn) ||
-      (b->vtable->hello_pending != NULL && b->vtable->hello_pending (b, conn))) {
-    hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST, "already said hello");
+  if (hub_connection_is_authenticated (conn) || hub_dispatcher_hello_pending (d, conn)) {
+    hub_dispatcher_reply_error_now (conn, req->id_json, HUB_ERROR_BAD_REQUEST,
+                                    "already said hello");
     return;
   }
   if (d->config.secret != NULL) {
     g_autoptr (GError) error = NULL;
 
     if (req->token == NULL) {
-      reject_hello (conn, req->id_json,
+      reject_hello (d, conn, req->id_json,
                     req->token_not_string ? "field 'token' must be a string" : "token required");
       return;
     }
-    claims = hub_auth_verify (req->token, d->config.secret, d->config.secret_len,
-                              hub_clock_unix_ms (d->clock) / 1000, &error);
+    claims = hub_dispatcher_verify_token (d, req->token, &error);
     if (claims == NULL) {
-      reject_hello (conn, req->id_json, error->message);
+      reject_hello (d, conn, req->id_json, error->message);
       return;
     }
     if (user != NULL && strcmp (user, claims->sub) != 0) {
-      reject_hello (conn, req->id_json, "user does not match the token's sub");
+      reject_hello (d, conn, req->id_json, "user does not match the token's sub");
       return;
     }
     user = claims->sub;
     admin = claims->admin;
+    /* §12: what the token allows, from now on (resume's entries are checked
+     * against it); its deadline is armed with the welcome. */
+    hub_connection_set_token_rights (conn, admin, claims->rooms,
+                                     hub_auth_claims_expires_ms (claims));
   } else if (user == NULL) {
-    hub_dispatcher_reply_error (conn, req->id_json, HUB_ERROR_BAD_REQUEST,
-                                "field 'user' is required");
+    hub_dispatcher_reply_error_now (conn, req->id_json, HUB_ERROR_BAD_REQUEST,
+                                    "field 'user' is required");
     return;
   }
 
   {
     g_autofree char *who = g_strdup (user); /* user may point into claims or req */
 
-    b->vtable->hello (b, conn, g_steal_pointer (reqp), who, device, admin);
+    hub_dispatcher_hello (d, conn, hub_connection_take_reply_slot (conn), g_steal_pointer (reqp),
+                          who, device, admin);
   }
 }
 
-/* --- Receiving ----------------------------------------------------------- */
+/* --- Receiving -------------------------------------------------------------------------------- */
 
 void
 hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
 {
   HubRateVerdict verdict;
 
-  if (hub_connection_is_closing (conn))
+  if (hub_connection_is_ending (conn))
     return;
   hub_connection_note_received (conn, len);
   d->frames_in_total++;
@@ -307,39 +408,50 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
   }
 
   if (verdict == HUB_RATE_LIMITED) {
-    HubDecodeResult res = {0};
-
-    hub_codec_decode (data, len, &res);
-    hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
-                                "too many requests: slow down");
-    hub_decode_result_clear (&res);
+    /* Not executed; answered in its turn, behind a pending hello's requests too. */
+    if (hub_dispatcher_hello_pending (d, conn))
+      hub_dispatcher_hello_queue (d, conn, data, len, TRUE);
+    else
+      hub_dispatcher_reply_rate_limited (d, conn, data, len);
     return;
   }
   hub_dispatcher_receive_decoded (d, conn, data, len);
 }
 
 void
+hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const char *data,
+                                   gsize len)
+{
+  HubDecodeResult res = {0};
+
+  hub_codec_decode (data, len, &res);
+  hub_dispatcher_reply_error_now (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
+                                  "too many requests: slow down");
+  hub_decode_result_clear (&res);
+}
+
+void
 hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const char *data, gsize len)
 {
   HubDecodeResult res = {0};
-  HubBroker *b = d->broker;
 
-  if (b->vtable->hello_pending != NULL && b->vtable->hello_pending (b, conn)) {
-    /* Runs once the welcome is out, in order. */
-    b->vtable->queue_request (b, conn, data, len);
+  if (hub_dispatcher_hello_pending (d, conn)) {
+    /* Runs once the welcome and the replay are out, in order. */
+    hub_dispatcher_hello_queue (d, conn, data, len, FALSE);
     return;
   }
   hub_codec_decode (data, len, &res);
   if (!res.envelope_ok) {
-    hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
+    hub_dispatcher_reply_error_now (conn, res.id_json, res.code, res.message);
   } else if (!hub_connection_is_authenticated (conn) && res.type != HUB_REQ_HELLO) {
-    hub_dispatcher_reply_error (conn, res.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first");
+    hub_dispatcher_reply_error_now (conn, res.id_json, HUB_ERROR_NOT_AUTHENTICATED,
+                                    "say hello first");
   } else if (res.code != HUB_ERROR_NONE) {
-    hub_dispatcher_reply_error (conn, res.id_json, res.code, res.message);
+    hub_dispatcher_reply_error_now (conn, res.id_json, res.code, res.message);
   } else if (res.type == HUB_REQ_HELLO) {
     handle_hello (d, conn, &res.request);
   } else {
-    b->vtable->execute (b, conn, g_steal_pointer (&res.request));
+    hub_dispatcher_execute (d, conn, g_steal_pointer (&res.request));
   }
   hub_decode_result_clear (&res);
 }
@@ -347,13 +459,14 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
 void
 hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code, const char *reason)
 {
-  if (hub_connection_is_closing (conn))
+  if (hub_connection_is_ending (conn))
     return;
   d->frames_in_total++;
-  hub_connection_close (conn, code, reason);
+  /* §1: the requests before it are answered first, whenever the store answers. */
+  hub_connection_close_after_replies (conn, code, reason);
 }
 
-/* --- Liveness -------------------------------------------------------------- */
+/* --- Liveness --------------------------------------------------------------------------------- */
 
 typedef struct {
   gint64 now_ms;
@@ -398,8 +511,8 @@ on_tick (gpointer user_data)
   sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
   sweep.slot = d->tick_count % TICKS_PER_HEARTBEAT;
   hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
-  if (d->broker->vtable->tick != NULL && d->tick_count % TICKS_PER_BROKER_TICK == 0)
-    d->broker->vtable->tick (d->broker);
+  if (d->store->vtable->tick != NULL && d->tick_count % TICKS_PER_STORE_TICK == 0)
+    d->store->vtable->tick (d->store);
   schedule_tick (d);
 }
 
@@ -413,7 +526,7 @@ schedule_tick (HubDispatcher *d)
   d->tick_timer = hub_clock_add_timeout (d->clock, interval_ms, on_tick, d);
 }
 
-/* --- Figures --------------------------------------------------------------- */
+/* --- Figures ---------------------------------------------------------------------------------- */
 
 void
 hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
@@ -422,8 +535,9 @@ hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
 
   stats->uptime_s = (hub_clock_monotonic_us (d->clock) - d->started_mono_us) / G_USEC_PER_SEC;
   stats->connections = hub_connection_manager_n_connections (d->conns);
-  /* In a cluster: the cluster's rooms and this node's users (§10). */
-  d->broker->vtable->get_counts (d->broker, &stats->rooms, &stats->users_online);
+  /* This node's users, the rooms of all (§10: in a cluster, the cluster's). */
+  stats->users_online = hub_connection_manager_n_users (d->conns);
+  stats->rooms = d->store->vtable->n_rooms (d->store);
   stats->frames_in_total = d->frames_in_total;
   stats->messages_in_total = d->messages_in_total;
   stats->deliveries_total = b->deliveries;
@@ -432,18 +546,16 @@ hub_dispatcher_get_stats (HubDispatcher *d, HubStats *stats)
 }
 
 static gboolean
-cluster_figures (HubDispatcher *d, HubClusterFigures *f)
+cluster_figures (HubDispatcher *d, HubStoreFigures *f)
 {
-  HubBroker *b = d->broker;
-
-  return b->vtable->get_cluster_figures != NULL && b->vtable->get_cluster_figures (b, f);
+  return d->store->vtable->get_figures != NULL && d->store->vtable->get_figures (d->store, f);
 }
 
 char *
 hub_dispatcher_render_metrics (HubDispatcher *d)
 {
   HubStats s;
-  HubClusterFigures f;
+  HubStoreFigures f;
   GString *out = g_string_sized_new (1024);
 
   hub_dispatcher_get_stats (d, &s);
@@ -499,7 +611,7 @@ char *
 hub_dispatcher_render_stats_json (HubDispatcher *d)
 {
   g_autofree char *node = hub_dispatcher_render_node_stats_json (d);
-  HubClusterFigures f;
+  HubStoreFigures f;
 
   /* In a cluster: the same figures of every live node, as each last
    * published them with its liveness refresh. */
@@ -512,30 +624,59 @@ hub_dispatcher_render_stats_json (HubDispatcher *d)
                           f.nodes_json);
 }
 
-gboolean
-hub_dispatcher_use_redis (HubDispatcher *d, const char *url, const char *prefix, GError **error)
+void
+hub_dispatcher_use_store (HubDispatcher *d, HubStore *store)
 {
-  HubBroker *cluster;
-
-  g_return_val_if_fail (!hub_dispatcher_is_clustered (d), FALSE);
-  cluster = hub_broker_cluster_new (d, url, prefix != NULL ? prefix : "hub:", error);
-  if (cluster == NULL)
-    return FALSE;
-  hub_broker_free (d->broker);
-  d->broker = cluster;
-  return TRUE;
+  g_return_if_fail (d != NULL && store != NULL);
+  g_return_if_fail (hub_connection_manager_n_connections (d->conns) == 0);
+  g_clear_pointer (&d->store, hub_store_free);
+  d->store = store;
+  store->vtable->attach (store, &d->events, d);
 }
 
 gboolean
 hub_dispatcher_is_clustered (HubDispatcher *d)
 {
-  return d->broker->vtable->get_cluster_figures != NULL;
+  return d->store->vtable->get_figures != NULL;
 }
 
 gboolean
 hub_dispatcher_is_healthy (HubDispatcher *d)
 {
-  return d->broker->vtable->is_up (d->broker);
+  return d->store->vtable->is_up (d->store);
+}
+
+typedef struct {
+  HubDispatcher *d;
+  HubDispatcherSyncFunc func;
+  gpointer user_data;
+} HubDispatcherSync;
+
+static void
+synced (const HubStoreResult *result, gpointer data)
+{
+  HubDispatcherSync *sync = data;
+  HubDispatcher *d = sync->d;
+
+  /* What the answers before it asked of the store (a hello's resume, the
+   * requests it queued) was asked after this sync: once more, then. */
+  if (result->error == HUB_STORE_OK && d->in_flight > 0 && !d->freeing) {
+    d->store->vtable->sync (d->store, synced, sync);
+    return;
+  }
+  sync->func (result->error == HUB_STORE_OK, sync->user_data);
+  g_free (sync);
+}
+
+void
+hub_dispatcher_sync (HubDispatcher *d, HubDispatcherSyncFunc func, gpointer user_data)
+{
+  HubDispatcherSync *sync = g_new (HubDispatcherSync, 1);
+
+  sync->d = d;
+  sync->func = func;
+  sync->user_data = user_data;
+  d->store->vtable->sync (d->store, synced, sync);
 }
 
 char *
@@ -557,20 +698,14 @@ hub_dispatcher_get_config (HubDispatcher *d)
   return &d->config;
 }
 
+HubClock *
+hub_dispatcher_get_clock (HubDispatcher *d)
+{
+  return d->clock;
+}
+
 HubConnectionManager *
 hub_dispatcher_get_connections (HubDispatcher *d)
 {
   return d->conns;
-}
-
-HubRoomManager *
-hub_dispatcher_get_rooms (HubDispatcher *d)
-{
-  return d->rooms;
-}
-
-HubPresence *
-hub_dispatcher_get_presence (HubDispatcher *d)
-{
-  return d->presence;
 }

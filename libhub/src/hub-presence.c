@@ -1,6 +1,6 @@
 /* hub-presence.c: online/offline from connection counts (with a grace period
- * before offline), the user's own status, and who watches whom (PROTOCOL.md
- * §7). Reports each change of a user's status as others see it exactly once. */
+ * before offline) and the user's own status (PROTOCOL.md §7). Reports each
+ * change of a user's status as others see it exactly once. */
 #include "hub/hub-presence.h"
 
 #include <stdlib.h>
@@ -21,8 +21,7 @@ struct _HubPresence {
   guint grace_ms;
   HubPresenceNotify notify; /* (nullable) */
   gpointer notify_data;
-  GHashTable *users;       /* (owned) user id (borrowed from the entry) → UserPresence* (owned) */
-  GHashTable *subscribers; /* (owned) user id (owned) → set of gpointer (owned), never empty */
+  GHashTable *users; /* (owned) user id (borrowed from the entry) → UserPresence* (owned) */
 };
 
 static void
@@ -48,8 +47,6 @@ hub_presence_new (HubClock *clock, guint grace_ms, HubPresenceNotify notify, gpo
   presence->notify_data = user_data;
   presence->users =
       g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)user_presence_free);
-  presence->subscribers =
-      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   return presence;
 }
 
@@ -60,7 +57,6 @@ hub_presence_free (HubPresence *presence)
     return;
   /* Cancels the pending grace timers (user_presence_free). */
   g_hash_table_unref (presence->users);
-  g_hash_table_unref (presence->subscribers);
   hub_clock_unref (presence->clock);
   g_free (presence);
 }
@@ -196,6 +192,17 @@ hub_presence_is_online (HubPresence *presence, const char *user)
 }
 
 guint
+hub_presence_count_connections (HubPresence *presence, const char *user)
+{
+  UserPresence *up;
+
+  g_return_val_if_fail (presence != NULL, 0);
+  g_return_val_if_fail (user != NULL, 0);
+  up = g_hash_table_lookup (presence->users, user);
+  return up != NULL ? up->connections : 0;
+}
+
+guint
 hub_presence_n_online (HubPresence *presence)
 {
   g_return_val_if_fail (presence != NULL, 0);
@@ -238,45 +245,4 @@ hub_presence_list_visible (HubPresence *presence, guint limit, GPtrArray **out)
       g_ptr_array_add (*out, g_strdup (g_ptr_array_index (ids, i)));
   }
   return count;
-}
-
-void
-hub_presence_subscribe (HubPresence *presence, gpointer subscriber, const char *user)
-{
-  GHashTable *set;
-
-  g_return_if_fail (presence != NULL);
-  g_return_if_fail (user != NULL);
-
-  set = g_hash_table_lookup (presence->subscribers, user);
-  if (set == NULL) {
-    set = g_hash_table_new (g_direct_hash, g_direct_equal);
-    g_hash_table_insert (presence->subscribers, g_strdup (user), set);
-  }
-  g_hash_table_add (set, subscriber);
-}
-
-void
-hub_presence_unsubscribe (HubPresence *presence, gpointer subscriber, const char *user)
-{
-  GHashTable *set;
-
-  g_return_if_fail (presence != NULL);
-  g_return_if_fail (user != NULL);
-
-  set = g_hash_table_lookup (presence->subscribers, user);
-  if (set == NULL)
-    return;
-  g_hash_table_remove (set, subscriber);
-  /* No empty sets: a user nobody watches costs nothing. */
-  if (g_hash_table_size (set) == 0)
-    g_hash_table_remove (presence->subscribers, user);
-}
-
-GHashTable *
-hub_presence_get_subscribers (HubPresence *presence, const char *user)
-{
-  g_return_val_if_fail (presence != NULL, NULL);
-  g_return_val_if_fail (user != NULL, NULL);
-  return g_hash_table_lookup (presence->subscribers, user);
 }

@@ -132,7 +132,7 @@ encode_deliveries (const HubRequest *req, const char *id_json)
           gint64 last = *(const gint64 *)seq;
           fuzz_assert (last >= 0);
           g_ptr_array_add (rooms, room);
-          /* As the server does (hub-broker-memory.c): G_MAXINT64 has no successor. */
+          /* As the server does (hub-dispatcher-hello.c): G_MAXINT64 has no successor. */
           check_frame (hub_encode_resumed (room, last < G_MAXINT64 ? last + 1 : last, last, TRUE),
                        "resumed");
         }

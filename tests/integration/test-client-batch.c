@@ -3,6 +3,8 @@
  * clients, --secret, and each exit code. */
 #include "test-client-util.h"
 
+#include <glib/gstdio.h>
+
 #define SECRET "itest-client-secret"
 
 static gboolean
@@ -182,10 +184,214 @@ START_TEST (secret_and_token)
 }
 END_TEST
 
+/* ---- connection errors in plain words ---- */
+
+/* A port nothing listens on: one the system just gave and took back. */
+static guint16
+closed_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+
+  ck_assert_msg (port != 0, "a free port: %s", error ? error->message : "?");
+  g_socket_listener_close (listener);
+  return port;
+}
+
+/* A TCP server answering every request with @answer (an HTTP one, say), on
+ * the test's main context. */
+static gboolean
+on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
+             gpointer user_data)
+{
+  const char *answer = user_data;
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  char buf[4096];
+
+  /* The request first (a WebSocket upgrade); the answer closes the connection. */
+  g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)), buf, sizeof buf,
+                       NULL, NULL);
+  g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  return TRUE;
+}
+
+/* Runs the script "/rooms" against @url and expects exit 3 and @needle on
+ * stderr, and no retry promised. */
+static void
+expect_plain_failure (const char *url, const char *const *more, const char *needle)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  g_ptr_array_add (args, (gpointer)url);
+  g_ptr_array_add (args, "--user");
+  g_ptr_array_add (args, "plain");
+  for (guint i = 0; more != NULL && more[i] != NULL; i++)
+    g_ptr_array_add (args, (gpointer)more[i]);
+  g_ptr_array_add (args, NULL);
+  status = client_run (0, "/rooms\n", (const char *const *)args->pdata, &out, &err);
+  ck_assert_msg (status == 3, "%s: exit 3 (connection failure), got %d; stderr:\n%s", url, status,
+                 err);
+  ASSERT_CONTAINS (err, needle);
+  ck_assert_msg (!contains (err, "retry") && !contains (err, "libwebsockets") &&
+                     !contains (err, "HS:") && !contains (err, "SSL err") &&
+                     !contains (err, "closed before established"),
+                 "%s: plain words only, no retry promised:\n%s", url, err);
+}
+
+START_TEST (plain_connection_errors)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  guint16 dead = closed_port ();
+  g_autofree char *dir = g_dir_make_tmp ("hub-client-tls-XXXXXX", NULL);
+  g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
+  g_autoptr (GSubprocess) tls_server = NULL;
+  g_autoptr (GSocketService) busy = g_socket_service_new ();
+  g_autoptr (GError) error = NULL;
+  guint16 tls_port = 0, busy_port;
+  g_autofree char *url = NULL;
+  g_autofree char *needle = NULL;
+  /* A label longer than DNS allows (63): the lookup fails without a query
+   * leaving the machine. */
+  g_autofree char *label = g_strnfill (64, 'a');
+  const char *insecure[] = {"--insecure", NULL};
+
+  /* Nothing listens. */
+  url = g_strdup_printf ("ws://127.0.0.1:%u/ws", dead);
+  needle = g_strdup_printf ("cannot connect to %s: connection refused by 127.0.0.1:%u (no server "
+                            "listens there)",
+                            url, dead);
+  expect_plain_failure (url, NULL, needle);
+
+  /* A server, but not at that path. */
+  g_free (url);
+  g_free (needle);
+  url = g_strdup_printf ("ws://127.0.0.1:%u/chat", port);
+  needle = g_strdup_printf ("no WebSocket endpoint at /chat on 127.0.0.1:%u (HTTP 404", port);
+  expect_plain_failure (url, NULL, needle);
+
+  /* Another HTTP status. */
+  busy_port = g_socket_listener_add_any_inet_port (G_SOCKET_LISTENER (busy), NULL, &error);
+  ck_assert_msg (busy_port != 0, "a port for the fake server: %s", error ? error->message : "?");
+  g_signal_connect (busy, "incoming", G_CALLBACK (on_incoming),
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  g_socket_service_start (busy);
+  g_free (url);
+  g_free (needle);
+  url = g_strdup_printf ("ws://127.0.0.1:%u/ws", busy_port);
+  needle = g_strdup_printf ("127.0.0.1:%u answered HTTP 503 Service Unavailable instead of a "
+                            "WebSocket upgrade at /ws",
+                            busy_port);
+  expect_plain_failure (url, NULL, needle);
+  g_socket_service_stop (busy);
+
+  /* wss:// to a plain server. */
+  g_free (url);
+  g_free (needle);
+  url = g_strdup_printf ("wss://127.0.0.1:%u/ws", port);
+  needle = g_strdup_printf (
+      "TLS handshake with 127.0.0.1:%u failed: the server speaks plain HTTP, not TLS (use ws:// "
+      "instead of wss://)",
+      port);
+  expect_plain_failure (url, insecure, needle);
+
+  /* A TLS server whose certificate is not trusted here. */
+  client_test_make_certificate (cert, key);
+  tls_server = client_test_start_wss_server (cert, key, &tls_port);
+  g_free (url);
+  g_free (needle);
+  url = g_strdup_printf ("wss://127.0.0.1:%u/ws", tls_port);
+  if (g_tls_backend_supports_tls (g_tls_backend_get_default ()))
+    needle = g_strdup_printf ("TLS handshake with 127.0.0.1:%u failed: the server's certificate "
+                              "is signed by an authority not trusted here (give its CA with "
+                              "--ca-file, or --insecure for a test server)",
+                              tls_port);
+  else /* no glib-networking: the handshake's failure, without its reason */
+    needle = g_strdup_printf ("TLS handshake with 127.0.0.1:%u failed", tls_port);
+  expect_plain_failure (url, NULL, needle);
+  {
+    /* … which --insecure accepts. */
+    const char *args[] = {url, "--user", "plain", "--insecure", NULL};
+
+    ck_assert_int_eq (client_run (0, "/rooms\n", args, NULL, NULL), 0);
+  }
+  if (!hub_test_platform_request_stop (tls_server, HUB_TEST_STOP_TERM))
+    g_subprocess_force_exit (tls_server);
+  g_subprocess_wait (tls_server, NULL, NULL);
+  g_remove (cert);
+  g_remove (key);
+  g_rmdir (dir);
+
+  /* A host name that does not resolve. */
+  g_free (url);
+  g_free (needle);
+  url = g_strdup_printf ("ws://%s.invalid:%u/ws", label, port);
+  needle = g_strdup_printf ("cannot resolve the host name %s.invalid", label);
+  expect_plain_failure (url, NULL, needle);
+}
+END_TEST
+
+/* Usage errors are one line; the messages say what is wrong. */
+START_TEST (usage_messages)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  const char *user[] = {"--user", "ivy", NULL};
+  const char *bogus[] = {"--bogus", NULL};
+  const char *help[] = {"--help", NULL};
+  const char *json[] = {"--user", "ivy", "--json", NULL};
+  g_autofree char *big = g_strnfill (70 * 1024, 'x');
+  g_autofree char *script = g_strdup_printf ("/join big\n%s\n", big);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  ck_assert_int_eq (client_run (port, "", bogus, NULL, &err), 2);
+  ck_assert_msg (g_str_has_suffix (err, "\n") && strchr (err, '\n') == err + strlen (err) - 1,
+                 "a usage error is one line:\n%s", err);
+  ASSERT_CONTAINS (err, "--bogus");
+  g_clear_pointer (&err, g_free);
+  ck_assert_int_eq (client_run (0, "", help, &out, NULL), 0);
+  ASSERT_CONTAINS (out, "[URL] - chat with a hub-server");
+  ck_assert_msg (!contains (out, "[URL] [URL]"), "the URL is named once:\n%s", out);
+  g_clear_pointer (&out, g_free);
+
+  ck_assert_int_eq (client_run (port, "/join\n", user, NULL, &err), 2);
+  ASSERT_CONTAINS (err, "! usage: /join ROOM");
+  ck_assert_msg (!contains (err, "usage: usage"), "said once:\n%s", err);
+  g_clear_pointer (&err, g_free);
+  ck_assert_int_eq (client_run (port, "/join h\n/history 500\n", user, NULL, &err), 2);
+  ASSERT_CONTAINS (err, "/history N: N from 1 to 100");
+  g_clear_pointer (&err, g_free);
+
+  /* Larger than welcome's max_message_bytes: not sent, the connection kept. */
+  ck_assert_int_eq (client_run (port, script, user, NULL, &err), 2);
+  ASSERT_CONTAINS (err, "bytes not sent: the server takes at most 65536 bytes per message");
+  ck_assert_msg (!contains (err, "1009") && !contains (err, "connection lost"),
+                 "no 1009 close:\n%s", err);
+  g_clear_pointer (&err, g_free);
+
+  /* Plurals; and the copy of the last message published is in --json's output. */
+  ck_assert_int_eq (client_run (port, "/join one\nonly\n/info\n", user, &out, NULL), 0);
+  ASSERT_CONTAINS (out, "1 member, 1 message stored, seq 1");
+  g_clear_pointer (&out, g_free);
+  ck_assert_int_eq (client_run (port, "/join two\nlast words\n", json, &out, NULL), 0);
+  ASSERT_CONTAINS (out, "\"payload\":{\"text\":\"last words\"}");
+}
+END_TEST
+
 int
 main (void)
 {
   Suite *suite = suite_create ("client-batch");
+
+  HUB_TEST_ADD (suite, plain_connection_errors, 90);
+  HUB_TEST_ADD (suite, usage_messages, 60);
 
   HUB_TEST_ADD (suite, every_command, 60);
   HUB_TEST_ADD (suite, json_lines, 30);

@@ -212,60 +212,17 @@ START_TEST (two_clients_chat)
 }
 END_TEST
 
-static guint16 wss_port;
-
-/* hub-test-server expects a ws:// first line; a wss server is started here. */
-static GSubprocess *
-start_wss_server (const char *cert, const char *key)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autofree char *line = NULL;
-  const char *port;
-  GSubprocess *server =
-      g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
-                        g_getenv ("HUB_SERVER_BIN"), "--host", "127.0.0.1", "--port", "0", "--cert",
-                        cert, "--key", key, NULL);
-
-  ck_assert_msg (server != NULL, "hub-server should start: %s", error ? error->message : "?");
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
-  line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
-  port = line != NULL ? strstr (line, "wss://127.0.0.1:") : NULL;
-  ck_assert_msg (port != NULL, "hub-server should announce wss://, said: %s", line ? line : "");
-  wss_port = (guint16)g_ascii_strtoull (port + strlen ("wss://127.0.0.1:"), NULL, 10);
-  ck_assert_msg (wss_port != 0, "a port in: %s", line);
-  return server;
-}
-
 START_TEST (two_clients_chat_over_wss)
 {
   g_autofree char *dir = g_dir_make_tmp ("hub-client-wss-XXXXXX", NULL);
   g_autofree char *cert = g_build_filename (dir, "cert.pem", NULL);
   g_autofree char *key = g_build_filename (dir, "key.pem", NULL);
-  /* An argument vector, no shell quoting: the paths may hold anything (C:\\…). */
-  const char *const openssl[] = {"openssl",  "req",
-                                 "-x509",    "-newkey",
-                                 "rsa:2048", "-nodes",
-                                 "-days",    "1",
-                                 "-subj",    "/CN=127.0.0.1",
-                                 "-addext",  "subjectAltName=IP:127.0.0.1",
-                                 "-keyout",  key,
-                                 "-out",     cert,
-                                 NULL};
   g_autofree char *url = NULL;
   g_autoptr (GSubprocess) server = NULL;
-  g_autoptr (GError) error = NULL;
-  int status = -1;
+  guint16 wss_port = 0;
 
-  g_autofree char *openssl_out = NULL;
-  g_autofree char *openssl_err = NULL;
-
-  ck_assert_msg (g_spawn_sync (NULL, (char **)openssl, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                               &openssl_out, &openssl_err, &status, &error) &&
-                     g_spawn_check_wait_status (status, NULL),
-                 "openssl should make a test certificate: %s %s", error ? error->message : "",
-                 openssl_err ? openssl_err : "");
-  server = start_wss_server (cert, key);
+  client_test_make_certificate (cert, key);
+  server = client_test_start_wss_server (cert, key, &wss_port);
   url = g_strdup_printf ("wss://127.0.0.1:%u/ws", wss_port);
   chat_between (url, TRUE);
 

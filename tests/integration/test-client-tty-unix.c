@@ -161,6 +161,15 @@ screen_text (Screen *s)
   return g_string_free (out, FALSE);
 }
 
+/* TRUE when the cursor is at the start of an empty row: where a shell's
+ * prompt would go after the client exits. */
+static gboolean
+screen_cursor_clean (Screen *s)
+{
+  return s->col == 0 &&
+         (s->row >= s->rows->len || ((GString *)g_ptr_array_index (s->rows, s->row))->len == 0);
+}
+
 /* The last non-empty row. (transfer full) */
 static char *
 screen_last_line (Screen *s)
@@ -343,6 +352,36 @@ on_join (HubClient *client, JsonObject *reply, const GError *error, gpointer dat
   *(gboolean *)data = error == NULL;
 }
 
+static gboolean
+cursor_clean (Tty *tty, gconstpointer data)
+{
+  return tty->exited && screen_cursor_clean (&tty->screen);
+}
+
+/* Ends the session with @keys ("/quit\r", Ctrl-D, Ctrl-C): exit status 0,
+ * and the status line no longer on the screen where the shell's prompt goes. */
+static void
+expect_clean_exit (Tty *tty, const char *keys, const char *what)
+{
+  tty_type (tty, keys);
+  ck_assert_msg (tty_wait (tty, has_exited, NULL, 5000), "%s should end hub-client", what);
+  ck_assert_msg (WIFEXITED (tty->status) && WEXITSTATUS (tty->status) == 0,
+                 "%s: exit status 0, got %d", what, tty->status);
+  if (!tty_wait (tty, cursor_clean, NULL, 2000)) {
+    g_autofree char *text = screen_text (&tty->screen);
+
+    ck_abort_msg ("after %s the cursor should be at the start of an empty line (row %u col %u); "
+                  "the screen:\n%s",
+                  what, tty->screen.row, tty->screen.col, text);
+  }
+  {
+    g_autofree char *last = screen_last_line (&tty->screen);
+
+    ck_assert_msg (!g_str_has_suffix (last, ">") && strstr (last, "half a line") == NULL,
+                   "after %s the status line should be gone, the last line is '%s'", what, last);
+  }
+}
+
 START_TEST (interactive_session)
 {
   g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
@@ -405,12 +444,143 @@ START_TEST (interactive_session)
   /* History and help work here too; /quit exits 0. */
   tty_type (tty, "/history 1\r");
   EXPECT_SCREEN (screen_has, "/history 1\n", "the command line");
-  tty_type (tty, "/quit\r");
-  ck_assert_msg (tty_wait (tty, has_exited, NULL, 5000), "/quit should end hub-client");
-  ck_assert_msg (WIFEXITED (tty->status) && WEXITSTATUS (tty->status) == 0, "exit status 0");
+  expect_clean_exit (tty, "/quit\r", "/quit");
 
   hub_client_free (client);
   g_ptr_array_unref (bob.texts);
+  tty_free (tty);
+}
+END_TEST
+
+/* Tab completes commands, then room ids and user ids from what the session
+ * knows; never file names. A line typed while a join waits for its reply
+ * runs after it, in the room joined. */
+START_TEST (completion_and_queued_lines)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  Tty *tty = tty_start (port);
+  const HubClientCallbacks callbacks = {.event = bob_event};
+  Bob bob = {.texts = g_ptr_array_new_with_free_func (g_free)};
+  HubClientOptions options;
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
+  HubClient *client;
+  gboolean bob_joined = FALSE;
+  gconstpointer queued_seen[] = {&bob, "message alice typed during the join"};
+
+  hub_client_options_init (&options);
+  options.url = url;
+  options.user = "bobby";
+  client = hub_client_new (&options, &callbacks, &bob, NULL);
+  hub_client_connect (client);
+  ck_assert (tty_wait (tty, client_connected, client, 5000));
+  hub_client_join (client, "lobby", on_join, &bob_joined);
+  ck_assert (tty_wait (tty, joined, &bob_joined, 5000));
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+
+  /* Pasted at once: the second line waits for the join's reply. */
+  tty_type (tty, "/join lobby\rtyped during the join\r");
+  ck_assert_msg (tty_wait (tty, bob_got, queued_seen, 5000),
+                 "the line typed after /join should be published in the room joined");
+  EXPECT_SCREEN (screen_has, "[lobby #1] alice (phone): typed during the join",
+                 "the queued line, published");
+  ck_assert_msg (!screen_has (tty, "no current room"), "no line was run before its join");
+
+  /* Commands. */
+  tty_type (tty, "/jo\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /join", "/jo completed to /join");
+  /* Rooms: the one joined. */
+  tty_type (tty, "lo\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /join lobby", "lo completed to lobby");
+  tty_type (tty, "\025"); /* Ctrl-U: the line goes */
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby>", "an empty line again");
+  /* Users: members of the current room (bobby, from the join reply). */
+  tty_type (tty, "/msg b\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /msg bobby", "b completed to bobby");
+  tty_type (tty, "\025");
+  /* Users subscribed to, in a list. */
+  tty_type (tty, "/sub carol\r");
+  EXPECT_SCREEN (screen_has, "* subscribed: carol offline", "the subscription");
+  tty_type (tty, "/multi bobby,ca\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /multi bobby,carol",
+                 "ca completed to carol after the comma");
+  tty_type (tty, "\025");
+  /* Statuses; and a word nothing matches stays as it is (no file names). */
+  tty_type (tty, "/status a\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /status away", "a completed to away");
+  tty_type (tty, "\025/join zq\t\t");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> /join zq", "nothing to complete");
+  tty_type (tty, "\025");
+
+  /* Alice leaves lobby from another device: this one drops it from the prompt and says so. */
+  {
+    HubClient *tablet;
+    gboolean left = FALSE;
+
+    options.user = "alice";
+    options.device = "tablet";
+    tablet = hub_client_new (&options, NULL, NULL, NULL);
+    hub_client_connect (tablet);
+    ck_assert (tty_wait (tty, client_connected, tablet, 5000));
+    hub_client_leave (tablet, "lobby", on_join, &left);
+    ck_assert (tty_wait (tty, joined, &left, 5000));
+    EXPECT_SCREEN (screen_has, "[lobby] ! you are no longer in this room: left from another device",
+                   "the room lost, in one line");
+    EXPECT_SCREEN (last_line_is, "[connected] alice #->", "lobby gone from the prompt");
+    hub_client_free (tablet);
+  }
+
+  expect_clean_exit (tty, "\004", "Ctrl-D");
+  hub_client_free (client);
+  g_ptr_array_unref (bob.texts);
+  tty_free (tty);
+}
+END_TEST
+
+/* The server restarts (in memory: its rooms are gone); the client
+ * reconnects, joins its room again and says so, and a line typed then
+ * reaches the room on the new server. Ctrl-C ends it cleanly. */
+START_TEST (rejoin_after_restart)
+{
+  g_autoptr (HubTestServer) first = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (first);
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  const char *again_args[] = {"--port", port_text, NULL};
+  Tty *tty = tty_start (port);
+  g_autoptr (HubTestServer) second = NULL;
+  g_autoptr (GError) error = NULL;
+
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+  tty_type (tty, "/join lobby\rbefore the restart\r");
+  EXPECT_SCREEN (screen_has, "[lobby #1] alice (phone): before the restart", "the first message");
+
+  ck_assert_msg (hub_test_server_stop (first, 5000, NULL, NULL), "the first server should stop");
+  EXPECT_SCREEN (screen_has, "* connection lost: the server is shutting down (close code 1001",
+                 "the loss, in words");
+  /* Typed while away: it waits for the connection, and for the room to be back. */
+  tty_type (tty, "typed while away\r");
+  EXPECT_SCREEN (screen_has, "[1 line waiting]>", "the line waiting, in the status");
+  /* The same port again (it was ours a moment ago; retry a little if taken). */
+  for (guint i = 0; i < 20 && second == NULL; i++) {
+    g_clear_error (&error);
+    second = hub_test_server_startv (again_args, &error);
+    if (second == NULL)
+      g_usleep (100 * 1000);
+  }
+  ck_assert_msg (second != NULL, "a server should start again on port %u: %s", port,
+                 error != NULL ? error->message : "?");
+  EXPECT_SCREEN (screen_has, "[lobby] * joined again: the server no longer had this room",
+                 "the rejoin, in one line");
+  EXPECT_SCREEN (screen_has, "[lobby #1] alice (phone): typed while away",
+                 "the waiting line, published in the room joined again");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby>", "the room still current");
+  tty_type (tty, "after the restart\r");
+  EXPECT_SCREEN (screen_has, "[lobby #2] alice (phone): after the restart",
+                 "the next message, in order");
+  ck_assert_msg (!screen_has (tty, "room_not_found"), "no room_not_found error was shown");
+
+  tty_type (tty, "half a line");
+  expect_clean_exit (tty, "\003", "Ctrl-C");
   tty_free (tty);
 }
 END_TEST
@@ -421,5 +591,7 @@ main (void)
   Suite *suite = suite_create ("client-tty");
 
   HUB_TEST_ADD (suite, interactive_session, 60);
+  HUB_TEST_ADD (suite, completion_and_queued_lines, 60);
+  HUB_TEST_ADD (suite, rejoin_after_restart, 60);
   return hub_test_run (suite);
 }

@@ -245,3 +245,55 @@ client_run (guint16 port, const char *script, const char *const *args, char **ou
     *err = g_strdup (proc->err->str);
   return status;
 }
+
+/* ---- TLS ---- */
+
+/* Makes a self-signed certificate for 127.0.0.1 with openssl (fails the test without it). */
+static inline void
+client_test_make_certificate (const char *cert, const char *key)
+{
+  /* An argument vector, no shell quoting: the paths may hold anything (C:\\…). */
+  const char *const openssl[] = {"openssl",  "req",
+                                 "-x509",    "-newkey",
+                                 "rsa:2048", "-nodes",
+                                 "-days",    "1",
+                                 "-subj",    "/CN=127.0.0.1",
+                                 "-addext",  "subjectAltName=IP:127.0.0.1",
+                                 "-keyout",  key,
+                                 "-out",     cert,
+                                 NULL};
+  g_autoptr (GError) error = NULL;
+  g_autofree char *openssl_out = NULL;
+  g_autofree char *openssl_err = NULL;
+  int status = -1;
+
+  ck_assert_msg (g_spawn_sync (NULL, (char **)openssl, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               &openssl_out, &openssl_err, &status, &error) &&
+                     g_spawn_check_wait_status (status, NULL),
+                 "openssl should make a test certificate: %s %s", error ? error->message : "",
+                 openssl_err ? openssl_err : "");
+}
+
+/* Starts hub-server with @cert and @key on a free port (hub-test-server
+ * expects a ws:// first line, hence this); @port gets the port. (transfer full) */
+static inline GSubprocess *
+client_test_start_wss_server (const char *cert, const char *key, guint16 *port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  const char *at;
+  GSubprocess *server =
+      g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error,
+                        g_getenv ("HUB_SERVER_BIN"), "--host", "127.0.0.1", "--port", "0", "--cert",
+                        cert, "--key", key, NULL);
+
+  ck_assert_msg (server != NULL, "hub-server should start: %s", error ? error->message : "?");
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+  at = line != NULL ? strstr (line, "wss://127.0.0.1:") : NULL;
+  ck_assert_msg (at != NULL, "hub-server should announce wss://, said: %s", line ? line : "");
+  *port = (guint16)g_ascii_strtoull (at + strlen ("wss://127.0.0.1:"), NULL, 10);
+  ck_assert_msg (*port != 0, "a port in: %s", line);
+  return server;
+}

@@ -53,8 +53,7 @@ member (guint16 port, const char *user, const char *room)
 {
   HubTestWs *ws = hub_test_ws_login (port, user, NULL);
 
-  json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
-  hub_test_ws_drain (ws);
+  hub_test_ws_join (ws, user, room);
   return ws;
 }
 
@@ -133,6 +132,37 @@ START_TEST (history_errors)
 }
 END_TEST
 
+/* §2: a request without id that fails still gets `error` (without id). A
+ * successful history without id has nothing to answer: a ping after it gets
+ * the next frame. The two stores once disagreed here (the Redis one answered
+ * nothing at all). */
+START_TEST (history_without_id_fails_with_error)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *alice = member (port, "alice", "general");
+  HubTestWs *carol = hub_test_ws_login (port, "carol", NULL);
+  const char *const requests[][2] = {
+      {"{\"type\":\"history\",\"room\":\"general\",\"since\":0}", "not_member"},
+      {"{\"type\":\"history\",\"room\":\"nowhere\",\"since\":0}", "room_not_found"},
+  };
+
+  publish_n (alice, "general", 1, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++) {
+    g_autoptr (JsonObject) error = NULL;
+    g_autofree char *text = NULL;
+
+    hub_test_ws_send_text (carol, requests[i][0]);
+    error = hub_test_ws_expect_type (carol, "error", HUB_TEST_WS_TIMEOUT_MS);
+    text = hub_test_json_encode (error);
+    ck_assert_str_eq (hub_test_json_string (error, "code"), requests[i][1]);
+    ck_assert_msg (!json_object_has_member (error, "id"), "no id to echo: %s", text);
+  }
+  hub_test_ws_send_text (alice, "{\"type\":\"history\",\"room\":\"general\",\"since\":0}");
+  hub_test_ws_barrier (alice);
+}
+END_TEST
+
 /* Reads frames after a welcome until a `resumed` for @room: checks the
  * replayed messages are @from…@to in order, and returns the resumed frame. */
 static JsonObject *
@@ -182,6 +212,7 @@ START_TEST (resume_replays_what_was_missed)
   g_autoptr (GString) tech = g_string_new (NULL);
   guint resumed = 0;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'tech'}"));
   publish_n (bob, "general", 1, 1);
   hub_test_ws_drop (alice);
@@ -222,6 +253,7 @@ START_TEST (resume_general_only)
   g_autoptr (JsonObject) welcome = NULL;
   g_autoptr (JsonObject) resumed = NULL;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   publish_n (bob, "general", 1, 1);
   hub_test_ws_drop (alice);
   publish_n (bob, "general", 2, 3);
@@ -265,6 +297,7 @@ START_TEST (resume_incomplete_after_eviction)
   g_autoptr (JsonObject) welcome = NULL;
   g_autoptr (JsonObject) resumed = NULL;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   hub_test_ws_drop (alice);
   publish_n (bob, "general", 1, 8);
   alice = hub_test_ws_open (port);
@@ -313,6 +346,7 @@ START_TEST (resume_while_messages_flow)
   gboolean resumed_seen = FALSE;
   guint replayed = 0;
 
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   publish_n (bob, "general", 1, 10);
   hub_test_ws_drop (alice);
   alice = hub_test_ws_open (port);
@@ -371,6 +405,7 @@ main (void)
   HUB_TEST_ADD (suite, history_eviction, 30);
   HUB_TEST_ADD (suite, history_limit_default_and_clamp, 60);
   HUB_TEST_ADD (suite, history_errors, 30);
+  HUB_TEST_ADD (suite, history_without_id_fails_with_error, 30);
   HUB_TEST_ADD (suite, resume_replays_what_was_missed, 30);
   HUB_TEST_ADD (suite, resume_general_only, 30);
   HUB_TEST_ADD (suite, resume_nothing_missed, 30);

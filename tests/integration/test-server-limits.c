@@ -134,9 +134,9 @@ START_TEST (slow_consumer_closed_4009_others_keep_receiving)
   json_object_unref (hub_test_ws_ok (slow, "{'type':'join','room':'flood'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'flood'}"));
   json_object_unref (hub_test_ws_ok (carol, "{'type':'join','room':'flood'}"));
-  hub_test_ws_drain (slow);
-  hub_test_ws_drain (bob);
-  hub_test_ws_drain (carol);
+  hub_test_ws_await_presence (slow, "join", "flood", "carol");
+  hub_test_ws_await_presence (bob, "join", "flood", "carol");
+  hub_test_ws_await_presence (carol, "join", "flood", "carol");
   hub_test_ws_pause_reading (slow, TRUE);
 
   /* Up to 13 MB, more than socket buffers and the 256 KiB queue hold, until

@@ -51,13 +51,13 @@ expect_delivery (HubTestWs *ws, const char *type, const char *from, gint64 n)
   return frame;
 }
 
-/* Logs in and joins @room, discarding the presence events. */
+/* Logs in and joins @room, up to its own presence event. */
 static HubTestWs *
 member (guint16 port, const char *user, const char *device, const char *room)
 {
   HubTestWs *ws = hub_test_ws_login (port, user, device);
 
-  json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
+  hub_test_ws_join (ws, user, room);
   return ws;
 }
 
@@ -72,9 +72,8 @@ START_TEST (publish_reaches_every_member_connection)
   g_autoptr (JsonObject) first = NULL;
   g_autoptr (JsonObject) second = NULL;
 
-  hub_test_ws_drain (a1);
-  hub_test_ws_drain (a2);
-  hub_test_ws_drain (bob);
+  hub_test_ws_await_presence (a1, "join", "general", "bob");
+  hub_test_ws_await_presence (a2, "join", "general", "bob");
   first = hub_test_ws_ok (a1, "{'type':'publish','room':'general','payload':{'n':1,'text':'hi'}}");
   ck_assert_int_eq (hub_test_json_int (first, "seq"), 1);
   expect_message (a1, "general", 1, "alice", "phone", 1);
@@ -98,7 +97,6 @@ START_TEST (publish_errors)
   HubTestWs *charlie = hub_test_ws_login (port, "charlie", NULL);
   g_autoptr (JsonObject) ok = NULL;
 
-  hub_test_ws_drain (alice);
   hub_test_ws_err (charlie, "not_member", "{'type':'publish','room':'general','payload':{}}");
   hub_test_ws_err (charlie, "room_not_found", "{'type':'publish','room':'nowhere','payload':{}}");
   hub_test_ws_err (charlie, "invalid_name", "{'type':'publish','room':'a b','payload':{}}");
@@ -307,10 +305,8 @@ START_TEST (typing_reaches_other_members_only)
   g_autoptr (JsonObject) ok = NULL;
   JsonObject *frame;
 
-  hub_test_ws_drain (a1);
-  hub_test_ws_drain (a2);
-  hub_test_ws_drain (b1);
-  hub_test_ws_drain (b2);
+  hub_test_ws_await_presence (a1, "join", "general", "bob");
+  hub_test_ws_await_presence (a2, "join", "general", "bob");
   ok = hub_test_ws_ok (a1, "{'type':'typing','room':'general'}");
   for (guint i = 0; i < 2; i++) {
     frame = hub_test_ws_expect_type (i == 0 ? b1 : b2, "typing", HUB_TEST_WS_TIMEOUT_MS);
@@ -363,9 +359,8 @@ START_TEST (five_hundred_publishes_in_order)
   guint oks = 0;
   gint64 last_seq = 0;
 
-  hub_test_ws_drain (alice);
-  hub_test_ws_drain (bob);
-  hub_test_ws_drain (carol);
+  hub_test_ws_await_presence (alice, "join", "general", "carol");
+  hub_test_ws_await_presence (bob, "join", "general", "carol");
   /* Pipelined: every request is on the wire before any reply is read. */
   for (guint i = 1; i <= 500; i++) {
     g_autofree char *request = g_strdup_printf (

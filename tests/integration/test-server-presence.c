@@ -163,7 +163,7 @@ START_TEST (invisible_user_appears_offline)
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'general'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'general'}"));
   subscribe (alice, "bob");
-  hub_test_ws_drain (alice);
+  hub_test_ws_await_presence (alice, "join", "general", "bob");
   set_status (bob, "offline");
   expect_status (alice, "bob", "offline");
 

@@ -20,7 +20,7 @@ expect_healthy (guint16 port)
   bob = hub_test_ws_login (port, "bob", NULL);
   json_object_unref (hub_test_ws_ok (alice, "{'type':'join','room':'after'}"));
   json_object_unref (hub_test_ws_ok (bob, "{'type':'join','room':'after'}"));
-  hub_test_ws_drain (bob);
+  hub_test_ws_await_presence (bob, "join", "after", "bob");
   json_object_unref (hub_test_ws_ok (alice, "{'type':'publish','room':'after','payload':{}}"));
   message = hub_test_ws_expect_type (bob, "message", HUB_TEST_WS_TIMEOUT_MS);
   ck_assert_str_eq (hub_test_json_string (message, "from"), "alice");

@@ -66,10 +66,11 @@ START_TEST (foundation_scenario)
   json_object_unref (hub_test_ws_ok (cast.bob, "{'type':'subscribe','users':['alice']}"));
   json_object_unref (hub_test_ws_ok (cast.charlie, "{'type':'subscribe','users':['alice']}"));
   json_object_unref (hub_test_ws_ok (cast.a1, "{'type':'subscribe','users':['bob']}"));
-  hub_test_ws_drain (cast.a1);
-  hub_test_ws_drain (cast.a2);
-  hub_test_ws_drain (cast.bob);
-  hub_test_ws_drain (cast.charlie);
+  /* Each has the last presence event owed to it (§11: they may lag the replies). */
+  hub_test_ws_await_presence (cast.a1, "join", "tech", "alice");
+  hub_test_ws_await_presence (cast.a2, "join", "tech", "alice");
+  hub_test_ws_await_presence (cast.bob, "join", "general", "bob");
+  hub_test_ws_await_presence (cast.charlie, "join", "tech", "alice");
 
   /* A broadcast reaches all four connections. */
   broadcast = hub_test_ws_ok (cast.charlie, "{'type':'broadcast','payload':{'n':1}}");

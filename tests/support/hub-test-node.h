@@ -1,5 +1,9 @@
 /* hub-test-node.h: a whole node (dispatcher, fake clock) with in-memory
- * clients, for tests that run PROTOCOL.md without sockets. */
+ * clients, for tests that run PROTOCOL.md without sockets. In redis mode
+ * ($HUB_TEST_STORE=redis, hub-test-redis.h) the node keeps its state on a
+ * real redis-server, and every helper that acts (send, disconnect, advance)
+ * returns once the store has answered and delivered what it caused
+ * (hub_dispatcher_sync): the same cases hold both stores to the same rules. */
 #pragma once
 
 #include <check.h>
@@ -20,9 +24,18 @@ typedef struct {
   gboolean gone;
 } TestClient;
 
-/* A node with PROTOCOL.md's defaults, changed by @tweak (nullable). */
+/* A node with PROTOCOL.md's defaults, changed by @tweak (nullable); in
+ * redis mode connected to Redis (fails the test otherwise). */
 TestNode *test_node_new (void (*tweak) (HubConfig *config));
 void test_node_free (TestNode *node);
+/* Waits (bounded) until the store answered everything asked before and its
+ * deliveries were made; returns at once with the memory store. */
+void test_node_sync (TestNode *node);
+/* Advances the fake clock by @ms, then test_node_sync. */
+void test_node_advance (TestNode *node, gint64 ms);
+/* TRUE when @user is a member of @room, as `who` by a connection of its own
+ * (opened and closed here) says. */
+gboolean test_node_is_member (TestNode *node, const char *user, const char *room);
 
 /* A connection that has not said hello. */
 TestClient *test_client_open (TestNode *node);
@@ -60,6 +73,9 @@ void test_client_disconnect (TestClient *c);
 
 /* Runs @suite (taking it) and returns main()'s exit status. */
 int test_run_suite (Suite *suite);
+
+/* TRUE when @obj's array @member holds the string @value. */
+gboolean test_json_array_has (JsonObject *obj, const char *member, const char *value);
 
 /* The object as compact JSON, for messages; valid until the next call. */
 const char *test_json (JsonObject *obj);

@@ -16,10 +16,13 @@ struct _HubTestRedis {
   char *dir; /* (owned) temp dir: data, log */
   char *url; /* (owned) */
   guint16 port;
+  gboolean persist;  /* an append-only file fsynced on every write (restarts keep the data) */
   GSubprocess *proc; /* (owned) (nullable) while running */
 };
 
-static GPtrArray *live;      /* HubTestRedis* */
+static GPtrArray *live; /* HubTestRedis* */
+/* This test's redis-server in redis mode (also in `live`: freed with the rest). */
+static HubTestRedis *store_redis;
 static GPtrArray *balancers; /* GSubprocess* of haproxy */
 static GPtrArray *lb_dirs;   /* char*: their temp dirs */
 
@@ -83,9 +86,22 @@ spawn (HubTestRedis *r)
   /* Never outlive the test process (Check's timeout kills it): the platform's spawn. */
   g_autoptr (GSubprocessLauncher) launcher =
       hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, log, 0);
-  const char *argv[] = {
-      r->bin, "--port",       port,  "--bind",        "127.0.0.1", "--dir",     r->dir, "--save",
-      "",     "--appendonly", "yes", "--appendfsync", "always",    "--logfile", log,    NULL};
+  const char *argv[] = {r->bin,
+                        "--port",
+                        port,
+                        "--bind",
+                        "127.0.0.1",
+                        "--dir",
+                        r->dir,
+                        "--save",
+                        "",
+                        "--appendonly",
+                        r->persist ? "yes" : "no",
+                        "--appendfsync",
+                        "always",
+                        "--logfile",
+                        log,
+                        NULL};
   g_autoptr (GError) error = NULL;
   gint64 deadline;
 
@@ -99,12 +115,12 @@ spawn (HubTestRedis *r)
                    READY_TIMEOUT_MS);
     ck_assert_msg (g_subprocess_get_identifier (r->proc) != NULL,
                    "redis-server exited at start (see %s)", log);
-    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+    g_usleep (5 * G_TIME_SPAN_MILLISECOND);
   }
 }
 
-HubTestRedis *
-hub_test_redis_start (void)
+static HubTestRedis *
+redis_new (gboolean persist)
 {
   HubTestRedis *r = g_new0 (HubTestRedis, 1);
   g_autoptr (GError) error = NULL;
@@ -117,6 +133,15 @@ hub_test_redis_start (void)
   ck_assert_msg (r->dir != NULL, "expected a temp dir: %s", error ? error->message : "?");
   r->port = free_port ();
   r->url = g_strdup_printf ("redis://127.0.0.1:%u", r->port);
+  r->persist = persist;
+  return r;
+}
+
+HubTestRedis *
+hub_test_redis_start (void)
+{
+  HubTestRedis *r = redis_new (TRUE);
+
   if (live == NULL)
     live = g_ptr_array_new ();
   g_ptr_array_add (live, r);
@@ -237,6 +262,7 @@ hub_test_redis_free_all (void)
     remove_flat_dir (g_ptr_array_index (lb_dirs, i));
   if (lb_dirs != NULL)
     g_ptr_array_set_size (lb_dirs, 0);
+  store_redis = NULL;
   if (live == NULL)
     return;
   for (guint i = 0; i < live->len; i++)
@@ -335,4 +361,38 @@ hub_test_haproxy_start (const guint16 *ports, guint n)
   ck_assert_msg (hub_test_wait_health (port, 200, 10000),
                  "expected /healthz through haproxy on port %u within 10 s (see %s)", port, log);
   return port;
+}
+
+/* ---- the suites' store: memory, or Redis (ctest's @redis variants) ---- */
+
+#define STORE_ENV "HUB_TEST_STORE"
+
+gboolean
+hub_test_store_is_redis (void)
+{
+  return g_strcmp0 (g_getenv (STORE_ENV), "redis") == 0;
+}
+
+const char *
+hub_test_store_redis_url (void)
+{
+  /* Started in the test's own process: a GSubprocess started in Check's
+   * parent would leave GLib's worker thread behind in every forked test. */
+  if (store_redis == NULL) {
+    /* No persistence: nothing restarts it, and an fsync per write would slow every test. */
+    store_redis = redis_new (FALSE);
+    if (live == NULL)
+      live = g_ptr_array_new ();
+    g_ptr_array_add (live, store_redis);
+    spawn (store_redis);
+  }
+  return store_redis->url;
+}
+
+char *
+hub_test_redis_unique_prefix (void)
+{
+  static guint n;
+
+  return g_strdup_printf ("t%u.%u:", hub_test_platform_pid (), ++n);
 }

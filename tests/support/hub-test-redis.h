@@ -42,6 +42,18 @@ HubTestServer *hub_test_redis_node (HubTestRedis *redis, const char *node,
  * (200 or 503); FALSE after @timeout_ms. */
 gboolean hub_test_wait_health (guint16 port, guint status, guint timeout_ms);
 
+/* The store the suites run on. With $HUB_TEST_STORE=redis (ctest's @redis
+ * variants, tests/CMakeLists.txt) every hub-server a test starts and every
+ * test node (hub-test-node.h) keeps its state in Redis, as a one-node
+ * cluster, so that both stores are held to the same cases. */
+gboolean hub_test_store_is_redis (void);
+/* In redis mode: the URL of this test's redis-server, started on first use
+ * (without persistence) and freed by hub_test_redis_free_all(). Each store
+ * keeps apart from the others on it by a key prefix of its own. (transfer none) */
+const char *hub_test_store_redis_url (void);
+/* A key prefix no other store of this test uses ("t<pid>.<n>:"). (transfer full) */
+char *hub_test_redis_unique_prefix (void);
+
 G_END_DECLS
 
 G_BEGIN_DECLS

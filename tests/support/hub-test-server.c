@@ -3,6 +3,7 @@
  * bounded wait, and talks plain HTTP/1.1 to it. */
 #include "hub-test-server.h"
 #include "hub-test-platform.h"
+#include "hub-test-redis.h"
 
 #include <check.h>
 #include <glib/gstdio.h>
@@ -160,6 +161,8 @@ hub_test_server_startv (const char *const *args, GError **error)
   const char *dir;
   const char *extra = g_getenv ("HUB_SERVER_EXTRA_ARGS");
   g_auto (GStrv) extra_args = NULL;
+  g_autofree char *prefix = NULL;
+  gboolean on_redis = FALSE;
 
   if (bin == NULL || *bin == '\0') {
     g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "HUB_SERVER_BIN is not set");
@@ -195,6 +198,16 @@ hub_test_server_startv (const char *const *args, GError **error)
   g_ptr_array_add (argv, "0");
   for (guint i = 0; args != NULL && args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer)args[i]);
+  /* The suite runs on Redis (hub-test-redis.h): a one-node cluster with keys of
+   * its own, unless the test gave --redis itself (the cluster suites). */
+  if (hub_test_store_is_redis () && (args == NULL || !g_strv_contains (args, "--redis"))) {
+    prefix = hub_test_redis_unique_prefix ();
+    g_ptr_array_add (argv, "--redis");
+    g_ptr_array_add (argv, (gpointer)hub_test_store_redis_url ());
+    g_ptr_array_add (argv, "--redis-prefix");
+    g_ptr_array_add (argv, prefix);
+    on_redis = TRUE;
+  }
   /* Extra flags for every server a suite starts (shell syntax), e.g. ctest's
    * runs of a suite on the other event loop (tests/CMakeLists.txt). */
   if (extra != NULL && *extra != '\0' && !g_shell_parse_argv (extra, NULL, &extra_args, error))
@@ -249,6 +262,12 @@ hub_test_server_startv (const char *const *args, GError **error)
   }
   if (!parse_first_line (server, line, error))
     return NULL;
+  /* A cluster node answers `internal` until it reached Redis: start once it did. */
+  if (on_redis && !hub_test_wait_health (server->port, 200, START_TIMEOUT_MS)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                 "hub-server on Redis did not report /healthz 200 within %d ms", START_TIMEOUT_MS);
+    return NULL;
+  }
   return g_steal_pointer (&server);
 }
 

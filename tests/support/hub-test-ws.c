@@ -502,6 +502,33 @@ hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint timeout_ms)
   return object;
 }
 
+void
+hub_test_ws_await_presence (HubTestWs *ws, const char *event, const char *room, const char *user)
+{
+  gint64 deadline = g_get_monotonic_time () + HUB_TEST_WS_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    gint64 left = (deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND;
+    g_autoptr (JsonObject) frame = hub_test_ws_recv_json (ws, (guint)MAX (left, 1));
+
+    ck_assert_msg (frame != NULL, "expected presence %s of %s in %s within %d ms, got %s", event,
+                   user, room, HUB_TEST_WS_TIMEOUT_MS,
+                   ws->state == WS_OPEN ? "nothing" : "the connection closed");
+    if (g_strcmp0 (hub_test_json_string (frame, "type"), "presence") == 0 &&
+        g_strcmp0 (hub_test_json_string (frame, "event"), event) == 0 &&
+        g_strcmp0 (hub_test_json_string (frame, "room"), room) == 0 &&
+        g_strcmp0 (hub_test_json_string (frame, "user"), user) == 0)
+      return;
+  }
+}
+
+void
+hub_test_ws_join (HubTestWs *ws, const char *user, const char *room)
+{
+  json_object_unref (hub_test_ws_ok (ws, "{'type':'join','room':'%s'}", room));
+  hub_test_ws_await_presence (ws, "join", room, user);
+}
+
 guint
 hub_test_ws_pending (HubTestWs *ws)
 {

@@ -52,12 +52,24 @@ JsonObject *hub_test_ws_recv_json (HubTestWs *ws, guint timeout_ms);
  * instead, or on timeout). (transfer full) */
 JsonObject *hub_test_ws_expect_type (HubTestWs *ws, const char *type, guint timeout_ms);
 /* Round-trips a ping: fails the test if any frame arrives before its pong. The
- * server handles a connection's requests in order and queues events while
- * handling the request that caused them, so this proves nothing was queued
- * for @ws before the barrier. */
+ * server answers a connection's requests in order, and one node queues the
+ * events a request causes while handling it, so there this proves nothing was
+ * queued for @ws before the barrier. In a cluster (@redis) events travel
+ * through Redis and may come later (§11): wait for an event that must come
+ * (hub_test_ws_await_presence, hub_test_ws_expect_type), never on a barrier. */
 void hub_test_ws_barrier (HubTestWs *ws);
 /* Round-trips a ping and discards every frame received before its pong. */
 void hub_test_ws_drain (HubTestWs *ws);
+/* Takes received frames until the `presence` frame of @event ("join",
+ * "leave") for @user in @room, dropping the ones before it; fails the test
+ * when none comes within 5 s. In a cluster, presence events may arrive after
+ * the reply to the request that caused them and after a round trip
+ * (PROTOCOL.md §11): a test waits for the event instead. */
+void hub_test_ws_await_presence (HubTestWs *ws, const char *event, const char *room,
+                                 const char *user);
+/* Joins @room as @user (the reply must be ok) and waits for the join's own
+ * presence event (hub_test_ws_await_presence). */
+void hub_test_ws_join (HubTestWs *ws, const char *user, const char *room);
 /* Number of received frames not yet taken. */
 guint hub_test_ws_pending (HubTestWs *ws);
 

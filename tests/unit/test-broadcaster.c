@@ -40,7 +40,7 @@ setup (void)
   clock_ = hub_clock_new_fake (0);
   conns = hub_connection_manager_new ();
   rooms = hub_room_manager_new (10, 100, TRUE);
-  b = hub_broadcaster_new (conns, rooms);
+  b = hub_broadcaster_new (conns);
   n_peers = 0;
   msg = frame ("{\"type\":\"message\",\"seq\":1}", HUB_FRAME_FLAG_NONE);
   typing = frame ("{\"type\":\"typing\"}", HUB_FRAME_FLAG_EPHEMERAL);

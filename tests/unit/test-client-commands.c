@@ -307,18 +307,47 @@ START_TEST (test_format_state)
 {
   HubClientStateChange lost = {.state = HUB_CLIENT_RECONNECTING,
                                .old_state = HUB_CLIENT_CONNECTED,
-                               .close_code = 1006,
-                               .reason = "connection closed (code 1006)",
+                               .close_code = 1001,
+                               .reason = "connection closed (code 1001: bye)",
                                .retry_in_ms = 1200,
                                .attempt = 2};
+  HubClientStateChange refused = {.state = HUB_CLIENT_DISCONNECTED,
+                                  .old_state = HUB_CLIENT_CONNECTING,
+                                  .reason = "cannot connect: closed before established"};
+  HubClientStateChange retrying = refused;
+  HubClientStateChange login = {.state = HUB_CLIENT_DISCONNECTED,
+                                .old_state = HUB_CLIENT_CONNECTING,
+                                .close_code = 1000,
+                                .reason = "hello refused: unauthorized: bad token"};
   HubClientStateChange connected = {.state = HUB_CLIENT_CONNECTED};
-  g_autofree char *l = hub_format_state (&lost, "ws://x/ws", FALSE);
+  HubClientStateChange again = {.state = HUB_CLIENT_CONNECTING,
+                                .old_state = HUB_CLIENT_RECONNECTING};
+  g_autofree char *l = hub_format_state (&lost, "ws://x/ws", NULL, TRUE, FALSE);
+  g_autofree char *b = hub_format_state (&lost, "ws://x/ws", NULL, FALSE, FALSE);
+  g_autofree char *r = NULL;
+  g_autofree char *t = NULL;
+  g_autofree char *h = hub_format_state (&login, "ws://x/ws", NULL, FALSE, FALSE);
 
-  ck_assert_msg (strstr (l, "connection lost: connection closed (code 1006); retry 2 in 1.2 s") !=
-                     NULL,
+  retrying.state = HUB_CLIENT_RECONNECTING;
+  retrying.attempt = 1;
+  retrying.retry_in_ms = 250;
+  r = hub_format_state (&refused, "ws://x/ws", "connection refused by x:80", FALSE, FALSE);
+  t = hub_format_state (&retrying, "ws://x/ws", "connection refused by x:80", TRUE, FALSE);
+  ck_assert_msg (g_str_has_suffix (l, "* connection lost: the server is shutting down (close code "
+                                      "1001: bye); retry 2 in 1.2 s"),
                  "reconnect line: %s", l);
-  ck_assert_msg (hub_format_state (&connected, "ws://x/ws", FALSE) == NULL,
+  ck_assert_msg (g_str_has_suffix (b, "; reconnecting"), "a script is promised no schedule: %s", b);
+  ck_assert_msg (g_str_has_suffix (r, "* cannot connect to ws://x/ws: connection refused by x:80"),
+                 "the plain reason, no retry promised: %s", r);
+  ck_assert_msg (g_str_has_suffix (t, "* cannot connect to ws://x/ws: connection refused by x:80; "
+                                      "retry 1 in 0.2 s"),
+                 "interactive retry: %s", t);
+  ck_assert_msg (g_str_has_suffix (h, "* the server refused the login: unauthorized: bad token"),
+                 "refused hello: %s", h);
+  ck_assert_msg (hub_format_state (&connected, "ws://x/ws", NULL, TRUE, FALSE) == NULL,
                  "the welcome line says we are connected");
+  ck_assert_msg (hub_format_state (&again, "ws://x/ws", NULL, TRUE, FALSE) == NULL,
+                 "retries show in the status, not as lines");
 }
 END_TEST
 

@@ -1,5 +1,5 @@
 /* test-client-peek.c: HubClient's in-place frame reader
- * (libhub/src/hub-client-peek.c): whatever it takes, JsonParser reads the same
+ * (libhub/client/hub-client-peek.c): whatever it takes, JsonParser reads the same
  * way (the same type, room, from, user, seq, id and payload); malformed input
  * is refused, never half read; an integer member of the payload asked for
  * is read in the same pass. */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../libhub/src/hub-client-peek.h"
+#include "../../libhub/client/hub-client-peek.h"
 
 /* The frames HubClient receives most, as hub-server writes them, and some odd ones. */
 static const char *const frames[] = {

@@ -196,20 +196,42 @@ teardown (void)
   hub_clock_unref (clock_);
 }
 
-/* Connects and answers the hello with a welcome listing @rooms_json. */
+/* Connects and answers the hello with a welcome listing @rooms_json and,
+ * unless 0, @max_message_bytes. */
 static void
-connect_with (const char *rooms_json)
+connect_with_limit (const char *rooms_json, guint max_message_bytes)
 {
   g_autofree char *welcome = NULL;
+  g_autofree char *limit = max_message_bytes > 0
+                               ? g_strdup_printf (",\"max_message_bytes\":%u", max_message_bytes)
+                               : g_strdup ("");
 
   hub_client_connect (client);
   server_accepts ();
   welcome = g_strdup_printf ("{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT
                              ",\"conn\":\"c1\",\"user\":\"alice\",\"device\":\"phone\","
-                             "\"rooms\":%s}",
-                             last_id (), rooms_json);
+                             "\"rooms\":%s%s}",
+                             last_id (), rooms_json, limit);
   server_sends (welcome);
   ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTED);
+}
+
+static void
+connect_with (const char *rooms_json)
+{
+  connect_with_limit (rooms_json, 0);
+}
+
+/* Answers the join just sent: @room's last seq is @seq. */
+static void
+join_answered (const char *room, gint64 seq)
+{
+  g_autofree char *ok =
+      g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                       ",\"room\":\"%s\",\"seq\":%" G_GINT64_FORMAT ",\"members\":[]}",
+                       last_id (), room, seq);
+
+  server_sends (ok);
 }
 
 static void
@@ -401,9 +423,126 @@ START_TEST (test_reconnect_resumes)
 
     server_sends (welcome);
   }
+  /* Which it was, room_info tells: tech is there, not behind: we were removed. */
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "type"), "room_info");
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "room"), "tech");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), 0);
+  g_ptr_array_set_size (rec.events, 0);
+  {
+    g_autofree char *info = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT ",\"room\":\"tech\",\"seq\":2}", last_id ());
+
+    server_sends (info);
+  }
   ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), -1);
+  ck_assert_int_eq (rec.events->len, 1);
+  {
+    g_autofree char *lost = g_strdup_printf ("%d:tech:0", HUB_CLIENT_EVENT_ROOM_LOST);
+
+    ck_assert_str_eq (g_ptr_array_index (rec.events, 0), lost);
+  }
   message ("general", 5);
   ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 5);
+}
+END_TEST
+
+/* After a reconnect to a server that lost its rooms (a restart in memory),
+ * they are joined again; a room created again since (its seq behind ours)
+ * too; one that says not_member later is dropped. */
+START_TEST (test_rejoin_after_restart)
+{
+  g_autofree char *rejoined_general = g_strdup_printf ("%d:general:0", HUB_CLIENT_EVENT_REJOINED);
+  g_autofree char *rejoined_tech = g_strdup_printf ("%d:tech:1", HUB_CLIENT_EVENT_REJOINED);
+  g_autofree char *lost_tech = g_strdup_printf ("%d:tech:0", HUB_CLIENT_EVENT_ROOM_LOST);
+  gint64 info_general, info_tech;
+  guint sent;
+
+  connect_with ("[]");
+  join ("general", 7);
+  join ("tech", 3);
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 1000);
+  server_accepts ();
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[]}", last_id ());
+
+    sent = fake->sent->len;
+    server_sends (welcome);
+  }
+  ck_assert_int_eq (fake->sent->len, sent + 2);
+  info_general = json_object_get_int_member (g_ptr_array_index (fake->sent, sent), "id");
+  info_tech = json_object_get_int_member (g_ptr_array_index (fake->sent, sent + 1), "id");
+  if (strcmp (json_object_get_string_member (g_ptr_array_index (fake->sent, sent), "room"),
+              "general") != 0) {
+    gint64 t = info_general;
+
+    info_general = info_tech;
+    info_tech = t;
+  }
+  g_ptr_array_set_size (rec.events, 0);
+  {
+    g_autofree char *missing =
+        g_strdup_printf ("{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+                         ",\"code\":\"room_not_found\",\"message\":\"no such room\"}",
+                         info_general);
+    g_autofree char *behind = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT ",\"room\":\"tech\",\"seq\":1}", info_tech);
+
+    server_sends (missing);
+    ck_assert_str_eq (json_object_get_string_member (last_sent (), "type"), "join");
+    ck_assert_str_eq (json_object_get_string_member (last_sent (), "room"), "general");
+    join_answered ("general", 0);
+    server_sends (behind);
+    ck_assert_str_eq (json_object_get_string_member (last_sent (), "room"), "tech");
+    join_answered ("tech", 1);
+  }
+  ck_assert_int_eq (rec.events->len, 2);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), rejoined_general);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 1), rejoined_tech);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 0);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), 1);
+  message ("general", 1);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 1);
+
+  /* Removed meanwhile by the server API: a publish there says not_member. */
+  {
+    g_autoptr (JsonObject) payload = json_object_new ();
+    g_autofree char *no = NULL;
+
+    hub_client_publish (client, "tech", payload, NULL, NULL);
+    no = g_strdup_printf ("{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+                          ",\"code\":\"not_member\",\"message\":\"not a member\"}",
+                          last_id ());
+    g_ptr_array_set_size (rec.events, 0);
+    server_sends (no);
+  }
+  ck_assert_int_eq (hub_client_get_last_seq (client, "tech"), -1);
+  ck_assert_int_eq (rec.events->len, 1);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), lost_tech);
+}
+END_TEST
+
+/* A request larger than welcome's max_message_bytes is not sent (§1: the
+ * server would close with 1009): its callback says why. */
+START_TEST (test_too_large_not_sent)
+{
+  g_autoptr (JsonObject) payload = json_object_new ();
+  g_autofree char *big = g_strnfill (300, 'x');
+  Reply answer = {0};
+  guint sent;
+
+  connect_with_limit ("[]", 256);
+  ck_assert_int_eq (hub_client_get_max_message_bytes (client), 256);
+  json_object_set_string_member (payload, "text", big);
+  sent = fake->sent->len;
+  hub_client_publish (client, "general", payload, on_reply, &answer);
+  hub_fake_clock_advance (clock_, 0);
+  ck_assert_int_eq (fake->sent->len, sent);
+  ck_assert_msg (answer.calls == 1 && answer.domain_code == G_IO_ERROR_MESSAGE_TOO_LARGE,
+                 "the callback gets MESSAGE_TOO_LARGE, got %u calls, code %d", answer.calls,
+                 answer.domain_code);
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTED);
 }
 END_TEST
 
@@ -663,9 +802,13 @@ START_TEST (test_peeked_declined_and_unreadable)
   server_sends ("not json");
   server_sends ("{\"no\":\"type\"}");
   ck_assert_int_eq (rec.events->len, 5);
-  ck_assert_msg (g_str_has_prefix (g_ptr_array_index (rec.events, 3), "12:") &&
-                     g_str_has_prefix (g_ptr_array_index (rec.events, 4), "12:"),
-                 "two INVALID events");
+  {
+    g_autofree char *invalid = g_strdup_printf ("%d:", HUB_CLIENT_EVENT_INVALID);
+
+    ck_assert_msg (g_str_has_prefix (g_ptr_array_index (rec.events, 3), invalid) &&
+                       g_str_has_prefix (g_ptr_array_index (rec.events, 4), invalid),
+                   "two INVALID events");
+  }
   /* The callback may free the client: nothing runs for it afterwards (ASan checks). */
   peeked.free_client = TRUE;
   message ("general", 4);
@@ -707,6 +850,8 @@ protocol_suite (void)
       {"not_connected_and_timeout", test_not_connected_and_timeout},
       {"seq_tracking", test_seq_tracking},
       {"reconnect_resumes", test_reconnect_resumes},
+      {"rejoin_after_restart", test_rejoin_after_restart},
+      {"too_large_not_sent", test_too_large_not_sent},
       {"backoff_grows_and_resets", test_backoff_grows_and_resets},
       {"backoff_function", test_backoff_function},
       {"final_close_codes", test_final_close_codes},

@@ -1,4 +1,4 @@
-/* test-client-scan.c: HubClient's fast frame reader (libhub/src/hub-client-scan.c):
+/* test-client-scan.c: HubClient's fast frame reader (libhub/client/hub-client-scan.c):
  * it takes the frames servers send, builds exactly the tree JsonParser builds
  * for them, and refuses (NULL: the caller falls back to JsonParser) malformed
  * and hostile input and everything outside its strict subset of JSON. */
@@ -6,7 +6,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#include "../../libhub/src/hub-client-scan.h"
+#include "../../libhub/client/hub-client-scan.h"
 
 /* ---- the slow path, and a strict comparison ---- */
 

@@ -95,7 +95,7 @@ START_TEST (test_publish_seq_order)
   test_client_clear (b);
   for (int i = 0; i < 300; i++) {
     test_client_send (a, "{\"type\":\"publish\",\"room\":\"general\",\"payload\":{}}");
-    hub_fake_clock_advance (node->clock, 10); /* one token per request at 100/s */
+    test_node_advance (node, 10); /* one token per request at 100/s */
   }
   ck_assert_int_eq (test_client_count (b, "message"), 300);
   for (gint64 seq = 1; seq <= 300; seq++) {
@@ -296,7 +296,10 @@ END_TEST
 static char *
 api (const char *body, const char *auth, guint *status)
 {
-  return hub_dispatcher_api_publish (node->dispatcher, body, strlen (body), auth, status);
+  char *answer = hub_dispatcher_api_publish (node->dispatcher, body, strlen (body), auth, status);
+
+  test_node_sync (node); /* its deliveries */
+  return answer;
 }
 
 START_TEST (test_api_publish_room)

@@ -187,9 +187,7 @@ START_TEST (test_leave)
   ck_assert_str_eq (json_object_get_string_member (ev, "event"), "leave");
   ck_assert_int_eq (test_client_count (a1, "presence"), 1);
   ck_assert_int_eq (test_client_count (b, "presence"), 1);
-  ck_assert_msg (
-      !hub_room_manager_is_member (hub_dispatcher_get_rooms (node->dispatcher), "alice", "general"),
-      "membership of all devices ends");
+  ck_assert_msg (!test_node_is_member (node, "alice", "general"), "membership of all devices ends");
   /* Later messages do not reach the leaver's devices. */
   test_client_clear (a2);
   publish (b, "general", 1);
@@ -237,7 +235,7 @@ START_TEST (test_created_room_without_members_stays)
       test_client_req (a, "{\"type\":\"create\",\"id\":1,\"room\":\"empty\"}");
   g_autoptr (JsonObject) info = NULL;
 
-  hub_fake_clock_advance (node->clock, 60000);
+  test_node_advance (node, 60000);
   info = test_client_req (a, "{\"type\":\"room_info\",\"id\":1,\"room\":\"empty\"}");
   ck_assert_reply_ok (info);
   ck_assert_int_eq (json_object_get_int_member (info, "members"), 0);
@@ -399,6 +397,30 @@ START_TEST (test_history_errors)
 }
 END_TEST
 
+/* §2: a failed request without id still gets `error` (the Redis store once
+ * answered nothing); a successful one gets nothing. */
+START_TEST (test_history_without_id)
+{
+  TestClient *a = test_client_hello (node, "alice", NULL);
+  TestClient *b = test_client_hello (node, "bob", NULL);
+  g_autoptr (JsonObject) e1 = NULL, e2 = NULL;
+
+  test_client_join (a, "general");
+  test_client_clear (a);
+  test_client_send (b, "{\"type\":\"history\",\"room\":\"general\",\"since\":0}");
+  e1 = test_client_next (b, "error");
+  ck_assert_msg (e1 != NULL, "not_member answered without id");
+  ck_assert_reply_error (e1, "not_member");
+  ck_assert_msg (!json_object_has_member (e1, "id"), "no id to echo");
+  test_client_send (b, "{\"type\":\"history\",\"room\":\"nope\",\"since\":0}");
+  e2 = test_client_next (b, "error");
+  ck_assert_msg (e2 != NULL, "room_not_found answered without id");
+  ck_assert_reply_error (e2, "room_not_found");
+  test_client_send (a, "{\"type\":\"history\",\"room\":\"general\",\"since\":0}");
+  ck_assert_int_eq (hub_memory_sink_count (a->sink, NULL), 0);
+}
+END_TEST
+
 START_TEST (test_resume_replays_then_resumed)
 {
   TestClient *a = test_client_hello (node, "alice", NULL);
@@ -547,6 +569,7 @@ rooms_suite (void)
   tcase_add_test (hist, test_history);
   tcase_add_test (hist, test_history_limit_clamped_and_eviction);
   tcase_add_test (hist, test_history_errors);
+  tcase_add_test (hist, test_history_without_id);
   tcase_add_test (hist, test_resume_replays_then_resumed);
   tcase_add_test (hist, test_resume_at_int64_max);
   suite_add_tcase (s, hist);

@@ -102,7 +102,6 @@ START_TEST (test_unknown_user)
   EXPECT_STATUS (hub_presence_get_own_status (presence, "alice"), HUB_STATUS_OFFLINE, "own");
   ck_assert_msg (!hub_presence_is_online (presence, "alice"), "not online");
   EXPECT_UINT (hub_presence_n_online (presence), 0, "n_online");
-  ck_assert_msg (hub_presence_get_subscribers (presence, "alice") == NULL, "no subscribers");
 }
 END_TEST
 
@@ -391,48 +390,14 @@ START_TEST (test_list_visible_in_grace)
 }
 END_TEST
 
-/* ---- subscriptions ---- */
-
-START_TEST (test_subscribers)
+START_TEST (test_count_connections)
 {
-  int a, b; /* any distinct pointers serve as keys */
-  GHashTable *set;
-
-  hub_presence_subscribe (presence, &a, "bob");
-  hub_presence_subscribe (presence, &b, "bob");
-  hub_presence_subscribe (presence, &a, "bob"); /* twice: still one */
-  hub_presence_subscribe (presence, &a, "carol");
-  set = hub_presence_get_subscribers (presence, "bob");
-  ck_assert_ptr_nonnull (set);
-  EXPECT_UINT (g_hash_table_size (set), 2, "bob's subscribers");
-  ck_assert_msg (g_hash_table_contains (set, &a) && g_hash_table_contains (set, &b), "a and b");
-
-  hub_presence_unsubscribe (presence, &a, "bob");
-  set = hub_presence_get_subscribers (presence, "bob");
-  EXPECT_UINT (g_hash_table_size (set), 1, "b remains");
-  ck_assert_msg (!g_hash_table_contains (set, &a), "a unsubscribed");
-
-  hub_presence_unsubscribe (presence, &b, "bob");
-  ck_assert_msg (hub_presence_get_subscribers (presence, "bob") == NULL,
-                 "no set once the last subscriber went");
-  ck_assert_ptr_nonnull (hub_presence_get_subscribers (presence, "carol"));
-
-  hub_presence_unsubscribe (presence, &b, "carol"); /* not subscribed: no-op */
-  hub_presence_unsubscribe (presence, &b, "nobody");
-  EXPECT_UINT (g_hash_table_size (hub_presence_get_subscribers (presence, "carol")), 1,
-               "carol's subscriber unaffected");
-}
-END_TEST
-
-START_TEST (test_subscriptions_independent_of_presence)
-{
-  int a;
-
-  hub_presence_subscribe (presence, &a, "bob");
-  hub_presence_connected (presence, "bob");
-  hub_presence_disconnected (presence, "bob");
-  ck_assert_ptr_nonnull (hub_presence_get_subscribers (presence, "bob"));
-  EXPECT_EVENTS ("bob=online", "bob=offline");
+  hub_presence_connected (presence, "alice");
+  hub_presence_connected (presence, "alice");
+  EXPECT_UINT (hub_presence_count_connections (presence, "alice"), 2, "two devices");
+  hub_presence_disconnected (presence, "alice");
+  EXPECT_UINT (hub_presence_count_connections (presence, "alice"), 1, "one left");
+  EXPECT_UINT (hub_presence_count_connections (presence, "bob"), 0, "never seen");
 }
 END_TEST
 
@@ -472,7 +437,7 @@ presence_suite (void)
         test_grace_invisible_expiry_silent, test_grace_second_disconnect_cycle,
         test_grace_timers_per_user, test_free_cancels_timers, test_list_visible_in_grace}},
       {"list", setup, {test_list_visible, test_list_visible_empty}},
-      {"subscriptions", setup, {test_subscribers, test_subscriptions_independent_of_presence}},
+      {"counts", setup, {test_count_connections}},
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {

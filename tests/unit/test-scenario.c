@@ -49,13 +49,12 @@ teardown (void)
 
 START_TEST (test_membership)
 {
-  HubRoomManager *rooms = hub_dispatcher_get_rooms (node->dispatcher);
-  g_auto (GStrv) alice_rooms = hub_room_manager_list_user_rooms (rooms, "alice");
+  g_autoptr (JsonObject) alice_rooms = test_client_req (alice1, "{\"type\":\"rooms\",\"id\":1}");
 
-  ck_assert_int_eq (g_strv_length (alice_rooms), 2);
-  ck_assert_msg (hub_room_manager_is_member (rooms, "bob", "general"), "bob in general");
-  ck_assert_msg (!hub_room_manager_is_member (rooms, "bob", "tech"), "bob not in tech");
-  ck_assert_msg (hub_room_manager_is_member (rooms, "charlie", "tech"), "charlie in tech");
+  ck_assert_int_eq (json_array_get_length (json_object_get_array_member (alice_rooms, "rooms")), 2);
+  ck_assert_msg (test_node_is_member (node, "bob", "general"), "bob in general");
+  ck_assert_msg (!test_node_is_member (node, "bob", "tech"), "bob not in tech");
+  ck_assert_msg (test_node_is_member (node, "charlie", "tech"), "charlie in tech");
 }
 END_TEST
 
@@ -133,16 +132,18 @@ END_TEST
 
 START_TEST (test_disconnects)
 {
-  HubPresence *presence = hub_dispatcher_get_presence (node->dispatcher);
   g_autoptr (JsonObject) s =
       test_client_req (bob, "{\"type\":\"subscribe\",\"id\":1,\"users\":[\"alice\"]}");
   g_autoptr (JsonObject) ev = NULL;
+  g_autoptr (JsonObject) on = NULL, off = NULL;
 
   test_client_disconnect (alice2);
-  ck_assert_msg (hub_presence_is_online (presence, "alice"), "alice stays online on her phone");
+  on = test_client_req (charlie, "{\"type\":\"online\",\"id\":1}");
+  ck_assert_msg (test_json_array_has (on, "users", "alice"), "alice stays online on her phone");
   ck_assert_int_eq (test_client_count (bob, "status"), 0);
   test_client_disconnect (alice1);
-  ck_assert_msg (!hub_presence_is_online (presence, "alice"), "alice is offline");
+  off = test_client_req (charlie, "{\"type\":\"online\",\"id\":1}");
+  ck_assert_msg (!test_json_array_has (off, "users", "alice"), "alice is offline");
   ev = test_client_next (bob, "status");
   ck_assert_msg (ev != NULL, "bob hears that alice went offline");
   ck_assert_str_eq (json_object_get_string_member (ev, "user"), "alice");
@@ -156,7 +157,7 @@ START_TEST (test_connection_statistics)
   const HubConnectionStats *st;
   guint64 frames_in;
 
-  hub_fake_clock_advance (node->clock, 2500);
+  test_node_advance (node, 2500);
   st = hub_connection_get_stats (bob->conn);
   frames_in = st->frames_in; /* hello + join */
   ck_assert_int_eq (frames_in, 2);

@@ -4,6 +4,8 @@
  * bytes. Counts deliveries of non-ephemeral frames and ephemeral drops. */
 #pragma once
 
+#include "hub-api.h"
+
 #include <glib.h>
 
 #include "hub-connection-manager.h"
@@ -19,30 +21,39 @@ typedef struct {
   guint64 slow_consumer_closes;
 } HubBroadcasterStats;
 
-/* Neither manager is owned; both must outlive the broadcaster. */
-HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns, HubRoomManager *rooms);
+/* @conns is not owned and must outlive the broadcaster. */
+HUB_API
+HubBroadcaster *hub_broadcaster_new (HubConnectionManager *conns);
+HUB_API
 void hub_broadcaster_free (HubBroadcaster *b);
 
 /* Sends to one connection, accounting the result. */
+HUB_API
 HubSendResult hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *conn,
                                              HubFrame *frame);
 /* Every connection of @user except @except (nullable). Returns connections reached. */
+HUB_API
 guint hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
                                HubConnection *except);
 /* Every connection of every member of @room, except the connections of
  * @except_user (nullable). Returns connections reached. */
+HUB_API
 guint hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame,
                                const char *except_user);
 /* Every authenticated connection. */
+HUB_API
 guint hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame);
 /* Every connection of each user in @users (a user listed twice gets it once);
  * users with no connection are appended to @offline (nullable, char* owned by
  * the array's free func if it has one: pass g_ptr_array_new_with_free_func (g_free)). */
+HUB_API
 guint hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame,
                                 GPtrArray *offline);
 /* Every connection in the set @subscribers (keys are HubConnection*). */
+HUB_API
 guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFrame *frame);
 
+HUB_API
 const HubBroadcasterStats *hub_broadcaster_get_stats (HubBroadcaster *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubBroadcaster, hub_broadcaster_free)

@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
+#include "hub-api.h"
 #include "hub-clock.h"
 
 G_BEGIN_DECLS
@@ -26,6 +27,7 @@ typedef enum {
 } HubClientState;
 
 /* "disconnected", "connecting", … (transfer none) */
+HUB_CLIENT_API
 const char *hub_client_state_to_string (HubClientState state);
 
 /* What a state change tells. */
@@ -54,7 +56,17 @@ typedef enum {
   HUB_CLIENT_EVENT_ERROR,     /* code, text: an error frame that answers no pending request */
   HUB_CLIENT_EVENT_GAP,       /* room, from_seq..to_seq: messages this client never saw */
   HUB_CLIENT_EVENT_OTHER,     /* any other frame (unknown type, reply to a /raw id…) */
-  HUB_CLIENT_EVENT_INVALID,   /* text: a frame that is not a JSON object with a string type */
+  /* After a reconnect, a room this client was in that the server no longer
+   * had (it restarted, in memory): joined again. room; seq: its last seq
+   * now (a new room: seqs start again); frame: the join reply. */
+  HUB_CLIENT_EVENT_REJOINED,
+  /* A room this client was in is no longer its own: left from another
+   * device or removed by the server API (§13) — seen as a `presence`
+   * `leave` of its user, or in a welcome that no longer lists it — or a
+   * request for it answered `not_member`. room; code, text: why. The room
+   * is no longer tracked (hub_client_get_rooms). frame: NULL. */
+  HUB_CLIENT_EVENT_ROOM_LOST,
+  HUB_CLIENT_EVENT_INVALID, /* text: a frame that is not a JSON object with a string type */
 } HubClientEventType;
 
 /* A server frame that is not the reply to a request, typed. Every pointer is
@@ -62,7 +74,7 @@ typedef enum {
  * or 0. */
 typedef struct {
   HubClientEventType type;
-  JsonObject *frame; /* the whole frame; NULL for GAP and INVALID */
+  JsonObject *frame; /* the whole frame; NULL for GAP, ROOM_LOST and INVALID */
   const char *room;
   gint64 seq;
   const char *from;
@@ -75,8 +87,8 @@ typedef struct {
   JsonObject *payload;
   gint64 from_seq, to_seq; /* RESUMED; GAP: the first and last missing seq */
   gboolean complete;       /* RESUMED */
-  const char *code;        /* ERROR */
-  const char *text;        /* ERROR: the message field; INVALID: the frame */
+  const char *code;        /* ERROR, ROOM_LOST */
+  const char *text;        /* ERROR: the message field; ROOM_LOST: why; INVALID: the frame */
   const char *conn;        /* WELCOME */
   const char *node;        /* WELCOME */
   JsonArray *rooms;        /* WELCOME */
@@ -128,6 +140,8 @@ typedef struct {
  * `error` frame with @error in the HUB_ERROR domain (code from its `code`);
  * on a local failure @reply is NULL and @error is G_IO_ERROR_CLOSED
  * (connection lost or hub_client_disconnect), G_IO_ERROR_TIMED_OUT,
+ * G_IO_ERROR_MESSAGE_TOO_LARGE (the frame is larger than the server takes;
+ * not sent),
  * G_IO_ERROR_NOT_CONNECTED (sent while not connected) or G_IO_ERROR_CANCELLED
  * (the client was freed; then the callback runs inside hub_client_free). */
 typedef void (*HubClientReplyFunc) (HubClient *client, JsonObject *reply, const GError *error,
@@ -175,6 +189,7 @@ typedef struct {
 } HubClientTransportClass;
 
 /* The libwebsockets transport (ws:// and wss://). (transfer none) */
+HUB_CLIENT_API
 const HubClientTransportClass *hub_client_lws_transport (void);
 
 /* ---- options ---- */
@@ -204,11 +219,14 @@ typedef struct {
 } HubClientOptions;
 
 /* Fills @options with the defaults above. */
+HUB_CLIENT_API
 void hub_client_options_init (HubClientOptions *options);
 
 /* Splits a ws:// or wss:// URL; an empty path becomes "/ws". FALSE with
  * @error (G_IO_ERROR_INVALID_ARGUMENT) when it is not one. */
+HUB_CLIENT_API
 gboolean hub_client_url_parse (const char *url, HubClientUrl *out, GError **error);
+HUB_CLIENT_API
 void hub_client_url_clear (HubClientUrl *url);
 
 /* ---- the client ---- */
@@ -216,51 +234,81 @@ void hub_client_url_clear (HubClientUrl *url);
 /* Copies what it needs from @options (strings included); NULL with @error
  * when the URL is bad. The client starts DISCONNECTED and lives on the
  * thread-default main context of the thread that created it. (transfer full) */
+HUB_CLIENT_API
 HubClient *hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callbacks,
                            gpointer user_data, GError **error);
 /* Closes the connection and fails pending requests with G_IO_ERROR_CANCELLED;
  * no event or state callback runs after it. Safe inside the client's own
  * callbacks (the memory goes when the callback returns). */
+HUB_CLIENT_API
 void hub_client_free (HubClient *client);
 
 /* Starts connecting (DISCONNECTED → CONNECTING); a no-op in other states. */
+HUB_CLIENT_API
 void hub_client_connect (HubClient *client);
 /* Closes with 1000 and stops reconnecting; pending requests fail with
  * G_IO_ERROR_CLOSED; the state becomes DISCONNECTED once closed. */
+HUB_CLIENT_API
 void hub_client_disconnect (HubClient *client);
 /* Test hook: ends the connection as a network failure would (no close frame);
  * the client then reconnects and resumes like after any loss. */
+HUB_CLIENT_API
 void hub_client_drop_connection (HubClient *client);
 
+/* Whether the client reconnects after a loss, from the next one on (as
+ * HubClientOptions.auto_reconnect; e.g. FALSE until a first welcome, TRUE
+ * after it, for a first connection that is tried once). */
+HUB_CLIENT_API
+void hub_client_set_auto_reconnect (HubClient *client, gboolean auto_reconnect);
+
+HUB_CLIENT_API
 HubClientState hub_client_get_state (HubClient *client);
 /* From the last welcome (NULL before): (transfer none) (nullable) */
+HUB_CLIENT_API
 const char *hub_client_get_user (HubClient *client);
+HUB_CLIENT_API
 const char *hub_client_get_device (HubClient *client);
+HUB_CLIENT_API
 const char *hub_client_get_conn (HubClient *client);
+/* The largest message the server takes (welcome's max_message_bytes, §1),
+ * 0 before a welcome told it. A request whose frame is larger is not sent:
+ * its callback gets G_IO_ERROR_MESSAGE_TOO_LARGE. */
+HUB_CLIENT_API
+guint hub_client_get_max_message_bytes (HubClient *client);
 /* The URL as given (or the default). (transfer none) */
+HUB_CLIENT_API
 const char *hub_client_get_url (HubClient *client);
+HUB_CLIENT_API
 const HubClientUrl *hub_client_get_parsed_url (HubClient *client);
 
 /* Sends {"type": @type, "id": N, …@fields} (fields: (transfer none) (nullable),
  * copied; its own "type" and "id" are replaced). @callback (nullable) gets the
  * reply exactly once. Returns N (> 0). */
+HUB_CLIENT_API
 gint64 hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                            HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget: no id, errors arrive as ERROR events. FALSE when not connected. */
+HUB_CLIENT_API
 gboolean hub_client_send (HubClient *client, const char *type, JsonObject *fields);
 /* Sends @json as it is. FALSE when not connected. */
+HUB_CLIENT_API
 gboolean hub_client_send_text (HubClient *client, const char *json);
 
 /* Shorthands of hub_client_request. @payload: (transfer none) */
+HUB_CLIENT_API
 gint64 hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callback,
                         gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_leave (HubClient *client, const char *room, HubClientReplyFunc callback,
                          gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_publish (HubClient *client, const char *room, JsonObject *payload,
                            HubClientReplyFunc callback, gpointer user_data);
+HUB_CLIENT_API
 gint64 hub_client_direct (HubClient *client, const char *to, JsonObject *payload,
                           HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget typing indicator for @room. */
+HUB_CLIENT_API
 gboolean hub_client_typing (HubClient *client, const char *room);
 
 /* ---- synchronous convenience ----
@@ -287,6 +335,7 @@ gboolean hub_client_typing (HubClient *client, const char *room);
  * connection closed before the welcome (G_IO_ERROR_CLOSED), or no welcome
  * within @timeout_ms (G_IO_ERROR_TIMED_OUT; the attempt is abandoned).
  * (transfer full) */
+HUB_CLIENT_API
 HubClient *hub_client_connect_sync (const HubClientOptions *options,
                                     const HubClientCallbacks *callbacks, gpointer user_data,
                                     guint timeout_ms, GError **error);
@@ -295,20 +344,30 @@ HubClient *hub_client_connect_sync (const HubClientOptions *options,
  * (HUB_ERROR for an `error` reply; G_IO_ERROR_NOT_CONNECTED, _CLOSED or
  * _TIMED_OUT), G_IO_ERROR_TIMED_OUT also when @timeout_ms passed first (a
  * reply arriving later is dropped). */
+HUB_CLIENT_API
 JsonObject *hub_client_request_sync (HubClient *client, const char *type, JsonObject *fields,
                                      guint timeout_ms, GError **error);
 /* Shorthands of hub_client_request_sync: TRUE when the server said `ok`.
  * @payload: (transfer none) */
+HUB_CLIENT_API
 gboolean hub_client_join_sync (HubClient *client, const char *room, guint timeout_ms,
                                GError **error);
+HUB_CLIENT_API
 gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObject *payload,
                                   guint timeout_ms, GError **error);
 
 /* The last seq this client saw of @room, or -1 when it tracks no seq there.
  * A room is tracked from its join reply, a message, or the welcome. */
+HUB_CLIENT_API
 gint64 hub_client_get_last_seq (HubClient *client, const char *room);
 /* The tracked rooms, sorted. (transfer container) */
+HUB_CLIENT_API
 GPtrArray *hub_client_get_rooms (HubClient *client);
+/* TRUE while the rooms a new welcome left out are being checked and joined
+ * again (REJOINED / ROOM_LOST follow): a request for one of them sent now
+ * could reach the server before the room is back. */
+HUB_CLIENT_API
+gboolean hub_client_is_rejoining (HubClient *client);
 
 typedef struct {
   guint64 frames_in;
@@ -318,15 +377,19 @@ typedef struct {
   guint64 reconnects; /* welcomes after the first */
 } HubClientCounters;
 
+HUB_CLIENT_API
 void hub_client_get_counters (HubClient *client, HubClientCounters *counters);
 
 /* The delay before retry @attempt (1-based): uniform in [0, min(max, min·2^(attempt-1))]
  * (full jitter), drawn from the generator whose state is @rng_state (any
  * seed; advanced by the call). Exposed for tests. */
+HUB_CLIENT_API
 guint hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, guint attempt);
 
 /* Close codes after which the client does not reconnect: 4001 (the token or
- * user was refused; retrying cannot help). */
+ * user was refused; retrying cannot help) and 4010 (disconnected by the
+ * server API, §13). */
+HUB_CLIENT_API
 gboolean hub_client_close_code_is_final (guint close_code);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubClient, hub_client_free)

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "hub-api.h"
 #include "hub-error.h"
 #include "hub-frame.h"
 
@@ -35,6 +36,7 @@ typedef enum {
   HUB_REQ_UNSUBSCRIBE,
   HUB_REQ_ONLINE,
   HUB_REQ_PING,
+  HUB_REQ_REFRESH, /* §12 */
   HUB_REQ_N_TYPES
 } HubRequestType;
 
@@ -45,12 +47,16 @@ typedef enum {
   HUB_STATUS_BUSY,
 } HubStatus;
 
+HUB_API
 const char *hub_status_to_string (HubStatus status);
 /* FALSE for anything but "online", "away", "busy", "offline". */
+HUB_API
 gboolean hub_status_from_string (const char *str, HubStatus *out);
+HUB_API
 const char *hub_request_type_to_string (HubRequestType type);
 
 /* TRUE when @name is 1–64 chars of A-Z a-z 0-9 _ . @ - not starting with '@'. */
+HUB_API
 gboolean hub_name_is_valid (const char *name);
 
 /* A decoded, validated request. Only the fields of its type are set; optional
@@ -61,7 +67,7 @@ typedef struct {
 
   char *user;                /* hello */
   char *device;              /* hello (NULL: default) */
-  char *token;               /* hello */
+  char *token;               /* hello; join (room token, §12); refresh (required) */
   gboolean token_not_string; /* hello: `token` present, not null, not a string (→ unauthorized) */
   GHashTable *resume; /* hello: room (char*) → gint64* last seq; only valid entries; may be NULL */
 
@@ -77,6 +83,7 @@ typedef struct {
   HubStatus status; /* status */
 } HubRequest;
 
+HUB_API
 void hub_request_free (HubRequest *req);
 
 /* Result of decoding one client text message. */
@@ -95,21 +102,26 @@ typedef struct {
 /* Decodes and validates @len bytes (need not be NUL-terminated). Never fails
  * silently: either result->request is set, or result->code says why, with the
  * exact code PROTOCOL.md gives for that form. Call hub_decode_result_clear() after. */
+HUB_API
 void hub_codec_decode (const char *data, gsize len, HubDecodeResult *result);
+HUB_API
 void hub_decode_result_clear (HubDecodeResult *result);
 
 /* --- Encoding server frames. Every function returns a new frame (transfer full).
  * `id_json` is the request's id as returned by the decoder, NULL for none. --- */
 
 /* {"type":"error","id":…,"code":…,"message":…} */
+HUB_API
 HubFrame *hub_encode_error (const char *id_json, HubErrorCode code, const char *message);
 
 /* {"type":"ok","id":…, <fields of @result>}: @result is a JSON object whose
  * members are appended (may be NULL). */
+HUB_API
 HubFrame *hub_encode_ok (const char *id_json, JsonObject *result);
 
 /* {"type":"ok","id":…,"messages":[<stored frames, verbatim>],"complete":…}: history
  * replies splice the stored message frames without re-encoding them. */
+HUB_API
 HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n,
                                  gboolean complete);
 
@@ -119,22 +131,33 @@ typedef struct {
   gint64 max_message_bytes;
   const char *const *rooms; /* NULL-terminated */
   guint n_rooms;
+  gint64 expires_ts; /* Unix ms of the token's `exp` (§12); 0: absent */
 } HubWelcome;
+HUB_API
 HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w);
 
+HUB_API
 HubFrame *hub_encode_message (const char *room, gint64 seq, const char *from, const char *device,
                               gint64 ts_ms, JsonNode *payload);
+HUB_API
 HubFrame *hub_encode_direct (const char *from, const char *to, gint64 ts_ms, JsonNode *payload);
+HUB_API
 HubFrame *hub_encode_multicast (const char *from, gint64 ts_ms, JsonNode *payload);
+HUB_API
 HubFrame *hub_encode_broadcast (const char *from, gint64 ts_ms, JsonNode *payload);
 /* Ephemeral frames (HUB_FRAME_FLAG_EPHEMERAL set). */
+HUB_API
 HubFrame *hub_encode_typing (const char *room, const char *user);
+HUB_API
 HubFrame *hub_encode_presence (const char *event /* "join"|"leave" */, const char *room,
                                const char *user);
+HUB_API
 HubFrame *hub_encode_status (const char *user, HubStatus status);
 /* {"type":"resumed","room":…,"from":…,"to":…,"complete":…} */
+HUB_API
 HubFrame *hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete);
 /* {"type":"pong","id":…,"ts":…} */
+HUB_API
 HubFrame *hub_encode_pong (const char *id_json, gint64 ts_ms);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubRequest, hub_request_free)

@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -23,8 +25,11 @@ typedef struct {
 } HubConfig;
 
 /* Fills @config with PROTOCOL.md's defaults; node defaults to the host name. */
+HUB_API
 void hub_config_init (HubConfig *config);
+HUB_API
 void hub_config_clear (HubConfig *config);
+HUB_API
 void hub_config_copy (HubConfig *dst, const HubConfig *src);
 
 G_END_DECLS

@@ -6,9 +6,11 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
 #include "hub-clock.h"
 #include "hub-frame.h"
 #include "hub-rate-limiter.h"
+#include "hub-room-perms.h"
 
 G_BEGIN_DECLS
 
@@ -49,58 +51,120 @@ typedef struct {
 typedef struct _HubConnection HubConnection;
 
 /* @id is copied. @max_queue_bytes bounds the bytes of queued frames. */
+HUB_API
 HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
                                    const HubSinkVTable *sink, gpointer sink_data);
+HUB_API
 HubConnection *hub_connection_ref (HubConnection *conn);
+HUB_API
 void hub_connection_unref (HubConnection *conn);
 
+HUB_API
 const char *hub_connection_get_id (HubConnection *conn);
 /* NULL until authenticated. */
+HUB_API
 const char *hub_connection_get_user (HubConnection *conn);
+HUB_API
 const char *hub_connection_get_device (HubConnection *conn);
+HUB_API
 gboolean hub_connection_is_authenticated (HubConnection *conn);
+HUB_API
 gboolean hub_connection_is_admin (HubConnection *conn);
 /* Marks the connection as past hello. */
+HUB_API
 void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
                                   gboolean admin);
+/* What its token allows (§12), from hello on and replaced by each `refresh`:
+ * admin, the `rooms` claim (@rooms NULL: every room; a ref is taken), and the
+ * token's deadline in Unix ms (0: none). */
+HUB_API
+void hub_connection_set_token_rights (HubConnection *conn, gboolean admin, HubRoomPerms *rooms,
+                                      gint64 expires_ms);
+/* The permission letters (HubPerm) its token gives in @room: every letter for
+ * an admin or a token without `rooms`. */
+HUB_API
+guint hub_connection_room_letters (HubConnection *conn, const char *room);
+/* The token's deadline in Unix ms, 0 when it has none. */
+HUB_API
+gint64 hub_connection_get_expires_ms (HubConnection *conn);
 
 /* Queues @frame (taking a new ref). Ephemeral frames are dropped when the queue
  * is over half full; any other frame that does not fit discards the queue and
  * closes the connection with 4009. Frames sent to a closing connection are
  * ignored (HUB_SEND_IGNORED). */
+HUB_API
 HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame);
 /* Writes queued frames until the sink refuses one or the queue is empty; then,
  * if a close was requested and the queue is empty, closes the sink. */
+HUB_API
 void hub_connection_flush (HubConnection *conn);
 /* Closes with @code once what is queued has been written (4009 discards the
  * queue first). Later sends are ignored. Idempotent: the first code wins. */
+HUB_API
 void hub_connection_close (HubConnection *conn, guint16 code, const char *reason);
-/* TRUE once hub_connection_close() was called (or a 4009 happened). */
+/* TRUE once hub_connection_close() was called (or a 4009 happened), and once
+ * the connection is detached: nothing sent to it goes anywhere. */
+HUB_API
 gboolean hub_connection_is_closing (HubConnection *conn);
 /* The close code requested, 0 when none. */
+HUB_API
 guint16 hub_connection_get_close_code (HubConnection *conn);
-/* Tells the connection the transport is gone: no sink calls after this. */
+/* Tells the connection the transport is gone: no sink calls after this, and
+ * a later hub_connection_close() is ignored. */
+HUB_API
 void hub_connection_detach (HubConnection *conn);
+HUB_API
 void hub_connection_ping (HubConnection *conn);
 
+HUB_API
 gsize hub_connection_queued_bytes (HubConnection *conn);
+HUB_API
 guint hub_connection_queued_frames (HubConnection *conn);
+HUB_API
 gsize hub_connection_max_queue_bytes (HubConnection *conn);
 
 /* Counts one received client message of @bytes and refreshes last activity. */
+HUB_API
 void hub_connection_note_received (HubConnection *conn, gsize bytes);
 /* Refreshes last activity (pongs and other control frames). */
+HUB_API
 void hub_connection_touch (HubConnection *conn);
+HUB_API
 void hub_connection_note_message_in (HubConnection *conn);
+HUB_API
 const HubConnectionStats *hub_connection_get_stats (HubConnection *conn);
+HUB_API
 HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn);
 
 /* Users this connection subscribed to (presence, §7): set of char* (owned by the set). */
+HUB_API
 GHashTable *hub_connection_get_subscriptions (HubConnection *conn);
 
 /* For the dispatcher: a timer id (hello timeout) kept with the connection. */
+HUB_API
 void hub_connection_set_hello_timer (HubConnection *conn, guint id);
+HUB_API
 guint hub_connection_get_hello_timer (HubConnection *conn);
+/* Replies leave in request order (PROTOCOL.md §2 as one node answers), even
+ * when a later request is answered first (a store that answers later, a
+ * ping that waits for deliveries): each request takes a slot, and its reply
+ * (@frame, or NULL for none: a request without id that succeeded) is sent
+ * once the replies of every earlier slot are out. */
+HUB_API
+guint64 hub_connection_take_reply_slot (HubConnection *conn);
+HUB_API
+void hub_connection_reply (HubConnection *conn, guint64 slot, HubFrame *frame);
+/* Slots whose reply has not left yet. */
+HUB_API
+guint hub_connection_replies_pending (HubConnection *conn);
+/* hub_connection_close() once the replies of the slots taken so far are out
+ * (at once when none waits): PROTOCOL.md §1, the requests before a refused
+ * message are answered before the close. */
+HUB_API
+void hub_connection_close_after_replies (HubConnection *conn, guint16 code, const char *reason);
+/* TRUE once a close was asked for, now or after the replies. */
+HUB_API
+gboolean hub_connection_is_ending (HubConnection *conn);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubConnection, hub_connection_unref)
 

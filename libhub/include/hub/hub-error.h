@@ -4,9 +4,12 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 #define HUB_ERROR (hub_error_quark ())
+HUB_API
 GQuark hub_error_quark (void);
 
 typedef enum {
@@ -28,8 +31,10 @@ typedef enum {
 } HubErrorCode;
 
 /* The wire string of @code ("bad_request", …). (transfer none) */
+HUB_API
 const char *hub_error_code_to_string (HubErrorCode code);
 /* The code for a wire string, or HUB_ERROR_NONE when unknown. */
+HUB_API
 HubErrorCode hub_error_code_from_string (const char *str);
 
 /* WebSocket close codes of PROTOCOL.md §9. */
@@ -42,8 +47,10 @@ typedef enum {
   HUB_CLOSE_HELLO_TIMEOUT = 4000,
   HUB_CLOSE_UNAUTHORIZED = 4001,
   HUB_CLOSE_LIVENESS = 4002,
+  HUB_CLOSE_TOKEN_EXPIRED = 4003, /* §12 */
   HUB_CLOSE_RATE_ABUSE = 4008,
   HUB_CLOSE_SLOW_CONSUMER = 4009,
+  HUB_CLOSE_DISCONNECTED = 4010, /* §13: by the server API */
 } HubCloseCode;
 
 G_END_DECLS

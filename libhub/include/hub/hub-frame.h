@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 /* Bytes of writable space guaranteed before the payload (≥ libwebsockets' LWS_PRE). */
@@ -20,18 +22,26 @@ typedef enum {
 typedef struct _HubFrame HubFrame;
 
 /* Copies @len bytes of @json (not NUL-terminated needed). (transfer full) */
+HUB_API
 HubFrame *hub_frame_new (const char *json, gsize len, HubFrameFlags flags);
 /* Same, taking the contents of @str (freed). (transfer full) */
+HUB_API
 HubFrame *hub_frame_new_from_gstring (GString *str, HubFrameFlags flags);
+HUB_API
 HubFrame *hub_frame_ref (HubFrame *frame);
+HUB_API
 void hub_frame_unref (HubFrame *frame);
 
 /* The JSON text, NUL-terminated; @len (optional) gets its length. (transfer none)
  * At least HUB_FRAME_HEADROOM bytes before it may be overwritten by a transport. */
+HUB_API
 const char *hub_frame_payload (const HubFrame *frame, gsize *len);
 /* The whole WebSocket frame: header then payload. (transfer none) */
+HUB_API
 const guint8 *hub_frame_wire (const HubFrame *frame, gsize *len);
+HUB_API
 gboolean hub_frame_is_ephemeral (const HubFrame *frame);
+HUB_API
 HubFrameFlags hub_frame_flags (const HubFrame *frame);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubFrame, hub_frame_unref)

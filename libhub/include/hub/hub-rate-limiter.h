@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "hub-api.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -24,8 +26,10 @@ typedef struct {
   gboolean prev_window_abusive;
 } HubRateLimiter;
 
+HUB_API
 void hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst, gint64 now_us);
 /* Accounts one request at @now_us (monotonic µs) and says what to do with it. */
+HUB_API
 HubRateVerdict hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us);
 
 G_END_DECLS

@@ -1,20 +1,8 @@
-/* hub.h: everything libhub offers. */
+/* hub.h: everything libhub offers: the core (hub-core.h, pkg-config
+ * libhub-core) and HubClient (hub-client.h, libhub-client). pkg-config libhub
+ * links both. */
 #pragma once
 
-#include "hub-auth.h"
-#include "hub-broadcaster.h"
-#include "hub-broker.h"
+#include "hub-client-probe.h"
 #include "hub-client.h"
-#include "hub-clock.h"
-#include "hub-codec.h"
-#include "hub-config.h"
-#include "hub-connection-manager.h"
-#include "hub-connection.h"
-#include "hub-dispatcher.h"
-#include "hub-error.h"
-#include "hub-frame.h"
-#include "hub-history.h"
-#include "hub-presence.h"
-#include "hub-rate-limiter.h"
-#include "hub-room-manager.h"
-#include <hub/hub-version.h> /* generated into the build tree */
+#include "hub-core.h"

@@ -1,9 +1,8 @@
-/* hub-broker-redis.c: hiredis on the GLib main loop for cluster mode: a command
+/* hub-redis.c: hiredis on the GLib main loop for the Redis store: a command
  * context and a subscriber context, reconnected with backoff whenever either
  * drops, and scripts run by EVALSHA with an EVAL fallback (a restarted Redis
- * has lost its script cache). The only libhub code, with the other
- * hub-broker-*.c files, that includes hiredis. */
-#include "hub-broker-redis.h"
+ * has lost its script cache). */
+#include "hub-redis.h"
 
 #include <hiredis/async.h>
 #include <string.h>
@@ -13,8 +12,12 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
-/* At most this many 16 kB reads per wake-up of a context (1 MiB). */
-#define READS_PER_DISPATCH 64
+/* At most this many 16 kB reads per wake-up of a context (64 KiB). Every frame
+ * read goes to the connections' queues, which the transport writes out once
+ * per loop iteration: a wake-up must not bring more than they hold meanwhile.
+ * With 1 MiB (64 reads), a burst of published frames closed fast consumers
+ * with 4009 under load (test-server-limits@redis), which one node never did. */
+#define READS_PER_DISPATCH 4
 
 /* A GSource driving one redisAsyncContext, like hiredis' adapters/glib.h but
  * safe when a read or write frees the context (a lost connection). */
@@ -48,7 +51,7 @@ struct _HubRedis {
   guint reconnect_timer;
 };
 
-/* --- The GSource ------------------------------------------------------------ */
+/* --- The GSource ------------------------------------------------------------------------------ */
 
 static void
 source_update (RedisSource *s, gushort set, gushort clear)
@@ -163,7 +166,7 @@ attach (redisAsyncContext *ac)
   g_source_unref ((GSource *)s); /* the context keeps it alive until ev_cleanup */
 }
 
-/* --- Connection state ------------------------------------------------------- */
+/* --- Connection state ------------------------------------------------------------------------- */
 
 static void start_connect (HubRedis *r);
 
@@ -326,7 +329,7 @@ on_connect (const redisAsyncContext *cac, int status)
   if (ac == r->cmd) {
     /* Before any script call: a restarted Redis has an empty script cache. */
     for (guint i = 0; i < HUB_SCRIPT_N; i++) {
-      const char *load[] = {"SCRIPT", "LOAD", hub_broker_script_source ((HubScript)i)};
+      const char *load[] = {"SCRIPT", "LOAD", hub_redis_script_source ((HubScript)i)};
 
       redisAsyncCommandArgv (ac, NULL, NULL, 3, load, NULL);
     }
@@ -365,7 +368,7 @@ start_connect (HubRedis *r)
     lost (r);
 }
 
-/* --- Life cycle ------------------------------------------------------------- */
+/* --- Life cycle ------------------------------------------------------------------------------- */
 
 static gboolean
 parse_url (HubRedis *r, const char *url, GError **error)
@@ -424,10 +427,16 @@ hub_redis_new (const char *url, const char *prefix, const char *node, guint grac
   r->user_data = user_data;
   r->backoff_ms = BACKOFF_MIN_MS;
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
-    r->sha[i] = g_compute_checksum_for_string (G_CHECKSUM_SHA1,
-                                               hub_broker_script_source ((HubScript)i), -1);
-  start_connect (r);
+    r->sha[i] =
+        g_compute_checksum_for_string (G_CHECKSUM_SHA1, hub_redis_script_source ((HubScript)i), -1);
   return r;
+}
+
+void
+hub_redis_start (HubRedis *r)
+{
+  if (r->cmd == NULL && r->sub == NULL && r->reconnect_timer == 0)
+    start_connect (r);
 }
 
 void
@@ -473,7 +482,19 @@ hub_redis_prefix (HubRedis *r)
   return r->prefix;
 }
 
-/* --- Commands ------------------------------------------------------------------ */
+const char *
+hub_redis_node_channel (HubRedis *r)
+{
+  return r->node_channel;
+}
+
+const char *
+hub_redis_all_channel (HubRedis *r)
+{
+  return r->all_channel;
+}
+
+/* --- Commands --------------------------------------------------------------------------------- */
 
 typedef struct {
   HubRedis *redis;
@@ -517,7 +538,7 @@ on_reply (redisAsyncContext *ac, void *reply_, void *data)
     g_free (call->argv->pdata[0]);
     g_free (call->argv->pdata[1]);
     call->argv->pdata[0] = g_strdup ("EVAL");
-    call->argv->pdata[1] = g_strdup (hub_broker_script_source (call->script));
+    call->argv->pdata[1] = g_strdup (hub_redis_script_source (call->script));
     if (send_argv (call->redis, call->argv, call))
       return;
     reply = NULL;
@@ -570,7 +591,7 @@ hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisRep
   }
 }
 
-/* --- Blocking calls ---------------------------------------------------------------- */
+/* --- Blocking calls --------------------------------------------------------------------------- */
 
 static redisReply *
 sync_argv (HubRedis *r, GPtrArray *argv)
@@ -626,25 +647,8 @@ hub_redis_eval_sync (HubRedis *r, HubScript script, GPtrArray *args)
     g_free (argv->pdata[0]);
     g_free (argv->pdata[1]);
     argv->pdata[0] = g_strdup ("EVAL");
-    argv->pdata[1] = g_strdup (hub_broker_script_source (script));
+    argv->pdata[1] = g_strdup (hub_redis_script_source (script));
     reply = sync_argv (r, argv);
   }
   return reply;
-}
-
-gboolean
-hub_redis_broadcast_sync (HubRedis *r, const char *message)
-{
-  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  redisReply *reply;
-  gboolean ok;
-
-  g_ptr_array_add (argv, g_strdup ("PUBLISH"));
-  g_ptr_array_add (argv, g_strdup (r->all_channel));
-  g_ptr_array_add (argv, g_strdup (message));
-  reply = sync_argv (r, argv);
-  ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
-  if (reply != NULL)
-    freeReplyObject (reply);
-  return ok;
 }

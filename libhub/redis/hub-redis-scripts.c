@@ -1,15 +1,18 @@
-/* hub-broker-scripts.c: the Lua scripts the Redis broker runs (EVALSHA, EVAL
+/* hub-redis-scripts.c: the Lua scripts the Redis store runs (EVALSHA, EVAL
  * when Redis lost its script cache). Each runs atomically in Redis: every
  * multi-key change of the cluster state (seq, history, membership, presence)
- * and its pub/sub fan-out happen in one script. ARGV[1] is the key prefix,
- * ARGV[2] the calling node, ARGV[3] its presence grace in ms (taken out of
- * ARGV by the prelude, so each script's own arguments start at ARGV[3]);
- * docs/cluster.md lists the keys and channels. */
-#include "hub-broker-redis.h"
+ * and its pub/sub fan-out happen in one script, which checks the state and
+ * returns a code; the rules (which error, its text, the reply) are the
+ * request handlers'. ARGV[1] is the key prefix, ARGV[2] the calling node,
+ * ARGV[3] its presence grace in ms (taken out of ARGV by the prelude, so each
+ * script's own arguments start at ARGV[3]); docs/cluster.md lists the keys
+ * and channels. */
+#include "hub-redis-scripts.h"
 
 /* Helpers every script starts with. fanout() groups the users by the nodes
  * holding their connections and publishes one message per node on its channel:
- * "<kind> <room> <seq> <except conn> <user,user…>\n<frame>". */
+ * "<kind> <room> <seq> <except conn> <user,user…>\n<frame>"; notify() a status
+ * change to the nodes that watch the user: "s - 0 - <user>\n<status>". */
 static const char prelude[] =
     "local P = ARGV[1]\n"
     "local NODE = ARGV[2]\n"
@@ -43,9 +46,8 @@ static const char prelude[] =
     "  end\n"
     "end\n"
     "local function notify(u, st)\n"
-    "  local frame = '{\"type\":\"status\",\"user\":\"' .. u .. '\",\"status\":\"' .. st .. '\"}'\n"
     "  for _, n in ipairs(redis.call('SMEMBERS', P .. 'watch:' .. u)) do\n"
-    "    redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. frame)\n"
+    "    redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st)\n"
     "  end\n"
     "end\n"
     "local function add_conn(n, c, u)\n"
@@ -97,36 +99,52 @@ static const char prelude[] =
     "  end\n"
     "  redis.call('DEL', P .. 'node:' .. n .. ':watch')\n"
     "end\n"
-    "local function room_key(r) return P .. 'room:' .. r end\n";
+    "local function room_key(r) return P .. 'room:' .. r end\n"
+    /* §12: a request's `need`, the letters (bits j=1, p=2, c=4) its token does
+     * not give, must all be in the user's grant for the room: a member's, kept
+     * in room:<r>:grants (no entry: no grant). */
+    "local function forbidden(r, u, need)\n"
+    "  need = tonumber(need) or 0\n"
+    "  if need == 0 then return false end\n"
+    "  local g = tonumber(redis.call('HGET', room_key(r) .. ':grants', u) or '0')\n"
+    "  return bit.band(g, need) ~= need\n"
+    "end\n";
 
 static const char *const bodies[HUB_SCRIPT_N] = {
-    [HUB_SCRIPT_HELLO] = "local u, c = ARGV[3], ARGV[4]\n"
-                         "add_conn(NODE, c, u)\n"
-                         "local ur = P .. 'user:' .. u .. ':rooms'\n"
-                         "local rooms = redis.call('SMEMBERS', ur)\n"
-                         "table.sort(rooms)\n"
-                         "local resumed = {}\n"
-                         "for i = 5, #ARGV, 2 do\n"
-                         "  local r, g = ARGV[i], tonumber(ARGV[i + 1])\n"
-                         "  if redis.call('SISMEMBER', ur, r) == 1 then\n"
-                         "    local k = room_key(r)\n"
-                         "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
-                         "    local len = redis.call('LLEN', k .. ':hist')\n"
-                         "    local from, to, complete, frames = g + 1, g, 1, {}\n"
-                         "    if seq > g then\n"
-                         "      local first = math.max(g + 1, seq - len + 1)\n"
-                         "      if first > g + 1 then complete = 0 end\n"
-                         "      if first <= seq then\n"
-                         "        frames = redis.call('LRANGE', k .. ':hist', 0, seq - first)\n"
-                         "        from, to = first, seq\n"
-                         "      end\n"
-                         "    end\n"
-                         "    local entry = {r, from, to, complete}\n"
-                         "    for j = #frames, 1, -1 do entry[#entry + 1] = frames[j] end\n"
-                         "    resumed[#resumed + 1] = entry\n"
-                         "  end\n"
-                         "end\n"
-                         "return {'ok', rooms, resumed}\n",
+    [HUB_SCRIPT_HELLO] =
+        "add_conn(NODE, ARGV[4], ARGV[3])\n"
+        "local rooms = redis.call('SMEMBERS', P .. 'user:' .. ARGV[3] .. ':rooms')\n"
+        "table.sort(rooms)\n"
+        "return {'ok', rooms}\n",
+    /* ARGV[3] the user, then room, last seen seq and need (§12) triples
+     * (rooms sorted). */
+    [HUB_SCRIPT_RESUME] = "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
+                          "local resumed = {}\n"
+                          "for i = 4, #ARGV, 3 do\n"
+                          "  local r, g = ARGV[i], tonumber(ARGV[i + 1])\n"
+                          "  if redis.call('SISMEMBER', ur, r) == 1 and\n"
+                          "     not forbidden(r, ARGV[3], ARGV[i + 2]) then\n"
+                          "    local k = room_key(r)\n"
+                          "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
+                          "    local len = redis.call('LLEN', k .. ':hist')\n"
+                          /* from and to: 0 when nothing is replayed (the node
+                           * knows the given seq; a Lua number cannot hold
+                           * every int64). */
+                          "    local from, to, complete, frames = 0, 0, 1, {}\n"
+                          "    if seq > g then\n"
+                          "      local first = math.max(g + 1, seq - len + 1)\n"
+                          "      if first > g + 1 then complete = 0 end\n"
+                          "      if first <= seq then\n"
+                          "        frames = redis.call('LRANGE', k .. ':hist', 0, seq - first)\n"
+                          "        from, to = first, seq\n"
+                          "      end\n"
+                          "    end\n"
+                          "    local entry = {r, from, to, complete}\n"
+                          "    for j = #frames, 1, -1 do entry[#entry + 1] = frames[j] end\n"
+                          "    resumed[#resumed + 1] = entry\n"
+                          "  end\n"
+                          "end\n"
+                          "return {'ok', resumed}\n",
     [HUB_SCRIPT_BYE] = "for i = 5, #ARGV do\n"
                        "  redis.call('SREM', P .. 'watch:' .. ARGV[i], NODE)\n"
                        "  redis.call('SREM', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
@@ -178,17 +196,25 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats}\n",
+    /* room, name, created, user, need */
     [HUB_SCRIPT_CREATE] = "local k = room_key(ARGV[3])\n"
+                          "if forbidden(ARGV[3], ARGV[6], ARGV[7]) then return {'forbidden'} end\n"
                           "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
                           "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0)\n"
                           "redis.call('SADD', P .. 'rooms', ARGV[3])\n"
                           "return {'ok', ARGV[4]}\n",
+    /* user, room, name, created, auto-create, max rooms, event, need, may
+     * create, set the grant ('1'), grant (§12) */
     [HUB_SCRIPT_JOIN] =
         "local u, r = ARGV[3], ARGV[4]\n"
         "local k = room_key(r)\n"
         "local ur = P .. 'user:' .. u .. ':rooms'\n"
         "local joined = 0\n"
-        "if redis.call('EXISTS', k) == 0 and ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "if forbidden(r, u, ARGV[10]) then return {'forbidden'} end\n"
+        "if redis.call('EXISTS', k) == 0 then\n"
+        "  if ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "  if ARGV[11] ~= '1' then return {'forbidden'} end\n"
+        "end\n"
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then\n"
         "  if redis.call('SCARD', ur) >= tonumber(ARGV[8]) then return {'too_many_rooms'} end\n"
         "  if redis.call('EXISTS', k) == 0 then\n"
@@ -198,6 +224,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  redis.call('SADD', k .. ':members', u)\n"
         "  redis.call('SADD', ur, r)\n"
         "  joined = 1\n"
+        "end\n"
+        "if ARGV[12] == '1' then\n"
+        "  if ARGV[13] == '0' then redis.call('HDEL', k .. ':grants', u)\n"
+        "  else redis.call('HSET', k .. ':grants', u, ARGV[13]) end\n"
         "end\n"
         "local members = redis.call('SMEMBERS', k .. ':members')\n"
         "local out = {'ok', redis.call('HGET', k, 'name'), tonumber(redis.call('HGET', k, 'seq')), "
@@ -215,9 +245,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then return {'not_member'} end\n"
         "fanout('e', r, 0, '-', redis.call('SMEMBERS', k .. ':members'), ARGV[5])\n"
         "redis.call('SREM', k .. ':members', u)\n"
+        "redis.call('HDEL', k .. ':grants', u)\n"
         "redis.call('SREM', P .. 'user:' .. u .. ':rooms', r)\n"
         "if redis.call('SCARD', k .. ':members') == 0 then\n"
-        "  redis.call('DEL', k, k .. ':members', k .. ':hist')\n"
+        "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
         "  redis.call('SREM', P .. 'rooms', r)\n"
         "end\n"
         "return {'ok'}\n",
@@ -233,30 +264,33 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  out[#out + 1] = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
         "end\n"
         "return out\n",
+    /* room, user, need */
     [HUB_SCRIPT_INFO] =
         "local k = room_key(ARGV[3])\n"
+        "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "local h = redis.call('HMGET', k, 'name', 'created', 'seq')\n"
         "return {'ok', h[1], tonumber(h[2]), redis.call('SCARD', k .. ':members'),\n"
         "        redis.call('LLEN', k .. ':hist'), tonumber(h[3])}\n",
-    [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[4])\n"
+    /* room, user, need */
+    [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[3])\n"
+                       "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
                        "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
                        "local members = redis.call('SMEMBERS', k .. ':members')\n"
                        "table.sort(members)\n"
                        "local out = {'ok'}\n"
                        "for _, m in ipairs(members) do\n"
-                       "  local s = status_of(m)\n"
-                       "  local dev = redis.call('HLEN', ck(m))\n"
-                       "  if s == 'offline' and m ~= ARGV[3] then dev = 0 end\n"
                        "  out[#out + 1] = m\n"
-                       "  out[#out + 1] = s\n"
-                       "  out[#out + 1] = dev\n"
+                       "  out[#out + 1] = status_of(m)\n"
+                       "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
                        "end\n"
                        "return out\n",
+    /* from, room, the frame's halves, history size, member only, need */
     [HUB_SCRIPT_PUBLISH] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[9]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
-        "if ARGV[3] ~= '@api' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
+        "if ARGV[8] == '1' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
         "  return {'not_member'}\n"
         "end\n"
         "local seq = redis.call('HINCRBY', k, 'seq', 1)\n"
@@ -268,8 +302,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('m', ARGV[4], seq, '-', redis.call('SMEMBERS', k .. ':members'), frame)\n"
         "return {'ok', seq}\n",
+    /* user, room, frame, need */
     [HUB_SCRIPT_TYPING] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[6]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then return {'not_member'} end\n"
         "local others = {}\n"
@@ -278,10 +314,14 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('e', ARGV[4], 0, '-', others, ARGV[5])\n"
         "return {'ok'}\n",
+    /* user ('': anyone), room, since, limit, need */
     [HUB_SCRIPT_HISTORY] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[7]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
-        "if redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then return {'not_member'} end\n"
+        "if ARGV[3] ~= '' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
+        "  return {'not_member'}\n"
+        "end\n"
         "local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
         "local len = redis.call('LLEN', k .. ':hist')\n"
         "local g, limit = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
@@ -296,16 +336,17 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  end\n"
         "end\n"
         "return out\n",
-    [HUB_SCRIPT_DIRECT] = "local from, to = ARGV[3], ARGV[4]\n"
+    /* from, to, except conn ('-': none), '1' to copy to the sender, frame */
+    [HUB_SCRIPT_DIRECT] = "local from, to, ex = ARGV[3], ARGV[4], ARGV[5]\n"
                           "local n = redis.call('HLEN', ck(to))\n"
-                          "if from == to then\n"
-                          "  n = n - 1\n"
-                          "elseif n == 0 then\n"
-                          "  return {'user_offline'}\n"
-                          "end\n"
+                          "if n == 0 then return {'user_offline'} end\n"
                           "local users = {to}\n"
-                          "if from ~= to and from ~= '@api' then users[2] = from end\n"
-                          "fanout('n', '-', 0, ARGV[5], users, ARGV[6])\n"
+                          "if from == to then\n"
+                          "  if ex ~= '-' then n = n - 1 end\n"
+                          "elseif ARGV[6] == '1' then\n"
+                          "  users[2] = from\n"
+                          "end\n"
+                          "fanout('n', '-', 0, ex, users, ARGV[7])\n"
                           "return {'ok', n}\n",
     [HUB_SCRIPT_MULTICAST] = "local seen, users, offline, delivered = {}, {}, {}, 0\n"
                              "for i = 4, #ARGV do\n"
@@ -362,7 +403,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
 static char *scripts[HUB_SCRIPT_N];
 
 const char *
-hub_broker_script_source (HubScript script)
+hub_redis_script_source (HubScript script)
 {
   g_return_val_if_fail (script < HUB_SCRIPT_N, NULL);
   /* Built once per process; never freed (a few kB). */

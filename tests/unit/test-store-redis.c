@@ -1,9 +1,11 @@
-/* test-broker.c: the dispatcher's broker choice (hub-broker.h) without a
- * running Redis: malformed URLs are refused, and a cluster node that has no
- * Redis yet is degraded: /healthz 503, every request needing Redis (hello
- * included) answered `internal` "cluster broker unavailable", never accepted. */
+/* test-store-redis.c: the Redis store (hub-store-redis.h) without a running
+ * Redis: malformed URLs are refused, and a cluster node that has no Redis yet
+ * is degraded: /healthz 503, every request needing Redis (hello included)
+ * answered `internal` "cluster broker unavailable", never accepted. (With a
+ * running Redis, every dispatcher case runs on it: ctest's @redis variants.) */
 #include <check.h>
 
+#include <hub/hub-store-redis.h>
 #include <string.h>
 
 #include "hub-test-node.h"
@@ -27,7 +29,7 @@ START_TEST (test_memory_mode_is_healthy)
   guint status = 0;
   g_autofree char *body = hub_dispatcher_render_health (node->dispatcher, &status);
 
-  ck_assert_msg (!hub_dispatcher_is_clustered (node->dispatcher), "no broker: in-memory mode");
+  ck_assert_msg (!hub_dispatcher_is_clustered (node->dispatcher), "the memory store by default");
   ck_assert_uint_eq (status, 200);
   ck_assert_str_eq (body, "{\"status\":\"ok\",\"node\":\"test-node\"}");
 }
@@ -107,7 +109,7 @@ END_TEST
 int
 main (void)
 {
-  Suite *s = suite_create ("broker");
+  Suite *s = suite_create ("store-redis");
   TCase *tc;
 
   tc = tcase_create ("memory mode");

@@ -1,8 +1,8 @@
-/* hub-broker-redis.h: libhub's connection to Redis for cluster mode: two
- * asynchronous hiredis contexts on the GLib main loop (one for commands and
- * scripts, one subscribed to this node's channel and the broadcast channel),
- * reconnection with backoff, and the Lua scripts of hub-broker-scripts.c.
- * Private to libhub: only hub-broker-*.c include hiredis. */
+/* hub-redis.h: the Redis store's connection to Redis: two asynchronous hiredis
+ * contexts on the GLib main loop (one for commands and scripts, one
+ * subscribed to this node's channel and the broadcast channel), reconnection
+ * with backoff, and the Lua scripts of hub-redis-scripts.c. Private to
+ * libhub/redis/, the only code of hub that includes hiredis. */
 #pragma once
 
 #include <glib.h>
@@ -10,33 +10,7 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
-  HUB_SCRIPT_HELLO,
-  HUB_SCRIPT_BYE,
-  HUB_SCRIPT_GRACE,
-  HUB_SCRIPT_RESYNC,
-  HUB_SCRIPT_TICK,
-  HUB_SCRIPT_CREATE,
-  HUB_SCRIPT_JOIN,
-  HUB_SCRIPT_LEAVE,
-  HUB_SCRIPT_ROOMS,
-  HUB_SCRIPT_INFO,
-  HUB_SCRIPT_WHO,
-  HUB_SCRIPT_PUBLISH,
-  HUB_SCRIPT_TYPING,
-  HUB_SCRIPT_HISTORY,
-  HUB_SCRIPT_DIRECT,
-  HUB_SCRIPT_MULTICAST,
-  HUB_SCRIPT_STATUS,
-  HUB_SCRIPT_SUBSCRIBE,
-  HUB_SCRIPT_UNWATCH,
-  HUB_SCRIPT_ONLINE,
-  HUB_SCRIPT_DOWN,
-  HUB_SCRIPT_N
-} HubScript;
-
-/* The Lua text of @script, helpers included. (transfer none) */
-const char *hub_broker_script_source (HubScript script);
+#include "hub-redis-scripts.h"
 
 typedef struct _HubRedis HubRedis;
 
@@ -55,10 +29,11 @@ typedef struct {
   void (*down) (gpointer user_data);
 } HubRedisEvents;
 
-/* Parses @url (redis://HOST:PORT[/DB]); starts connecting at once (the first
- * `up` comes from the main loop). NULL with @error for a bad URL. */
+/* Parses @url (redis://HOST:PORT[/DB]). NULL with @error for a bad URL. */
 HubRedis *hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
                          const HubRedisEvents *events, gpointer user_data, GError **error);
+/* Starts connecting (the first `up` comes from the main loop). */
+void hub_redis_start (HubRedis *redis);
 /* Pending callbacks run with a NULL reply before this returns. */
 void hub_redis_free (HubRedis *redis);
 gboolean hub_redis_is_up (HubRedis *redis);
@@ -73,11 +48,13 @@ void hub_redis_eval (HubRedis *redis, HubScript script, GPtrArray *args, HubRedi
 void hub_redis_command (HubRedis *redis, const char *const *argv, guint argc,
                         HubRedisReplyFunc func, gpointer data);
 
-/* Same as hub_redis_eval, but blocking (for the synchronous HTTP publish): on
- * a separate connection made on first use, at most 1 s per step. NULL when
- * Redis is down or did not answer in time. (transfer full: freeReplyObject) */
+/* Same as hub_redis_eval, but blocking (a node shutting down unregisters at
+ * once): on a separate connection made on first use, at most 1 s per step.
+ * NULL when Redis is down or did not answer in time. (transfer full:
+ * freeReplyObject) */
 redisReply *hub_redis_eval_sync (HubRedis *redis, HubScript script, GPtrArray *args);
-/* PUBLISH @message on the broadcast channel, blocking likewise; FALSE on failure. */
-gboolean hub_redis_broadcast_sync (HubRedis *redis, const char *message);
+/* This node's channel and the broadcast channel. (transfer none) */
+const char *hub_redis_node_channel (HubRedis *redis);
+const char *hub_redis_all_channel (HubRedis *redis);
 
 G_END_DECLS

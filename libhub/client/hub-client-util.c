@@ -25,7 +25,7 @@ hub_client_state_to_string (HubClientState state)
 gboolean
 hub_client_close_code_is_final (guint close_code)
 {
-  return close_code == 4001;
+  return close_code == 4001 || close_code == 4010;
 }
 
 /* splitmix64: eight bytes of state per client, good enough for jitter. */

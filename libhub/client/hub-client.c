@@ -16,14 +16,16 @@
 typedef enum {
   PENDING_USER,
   PENDING_HELLO,
-  PENDING_SYNC, /* internal `rooms` after a first welcome: learns each room's seq */
+  PENDING_SYNC,   /* internal `rooms` after a first welcome: learns each room's seq */
+  PENDING_CHECK,  /* internal `room_info` of a room a new welcome left out */
+  PENDING_REJOIN, /* internal `join` of a room the server no longer knew */
 } PendingKind;
 
 typedef struct {
   gint64 id;
   PendingKind kind;
   gboolean is_join, is_leave;
-  char *room; /* (owned) (nullable) join/leave: the room */
+  char *room; /* (owned) (nullable) join, leave, publish, history; CHECK, REJOIN: the room */
   HubClientReplyFunc callback;
   gpointer user_data;     /* (unowned) */
   gint64 deadline_us;     /* 0: none */
@@ -70,6 +72,7 @@ struct _HubClient {
   gint64 *peek_seq;                           /* (unowned) */
   char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
   gboolean ever_connected;
+  guint max_message_bytes; /* from the welcome; 0: not told */
   HubClientCounters counters;
 
   guint depth;           /* entries from the loop currently on the stack */
@@ -203,17 +206,23 @@ leave (HubClient *client)
 
 /* ---- sending ---- */
 
-static gboolean
-send_object (HubClient *client, JsonObject *object)
+static char *
+encode_object (JsonObject *object, gsize *len)
 {
   g_autoptr (JsonNode) node = json_node_new (JSON_NODE_OBJECT);
   g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autofree char *text = NULL;
-  gsize len = 0;
 
   json_node_set_object (node, object);
   json_generator_set_root (generator, node);
-  text = json_generator_to_data (generator, &len);
+  return json_generator_to_data (generator, len);
+}
+
+static gboolean
+send_object (HubClient *client, JsonObject *object)
+{
+  gsize len = 0;
+  g_autofree char *text = encode_object (object, &len);
+
   return client->klass->send (client->transport, text, len);
 }
 
@@ -344,7 +353,8 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
 
   g_return_val_if_fail (client != NULL && type != NULL, 0);
   pending = pending_add (client, PENDING_USER, callback, user_data);
-  if (strcmp (type, "join") == 0 || strcmp (type, "leave") == 0) {
+  if (strcmp (type, "join") == 0 || strcmp (type, "leave") == 0 || strcmp (type, "publish") == 0 ||
+      strcmp (type, "history") == 0) {
     const char *room = fields != NULL ? json_string (fields, "room") : NULL;
 
     pending->is_join = type[0] == 'j';
@@ -358,9 +368,22 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
     return pending->id;
   }
   frame = build_frame (type, pending->id, fields);
-  if (!send_object (client, frame))
-    fail_later (client, pending,
-                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected"));
+  {
+    gsize len = 0;
+    g_autofree char *text = encode_object (frame, &len);
+
+    /* §1: the server would close with 1009 (and every request in flight
+     * would be lost with the connection). */
+    if (client->max_message_bytes > 0 && len > client->max_message_bytes)
+      fail_later (client, pending,
+                  g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                               "%s of %" G_GSIZE_FORMAT " bytes not sent: the server takes at most "
+                               "%u bytes per message",
+                               type, len, client->max_message_bytes));
+    else if (!client->klass->send (client->transport, text, len))
+      fail_later (client, pending,
+                  g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected"));
+  }
   return pending->id;
 }
 
@@ -587,6 +610,12 @@ handle_welcome (HubClient *client, JsonObject *frame)
   client->welcome_device = g_strdup (json_string (frame, "device"));
   g_free (client->conn);
   client->conn = g_strdup (json_string (frame, "conn"));
+  {
+    gint64 max = 0;
+
+    client->max_message_bytes =
+        json_int (frame, "max_message_bytes", &max) && max > 0 && max <= G_MAXUINT ? (guint)max : 0;
+  }
 
   /* Membership belongs to the user: rooms another device left while we were
    * away are no longer ours; rooms we never saw a seq of need one. */
@@ -599,11 +628,29 @@ handle_welcome (HubClient *client, JsonObject *frame)
         need_sync = TRUE;
     }
   }
+  /* A room we were in that this welcome leaves out: left from another
+   * device or removed by the server API while we were away, or forgotten
+   * by a server that restarted (in memory). room_info tells which
+   * (handle_check); until then the room stays tracked. */
   if (rooms != NULL) {
     g_hash_table_iter_init (&iter, client->rooms);
     while (g_hash_table_iter_next (&iter, &room, NULL)) {
-      if (!g_hash_table_contains (listed, room))
+      if (g_hash_table_contains (listed, room))
+        continue;
+      if (!client->ever_connected) {
         g_hash_table_iter_remove (&iter);
+        continue;
+      }
+      {
+        Pending *pending = pending_add (client, PENDING_CHECK, NULL, NULL);
+        g_autoptr (JsonObject) fields = json_object_new ();
+        g_autoptr (JsonObject) request = NULL;
+
+        pending->room = g_strdup (room);
+        json_object_set_string_member (fields, "room", room);
+        request = build_frame ("room_info", pending->id, fields);
+        send_object (client, request);
+      }
     }
     rooms_changed (client);
   }
@@ -647,6 +694,100 @@ handle_sync (HubClient *client, JsonObject *frame)
   }
 }
 
+/* TRUE while the welcome's checks of @room (or of any room, @room NULL) wait for answers. */
+static gboolean
+checking (HubClient *client, const char *room)
+{
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if ((pending->kind == PENDING_CHECK || pending->kind == PENDING_REJOIN) &&
+        (room == NULL || g_strcmp0 (pending->room, room) == 0))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+gboolean
+hub_client_is_rejoining (HubClient *client)
+{
+  return checking (client, NULL);
+}
+
+/* Tells that @room is no longer ours (and forgets it). */
+static void
+room_lost (HubClient *client, const char *room, const char *code, const char *text)
+{
+  HubClientEvent event = {
+      .type = HUB_CLIENT_EVENT_ROOM_LOST,
+      .room = room,
+      .code = code,
+      .text = text,
+  };
+
+  if (room_seq (client, room) == NULL)
+    return;
+  g_hash_table_remove (client->rooms, room);
+  rooms_changed (client);
+  emit_event (client, &event);
+}
+
+/* The answer to room_info about a room the welcome left out. */
+static void
+handle_check (HubClient *client, const char *room, JsonObject *frame, gboolean ok)
+{
+  gint64 *last = room_seq (client, room);
+  gint64 seq = -1;
+  gboolean forgotten;
+
+  if (last == NULL)
+    return; /* left meanwhile */
+  /* Missing: the server lost it (a restart) or it was deleted when its last
+   * member left. Present with a seq below ours: created again since (the
+   * old one is gone). Either way the room we were in no longer exists, and
+   * we join the one of that name. Present and not behind: we were removed
+   * (left from another device, or by the server API), and stay out. */
+  if (ok)
+    forgotten = json_int (frame, "seq", &seq) && seq < *last;
+  else
+    forgotten = g_strcmp0 (json_string (frame, "code"), "room_not_found") == 0;
+  if (forgotten) {
+    Pending *pending = pending_add (client, PENDING_REJOIN, NULL, NULL);
+    g_autoptr (JsonObject) fields = json_object_new ();
+    g_autoptr (JsonObject) request = NULL;
+
+    pending->room = g_strdup (room);
+    json_object_set_string_member (fields, "room", room);
+    request = build_frame ("join", pending->id, fields);
+    send_object (client, request);
+    return;
+  }
+  if (ok)
+    room_lost (client, room, "not_member",
+               "no longer a member (left from another device or removed)");
+  else
+    room_lost (client, room, json_string (frame, "code"), json_string (frame, "message"));
+}
+
+static void
+handle_rejoin (HubClient *client, const char *room, JsonObject *frame, gboolean ok)
+{
+  HubClientEvent event = {.type = HUB_CLIENT_EVENT_REJOINED, .frame = frame, .room = room};
+  gint64 seq = 0;
+
+  if (room_seq (client, room) == NULL)
+    return;
+  if (!ok) {
+    room_lost (client, room, json_string (frame, "code"), json_string (frame, "message"));
+    return;
+  }
+  /* A new room: its seqs start again. */
+  json_int (frame, "seq", &seq);
+  room_track (client, room, seq);
+  event.seq = seq;
+  emit_event (client, &event);
+}
+
 static void
 handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char *type)
 {
@@ -677,6 +818,12 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
       if (ok)
         handle_sync (client, frame);
       return;
+    case PENDING_CHECK:
+      handle_check (client, pending->room, frame, ok);
+      return;
+    case PENDING_REJOIN:
+      handle_rejoin (client, pending->room, frame, ok);
+      return;
     case PENDING_USER:
     default:
       break;
@@ -698,6 +845,13 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
 
     error = g_error_new (HUB_ERROR, value != HUB_ERROR_NONE ? value : HUB_ERROR_INTERNAL, "%s: %s",
                          code != NULL ? code : "error", text != NULL ? text : "");
+    /* The server says we are not in a room we thought ours (removed while a
+     * presence event was dropped, say): it is not ours any more. */
+    if (pending->room != NULL && !pending->is_join && !checking (client, pending->room) &&
+        (value == HUB_ERROR_NOT_MEMBER || value == HUB_ERROR_ROOM_NOT_FOUND))
+      room_lost (client, pending->room, code, text);
+    if (client->free_pending)
+      return;
   }
   reply (client, pending, frame, error);
 }
@@ -743,6 +897,18 @@ handle_message (HubClient *client, JsonObject *frame, HubClientEvent *event)
   emit_event (client, event);
 }
 
+static gboolean
+leave_pending (HubClient *client, const char *room)
+{
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if (pending->is_leave && g_strcmp0 (pending->room, room) == 0)
+      return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 handle_event (HubClient *client, JsonObject *frame, const char *type)
 {
@@ -773,9 +939,19 @@ handle_event (HubClient *client, JsonObject *frame, const char *type)
     event.user = json_string (frame, "user");
     event.presence = json_string (frame, "event");
     /* Our own leave (from any device) ends the room's seq for us: a room
-     * deleted and created again restarts at 1. */
+     * deleted and created again restarts at 1. One we did not ask for here
+     * (another device, the server API's remove, §13) is told as ROOM_LOST,
+     * after this event. */
     if (event.presence != NULL && strcmp (event.presence, "leave") == 0 && event.room != NULL &&
         event.user != NULL && g_strcmp0 (event.user, client->welcome_user) == 0) {
+      if (!leave_pending (client, event.room)) {
+        g_autofree char *room = g_strdup (event.room);
+
+        emit_event (client, &event);
+        if (!client->free_pending)
+          room_lost (client, room, "removed", "left from another device or removed by the server");
+        return;
+      }
       g_hash_table_remove (client->rooms, event.room);
       rooms_changed (client);
     }
@@ -1224,6 +1400,12 @@ void
 hub_client_get_counters (HubClient *client, HubClientCounters *counters)
 {
   *counters = client->counters;
+}
+
+guint
+hub_client_get_max_message_bytes (HubClient *client)
+{
+  return client->max_message_bytes;
 }
 
 const GError *

@@ -11,7 +11,5 @@ G_BEGIN_DECLS
  * G_IO_ERROR_CLOSED; NULL while the attempt runs, after a welcome, or before
  * any. (transfer none) (nullable) */
 const GError *hub_client_get_connect_error (HubClient *client);
-/* Whether the client reconnects after a loss, from the next one on. */
-void hub_client_set_auto_reconnect (HubClient *client, gboolean auto_reconnect);
 
 G_END_DECLS

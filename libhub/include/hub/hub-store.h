@@ -1,0 +1,351 @@
+/* hub-store.h: the store, the seam between one node and a cluster, *below* the
+ * protocol's rules (PROTOCOL.md §11). A store holds the state nodes share
+ * (rooms, membership, seq, history, statuses, which users are connected) and
+ * fans frames out; it never validates a request, picks an error text or shapes
+ * a reply: the request handlers (hub-dispatcher-requests.c) do that, once, for
+ * every store.
+ * Two stores exist: in memory (hub_store_memory_new, one node) and on Redis
+ * (libhub/redis, hub-store-redis.h, a cluster).
+ *
+ * Operations are asynchronous: each takes its arguments as a struct (fields
+ * may be added; unset ones are zero) and calls @done exactly once with a
+ * HubStoreResult, maybe before it returns (the memory store always does; the
+ * Redis store when Redis is unreachable), and with HUB_STORE_UNAVAILABLE when
+ * the store is freed first. A store runs the operations it is given in the
+ * order it is given them, and answers them in that order. @done may be NULL
+ * when nobody waits for the answer.
+ *
+ * Deliveries and status changes come back through HubStoreEvents, which the
+ * node (the dispatcher) gives the store when it adopts it (the vtable's
+ * attach, from hub_dispatcher_use_store()): the store never reaches into the
+ * node (centrifuge's Broker and BrokerEventHandler).
+ *
+ * The store grows by operations and fields, not by reshaping: a new rule's
+ * state check is a new field of an operation's arguments or a new
+ * HubStoreError, a new request of the server API a new operation, a new
+ * cluster-wide effect on connections a new event. */
+#pragma once
+
+#include "hub-api.h"
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "hub-clock.h"
+#include "hub-codec.h"
+#include "hub-config.h"
+#include "hub-frame.h"
+
+G_BEGIN_DECLS
+
+typedef struct _HubStore HubStore;
+
+/* What went wrong in the state, for the handlers to turn into the protocol's
+ * error code and text (one text per error, hub-dispatcher-reply.c). */
+typedef enum {
+  HUB_STORE_OK = 0,
+  HUB_STORE_ROOM_NOT_FOUND,
+  HUB_STORE_ROOM_EXISTS,
+  HUB_STORE_NOT_MEMBER,
+  HUB_STORE_TOO_MANY_ROOMS,
+  HUB_STORE_USER_OFFLINE,
+  /* The letters an operation's `need` names are not in the user's grant in
+   * that room (§12; no membership, no grant). Checked before every other state. */
+  HUB_STORE_FORBIDDEN,
+  /* The shared state could not be reached (Redis down, or no answer): the
+   * operation may or may not have happened. */
+  HUB_STORE_UNAVAILABLE,
+  HUB_STORE_N_ERRORS
+} HubStoreError;
+
+/* --- Results (transfer none: valid during the @done call only) ------------------- */
+
+typedef struct {
+  const char *room;
+  const char *name;
+  gint64 created_ts; /* Unix ms */
+  gint64 seq;        /* the last seq taken, 0 before the first message */
+  guint members;     /* count */
+  guint messages;    /* stored in the history now */
+} HubStoreRoom;
+
+typedef struct {
+  const char *user;
+  /* The status the user set while connected (or within its presence grace),
+   * HUB_STATUS_OFFLINE when invisible or not connected (§7). */
+  HubStatus status;
+  guint devices; /* its connections, on every node */
+} HubStoreMember;
+
+typedef struct {
+  const char *room;
+  gboolean complete;         /* FALSE when one with seq > given was evicted */
+  HubFrame *const *messages; /* the stored `message` frames with seq > given, ascending */
+  guint n_messages;
+  gint64 from, to; /* the seqs of the first and last of them (when there are any) */
+} HubStoreResumed;
+
+/* One struct for every operation: each says which fields it fills. */
+typedef struct {
+  HubStoreError error;           /* HUB_STORE_OK, or why nothing else is set */
+  HubStoreRoom room;             /* create (room, name), join (room, name, seq), room_info */
+  gboolean joined;               /* join: FALSE when the user already was a member (no event) */
+  const HubStoreMember *members; /* join (user, status), who (all, sorted by user) */
+  guint n_members;
+  const HubStoreRoom *rooms; /* rooms (sorted by id); hello (ids only, sorted) */
+  guint n_rooms;
+  gint64 seq;               /* publish: the seq taken */
+  guint delivered;          /* direct, multicast: connections reached */
+  const char *const *users; /* multicast: the listed users without a connection;
+                               online: the visible online users, sorted */
+  guint n_users;
+  guint count;               /* online: every visible online user */
+  HubFrame *const *messages; /* history: stored `message` frames, ascending */
+  guint n_messages;
+  gboolean complete;              /* history: FALSE when one with seq > since was evicted */
+  const HubStatus *statuses;      /* subscribe: one per asked user, in order */
+  const HubStoreResumed *resumed; /* resume: one per room resumed, sorted by room */
+  guint n_resumed;
+} HubStoreResult;
+
+typedef void (*HubStoreFunc) (const HubStoreResult *result, gpointer user_data);
+
+/* --- Arguments (transfer none: the store copies what it keeps) --------------------- */
+
+/* Permissions (§12): the handlers know what a connection's token allows; what
+ * a membership's grant allows is the store's. An operation on a room whose
+ * `need` (HubPerm letters: those its request needs that the token does not
+ * give) is not 0 is FORBIDDEN unless @user is a member of the room whose grant
+ * holds every one of them, checked first, atomically with the rest. */
+
+typedef struct {
+  const char *user; /* who creates it */
+  const char *room;
+  const char *name; /* NULL: the room id */
+  gint64 now_ms;
+  guint need; /* HubPerm letters the user's grant in @room must hold */
+} HubStoreCreate;
+
+/* Makes @user a member (creating the room unless the config's auto_create is
+ * off: ROOM_NOT_FOUND; TOO_MANY_ROOMS at max_rooms_per_user). When it joined,
+ * @event goes to every member, the new one included. */
+typedef struct {
+  const char *user;
+  const char *room;
+  const char *name; /* names a room this join creates; NULL: the room id */
+  gint64 now_ms;
+  HubFrame *event; /* `presence` join */
+  guint need;      /* §12: a member's grant must hold these (a join again is a no-op) */
+  /* §12: FALSE when a join that would create the room is FORBIDDEN (it needs
+   * c and j; auto-create off still answers ROOM_NOT_FOUND). */
+  gboolean may_create;
+  /* §12: the membership's grant becomes @grant (HubPerm letters), replacing
+   * the one it had; else a new membership has none and an old one keeps its. */
+  gboolean set_grant;
+  guint grant;
+} HubStoreJoin;
+
+/* ROOM_NOT_FOUND, NOT_MEMBER; else @event to every member (the leaver
+ * included), then the membership ends; the last member's leave deletes the
+ * room with its history. */
+typedef struct {
+  const char *user;
+  const char *room;
+  HubFrame *event; /* `presence` leave */
+} HubStoreLeave;
+
+/* rooms: @user's; room_info and who: @room's (@user: who asks, for @need). */
+typedef struct {
+  const char *user;
+  const char *room;
+  guint need;
+} HubStoreQuery;
+
+/* Takes the room's next seq, stores the `message` frame (encoded here, once,
+ * with that seq) in the history (history_size) and delivers it to every
+ * member. ROOM_NOT_FOUND; NOT_MEMBER when @member_only and @from is not one. */
+typedef struct {
+  const char *room;
+  const char *from;
+  const char *device;
+  gint64 now_ms;
+  JsonNode *payload;
+  gboolean member_only;
+  guint need; /* of @from's grant */
+} HubStorePublish;
+
+/* @frame to every connection of @to and, with @copy_to_sender, of @from,
+ * except the connection @except_conn (nullable). USER_OFFLINE when @to has
+ * no connection. delivered: @to's connections, but @except_conn. */
+typedef struct {
+  const char *from;
+  const char *to;
+  const char *except_conn;
+  gboolean copy_to_sender;
+  HubFrame *frame;
+} HubStoreDirect;
+
+/* @frame to every connection of each listed user (once per user). */
+typedef struct {
+  const char *const *users;
+  guint n_users;
+  HubFrame *frame;
+} HubStoreMulticast;
+
+/* typing: ROOM_NOT_FOUND, NOT_MEMBER; else @frame to the members but @user.
+ * broadcast: @frame to every connection past hello, on every node. */
+typedef struct {
+  const char *user;
+  const char *room;
+  HubFrame *frame;
+  guint need; /* typing */
+} HubStoreSend;
+
+/* ROOM_NOT_FOUND; NOT_MEMBER when @user (nullable: anyone) is not a member;
+ * else the oldest @limit stored messages with seq > @since. */
+typedef struct {
+  const char *user;
+  const char *room;
+  gint64 since;
+  guint limit;
+  guint need;
+} HubStoreHistory;
+
+/* The user's own status; ignored while it has no connection. */
+typedef struct {
+  const char *user;
+  HubStatus status;
+} HubStoreStatus;
+
+/* subscribe: the statuses of @users; this node starts receiving the status
+ * changes of @watch (the users no local connection watched before).
+ * unwatch: this node stops receiving those of @watch. */
+typedef struct {
+  const char *const *users;
+  guint n_users;
+  const char *const *watch;
+  guint n_watch;
+} HubStoreWatch;
+
+typedef struct {
+  guint limit;
+} HubStoreOnline;
+
+/* hello: registers the connection @conn_id of @user (§7: the first one makes
+ * the user online); answers the user's rooms. bye: unregisters it (with the
+ * presence grace), and this node stops watching @unwatch. */
+typedef struct {
+  const char *user;
+  const char *conn_id;
+  const char *device;
+  const char *const *unwatch; /* bye */
+  guint n_unwatch;
+} HubStoreSession;
+
+/* For each listed room @user is a member of: the stored messages after the
+ * given seq (§6). A room whose need (§12; @needs NULL: none) the user's grant
+ * does not hold is left out, as if not listed. */
+typedef struct {
+  const char *user;
+  const char *const *rooms; /* sorted */
+  const gint64 *seqs;
+  const guint *needs; /* (nullable) one per room */
+  guint n_rooms;
+} HubStoreResume;
+
+/* --- The node's side ----------------------------------------------------------------- */
+
+/* A frame for this node's connections of some users. Recipients are the
+ * users of @members (a set of user ids: a room's members) or of @users
+ * (NULL-terminated), but @except_user; the connection @except_conn (nullable,
+ * an id) is left out. @room and @seq name a room `message` (seq > 0): a
+ * connection whose resume is still being sent holds it until its replay is
+ * out. */
+typedef struct {
+  HubFrame *frame;
+  GHashTable *members;
+  const char *const *users;
+  const char *except_user;
+  const char *except_conn;
+  const char *room;
+  gint64 seq;
+} HubDelivery;
+
+typedef struct {
+  void (*deliver) (gpointer node, const HubDelivery *delivery);
+  /* Every connection of this node past hello (broadcast). */
+  void (*deliver_all) (gpointer node, HubFrame *frame);
+  /* @user's status as others see it changed to @status: a `status` frame
+   * to this node's connections that watch @user. */
+  void (*status) (gpointer node, const char *user, HubStatus status);
+  /* This node's figures as the JSON object of /api/stats, for a store that
+   * shares them with the other nodes. (transfer full) */
+  char *(*node_stats) (gpointer node);
+} HubStoreEvents;
+
+/* A cluster's figures (/metrics, /api/stats). */
+typedef struct {
+  gboolean up;
+  guint nodes; /* live nodes, as of the last liveness refresh */
+  guint rooms;
+  guint users_online;
+  guint64 resyncs;
+  const char *nodes_json; /* "\"name\":{…},…" (transfer none) */
+} HubStoreFigures;
+
+/* --- The interface --------------------------------------------------------------------- */
+
+typedef struct {
+  void (*free) (HubStore *store);
+  /* Called once, by the node that adopts the store; a store that connects
+   * somewhere starts connecting here. */
+  void (*attach) (HubStore *store, const HubStoreEvents *events, gpointer node);
+
+  void (*create) (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data);
+  void (*join) (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpointer data);
+  void (*leave) (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpointer data);
+  void (*rooms) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
+  void (*room_info) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
+  void (*who) (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data);
+  void (*publish) (HubStore *store, const HubStorePublish *args, HubStoreFunc done, gpointer data);
+  void (*direct) (HubStore *store, const HubStoreDirect *args, HubStoreFunc done, gpointer data);
+  void (*multicast) (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done,
+                     gpointer data);
+  void (*broadcast) (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data);
+  void (*typing) (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data);
+  void (*history) (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, gpointer data);
+  void (*status) (HubStore *store, const HubStoreStatus *args, HubStoreFunc done, gpointer data);
+  void (*subscribe) (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data);
+  void (*unwatch) (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data);
+  void (*online) (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, gpointer data);
+  void (*hello) (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data);
+  void (*resume) (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gpointer data);
+  void (*bye) (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data);
+  /* Answers once every operation given before has been answered and the
+   * deliveries they caused on this node were handed to the events. */
+  void (*sync) (HubStore *store, HubStoreFunc done, gpointer data);
+
+  /* Every quarter heartbeat. NULL: nothing to do. */
+  void (*tick) (HubStore *store);
+  /* FALSE while the shared state cannot be reached (/healthz 503). */
+  gboolean (*is_up) (HubStore *store);
+  /* Rooms that exist (in a cluster, as of the last liveness refresh). */
+  guint (*n_rooms) (HubStore *store);
+  /* NULL (or FALSE) for a store of one node. */
+  gboolean (*get_figures) (HubStore *store, HubStoreFigures *out);
+} HubStoreVTable;
+
+struct _HubStore {
+  const HubStoreVTable *vtable;
+};
+
+/* The store of one node on its own: everything in this process. Takes the
+ * limits it keeps (history_size, max_rooms_per_user, auto_create,
+ * presence_grace_s) from @config. */
+HUB_API
+HubStore *hub_store_memory_new (const HubConfig *config, HubClock *clock);
+HUB_API
+void hub_store_free (HubStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubStore, hub_store_free)
+
+G_END_DECLS

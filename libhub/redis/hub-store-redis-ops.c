@@ -1,0 +1,686 @@
+/* hub-store-redis-ops.c: the Redis store's operations (hub-store.h): each runs
+ * one Lua script (hub-redis-scripts.c), atomically in Redis, and is answered
+ * when Redis answers, with the script's code and data as a HubStoreResult;
+ * deliveries come back through pub/sub (hub-store-redis.c). */
+#include "hub-store-redis-private.h"
+
+#include <string.h>
+
+/* An operation waiting for Redis. */
+typedef struct {
+  HubStoreRedis *s;
+  HubStoreFunc done;
+  gpointer data;
+  char *name;    /* (owned) (nullable) what the answer needs of the request: a room id, a user */
+  char *conn_id; /* (owned) (nullable) */
+  guint n;       /* subscribe: the users asked */
+} Op;
+
+static Op *
+op_new (HubStoreRedis *s, HubStoreFunc done, gpointer data)
+{
+  Op *op = g_new0 (Op, 1);
+
+  op->s = s;
+  op->done = done;
+  op->data = data;
+  return op;
+}
+
+/* Answers @op with @result and frees it. */
+static void
+op_answer (Op *op, const HubStoreResult *result)
+{
+  if (op->done != NULL)
+    op->done (result, op->data);
+  g_free (op->name);
+  g_free (op->conn_id);
+  g_free (op);
+}
+
+/* TRUE when @reply is {"ok", …}; else @op is answered with the error. */
+static gboolean
+op_check (Op *op, redisReply *reply)
+{
+  HubStoreResult r = {.error = hub_store_redis_code (reply)};
+
+  if (r.error == HUB_STORE_OK)
+    return TRUE;
+  op_answer (op, &r);
+  return FALSE;
+}
+
+static void
+op_ok (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+
+  if (op_check (op, reply))
+    op_answer (op, &r);
+}
+
+static void
+run (HubStoreRedis *s, HubScript script, GPtrArray *args, HubRedisReplyFunc func, Op *op)
+{
+  hub_redis_eval (s->redis, script, args, func, op);
+}
+
+#define SELF(store)      ((HubStoreRedis *)(store))
+#define add(args, s)     hub_store_redis_add ((args), (s))
+#define add_int(args, v) hub_store_redis_add_int ((args), (v))
+#define elem(reply, i)   hub_store_redis_elem ((reply), (i))
+#define str(reply, i)    hub_store_redis_str ((reply), (i))
+#define num(reply, i)    hub_store_redis_int ((reply), (i))
+
+static void
+add_frame (GPtrArray *args, HubFrame *frame)
+{
+  add (args, hub_frame_payload (frame, NULL));
+}
+
+static HubStatus
+status_of (const char *word)
+{
+  HubStatus status = HUB_STATUS_OFFLINE;
+
+  hub_status_from_string (word, &status);
+  return status;
+}
+
+/* --- §4 Rooms --------------------------------------------------------------------------------- */
+
+static void
+create_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.room.room = op->name; /* the room id, kept here */
+  r.room.name = str (reply, 1);
+  op_answer (op, &r);
+}
+
+static void
+redis_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (SELF (store), done, data);
+
+  op->name = g_strdup (args->room);
+  add (a, args->room);
+  add (a, args->name != NULL ? args->name : args->room);
+  add_int (a, args->now_ms);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
+  run (SELF (store), HUB_SCRIPT_CREATE, a, create_done, op);
+}
+
+/* {"ok", name, seq, joined, user, status, …} */
+static void
+join_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autofree HubStoreMember *members = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.room.room = op->name;
+  r.room.name = str (reply, 1);
+  r.room.seq = num (reply, 2);
+  r.joined = num (reply, 3) != 0;
+  members = g_new0 (HubStoreMember, reply->elements / 2 + 1);
+  for (gsize i = 4; i + 1 < reply->elements; i += 2) {
+    members[r.n_members].user = str (reply, i);
+    members[r.n_members].status = status_of (str (reply, i + 1));
+    r.n_members++;
+  }
+  r.members = members;
+  op_answer (op, &r);
+}
+
+static void
+redis_join (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (s, done, data);
+
+  op->name = g_strdup (args->room);
+  add (a, args->user);
+  add (a, args->room);
+  add (a, args->name != NULL ? args->name : args->room);
+  add_int (a, args->now_ms);
+  add (a, s->auto_create ? "1" : "0");
+  add_int (a, s->max_rooms_per_user);
+  add_frame (a, args->event);
+  add_int (a, args->need);
+  add (a, args->may_create ? "1" : "0");
+  add (a, args->set_grant ? "1" : "0");
+  add_int (a, args->grant);
+  run (s, HUB_SCRIPT_JOIN, a, join_done, op);
+}
+
+static void
+redis_leave (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  add (a, args->room);
+  add_frame (a, args->event);
+  run (SELF (store), HUB_SCRIPT_LEAVE, a, op_ok, op_new (SELF (store), done, data));
+}
+
+/* {"ok", room, name, members, seq, …} */
+static void
+rooms_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autofree HubStoreRoom *rooms = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  rooms = g_new0 (HubStoreRoom, reply->elements / 4 + 1);
+  for (gsize i = 1; i + 3 < reply->elements; i += 4) {
+    HubStoreRoom *room = &rooms[r.n_rooms++];
+
+    room->room = str (reply, i);
+    room->name = str (reply, i + 1);
+    room->members = (guint)num (reply, i + 2);
+    room->seq = num (reply, i + 3);
+  }
+  r.rooms = rooms;
+  op_answer (op, &r);
+}
+
+static void
+redis_rooms (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  run (SELF (store), HUB_SCRIPT_ROOMS, a, rooms_done, op_new (SELF (store), done, data));
+}
+
+/* {"ok", name, created, members, messages, seq} */
+static void
+room_info_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.room.room = op->name;
+  r.room.name = str (reply, 1);
+  r.room.created_ts = num (reply, 2);
+  r.room.members = (guint)num (reply, 3);
+  r.room.messages = (guint)num (reply, 4);
+  r.room.seq = num (reply, 5);
+  op_answer (op, &r);
+}
+
+static void
+redis_room_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (SELF (store), done, data);
+
+  op->name = g_strdup (args->room);
+  add (a, args->room);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
+  run (SELF (store), HUB_SCRIPT_INFO, a, room_info_done, op);
+}
+
+/* {"ok", user, status, devices, …} */
+static void
+who_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autofree HubStoreMember *members = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  members = g_new0 (HubStoreMember, reply->elements / 3 + 1);
+  for (gsize i = 1; i + 2 < reply->elements; i += 3) {
+    HubStoreMember *m = &members[r.n_members++];
+
+    m->user = str (reply, i);
+    m->status = status_of (str (reply, i + 1));
+    m->devices = (guint)num (reply, i + 2);
+  }
+  r.members = members;
+  op_answer (op, &r);
+}
+
+static void
+redis_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->room);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
+  run (SELF (store), HUB_SCRIPT_WHO, a, who_done, op_new (SELF (store), done, data));
+}
+
+/* --- §5 Messages ------------------------------------------------------------------------------ */
+
+/* The message frame with seq 0, split around that 0: the script puts the seq
+ * it takes between the halves, so the frame is encoded once, here. */
+static void
+add_message_halves (GPtrArray *args, HubFrame *frame)
+{
+  const char *text = hub_frame_payload (frame, NULL);
+  /* The first "seq" member: only "type" and "room" (a name, no quotes) precede it. */
+  const char *at = strstr (text, "\"seq\":0");
+
+  g_assert (at != NULL);
+  at += strlen ("\"seq\":");
+  g_ptr_array_add (args, g_strndup (text, (gsize)(at - text)));
+  add (args, at + 1);
+}
+
+static void
+publish_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.seq = num (reply, 1);
+  op_answer (op, &r);
+}
+
+static void
+redis_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  g_autoptr (HubFrame) frame =
+      hub_encode_message (args->room, 0, args->from, args->device, args->now_ms, args->payload);
+
+  add (a, args->from);
+  add (a, args->room);
+  add_message_halves (a, frame);
+  add_int (a, s->history_size);
+  add (a, args->member_only ? "1" : "0");
+  add_int (a, args->need);
+  run (s, HUB_SCRIPT_PUBLISH, a, publish_done, op_new (s, done, data));
+}
+
+/* {"ok", delivered[, offline users]} */
+static void
+delivered_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  redisReply *offline;
+  g_autoptr (GPtrArray) users = g_ptr_array_new ();
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  r.delivered = (guint)num (reply, 1);
+  offline = elem (reply, 2);
+  for (gsize i = 0; offline != NULL && offline->type == REDIS_REPLY_ARRAY && i < offline->elements;
+       i++)
+    g_ptr_array_add (users, (gpointer)str (offline, i));
+  r.users = (const char *const *)users->pdata;
+  r.n_users = users->len;
+  op_answer (op, &r);
+}
+
+static void
+redis_direct (HubStore *store, const HubStoreDirect *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->from);
+  add (a, args->to);
+  add (a, args->except_conn != NULL ? args->except_conn : "-");
+  add (a, args->copy_to_sender ? "1" : "0");
+  add_frame (a, args->frame);
+  run (SELF (store), HUB_SCRIPT_DIRECT, a, delivered_done, op_new (SELF (store), done, data));
+}
+
+static void
+redis_multicast (HubStore *store, const HubStoreMulticast *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add_frame (a, args->frame);
+  for (guint i = 0; i < args->n_users; i++)
+    add (a, args->users[i]);
+  run (SELF (store), HUB_SCRIPT_MULTICAST, a, delivered_done, op_new (SELF (store), done, data));
+}
+
+static void
+published (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+
+  if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+    r.error = HUB_STORE_UNAVAILABLE;
+  op_answer (op, &r);
+}
+
+static void
+redis_broadcast (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  const char *argv[] = {"PUBLISH", hub_redis_all_channel (s->redis),
+                        hub_frame_payload (args->frame, NULL)};
+
+  hub_redis_command (s->redis, argv, G_N_ELEMENTS (argv), published, op_new (s, done, data));
+}
+
+static void
+redis_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  add (a, args->room);
+  add_frame (a, args->frame);
+  add_int (a, args->need);
+  run (SELF (store), HUB_SCRIPT_TYPING, a, op_ok, op_new (SELF (store), done, data));
+}
+
+/* --- §6 History ------------------------------------------------------------------------------- */
+
+/* Stored frames from @first on in @reply, as frames. (transfer full) */
+static GPtrArray *
+frames_of (redisReply *reply, gsize first)
+{
+  GPtrArray *frames = g_ptr_array_new_with_free_func ((GDestroyNotify)hub_frame_unref);
+
+  for (gsize i = first; reply != NULL && i < reply->elements; i++) {
+    redisReply *e = reply->element[i];
+
+    if (e->type == REDIS_REPLY_STRING)
+      g_ptr_array_add (frames, hub_frame_new (e->str, e->len, HUB_FRAME_FLAG_NONE));
+  }
+  return frames;
+}
+
+/* {"ok", complete, frame, …} */
+static void
+history_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autoptr (GPtrArray) frames = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  frames = frames_of (reply, 2);
+  r.complete = num (reply, 1) != 0;
+  r.messages = (HubFrame *const *)frames->pdata;
+  r.n_messages = frames->len;
+  op_answer (op, &r);
+}
+
+static void
+redis_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user != NULL ? args->user : "");
+  add (a, args->room);
+  add_int (a, args->since);
+  add_int (a, args->limit);
+  add_int (a, args->need);
+  run (SELF (store), HUB_SCRIPT_HISTORY, a, history_done, op_new (SELF (store), done, data));
+}
+
+/* {"ok", {{room, from, to, complete, frame, …}, …}} */
+static void
+resume_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  redisReply *entries;
+  g_autoptr (GArray) resumed = g_array_new (FALSE, TRUE, sizeof (HubStoreResumed));
+  g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  entries = elem (reply, 1);
+  for (gsize i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
+       i++) {
+    redisReply *entry = entries->element[i];
+    GPtrArray *frames = frames_of (entry, 4);
+    HubStoreResumed e = {
+        .room = str (entry, 0),
+        .from = num (entry, 1),
+        .to = num (entry, 2),
+        .complete = num (entry, 3) != 0,
+        .messages = (HubFrame *const *)frames->pdata,
+        .n_messages = frames->len,
+    };
+
+    g_ptr_array_add (keep, frames);
+    g_array_append_val (resumed, e);
+  }
+  r.resumed = (const HubStoreResumed *)(gpointer)resumed->data;
+  r.n_resumed = resumed->len;
+  op_answer (op, &r);
+}
+
+static void
+redis_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  for (guint i = 0; i < args->n_rooms; i++) {
+    add (a, args->rooms[i]);
+    add_int (a, args->seqs[i]);
+    add_int (a, args->needs != NULL ? args->needs[i] : 0);
+  }
+  run (SELF (store), HUB_SCRIPT_RESUME, a, resume_done, op_new (SELF (store), done, data));
+}
+
+/* --- §7 Presence ------------------------------------------------------------------------------ */
+
+static void
+redis_status (HubStore *store, const HubStoreStatus *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add (a, args->user);
+  add (a, hub_status_to_string (args->status));
+  run (SELF (store), HUB_SCRIPT_STATUS, a, op_ok, op_new (SELF (store), done, data));
+}
+
+/* {"ok", status, …} one per asked user */
+static void
+subscribe_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  g_autofree HubStatus *statuses = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  statuses = g_new0 (HubStatus, op->n + 1);
+  for (guint i = 0; i < op->n; i++)
+    statuses[i] = status_of (str (reply, i + 1));
+  r.statuses = statuses;
+  op_answer (op, &r);
+}
+
+static void
+redis_subscribe (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (s, done, data);
+
+  op->n = args->n_users;
+  add_int (a, args->n_watch);
+  for (guint i = 0; i < args->n_watch; i++) {
+    add (a, args->watch[i]);
+    g_hash_table_add (s->watched, g_strdup (args->watch[i]));
+  }
+  for (guint i = 0; i < args->n_users; i++)
+    add (a, args->users[i]);
+  run (s, HUB_SCRIPT_SUBSCRIBE, a, subscribe_done, op);
+}
+
+static void
+redis_unwatch (HubStore *store, const HubStoreWatch *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  for (guint i = 0; i < args->n_watch; i++) {
+    add (a, args->watch[i]);
+    g_hash_table_remove (s->watched, args->watch[i]);
+  }
+  run (s, HUB_SCRIPT_UNWATCH, a, op_ok, op_new (s, done, data));
+}
+
+/* {"ok", count, {user, …}} */
+static void
+online_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  redisReply *list;
+  g_autoptr (GPtrArray) users = g_ptr_array_new ();
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  list = elem (reply, 2);
+  for (gsize i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++)
+    g_ptr_array_add (users, (gpointer)str (list, i));
+  r.count = (guint)num (reply, 1);
+  r.users = (const char *const *)users->pdata;
+  r.n_users = users->len;
+  op_answer (op, &r);
+}
+
+static void
+redis_online (HubStore *store, const HubStoreOnline *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+
+  add_int (a, args->limit);
+  run (SELF (store), HUB_SCRIPT_ONLINE, a, online_done, op_new (SELF (store), done, data));
+}
+
+/* --- Connections ------------------------------------------------------------------------------ */
+
+/* {"ok", {room, …}} */
+static void
+hello_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  redisReply *list;
+  g_autofree HubStoreRoom *rooms = NULL;
+  HubStoreResult r = {0};
+
+  if (!op_check (op, reply))
+    return;
+  /* Registered: this node registers it again after a resync. */
+  g_hash_table_replace (op->s->conns, g_strdup (op->conn_id), g_strdup (op->name));
+  list = elem (reply, 1);
+  rooms = g_new0 (HubStoreRoom, (list != NULL ? list->elements : 0) + 1);
+  for (gsize i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++)
+    rooms[r.n_rooms++].room = str (list, i);
+  r.rooms = rooms;
+  op_answer (op, &r);
+}
+
+static void
+redis_hello (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data)
+{
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (SELF (store), done, data);
+
+  op->name = g_strdup (args->user);
+  op->conn_id = g_strdup (args->conn_id);
+  add (a, args->user);
+  add (a, args->conn_id);
+  run (SELF (store), HUB_SCRIPT_HELLO, a, hello_done, op);
+}
+
+/* {"ok", grace deadline or 0} */
+static void
+bye_done (redisReply *reply, gpointer data)
+{
+  Op *op = data;
+  HubStoreResult r = {0};
+  gint64 deadline;
+
+  /* Answered after its hello (in order): a hello still under way when the
+   * connection closed registered it just before. */
+  g_hash_table_remove (op->s->conns, op->conn_id);
+  if (!op_check (op, reply))
+    return;
+  deadline = num (reply, 1);
+  /* s->redis is NULL while the store is freed (its pending calls fail). */
+  if (deadline > 0 && op->s->redis != NULL)
+    hub_store_redis_start_grace (op->s, op->name, deadline);
+  op_answer (op, &r);
+}
+
+static void
+redis_bye (HubStore *store, const HubStoreSession *args, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) a = hub_store_redis_args ();
+  Op *op = op_new (s, done, data);
+
+  /* When Redis is down this is lost; the resync after reconnecting drops
+   * the connections this node no longer has. */
+  g_hash_table_remove (s->conns, args->conn_id);
+  op->name = g_strdup (args->user);
+  op->conn_id = g_strdup (args->conn_id);
+  add (a, args->user);
+  add (a, args->conn_id);
+  for (guint i = 0; i < args->n_unwatch; i++) {
+    add (a, args->unwatch[i]);
+    g_hash_table_remove (s->watched, args->unwatch[i]);
+  }
+  run (s, HUB_SCRIPT_BYE, a, bye_done, op);
+}
+
+const HubStoreVTable hub_store_redis_vtable = {
+    .free = hub_store_redis_free,
+    .attach = hub_store_redis_attach,
+    .create = redis_create,
+    .join = redis_join,
+    .leave = redis_leave,
+    .rooms = redis_rooms,
+    .room_info = redis_room_info,
+    .who = redis_who,
+    .publish = redis_publish,
+    .direct = redis_direct,
+    .multicast = redis_multicast,
+    .broadcast = redis_broadcast,
+    .typing = redis_typing,
+    .history = redis_history,
+    .status = redis_status,
+    .subscribe = redis_subscribe,
+    .unwatch = redis_unwatch,
+    .online = redis_online,
+    .hello = redis_hello,
+    .resume = redis_resume,
+    .bye = redis_bye,
+    .sync = hub_store_redis_sync,
+    .tick = hub_store_redis_tick,
+    .is_up = hub_store_redis_is_up,
+    .n_rooms = hub_store_redis_n_rooms,
+    .get_figures = hub_store_redis_get_figures,
+};

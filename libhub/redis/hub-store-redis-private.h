@@ -1,0 +1,69 @@
+/* hub-store-redis-private.h: the Redis store (hub-store-redis.h), shared by its
+ * two files: hub-store-redis.c (the node in the cluster: pub/sub deliveries
+ * handed to the node's events, liveness, resync, presence graces, figures)
+ * and hub-store-redis-ops.c (the operations of hub-store.h, one script each). */
+#pragma once
+
+#include "hub-redis.h"
+#include "hub/hub-store-redis.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  HubStore parent;
+  HubRedis *redis; /* (owned) */
+  HubClock *clock; /* (owned) */
+  char *node;      /* (owned) */
+  guint history_size;
+  guint max_rooms_per_user;
+  gboolean auto_create;
+  guint grace_ms;
+  guint heartbeat_s;
+  const HubStoreEvents *events; /* (unowned) the node's, from attach */
+  gpointer node_data;
+  /* What this node registered in Redis, to register again after a
+   * reconnect (or when the others declared it dead). */
+  GHashTable *conns;   /* (owned) conn id → user (both owned) */
+  GHashTable *watched; /* (owned) set of users (owned) */
+  GHashTable *graces;  /* (owned) user → Grace* (owned): offline pending on this node's timer */
+  GHashTable *syncs;   /* (owned) id → Sync* (owned): waiting for their message */
+  guint next_sync;
+  /* What the last liveness refresh read from Redis. */
+  guint cluster_rooms;
+  guint cluster_online;
+  guint cluster_nodes;
+  char *nodes_json; /* (owned) "\"name\":{…},…" */
+  guint64 resyncs;
+  gint64 rooms_read_us; /* when cluster_rooms was last asked for */
+  gboolean rooms_reading;
+} HubStoreRedis;
+
+/* --- Reading the scripts' replies ({"ok", …} or {"<store error>"}) -------------------- */
+
+/* HUB_STORE_OK for {"ok", …}; UNAVAILABLE when Redis did not answer. */
+HubStoreError hub_store_redis_code (redisReply *reply);
+/* The @i-th element (NULL), as a string ("") or an integer (0). */
+redisReply *hub_store_redis_elem (redisReply *reply, gsize i);
+const char *hub_store_redis_str (redisReply *reply, gsize i);
+gint64 hub_store_redis_int (redisReply *reply, gsize i);
+
+/* Script arguments: a GPtrArray of owned strings. */
+GPtrArray *hub_store_redis_args (void);
+void hub_store_redis_add (GPtrArray *args, const char *s);
+void hub_store_redis_add_int (GPtrArray *args, gint64 v);
+
+/* The vtable (hub-store-redis-ops.c, with the parts of hub-store-redis.c below). */
+extern const HubStoreVTable hub_store_redis_vtable;
+
+/* hub-store-redis.c's parts of the vtable. */
+void hub_store_redis_free (HubStore *store);
+void hub_store_redis_attach (HubStore *store, const HubStoreEvents *events, gpointer node);
+void hub_store_redis_sync (HubStore *store, HubStoreFunc done, gpointer data);
+void hub_store_redis_tick (HubStore *store);
+gboolean hub_store_redis_is_up (HubStore *store);
+guint hub_store_redis_n_rooms (HubStore *store);
+gboolean hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out);
+/* bye's aftermath: the grace this node times (deadline > 0). */
+void hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline);
+
+G_END_DECLS

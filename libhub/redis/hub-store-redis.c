@@ -1,0 +1,534 @@
+/* hub-store-redis.c: the Redis store's node in the cluster (PROTOCOL.md §11):
+ * the deliveries that come back over this node's pub/sub channel as ready
+ * frames, handed to the node's events as they are; liveness and reaping of
+ * dead nodes; re-registering what this node holds after Redis came back;
+ * presence graces; sync; the cluster's figures. The operations themselves
+ * are in hub-store-redis-ops.c. */
+#include "hub-store-redis-private.h"
+
+#include <string.h>
+
+/* A user whose last connection in the cluster closed on this node: once the
+ * presence grace runs out, HUB_SCRIPT_GRACE makes it offline unless it came
+ * back meanwhile (on any node). The liveness tick of every node does the same
+ * for graces whose node died. */
+typedef struct {
+  HubStoreRedis *s; /* (unowned) */
+  char *user;       /* (owned) */
+  gint64 deadline;  /* Redis' deadline: identifies this grace */
+  guint timer;
+} Grace;
+
+/* A sync: done once Redis answered its PUBLISH on the command connection (so
+ * every earlier operation was answered: replies come in order) and its
+ * message came back on the subscriber connection (so every delivery those
+ * operations published to this node came before it). */
+typedef struct {
+  HubStoreFunc done;
+  gpointer data;
+  gboolean published;
+  gboolean received;
+} Sync;
+
+#define SELF(store) ((HubStoreRedis *)(store))
+
+/* --- Replies and arguments -------------------------------------------------------------------- */
+
+HubStoreError
+hub_store_redis_code (redisReply *reply)
+{
+  static const struct {
+    const char *code;
+    HubStoreError error;
+  } codes[] = {
+      {"room_not_found", HUB_STORE_ROOM_NOT_FOUND}, {"room_exists", HUB_STORE_ROOM_EXISTS},
+      {"not_member", HUB_STORE_NOT_MEMBER},         {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
+      {"user_offline", HUB_STORE_USER_OFFLINE},     {"forbidden", HUB_STORE_FORBIDDEN},
+  };
+  const char *first;
+
+  if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+      reply->element[0]->type != REDIS_REPLY_STRING)
+    return HUB_STORE_UNAVAILABLE;
+  first = reply->element[0]->str;
+  if (strcmp (first, "ok") == 0)
+    return HUB_STORE_OK;
+  for (guint i = 0; i < G_N_ELEMENTS (codes); i++)
+    if (strcmp (first, codes[i].code) == 0)
+      return codes[i].error;
+  return HUB_STORE_UNAVAILABLE;
+}
+
+redisReply *
+hub_store_redis_elem (redisReply *reply, gsize i)
+{
+  return reply != NULL && reply->type == REDIS_REPLY_ARRAY && i < reply->elements
+             ? reply->element[i]
+             : NULL;
+}
+
+const char *
+hub_store_redis_str (redisReply *reply, gsize i)
+{
+  redisReply *e = hub_store_redis_elem (reply, i);
+
+  return e != NULL && e->type == REDIS_REPLY_STRING ? e->str : "";
+}
+
+gint64
+hub_store_redis_int (redisReply *reply, gsize i)
+{
+  redisReply *e = hub_store_redis_elem (reply, i);
+
+  if (e == NULL)
+    return 0;
+  if (e->type == REDIS_REPLY_INTEGER)
+    return e->integer;
+  if (e->type == REDIS_REPLY_STRING)
+    return g_ascii_strtoll (e->str, NULL, 10);
+  return 0;
+}
+
+GPtrArray *
+hub_store_redis_args (void)
+{
+  return g_ptr_array_new_with_free_func (g_free);
+}
+
+void
+hub_store_redis_add (GPtrArray *args, const char *s)
+{
+  g_ptr_array_add (args, g_strdup (s));
+}
+
+void
+hub_store_redis_add_int (GPtrArray *args, gint64 v)
+{
+  g_ptr_array_add (args, g_strdup_printf ("%" G_GINT64_FORMAT, v));
+}
+
+/* --- Deliveries from pub/sub ------------------------------------------------------------------ */
+
+static void
+sync_answer (HubStoreRedis *s, gpointer id, HubStoreError error)
+{
+  Sync *sync = g_hash_table_lookup (s->syncs, id);
+  HubStoreResult r = {.error = error};
+
+  if (sync == NULL || (error == HUB_STORE_OK && !(sync->published && sync->received)))
+    return;
+  g_hash_table_steal (s->syncs, id);
+  sync->done (&r, sync->data);
+  g_free (sync);
+}
+
+/* "<kind> <room> <seq> <except conn> <user,user…>\n<body>" (hub-redis-scripts.c);
+ * kinds: m (a room message), e (ephemeral), n (not ephemeral), s (a status
+ * change: body is the status), y (a sync: seq is its id). */
+static void
+on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
+{
+  HubStoreRedis *s = user_data;
+  const char *nl;
+  g_autofree char *header = NULL;
+  g_auto (GStrv) f = NULL;
+  g_auto (GStrv) users = NULL;
+  g_autoptr (HubFrame) frame = NULL;
+  const char *body;
+  gsize body_len;
+  HubDelivery delivery = {0};
+  char kind;
+
+  if (s->events == NULL)
+    return;
+  if (broadcast) {
+    frame = hub_frame_new (data, len, HUB_FRAME_FLAG_NONE);
+    s->events->deliver_all (s->node_data, frame);
+    return;
+  }
+  nl = memchr (data, '\n', len);
+  if (nl == NULL)
+    return;
+  header = g_strndup (data, (gsize)(nl - data));
+  f = g_strsplit (header, " ", 5);
+  if (g_strv_length (f) != 5 || f[0][0] == '\0')
+    return;
+  body = nl + 1;
+  body_len = len - (gsize)(body - data);
+  kind = f[0][0];
+  if (kind == 'y') {
+    gpointer id = GUINT_TO_POINTER ((guint)g_ascii_strtoull (f[2], NULL, 10));
+    Sync *sync = g_hash_table_lookup (s->syncs, id);
+
+    if (sync != NULL) {
+      sync->received = TRUE;
+      sync_answer (s, id, HUB_STORE_OK);
+    }
+    return;
+  }
+  if (kind == 's') {
+    g_autofree char *word = g_strndup (body, body_len);
+    HubStatus status = HUB_STATUS_OFFLINE;
+
+    hub_status_from_string (word, &status);
+    s->events->status (s->node_data, f[4], status);
+    return;
+  }
+  frame =
+      hub_frame_new (body, body_len, kind == 'e' ? HUB_FRAME_FLAG_EPHEMERAL : HUB_FRAME_FLAG_NONE);
+  users = g_strsplit (f[4], ",", -1);
+  delivery.frame = frame;
+  delivery.users = (const char *const *)users;
+  delivery.except_conn = strcmp (f[3], "-") == 0 ? NULL : f[3];
+  if (kind == 'm') {
+    delivery.room = f[1];
+    delivery.seq = g_ascii_strtoll (f[2], NULL, 10);
+  }
+  s->events->deliver (s->node_data, &delivery);
+}
+
+typedef struct {
+  HubStoreRedis *s;
+  guint id;
+} Publishing;
+
+static void
+sync_published (redisReply *reply, gpointer data)
+{
+  Publishing *p = data;
+  HubStoreRedis *s = p->s;
+  gpointer id = GUINT_TO_POINTER (p->id);
+  Sync *sync = g_hash_table_lookup (s->syncs, id);
+
+  g_free (p);
+  if (sync == NULL)
+    return;
+  /* Not published: the message will not come. */
+  if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    sync_answer (s, id, HUB_STORE_UNAVAILABLE);
+    return;
+  }
+  sync->published = TRUE;
+  sync_answer (s, id, HUB_STORE_OK);
+}
+
+void
+hub_store_redis_sync (HubStore *store, HubStoreFunc done, gpointer data)
+{
+  HubStoreRedis *s = SELF (store);
+  Sync *sync = g_new (Sync, 1);
+  Publishing *p = g_new (Publishing, 1);
+  g_autofree char *message = NULL;
+  const char *argv[3];
+
+  if (++s->next_sync == 0) /* wrapped: 0 is no key */
+    ++s->next_sync;
+  sync->done = done;
+  sync->data = data;
+  sync->published = sync->received = FALSE;
+  g_hash_table_insert (s->syncs, GUINT_TO_POINTER (s->next_sync), sync);
+  /* Published after everything this node asked before (one command
+   * connection, in order), so it comes back after their deliveries. */
+  message = g_strdup_printf ("y - %u - -\n", s->next_sync);
+  argv[0] = "PUBLISH";
+  argv[1] = hub_redis_node_channel (s->redis);
+  argv[2] = message;
+  p->s = s;
+  p->id = s->next_sync;
+  hub_redis_command (s->redis, argv, G_N_ELEMENTS (argv), sync_published, p);
+}
+
+static gint
+compare_ids (gconstpointer a, gconstpointer b)
+{
+  guint x = GPOINTER_TO_UINT (a), y = GPOINTER_TO_UINT (b);
+
+  return x < y ? -1 : x > y;
+}
+
+/* Answers every waiting sync with @error, oldest first (the subscriber
+ * connection went: their messages may never come). */
+static void
+syncs_fail (HubStoreRedis *s, HubStoreError error)
+{
+  g_autoptr (GList) ids = g_hash_table_get_keys (s->syncs);
+
+  ids = g_list_sort (ids, compare_ids);
+  for (GList *l = ids; l != NULL; l = l->next)
+    sync_answer (s, l->data, error);
+}
+
+/* --- Graces ----------------------------------------------------------------------------------- */
+
+static void
+grace_free (gpointer p)
+{
+  Grace *g = p;
+
+  if (g->timer != 0)
+    hub_clock_cancel (g->s->clock, g->timer);
+  g_free (g->user);
+  g_free (g);
+}
+
+static void
+ignore_reply (redisReply *reply, gpointer data)
+{
+}
+
+static void
+on_grace_over (gpointer data)
+{
+  Grace *g = data;
+  HubStoreRedis *s = g->s;
+  g_autoptr (GPtrArray) args = hub_store_redis_args ();
+
+  g->timer = 0;
+  hub_store_redis_add (args, g->user);
+  hub_store_redis_add_int (args, g->deadline);
+  /* When Redis is down this is lost; a liveness tick expires the grace later. */
+  hub_redis_eval (s->redis, HUB_SCRIPT_GRACE, args, ignore_reply, NULL);
+  g_hash_table_remove (s->graces, g->user);
+}
+
+void
+hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline)
+{
+  Grace *g = g_new0 (Grace, 1);
+
+  g->s = s;
+  g->user = g_strdup (user);
+  g->deadline = deadline;
+  g->timer = hub_clock_add_timeout (s->clock, s->grace_ms, on_grace_over, g);
+  g_hash_table_replace (s->graces, g->user, g);
+}
+
+/* --- Liveness, resync, figures ---------------------------------------------------------------- */
+
+static guint
+ttl_ms (HubStoreRedis *s)
+{
+  /* Refreshed every heartbeat/4; a dead node is noticed by the next refresh
+   * of another node after this: within 3 × heartbeat in all (§11). */
+  return MAX (s->heartbeat_s, 1u) * 2000;
+}
+
+static char *
+node_stats (HubStoreRedis *s)
+{
+  return s->events != NULL ? s->events->node_stats (s->node_data) : g_strdup ("{}");
+}
+
+static void
+resync_done (redisReply *reply, gpointer data)
+{
+  HubStoreRedis *s = data;
+
+  if (hub_store_redis_code (reply) != HUB_STORE_OK || s->redis == NULL)
+    return;
+  s->resyncs++;
+  /* The figures of the other nodes at once, not a tick later. */
+  hub_store_redis_tick (&s->parent);
+}
+
+/* Makes Redis hold exactly this node's connections and watches (after a
+ * reconnect, or when the others declared this node dead). */
+static void
+resync (HubStoreRedis *s)
+{
+  g_autoptr (GPtrArray) args = hub_store_redis_args ();
+  g_autofree char *stats = node_stats (s);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  hub_store_redis_add_int (args, ttl_ms (s));
+  hub_store_redis_add (args, stats);
+  hub_store_redis_add_int (args, g_hash_table_size (s->conns));
+  g_hash_table_iter_init (&iter, s->conns);
+  while (g_hash_table_iter_next (&iter, &key, &value)) {
+    hub_store_redis_add (args, key);
+    hub_store_redis_add (args, value);
+  }
+  g_hash_table_iter_init (&iter, s->watched);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    hub_store_redis_add (args, key);
+  hub_redis_eval (s->redis, HUB_SCRIPT_RESYNC, args, resync_done, s);
+}
+
+static void
+on_up (gpointer user_data)
+{
+  resync (user_data);
+}
+
+static void
+on_down (gpointer user_data)
+{
+  /* Their messages may never come. */
+  syncs_fail (user_data, HUB_STORE_UNAVAILABLE);
+}
+
+static void
+tick_done (redisReply *reply, gpointer data)
+{
+  HubStoreRedis *s = data;
+  redisReply *stats;
+  GString *json;
+
+  if (hub_store_redis_code (reply) != HUB_STORE_OK || s->redis == NULL)
+    return;
+  if (hub_store_redis_int (reply, 1) == 0) {
+    /* Declared dead (or Redis lost its data): register again. */
+    resync (s);
+  }
+  s->cluster_rooms = (guint)hub_store_redis_int (reply, 2);
+  s->cluster_online = (guint)hub_store_redis_int (reply, 3);
+  stats = hub_store_redis_elem (reply, 4);
+  json = g_string_new (NULL);
+  s->cluster_nodes = 0;
+  for (gsize i = 0; stats != NULL && stats->type == REDIS_REPLY_ARRAY && i + 1 < stats->elements;
+       i += 2) {
+    g_string_append_printf (json, "%s\"%s\":%s", json->len > 0 ? "," : "",
+                            hub_store_redis_str (stats, i), hub_store_redis_str (stats, i + 1));
+    s->cluster_nodes++;
+  }
+  g_free (s->nodes_json);
+  s->nodes_json = g_string_free (json, FALSE);
+}
+
+void
+hub_store_redis_tick (HubStore *store)
+{
+  HubStoreRedis *s = SELF (store);
+  g_autoptr (GPtrArray) args = hub_store_redis_args ();
+  g_autofree char *stats = NULL;
+
+  if (!hub_redis_is_up (s->redis))
+    return;
+  stats = node_stats (s);
+  hub_store_redis_add_int (args, ttl_ms (s));
+  hub_store_redis_add (args, stats);
+  hub_redis_eval (s->redis, HUB_SCRIPT_TICK, args, tick_done, s);
+}
+
+gboolean
+hub_store_redis_is_up (HubStore *store)
+{
+  return hub_redis_is_up (SELF (store)->redis);
+}
+
+static void
+rooms_read (redisReply *reply, gpointer data)
+{
+  HubStoreRedis *s = data;
+
+  if (s->redis == NULL)
+    return;
+  s->rooms_reading = FALSE;
+  if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+    s->cluster_rooms = (guint)reply->integer;
+}
+
+guint
+hub_store_redis_n_rooms (HubStore *store)
+{
+  HubStoreRedis *s = SELF (store);
+
+  /* The last count read; each read asks again (one at a time), so figures
+   * read twice are fresh and a scrape costs one SCARD, not more. */
+  if (!s->rooms_reading && hub_redis_is_up (s->redis)) {
+    g_autofree char *key = g_strdup_printf ("%srooms", hub_redis_prefix (s->redis));
+    const char *argv[] = {"SCARD", key};
+
+    s->rooms_reading = TRUE;
+    hub_redis_command (s->redis, argv, G_N_ELEMENTS (argv), rooms_read, s);
+  }
+  return s->cluster_rooms;
+}
+
+gboolean
+hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out)
+{
+  HubStoreRedis *s = SELF (store);
+
+  out->up = hub_redis_is_up (s->redis);
+  out->nodes = s->cluster_nodes;
+  out->rooms = s->cluster_rooms;
+  out->users_online = s->cluster_online;
+  out->resyncs = s->resyncs;
+  out->nodes_json = s->nodes_json;
+  return TRUE;
+}
+
+/* --- Life cycle ------------------------------------------------------------------------------- */
+
+void
+hub_store_redis_attach (HubStore *store, const HubStoreEvents *events, gpointer node)
+{
+  HubStoreRedis *s = SELF (store);
+
+  s->events = events;
+  s->node_data = node;
+  hub_redis_start (s->redis);
+}
+
+void
+hub_store_redis_free (HubStore *store)
+{
+  HubStoreRedis *s = SELF (store);
+
+  if (s->redis != NULL && hub_redis_is_up (s->redis)) {
+    /* Shutting down: unregister at once (blocking, bounded), so the other
+     * nodes send the offline events now. */
+    redisReply *reply = hub_redis_eval_sync (s->redis, HUB_SCRIPT_DOWN, NULL);
+
+    if (reply != NULL)
+      freeReplyObject (reply);
+  }
+  g_hash_table_remove_all (s->graces);
+  syncs_fail (s, HUB_STORE_UNAVAILABLE);
+  /* Answers every pending operation (UNAVAILABLE) before it returns. */
+  g_clear_pointer (&s->redis, hub_redis_free);
+  syncs_fail (s, HUB_STORE_UNAVAILABLE);
+  g_hash_table_unref (s->graces);
+  g_hash_table_unref (s->syncs);
+  g_hash_table_unref (s->conns);
+  g_hash_table_unref (s->watched);
+  hub_clock_unref (s->clock);
+  g_free (s->node);
+  g_free (s->nodes_json);
+  g_free (s);
+}
+
+HubStore *
+hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, const char *prefix,
+                     GError **error)
+{
+  static const HubRedisEvents events = {on_message, on_up, on_down};
+  HubStoreRedis *s;
+  HubRedis *redis;
+
+  g_return_val_if_fail (config != NULL && clock != NULL && url != NULL, NULL);
+  s = g_new0 (HubStoreRedis, 1);
+  redis = hub_redis_new (url, prefix != NULL ? prefix : "hub:", config->node,
+                         config->presence_grace_s * 1000, &events, s, error);
+  if (redis == NULL) {
+    g_free (s);
+    return NULL;
+  }
+  s->parent.vtable = &hub_store_redis_vtable;
+  s->redis = redis;
+  s->clock = hub_clock_ref (clock);
+  s->node = g_strdup (config->node);
+  s->history_size = config->history_size;
+  s->max_rooms_per_user = config->max_rooms_per_user;
+  s->auto_create = config->auto_create;
+  s->grace_ms = config->presence_grace_s * 1000;
+  s->heartbeat_s = config->heartbeat_s;
+  s->conns = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->watched = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  s->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
+  s->syncs = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->nodes_json = g_strdup ("");
+  return &s->parent;
+}
