@@ -5,7 +5,10 @@
  * report's verdict and renderings. */
 #include "hub-lg-merge.h"
 
+#include "hub-lg-hgrm.h"
+#include "hub-lg-html.h"
 #include "hub-lg-metrics.h"
+#include "hub-lg-output.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -464,37 +467,70 @@ out:
   return ok ? g_steal_pointer (&report) : NULL;
 }
 
+/* Writes @text to @output (nullable) and puts it in place; FALSE (said) when that failed. */
+static gboolean
+write_output (HubLgOutput *output, const char *text)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (output == NULL)
+    return TRUE;
+  fputs (text, hub_lg_output_file (output));
+  if (!hub_lg_output_commit (output, &error)) {
+    fprintf (stderr, "hub-loadgen merge: %s\n", error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 int
 hub_lg_merge_main (int argc, char **argv)
 {
-  g_autofree char *json_path = NULL;
+  g_autofree char *json_path = NULL, *hgrm_path = NULL, *html_path = NULL;
   g_auto (GStrv) paths = NULL;
   GOptionEntry entries[] = {
       {"json", 0, 0, G_OPTION_ARG_FILENAME, &json_path,
        "Write the merged report as JSON to FILE (- for stdout)", "FILE"},
-      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL, "REPORT…"},
+      {"hgrm", 0, 0, G_OPTION_ARG_FILENAME, &hgrm_path,
+       "Write the merged delivery latency in HdrHistogram's .hgrm layout to FILE", "FILE"},
+      {"html", 0, 0, G_OPTION_ARG_FILENAME, &html_path, "Write the merged HTML report to FILE",
+       "FILE"},
+      {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &paths, NULL, NULL},
       {NULL, 0, 0, 0, NULL, NULL, NULL},
   };
   g_autoptr (GOptionContext) context =
       g_option_context_new ("REPORT… — join the --json reports of the shards of one run");
   g_autoptr (GError) error = NULL;
   g_autoptr (HubLgReport) report = NULL;
+  g_autoptr (HubLgOutput) json = NULL;
+  g_autoptr (HubLgOutput) hgrm = NULL;
+  g_autoptr (HubLgOutput) html = NULL;
   g_autofree char *text = NULL;
   HubLgConfig config;
-  gboolean to_stdout;
+  gboolean to_stderr;
   int status;
 
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_summary (
       context, "Every shard ran `hub-loadgen --shard I/N … --json FILE` with the same settings, "
                "--seed and --prefix; merge reads their N reports and prints one report for the "
-               "whole population (the same table, JSON and exit status as a run).");
+               "whole population (the same table, outputs and exit status as a run).");
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     fprintf (stderr, "hub-loadgen merge: %s (see --help)\n", error->message);
     return 2;
   }
   if (paths == NULL || paths[0] == NULL) {
     fprintf (stderr, "hub-loadgen merge: give the shards' JSON reports (see --help)\n");
+    return 2;
+  }
+  /* The outputs are opened first: one that cannot be written is said at once. */
+  if ((json_path != NULL &&
+       (json = hub_lg_output_open ("--json", json_path, FALSE, &error)) == NULL) ||
+      (hgrm_path != NULL &&
+       (hgrm = hub_lg_output_open ("--hgrm", hgrm_path, FALSE, &error)) == NULL) ||
+      (html_path != NULL &&
+       (html = hub_lg_output_open ("--html", html_path, FALSE, &error)) == NULL)) {
+    fprintf (stderr, "hub-loadgen merge: %s\n", error->message);
     return 2;
   }
   hub_lg_config_init (&config);
@@ -504,26 +540,36 @@ hub_lg_merge_main (int argc, char **argv)
     hub_lg_config_clear (&config);
     return 2;
   }
-  to_stdout = json_path != NULL && strcmp (json_path, "-") == 0;
+  to_stderr = g_strcmp0 (json_path, "-") == 0 || g_strcmp0 (hgrm_path, "-") == 0 ||
+              g_strcmp0 (html_path, "-") == 0;
   text = hub_lg_report_to_text (report);
-  fputs (text, to_stdout ? stderr : stdout);
-  fflush (to_stdout ? stderr : stdout);
+  fputs (text, to_stderr ? stderr : stdout);
+  fflush (to_stderr ? stderr : stdout);
   status = report->passed ? 0 : 1;
-  if (json_path != NULL) {
+  if (json != NULL) {
     g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
     g_autoptr (JsonGenerator) generator = json_generator_new ();
-    g_autofree char *json = NULL;
+    g_autofree char *body = NULL, *with_newline = NULL;
 
     json_node_take_object (root, hub_lg_report_to_json (report));
     json_generator_set_root (generator, root);
     json_generator_set_pretty (generator, TRUE);
-    json = json_generator_to_data (generator, NULL);
-    if (to_stdout) {
-      puts (json);
-    } else if (!g_file_set_contents (json_path, json, -1, &error)) {
-      fprintf (stderr, "hub-loadgen merge: cannot write %s: %s\n", json_path, error->message);
+    body = json_generator_to_data (generator, NULL);
+    with_newline = g_strconcat (body, "\n", NULL);
+    if (!write_output (json, with_newline))
       status = 1;
-    }
+  }
+  if (hgrm != NULL) {
+    g_autofree char *body = hub_lg_histogram_to_hgrm (report->stats->latency);
+
+    if (!write_output (hgrm, body))
+      status = 1;
+  }
+  if (html != NULL) {
+    g_autofree char *body = hub_lg_report_to_html (report);
+
+    if (!write_output (html, body))
+      status = 1;
   }
   g_clear_pointer (&report, hub_lg_report_free);
   hub_lg_config_clear (&config);
