@@ -78,10 +78,11 @@ struct _HubLgWorker {
   GRand *rand;               /* (owned) */
   HubLgStats *stats;         /* (owned) */
 
-  GPtrArray *users;   /* User* (owned) */
-  GPtrArray *devices; /* Device* (owned), ascending global index */
-  char **room_names;  /* (owned) [n_rooms] */
-  guint k;            /* rooms per user */
+  GPtrArray *users;      /* User* (owned) */
+  GPtrArray *devices;    /* Device* (owned), ascending global index */
+  char **room_names;     /* (owned) [n_rooms] */
+  gsize *room_name_lens; /* (owned) [n_rooms] */
+  guint k;               /* rooms per user */
 
   GArray *sent;      /* HubLgShardSent (owned) (nullable) acknowledged publishes, --shard only */
   gint64 *final;     /* (owned) [n_rooms] the run's final seq per room, or -1 */
@@ -696,12 +697,21 @@ on_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
  * any frame the in-place reader would not take) comes through on_frame as a
  * tree. Both end in the same accounting below. */
 
+static void account_in (HubLgWorker *w, Device *d, HubLgSub *sub, gint64 seq, gint64 sent_ns);
+
 /* A message frame of @room (G_MAXUINT: not a room of ours) with @seq (-1:
  * none), scheduled at @sent_ns (-1: its payload did not say). */
 static void
 account_message (HubLgWorker *w, Device *d, guint room, gint64 seq, gint64 sent_ns)
 {
-  HubLgSub *sub = room != G_MAXUINT ? device_sub (d, room) : NULL;
+  account_in (w, d, room != G_MAXUINT ? device_sub (d, room) : NULL, seq, sent_ns);
+}
+
+/* The same, with the subscription found (NULL: not a room of the device's). */
+static void
+account_in (HubLgWorker *w, Device *d, HubLgSub *sub, gint64 seq, gint64 sent_ns)
+{
+  guint room = sub != NULL ? sub->room : G_MAXUINT;
 
   if (sub == NULL || seq < 0) {
     w->stats->c[HUB_LG_MESSAGES_FOREIGN]++;
@@ -745,6 +755,33 @@ account_direct (HubLgWorker *w, gboolean echo, gint64 sent_ns)
     hub_lg_histogram_record (w->stats->direct, received_ns () - sent_ns);
 }
 
+/* The subscription of @d for the room named @name (@len bytes, from a frame):
+ * with few rooms per user, compared with the device's own room names (cheaper
+ * than reading the index and searching); else by the index in the name. */
+static HubLgSub *
+peeked_sub (HubLgWorker *w, Device *d, const char *name, gsize len)
+{
+  guint room;
+
+  if (w->k <= 4) {
+    for (guint k = 0; k < w->k; k++) {
+      guint r = d->subs[k].room;
+      const char *mine = w->room_names[r];
+      gsize i = 0;
+
+      if (w->room_name_lens[r] != len)
+        continue;
+      while (i < len && mine[i] == name[i])
+        i++;
+      if (i == len)
+        return &d->subs[k];
+    }
+    return NULL;
+  }
+  room = hub_lg_plan_room_index_len (w->plan, name, len);
+  return room != G_MAXUINT ? device_sub (d, room) : NULL;
+}
+
 /* The payload's scheduled time ("t", read by HubClient in the same pass), or -1. */
 static gint64
 peeked_sent_ns (const HubClientPeekedFrame *frame)
@@ -763,8 +800,9 @@ on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_d
     return TRUE;
   switch (frame->type) {
     case HUB_CLIENT_EVENT_MESSAGE:
-      account_message (w, d, hub_lg_plan_room_index_len (w->plan, frame->room, frame->room_len),
-                       frame->seq, peeked_sent_ns (frame));
+      account_in (w, d,
+                  frame->room != NULL ? peeked_sub (w, d, frame->room, frame->room_len) : NULL,
+                  frame->seq, peeked_sent_ns (frame));
       break;
     case HUB_CLIENT_EVENT_DIRECT:
       account_direct (w,
@@ -1083,6 +1121,9 @@ hub_lg_worker_new (guint index, guint n_workers, const HubLgConfig *config, cons
   w->room_names = g_new0 (char *, plan->n_rooms + 1);
   for (guint r = 0; r < plan->n_rooms; r++)
     w->room_names[r] = hub_lg_plan_room_name (plan, r);
+  w->room_name_lens = g_new (gsize, plan->n_rooms);
+  for (guint r = 0; r < plan->n_rooms; r++)
+    w->room_name_lens[r] = strlen (w->room_names[r]);
   if (config->shard_count > 1)
     w->sent = g_array_new (FALSE, FALSE, sizeof (HubLgShardSent));
   w->final = g_new (gint64, plan->n_rooms);
@@ -1104,6 +1145,7 @@ hub_lg_worker_free (HubLgWorker *w)
   g_ptr_array_unref (w->devices);
   g_ptr_array_unref (w->users);
   g_strfreev (w->room_names);
+  g_free (w->room_name_lens);
   g_free (w->heap);
   g_free (w->final);
   g_free (w->known_max);

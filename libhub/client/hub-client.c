@@ -1085,14 +1085,18 @@ track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
 static gboolean
 offer_peeked (HubClient *client, const char *text, gsize len)
 {
-  HubClientPeek peek = {.payload_int_name = client->peek_payload_int,
-                        .payload_int_name_len = client->peek_payload_int_len};
-  HubClientPeekedFrame frame = {.text = text, .len = len};
+  HubClientPeek peek; /* hub_client_peek() fills it all in, but for what it is asked */
+  HubClientPeekedFrame frame;
   gboolean handled, gone;
 
+  peek.payload_int_name = client->peek_payload_int;
+  peek.payload_int_name_len = client->peek_payload_int_len;
   if (!hub_client_peek (text, len, &peek) || peek.has_id || peek.type == NULL ||
       !peeked_type (&peek, &frame.type))
     return FALSE;
+  /* Every member set (this runs per delivery: no zeroing first). */
+  frame.text = text;
+  frame.len = len;
   frame.room = peek.room;
   frame.room_len = peek.room_len;
   frame.from = peek.from;
