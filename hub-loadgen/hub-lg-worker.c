@@ -588,7 +588,13 @@ on_welcome (HubLgWorker *w, Device *d)
     *join = (Join){d, k};
     d->joins_pending++;
     w->stats->c[HUB_LG_INFLIGHT]++;
-    hub_client_join (d->client, w->room_names[d->subs[k].room], on_join_reply, join);
+    {
+      g_autoptr (JsonObject) fields = json_object_new ();
+
+      /* Its seq is all the join reply is asked for: not its member list. */
+      json_object_set_string_member (fields, "room", w->room_names[d->subs[k].room]);
+      hub_client_request_lean (d->client, "join", fields, on_join_reply, join);
+    }
   }
   if (d->joins_pending == 0)
     set_ready (w, d);
@@ -815,6 +821,9 @@ on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_d
       break;
     case HUB_CLIENT_EVENT_STATUS:
       w->stats->c[HUB_LG_STATUS_RECEIVED]++;
+      break;
+    case HUB_CLIENT_EVENT_PRESENCE:
+      w->stats->c[HUB_LG_PRESENCE_RECEIVED]++;
       break;
     default:
       return FALSE;

@@ -511,9 +511,14 @@ peek_member (const char *p, const char *end, const char *name, gsize len, HubCli
   switch (len) {
     case 2:
       if (is_name (name, len, "id", 2)) {
+        const char *after;
+
         if (peek->has_id)
           return NULL;
         peek->has_id = TRUE;
+        if ((after = read_int (p, end, &peek->id)) != NULL && peek->id >= 0)
+          return after;
+        peek->id = -1;
       }
       break;
     case 3:
@@ -565,6 +570,7 @@ peek_reset (HubClientPeek *peek)
   peek->payload_int_name = name;
   peek->payload_int_name_len = name != NULL && name_len == 0 ? strlen (name) : name_len;
   peek->seq = -1;
+  peek->id = -1;
 }
 
 gboolean
@@ -598,4 +604,67 @@ hub_client_peek (const char *text, gsize len, HubClientPeek *peek)
     return p == end;
   }
   return skip_space (p, end) == end;
+}
+
+gboolean
+hub_client_peek_scalars (const char *text, gsize len, JsonObject *into)
+{
+  const char *end = text + len, *p = skip_space (text, end);
+  gboolean more = TRUE;
+
+  if (p == end || *p != '{')
+    return FALSE;
+  p = skip_space (p + 1, end);
+  if (p < end && *p == '}')
+    return skip_space (p + 1, end) == end;
+  while (more) {
+    const char *name, *value;
+    gsize name_len;
+    gboolean escaped;
+    g_autofree char *key = NULL;
+
+    if ((p = read_name (p, end, &name, &name_len, &escaped)) == NULL || escaped)
+      return FALSE;
+    value = p;
+    key = g_strndup (name, name_len);
+    switch (p < end ? *p : '\0') {
+      case '"': {
+        const char *s;
+        gsize s_len;
+        g_autofree char *copy = NULL;
+
+        if ((p = read_plain_string (p, end, &s, &s_len)) == NULL)
+          return FALSE;
+        copy = g_strndup (s, s_len);
+        json_object_set_string_member (into, key, copy);
+        break;
+      }
+      case 't':
+      case 'f':
+      case 'n':
+        if ((p = skip_value (p, end, 1)) == NULL)
+          return FALSE;
+        if (*value == 'n')
+          json_object_set_null_member (into, key);
+        else
+          json_object_set_boolean_member (into, key, *value == 't');
+        break;
+      case '{':
+      case '[':
+        if ((p = skip_value (p, end, 1)) == NULL)
+          return FALSE;
+        break;
+      default: {
+        gint64 v;
+
+        if ((p = read_int (p, end, &v)) == NULL)
+          return FALSE;
+        json_object_set_int_member (into, key, v);
+        break;
+      }
+    }
+    if ((p = next_member (p, end, &more)) == NULL)
+      return FALSE;
+  }
+  return p == end;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -18,6 +19,7 @@ typedef struct {
   gsize payload_len;
   gint64 seq;      /* -1 when absent */
   gboolean has_id; /* an "id" member of any kind: a reply */
+  gint64 id;       /* its value when it is a non-negative integer, else -1 */
   /* The payload's top-level integer member named payload_int_name (set by
    * the caller, NULL: none), when it is there once and is an integer of at
    * most 18 digits. */
@@ -40,5 +42,13 @@ typedef struct {
  * are not checked for valid UTF-8 (the names read are compared with ASCII
  * names by their users; the tree path checks it). */
 gboolean hub_client_peek (const char *text, gsize len, HubClientPeek *peek);
+
+/* Adds to @into the top-level members of the JSON object @text (@len bytes)
+ * that are strings, integers, true, false or null, as JsonParser would read
+ * them; arrays and objects are checked and left out. FALSE (@into then holds
+ * some of them) when @text is not a well-formed object, or a member this
+ * reader would not read exactly: a string or a name with an escape, a number
+ * with a fraction, an exponent or more than 18 digits. */
+gboolean hub_client_peek_scalars (const char *text, gsize len, JsonObject *into);
 
 G_END_DECLS

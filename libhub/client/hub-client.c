@@ -30,6 +30,7 @@ typedef struct {
   gpointer user_data;     /* (unowned) */
   gint64 deadline_us;     /* 0: none */
   GError *deferred_error; /* (owned) (nullable) failed before sending */
+  gboolean lean;          /* hub_client_request_lean: the reply's scalars only */
 } Pending;
 
 struct _HubClient {
@@ -41,6 +42,7 @@ struct _HubClient {
   char *user, *device, *token; /* (owned) (nullable) as asked */
   char *peek_payload_int;      /* (owned) (nullable) */
   gsize peek_payload_int_len;
+  gboolean any_lean; /* a lean request was made: replies are peeked for it */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
   guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
@@ -385,6 +387,25 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                   g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected"));
   }
   return pending->id;
+}
+
+gint64
+hub_client_request_lean (HubClient *client, const char *type, JsonObject *fields,
+                         HubClientReplyFunc callback, gpointer user_data)
+{
+  gint64 id = hub_client_request (client, type, fields, callback, user_data);
+
+  /* Still waiting for its reply (not failed before sending): mark it. */
+  for (GList *l = client->pending.tail; l != NULL; l = l->prev) {
+    Pending *pending = l->data;
+
+    if (pending->id == id) {
+      pending->lean = TRUE;
+      client->any_lean = TRUE;
+      break;
+    }
+  }
+  return id;
 }
 
 gboolean
@@ -1013,6 +1034,18 @@ peeked_type (const HubClientPeek *peek, HubClientEventType *type)
   return TRUE;
 }
 
+/* A presence frame about another user (our own join or leave changes what
+ * this client tracks: those go the usual way). */
+static gboolean
+peeked_presence (HubClient *client, const HubClientPeek *peek)
+{
+  const char *me = client->welcome_user;
+
+  return peek->type_len == 8 && memcmp (peek->type, "presence", 8) == 0 && peek->user != NULL &&
+         me != NULL &&
+         (strlen (me) != peek->user_len || memcmp (me, peek->user, peek->user_len) != 0);
+}
+
 /* The last seq slot of @room (@len bytes, no NUL), or NULL when untracked. */
 static gint64 *
 room_seq_span (HubClient *client, const char *room, gsize len)
@@ -1083,31 +1116,31 @@ track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
 /* Offers @text to the peeked callback; TRUE when it was handled there (or the
  * client was freed meanwhile): nothing more to do with it. */
 static gboolean
-offer_peeked (HubClient *client, const char *text, gsize len)
+offer_peeked (HubClient *client, const HubClientPeek *peek, const char *text, gsize len)
 {
-  HubClientPeek peek; /* hub_client_peek() fills it all in, but for what it is asked */
   HubClientPeekedFrame frame;
   gboolean handled, gone;
 
-  peek.payload_int_name = client->peek_payload_int;
-  peek.payload_int_name_len = client->peek_payload_int_len;
-  if (!hub_client_peek (text, len, &peek) || peek.has_id || peek.type == NULL ||
-      !peeked_type (&peek, &frame.type))
+  if (peek->type == NULL)
+    return FALSE;
+  if (peeked_presence (client, peek))
+    frame.type = HUB_CLIENT_EVENT_PRESENCE;
+  else if (!peeked_type (peek, &frame.type))
     return FALSE;
   /* Every member set (this runs per delivery: no zeroing first). */
   frame.text = text;
   frame.len = len;
-  frame.room = peek.room;
-  frame.room_len = peek.room_len;
-  frame.from = peek.from;
-  frame.from_len = peek.from_len;
-  frame.user = peek.user;
-  frame.user_len = peek.user_len;
-  frame.seq = peek.seq;
-  frame.payload = peek.payload;
-  frame.payload_len = peek.payload_len;
-  frame.has_payload_int = peek.has_payload_int;
-  frame.payload_int = peek.payload_int;
+  frame.room = peek->room;
+  frame.room_len = peek->room_len;
+  frame.from = peek->from;
+  frame.from_len = peek->from_len;
+  frame.user = peek->user;
+  frame.user_len = peek->user_len;
+  frame.seq = peek->seq;
+  frame.payload = peek->payload;
+  frame.payload_len = peek->payload_len;
+  frame.has_payload_int = peek->has_payload_int;
+  frame.payload_int = peek->payload_int;
   enter (client);
   handled = client->callbacks.peeked (client, &frame, client->user_data);
   if (handled && !client->free_pending) {
@@ -1132,6 +1165,9 @@ emit_invalid (HubClient *client, const char *text, gsize len)
   leave (client);
 }
 
+static void handle_frame (HubClient *client, JsonObject *frame, const char *type, const char *text,
+                          gsize len);
+
 static void
 receive_tree (HubClient *client, const char *text, gsize len)
 {
@@ -1140,7 +1176,6 @@ receive_tree (HubClient *client, const char *text, gsize len)
   JsonNode *root = scanned;
   JsonObject *frame;
   const char *type;
-  gint64 id;
 
   /* The fast reader takes the plain frames servers send; JsonParser the rest. */
   if (root == NULL) {
@@ -1154,6 +1189,15 @@ receive_tree (HubClient *client, const char *text, gsize len)
     emit_invalid (client, text, len);
     return;
   }
+  handle_frame (client, frame, type, text, len);
+}
+
+/* A frame read (as a tree, or a lean reply's scalars): the frame callback,
+ * then its request's reply callback or its event. */
+static void
+handle_frame (HubClient *client, JsonObject *frame, const char *type, const char *text, gsize len)
+{
+  gint64 id;
 
   enter (client);
   client->counters.frames_in++;
@@ -1178,13 +1222,50 @@ receive_tree (HubClient *client, const char *text, gsize len)
   leave (client);
 }
 
+/* The reply to a lean request (hub_client_request_lean): its top-level
+ * scalars as the reply, the rest not built. FALSE: not one (or not read). */
+static gboolean
+receive_lean (HubClient *client, const HubClientPeek *peek, const char *text, gsize len)
+{
+  g_autoptr (JsonObject) reply = NULL;
+  const char *type;
+
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if (pending->id != peek->id)
+      continue;
+    if (!pending->lean)
+      return FALSE;
+    reply = json_object_new ();
+    if (!hub_client_peek_scalars (text, len, reply) || (type = json_string (reply, "type")) == NULL)
+      return FALSE;
+    handle_frame (client, reply, type, text, len);
+    return TRUE;
+  }
+  return FALSE;
+}
+
 static void
 sink_received (gpointer owner, const char *text, gsize len)
 {
   HubClient *client = owner;
 
-  if (client->callbacks.peeked != NULL && !client->free_pending && offer_peeked (client, text, len))
-    return;
+  /* Read in place first, for the peeked callback and lean replies. */
+  if ((client->callbacks.peeked != NULL || client->any_lean) && !client->free_pending) {
+    HubClientPeek peek; /* hub_client_peek() fills it all in, but for what it is asked */
+
+    peek.payload_int_name = client->peek_payload_int;
+    peek.payload_int_name_len = client->peek_payload_int_len;
+    if (hub_client_peek (text, len, &peek)) {
+      if (!peek.has_id && client->callbacks.peeked != NULL &&
+          offer_peeked (client, &peek, text, len))
+        return;
+      if (peek.has_id && peek.id >= 0 && client->any_lean &&
+          receive_lean (client, &peek, text, len))
+        return;
+    }
+  }
   receive_tree (client, text, len);
 }
 

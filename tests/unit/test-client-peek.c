@@ -301,6 +301,48 @@ START_TEST (test_special_bytes_at_every_offset)
 }
 END_TEST
 
+/* The top-level scalars, as JsonParser reads them. */
+START_TEST (test_scalars)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (frames); i++) {
+    g_autoptr (JsonObject) scalars = json_object_new ();
+    g_autoptr (JsonObject) tree = NULL;
+    g_autoptr (GList) names = NULL;
+
+    if (!hub_client_peek_scalars (frames[i], strlen (frames[i]), scalars))
+      continue;
+    tree = parse (frames[i], strlen (frames[i]));
+    ck_assert_ptr_nonnull (tree);
+    names = json_object_get_members (tree);
+    for (GList *l = names; l != NULL; l = l->next) {
+      JsonNode *want = json_object_get_member (tree, l->data);
+      JsonNode *got = json_object_get_member (scalars, l->data);
+
+      if (JSON_NODE_HOLDS_OBJECT (want) || JSON_NODE_HOLDS_ARRAY (want))
+        ck_assert_msg (got == NULL, "%s: %s left out", frames[i], (char *)l->data);
+      else
+        ck_assert_msg (got != NULL && json_node_equal (want, got), "%s: %s as JsonParser has it",
+                       frames[i], (char *)l->data);
+    }
+    ck_assert_int_le (json_object_get_size (scalars), json_object_get_size (tree));
+  }
+  {
+    static const char reply[] = "{\"type\":\"ok\",\"id\":3,\"rooms\":[{\"a\":1}]}";
+    static const char escape[] = "{\"a\":\"\\n\"}";
+    static const char fraction[] = "{\"a\":1.5}";
+    static const char bad[] = "{\"a\":[1,]}";
+    g_autoptr (JsonObject) o = json_object_new ();
+
+    ck_assert_msg (hub_client_peek_scalars (reply, strlen (reply), o) &&
+                       json_object_get_size (o) == 2,
+                   "a reply's scalars");
+    ck_assert_msg (!hub_client_peek_scalars (escape, strlen (escape), o), "an escape");
+    ck_assert_msg (!hub_client_peek_scalars (fraction, strlen (fraction), o), "a fraction");
+    ck_assert_msg (!hub_client_peek_scalars (bad, strlen (bad), o), "a bad array");
+  }
+}
+END_TEST
+
 /* Random damage to the frames (seeded, bounded): whatever the reader still
  * takes must read exactly as JsonParser reads it. JsonParser only sees what
  * the reader took and holds no \u escape (json-glib 1.6 leaks on lone
@@ -356,6 +398,7 @@ peek_suite (void)
   tcase_add_test (tc, test_refused);
   tcase_add_test (tc, test_bounds);
   tcase_add_test (tc, test_special_bytes_at_every_offset);
+  tcase_add_test (tc, test_scalars);
   tcase_add_test (tc, test_mutations_agree);
   suite_add_tcase (s, tc);
   return s;

@@ -817,6 +817,69 @@ START_TEST (test_peeked_declined_and_unreadable)
 }
 END_TEST
 
+static JsonObject *lean_reply;
+
+static void
+on_lean_reply (HubClient *c, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  g_clear_pointer (&lean_reply, json_object_unref);
+  if (reply != NULL)
+    lean_reply = json_object_ref (reply);
+}
+
+START_TEST (test_lean_replies)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autofree char *ok = NULL, *escaped = NULL;
+  gint64 id;
+
+  connect_with ("[]");
+  json_object_set_string_member (fields, "room", "big");
+  id = hub_client_request_lean (client, "join", fields, on_lean_reply, NULL);
+  ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                        ",\"room\":\"big\",\"name\":\"Big\",\"seq\":41,\"members\":"
+                        "[{\"user\":\"a\",\"status\":\"online\"},{\"user\":\"b\"}],\"x\":true}",
+                        id);
+  server_sends (ok);
+  ck_assert_ptr_nonnull (lean_reply);
+  ck_assert_str_eq (json_object_get_string_member (lean_reply, "room"), "big");
+  ck_assert_int_eq (json_object_get_int_member (lean_reply, "seq"), 41);
+  ck_assert (json_object_get_boolean_member (lean_reply, "x"));
+  ck_assert_msg (!json_object_has_member (lean_reply, "members"), "the member list is left out");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "big"), 41);
+  /* A reply it cannot read exactly in place comes whole. */
+  id = hub_client_request_lean (client, "join", fields, on_lean_reply, NULL);
+  escaped = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                             ",\"room\":\"big\",\"name\":\"B\\u00efg\",\"seq\":41,"
+                             "\"members\":[]}",
+                             id);
+  server_sends (escaped);
+  ck_assert_msg (lean_reply != NULL && json_object_has_member (lean_reply, "members"),
+                 "an escape: the reply whole");
+  g_clear_pointer (&lean_reply, json_object_unref);
+}
+END_TEST
+
+START_TEST (test_peeked_presence)
+{
+  use_peeking_client ();
+  connect_with ("[]");
+  join ("general", 0);
+  g_ptr_array_set_size (rec.events, 0);
+  /* Another user's presence: offered and handled there. */
+  server_sends ("{\"type\":\"presence\",\"event\":\"join\",\"room\":\"general\","
+                "\"user\":\"bob\"}");
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (rec.events->len, 0);
+  /* Our own goes the usual way: it changes the rooms tracked. */
+  server_sends ("{\"type\":\"presence\",\"event\":\"leave\",\"room\":\"general\","
+                "\"user\":\"alice\"}");
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), -1);
+  g_ptr_array_unref (peeked.seen);
+}
+END_TEST
+
 START_TEST (test_url_parse)
 {
   HubClientUrl url;
@@ -862,6 +925,8 @@ protocol_suite (void)
       {"url_parse", test_url_parse},
       {"peeked_messages", test_peeked_messages},
       {"peeked_declined_and_unreadable", test_peeked_declined_and_unreadable},
+      {"lean_replies", test_lean_replies},
+      {"peeked_presence", test_peeked_presence},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {

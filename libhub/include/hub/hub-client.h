@@ -98,7 +98,7 @@ typedef struct {
  * HubClientCallbacks.peeked: spans of the frame's text (not NUL-terminated),
  * valid during the callback only; absent members are NULL with length 0. */
 typedef struct {
-  HubClientEventType type; /* MESSAGE, DIRECT, TYPING or STATUS */
+  HubClientEventType type; /* MESSAGE, DIRECT, TYPING, STATUS or PRESENCE (another user's) */
   const char *text;        /* the whole frame */
   gsize len;
   const char *room, *from, *user;
@@ -125,9 +125,9 @@ typedef struct {
    * JSON log). @text is the frame as it came. */
   void (*frame) (HubClient *client, JsonObject *frame, const char *text, gpointer user_data);
   /* For a program that counts what it receives (hub-loadgen): every message,
-   * direct, typing and status frame that answers no request is offered here
-   * first, read without building a JSON tree (no allocation), provided the
-   * fast reader can read it exactly (a well-formed object whose "type",
+   * direct, typing and status frame, and every presence frame about another
+   * user, that answers no request is offered here first, read without building a JSON tree (no
+   * allocation), provided the fast reader can read it exactly (a well-formed object whose "type",
    * "room", "from", "user" are plain strings and "seq" a plain integer; the
    * rest goes the usual way). Return TRUE when handled: then neither `frame`
    * nor an event runs for it, and HubClient only tracks a message's seq for
@@ -287,6 +287,16 @@ const HubClientUrl *hub_client_get_parsed_url (HubClient *client);
 HUB_CLIENT_API
 gint64 hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                            HubClientReplyFunc callback, gpointer user_data);
+/* hub_client_request, for a program that needs little of a big reply (a
+ * join's member list, hub-loadgen's thousands of joins): the reply the
+ * callback gets holds only the reply frame's top-level strings, integers,
+ * booleans and nulls, read in place; its arrays and objects are checked and
+ * left out. (A reply this reader would not read exactly, an escape in a
+ * string say, is given whole.) HubClient's own bookkeeping (a join's room
+ * and seq) needs no more. */
+HUB_CLIENT_API
+gint64 hub_client_request_lean (HubClient *client, const char *type, JsonObject *fields,
+                                HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget: no id, errors arrive as ERROR events. FALSE when not connected. */
 HUB_CLIENT_API
 gboolean hub_client_send (HubClient *client, const char *type, JsonObject *fields);
