@@ -2,6 +2,8 @@
  * Every number in the table comes from the same fields as the JSON. */
 #include "hub-lg-report.h"
 
+#include "hub-lg-wire.h"
+
 #include "hub-lg-hgrm.h"
 #include "hub-lg-metrics.h"
 
@@ -465,6 +467,13 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_int_member (o, "status", (gint64)n[HUB_LG_STATUS_RECEIVED]);
   json_object_set_int_member (o, "presence", (gint64)n[HUB_LG_PRESENCE_RECEIVED]);
   json_object_set_object_member (root, "ephemeral_received", o);
+  /* How the loadgen received (hub-lg-wire.h): frames per read, reads per wakeup. */
+  o = json_object_new ();
+  json_object_set_string_member (o, "kind", hub_lg_wire_kind (c->url));
+  json_object_set_int_member (o, "reads", (gint64)n[HUB_LG_WIRE_READS]);
+  json_object_set_int_member (o, "frames", (gint64)n[HUB_LG_WIRE_FRAMES]);
+  json_object_set_int_member (o, "wakeups", (gint64)n[HUB_LG_WIRE_WAKEUPS]);
+  json_object_set_object_member (root, "transport", o);
 
   o = json_object_new ();
   json_object_set_int_member (o, "total", (gint64)n[HUB_LG_ERRORS]);

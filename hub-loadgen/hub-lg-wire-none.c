@@ -22,3 +22,10 @@ hub_lg_wire_get_counters (HubLgWireCounters *counters)
 {
   memset (counters, 0, sizeof *counters);
 }
+
+const char *
+hub_lg_wire_kind (const char *url)
+{
+  (void)url;
+  return "libwebsockets";
+}

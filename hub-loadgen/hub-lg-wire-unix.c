@@ -1041,3 +1041,24 @@ hub_lg_wire_get_counters (HubLgWireCounters *counters)
   else
     memset (counters, 0, sizeof *counters);
 }
+
+const char *
+hub_lg_wire_kind (const char *url)
+{
+  static gint uring = -1;
+
+  if (hub_lg_wire_transport (url) == NULL)
+    return "libwebsockets";
+  /* Whether the kernel takes our ring (asked once: a ring made and freed). */
+  if (g_atomic_int_get (&uring) < 0) {
+    WireLoop probe = {0};
+    WireUring *u = g_strcmp0 (g_getenv ("HUB_LOADGEN_URING"), "off") != 0
+                       ? hub_lg_wire_uring_new (&probe)
+                       : NULL;
+
+    g_atomic_int_set (&uring, u != NULL);
+    if (u != NULL)
+      hub_lg_wire_uring_free (u);
+  }
+  return g_atomic_int_get (&uring) ? "io_uring" : "epoll";
+}

@@ -32,6 +32,10 @@ const HubClientTransportClass *hub_lg_wire_transport (const char *url);
  * transport is not used): then read the clock yourself. */
 gint64 hub_lg_wire_read_time_ns (void);
 
+/* Which transport the loadgen uses for @url: "io_uring", "epoll" or
+ * "libwebsockets". (transfer none) */
+const char *hub_lg_wire_kind (const char *url);
+
 /* Figures of the calling thread's loop, for diagnostics (all 0 when none). */
 typedef struct {
   guint64 reads;   /* recv() calls that returned bytes */

@@ -1283,7 +1283,13 @@ do_snapshot (HubLgWorker *w, gpointer data)
 {
   /* Deliveries are recorded in `recent` alone (one record each); the whole
    * run's histogram gets them here. */
+  HubLgWireCounters wire;
+
   hub_lg_histogram_merge (w->stats->latency, w->stats->recent);
+  hub_lg_wire_get_counters (&wire);
+  w->stats->c[HUB_LG_WIRE_READS] = wire.reads;
+  w->stats->c[HUB_LG_WIRE_FRAMES] = wire.frames;
+  w->stats->c[HUB_LG_WIRE_WAKEUPS] = wire.wakeups;
   hub_lg_stats_merge (data, w->stats);
   hub_lg_histogram_reset (w->stats->recent);
 }
