@@ -22,6 +22,10 @@ typedef struct {
   guint max_rooms_per_user; /* 1000 */
   gboolean auto_create;     /* TRUE */
   guint presence_grace_s;   /* 0 */
+  /* Bounds on one user, per node (PROTOCOL.md §8; 0: none). */
+  guint max_connections_per_user;   /* 32 */
+  guint max_subscriptions_per_user; /* 10000 */
+  gsize fanout_bytes_per_s;         /* 262144: direct, multicast, typing, join/leave to others */
 } HubConfig;
 
 /* Fills @config with PROTOCOL.md's defaults; node defaults to the host name. */
