@@ -102,7 +102,7 @@ typedef struct {
   guint16 port;
   GPtrArray *raws; /* HubTestRawWs* */
   char *frame;     /* (owned) */
-  guint sent, answered, closed_1009, reconnects;
+  guint sent, answered, closed_1009, closed_other, reconnects;
 } Strangers;
 
 static HubTestRawWs *
@@ -142,6 +142,8 @@ strangers_tick (gpointer data)
 
         if (len >= 2 && (p[0] << 8 | p[1]) == 1009)
           st->closed_1009++;
+        else
+          st->closed_other++;
         /* A fresh connection, to be read again. */
         g_ptr_array_index (st->raws, i) = stranger_new (st->port);
         hub_test_raw_ws_free (raw);
@@ -189,9 +191,13 @@ START_TEST (unauthenticated_large_frames)
                            st.sent, st.closed_1009, st.reconnects);
   report ("64 KB frames before hello", &before, &during, bound);
   /* A connection's first message may be large (a hello resuming many rooms):
-   * its second is closed 1009, which the stranger reads a frame later. */
-  ck_assert_msg (st.closed_1009 >= st.sent / 4, "%u of %u frames closed 1009", st.closed_1009,
-                 st.sent);
+   * its second is closed 1009. How many frames a stranger writes before it
+   * reads that close is the client's kernel's business, not the server's
+   * (Linux refuses the write after the reset, wine buffers ~50 of them), so
+   * the bound is on the closes: at least one per stranger, each 1009. */
+  ck_assert_msg (st.closed_1009 >= st.raws->len, "%u closes 1009 for %u strangers (%u frames)",
+                 st.closed_1009, st.raws->len, st.sent);
+  ck_assert_msg (st.closed_other == 0, "%u closes other than 1009", st.closed_other);
   g_ptr_array_unref (st.raws);
   g_free (st.frame);
 }
