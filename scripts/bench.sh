@@ -410,6 +410,7 @@ run_load ()
      loadgen_to_server: (if $cpu > 0 then ($lg / $cpu * 100 | round / 100) else null end),
      other_tasks_cpu_pct: (if $wall > 0 then ([($busy - $cpu - $lg), 0] | max) * 100 / $wall | r1
                            else null end),
+     loadgen_transport: (.transport.kind // "libwebsockets"),
      server_peak_rss_kib: $hwm,
      rss_per_connection_b: (if $conns > 0 then (($hwm - $base) * 1024 / $conns | round) else null end)}
     ' "$dir.loadgen.json" >>"$work/scenarios.jsonl"
@@ -569,7 +570,17 @@ run_callgrind ()
 # io_uring_enter and its completions, or epoll_wait and recv(), the frames walked, HubClient's
 # peeked path, the accounting). Not counted, as for the server: the event loop's own
 # iteration, and the sends (there are none in these cases: the publisher is hub-client).
+# With HUB_LOADGEN_TRANSPORT=lws (HubClient's libwebsockets transport, the one hub-loadgen used
+# before hub-lg-wire and still uses on macOS, Windows and for wss://) the count is inside
+# lws_service_fd_tsi instead: a ready socket's read, lws's frame parsing, HubClient's callback
+# and the accounting (libuv's poll not counted). BENCH_LOADGEN_FUNCTIONS="f …" counts other
+# functions, e.g. lws_service_fd_tsi for an older hub-loadgen that had no hub-lg-wire.
 LOADGEN_CALLGRIND_FUNCTIONS=(wire_loop_dispatch)
+if [ -n "${BENCH_LOADGEN_FUNCTIONS:-}" ]; then
+  read -r -a LOADGEN_CALLGRIND_FUNCTIONS <<<"$BENCH_LOADGEN_FUNCTIONS"
+elif [ "${HUB_LOADGEN_TRANSPORT:-}" = lws ]; then
+  LOADGEN_CALLGRIND_FUNCTIONS=(lws_service_fd_tsi)
+fi
 
 # lg_worker_ticks PID: CPU ticks of hub-loadgen's worker threads (hub-lg-N).
 lg_worker_ticks ()
@@ -706,9 +717,11 @@ run_callgrind_loadgen ()
   } >>"$cgtxt"
   jq -c -n --arg name "$name" --arg desc "$desc" --arg status "$status" --argjson msgs "$msgs" \
     --argjson frames "$((d1 - d0 - msgs))" --argjson ir "$ir" --argjson conns "$conns" \
-    --argjson secs "$((SECONDS - t0))" '
+    --argjson secs "$((SECONDS - t0))" --arg counted "${LOADGEN_CALLGRIND_FUNCTIONS[*]}" \
+    --arg transport "$(jq -r '.transport.kind // "libwebsockets"' "$dir.loadgen.json" 2>/dev/null ||
+      echo unknown)" '
     {name: $name, description: $desc, connections: $conns, messages: $msgs, frames: $frames,
-     ir: $ir,
+     ir: $ir, counted_in: $counted, transport: $transport,
      ir_per_frame: (if $frames > 0 then ($ir / $frames | round) else null end),
      seconds: $secs, check: $status}' \
     >>"$work/callgrind-loadgen.jsonl"
@@ -781,11 +794,11 @@ jq -r '
   "Commit `\(.commit)`\(if .dirty then " (with uncommitted changes)" else "" end); \(.machine.cpu), \(.machine.nproc) CPUs (`nproc`), \(.machine.kernel); load average \(.machine.load_average_at_start) at the start; \(.seconds) s. Command: `\(.command)`.",
   "",
   (if (.scenarios | length) > 0 then
-    "| scenario | connections | deliveries/s | p50 ms | p99 ms | max ms | lost | errors | server CPU s (% of a core) | loadgen CPU s | CPU µs per delivery: server / loadgen (ratio) | other tasks (% of a CPU) | server peak RSS (per connection) | |",
+    "| scenario | connections | deliveries/s | p50 ms | p99 ms | max ms | lost | errors | server CPU s (% of a core) | loadgen CPU s (transport) | CPU µs per delivery: server / loadgen (ratio) | other tasks (% of a CPU) | server peak RSS (per connection) | |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     (.scenarios[] |
       (if .deliveries > 0 then . else .p50_ms = null | .p99_ms = null | .max_ms = null end) |
-      "| \(.description) | \(if (.connections_ready // .connections) < .connections then "\(.connections_ready | th) of " else "" end)\(.connections | th) | \(.deliveries_per_s | th) | \(ms(.p50_ms)) | \(ms(.p99_ms)) | \(ms(.max_ms)) | \(n(.lost)) | \(n(.errors)) | \(.server_cpu_s) (\(n(.server_cpu_pct)) %) | \(.loadgen_cpu_s) | \(n(.server_us_per_delivery)) / \(n(.loadgen_us_per_delivery)) (\(n(.loadgen_to_server))×) | \(n(.other_tasks_cpu_pct)) % | \((.server_peak_rss_kib / 1024 * 10 | round / 10)) MiB (\(n(.rss_per_connection_b)) B) | \(if .passed then "ok" else "FAIL: " + (.failures | join("; ")) end)\(if (.errors // 0) > 0 then " (" + (.error_kinds | to_entries | map("\(.key) ×\(.value)") | join(", ")) + ")" else "" end) |"),
+      "| \(.description) | \(if (.connections_ready // .connections) < .connections then "\(.connections_ready | th) of " else "" end)\(.connections | th) | \(.deliveries_per_s | th) | \(ms(.p50_ms)) | \(ms(.p99_ms)) | \(ms(.max_ms)) | \(n(.lost)) | \(n(.errors)) | \(.server_cpu_s) (\(n(.server_cpu_pct)) %) | \(.loadgen_cpu_s) (\(.loadgen_transport // "?")) | \(n(.server_us_per_delivery)) / \(n(.loadgen_us_per_delivery)) (\(n(.loadgen_to_server))×) | \(n(.other_tasks_cpu_pct)) % | \((.server_peak_rss_kib / 1024 * 10 | round / 10)) MiB (\(n(.rss_per_connection_b)) B) | \(if .passed then "ok" else "FAIL: " + (.failures | join("; ")) end)\(if (.errors // 0) > 0 then " (" + (.error_kinds | to_entries | map("\(.key) ×\(.value)") | join(", ")) + ")" else "" end) |"),
     "",
     ([.scenarios[].other_tasks_cpu_pct // 0] | max) as $other |
     if $other > 20 then
@@ -805,7 +818,7 @@ jq -r '
     "| callgrind: hub-loadgen receive path, same cases | frames received | Ir | **Ir per frame** | the server'"'"'s per frame | loadgen ÷ server | |",
     "|---|---:|---:|---:|---:|---:|---|",
     ($l[] as $c | ([$srv[] | select(.name == $c.name)] | first) as $p |
-      "| \($c.name) | \($c.frames | th) | \($c.ir | th) | **\(n($c.ir_per_frame) | th)** | \(if $p != null then (n($p.ir_per_frame) | th) else "–" end) | \(if $p != null and ($p.ir_per_frame // 0) > 0 and $c.ir_per_frame != null then ($c.ir_per_frame / $p.ir_per_frame * 100 | round / 100 | tostring) + "×" else "–" end) | \(if $c.check == "ok" then "ok" else "FAIL: " + $c.check end) |"),
+      "| \($c.name) (\($c.transport // "?"), Ir in \($c.counted_in // "wire_loop_dispatch")) | \($c.frames | th) | \($c.ir | th) | **\(n($c.ir_per_frame) | th)** | \(if $p != null then (n($p.ir_per_frame) | th) else "–" end) | \(if $p != null and ($p.ir_per_frame // 0) > 0 and $c.ir_per_frame != null then ($c.ir_per_frame / $p.ir_per_frame * 100 | round / 100 | tostring) + "×" else "–" end) | \(if $c.check == "ok" then "ok" else "FAIL: " + $c.check end) |"),
     ""
    else empty end)' "$json" | tee "$md"
 [ -s "$cgtxt" ] || rm -f "$cgtxt"
