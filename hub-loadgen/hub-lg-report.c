@@ -467,9 +467,20 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_int_member (o, "status", (gint64)n[HUB_LG_STATUS_RECEIVED]);
   json_object_set_int_member (o, "presence", (gint64)n[HUB_LG_PRESENCE_RECEIVED]);
   json_object_set_object_member (root, "ephemeral_received", o);
-  /* How the loadgen received (hub-lg-wire.h): frames per read, reads per wakeup. */
+  /* How the loadgen received (hub-lg-wire.h): what its loops used (io_uring
+   * falls back to epoll where the kernel or a seccomp filter refuses it; the
+   * probe's answer where no loop ran), frames per read, reads per wakeup. */
   o = json_object_new ();
-  json_object_set_string_member (o, "kind", hub_lg_wire_kind (c->url));
+  if (n[HUB_LG_WIRE_URING_LOOPS] > 0 && n[HUB_LG_WIRE_EPOLL_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "io_uring+epoll");
+  else if (n[HUB_LG_WIRE_URING_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "io_uring");
+  else if (n[HUB_LG_WIRE_EPOLL_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "epoll");
+  else
+    json_object_set_string_member (o, "kind", hub_lg_wire_kind (c->url));
+  json_object_set_int_member (o, "loops",
+                              (gint64)(n[HUB_LG_WIRE_URING_LOOPS] + n[HUB_LG_WIRE_EPOLL_LOOPS]));
   json_object_set_int_member (o, "reads", (gint64)n[HUB_LG_WIRE_READS]);
   json_object_set_int_member (o, "frames", (gint64)n[HUB_LG_WIRE_FRAMES]);
   json_object_set_int_member (o, "wakeups", (gint64)n[HUB_LG_WIRE_WAKEUPS]);

@@ -53,9 +53,11 @@ typedef enum {
   HUB_LG_RESUMES_INCOMPLETE, /* … with complete:false */
   HUB_LG_ERRORS,             /* everything counted in the errors table */
   /* hub-lg-wire's loops, so far (0 on libwebsockets) */
-  HUB_LG_WIRE_READS,   /* reads that brought bytes */
-  HUB_LG_WIRE_FRAMES,  /* WebSocket frames received */
-  HUB_LG_WIRE_WAKEUPS, /* dispatches of a loop */
+  HUB_LG_WIRE_READS,       /* reads that brought bytes */
+  HUB_LG_WIRE_FRAMES,      /* WebSocket frames received */
+  HUB_LG_WIRE_WAKEUPS,     /* dispatches of a loop */
+  HUB_LG_WIRE_URING_LOOPS, /* loops on io_uring */
+  HUB_LG_WIRE_EPOLL_LOOPS, /* loops on epoll */
   HUB_LG_N_COUNTERS
 } HubLgCounter;
 

@@ -753,7 +753,9 @@ loop_ref (void)
     loop->uring = hub_lg_wire_uring_new (loop);
   if (loop->uring != NULL) {
     fd = hub_lg_wire_uring_fd (loop->uring);
+    loop->counters.uring_loops = 1;
   } else {
+    loop->counters.epoll_loops = 1;
     fd = loop->epfd = epoll_create1 (EPOLL_CLOEXEC);
     if (fd < 0) {
       g_ptr_array_unref (loop->dead);

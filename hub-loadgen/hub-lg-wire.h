@@ -32,15 +32,19 @@ const HubClientTransportClass *hub_lg_wire_transport (const char *url);
  * transport is not used): then read the clock yourself. */
 gint64 hub_lg_wire_read_time_ns (void);
 
-/* Which transport the loadgen uses for @url: "io_uring", "epoll" or
- * "libwebsockets". (transfer none) */
+/* Which transport the loadgen would use for @url: "io_uring", "epoll" or
+ * "libwebsockets" (a ring made and freed once, to ask the kernel). The
+ * report says what the loops really used (HubLgWireCounters.uring_loops /
+ * epoll_loops) where there were any. (transfer none) */
 const char *hub_lg_wire_kind (const char *url);
 
 /* Figures of the calling thread's loop, for diagnostics (all 0 when none). */
 typedef struct {
-  guint64 reads;   /* recv() calls that returned bytes */
-  guint64 frames;  /* WebSocket frames received */
-  guint64 wakeups; /* dispatches of the loop's source */
+  guint64 reads;       /* recv() calls that returned bytes */
+  guint64 frames;      /* WebSocket frames received */
+  guint64 wakeups;     /* dispatches of the loop's source */
+  guint64 uring_loops; /* 1 when this thread's loop receives through io_uring */
+  guint64 epoll_loops; /* 1 when it fell back to (or was told to use) epoll */
 } HubLgWireCounters;
 
 void hub_lg_wire_get_counters (HubLgWireCounters *counters);

@@ -1289,6 +1289,8 @@ do_snapshot (HubLgWorker *w, gpointer data)
   w->stats->c[HUB_LG_WIRE_READS] = wire.reads;
   w->stats->c[HUB_LG_WIRE_FRAMES] = wire.frames;
   w->stats->c[HUB_LG_WIRE_WAKEUPS] = wire.wakeups;
+  w->stats->c[HUB_LG_WIRE_URING_LOOPS] = wire.uring_loops;
+  w->stats->c[HUB_LG_WIRE_EPOLL_LOOPS] = wire.epoll_loops;
   hub_lg_stats_merge (data, w->stats);
   hub_lg_histogram_reset (w->stats->recent);
 }

@@ -53,6 +53,12 @@ on_deadline (gpointer user_data)
  * ex-data index its teardown looks the context up by). Runs with --threads
  * above 1 set this so a sanitized build checks everything but leaks. */
 static gboolean child_no_leak_check;
+/* How the next loadgen_start's child receives: @child_env, NULL or
+ * "NAME=VALUE" pairs (NULL-terminated) added to its environment; with
+ * @child_deny_io_uring it runs without io_uring
+ * (hub_test_platform_launcher_deny_io_uring). */
+static const char *const *child_env;
+static gboolean child_deny_io_uring;
 
 /* A hub-loadgen started and not yet waited for (loadgen_start). */
 typedef struct {
@@ -94,6 +100,13 @@ loadgen_start (const char *const *args, guint64 nofile, gboolean want_json)
 
     g_subprocess_launcher_setenv (launcher, "ASAN_OPTIONS", asan, TRUE);
   }
+  for (guint i = 0; child_env != NULL && child_env[i] != NULL; i++) {
+    g_auto (GStrv) pair = g_strsplit (child_env[i], "=", 2);
+
+    g_subprocess_launcher_setenv (launcher, pair[0], pair[1] ? pair[1] : "", TRUE);
+  }
+  if (child_deny_io_uring)
+    hub_test_platform_launcher_deny_io_uring (launcher);
   job->c.process = hub_test_platform_spawnv (launcher, (const char *const *)argv->pdata, &error);
   ck_assert_msg (job->c.process != NULL, "hub-loadgen should start: %s",
                  error ? error->message : "");
