@@ -606,6 +606,86 @@ hub_client_peek (const char *text, gsize len, HubClientPeek *peek)
   return skip_space (p, end) == end;
 }
 
+/* ---- the last frame read on this thread ---- */
+
+#define MEMO_MAX_LEN 4096 /* longer frames are not kept (nor often fanned out) */
+
+typedef struct {
+  char *text;         /* (owned) a copy of the frame, MEMO_MAX_LEN bytes */
+  gsize len;          /* 0: nothing kept */
+  HubClientPeek peek; /* what was read, its spans into text */
+  char name[32];      /* the payload_int_name it was read with */
+  gsize name_len;     /* (its payload_int_name is not kept: the caller's) */
+} PeekMemo;
+
+static void
+memo_free (gpointer data)
+{
+  PeekMemo *memo = data;
+
+  g_free (memo->text);
+  g_free (memo);
+}
+
+static GPrivate memo_key = G_PRIVATE_INIT (memo_free);
+
+static inline const char *
+rebase (const char *span, const char *from, const char *to)
+{
+  return span != NULL ? to + (span - from) : NULL;
+}
+
+static void
+rebase_spans (HubClientPeek *peek, const char *from, const char *to)
+{
+  peek->type = rebase (peek->type, from, to);
+  peek->room = rebase (peek->room, from, to);
+  peek->from = rebase (peek->from, from, to);
+  peek->user = rebase (peek->user, from, to);
+  peek->payload = rebase (peek->payload, from, to);
+}
+
+gboolean
+hub_client_peek_again (const char *text, gsize len, HubClientPeek *peek)
+{
+  PeekMemo *memo = g_private_get (&memo_key);
+  const char *name = peek->payload_int_name;
+  gsize name_len =
+      name != NULL && peek->payload_int_name_len == 0 ? strlen (name) : peek->payload_int_name_len;
+
+  if (name == NULL)
+    name_len = 0;
+  if (memo != NULL && memo->len == len && memo->name_len == name_len &&
+      (name_len == 0 || memcmp (memo->name, name, name_len) == 0) &&
+      (memo->name_len > 0) == (name != NULL) && memcmp (memo->text, text, len) == 0) {
+    *peek = memo->peek;
+    rebase_spans (peek, memo->text, text);
+    peek->payload_int_name = name;
+    peek->payload_int_name_len = name_len;
+    return TRUE;
+  }
+  if (!hub_client_peek (text, len, peek))
+    return FALSE;
+  /* Replies are one of a kind; names that do not fit are not worth it. */
+  if (peek->has_id || len == 0 || len > MEMO_MAX_LEN || name_len >= sizeof memo->name ||
+      (name != NULL && name_len == 0))
+    return TRUE;
+  if (memo == NULL) {
+    memo = g_new0 (PeekMemo, 1);
+    memo->text = g_malloc (MEMO_MAX_LEN);
+    g_private_set (&memo_key, memo);
+  }
+  memcpy (memo->text, text, len);
+  memo->len = len;
+  memo->peek = *peek;
+  rebase_spans (&memo->peek, text, memo->text);
+  memo->peek.payload_int_name = NULL;
+  if (name_len > 0)
+    memcpy (memo->name, name, name_len);
+  memo->name_len = name_len;
+  return TRUE;
+}
+
 gboolean
 hub_client_peek_scalars (const char *text, gsize len, JsonObject *into)
 {
