@@ -80,18 +80,25 @@ status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
   echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# $build/hub-loadgen/hub-loadgen --scenario $out/scenario.ini --url $url --json $out/report.json $*"
 } >"$out/report.txt"
-# CPU milliseconds of this shell's finished children (bash's `times`, second line): the loadgen's
-# once it ended (the server still runs, so it is not counted there).
-children_ms () { times | awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%d\n", t * 1000 }'; }
+# Sets CHILDREN_MS to the CPU milliseconds of this shell's finished children (bash's `times`,
+# second line): the loadgen's once it ended (the server still runs, so it is not counted
+# there). `times` must run in this shell: in $(…) it would report the subshell's children (0).
+children_ms ()
+{
+  times >"$out/times.txt"
+  CHILDREN_MS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%d\n", t * 1000 }' "$out/times.txt")
+}
 t0=$(date +%s.%N)
 c0=$(cpu_ticks "$server_pid")
-l0=$(children_ms)
+children_ms
+l0=$CHILDREN_MS
 status=0
 "$build/hub-loadgen/hub-loadgen" --scenario "$out/scenario.ini" --url "$url" \
   --json "$out/report.json" "$@" >>"$out/report.txt" || status=$?
 t1=$(date +%s.%N)
 c1=$(cpu_ticks "$server_pid")
-l1=$(children_ms)
+children_ms
+l1=$CHILDREN_MS
 hz=$(getconf CLK_TCK)
 {
   echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
