@@ -65,7 +65,7 @@ struct _HubClient {
   GQueue deferred; /* Pending* (owned) failed before sending, delivered from a timer */
   gint64 next_id;
 
-  GHashTable *rooms; /* room (owned) → gint64* (owned) last seq seen */
+  GHashTable *rooms; /* room (owned) → RoomState* (owned): last seq seen, its stream */
   /* The room of the last peeked message (a key of rooms) and its slot, so
    * that a run of messages in one room costs no hashing; NULL after any
    * change of rooms. */
@@ -133,10 +133,18 @@ pending_free (Pending *pending)
   g_free (pending);
 }
 
+/* What we know of a room we are in. */
+typedef struct {
+  gint64 seq;   /* the last seq seen (first: room_seq points at it) */
+  gint64 epoch; /* the stream the seq belongs to, from the server; 0: not told */
+} RoomState;
+
 static gint64 *
 room_seq (HubClient *client, const char *room)
 {
-  return g_hash_table_lookup (client->rooms, room);
+  RoomState *state = g_hash_table_lookup (client->rooms, room);
+
+  return state != NULL ? &state->seq : NULL;
 }
 
 /* Call after any change of client->rooms: the peek cache may point into it. */
@@ -150,11 +158,22 @@ rooms_changed (HubClient *client)
 static void
 room_track (HubClient *client, const char *room, gint64 seq)
 {
-  gint64 *slot = g_new (gint64, 1);
+  RoomState *state = g_new0 (RoomState, 1);
 
-  *slot = seq;
-  g_hash_table_replace (client->rooms, g_strdup (room), slot);
+  state->seq = seq;
+  g_hash_table_replace (client->rooms, g_strdup (room), state);
   rooms_changed (client);
+}
+
+/* The room's stream as @frame tells it (its "epoch", when it has one). */
+static void
+room_note_epoch (HubClient *client, const char *room, JsonObject *frame)
+{
+  RoomState *state = room != NULL ? g_hash_table_lookup (client->rooms, room) : NULL;
+  gint64 epoch;
+
+  if (state != NULL && json_int (frame, "epoch", &epoch))
+    state->epoch = epoch;
 }
 
 /* ---- callbacks out ---- */
@@ -498,11 +517,23 @@ send_hello (HubClient *client)
     json_object_set_string_member (fields, "token", client->token);
   if (g_hash_table_size (client->rooms) > 0) {
     JsonObject *resume = json_object_new ();
+    JsonObject *epochs = json_object_new ();
 
+    /* `epochs` beside `resume` (the server's addition to §3): a seq of a
+     * stream the room no longer has is answered with the new one's. */
     g_hash_table_iter_init (&iter, client->rooms);
-    while (g_hash_table_iter_next (&iter, &room, &seq))
-      json_object_set_int_member (resume, room, *(gint64 *)seq);
+    while (g_hash_table_iter_next (&iter, &room, &seq)) {
+      const RoomState *state = seq;
+
+      json_object_set_int_member (resume, room, state->seq);
+      if (state->epoch != 0)
+        json_object_set_int_member (epochs, room, state->epoch);
+    }
     json_object_set_object_member (fields, "resume", resume);
+    if (json_object_get_size (epochs) > 0)
+      json_object_set_object_member (fields, "epochs", epochs);
+    else
+      json_object_unref (epochs);
   }
   pending = pending_add (client, PENDING_HELLO, NULL, NULL);
   {
@@ -638,6 +669,28 @@ handle_welcome (HubClient *client, JsonObject *frame)
         json_int (frame, "max_message_bytes", &max) && max > 0 && max <= G_MAXUINT ? (guint)max : 0;
   }
 
+  /* Rooms whose stream is not the one we resumed (deleted and created
+   * again, or a store that lost them): their replay starts at the new
+   * stream's beginning, which we count from 0. */
+  {
+    JsonObject *epochs = json_object_member (frame, "epochs");
+    JsonObjectIter it;
+    const char *name;
+    JsonNode *value;
+
+    if (epochs != NULL) {
+      json_object_iter_init (&it, epochs);
+      while (json_object_iter_next (&it, &name, &value)) {
+        RoomState *state = g_hash_table_lookup (client->rooms, name);
+
+        if (state != NULL && JSON_NODE_HOLDS_VALUE (value) &&
+            json_node_get_value_type (value) == G_TYPE_INT64) {
+          state->seq = 0;
+          state->epoch = json_node_get_int (value);
+        }
+      }
+    }
+  }
   /* Membership belongs to the user: rooms another device left while we were
    * away are no longer ours; rooms we never saw a seq of need one. */
   for (guint i = 0; rooms != NULL && i < json_array_get_length (rooms); i++) {
@@ -710,8 +763,10 @@ handle_sync (HubClient *client, JsonObject *frame)
       continue;
     room = json_string (json_node_get_object (node), "room");
     if (room != NULL && json_int (json_node_get_object (node), "seq", &seq) &&
-        room_seq (client, room) == NULL)
+        room_seq (client, room) == NULL) {
       room_track (client, room, seq);
+      room_note_epoch (client, room, json_node_get_object (node));
+    }
   }
 }
 
@@ -768,9 +823,15 @@ handle_check (HubClient *client, const char *room, JsonObject *frame, gboolean o
    * old one is gone). Either way the room we were in no longer exists, and
    * we join the one of that name. Present and not behind: we were removed
    * (left from another device, or by the server API), and stay out. */
-  if (ok)
-    forgotten = json_int (frame, "seq", &seq) && seq < *last;
-  else
+  if (ok) {
+    RoomState *state = g_hash_table_lookup (client->rooms, room);
+    gint64 epoch = 0;
+
+    /* Another stream (its epoch tells, where the server says it): created
+     * again since, whatever its seq. */
+    forgotten = (json_int (frame, "seq", &seq) && seq < *last) ||
+                (state->epoch != 0 && json_int (frame, "epoch", &epoch) && epoch != state->epoch);
+  } else
     forgotten = g_strcmp0 (json_string (frame, "code"), "room_not_found") == 0;
   if (forgotten) {
     Pending *pending = pending_add (client, PENDING_REJOIN, NULL, NULL);
@@ -805,6 +866,7 @@ handle_rejoin (HubClient *client, const char *room, JsonObject *frame, gboolean 
   /* A new room: its seqs start again. */
   json_int (frame, "seq", &seq);
   room_track (client, room, seq);
+  room_note_epoch (client, room, frame);
   event.seq = seq;
   emit_event (client, &event);
 }
@@ -853,8 +915,10 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
     const char *room = json_string (frame, "room");
     gint64 seq;
 
-    if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL)
+    if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL) {
       room_track (client, room, seq);
+      room_note_epoch (client, room, frame);
+    }
   } else if (ok && pending->is_leave && pending->room != NULL) {
     g_hash_table_remove (client->rooms, pending->room);
     rooms_changed (client);
@@ -985,6 +1049,7 @@ handle_event (HubClient *client, JsonObject *frame, const char *type)
 
     event.type = HUB_CLIENT_EVENT_RESUMED;
     event.room = json_string (frame, "room");
+    room_note_epoch (client, event.room, frame);
     json_int (frame, "from", &event.from_seq);
     json_int (frame, "to", &event.to_seq);
     event.complete = complete != NULL && JSON_NODE_HOLDS_VALUE (complete) &&
@@ -1072,8 +1137,8 @@ room_seq_span (HubClient *client, const char *room, gsize len)
     return NULL;
   client->peek_room = key;
   client->peek_room_len = len;
-  client->peek_seq = slot;
-  return slot;
+  client->peek_seq = &((RoomState *)slot)->seq;
+  return client->peek_seq;
 }
 
 /* handle_message's bookkeeping for a message the peeked callback handled:

@@ -41,6 +41,9 @@ void hub_test_redis_stop (HubTestRedis *redis);
 gboolean hub_test_redis_pause (HubTestRedis *redis, gboolean pause);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
+/* Stops it, removes its data and starts it again on the same port: a Redis
+ * that lost everything (restarted without persistence). */
+void hub_test_redis_restart_empty (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */
 void hub_test_redis_free_all (void);
 

@@ -900,6 +900,102 @@ START_TEST (test_url_parse)
 }
 END_TEST
 
+/* Stream epochs (the server's addition to §3 and §6): the hello resumes
+ * with the epoch of each room's seq; a welcome that names another stream
+ * resets the room's seq, so its replay (from seq 1) is taken, not dropped as
+ * duplicates; a room created again with a higher seq is told by its epoch. */
+START_TEST (test_epochs_resume_across_a_new_stream)
+{
+  JsonObject *hello, *epochs;
+
+  connect_with ("[]");
+  hub_client_join (client, "general", NULL, NULL);
+  {
+    g_autofree char *ok = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+        ",\"room\":\"general\",\"seq\":40,\"epoch\":1700000000000001,\"members\":[]}",
+        last_id ());
+
+    server_sends (ok);
+  }
+  message ("general", 41);
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 100);
+  server_accepts ();
+  hello = last_sent ();
+  ck_assert_int_eq (
+      json_object_get_int_member (json_object_get_object_member (hello, "resume"), "general"), 41);
+  epochs = json_object_get_object_member (hello, "epochs");
+  ck_assert_msg (epochs != NULL, "the hello says which stream 41 belongs to");
+  ck_assert_int_eq (json_object_get_int_member (epochs, "general"), 1700000000000001);
+  {
+    g_autofree char *welcome =
+        g_strdup_printf ("{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT
+                         ",\"rooms\":[\"general\"],\"epochs\":{\"general\":1700000000000009}}",
+                         last_id ());
+
+    server_sends (welcome);
+  }
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 0);
+  g_ptr_array_set_size (rec.events, 0);
+  message ("general", 1);
+  message ("general", 2);
+  server_sends ("{\"type\":\"resumed\",\"room\":\"general\",\"from\":1,\"to\":2,"
+                "\"complete\":false,\"epoch\":1700000000000009}");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 2);
+  {
+    HubClientCounters counters;
+
+    hub_client_get_counters (client, &counters);
+    ck_assert_int_eq (counters.duplicates, 0);
+  }
+  ck_assert_uint_eq (rec.events->len, 3);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), "1:general:1");
+  /* The next hello names the new stream. */
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 1000);
+  server_accepts ();
+  epochs = json_object_get_object_member (last_sent (), "epochs");
+  ck_assert_int_eq (json_object_get_int_member (epochs, "general"), 1700000000000009);
+}
+END_TEST
+
+/* A room the welcome leaves out, present again with a seq past ours: its
+ * epoch tells it was created again (not that we were removed): rejoined. */
+START_TEST (test_epochs_tell_a_room_created_again)
+{
+  connect_with ("[]");
+  hub_client_join (client, "tech", NULL, NULL);
+  {
+    g_autofree char *ok =
+        g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                         ",\"room\":\"tech\",\"seq\":2,\"epoch\":5,\"members\":[]}",
+                         last_id ());
+
+    server_sends (ok);
+  }
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 100);
+  server_accepts ();
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[]}", last_id ());
+
+    server_sends (welcome);
+  }
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "type"), "room_info");
+  {
+    g_autofree char *info = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                                             ",\"room\":\"tech\",\"seq\":9,\"epoch\":6}",
+                                             last_id ());
+
+    server_sends (info);
+  }
+  ck_assert_msg (g_strcmp0 (json_object_get_string_member (last_sent (), "type"), "join") == 0,
+                 "another stream: joined again, not told removed");
+}
+END_TEST
+
 static Suite *
 protocol_suite (void)
 {
@@ -927,6 +1023,8 @@ protocol_suite (void)
       {"peeked_declined_and_unreadable", test_peeked_declined_and_unreadable},
       {"lean_replies", test_lean_replies},
       {"peeked_presence", test_peeked_presence},
+      {"epochs_resume_across_a_new_stream", test_epochs_resume_across_a_new_stream},
+      {"epochs_tell_a_room_created_again", test_epochs_tell_a_room_created_again},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
