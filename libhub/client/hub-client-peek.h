@@ -43,6 +43,16 @@ typedef struct {
  * names by their users; the tree path checks it). */
 gboolean hub_client_peek (const char *text, gsize len, HubClientPeek *peek);
 
+/* As hub_client_peek(), remembering per thread the frames it read well
+ * lately (not replies; 48 to 1,024 bytes; 64 slots chosen by a hash of a few
+ * of the frame's words): a frame of the same bytes read again on this thread
+ * is answered by a compare and a copy of the spans, rebased onto @text. The
+ * server encodes a message once and sends the same bytes to every recipient,
+ * and a program that holds many of them on one thread (hub-loadgen) reads
+ * each message once per member: every copy is still checked byte for byte
+ * against one that was read whole. */
+gboolean hub_client_peek_again (const char *text, gsize len, HubClientPeek *peek);
+
 /* Adds to @into the top-level members of the JSON object @text (@len bytes)
  * that are strings, integers, true, false or null, as JsonParser would read
  * them; arrays and objects are checked and left out. FALSE (@into then holds

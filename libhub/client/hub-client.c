@@ -1322,7 +1322,7 @@ sink_received (gpointer owner, const char *text, gsize len)
 
     peek.payload_int_name = client->peek_payload_int;
     peek.payload_int_name_len = client->peek_payload_int_len;
-    if (hub_client_peek (text, len, &peek)) {
+    if (hub_client_peek_again (text, len, &peek)) {
       if (!peek.has_id && client->callbacks.peeked != NULL &&
           offer_peeked (client, &peek, text, len))
         return;

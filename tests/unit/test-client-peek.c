@@ -387,6 +387,77 @@ START_TEST (test_mutations_agree)
 }
 END_TEST
 
+/* The same read, @a of @text_a and @b of @text_b: spans at the same offsets. */
+static void
+check_same_read (const HubClientPeek *a, const char *text_a, const HubClientPeek *b,
+                 const char *text_b)
+{
+#define SAME_SPAN(f)                                                                               \
+  ck_assert_msg ((a->f == NULL && b->f == NULL) ||                                                 \
+                     (a->f != NULL && b->f != NULL && a->f - text_a == b->f - text_b),             \
+                 "%s: " #f " differs", text_b)
+  SAME_SPAN (type);
+  SAME_SPAN (room);
+  SAME_SPAN (from);
+  SAME_SPAN (user);
+  SAME_SPAN (payload);
+#undef SAME_SPAN
+  ck_assert_msg (a->type_len == b->type_len && a->room_len == b->room_len &&
+                     a->from_len == b->from_len && a->user_len == b->user_len &&
+                     a->payload_len == b->payload_len,
+                 "%s: a span's length differs", text_b);
+  ck_assert_msg (a->seq == b->seq && a->has_id == b->has_id && a->id == b->id, "%s: seq or id",
+                 text_b);
+  ck_assert_msg (a->has_payload_int == b->has_payload_int &&
+                     (!a->has_payload_int || a->payload_int == b->payload_int),
+                 "%s: the payload integer differs", text_b);
+}
+
+/* hub_client_peek_again reads as hub_client_peek whatever came before on the
+ * thread: the same frame again (in another buffer, so the spans must be
+ * rebased), a frame of the same length with one byte changed, another payload
+ * name asked for, frames refused. */
+START_TEST (test_again_reads_as_peek)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (20261208);
+  static const char *const names[] = {NULL, "t", "p", ""};
+  static const char digits[] = "0123456789x\"";
+  guint repeats = 0;
+
+  for (guint round = 0; round < 20000; round++) {
+    const char *base = frames[g_rand_int_range (rand, 0, G_N_ELEMENTS (frames))];
+    gsize len = strlen (base);
+    /* Not NUL-terminated, at a fresh address each time. */
+    g_autofree char *text = g_malloc (len + 1);
+    const char *name = names[g_rand_int_range (rand, 0, G_N_ELEMENTS (names))];
+    guint times = g_rand_int_range (rand, 1, 4);
+    HubClientPeek want = {.payload_int_name = name}, got = {.payload_int_name = name};
+    gboolean want_ok, got_ok;
+
+    memcpy (text, base, len);
+    text[len] = '#';
+    /* One in three: one byte changed, the length kept. */
+    if (g_rand_int_range (rand, 0, 3) == 0)
+      text[g_rand_int_range (rand, 0, (gint32)len)] =
+          digits[g_rand_int_range (rand, 0, sizeof digits - 1)];
+    want_ok = hub_client_peek (text, len, &want);
+    for (guint t = 0; t < times; t++) {
+      g_autofree char *copy = g_memdup2 (text, len + 1);
+
+      got.payload_int_name = name;
+      got.payload_int_name_len = 0;
+      got_ok = hub_client_peek_again (copy, len, &got);
+      ck_assert_msg (got_ok == want_ok, "%.*s: taken %d, hub_client_peek %d", (int)len, copy,
+                     got_ok, want_ok);
+      if (want_ok)
+        check_same_read (&want, text, &got, copy);
+      repeats += t > 0;
+    }
+  }
+  ck_assert_msg (repeats > 5000, "frames were read again (%u)", repeats);
+}
+END_TEST
+
 static Suite *
 peek_suite (void)
 {
@@ -400,6 +471,7 @@ peek_suite (void)
   tcase_add_test (tc, test_special_bytes_at_every_offset);
   tcase_add_test (tc, test_scalars);
   tcase_add_test (tc, test_mutations_agree);
+  tcase_add_test (tc, test_again_reads_as_peek);
   suite_add_tcase (s, tc);
   return s;
 }
