@@ -608,13 +608,13 @@ hub_client_peek (const char *text, gsize len, HubClientPeek *peek)
 
 /* ---- frames read lately on this thread ---- */
 
-/* A few dozen slots of recently read frames, chosen by a hash of a few words
+/* A few hundred slots of recently read frames, chosen by a hash of a few words
  * of the frame: the loadgen reads socket by socket, and each socket holds
  * several messages by then (m1, m2, … then the next socket's m1, m2, …), so
  * one slot would never hit. A collision only costs a miss. */
-#define MEMO_SLOTS   64
-#define MEMO_MIN_LEN 48   /* shorter frames are not kept (the hash reads 8 bytes at 32..40) */
-#define MEMO_MAX_LEN 1024 /* nor longer ones (deliveries are a few hundred bytes) */
+#define MEMO_SLOTS   256
+#define MEMO_MIN_LEN 48  /* shorter frames are not kept (the hash reads 8 bytes at 32..40) */
+#define MEMO_MAX_LEN 512 /* nor longer ones (deliveries are a few hundred bytes) */
 
 typedef struct {
   gsize len;          /* 0: empty */
@@ -663,7 +663,7 @@ memo_slot (const char *text, gsize len)
   h = (h ^ word_at (text + 40)) * G_GUINT64_CONSTANT (0xc2b2ae3d27d4eb4f);
   h = (h ^ word_at (text + len / 2 - 4)) * G_GUINT64_CONSTANT (0x165667b19e3779f9);
   h = (h ^ word_at (text + len - 16)) * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
-  return (guint)(h >> 58); /* MEMO_SLOTS = 64 */
+  return (guint)(h >> 56); /* MEMO_SLOTS = 256 */
 }
 
 gboolean

@@ -44,7 +44,7 @@ typedef struct {
 gboolean hub_client_peek (const char *text, gsize len, HubClientPeek *peek);
 
 /* As hub_client_peek(), remembering per thread the frames it read well
- * lately (not replies; 48 to 1,024 bytes; 64 slots chosen by a hash of a few
+ * lately (not replies; 48 to 512 bytes; 256 slots chosen by a hash of a few
  * of the frame's words): a frame of the same bytes read again on this thread
  * is answered by a compare and a copy of the spans, rebased onto @text. The
  * server encodes a message once and sends the same bytes to every recipient,
