@@ -25,7 +25,8 @@ typedef struct {
   gint64 id;
   PendingKind kind;
   gboolean is_join, is_leave;
-  char *room; /* (owned) (nullable) join, leave, publish, history; CHECK, REJOIN: the room */
+  char *room;       /* (owned) (nullable) join, leave, publish, history; CHECK, REJOIN: the room */
+  char *room_token; /* (owned) (nullable) join: the room token it carries (§12) */
   HubClientReplyFunc callback;
   gpointer user_data;     /* (unowned) */
   gint64 deadline_us;     /* 0: none */
@@ -45,8 +46,9 @@ struct _HubClient {
   gboolean any_lean; /* a lean request was made: replies are peeked for it */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
-  guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
-  HubClock *clock; /* (owned) */
+  guint64 rng;             /* backoff jitter (a GRand would cost 2.5 KiB per client) */
+  HubClock *clock;         /* (owned) */
+  HubClientTokens *tokens; /* (owned) the token's deadline, its refresh, the provider (§12) */
 
   const HubClientTransportClass *klass;
   HubClientTransport *transport; /* (owned) */
@@ -58,6 +60,7 @@ struct _HubClient {
   char *final_reason;    /* (owned) (nullable) */
   GError *connect_error; /* (owned) (nullable) why the last attempt ended before its welcome */
   guint attempt;
+  guint last_close_code; /* of the last connection that ended (0: none yet) */
   guint retry_timer, timeout_timer, deferred_timer;
   gint64 timeout_deadline_us;
 
@@ -76,6 +79,10 @@ struct _HubClient {
   gboolean ever_connected;
   guint max_message_bytes; /* from the welcome; 0: not told */
   HubClientCounters counters;
+
+  /* (nullable) room (owned) → the room token (owned) it was joined with
+   * (§12); NULL until the first such join. */
+  GHashTable *room_tokens;
 
   guint depth;           /* entries from the loop currently on the stack */
   gboolean free_pending; /* hub_client_free ran: callbacks are silent, memory goes at depth 0 */
@@ -129,6 +136,7 @@ static void
 pending_free (Pending *pending)
 {
   g_free (pending->room);
+  g_free (pending->room_token);
   g_clear_error (&pending->deferred_error);
   g_free (pending);
 }
@@ -179,8 +187,8 @@ room_note_epoch (HubClient *client, const char *room, JsonObject *frame)
 /* ---- callbacks out ---- */
 
 static void
-emit_state (HubClient *client, HubClientState state, guint close_code, const char *reason,
-            guint retry_in_ms)
+emit_state_closed (HubClient *client, HubClientState state, guint close_code, const char *reason,
+                   const char *close_reason, guint retry_in_ms)
 {
   HubClientStateChange change = {
       .state = state,
@@ -189,6 +197,7 @@ emit_state (HubClient *client, HubClientState state, guint close_code, const cha
       .reason = reason,
       .retry_in_ms = retry_in_ms,
       .attempt = client->attempt,
+      .close_reason = close_reason,
   };
 
   client->state = state;
@@ -197,10 +206,23 @@ emit_state (HubClient *client, HubClientState state, guint close_code, const cha
 }
 
 static void
+emit_state (HubClient *client, HubClientState state, guint close_code, const char *reason,
+            guint retry_in_ms)
+{
+  emit_state_closed (client, state, close_code, reason, NULL, retry_in_ms);
+}
+
+static void
 emit_event (HubClient *client, const HubClientEvent *event)
 {
   if (!client->free_pending && client->callbacks.event != NULL)
     client->callbacks.event (client, event, client->user_data);
+}
+
+void
+hub_client_emit_event (HubClient *client, const HubClientEvent *event)
+{
+  emit_event (client, event);
 }
 
 static void
@@ -223,6 +245,18 @@ leave (HubClient *client)
 {
   if (--client->depth == 0 && client->free_pending)
     client_destroy (client);
+}
+
+void
+hub_client_hold (HubClient *client)
+{
+  enter (client);
+}
+
+void
+hub_client_release (HubClient *client)
+{
+  leave (client);
 }
 
 /* ---- sending ---- */
@@ -381,6 +415,8 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
     pending->is_join = type[0] == 'j';
     pending->is_leave = type[0] == 'l';
     pending->room = g_strdup (room);
+    if (pending->is_join)
+      pending->room_token = g_strdup (json_string (fields, "token"));
   }
   if (client->state != HUB_CLIENT_CONNECTED) {
     fail_later (client, pending,
@@ -455,6 +491,18 @@ hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callbac
   g_autoptr (JsonObject) fields = json_object_new ();
 
   json_object_set_string_member (fields, "room", room);
+  return hub_client_request (client, "join", fields, callback, user_data);
+}
+
+gint64
+hub_client_join_with_token (HubClient *client, const char *room, const char *room_token,
+                            HubClientReplyFunc callback, gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  if (room_token != NULL)
+    json_object_set_string_member (fields, "token", room_token);
   return hub_client_request (client, "join", fields, callback, user_data);
 }
 
@@ -559,6 +607,36 @@ start_connection (HubClient *client)
   }
 }
 
+/* A connection attempt, once CONNECTING: with the current token, or with
+ * the one the provider is asked for first (hub_client_token_answered). */
+static void
+begin_attempt (HubClient *client, gboolean reconnect)
+{
+  if (!hub_client_tokens_before_connect (client->tokens, reconnect))
+    start_connection (client);
+}
+
+void
+hub_client_token_answered (HubClient *client, gboolean ok, const char *why)
+{
+  if (client->free_pending || client->state != HUB_CLIENT_CONNECTING || client->link_open ||
+      client->stopping)
+    return;
+  if (ok) {
+    start_connection (client);
+    return;
+  }
+  /* No token to log in with: another attempt would fare no better. */
+  client->final = TRUE;
+  g_free (client->final_reason);
+  client->final_reason = g_strdup (why);
+  g_clear_error (&client->connect_error);
+  client->connect_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, why);
+  /* The close code of the connection that ended before (4003: its token
+   * expired), so the change does not read as a failed connect. */
+  emit_state (client, HUB_CLIENT_DISCONNECTED, client->last_close_code, why, 0);
+}
+
 static void
 on_retry (gpointer user_data)
 {
@@ -568,7 +646,7 @@ on_retry (gpointer user_data)
   enter (client);
   emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
   if (!client->free_pending && client->state == HUB_CLIENT_CONNECTING)
-    start_connection (client);
+    begin_attempt (client, TRUE);
   leave (client);
 }
 
@@ -586,10 +664,30 @@ fail_all_pending (HubClient *client, GIOErrorEnum code, const char *message)
   arm_timeout (client);
 }
 
+/* The state change's words for a close: the plain meaning of the codes a
+ * client acts on (§9), with what the server added, else the code and the
+ * server's reason. (transfer full) */
+static char *
+close_words (guint close_code, const char *reason)
+{
+  const char *plain = close_code == 4003   ? "token expired"
+                      : close_code == 4010 ? "disconnected by the server"
+                                           : NULL;
+  gboolean said = reason != NULL && reason[0] != '\0';
+
+  if (plain == NULL)
+    return g_strdup_printf ("connection closed (code %u%s%s)", close_code, said ? ": " : "",
+                            said ? reason : "");
+  if (said && g_ascii_strcasecmp (reason, plain) != 0)
+    return g_strdup_printf ("%s (close code %u: %s)", plain, close_code, reason);
+  return g_strdup_printf ("%s (close code %u)", plain, close_code);
+}
+
 static void
 on_link_closed (HubClient *client, guint close_code, const char *reason)
 {
   g_autofree char *why = NULL;
+  g_autofree char *words = NULL;
   guint delay;
 
   client->link_open = FALSE;
@@ -599,29 +697,37 @@ on_link_closed (HubClient *client, guint close_code, const char *reason)
                            reason != NULL ? reason : "");
   else
     why = g_strdup (reason != NULL ? reason : "connection failed");
+  if (close_code != 0) {
+    client->last_close_code = close_code;
+    hub_client_tokens_disconnected (client->tokens, close_code);
+  }
   fail_all_pending (client, G_IO_ERROR_CLOSED, why);
   if (client->free_pending)
     return;
+  words = close_code != 0 ? close_words (close_code, reason) : g_strdup (why);
   /* Ended before its welcome: kept for hub_client_connect_sync (a refused
    * hello set it already). */
   if (client->state == HUB_CLIENT_CONNECTING && client->connect_error == NULL)
     client->connect_error = g_error_new_literal (
         G_IO_ERROR, close_code == 0 ? G_IO_ERROR_CONNECTION_REFUSED : G_IO_ERROR_CLOSED, why);
-  if (hub_client_close_code_is_final (close_code) && !client->final) {
+  /* 4001, 4010; and 4003 when no provider can give a fresh token (§12). */
+  if ((hub_client_close_code_is_final (close_code) ||
+       !hub_client_tokens_can_reconnect (client->tokens)) &&
+      !client->final) {
     client->final = TRUE;
     g_free (client->final_reason);
-    client->final_reason = g_strdup (why);
+    client->final_reason = g_strdup (words);
   }
   if (client->stopping || client->final || !client->auto_reconnect) {
-    emit_state (client, HUB_CLIENT_DISCONNECTED, close_code,
-                client->final_reason != NULL ? client->final_reason : why, 0);
+    emit_state_closed (client, HUB_CLIENT_DISCONNECTED, close_code,
+                       client->final_reason != NULL ? client->final_reason : words, reason, 0);
     return;
   }
   client->attempt++;
   delay = hub_client_backoff_delay_ms (&client->rng, client->backoff_min_ms, client->backoff_max_ms,
                                        client->attempt);
   client->retry_timer = hub_clock_add_timeout (client->clock, delay, on_retry, client);
-  emit_state (client, HUB_CLIENT_RECONNECTING, close_code, why, delay);
+  emit_state_closed (client, HUB_CLIENT_RECONNECTING, close_code, words, reason, delay);
 }
 
 static void
@@ -732,6 +838,10 @@ handle_welcome (HubClient *client, JsonObject *frame)
     client->counters.reconnects++;
   client->ever_connected = TRUE;
   client->attempt = 0;
+  /* §12: the token's deadline, refreshed ahead of it with a provider. */
+  if (!json_int (frame, "expires_ts", &event.expires_ts) || event.expires_ts < 0)
+    event.expires_ts = 0;
+  hub_client_tokens_connected (client->tokens, event.expires_ts);
 
   if (need_sync) {
     Pending *pending = pending_add (client, PENDING_SYNC, NULL, NULL);
@@ -801,6 +911,8 @@ room_lost (HubClient *client, const char *room, const char *code, const char *te
       .text = text,
   };
 
+  if (client->room_tokens != NULL)
+    g_hash_table_remove (client->room_tokens, room);
   if (room_seq (client, room) == NULL)
     return;
   g_hash_table_remove (client->rooms, room);
@@ -838,8 +950,14 @@ handle_check (HubClient *client, const char *room, JsonObject *frame, gboolean o
     g_autoptr (JsonObject) fields = json_object_new ();
     g_autoptr (JsonObject) request = NULL;
 
+    const char *room_token =
+        client->room_tokens != NULL ? g_hash_table_lookup (client->room_tokens, room) : NULL;
+
     pending->room = g_strdup (room);
     json_object_set_string_member (fields, "room", room);
+    /* A room joined with a room token may need it again (§12). */
+    if (room_token != NULL)
+      json_object_set_string_member (fields, "token", room_token);
     request = build_frame ("join", pending->id, fields);
     send_object (client, request);
     return;
@@ -919,7 +1037,15 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
       room_track (client, room, seq);
       room_note_epoch (client, room, frame);
     }
+    if (room != NULL && pending->room_token != NULL) {
+      if (client->room_tokens == NULL)
+        client->room_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_hash_table_replace (client->room_tokens, g_strdup (room),
+                            g_steal_pointer (&pending->room_token));
+    }
   } else if (ok && pending->is_leave && pending->room != NULL) {
+    if (client->room_tokens != NULL)
+      g_hash_table_remove (client->room_tokens, pending->room);
     g_hash_table_remove (client->rooms, pending->room);
     rooms_changed (client);
   }
@@ -1342,6 +1468,44 @@ static const HubClientTransportSink sink = {
 
 /* ---- the object ---- */
 
+/* The real clock of a thread's clients, one for all while any: its timers
+ * (one queue of token refreshes among them, hub-client-timers.h) are
+ * shared, and a client costs no clock of its own. */
+typedef struct {
+  HubClock *clock; /* (owned) */
+  guint users;
+} ThreadClock;
+
+static GPrivate thread_clock;
+
+static HubClock *
+thread_clock_ref (void)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared == NULL) {
+    shared = g_new0 (ThreadClock, 1);
+    shared->clock = hub_clock_new_real ();
+    g_private_set (&thread_clock, shared);
+  }
+  shared->users++;
+  return hub_clock_ref (shared->clock);
+}
+
+/* Gives back a client's clock, the thread's or its own. */
+static void
+thread_clock_unref (HubClock *clock)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared != NULL && shared->clock == clock && --shared->users == 0) {
+    hub_clock_unref (shared->clock);
+    g_free (shared);
+    g_private_set (&thread_clock, NULL);
+  }
+  hub_clock_unref (clock);
+}
+
 static void
 room_free (gpointer data)
 {
@@ -1381,7 +1545,10 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->request_timeout_ms = options->request_timeout_ms;
   client->rng =
       options->seed != 0 ? options->seed : ((guint64)g_random_int () << 32 | g_random_int ());
-  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
+  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : thread_clock_ref ();
+  client->tokens =
+      hub_client_tokens_new (client, client->clock, options->token_provider,
+                             options->token_provider_data, client->request_timeout_ms, client->rng);
   client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
   client->transport = client->klass->create (&client->parsed, options->ca_file,
                                              options->allow_self_signed, &sink, client);
@@ -1399,12 +1566,14 @@ static void
 client_destroy (HubClient *client)
 {
   g_hash_table_unref (client->rooms);
+  g_clear_pointer (&client->room_tokens, g_hash_table_unref);
+  hub_client_tokens_free (client->tokens);
   g_free (client->welcome_user);
   g_free (client->welcome_device);
   g_free (client->conn);
   g_free (client->final_reason);
   g_clear_error (&client->connect_error);
-  hub_clock_unref (client->clock);
+  thread_clock_unref (client->clock);
   hub_client_url_clear (&client->parsed);
   g_free (client->url);
   g_free (client->user);
@@ -1456,7 +1625,7 @@ hub_client_connect (HubClient *client)
   client->attempt = 0;
   emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
   if (client->state == HUB_CLIENT_CONNECTING && !client->free_pending)
-    start_connection (client);
+    begin_attempt (client, FALSE);
 }
 
 void
@@ -1562,6 +1731,25 @@ const GError *
 hub_client_get_connect_error (HubClient *client)
 {
   return client->connect_error;
+}
+
+HubClientTokens *
+hub_client_get_tokens (HubClient *client)
+{
+  return client->tokens;
+}
+
+const char *
+hub_client_get_token (HubClient *client)
+{
+  return client->token;
+}
+
+void
+hub_client_set_token (HubClient *client, const char *token)
+{
+  g_free (client->token);
+  client->token = g_strdup (token);
 }
 
 void

@@ -5,6 +5,7 @@
  * presence graces; sync; the cluster's figures. The operations themselves
  * are in hub-store-redis-ops.c. */
 #include "hub-store-redis-private.h"
+#include "hub/hub-event.h"
 
 #include <string.h>
 
@@ -372,6 +373,19 @@ on_down (gpointer user_data)
   syncs_fail (user_data, HUB_STORE_UNAVAILABLE);
 }
 
+/* The nodes this tick's script found dead and removed (§11), one warning
+ * each: their users' connections are gone from the cluster. */
+static void
+log_reaped (redisReply *reaped)
+{
+  for (gsize i = 0; reaped != NULL && reaped->type == REDIS_REPLY_ARRAY && i < reaped->elements;
+       i++)
+    hub_event_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "node_reaped",
+                   "cluster: a node stopped refreshing its liveness key; its connections were "
+                   "removed and their users' offline events sent",
+                   "node", hub_store_redis_str (reaped, i), NULL);
+}
+
 static void
 tick_done (redisReply *reply, gpointer data)
 {
@@ -398,6 +412,7 @@ tick_done (redisReply *reply, gpointer data)
   }
   g_free (s->nodes_json);
   s->nodes_json = g_string_free (json, FALSE);
+  log_reaped (hub_store_redis_elem (reply, 5));
 }
 
 void
