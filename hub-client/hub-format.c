@@ -299,7 +299,9 @@ hub_format_event (const HubClientEvent *event, gboolean colour)
       return line (colour, 0, who);
     case HUB_CLIENT_EVENT_OTHER:
     default:
-      text = event->frame != NULL ? object_compact (event->frame) : g_strdup ("?");
+      text = event->frame != NULL  ? object_compact (event->frame)
+             : event->text != NULL ? g_strdup (event->text)
+                                   : g_strdup ("?");
       body = g_strdup_printf ("? %s", text);
       return line (colour, 0, body);
   }

@@ -83,6 +83,10 @@ static const Opt opts[] = {
     {"step-factor", T_DOUBLE, F (step_factor), "F",
      "--find-capacity: rate multiplier per step (default 1.5)"},
     {"max-steps", T_UINT, F (max_steps), "N", "--find-capacity: most steps (default 12)"},
+    {"shard", T_STRING, F (shard), "I/N",
+     "Run shard I (0 to N-1) of N of the scenario: the same settings, --seed and --prefix "
+     "everywhere make N processes (on N machines) one population; combine their --json reports "
+     "with hub-loadgen merge"},
     {"json", T_STRING, F (json_path), "FILE", "Write the report as JSON to FILE (- for stdout)"},
     {"series", T_STRING, F (series_path), "FILE",
      "Write a JSON line a second to FILE as the run goes (- for stdout)"},
@@ -446,6 +450,25 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
     if (c->max_loss_is_ratio)
       c->max_loss_value /= 100.0;
   }
+  c->shard_index = 0;
+  c->shard_count = 1;
+  if (c->shard != NULL) {
+    guint64 index, count;
+    g_auto (GStrv) parts = g_strsplit (c->shard, "/", 3);
+
+    if (g_strv_length (parts) != 2 ||
+        !g_ascii_string_to_unsigned (parts[0], 10, 0, 9999, &index, NULL) ||
+        !g_ascii_string_to_unsigned (parts[1], 10, 1, 10000, &count, NULL) || index >= count)
+      return fail (error, "--shard: '%s' is not I/N with 0 ≤ I < N (such as 0/2)", c->shard);
+    c->shard_index = (guint)index;
+    c->shard_count = (guint)count;
+    if (c->seed == 0 || c->prefix == NULL)
+      return fail (error, "--shard needs --seed and --prefix: every shard must draw the same "
+                          "population (give each run a prefix of its own)");
+    if (c->find_capacity)
+      return fail (error, "--shard with --find-capacity is not supported: step the rate by "
+                          "running the shards once per rate");
+  }
   for (guint k = 0; k < 2; k++) {
     const char *flag = k == 0 ? "--prefix" : "--user-prefix";
     const char *value = k == 0 ? c->prefix : c->user_prefix;
@@ -458,6 +481,48 @@ hub_lg_config_finish (HubLgConfig *c, GError **error)
     }
     if (strlen (value) > 40)
       return fail (error, "%s: at most 40 characters", flag);
+  }
+  return TRUE;
+}
+
+gboolean
+hub_lg_config_load_json (HubLgConfig *c, JsonObject *o, GError **error)
+{
+  for (guint i = 0; i < N_OPTS; i++) {
+    const Opt *opt = &opts[i];
+    JsonNode *node = json_object_get_member (o, opt->name);
+    g_autofree char *text = NULL;
+
+    if (node == NULL || strcmp (opt->name, "secret") == 0 || strcmp (opt->name, "json") == 0 ||
+        strcmp (opt->name, "scenario") == 0)
+      continue;
+    if (JSON_NODE_HOLDS_NULL (node)) {
+      /* null: unset (strings), or no limit */
+      if (opt->type == T_LIMIT || opt->type == T_ILIMIT)
+        text = g_strdup ("none");
+      else if (opt->type == T_STRING)
+        g_clear_pointer ((char **)((char *)c + opt->offset), g_free);
+    } else if (JSON_NODE_HOLDS_VALUE (node)) {
+      switch (json_node_get_value_type (node)) {
+        case G_TYPE_STRING:
+          text = g_strdup (json_node_get_string (node));
+          break;
+        case G_TYPE_BOOLEAN:
+          text = g_strdup (json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_INT64:
+          text = g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        default: {
+          char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+          text = g_strdup (g_ascii_dtostr (buf, sizeof buf, json_node_get_double (node)));
+          break;
+        }
+      }
+    }
+    if (text != NULL && !set_value (c, opt, text, error))
+      return FALSE;
   }
   return TRUE;
 }

@@ -45,6 +45,8 @@ typedef struct {
   gboolean find_capacity;
   double step_factor;
   guint max_steps;
+  /* distributed runs */
+  char *shard; /* (owned) (nullable) "I/N": this process runs shard I of N */
   /* output */
   char *json_path;   /* (owned) (nullable) "-" is stdout */
   char *series_path; /* (owned) (nullable) JSON Lines, one a second; "-" is stdout */
@@ -58,7 +60,8 @@ typedef struct {
   HubLgMix mix_shares;
   GPtrArray *source_addresses; /* (owned) (nullable) dotted strings */
   gboolean max_loss_is_ratio;
-  double max_loss_value; /* a count, or a fraction of the expected deliveries */
+  double max_loss_value;          /* a count, or a fraction of the expected deliveries */
+  guint shard_index, shard_count; /* from shard; 0 and 1 without it */
 } HubLgConfig;
 
 /* Fills @config with the defaults. */
@@ -75,6 +78,10 @@ gboolean hub_lg_config_load_scenario (HubLgConfig *config, const char *data, gsi
                                       GError **error);
 /* Checks the settings and computes the derived fields. */
 gboolean hub_lg_config_finish (HubLgConfig *config, GError **error);
+/* Sets what the JSON object @o (hub_lg_config_to_json()'s form, from a
+ * report) says, except the secret, the output and the scenario file. Does not
+ * call hub_lg_config_finish(). */
+gboolean hub_lg_config_load_json (HubLgConfig *config, JsonObject *o, GError **error);
 
 /* The settings as a JSON object, one member per setting (the secret masked). (transfer full) */
 JsonObject *hub_lg_config_to_json (const HubLgConfig *config);

@@ -16,6 +16,7 @@ hub_lg_plan_new (const char *prefix, guint n_users, const HubLgDiscrete *devices
 
   g_return_val_if_fail (n_users > 0 && n_rooms > 0 && rooms_per_user > 0, NULL);
   plan->prefix = g_strdup (prefix != NULL ? prefix : "");
+  plan->prefix_len = strlen (plan->prefix);
   plan->user_prefix = g_strdup (plan->prefix);
   plan->n_rooms = n_rooms;
   plan->rooms_per_user = MIN (rooms_per_user, n_rooms);
@@ -130,31 +131,46 @@ hub_lg_plan_device_name (guint slot)
   return g_strdup_printf ("d%u", slot);
 }
 
+/* The index in "<prefix><kind><digits>" (@len bytes), below @limit. */
 static guint
-index_after (const HubLgPlan *plan, const char *name, char kind, guint limit)
+index_after (const HubLgPlan *plan, const char *name, gsize len, char kind, guint limit)
 {
   const char *prefix = kind == 'u' ? plan->user_prefix : plan->prefix;
-  gsize n = strlen (prefix);
-  guint64 v;
+  gsize n = kind == 'u' ? strlen (prefix) : plan->prefix_len;
+  guint64 v = 0;
 
-  if (name == NULL || strncmp (name, prefix, n) != 0 || name[n] != kind)
+  if (name == NULL || len < n + 2 || name[n] != kind)
     return G_MAXUINT;
-  if (!g_ascii_string_to_unsigned (name + n + 1, 10, 0, limit == 0 ? 0 : limit - 1, &v, NULL))
-    return G_MAXUINT;
+  /* (A room name per delivery: byte by byte beats a call for short prefixes.) */
+  for (gsize i = 0; i < n; i++) {
+    if (name[i] != prefix[i])
+      return G_MAXUINT;
+  }
   /* "r007" is not ours: we never write leading zeros. */
-  if (name[n + 1] == '0' && name[n + 2] != '\0')
+  if (name[n + 1] == '0' && len > n + 2)
     return G_MAXUINT;
-  return (guint)v;
+  for (gsize i = n + 1; i < len; i++) {
+    if (!g_ascii_isdigit (name[i]) || i - n > 10)
+      return G_MAXUINT;
+    v = v * 10 + (guint64)(name[i] - '0');
+  }
+  return v < limit ? (guint)v : G_MAXUINT;
 }
 
 guint
 hub_lg_plan_room_index (const HubLgPlan *plan, const char *name)
 {
-  return index_after (plan, name, 'r', plan->n_rooms);
+  return hub_lg_plan_room_index_len (plan, name, name != NULL ? strlen (name) : 0);
+}
+
+guint
+hub_lg_plan_room_index_len (const HubLgPlan *plan, const char *name, gsize len)
+{
+  return index_after (plan, name, len, 'r', plan->n_rooms);
 }
 
 guint
 hub_lg_plan_user_index (const HubLgPlan *plan, const char *name)
 {
-  return index_after (plan, name, 'u', plan->n_users);
+  return index_after (plan, name, name != NULL ? strlen (name) : 0, 'u', plan->n_users);
 }

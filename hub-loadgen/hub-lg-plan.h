@@ -9,7 +9,8 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  char *prefix;      /* (owned) of every user and room name: runs do not share state */
+  char *prefix; /* (owned) of every user and room name: runs do not share state */
+  gsize prefix_len;
   char *user_prefix; /* (owned) of user names: the prefix unless set apart (--user-prefix) */
   guint n_users, n_devices, n_rooms;
   guint rooms_per_user;       /* min(asked, n_rooms): every user has exactly this many */
@@ -45,6 +46,8 @@ char *hub_lg_plan_room_name (const HubLgPlan *plan, guint room);
 char *hub_lg_plan_device_name (guint slot);
 /* The room index in a wire name, or G_MAXUINT when it is not one of ours. */
 guint hub_lg_plan_room_index (const HubLgPlan *plan, const char *name);
+/* The same for @len bytes of @name (no NUL needed). */
+guint hub_lg_plan_room_index_len (const HubLgPlan *plan, const char *name, gsize len);
 /* The user index in a wire name, or G_MAXUINT. */
 guint hub_lg_plan_user_index (const HubLgPlan *plan, const char *name);
 

@@ -2,6 +2,8 @@
  * Every number in the table comes from the same fields as the JSON. */
 #include "hub-lg-report.h"
 
+#include "hub-lg-wire.h"
+
 #include "hub-lg-hgrm.h"
 #include "hub-lg-metrics.h"
 
@@ -53,6 +55,9 @@ hub_lg_report_free (HubLgReport *r)
   g_array_unref (r->steps);
   g_array_unref (r->series);
   g_ptr_array_unref (r->failures);
+  hub_lg_shard_record_free (r->shard);
+  g_free (r->shard_error);
+  g_clear_pointer (&r->merged, json_object_unref);
   g_free (r);
 }
 
@@ -99,6 +104,8 @@ hub_lg_report_judge (HubLgReport *r)
   double p99 = ms (hub_lg_histogram_quantile (s->latency, 0.99));
 
   g_ptr_array_set_size (r->failures, 0);
+  if (r->shard_error != NULL)
+    g_ptr_array_add (r->failures, g_strdup (r->shard_error));
   if (r->interrupted)
     g_ptr_array_add (r->failures, g_strdup ("the run was interrupted"));
   if (c->find_capacity) {
@@ -394,7 +401,8 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_object_member (root, "seconds", o);
 
   o = json_object_new ();
-  json_object_set_int_member (o, "target", plan->n_devices);
+  json_object_set_int_member (o, "target",
+                              r->target_devices > 0 ? r->target_devices : plan->n_devices);
   json_object_set_int_member (o, "connected_at_end", (gint64)n[HUB_LG_CONNECTED]);
   json_object_set_int_member (o, "ready_at_end", (gint64)n[HUB_LG_READY]);
   json_object_set_int_member (o, "gone_at_end", (gint64)n[HUB_LG_GONE]);
@@ -461,6 +469,24 @@ hub_lg_report_to_json (const HubLgReport *r)
   json_object_set_int_member (o, "status", (gint64)n[HUB_LG_STATUS_RECEIVED]);
   json_object_set_int_member (o, "presence", (gint64)n[HUB_LG_PRESENCE_RECEIVED]);
   json_object_set_object_member (root, "ephemeral_received", o);
+  /* How the loadgen received (hub-lg-wire.h): what its loops used (io_uring
+   * falls back to epoll where the kernel or a seccomp filter refuses it; the
+   * probe's answer where no loop ran), frames per read, reads per wakeup. */
+  o = json_object_new ();
+  if (n[HUB_LG_WIRE_URING_LOOPS] > 0 && n[HUB_LG_WIRE_EPOLL_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "io_uring+epoll");
+  else if (n[HUB_LG_WIRE_URING_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "io_uring");
+  else if (n[HUB_LG_WIRE_EPOLL_LOOPS] > 0)
+    json_object_set_string_member (o, "kind", "epoll");
+  else
+    json_object_set_string_member (o, "kind", hub_lg_wire_kind (c->url));
+  json_object_set_int_member (o, "loops",
+                              (gint64)(n[HUB_LG_WIRE_URING_LOOPS] + n[HUB_LG_WIRE_EPOLL_LOOPS]));
+  json_object_set_int_member (o, "reads", (gint64)n[HUB_LG_WIRE_READS]);
+  json_object_set_int_member (o, "frames", (gint64)n[HUB_LG_WIRE_FRAMES]);
+  json_object_set_int_member (o, "wakeups", (gint64)n[HUB_LG_WIRE_WAKEUPS]);
+  json_object_set_object_member (root, "transport", o);
 
   o = json_object_new ();
   json_object_set_int_member (o, "total", (gint64)n[HUB_LG_ERRORS]);
@@ -524,6 +550,10 @@ hub_lg_report_to_json (const HubLgReport *r)
     json_array_add_object_element (
         a, hub_lg_sample_to_json (&g_array_index (r->series, HubLgSample, i)));
   json_object_set_array_member (root, "series", a);
+  if (r->shard != NULL)
+    json_object_set_object_member (root, "shard", hub_lg_shard_record_to_json (r->shard));
+  if (r->merged != NULL)
+    json_object_set_object_member (root, "merged", json_object_ref (r->merged));
   return root;
 }
 
@@ -589,6 +619,21 @@ hub_lg_report_to_text (const HubLgReport *r)
        "%u rooms per user",
        plan->n_users, devices, plan->n_devices, plan->n_rooms, hub_lg_plan_rooms_used (plan),
        hub_lg_plan_largest_room (plan), plan->rooms_per_user);
+  if (r->shard != NULL)
+    row (s, "shard",
+         "%u of %u: %u users, %u connections (this report covers them only; "
+         "hub-loadgen merge joins the shards' --json reports)",
+         r->shard->index, r->shard->count,
+         hub_lg_shard_users (plan, r->shard->index, r->shard->count), r->target_devices);
+  if (r->merged != NULL)
+    row (s, "merged",
+         "%" G_GINT64_FORMAT " shards; %" G_GINT64_FORMAT
+         " publishes acknowledged, %" G_GINT64_FORMAT " seqs claimed by no shard, %" G_GINT64_FORMAT
+         " by two",
+         json_object_get_int_member (r->merged, "shards"),
+         json_object_get_int_member (r->merged, "publishes_acked"),
+         json_object_get_int_member (r->merged, "unclaimed_seqs"),
+         json_object_get_int_member (r->merged, "conflicting_seqs"));
   if (r->clamped)
     row (s, "clamped",
          "%" G_GUINT64_FORMAT " connections asked; the open-file limit (%" G_GUINT64_FORMAT
@@ -600,8 +645,8 @@ hub_lg_report_to_text (const HubLgReport *r)
   row (s, "connections",
        "%" G_GUINT64_FORMAT "/%u up at the end, %" G_GUINT64_FORMAT " failed attempts, "
        "%" G_GUINT64_FORMAT " churn drops, %" G_GUINT64_FORMAT " reconnects",
-       n[HUB_LG_CONNECTED], plan->n_devices, n[HUB_LG_CONNECT_FAILURES], n[HUB_LG_CHURN_DROPS],
-       n[HUB_LG_RECONNECTS]);
+       n[HUB_LG_CONNECTED], r->target_devices > 0 ? r->target_devices : plan->n_devices,
+       n[HUB_LG_CONNECT_FAILURES], n[HUB_LG_CHURN_DROPS], n[HUB_LG_RECONNECTS]);
   row (s, "connect time", "%s", conn);
   row (s, "sent",
        "%" G_GUINT64_FORMAT " publish (%.1f/s), %" G_GUINT64_FORMAT " direct, %" G_GUINT64_FORMAT

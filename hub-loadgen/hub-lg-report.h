@@ -8,6 +8,7 @@
 #include "hub-lg-ledger.h"
 #include "hub-lg-plan.h"
 #include "hub-lg-series.h"
+#include "hub-lg-shard.h"
 #include "hub-lg-stats.h"
 #include "hub-lg-worker.h"
 
@@ -74,6 +75,12 @@ typedef struct {
 
   gboolean passed;
   GPtrArray *failures; /* char* (owned) why the run failed its gates */
+
+  /* distributed runs (hub-lg-shard.h) */
+  guint target_devices;    /* this process's connections (its shard's with --shard) */
+  HubLgShardRecord *shard; /* (owned) (nullable) with --shard: what the merge needs */
+  char *shard_error;       /* (owned) (nullable) a barrier missed, a shard too big */
+  JsonObject *merged;      /* (owned) (nullable) hub-loadgen merge: how the shards joined */
 } HubLgReport;
 
 /* @plan: (transfer full) */

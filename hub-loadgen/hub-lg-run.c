@@ -21,6 +21,8 @@
 #define INFLIGHT_WAIT_S   20.0
 #define FINAL_WAIT_S      10.0
 #define MAX_LISTED_MISSES 1000
+/* How much longer than its own phase a shard waits for the others. */
+#define SHARD_SLACK_S 60.0
 /* --find-capacity: the pause between one step's drain and the next step. */
 #define STEP_REST_S 1.0
 /* Descriptors a run needs besides its sockets: stdio, GLib's wakeup fds, one
@@ -54,6 +56,7 @@ typedef struct {
   HubLgReport *report;
   HubLgWorker **workers;
   guint n_workers;
+  guint n_devices; /* this process's: the plan's, or its shard's */
   gint64 t0_us;
   const char *phase;
   gboolean tty;
@@ -130,7 +133,7 @@ progress (Run *run, gboolean force)
   sample.rate = run->rate;
   sample.connections = c[HUB_LG_CONNECTED];
   sample.ready = c[HUB_LG_READY];
-  sample.target = run->plan->n_devices;
+  sample.target = run->n_devices;
   sample.sent = sent;
   sample.delivered = c[HUB_LG_MESSAGES_LIVE];
   sample.sent_per_s = (sent - MIN (sent, run->last_sent)) / dt;
@@ -154,7 +157,7 @@ progress (Run *run, gboolean force)
     g_autofree char *line = g_strdup_printf (
         "[%6.1fs] %-7s conns %" G_GUINT64_FORMAT "/%u  sent %.0f/s  delivered %.0f/s  "
         "p50 %.2fms p99 %.2fms  gaps %" G_GUINT64_FORMAT "  errors %" G_GUINT64_FORMAT,
-        sample.t, run->phase, c[HUB_LG_CONNECTED], run->plan->n_devices, sample.sent_per_s,
+        sample.t, run->phase, c[HUB_LG_CONNECTED], run->n_devices, sample.sent_per_s,
         sample.delivered_per_s, sample.p50_ns / 1e6, sample.p99_ns / 1e6, c[HUB_LG_GAPS],
         c[HUB_LG_ERRORS]);
 
@@ -218,13 +221,44 @@ static gboolean
 all_ready (Run *run)
 {
   /* Devices refused for good (a bad token…) will never be ready. */
-  return run->now->c[HUB_LG_READY] + run->now->c[HUB_LG_GONE] >= run->plan->n_devices;
+  return run->now->c[HUB_LG_READY] + run->now->c[HUB_LG_GONE] >= run->n_devices;
 }
 
 static gboolean
 none_inflight (Run *run)
 {
   return run->now->c[HUB_LG_INFLIGHT] == 0;
+}
+
+/* While a shard barrier waits: progress, and whether to give up. */
+static gboolean
+barrier_tick (gpointer user_data)
+{
+  Run *run = user_data;
+
+  snapshot (run);
+  progress (run, FALSE);
+  return stop_requested ();
+}
+
+/* With --shard: waits for every shard at @phase; a barrier missed is a
+ * failure of the run (the figures then do not cover every shard). */
+static void
+shard_barrier (Run *run, const char *phase, double timeout_s)
+{
+  g_autoptr (GError) error = NULL;
+  guint arrived = 0;
+  const char *was = run->phase;
+
+  if (run->config->shard_count <= 1)
+    return;
+  run->phase = phase;
+  if (!hub_lg_shard_barrier (run->config, phase, timeout_s, barrier_tick, run, &arrived, &error)) {
+    note (run, "%s", error->message);
+    if (run->report->shard_error == NULL)
+      run->report->shard_error = g_strdup (error->message);
+  }
+  run->phase = was;
 }
 
 static void
@@ -319,18 +353,23 @@ run_step (Run *run, double rate, gboolean bisecting, gint64 *final, HubLgTally *
           bisecting ? " (between the last that held and the first that broke)" : "", rate,
           rate * run->plan->n_users);
   start_us = g_get_monotonic_time () + 10000;
+  steady_end = start_us + (gint64)(duration * G_USEC_PER_SEC);
   for (guint i = 0; i < run->n_workers; i++)
-    hub_lg_worker_start_traffic (run->workers[i], start_us, rate, run->config->churn);
-  wait_until (run, NULL, duration);
+    hub_lg_worker_start_traffic (run->workers[i], start_us, steady_end, rate, run->config->churn);
+  wait_until (run, NULL, (steady_end - g_get_monotonic_time ()) / 1e6);
+  /* The steady state's actions are those scheduled before its end (or
+   * before now, when a stop was asked for). */
+  steady_end = MIN (steady_end, g_get_monotonic_time ());
   for (guint i = 0; i < run->n_workers; i++)
-    hub_lg_worker_stop_traffic (run->workers[i]);
-  steady_end = g_get_monotonic_time ();
+    hub_lg_worker_stop_traffic (run->workers[i], steady_end);
   step.seconds = (steady_end - start_us) / 1e6;
   report->steady_s += step.seconds;
 
   run->phase = "drain";
   drain_start = g_get_monotonic_time ();
   wait_until (run, none_inflight, interrupted ? 2.0 : INFLIGHT_WAIT_S);
+  /* Every shard's publishes answered before anyone settles the final seqs. */
+  shard_barrier (run, "done", INFLIGHT_WAIT_S + SHARD_SLACK_S);
   settle_final (run, final);
   report->drained = wait_until (run, nothing_pending, interrupted ? 2.0 : run->config->drain_s);
   if (!report->drained)
@@ -389,9 +428,11 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
     config->prefix = g_strdup_printf ("lg%04x-", g_random_int_range (0, 0x10000));
 
   limit = hub_lg_run_connection_limit (config->threads, &nofile);
+  /* A shard draws the whole population (never clamped: the shards must add
+   * up to it) and runs its own share. */
   run.plan = hub_lg_plan_new (config->prefix, config->users, &config->device_dist, config->rooms,
                               config->rooms_per_user, config->room_skew, config->seed,
-                              (guint)MIN (limit, G_MAXUINT));
+                              config->shard_count > 1 ? 0 : (guint)MIN (limit, G_MAXUINT));
   if (config->user_prefix != NULL) {
     g_free (run.plan->user_prefix);
     run.plan->user_prefix = g_strdup (config->user_prefix);
@@ -411,6 +452,23 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
     asked = run.plan->n_devices;
   }
   report->connections_asked = asked;
+  run.n_devices = hub_lg_shard_devices (run.plan, config->shard_index, config->shard_count);
+  report->target_devices = run.n_devices;
+  if (config->shard_count > 1) {
+    report->shard =
+        hub_lg_shard_record_new (config->shard_index, config->shard_count, run.plan->n_rooms);
+    if (run.n_devices > limit) {
+      report->shard_error = g_strdup_printf (
+          "shard %u/%u needs %u connections, but this process may hold at most %" G_GUINT64_FORMAT
+          ": run more shards (or raise the open-file limit)",
+          config->shard_index, config->shard_count, run.n_devices, limit);
+      note (&run, "%s", report->shard_error);
+      hub_lg_report_judge (report);
+      g_clear_pointer (&signals, hub_signal_watch_free);
+      g_clear_pointer (&signal_context, g_main_context_unref);
+      return report;
+    }
+  }
   /* A terminal (or a Windows console): progress rewrites its line. */
   run.tty = g_log_writer_supports_color (fileno (stderr));
   run.t0_us = g_get_monotonic_time ();
@@ -429,7 +487,8 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
   metrics_t0 = g_get_monotonic_time ();
   read_metrics (&run, &report->metrics_before);
 
-  run.n_workers = MIN (hub_lg_config_threads (config, run.plan->n_devices), run.plan->n_users);
+  run.n_workers = MIN (hub_lg_config_threads (config, run.n_devices),
+                       hub_lg_shard_users (run.plan, config->shard_index, config->shard_count));
   report->threads = run.n_workers;
   run.workers = g_new0 (HubLgWorker *, run.n_workers);
   for (guint i = 0; i < run.n_workers; i++)
@@ -448,7 +507,9 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
     report->ramp_s = (g_get_monotonic_time () - ramp_start) / 1e6;
     if (!report->ramp_complete && !interrupted)
       note (&run, "ramp: %" G_GUINT64_FORMAT " of %u devices ready after %.1f s; going on",
-            run.now->c[HUB_LG_READY], run.plan->n_devices, report->ramp_s);
+            run.now->c[HUB_LG_READY], run.n_devices, report->ramp_s);
+    /* Every device of every shard ready before anyone sends. */
+    shard_barrier (&run, "ready", planned + MAX (10.0, planned) + SHARD_SLACK_S);
   }
 
   final = g_new (gint64, run.plan->n_rooms);
@@ -509,8 +570,17 @@ hub_lg_run (HubLgConfig *config, const char *command, FILE *series)
   snapshot (&run);
   hub_lg_stats_merge (report->stats, run.now);
   tally (&run, &report->tally, report->misses, &report->miss_ranges);
+  if (report->shard != NULL) {
+    for (guint i = 0; i < run.n_workers; i++)
+      hub_lg_worker_export (run.workers[i], report->shard);
+    memcpy (report->shard->final_seq, final, sizeof (gint64) * run.plan->n_rooms);
+  }
   report->final_seq = g_steal_pointer (&final);
   count_violations (report);
+  if (report->shard != NULL) {
+    hub_lg_stats_merge (report->shard->stats, report->stats);
+    report->shard->error = g_strdup (report->shard_error);
+  }
   progress (&run, TRUE);
   progress_end (&run);
 

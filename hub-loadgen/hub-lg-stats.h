@@ -48,9 +48,16 @@ typedef enum {
   HUB_LG_TYPING_RECEIVED,
   HUB_LG_STATUS_RECEIVED,
   HUB_LG_PRESENCE_RECEIVED,
+  HUB_LG_FRAMES_UNREADABLE,  /* not JSON, no type, an unknown type, a late reply (errors too) */
   HUB_LG_RESUMES,            /* resumed frames */
   HUB_LG_RESUMES_INCOMPLETE, /* … with complete:false */
   HUB_LG_ERRORS,             /* everything counted in the errors table */
+  /* hub-lg-wire's loops, so far (0 on libwebsockets) */
+  HUB_LG_WIRE_READS,       /* reads that brought bytes */
+  HUB_LG_WIRE_FRAMES,      /* WebSocket frames received */
+  HUB_LG_WIRE_WAKEUPS,     /* dispatches of a loop */
+  HUB_LG_WIRE_URING_LOOPS, /* loops on io_uring */
+  HUB_LG_WIRE_EPOLL_LOOPS, /* loops on epoll */
   HUB_LG_N_COUNTERS
 } HubLgCounter;
 
@@ -59,7 +66,8 @@ typedef struct {
   GHashTable *errors; /* kind (owned) → guint64* (owned): "error:rate_limited", "close:4009"… */
   GHashTable *closes; /* close code as text (owned) → guint64* (owned), every close */
   HubLgHistogram *latency; /* (owned) ns, scheduled send → delivery, live messages */
-  HubLgHistogram *recent;  /* (owned) the same, since the last progress line */
+  HubLgHistogram *recent;  /* (owned) the same, since the last snapshot (a worker records
+                            * here only, and adds it to latency at each snapshot) */
   HubLgHistogram *direct;  /* (owned) ns, scheduled send → delivery, directs */
   HubLgHistogram *ack;     /* (owned) ns, scheduled send → publish reply */
   HubLgHistogram *connect; /* (owned) ns, connect → welcome (first connection) */

@@ -5,6 +5,8 @@
  * (hub-lg-ledger) before HubClient itself handles it. */
 #include "hub-lg-worker.h"
 
+#include "hub-lg-wire.h"
+
 #include <hub/hub-auth.h>
 #include <hub/hub-client.h>
 #include <hub/hub-error.h>
@@ -39,7 +41,8 @@ typedef enum {
 
 struct _User {
   guint index;
-  char *name;       /* (owned) */
+  char *name; /* (owned) */
+  gsize name_len;
   char *token;      /* (owned) (nullable) */
   Device **devices; /* (owned) array of n_devices (unowned) */
   guint n_devices;
@@ -48,6 +51,7 @@ struct _User {
   guint64 sent;       /* per-publisher sequence */
   GArray *backlog;    /* Due (owned) (nullable) */
   guint rr;
+  guint64 rng; /* its own draws (user_next) */
   FinalState final;
 };
 
@@ -74,11 +78,13 @@ struct _HubLgWorker {
   GRand *rand;               /* (owned) */
   HubLgStats *stats;         /* (owned) */
 
-  GPtrArray *users;   /* User* (owned) */
-  GPtrArray *devices; /* Device* (owned), ascending global index */
-  char **room_names;  /* (owned) [n_rooms] */
-  guint k;            /* rooms per user */
+  GPtrArray *users;      /* User* (owned) */
+  GPtrArray *devices;    /* Device* (owned), ascending global index */
+  char **room_names;     /* (owned) [n_rooms] */
+  gsize *room_name_lens; /* (owned) [n_rooms] */
+  guint k;               /* rooms per user */
 
+  GArray *sent;      /* HubLgShardSent (owned) (nullable) acknowledged publishes, --shard only */
   gint64 *final;     /* (owned) [n_rooms] the run's final seq per room, or -1 */
   gint64 *known_max; /* (owned) [n_rooms] highest seq seen here (replies, acks, receipts) */
 
@@ -88,7 +94,8 @@ struct _HubLgWorker {
   /* traffic */
   gboolean traffic;
   double mean_gap_us;
-  User **heap; /* (owned) users by next_us */
+  gint64 traffic_end_us; /* actions are scheduled before this */
+  User **heap;           /* (owned) users by next_us */
   guint heap_len;
   gint64 churn_at_us; /* 0: no churn */
   double churn_mean_us;
@@ -103,6 +110,16 @@ static gint64
 now_ns (void)
 {
   return g_get_monotonic_time () * 1000;
+}
+
+/* When the frame being accounted arrived: the time its bytes were found read
+ * (one clock read per batch of frames), or now. */
+static gint64
+received_ns (void)
+{
+  gint64 t = hub_lg_wire_read_time_ns ();
+
+  return t != 0 ? t : now_ns ();
 }
 
 static gboolean
@@ -255,12 +272,43 @@ heap_build (HubLgWorker *w)
     heap_down (w, i);
 }
 
+/* ---- a user's own random draws ----
+ *
+ * Each user draws its action times, kinds, rooms and targets from a generator
+ * of its own (splitmix64), seeded by the run's seed and its index: a user does
+ * the same things whichever thread, or shard (--shard), runs it, so N shards
+ * are the same population, sending the same messages, as one process. */
+
+static guint64
+user_next (User *u)
+{
+  guint64 z = (u->rng += G_GUINT64_CONSTANT (0x9E3779B97F4A7C15));
+
+  z = (z ^ (z >> 30)) * G_GUINT64_CONSTANT (0xBF58476D1CE4E5B9);
+  z = (z ^ (z >> 27)) * G_GUINT64_CONSTANT (0x94D049BB133111EB);
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
 static double
-next_gap_us (HubLgWorker *w)
+user_double (User *u)
+{
+  return (double)(user_next (u) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Uniform in [0, n). */
+static guint
+user_below (User *u, guint n)
+{
+  return (guint)(((user_next (u) >> 32) * (guint64)n) >> 32);
+}
+
+static double
+next_gap_us (HubLgWorker *w, User *u)
 {
   if (w->config->arrival[0] == 'u')
     return w->mean_gap_us;
-  return hub_lg_exponential (w->mean_gap_us, g_rand_double (w->rand));
+  return hub_lg_exponential (w->mean_gap_us, user_double (u));
 }
 
 /* ---- sending ---- */
@@ -302,8 +350,14 @@ on_publish_reply (HubClient *client, JsonObject *reply, const GError *error, gpo
   w->stats->c[HUB_LG_INFLIGHT]--;
   if (error == NULL) {
     w->stats->c[HUB_LG_PUBLISH_ACKED]++;
-    if (json_int (reply, "seq", &seq))
+    if (json_int (reply, "seq", &seq)) {
       raise_known (w, sent->room, seq);
+      if (w->sent != NULL) {
+        HubLgShardSent e = {sent->room, seq};
+
+        g_array_append_val (w->sent, e);
+      }
+    }
     hub_lg_histogram_record (w->stats->ack, now_ns () - sent->sched_us * 1000);
   } else if (error->domain == HUB_ERROR) {
     w->stats->c[HUB_LG_PUBLISH_REJECTED]++;
@@ -391,7 +445,7 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
   w->stats->c[HUB_LG_SENT_PUBLISH + action]++;
   switch (action) {
     case HUB_LG_ACTION_PUBLISH: {
-      guint room = u->rooms[g_rand_int_range (w->rand, 0, (gint32)w->k)];
+      guint room = u->rooms[user_below (u, w->k)];
       g_autoptr (JsonObject) payload = payload_new (w, u, sched_us);
       Sent *sent = g_new (Sent, 1);
 
@@ -401,7 +455,7 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
       break;
     }
     case HUB_LG_ACTION_DIRECT: {
-      guint to = (guint)g_rand_int_range (w->rand, 0, (gint32)plan->n_users - 1);
+      guint to = user_below (u, plan->n_users - 1);
       g_autofree char *name = hub_lg_plan_user_name (plan, to >= u->index ? to + 1 : to);
       g_autoptr (JsonObject) payload = payload_new (w, u, sched_us);
       Sent *sent = g_new (Sent, 1);
@@ -412,14 +466,13 @@ perform (HubLgWorker *w, User *u, HubLgAction action, gint64 sched_us)
       break;
     }
     case HUB_LG_ACTION_TYPING:
-      hub_client_typing (d->client,
-                         w->room_names[u->rooms[g_rand_int_range (w->rand, 0, (gint32)w->k)]]);
+      hub_client_typing (d->client, w->room_names[u->rooms[user_below (u, w->k)]]);
       break;
     case HUB_LG_ACTION_STATUS: {
       static const char *const statuses[] = {"online", "away", "busy"};
       g_autoptr (JsonObject) fields = json_object_new ();
 
-      json_object_set_string_member (fields, "status", statuses[g_rand_int_range (w->rand, 0, 3)]);
+      json_object_set_string_member (fields, "status", statuses[user_below (u, 3)]);
       hub_client_send (d->client, "status", fields);
       break;
     }
@@ -448,7 +501,7 @@ subscribe_status (HubLgWorker *w, Device *d)
   JsonArray *users = json_array_new ();
 
   for (guint i = 0; i < STATUS_SUBSCRIPTIONS && w->plan->n_users > 1; i++) {
-    guint other = (guint)g_rand_int_range (w->rand, 0, (gint32)w->plan->n_users);
+    guint other = user_below (d->user, w->plan->n_users);
 
     if (other != d->user->index) {
       g_autofree char *name = hub_lg_plan_user_name (w->plan, other);
@@ -534,7 +587,13 @@ on_welcome (HubLgWorker *w, Device *d)
     *join = (Join){d, k};
     d->joins_pending++;
     w->stats->c[HUB_LG_INFLIGHT]++;
-    hub_client_join (d->client, w->room_names[d->subs[k].room], on_join_reply, join);
+    {
+      g_autoptr (JsonObject) fields = json_object_new ();
+
+      /* Its seq is all the join reply is asked for: not its member list. */
+      json_object_set_string_member (fields, "room", w->room_names[d->subs[k].room]);
+      hub_client_request_lean (d->client, "join", fields, on_join_reply, join);
+    }
   }
   if (d->joins_pending == 0)
     set_ready (w, d);
@@ -606,21 +665,60 @@ static void
 on_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
 {
   Device *d = user_data;
+  HubLgWorker *w = d->worker;
+  char kind[96];
 
-  if (event->type == HUB_CLIENT_EVENT_WELCOME)
-    on_welcome (d->worker, d);
+  switch (event->type) {
+    case HUB_CLIENT_EVENT_WELCOME:
+      on_welcome (w, d);
+      break;
+    case HUB_CLIENT_EVENT_INVALID:
+      /* Not JSON, or no type: counted, never skipped in silence. */
+      w->stats->c[HUB_LG_FRAMES_UNREADABLE]++;
+      hub_lg_stats_error (w->stats, "unreadable-frame");
+      break;
+    case HUB_CLIENT_EVENT_OTHER: {
+      const char *type = json_str (event->frame, "type");
+
+      /* A reply to a request that already timed out, or a type we do not know. */
+      w->stats->c[HUB_LG_FRAMES_UNREADABLE]++;
+      if (event->frame != NULL && json_object_has_member (event->frame, "id"))
+        g_snprintf (kind, sizeof kind, "late-reply:%s", type != NULL ? type : "?");
+      else
+        g_snprintf (kind, sizeof kind, "unexpected-frame:%.60s", type != NULL ? type : "?");
+      hub_lg_stats_error (w->stats, kind);
+      break;
+    }
+    default:
+      break;
+  }
 }
 
-/* ---- receiving ---- */
+/* ---- receiving ----
+ *
+ * Message, direct, typing and status frames come through on_peeked: HubClient
+ * reads them in place (no JSON tree, no allocation) and they are accounted
+ * from the spans. Everything else (welcome, replies, resumed, presence, and
+ * any frame the in-place reader would not take) comes through on_frame as a
+ * tree. Both end in the same accounting below. */
 
+static void account_in (HubLgWorker *w, Device *d, HubLgSub *sub, gint64 seq, gint64 sent_ns);
+
+/* A message frame of @room (G_MAXUINT: not a room of ours) with @seq (-1:
+ * none), scheduled at @sent_ns (-1: its payload did not say). */
 static void
-on_message (HubLgWorker *w, Device *d, JsonObject *frame)
+account_message (HubLgWorker *w, Device *d, guint room, gint64 seq, gint64 sent_ns)
 {
-  guint room = hub_lg_plan_room_index (w->plan, json_str (frame, "room"));
-  HubLgSub *sub = room != G_MAXUINT ? device_sub (d, room) : NULL;
-  gint64 seq, sent_ns;
+  account_in (w, d, room != G_MAXUINT ? device_sub (d, room) : NULL, seq, sent_ns);
+}
 
-  if (sub == NULL || !json_int (frame, "seq", &seq)) {
+/* The same, with the subscription found (NULL: not a room of the device's). */
+static void
+account_in (HubLgWorker *w, Device *d, HubLgSub *sub, gint64 seq, gint64 sent_ns)
+{
+  guint room = sub != NULL ? sub->room : G_MAXUINT;
+
+  if (sub == NULL || seq < 0) {
     w->stats->c[HUB_LG_MESSAGES_FOREIGN]++;
     hub_lg_stats_error (w->stats, "unexpected-message");
     return;
@@ -630,12 +728,9 @@ on_message (HubLgWorker *w, Device *d, JsonObject *frame)
     w->stats->c[HUB_LG_MESSAGES_REPLAYED]++;
   } else {
     w->stats->c[HUB_LG_MESSAGES_LIVE]++;
-    if (json_int (json_obj (frame, "payload"), "t", &sent_ns)) {
-      gint64 latency = now_ns () - sent_ns;
-
-      hub_lg_histogram_record (w->stats->latency, latency);
-      hub_lg_histogram_record (w->stats->recent, latency);
-    }
+    /* Into `recent` only: the snapshot adds it to `latency`. */
+    if (sent_ns >= 0)
+      hub_lg_histogram_record (w->stats->recent, received_ns () - sent_ns);
   }
   switch (hub_lg_sub_receive (sub, seq)) {
     case HUB_LG_RECEIPT_GAP:
@@ -650,6 +745,101 @@ on_message (HubLgWorker *w, Device *d, JsonObject *frame)
     default:
       break;
   }
+}
+
+/* A direct frame; @echo: a copy of our own user's direct. */
+static void
+account_direct (HubLgWorker *w, gboolean echo, gint64 sent_ns)
+{
+  if (echo) {
+    w->stats->c[HUB_LG_DIRECT_ECHOES]++;
+    return;
+  }
+  w->stats->c[HUB_LG_DIRECT_RECEIVED]++;
+  if (sent_ns >= 0)
+    hub_lg_histogram_record (w->stats->direct, received_ns () - sent_ns);
+}
+
+/* The subscription of @d for the room named @name (@len bytes, from a frame):
+ * with few rooms per user, compared with the device's own room names (cheaper
+ * than reading the index and searching); else by the index in the name. */
+static HubLgSub *
+peeked_sub (HubLgWorker *w, Device *d, const char *name, gsize len)
+{
+  guint room;
+
+  if (w->k <= 4) {
+    for (guint k = 0; k < w->k; k++) {
+      guint r = d->subs[k].room;
+      const char *mine = w->room_names[r];
+      gsize i = 0;
+
+      if (w->room_name_lens[r] != len)
+        continue;
+      while (i < len && mine[i] == name[i])
+        i++;
+      if (i == len)
+        return &d->subs[k];
+    }
+    return NULL;
+  }
+  room = hub_lg_plan_room_index_len (w->plan, name, len);
+  return room != G_MAXUINT ? device_sub (d, room) : NULL;
+}
+
+/* The payload's scheduled time ("t", read by HubClient in the same pass), or -1. */
+static gint64
+peeked_sent_ns (const HubClientPeekedFrame *frame)
+{
+  return frame->has_payload_int ? frame->payload_int : -1;
+}
+
+static gboolean
+on_peeked (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_data)
+{
+  Device *d = user_data;
+  HubLgWorker *w = d->worker;
+  const User *me = d->user;
+
+  if (w->tearing_down)
+    return TRUE;
+  switch (frame->type) {
+    case HUB_CLIENT_EVENT_MESSAGE:
+      account_in (w, d,
+                  frame->room != NULL ? peeked_sub (w, d, frame->room, frame->room_len) : NULL,
+                  frame->seq, peeked_sent_ns (frame));
+      break;
+    case HUB_CLIENT_EVENT_DIRECT:
+      account_direct (w,
+                      frame->from != NULL && frame->from_len == me->name_len &&
+                          memcmp (frame->from, me->name, frame->from_len) == 0,
+                      peeked_sent_ns (frame));
+      break;
+    case HUB_CLIENT_EVENT_TYPING:
+      w->stats->c[HUB_LG_TYPING_RECEIVED]++;
+      break;
+    case HUB_CLIENT_EVENT_STATUS:
+      w->stats->c[HUB_LG_STATUS_RECEIVED]++;
+      break;
+    case HUB_CLIENT_EVENT_PRESENCE:
+      w->stats->c[HUB_LG_PRESENCE_RECEIVED]++;
+      break;
+    default:
+      return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+on_message (HubLgWorker *w, Device *d, JsonObject *frame)
+{
+  gint64 seq = -1, sent_ns = -1;
+
+  if (!json_int (frame, "seq", &seq) || seq < 0)
+    seq = -1;
+  if (!json_int (json_obj (frame, "payload"), "t", &sent_ns))
+    sent_ns = -1;
+  account_message (w, d, hub_lg_plan_room_index (w->plan, json_str (frame, "room")), seq, sent_ns);
 }
 
 static void
@@ -669,13 +859,9 @@ on_frame (HubClient *client, JsonObject *frame, const char *text, gpointer user_
       return;
     case 'd':
       if (strcmp (type, "direct") == 0) {
-        if (g_strcmp0 (json_str (frame, "from"), d->user->name) == 0) {
-          w->stats->c[HUB_LG_DIRECT_ECHOES]++;
-        } else {
-          w->stats->c[HUB_LG_DIRECT_RECEIVED]++;
-          if (json_int (json_obj (frame, "payload"), "t", &sent_ns))
-            hub_lg_histogram_record (w->stats->direct, now_ns () - sent_ns);
-        }
+        if (!json_int (json_obj (frame, "payload"), "t", &sent_ns))
+          sent_ns = -1;
+        account_direct (w, g_strcmp0 (json_str (frame, "from"), d->user->name) == 0, sent_ns);
       }
       return;
     case 't':
@@ -735,7 +921,7 @@ reschedule (HubLgWorker *w)
 
   if (w->ramping && w->next_connect < w->devices->len)
     next = ((Device *)g_ptr_array_index (w->devices, w->next_connect))->connect_at_us;
-  if (w->traffic && w->heap_len > 0)
+  if (w->traffic && w->heap_len > 0 && w->heap[0]->next_us < w->traffic_end_us)
     next = MIN (next, w->heap[0]->next_us);
   if (w->traffic && w->churn_at_us > 0)
     next = MIN (next, w->churn_at_us);
@@ -775,14 +961,15 @@ on_tick (gpointer user_data)
   }
   if (w->ramping && w->next_connect >= w->devices->len)
     w->ramping = FALSE;
-  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us <= now && budget > 0) {
+  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us <= now &&
+         w->heap[0]->next_us < w->traffic_end_us && budget > 0) {
     User *u = w->heap[0];
     gint64 sched = u->next_us;
 
     budget--;
-    u->next_us = sched + (gint64)next_gap_us (w);
+    u->next_us = sched + (gint64)next_gap_us (w, u);
     heap_down (w, 0);
-    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, g_rand_double (w->rand)), sched);
+    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, user_double (u)), sched);
   }
   if (w->traffic && w->churn_at_us > 0 && w->churn_at_us <= now) {
     churn_one (w);
@@ -829,18 +1016,23 @@ do_setup (HubLgWorker *w, gpointer data)
   const HubLgConfig *c = w->config;
   const HubLgPlan *plan = w->plan;
   gint64 exp = g_get_real_time () / G_USEC_PER_SEC + TOKEN_LIFETIME_S;
-  static const HubClientCallbacks callbacks = {on_state, on_event, on_frame};
+  static const HubClientCallbacks callbacks = {
+      .state_changed = on_state, .event = on_event, .frame = on_frame, .peeked = on_peeked};
 
   w->ticker = g_source_new (&ticker_funcs, sizeof (GSource));
   g_source_set_callback (w->ticker, on_tick, w, NULL);
   g_source_set_priority (w->ticker, G_PRIORITY_DEFAULT);
   g_source_attach (w->ticker, w->context);
 
-  for (guint ui = w->index; ui < plan->n_users; ui += w->n_workers) {
+  /* This shard's users (u ≡ shard_index mod shard_count), dealt to the workers in turn. */
+  for (guint ui = c->shard_index + c->shard_count * w->index; ui < plan->n_users;
+       ui += c->shard_count * w->n_workers) {
     User *u = g_new0 (User, 1);
 
     u->index = ui;
+    u->rng = ((guint64)c->seed << 32) ^ ((guint64)ui * G_GUINT64_CONSTANT (0xD1B54A32D192ED03));
     u->name = hub_lg_plan_user_name (plan, ui);
+    u->name_len = strlen (u->name);
     if (c->secret != NULL)
       u->token = hub_auth_mint (c->secret, strlen (c->secret), u->name, FALSE, exp);
     u->rooms = hub_lg_plan_rooms_of (plan, ui);
@@ -872,6 +1064,8 @@ do_setup (HubLgWorker *w, gpointer data)
       if (c->source_addresses != NULL)
         options.bind_address =
             g_ptr_array_index (c->source_addresses, d->global % c->source_addresses->len);
+      options.transport = hub_lg_wire_transport (c->url);
+      options.peek_payload_int = "t";
       options.seed = (c->seed * 2654435761u) ^ (d->global + 1);
       if (options.seed == 0)
         options.seed = 1;
@@ -935,6 +1129,11 @@ hub_lg_worker_new (guint index, guint n_workers, const HubLgConfig *config, cons
   w->room_names = g_new0 (char *, plan->n_rooms + 1);
   for (guint r = 0; r < plan->n_rooms; r++)
     w->room_names[r] = hub_lg_plan_room_name (plan, r);
+  w->room_name_lens = g_new (gsize, plan->n_rooms);
+  for (guint r = 0; r < plan->n_rooms; r++)
+    w->room_name_lens[r] = strlen (w->room_names[r]);
+  if (config->shard_count > 1)
+    w->sent = g_array_new (FALSE, FALSE, sizeof (HubLgShardSent));
   w->final = g_new (gint64, plan->n_rooms);
   w->known_max = g_new (gint64, plan->n_rooms);
   for (guint r = 0; r < plan->n_rooms; r++)
@@ -954,9 +1153,12 @@ hub_lg_worker_free (HubLgWorker *w)
   g_ptr_array_unref (w->devices);
   g_ptr_array_unref (w->users);
   g_strfreev (w->room_names);
+  g_free (w->room_name_lens);
   g_free (w->heap);
   g_free (w->final);
   g_free (w->known_max);
+  if (w->sent != NULL)
+    g_array_unref (w->sent);
   hub_lg_stats_free (w->stats);
   g_rand_free (w->rand);
   g_main_loop_unref (w->loop);
@@ -969,6 +1171,7 @@ hub_lg_worker_free (HubLgWorker *w)
 typedef struct {
   gint64 start_us;
   double per_s;
+  gint64 end_us;
   double rate, churn;
 } PhaseArgs;
 
@@ -1011,9 +1214,9 @@ do_start_traffic (HubLgWorker *w, gpointer data)
        * is itself exponential (a uniform phase there made the first mean gap
        * offer up to twice the rate: 520/s instead of 450/s over capacity-19k's
        * first minute). */
-      u->next_us = a->start_us + (w->config->arrival[0] == 'u'
-                                      ? (gint64)(g_rand_double (w->rand) * w->mean_gap_us)
-                                      : (gint64)next_gap_us (w));
+      u->next_us =
+          a->start_us + (w->config->arrival[0] == 'u' ? (gint64)(user_double (u) * w->mean_gap_us)
+                                                      : (gint64)next_gap_us (w, u));
       w->heap[w->heap_len++] = u;
     }
     heap_build (w);
@@ -1024,14 +1227,16 @@ do_start_traffic (HubLgWorker *w, gpointer data)
     w->churn_at_us =
         a->start_us + (gint64)hub_lg_exponential (w->churn_mean_us, g_rand_double (w->rand));
   }
+  w->traffic_end_us = a->end_us;
   w->traffic = TRUE;
   reschedule (w);
 }
 
 void
-hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, double rate, double churn)
+hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, gint64 end_us, double rate,
+                             double churn)
 {
-  PhaseArgs a = {.start_us = start_us, .rate = rate, .churn = churn};
+  PhaseArgs a = {.start_us = start_us, .end_us = end_us, .rate = rate, .churn = churn};
 
   call (w, do_start_traffic, &a);
 }
@@ -1039,6 +1244,19 @@ hub_lg_worker_start_traffic (HubLgWorker *w, gint64 start_us, double rate, doubl
 static void
 do_stop_traffic (HubLgWorker *w, gpointer data)
 {
+  const gint64 *end_us = data;
+
+  /* Every action scheduled before the end is sent, however late this loop
+   * is (its latency counts from its schedule): the count of actions a user
+   * sends then depends on its draws only, not on the machine's load. */
+  while (w->traffic && w->heap_len > 0 && w->heap[0]->next_us < *end_us) {
+    User *u = w->heap[0];
+    gint64 sched = u->next_us;
+
+    u->next_us = sched + (gint64)next_gap_us (w, u);
+    heap_down (w, 0);
+    perform (w, u, hub_lg_mix_pick (&w->config->mix_shares, user_double (u)), sched);
+  }
   w->traffic = FALSE;
   w->heap_len = 0;
   w->churn_at_us = 0;
@@ -1054,14 +1272,25 @@ do_stop_traffic (HubLgWorker *w, gpointer data)
 }
 
 void
-hub_lg_worker_stop_traffic (HubLgWorker *w)
+hub_lg_worker_stop_traffic (HubLgWorker *w, gint64 end_us)
 {
-  call (w, do_stop_traffic, NULL);
+  call (w, do_stop_traffic, &end_us);
 }
 
 static void
 do_snapshot (HubLgWorker *w, gpointer data)
 {
+  /* Deliveries are recorded in `recent` alone (one record each); the whole
+   * run's histogram gets them here. */
+  HubLgWireCounters wire;
+
+  hub_lg_histogram_merge (w->stats->latency, w->stats->recent);
+  hub_lg_wire_get_counters (&wire);
+  w->stats->c[HUB_LG_WIRE_READS] = wire.reads;
+  w->stats->c[HUB_LG_WIRE_FRAMES] = wire.frames;
+  w->stats->c[HUB_LG_WIRE_WAKEUPS] = wire.wakeups;
+  w->stats->c[HUB_LG_WIRE_URING_LOOPS] = wire.uring_loops;
+  w->stats->c[HUB_LG_WIRE_EPOLL_LOOPS] = wire.epoll_loops;
   hub_lg_stats_merge (data, w->stats);
   hub_lg_histogram_reset (w->stats->recent);
 }
@@ -1259,4 +1488,42 @@ hub_lg_worker_tally (HubLgWorker *w, HubLgTally *tally, GArray *misses, guint ma
   TallyArgs a = {tally, misses, max_misses, n_ranges, NULL};
 
   call (w, do_tally, &a);
+}
+
+static void
+do_export (HubLgWorker *w, gpointer data)
+{
+  HubLgShardRecord *record = data;
+
+  for (guint i = 0; i < w->devices->len; i++) {
+    Device *d = g_ptr_array_index (w->devices, i);
+    HubLgShardDevice state = {
+        .global = d->global,
+        .user = d->user->index,
+        .slot = d->slot,
+        .last_close = d->last_close,
+        .connected = d->connected,
+        .gone = d->gone,
+    };
+
+    g_array_append_val (record->devices, state);
+    for (guint k = 0; k < w->k; k++) {
+      HubLgSub copy = d->subs[k];
+
+      if (copy.holes != NULL)
+        copy.holes = g_array_copy (copy.holes);
+      if (copy.evicted != NULL)
+        copy.evicted = g_array_copy (copy.evicted);
+      g_array_append_val (record->subs, copy);
+    }
+  }
+  record->users += w->users->len;
+  if (w->sent != NULL)
+    g_array_append_vals (record->sent, w->sent->data, w->sent->len);
+}
+
+void
+hub_lg_worker_export (HubLgWorker *w, HubLgShardRecord *record)
+{
+  call (w, do_export, record);
 }

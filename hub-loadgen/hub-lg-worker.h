@@ -10,6 +10,7 @@
 #include "hub-lg-config.h"
 #include "hub-lg-ledger.h"
 #include "hub-lg-plan.h"
+#include "hub-lg-shard.h"
 #include "hub-lg-stats.h"
 
 G_BEGIN_DECLS
@@ -28,7 +29,8 @@ typedef struct {
 } HubLgMiss;
 
 /* Starts the thread and creates (without connecting) a HubClient per device
- * of the users u ≡ @index (mod @n_workers). @config and @plan must outlive the
+ * of its users: this shard's (u ≡ I mod N with --shard I/N, all without),
+ * the @index-th of every @n_workers of them. @config and @plan must outlive the
  * worker. (transfer full) */
 HubLgWorker *hub_lg_worker_new (guint index, guint n_workers, const HubLgConfig *config,
                                 const HubLgPlan *plan);
@@ -37,12 +39,15 @@ void hub_lg_worker_free (HubLgWorker *worker);
 
 /* Connects device g (global index) at @start_us + g / @per_s (monotonic µs). */
 void hub_lg_worker_start_ramp (HubLgWorker *worker, gint64 start_us, double per_s);
-/* Each user acts @rate times a second from @start_us on (open model: the
- * schedule does not wait for replies); @churn % of the devices per minute are
+/* Each user acts @rate times a second from @start_us until @end_us (open
+ * model: the schedule does not wait for replies); @churn % of the devices per minute are
  * dropped abruptly. */
-void hub_lg_worker_start_traffic (HubLgWorker *worker, gint64 start_us, double rate, double churn);
-/* No more sends or drops; actions still waiting for a device are skipped. */
-void hub_lg_worker_stop_traffic (HubLgWorker *worker);
+void hub_lg_worker_start_traffic (HubLgWorker *worker, gint64 start_us, gint64 end_us, double rate,
+                                  double churn);
+/* Sends what is scheduled before @end_us (monotonic µs) and not sent yet
+ * (a loop behind its schedule), then no more sends or drops; actions still
+ * waiting for a device are skipped. */
+void hub_lg_worker_stop_traffic (HubLgWorker *worker, gint64 end_us);
 
 /* Adds this worker's figures into @into and restarts its `recent` histogram. */
 void hub_lg_worker_snapshot (HubLgWorker *worker, HubLgStats *into);
@@ -63,5 +68,9 @@ guint64 hub_lg_worker_pending (HubLgWorker *worker);
  * in @n_ranges. */
 void hub_lg_worker_tally (HubLgWorker *worker, HubLgTally *tally, GArray *misses, guint max_misses,
                           guint64 *n_ranges);
+
+/* Appends every subscription (a copy), every device's end state and (with
+ * --shard) every acknowledged publish to @record. */
+void hub_lg_worker_export (HubLgWorker *worker, HubLgShardRecord *record);
 
 G_END_DECLS

@@ -5,6 +5,7 @@
 #include "hub-lg-config.h"
 #include "hub-lg-hgrm.h"
 #include "hub-lg-html.h"
+#include "hub-lg-merge.h"
 #include "hub-lg-output.h"
 #include "hub-lg-run.h"
 
@@ -137,6 +138,8 @@ main (int argc, char **argv)
   int status;
 
   setlocale (LC_ALL, "");
+  if (argc > 1 && strcmp (argv[1], "merge") == 0)
+    return hub_lg_merge_main (argc - 1, argv + 1);
   hub_lg_config_init (&config);
   if (!hub_lg_config_parse (&config, argc, argv, &error)) {
     fprintf (stderr, "hub-loadgen: %s (see --help)\n", error->message);

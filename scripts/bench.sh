@@ -2,15 +2,17 @@
 # bench.sh: hub-server's regression bench (issue 7, "no regression without notice"). Builds
 # hub-server, hub-loadgen and hub-client optimised, runs a fixed set of hub-loadgen scenarios,
 # each against a fresh server on 127.0.0.1, and counts the instructions hub-server executes per
-# delivered frame under valgrind's callgrind (repeatable on a noisy machine, unlike timings).
+# delivered frame under valgrind's callgrind (repeatable on a noisy machine, unlike timings),
+# then the instructions hub-loadgen's receive path executes per frame it receives in the same
+# cases (issue 19: the loadgen must out-run what it measures), and both CPUs per delivery.
 # Writes a Markdown table and a JSON file that a later run can be compared with; the
-# instruction count is the gate, timings are informational. docs/performance.md explains it.
+# instruction counts are the gate, timings are informational. docs/performance.md explains it.
 #
 #   scripts/bench.sh                          everything (4–5 minutes on the 2-core dev VM)
 #   scripts/bench.sh --compare OLD.json       run, then compare: exit 3 when instructions per
 #                                             frame grew by more than 5 % in any case
 #   scripts/bench.sh --compare OLD.json NEW.json   compare two results only, run nothing
-#   scripts/bench.sh --only load|callgrind    run one half
+#   scripts/bench.sh --only load|callgrind    run one half (callgrind: server and loadgen)
 #   scripts/bench.sh --threshold 3            regression threshold in percent (default 5)
 #
 # Environment: BUILD_DIR (default build-bench, configured Release), BENCH_OUT (results, default
@@ -101,13 +103,15 @@ compare ()
     "",
     "| callgrind case | Ir / frame before | now | change | verdict (threshold \($thr) %) |",
     "|---|---:|---:|---:|---|",
-    ($n.callgrind[] as $c | ([$o.callgrind[] | select(.name == $c.name)] | first) as $p |
+    (($n.callgrind + [($n.callgrind_loadgen // [])[] | .name = "loadgen " + .name]) as $nc |
+     ($o.callgrind + [($o.callgrind_loadgen // [])[] | .name = "loadgen " + .name]) as $oc |
+     $nc[] as $c | ([$oc[] | select(.name == $c.name)] | first) as $p |
       if $p == null or ($p | ipf) == null or ($c | ipf) == null then
         "| \($c.name) | – | \(num($c | ipf)) | – | not comparable |"
       else
         ((($c | ipf) - ($p | ipf)) * 100 / ($p | ipf)) as $d |
         "| \($c.name) | \(num($p | ipf)) | \(num($c | ipf)) | \(pct($p | ipf; $c | ipf)) | \(if $d > $thr then "**REGRESSION**" elif $d < -$thr then "better" else "same" end) |"
-      end),
+      end)),
     ([$n.scenarios[].name] - ([$n.scenarios[].name] - [$o.scenarios[].name])) as $both |
     if ($both | length) > 0 then
       "",
@@ -119,7 +123,8 @@ compare ()
       "| \($s.name) | \(num($p.deliveries_per_s)) → \(num($s.deliveries_per_s)) (\(pct($p.deliveries_per_s; $s.deliveries_per_s))) | \(num($p.p99_ms)) → \(num($s.p99_ms)) | \(num($p.server_cpu_s)) → \(num($s.server_cpu_s)) | \(num($p.server_peak_rss_kib)) → \(num($s.server_peak_rss_kib)) |")'
   if jq -e -n --slurpfile o "$old" --slurpfile n "$new" --argjson thr "$threshold" '
       def ipf: if (.frames // 0) > 0 then .ir / .frames else null end;
-      [$n[0].callgrind[] as $c | $o[0].callgrind[] | select(.name == $c.name)
+      def cases(r): r.callgrind + [(r.callgrind_loadgen // [])[] | .name = "loadgen " + .name];
+      [cases($n[0])[] as $c | cases($o[0])[] | select(.name == $c.name)
        | select(ipf != null and ($c | ipf) != null)
        | select(($c | ipf) > ipf * (1 + $thr / 100))] | length > 0' >/dev/null; then
     say "instructions per delivered frame regressed by more than $threshold %"
@@ -397,8 +402,15 @@ run_load ()
      server_cpu_s: ($cpu / 1000),
      server_cpu_pct: (if $wall > 0 then ($cpu * 100 / $wall | r1) else null end),
      loadgen_cpu_s: ($lg / 1000),
+     # CPU per delivered frame (the server count of message and direct frames), each side.
+     server_us_per_delivery: (if (.server.delta.hub_deliveries_total // 0) > 0
+       then ($cpu * 1000 / .server.delta.hub_deliveries_total * 100 | round / 100) else null end),
+     loadgen_us_per_delivery: (if (.server.delta.hub_deliveries_total // 0) > 0
+       then ($lg * 1000 / .server.delta.hub_deliveries_total * 100 | round / 100) else null end),
+     loadgen_to_server: (if $cpu > 0 then ($lg / $cpu * 100 | round / 100) else null end),
      other_tasks_cpu_pct: (if $wall > 0 then ([($busy - $cpu - $lg), 0] | max) * 100 / $wall | r1
                            else null end),
+     loadgen_transport: (.transport.kind // "libwebsockets"),
      server_peak_rss_kib: $hwm,
      rss_per_connection_b: (if $conns > 0 then (($hwm - $base) * 1024 / $conns | round) else null end)}
     ' "$dir.loadgen.json" >>"$work/scenarios.jsonl"
@@ -552,6 +564,170 @@ run_callgrind ()
   [ "$status" = ok ] || say "callgrind $name: $status"
 }
 
+# --- the same cases, hub-loadgen's receive path under callgrind ------------------------------
+
+# What is counted in hub-loadgen: everything its receive dispatch does (hub-lg-wire's source:
+# io_uring_enter and its completions, or epoll_wait and recv(), the frames walked, HubClient's
+# peeked path, the accounting). Not counted, as for the server: the event loop's own
+# iteration, and the sends (there are none in these cases: the publisher is hub-client).
+# With HUB_LOADGEN_TRANSPORT=lws (HubClient's libwebsockets transport, the one hub-loadgen used
+# before hub-lg-wire and still uses on macOS, Windows and for wss://) the count is inside
+# lws_service_fd_tsi instead: a ready socket's read, lws's frame parsing, HubClient's callback
+# and the accounting (libuv's poll not counted). BENCH_LOADGEN_FUNCTIONS="f …" counts other
+# functions, e.g. lws_service_fd_tsi for an older hub-loadgen that had no hub-lg-wire.
+LOADGEN_CALLGRIND_FUNCTIONS=(wire_loop_dispatch)
+if [ -n "${BENCH_LOADGEN_FUNCTIONS:-}" ]; then
+  read -r -a LOADGEN_CALLGRIND_FUNCTIONS <<<"$BENCH_LOADGEN_FUNCTIONS"
+elif [ "${HUB_LOADGEN_TRANSPORT:-}" = lws ]; then
+  LOADGEN_CALLGRIND_FUNCTIONS=(lws_service_fd_tsi)
+fi
+
+# lg_worker_ticks PID: CPU ticks of hub-loadgen's worker threads (hub-lg-N).
+lg_worker_ticks ()
+{
+  local t total=0
+  for t in /proc/"$1"/task/*; do
+    if grep -q '^hub-lg-' "$t/comm" 2>/dev/null; then
+      total=$((total + $(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null || echo 0)))
+    fi
+  done
+  echo "$total"
+}
+
+# lg_settled PID LOG LIMIT_S: until hub-loadgen (its progress in LOG) is past its ramp, has
+# read every byte the server sent (no Recv-Q on its sockets) and its workers are idle (at
+# most 5 ticks a second, their keepalive walk) for 3 seconds in a row. Returns 1 after LIMIT_S.
+lg_settled ()
+{
+  local pid=$1 log=$2 end=$((SECONDS + $3)) stable=0 q t last=""
+  while [ "$SECONDS" -lt "$end" ]; do
+    q=$(ss -tnH state established "( dport = :$SRV_PORT )" 2>/dev/null | awk '{ s += $2 } END { print s + 0 }')
+    t=$(lg_worker_ticks "$pid")
+    if [ "$q" = 0 ] && grep -q ' steady ' "$log" && [ -n "$last" ] && [ $((t - last)) -le 5 ]; then
+      stable=$((stable + 1))
+      [ "$stable" -ge 3 ] && return 0
+    else
+      stable=0
+    fi
+    last=$t
+    sleep 1
+  done
+  return 1
+}
+
+# run_callgrind_loadgen NAME …: as run_callgrind, with hub-server running natively and
+# hub-loadgen under callgrind (instrumentation off until its devices are ready and quiet). The
+# window closes once hub-loadgen has read and accounted for every frame. The frames counted
+# are the server's deliveries in the window minus the publisher's own copies, and they must
+# equal what the loadgen's devices received. Appends to $work/callgrind-loadgen.jsonl.
+run_callgrind_loadgen ()
+{
+  local name=$1 desc=$2 users=$3 devices=$4 rooms=$5 used=$6 msgs=$7 rate=$8
+  local dir=$work/cgl-$name conns=$(($3 * $4)) lg_tpid lg_pid cl_tpid i r want m0 m1 d0 d1 n0 n1
+  local ir status=ok live=0 pad toggles=() f t0
+  for f in "${LOADGEN_CALLGRIND_FUNCTIONS[@]}"; do
+    toggles+=("--toggle-collect=$f")
+  done
+  log "callgrind (loadgen) $name: $desc"
+  t0=$SECONDS
+  start_server "$dir" 1200 -- --heartbeat 3600 --rate 100000 --burst 100000
+  "$TIMEOUT" -k 5 1100 "${PIN_CLIENTS[@]}" valgrind --tool=callgrind --instr-atstart=no \
+    "${toggles[@]}" --callgrind-out-file="$dir.callgrind.out" "$LOADGEN" --url "$SRV_URL" \
+    --users "$users" --devices "$devices" --rooms "$rooms" --room-skew 0 --rate 0 \
+    --connect-rate "$rate/s" --duration 1000s --drain 1s --max-errors none --seed 20261128 \
+    --prefix cg- --json "$dir.loadgen.json" >"$dir.loadgen.txt" 2>&1 &
+  lg_tpid=$!
+  started+=("$lg_tpid")
+  lg_pid=$(child_of "$lg_tpid")
+  wait_quiet "$conns" 600 || status="the loadgen's $conns connections did not settle"
+  lg_settled "$lg_pid" "$dir.loadgen.txt" 600 || status="the loadgen did not settle"
+  log "  $conns connections ready after $((SECONDS - t0)) s"
+
+  rm -f "$dir.fifo"
+  mkfifo "$dir.fifo"
+  "$TIMEOUT" -k 5 1000 "${PIN_CLIENTS[@]}" "$CLIENT" "$SRV_URL" --user cg-pub --batch --json \
+    <"$dir.fifo" >"$dir.client.out" 2>"$dir.client.err" &
+  cl_tpid=$!
+  started+=("$cl_tpid")
+  exec 3>"$dir.fifo"
+  fifo_open=1
+  for ((r = 0; r < used; r++)); do
+    echo "/join cg-r$r" >&3
+  done
+  echo "/rooms" >&3
+  want=$((used + 1))
+  cg_wait_oks "$dir.client.out" "$want" 300 "$cl_tpid" || status="hub-client could not join"
+  # The publisher's joins sent a presence frame to every member: let the loadgen take them.
+  lg_settled "$lg_pid" "$dir.loadgen.txt" 600 || status="the loadgen did not settle"
+
+  m0=$(metrics)
+  d0=$(printf '%s\n' "$m0" | awk '$1 == "hub_deliveries_total" { print $2 }')
+  n0=$(printf '%s\n' "$m0" | awk '$1 == "hub_messages_in_total" { print $2 }')
+  callgrind_control -i on "$lg_pid" >/dev/null
+  pad=$(printf '%080d' 0)
+  for ((i = 0; i < msgs; i++)); do
+    [ "$used" -gt 1 ] && echo "/room cg-r$((i % used))" >&3
+    printf 'bench %06d %s\n' "$i" "$pad" >&3
+  done
+  echo "/rooms" >&3
+  want=$((want + msgs + 1))
+  cg_wait_oks "$dir.client.out" "$want" 600 "$cl_tpid" ||
+    status="hub-client got $(cg_oks "$dir.client.out") of $want replies"
+  lg_settled "$lg_pid" "$dir.loadgen.txt" 900 || status="the loadgen did not take every frame"
+  callgrind_control -i off "$lg_pid" >/dev/null
+  m1=$(metrics)
+  d1=$(printf '%s\n' "$m1" | awk '$1 == "hub_deliveries_total" { print $2 }')
+  n1=$(printf '%s\n' "$m1" | awk '$1 == "hub_messages_in_total" { print $2 }')
+  log "  $msgs messages measured; $((SECONDS - t0)) s so far"
+
+  exec 3>&-
+  fifo_open=0
+  wait "$cl_tpid" 2>/dev/null || true
+  forget "$cl_tpid"
+  kill -INT "$lg_pid" 2>/dev/null || true
+  wait "$lg_tpid" 2>/dev/null || true
+  forget "$lg_tpid"
+  stop_server || true
+  rm -f "$dir.fifo"
+
+  ir=$(awk '$1 == "totals:" { print $2 }' "$dir.callgrind.out" 2>/dev/null || true)
+  [ -n "$ir" ] || ir=$(awk '$1 == "summary:" { print $2 }' "$dir.callgrind.out" 2>/dev/null || true)
+  live=$(jq '.deliveries.live // 0' "$dir.loadgen.json" 2>/dev/null || echo 0)
+  if [ "$status" = ok ]; then
+    if [ -z "$ir" ] || [ "$ir" -eq 0 ]; then
+      status="no instructions counted in ${LOADGEN_CALLGRIND_FUNCTIONS[*]} (renamed?)"
+    elif [ "$((n1 - n0))" -ne "$msgs" ]; then
+      status="the server accepted $((n1 - n0)) messages, not $msgs"
+    elif [ "$((d1 - d0))" -ne "$((live + msgs))" ]; then
+      status="the server delivered $((d1 - d0)) frames, the devices received $((live + msgs))"
+    fi
+  fi
+  ir=${ir:-0}
+  {
+    printf '==== loadgen %s: %s\n' "$name" "$desc"
+    printf '(Ir counted inside %s only; %s frames)\n\n' "${LOADGEN_CALLGRIND_FUNCTIONS[*]}" \
+      "$((d1 - d0 - msgs))"
+    printf -- '-- top 20 by inclusive Ir\n'
+    callgrind_annotate --inclusive=yes "$dir.callgrind.out" 2>/dev/null |
+      sed -n '/file:function/,$p' | sed -n '3,22p'
+    printf '\n-- top 15 by self Ir\n'
+    callgrind_annotate "$dir.callgrind.out" 2>/dev/null | sed -n '/file:function/,$p' |
+      sed -n '3,17p'
+    printf '\n'
+  } >>"$cgtxt"
+  jq -c -n --arg name "$name" --arg desc "$desc" --arg status "$status" --argjson msgs "$msgs" \
+    --argjson frames "$((d1 - d0 - msgs))" --argjson ir "$ir" --argjson conns "$conns" \
+    --argjson secs "$((SECONDS - t0))" --arg counted "${LOADGEN_CALLGRIND_FUNCTIONS[*]}" \
+    --arg transport "$(jq -r '.transport.kind // "libwebsockets"' "$dir.loadgen.json" 2>/dev/null ||
+      echo unknown)" '
+    {name: $name, description: $desc, connections: $conns, messages: $msgs, frames: $frames,
+     ir: $ir, counted_in: $counted, transport: $transport,
+     ir_per_frame: (if $frames > 0 then ($ir / $frames | round) else null end),
+     seconds: $secs, check: $status}' \
+    >>"$work/callgrind-loadgen.jsonl"
+  [ "$status" = ok ] || say "callgrind (loadgen) $name: $status"
+}
+
 CALLGRIND=(
   "fanout-1000|one room of 1,000 users, 50 publishes (1,001 frames each)|1000|1|1|1|50|100"
   "chat-small-rooms|1,000 users × 2 devices in 100 rooms, 500 publishes over 10 rooms (~20 frames each)|1000|2|100|10|500|200"
@@ -563,6 +739,7 @@ started_at=$SECONDS
 started_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 : >"$work/scenarios.jsonl"
 : >"$work/callgrind.jsonl"
+: >"$work/callgrind-loadgen.jsonl"
 : >"$cgtxt"
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 if [ "$only" != callgrind ]; then
@@ -576,6 +753,10 @@ if [ "$only" != load ]; then
     for c in "${CALLGRIND[@]}"; do
       IFS='|' read -r n d u dv ro us ms cr <<<"$c"
       run_callgrind "$n" "$d" "$u" "$dv" "$ro" "$us" "$ms" "$cr"
+    done
+    for c in "${CALLGRIND[@]}"; do
+      IFS='|' read -r n d u dv ro us ms cr <<<"$c"
+      run_callgrind_loadgen "$n" "$d" "$u" "$dv" "$ro" "$us" "$ms" "$cr"
     done
   else
     say "valgrind (callgrind_control, callgrind_annotate) not found: skipping the instruction" \
@@ -592,13 +773,15 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=false
 [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty=true
 jq -n --slurpfile s "$work/scenarios.jsonl" --slurpfile c "$work/callgrind.jsonl" \
+  --slurpfile cl "$work/callgrind-loadgen.jsonl" \
   --arg date "$started_date" --arg commit "$commit" --argjson dirty "$dirty" \
   --arg cpu "$cpu_model" --argjson nproc "$jobs" --arg kernel "$(uname -srm)" \
   --arg load "$load_at_start" --arg command "$command_line" --argjson seconds "$elapsed" \
   --arg valgrind "$(valgrind --version 2>/dev/null || echo none)" '
   {schema: "hub-bench/1", date: $date, commit: $commit, dirty: $dirty, command: $command,
    machine: {cpu: $cpu, nproc: $nproc, kernel: $kernel, load_average_at_start: $load},
-   valgrind: $valgrind, seconds: $seconds, scenarios: $s, callgrind: $c}' >"$json"
+   valgrind: $valgrind, seconds: $seconds, scenarios: $s, callgrind: $c,
+   callgrind_loadgen: $cl}' >"$json"
 
 jq -r '
   def n(x): if x == null then "–" else (x | tostring) end;
@@ -611,11 +794,11 @@ jq -r '
   "Commit `\(.commit)`\(if .dirty then " (with uncommitted changes)" else "" end); \(.machine.cpu), \(.machine.nproc) CPUs (`nproc`), \(.machine.kernel); load average \(.machine.load_average_at_start) at the start; \(.seconds) s. Command: `\(.command)`.",
   "",
   (if (.scenarios | length) > 0 then
-    "| scenario | connections | deliveries/s | p50 ms | p99 ms | max ms | lost | errors | server CPU s (% of a core) | loadgen CPU s | other tasks (% of a CPU) | server peak RSS (per connection) | |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| scenario | connections | deliveries/s | p50 ms | p99 ms | max ms | lost | errors | server CPU s (% of a core) | loadgen CPU s (transport) | CPU µs per delivery: server / loadgen (ratio) | other tasks (% of a CPU) | server peak RSS (per connection) | |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     (.scenarios[] |
       (if .deliveries > 0 then . else .p50_ms = null | .p99_ms = null | .max_ms = null end) |
-      "| \(.description) | \(if (.connections_ready // .connections) < .connections then "\(.connections_ready | th) of " else "" end)\(.connections | th) | \(.deliveries_per_s | th) | \(ms(.p50_ms)) | \(ms(.p99_ms)) | \(ms(.max_ms)) | \(n(.lost)) | \(n(.errors)) | \(.server_cpu_s) (\(n(.server_cpu_pct)) %) | \(.loadgen_cpu_s) | \(n(.other_tasks_cpu_pct)) % | \((.server_peak_rss_kib / 1024 * 10 | round / 10)) MiB (\(n(.rss_per_connection_b)) B) | \(if .passed then "ok" else "FAIL: " + (.failures | join("; ")) end)\(if (.errors // 0) > 0 then " (" + (.error_kinds | to_entries | map("\(.key) ×\(.value)") | join(", ")) + ")" else "" end) |"),
+      "| \(.description) | \(if (.connections_ready // .connections) < .connections then "\(.connections_ready | th) of " else "" end)\(.connections | th) | \(.deliveries_per_s | th) | \(ms(.p50_ms)) | \(ms(.p99_ms)) | \(ms(.max_ms)) | \(n(.lost)) | \(n(.errors)) | \(.server_cpu_s) (\(n(.server_cpu_pct)) %) | \(.loadgen_cpu_s) (\(.loadgen_transport // "?")) | \(n(.server_us_per_delivery)) / \(n(.loadgen_us_per_delivery)) (\(n(.loadgen_to_server))×) | \(n(.other_tasks_cpu_pct)) % | \((.server_peak_rss_kib / 1024 * 10 | round / 10)) MiB (\(n(.rss_per_connection_b)) B) | \(if .passed then "ok" else "FAIL: " + (.failures | join("; ")) end)\(if (.errors // 0) > 0 then " (" + (.error_kinds | to_entries | map("\(.key) ×\(.value)") | join(", ")) + ")" else "" end) |"),
     "",
     ([.scenarios[].other_tasks_cpu_pct // 0] | max) as $other |
     if $other > 20 then
@@ -630,6 +813,13 @@ jq -r '
       "| \(.name): \(.description) | \(.connections | th) | \(.messages | th) | \(.frames | th) | \(.ir | th) | **\(n(.ir_per_frame) | th)** | \(.ir_per_message | th) | \(if .check == "ok" then "ok" else "FAIL: " + .check end) |"),
     ""
    elif .valgrind == "none" then "Instruction counts: skipped (no valgrind).", ""
+   else empty end),
+  ((.callgrind_loadgen // []) as $l | .callgrind as $srv | if ($l | length) > 0 then
+    "| callgrind: hub-loadgen receive path, same cases | frames received | Ir | **Ir per frame** | the server'"'"'s per frame | loadgen ÷ server | |",
+    "|---|---:|---:|---:|---:|---:|---|",
+    ($l[] as $c | ([$srv[] | select(.name == $c.name)] | first) as $p |
+      "| \($c.name) (\($c.transport // "?"), Ir in \($c.counted_in // "wire_loop_dispatch")) | \($c.frames | th) | \($c.ir | th) | **\(n($c.ir_per_frame) | th)** | \(if $p != null then (n($p.ir_per_frame) | th) else "–" end) | \(if $p != null and ($p.ir_per_frame // 0) > 0 and $c.ir_per_frame != null then ($c.ir_per_frame / $p.ir_per_frame * 100 | round / 100 | tostring) + "×" else "–" end) | \(if $c.check == "ok" then "ok" else "FAIL: " + $c.check end) |"),
+    ""
    else empty end)' "$json" | tee "$md"
 [ -s "$cgtxt" ] || rm -f "$cgtxt"
 if [ -s "$cgtxt" ]; then
@@ -639,8 +829,9 @@ else
 fi
 
 status=0
-if jq -e '([.scenarios[] | select(.passed | not)] + [.callgrind[] | select(.check != "ok")])
-          | length > 0' "$json" >/dev/null; then
+if jq -e '([.scenarios[] | select(.passed | not)] + [.callgrind[] | select(.check != "ok")]
+           + [(.callgrind_loadgen // [])[] | select(.check != "ok")]) | length > 0' "$json" \
+  >/dev/null; then
   say "some scenario failed (see the table)"
   status=1
 fi

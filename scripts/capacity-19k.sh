@@ -3,8 +3,8 @@
 # holding 18,000 WebSocket connections (9,000 users × 2 devices, 1,000 rooms) in a hub-loadgen
 # chat, gated at zero loss and p99 < 50 ms. A process may hold 20,000 open files on the
 # reference machine, so this is about all one server (and one loadgen) can hold there.
-# Records the server's CPU and RSS over the run and the machine's load average (it is shared)
-# beside the loadgen's report, in $OUT (default build-release/capacity-19k/).
+# Records the server's CPU and RSS and the loadgen's CPU over the run, and the machine's load
+# average (it is shared), beside the loadgen's report, in $OUT (default build-release/capacity-19k/).
 #
 #   scripts/capacity-19k.sh                   build (Release, build-release/) and run (~4 min)
 #   BUILD=build-lg SKIP_BUILD=1 scripts/capacity-19k.sh   use binaries built elsewhere
@@ -80,18 +80,32 @@ status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
   echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# $build/hub-loadgen/hub-loadgen --scenario $out/scenario.ini --url $url --json $out/report.json $*"
 } >"$out/report.txt"
+# Sets CHILDREN_MS to the CPU milliseconds of this shell's finished children (bash's `times`,
+# second line): the loadgen's once it ended (the server still runs, so it is not counted
+# there). `times` must run in this shell: in $(…) it would report the subshell's children (0).
+children_ms ()
+{
+  times >"$out/times.txt"
+  CHILDREN_MS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] } printf "%d\n", t * 1000 }' "$out/times.txt")
+}
 t0=$(date +%s.%N)
 c0=$(cpu_ticks "$server_pid")
+children_ms
+l0=$CHILDREN_MS
 status=0
 "$build/hub-loadgen/hub-loadgen" --scenario "$out/scenario.ini" --url "$url" \
   --json "$out/report.json" "$@" >>"$out/report.txt" || status=$?
 t1=$(date +%s.%N)
 c1=$(cpu_ticks "$server_pid")
+children_ms
+l1=$CHILDREN_MS
 hz=$(getconf CLK_TCK)
 {
   echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# server: CPU $(awk -v c=$((c1 - c0)) -v hz="$hz" -v t0="$t0" -v t1="$t1" \
     'BEGIN {printf "%.1f s over %.0f s (%.1f %% of one core)", c / hz, t1 - t0, 100 * c / hz / (t1 - t0)}'), RSS now $(status_kib "$server_pid" VmRSS) KiB, peak $(status_kib "$server_pid" VmHWM) KiB"
+  echo "# loadgen: CPU $(awk -v c=$((l1 - l0)) -v t0="$t0" -v t1="$t1" \
+    'BEGIN {printf "%.1f s over %.0f s (%.1f %% of one core)", c / 1000, t1 - t0, 100 * c / 1000 / (t1 - t0)}')"
 } >>"$out/report.txt"
 cat "$out/report.txt"
 if command -v jq >/dev/null; then

@@ -4,6 +4,7 @@
  * a HubClientTransportClass (libwebsockets in hub-client-lws.c). */
 #include "hub/hub-client.h"
 
+#include "hub-client-peek.h"
 #include "hub-client-private.h"
 #include "hub-client-scan.h"
 #include "hub/hub-error.h"
@@ -30,6 +31,7 @@ typedef struct {
   gpointer user_data;     /* (unowned) */
   gint64 deadline_us;     /* 0: none */
   GError *deferred_error; /* (owned) (nullable) failed before sending */
+  gboolean lean;          /* hub_client_request_lean: the reply's scalars only */
 } Pending;
 
 struct _HubClient {
@@ -39,6 +41,9 @@ struct _HubClient {
   char *url; /* (owned) */
   HubClientUrl parsed;
   char *user, *device, *token; /* (owned) (nullable) as asked */
+  char *peek_payload_int;      /* (owned) (nullable) */
+  gsize peek_payload_int_len;
+  gboolean any_lean; /* a lean request was made: replies are peeked for it */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
   guint64 rng;             /* backoff jitter (a GRand would cost 2.5 KiB per client) */
@@ -64,6 +69,12 @@ struct _HubClient {
   gint64 next_id;
 
   GHashTable *rooms; /* room (owned) → RoomState* (owned): last seq seen, its stream */
+  /* The room of the last peeked message (a key of rooms) and its slot, so
+   * that a run of messages in one room costs no hashing; NULL after any
+   * change of rooms. */
+  const char *peek_room; /* (unowned) */
+  gsize peek_room_len;
+  gint64 *peek_seq;                           /* (unowned) */
   char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
   gboolean ever_connected;
   guint max_message_bytes; /* from the welcome; 0: not told */
@@ -144,6 +155,14 @@ room_seq (HubClient *client, const char *room)
   return state != NULL ? &state->seq : NULL;
 }
 
+/* Call after any change of client->rooms: the peek cache may point into it. */
+static void
+rooms_changed (HubClient *client)
+{
+  client->peek_room = NULL;
+  client->peek_seq = NULL;
+}
+
 static void
 room_track (HubClient *client, const char *room, gint64 seq)
 {
@@ -151,6 +170,7 @@ room_track (HubClient *client, const char *room, gint64 seq)
 
   state->seq = seq;
   g_hash_table_replace (client->rooms, g_strdup (room), state);
+  rooms_changed (client);
 }
 
 /* The room's stream as @frame tells it (its "epoch", when it has one). */
@@ -422,6 +442,25 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                   g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED, "not connected"));
   }
   return pending->id;
+}
+
+gint64
+hub_client_request_lean (HubClient *client, const char *type, JsonObject *fields,
+                         HubClientReplyFunc callback, gpointer user_data)
+{
+  gint64 id = hub_client_request (client, type, fields, callback, user_data);
+
+  /* Still waiting for its reply (not failed before sending): mark it. */
+  for (GList *l = client->pending.tail; l != NULL; l = l->prev) {
+    Pending *pending = l->data;
+
+    if (pending->id == id) {
+      pending->lean = TRUE;
+      client->any_lean = TRUE;
+      break;
+    }
+  }
+  return id;
 }
 
 gboolean
@@ -793,6 +832,7 @@ handle_welcome (HubClient *client, JsonObject *frame)
         send_object (client, request);
       }
     }
+    rooms_changed (client);
   }
   if (client->ever_connected)
     client->counters.reconnects++;
@@ -876,6 +916,7 @@ room_lost (HubClient *client, const char *room, const char *code, const char *te
   if (room_seq (client, room) == NULL)
     return;
   g_hash_table_remove (client->rooms, room);
+  rooms_changed (client);
   emit_event (client, &event);
 }
 
@@ -1006,6 +1047,7 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
     if (client->room_tokens != NULL)
       g_hash_table_remove (client->room_tokens, pending->room);
     g_hash_table_remove (client->rooms, pending->room);
+    rooms_changed (client);
   }
   if (!ok) {
     const char *code = json_string (frame, "code");
@@ -1122,6 +1164,7 @@ handle_event (HubClient *client, JsonObject *frame, const char *type)
         return;
       }
       g_hash_table_remove (client->rooms, event.room);
+      rooms_changed (client);
     }
   } else if (strcmp (type, "status") == 0) {
     event.type = HUB_CLIENT_EVENT_STATUS;
@@ -1160,30 +1203,192 @@ take_pending (HubClient *client, gint64 id)
   return NULL;
 }
 
-static void
-sink_received (gpointer owner, const char *text, gsize len)
+/* ---- the fast path (HubClientCallbacks.peeked) ---- */
+
+static gboolean
+peeked_type (const HubClientPeek *peek, HubClientEventType *type)
 {
-  HubClient *client = owner;
+  const char *t = peek->type;
+
+  if (peek->type_len == 7 && memcmp (t, "message", 7) == 0)
+    *type = HUB_CLIENT_EVENT_MESSAGE;
+  else if (peek->type_len != 6)
+    return FALSE;
+  else if (memcmp (t, "direct", 6) == 0)
+    *type = HUB_CLIENT_EVENT_DIRECT;
+  else if (memcmp (t, "typing", 6) == 0)
+    *type = HUB_CLIENT_EVENT_TYPING;
+  else if (memcmp (t, "status", 6) == 0)
+    *type = HUB_CLIENT_EVENT_STATUS;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* A presence frame about another user (our own join or leave changes what
+ * this client tracks: those go the usual way). */
+static gboolean
+peeked_presence (HubClient *client, const HubClientPeek *peek)
+{
+  const char *me = client->welcome_user;
+
+  return peek->type_len == 8 && memcmp (peek->type, "presence", 8) == 0 && peek->user != NULL &&
+         me != NULL &&
+         (strlen (me) != peek->user_len || memcmp (me, peek->user, peek->user_len) != 0);
+}
+
+/* The last seq slot of @room (@len bytes, no NUL), or NULL when untracked. */
+static gint64 *
+room_seq_span (HubClient *client, const char *room, gsize len)
+{
+  char stack[128];
+  g_autofree char *heap = NULL;
+  gpointer key, slot;
+
+  if (client->peek_room != NULL && client->peek_room_len == len) {
+    gsize i = 0;
+
+    /* Room names are short: byte by byte beats a call. */
+    while (i < len && client->peek_room[i] == room[i])
+      i++;
+    if (i == len)
+      return client->peek_seq;
+  }
+  if (len < sizeof stack) {
+    memcpy (stack, room, len);
+    stack[len] = '\0';
+  }
+  if (!g_hash_table_lookup_extended (
+          client->rooms, len < sizeof stack ? stack : (heap = g_strndup (room, len)), &key, &slot))
+    return NULL;
+  client->peek_room = key;
+  client->peek_room_len = len;
+  client->peek_seq = &((RoomState *)slot)->seq;
+  return client->peek_seq;
+}
+
+/* handle_message's bookkeeping for a message the peeked callback handled:
+ * seq tracking (for resume), duplicates and gaps counted, GAP events. */
+static void
+track_peeked (HubClient *client, const HubClientPeekedFrame *frame)
+{
+  gint64 *last;
+
+  if (frame->room == NULL || frame->seq < 0)
+    return;
+  last = room_seq_span (client, frame->room, frame->room_len);
+  if (last != NULL && frame->seq <= *last) {
+    client->counters.duplicates++;
+    return;
+  }
+  if (last == NULL || frame->seq > *last + 1) {
+    g_autofree char *room = g_strndup (frame->room, frame->room_len);
+
+    if (last == NULL) {
+      room_track (client, room, frame->seq);
+    } else {
+      HubClientEvent gap = {
+          .type = HUB_CLIENT_EVENT_GAP,
+          .room = room,
+          .from_seq = *last + 1,
+          .to_seq = frame->seq - 1,
+      };
+
+      client->counters.gaps++;
+      *last = frame->seq;
+      emit_event (client, &gap);
+    }
+  } else {
+    *last = frame->seq;
+  }
+  client->counters.messages++;
+}
+
+/* Offers @text to the peeked callback; TRUE when it was handled there (or the
+ * client was freed meanwhile): nothing more to do with it. */
+static gboolean
+offer_peeked (HubClient *client, const HubClientPeek *peek, const char *text, gsize len)
+{
+  HubClientPeekedFrame frame;
+  gboolean handled, gone;
+
+  if (peek->type == NULL)
+    return FALSE;
+  if (peeked_presence (client, peek))
+    frame.type = HUB_CLIENT_EVENT_PRESENCE;
+  else if (!peeked_type (peek, &frame.type))
+    return FALSE;
+  /* Every member set (this runs per delivery: no zeroing first). */
+  frame.text = text;
+  frame.len = len;
+  frame.room = peek->room;
+  frame.room_len = peek->room_len;
+  frame.from = peek->from;
+  frame.from_len = peek->from_len;
+  frame.user = peek->user;
+  frame.user_len = peek->user_len;
+  frame.seq = peek->seq;
+  frame.payload = peek->payload;
+  frame.payload_len = peek->payload_len;
+  frame.has_payload_int = peek->has_payload_int;
+  frame.payload_int = peek->payload_int;
+  enter (client);
+  handled = client->callbacks.peeked (client, &frame, client->user_data);
+  if (handled && !client->free_pending) {
+    client->counters.frames_in++;
+    if (frame.type == HUB_CLIENT_EVENT_MESSAGE)
+      track_peeked (client, &frame);
+  }
+  gone = client->free_pending;
+  leave (client);
+  return handled || gone;
+}
+
+/* A frame that is not a JSON object with a string "type": said, not dropped. */
+static void
+emit_invalid (HubClient *client, const char *text, gsize len)
+{
+  g_autofree char *copy = g_strndup (text, len);
+  HubClientEvent event = {.type = HUB_CLIENT_EVENT_INVALID, .text = copy};
+
+  enter (client);
+  emit_event (client, &event);
+  leave (client);
+}
+
+static void handle_frame (HubClient *client, JsonObject *frame, const char *type, const char *text,
+                          gsize len);
+
+static void
+receive_tree (HubClient *client, const char *text, gsize len)
+{
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (JsonNode) scanned = hub_client_scan_frame (text, len);
   JsonNode *root = scanned;
   JsonObject *frame;
   const char *type;
-  gint64 id;
 
   /* The fast reader takes the plain frames servers send; JsonParser the rest. */
   if (root == NULL) {
     parser = json_parser_new_immutable ();
-    if (!json_parser_load_from_data (parser, text, (gssize)len, NULL))
-      return;
-    root = json_parser_get_root (parser);
+    if (json_parser_load_from_data (parser, text, (gssize)len, NULL))
+      root = json_parser_get_root (parser);
   }
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  frame = root != NULL && JSON_NODE_HOLDS_OBJECT (root) ? json_node_get_object (root) : NULL;
+  type = frame != NULL ? json_string (frame, "type") : NULL;
+  if (type == NULL) {
+    emit_invalid (client, text, len);
     return;
-  frame = json_node_get_object (root);
-  type = json_string (frame, "type");
-  if (type == NULL)
-    return;
+  }
+  handle_frame (client, frame, type, text, len);
+}
+
+/* A frame read (as a tree, or a lean reply's scalars): the frame callback,
+ * then its request's reply callback or its event. */
+static void
+handle_frame (HubClient *client, JsonObject *frame, const char *type, const char *text, gsize len)
+{
+  gint64 id;
 
   enter (client);
   client->counters.frames_in++;
@@ -1206,6 +1411,53 @@ sink_received (gpointer owner, const char *text, gsize len)
     }
   }
   leave (client);
+}
+
+/* The reply to a lean request (hub_client_request_lean): its top-level
+ * scalars as the reply, the rest not built. FALSE: not one (or not read). */
+static gboolean
+receive_lean (HubClient *client, const HubClientPeek *peek, const char *text, gsize len)
+{
+  g_autoptr (JsonObject) reply = NULL;
+  const char *type;
+
+  for (GList *l = client->pending.head; l != NULL; l = l->next) {
+    Pending *pending = l->data;
+
+    if (pending->id != peek->id)
+      continue;
+    if (!pending->lean)
+      return FALSE;
+    reply = json_object_new ();
+    if (!hub_client_peek_scalars (text, len, reply) || (type = json_string (reply, "type")) == NULL)
+      return FALSE;
+    handle_frame (client, reply, type, text, len);
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static void
+sink_received (gpointer owner, const char *text, gsize len)
+{
+  HubClient *client = owner;
+
+  /* Read in place first, for the peeked callback and lean replies. */
+  if ((client->callbacks.peeked != NULL || client->any_lean) && !client->free_pending) {
+    HubClientPeek peek; /* hub_client_peek() fills it all in, but for what it is asked */
+
+    peek.payload_int_name = client->peek_payload_int;
+    peek.payload_int_name_len = client->peek_payload_int_len;
+    if (hub_client_peek_again (text, len, &peek)) {
+      if (!peek.has_id && client->callbacks.peeked != NULL &&
+          offer_peeked (client, &peek, text, len))
+        return;
+      if (peek.has_id && peek.id >= 0 && client->any_lean &&
+          receive_lean (client, &peek, text, len))
+        return;
+    }
+  }
+  receive_tree (client, text, len);
 }
 
 static const HubClientTransportSink sink = {
@@ -1284,6 +1536,9 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->user = g_strdup (options->user);
   client->device = g_strdup (options->device);
   client->token = g_strdup (options->token);
+  client->peek_payload_int = g_strdup (options->peek_payload_int);
+  client->peek_payload_int_len =
+      options->peek_payload_int != NULL ? strlen (options->peek_payload_int) : 0;
   client->auto_reconnect = options->auto_reconnect;
   client->backoff_min_ms = options->backoff_min_ms;
   client->backoff_max_ms = MAX (options->backoff_max_ms, options->backoff_min_ms);
@@ -1324,6 +1579,7 @@ client_destroy (HubClient *client)
   g_free (client->user);
   g_free (client->device);
   g_free (client->token);
+  g_free (client->peek_payload_int);
   g_free (client);
 }
 

@@ -1,5 +1,6 @@
 /* hub-test-platform-unix.c: hub-test-platform.h on Linux and macOS: children
- * with PR_SET_PDEATHSIG (Linux) and RLIMIT_NOFILE, stop requests as SIGTERM /
+ * with PR_SET_PDEATHSIG (Linux), RLIMIT_NOFILE and, on Linux, a seccomp filter
+ * that refuses io_uring as containers do, stop requests as SIGTERM /
  * SIGINT, the process's limits and memory, SO_LINGER and shutdown(2). */
 #include "hub-test-platform.h"
 
@@ -12,15 +13,45 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 #ifdef __APPLE__
 #include <mach/mach.h>
 #endif
 
 typedef struct {
-  guint64 nofile; /* 0: inherited */
+  guint64 nofile;         /* 0: inherited */
+  gboolean deny_io_uring; /* io_uring_setup() fails with EPERM in the child */
 } ChildSetup;
+
+#define CHILD_SETUP_KEY "hub-test-child-setup"
+
+#if defined(__linux__) && defined(__NR_io_uring_setup)
+/* What Docker's and Podman's default seccomp profiles and
+ * kernel.io_uring_disabled=2 do to a process: io_uring_setup() fails with
+ * EPERM, every other call is allowed. */
+static void
+deny_io_uring (void)
+{
+  struct sock_filter filter[] = {
+      BPF_STMT (BPF_LD | BPF_W | BPF_ABS, offsetof (struct seccomp_data, nr)),
+      BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT (BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {G_N_ELEMENTS (filter), filter};
+
+  /* Without privileges a filter needs no_new_privs; a failure leaves io_uring
+   * allowed, which the test that asked sees in the child's report. */
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+    prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+#endif
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void
@@ -37,6 +68,10 @@ child_setup (gpointer data)
 
     setrlimit (RLIMIT_NOFILE, &rl);
   }
+#if defined(__linux__) && defined(__NR_io_uring_setup)
+  if (setup->deny_io_uring)
+    deny_io_uring ();
+#endif
 }
 
 GSubprocessLauncher *
@@ -49,7 +84,27 @@ hub_test_platform_launcher_new (GSubprocessFlags flags, const char *stderr_path,
   if (stderr_path != NULL)
     g_subprocess_launcher_set_stderr_file_path (launcher, stderr_path);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, setup, g_free);
+  g_object_set_data (G_OBJECT (launcher), CHILD_SETUP_KEY, setup);
   return launcher;
+}
+
+gboolean
+hub_test_platform_can_deny_io_uring (void)
+{
+#if defined(__linux__) && defined(__NR_io_uring_setup)
+  return TRUE;
+#else
+  return FALSE;
+#endif
+}
+
+void
+hub_test_platform_launcher_deny_io_uring (GSubprocessLauncher *launcher)
+{
+  ChildSetup *setup = g_object_get_data (G_OBJECT (launcher), CHILD_SETUP_KEY);
+
+  g_return_if_fail (setup != NULL && hub_test_platform_can_deny_io_uring ());
+  setup->deny_io_uring = TRUE;
 }
 
 GSubprocess *

@@ -334,6 +334,20 @@ hub_test_platform_can_limit_open_files (void)
   return FALSE;
 }
 
+gboolean
+hub_test_platform_can_deny_io_uring (void)
+{
+  return FALSE;
+}
+
+void
+hub_test_platform_launcher_deny_io_uring (GSubprocessLauncher *launcher)
+{
+  /* Callers check hub_test_platform_can_deny_io_uring() first. */
+  (void)launcher;
+  g_return_if_reached ();
+}
+
 long
 hub_test_platform_rss_kib (void)
 {

@@ -19,6 +19,13 @@ G_BEGIN_DECLS
  * (transfer full) */
 GSubprocessLauncher *hub_test_platform_launcher_new (GSubprocessFlags flags,
                                                      const char *stderr_path, guint64 nofile);
+/* TRUE where a child can be started without io_uring (Linux: a seccomp filter
+ * makes io_uring_setup() fail with EPERM, as a container's default profile or
+ * kernel.io_uring_disabled=2 does), to test a fallback. */
+gboolean hub_test_platform_can_deny_io_uring (void);
+/* Children of @launcher (made by hub_test_platform_launcher_new) start
+ * without io_uring; only where hub_test_platform_can_deny_io_uring(). */
+void hub_test_platform_launcher_deny_io_uring (GSubprocessLauncher *launcher);
 /* Starts @argv with a launcher made by hub_test_platform_launcher_new. The
  * child dies with the test process where the system allows it (Linux:
  * PR_SET_PDEATHSIG; Windows: a kill-on-close job; macOS has no such thing).

@@ -704,6 +704,208 @@ START_TEST (test_disconnect)
 }
 END_TEST
 
+/* ---- the peeked fast path ---- */
+
+typedef struct {
+  GPtrArray *seen;  /* char* (owned) "type:room:seq:from:payload" */
+  gboolean decline; /* return FALSE: the frame goes the usual way */
+  gboolean free_client;
+} Peeked;
+
+static Peeked peeked;
+
+static gboolean
+on_peeked (HubClient *c, const HubClientPeekedFrame *frame, gpointer user_data)
+{
+  g_ptr_array_add (peeked.seen,
+                   g_strdup_printf ("%d:%.*s:%" G_GINT64_FORMAT ":%.*s:%.*s", frame->type,
+                                    (int)frame->room_len, frame->room ? frame->room : "",
+                                    frame->seq, (int)frame->from_len,
+                                    frame->from ? frame->from : "", (int)frame->payload_len,
+                                    frame->payload ? frame->payload : ""));
+  if (peeked.free_client) {
+    hub_client_free (client);
+    client = NULL;
+    return FALSE; /* even so, nothing more runs for it */
+  }
+  return !peeked.decline;
+}
+
+static const HubClientCallbacks peeking_callbacks = {
+    .state_changed = on_state, .event = on_event, .peeked = on_peeked};
+
+/* Replaces the fixture's client with one that has a peeked callback. */
+static void
+use_peeking_client (void)
+{
+  HubClientOptions options;
+
+  g_clear_pointer (&client, hub_client_free);
+  memset (&peeked, 0, sizeof peeked);
+  peeked.seen = g_ptr_array_new_with_free_func (g_free);
+  hub_client_options_init (&options);
+  options.url = "ws://127.0.0.1:1/ws";
+  options.user = "alice";
+  options.seed = 42;
+  options.backoff_min_ms = 100;
+  options.clock = clock_;
+  options.transport = &fake_class;
+  client = hub_client_new (&options, &peeking_callbacks, NULL, NULL);
+}
+
+START_TEST (test_peeked_messages)
+{
+  HubClientCounters counters;
+
+  use_peeking_client ();
+  connect_with ("[]");
+  join ("general", 10);
+  g_ptr_array_set_size (rec.events, 0);
+  message ("general", 11);
+  message ("general", 11); /* duplicate: offered too */
+  message ("general", 14); /* 12 and 13 missed */
+  server_sends ("{\"type\":\"direct\",\"from\":\"bob\",\"to\":\"alice\",\"ts\":1,"
+                "\"payload\":{\"t\":77}}");
+  server_sends ("{\"type\":\"typing\",\"room\":\"general\",\"user\":\"bob\"}");
+  ck_assert_int_eq (peeked.seen->len, 5);
+  ck_assert_str_eq (g_ptr_array_index (peeked.seen, 0), "1:general:11:bob:{}");
+  ck_assert_str_eq (g_ptr_array_index (peeked.seen, 1), "1:general:11:bob:{}");
+  ck_assert_str_eq (g_ptr_array_index (peeked.seen, 2), "1:general:14:bob:{}");
+  ck_assert_str_eq (g_ptr_array_index (peeked.seen, 3), "2::-1:bob:{\"t\":77}");
+  ck_assert_str_eq (g_ptr_array_index (peeked.seen, 4), "5:general:-1::");
+  /* Handled there: no MESSAGE, DIRECT or TYPING event, but the gap is still told. */
+  ck_assert_int_eq (rec.events->len, 1);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), "10:general:12");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 14);
+  hub_client_get_counters (client, &counters);
+  ck_assert_msg (counters.duplicates == 1 && counters.gaps == 1 && counters.messages == 2 &&
+                     counters.frames_in == 7,
+                 "1 duplicate, 1 gap, 2 messages, 7 frames (welcome and join reply too)");
+  /* A message of a room never joined is tracked from its first seq, as on the slow path. */
+  message ("other", 3);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "other"), 3);
+  /* Replies, presence and welcome never go through it. */
+  ck_assert_int_eq (peeked.seen->len, 6);
+  server_sends (
+      "{\"type\":\"presence\",\"event\":\"leave\",\"room\":\"other\",\"user\":\"alice\"}");
+  ck_assert_int_eq (peeked.seen->len, 6);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "other"), -1);
+  /* After a loss the hello resumes from the seqs seen through the fast path. */
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 100);
+  server_accepts ();
+  ck_assert_int_eq (json_object_get_int_member (
+                        json_object_get_object_member (last_sent (), "resume"), "general"),
+                    14);
+  g_ptr_array_unref (peeked.seen);
+}
+END_TEST
+
+START_TEST (test_peeked_declined_and_unreadable)
+{
+  use_peeking_client ();
+  connect_with ("[]");
+  join ("general", 0);
+  g_ptr_array_set_size (rec.events, 0);
+  /* Declined: the usual MESSAGE event follows, and seq tracking happens once. */
+  peeked.decline = TRUE;
+  message ("general", 1);
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (rec.events->len, 1);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), "1:general:1");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 1);
+  peeked.decline = FALSE;
+  /* What the in-place reader does not take goes the slow way: an escaped
+   * name, a seq that is not a plain integer. */
+  server_sends ("{\"type\":\"message\",\"r\\u006fom\":\"general\",\"seq\":2,\"from\":\"bob\","
+                "\"payload\":{}}");
+  server_sends ("{\"type\":\"message\",\"room\":\"general\",\"seq\":3.0,\"from\":\"bob\","
+                "\"payload\":{}}");
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (rec.events->len, 3);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 1), "1:general:2");
+  /* Frames that are not a JSON object with a type are told as INVALID, not dropped. */
+  server_sends ("not json");
+  server_sends ("{\"no\":\"type\"}");
+  ck_assert_int_eq (rec.events->len, 5);
+  {
+    g_autofree char *invalid = g_strdup_printf ("%d:", HUB_CLIENT_EVENT_INVALID);
+
+    ck_assert_msg (g_str_has_prefix (g_ptr_array_index (rec.events, 3), invalid) &&
+                       g_str_has_prefix (g_ptr_array_index (rec.events, 4), invalid),
+                   "two INVALID events");
+  }
+  /* The callback may free the client: nothing runs for it afterwards (ASan checks). */
+  peeked.free_client = TRUE;
+  message ("general", 4);
+  ck_assert_ptr_null (client);
+  g_ptr_array_unref (peeked.seen);
+}
+END_TEST
+
+static JsonObject *lean_reply;
+
+static void
+on_lean_reply (HubClient *c, JsonObject *reply, const GError *error, gpointer user_data)
+{
+  g_clear_pointer (&lean_reply, json_object_unref);
+  if (reply != NULL)
+    lean_reply = json_object_ref (reply);
+}
+
+START_TEST (test_lean_replies)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+  g_autofree char *ok = NULL, *escaped = NULL;
+  gint64 id;
+
+  connect_with ("[]");
+  json_object_set_string_member (fields, "room", "big");
+  id = hub_client_request_lean (client, "join", fields, on_lean_reply, NULL);
+  ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                        ",\"room\":\"big\",\"name\":\"Big\",\"seq\":41,\"members\":"
+                        "[{\"user\":\"a\",\"status\":\"online\"},{\"user\":\"b\"}],\"x\":true}",
+                        id);
+  server_sends (ok);
+  ck_assert_ptr_nonnull (lean_reply);
+  ck_assert_str_eq (json_object_get_string_member (lean_reply, "room"), "big");
+  ck_assert_int_eq (json_object_get_int_member (lean_reply, "seq"), 41);
+  ck_assert (json_object_get_boolean_member (lean_reply, "x"));
+  ck_assert_msg (!json_object_has_member (lean_reply, "members"), "the member list is left out");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "big"), 41);
+  /* A reply it cannot read exactly in place comes whole. */
+  id = hub_client_request_lean (client, "join", fields, on_lean_reply, NULL);
+  escaped = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                             ",\"room\":\"big\",\"name\":\"B\\u00efg\",\"seq\":41,"
+                             "\"members\":[]}",
+                             id);
+  server_sends (escaped);
+  ck_assert_msg (lean_reply != NULL && json_object_has_member (lean_reply, "members"),
+                 "an escape: the reply whole");
+  g_clear_pointer (&lean_reply, json_object_unref);
+}
+END_TEST
+
+START_TEST (test_peeked_presence)
+{
+  use_peeking_client ();
+  connect_with ("[]");
+  join ("general", 0);
+  g_ptr_array_set_size (rec.events, 0);
+  /* Another user's presence: offered and handled there. */
+  server_sends ("{\"type\":\"presence\",\"event\":\"join\",\"room\":\"general\","
+                "\"user\":\"bob\"}");
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (rec.events->len, 0);
+  /* Our own goes the usual way: it changes the rooms tracked. */
+  server_sends ("{\"type\":\"presence\",\"event\":\"leave\",\"room\":\"general\","
+                "\"user\":\"alice\"}");
+  ck_assert_int_eq (peeked.seen->len, 1);
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), -1);
+  g_ptr_array_unref (peeked.seen);
+}
+END_TEST
+
 START_TEST (test_url_parse)
 {
   HubClientUrl url;
@@ -1395,6 +1597,10 @@ protocol_suite (void)
       {"refresh_now", test_refresh_now},
       {"free_inside_provider", test_free_inside_provider},
       {"room_token_rejoin", test_room_token_rejoin},
+      {"peeked_messages", test_peeked_messages},
+      {"peeked_declined_and_unreadable", test_peeked_declined_and_unreadable},
+      {"lean_replies", test_lean_replies},
+      {"peeked_presence", test_peeked_presence},
       {"epochs_resume_across_a_new_stream", test_epochs_resume_across_a_new_stream},
       {"epochs_tell_a_room_created_again", test_epochs_tell_a_room_created_again},
   };

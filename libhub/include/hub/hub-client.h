@@ -86,6 +86,7 @@ typedef enum {
    * or NULL. The client does not try again by itself before that deadline
    * (hub_client_refresh_token does). */
   HUB_CLIENT_EVENT_TOKEN_FAILED,
+  HUB_CLIENT_EVENT_INVALID, /* text: a frame that is not a JSON object with a string type */
 } HubClientEventType;
 
 /* A server frame that is not the reply to a request, typed. Every pointer is
@@ -93,7 +94,7 @@ typedef enum {
  * or 0. */
 typedef struct {
   HubClientEventType type;
-  JsonObject *frame; /* the whole frame; NULL for GAP and ROOM_LOST */
+  JsonObject *frame; /* the whole frame; NULL for GAP, ROOM_LOST and INVALID */
   const char *room;
   gint64 seq;
   const char *from;
@@ -107,12 +108,30 @@ typedef struct {
   gint64 from_seq, to_seq; /* RESUMED; GAP: the first and last missing seq */
   gboolean complete;       /* RESUMED */
   const char *code;        /* ERROR, ROOM_LOST */
-  const char *text;        /* ERROR: the message field; ROOM_LOST: why */
+  const char *text;        /* ERROR: the message field; ROOM_LOST: why; INVALID: the frame */
   const char *conn;        /* WELCOME */
   const char *node;        /* WELCOME */
   JsonArray *rooms;        /* WELCOME */
   gint64 expires_ts; /* WELCOME, TOKEN_REFRESHED, TOKEN_FAILED: the token's deadline, 0: none */
 } HubClientEvent;
+
+/* A server frame read in place by HubClient's fast reader, for
+ * HubClientCallbacks.peeked: spans of the frame's text (not NUL-terminated),
+ * valid during the callback only; absent members are NULL with length 0. */
+typedef struct {
+  HubClientEventType type; /* MESSAGE, DIRECT, TYPING, STATUS or PRESENCE (another user's) */
+  const char *text;        /* the whole frame */
+  gsize len;
+  const char *room, *from, *user;
+  gsize room_len, from_len, user_len;
+  gint64 seq;          /* MESSAGE; -1 when absent */
+  const char *payload; /* MESSAGE, DIRECT: the payload's JSON text */
+  gsize payload_len;
+  /* The payload's top-level integer member named by
+   * HubClientOptions.peek_payload_int, when it has one (else FALSE). */
+  gboolean has_payload_int;
+  gint64 payload_int;
+} HubClientPeekedFrame;
 
 /* Every member is optional. Callbacks run on the client's main context;
  * replies and events never run from inside a hub_client_*() call (state
@@ -126,6 +145,16 @@ typedef struct {
   /* Every frame received, replies included, before it is handled (for a raw
    * JSON log). @text is the frame as it came. */
   void (*frame) (HubClient *client, JsonObject *frame, const char *text, gpointer user_data);
+  /* For a program that counts what it receives (hub-loadgen): every message,
+   * direct, typing and status frame, and every presence frame about another
+   * user, that answers no request is offered here first, read without building a JSON tree (no
+   * allocation), provided the fast reader can read it exactly (a well-formed object whose "type",
+   * "room", "from", "user" are plain strings and "seq" a plain integer; the
+   * rest goes the usual way). Return TRUE when handled: then neither `frame`
+   * nor an event runs for it, and HubClient only tracks a message's seq for
+   * resume. Nothing is dropped before this call: duplicates are offered too.
+   * FALSE: the frame is handled as any other. */
+  gboolean (*peeked) (HubClient *client, const HubClientPeekedFrame *frame, gpointer user_data);
 } HubClientCallbacks;
 
 /* The reply to a request: @reply is the `ok` (or other reply) frame, or the
@@ -237,6 +266,10 @@ typedef struct {
    * 127.0.0.1-127.0.0.20, so that one machine can open more connections to a
    * server than one source address has ports); NULL: the system's choice. */
   const char *bind_address;
+  /* (nullable) For HubClientCallbacks.peeked: the name of an integer member
+   * of message and direct payloads (hub-loadgen's send time, "t") that the
+   * fast reader reads in the same pass (HubClientPeekedFrame.payload_int). */
+  const char *peek_payload_int;
 } HubClientOptions;
 
 /* Fills @options with the defaults above. */
@@ -308,6 +341,16 @@ const HubClientUrl *hub_client_get_parsed_url (HubClient *client);
 HUB_CLIENT_API
 gint64 hub_client_request (HubClient *client, const char *type, JsonObject *fields,
                            HubClientReplyFunc callback, gpointer user_data);
+/* hub_client_request, for a program that needs little of a big reply (a
+ * join's member list, hub-loadgen's thousands of joins): the reply the
+ * callback gets holds only the reply frame's top-level strings, integers,
+ * booleans and nulls, read in place; its arrays and objects are checked and
+ * left out. (A reply this reader would not read exactly, an escape in a
+ * string say, is given whole.) HubClient's own bookkeeping (a join's room
+ * and seq) needs no more. */
+HUB_CLIENT_API
+gint64 hub_client_request_lean (HubClient *client, const char *type, JsonObject *fields,
+                                HubClientReplyFunc callback, gpointer user_data);
 /* Fire-and-forget: no id, errors arrive as ERROR events. FALSE when not connected. */
 HUB_CLIENT_API
 gboolean hub_client_send (HubClient *client, const char *type, JsonObject *fields);
