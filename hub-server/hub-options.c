@@ -33,6 +33,7 @@ typedef enum {
   OPT_LOG_LEVEL,
   OPT_REDIS,
   OPT_REDIS_PREFIX,
+  OPT_REDIS_TIMEOUT,
   OPT_EVENT_LOOP,
   OPT_IO_URING,
   N_OPTS
@@ -90,6 +91,10 @@ static const OptSpec specs[N_OPTS] = {
                    "redis://HOST:PORT[/DB] (default: none, in-memory)"},
     [OPT_REDIS_PREFIX] = {"redis-prefix", KIND_STRING, "PREFIX",
                           "Prefix of every Redis key and channel (default %s)"},
+    [OPT_REDIS_TIMEOUT] = {"redis-timeout", KIND_STRING, "MS",
+                           "A request that Redis has not answered within MS is answered "
+                           "internal, and /healthz says 503 until Redis answers again "
+                           "(default %s)"},
     [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
                        "error, warning, info or debug (default %s)"},
     [OPT_EVENT_LOOP] = {"event-loop", KIND_STRING, "LOOP",
@@ -178,6 +183,8 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup (hub_log_level_to_string (opts->log_level));
     case OPT_REDIS_PREFIX:
       return g_strdup (opts->redis_prefix);
+    case OPT_REDIS_TIMEOUT:
+      return g_strdup_printf ("%u", c->store_timeout_ms);
     case OPT_EVENT_LOOP:
       return g_strdup (hub_loop_kind_to_string (opts->event_loop));
     case OPT_IO_URING:
@@ -343,6 +350,11 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
         return bad_value (error, id, source, "'%s' is empty or has white space", value);
       g_free (opts->redis_prefix);
       opts->redis_prefix = g_strdup (value);
+      return TRUE;
+    case OPT_REDIS_TIMEOUT:
+      if (!parse_uint (id, value, source, 1, MAX_SECONDS * 1000, &u, error))
+        return FALSE;
+      c->store_timeout_ms = (guint)u;
       return TRUE;
     case OPT_NODE:
       if (!hub_name_is_valid (value))

@@ -23,6 +23,13 @@ static const char prelude[] =
     "  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "end\n"
     "local function ck(u) return P .. 'user:' .. u .. ':conns' end\n"
+    /* A delivery to node n reached no subscriber (n is cut off from Redis, or
+     * dead), or n was reaped: n's connections may lack deliveries they were
+     * owed, which n learns when it registers again (RESYNC). Kept a day: a
+     * node that never comes back leaves no key for good. */
+    "local function missed(n)\n"
+    "  redis.call('SET', P .. 'node:' .. n .. ':lost', '1', 'PX', 86400000)\n"
+    "end\n"
     "local function status_of(u)\n"
     "  if redis.call('SISMEMBER', P .. 'online', u) == 0 then return 'offline' end\n"
     "  return redis.call('GET', P .. 'user:' .. u .. ':status') or 'online'\n"
@@ -40,14 +47,16 @@ static const char prelude[] =
     "    end\n"
     "  end\n"
     "  for _, n in ipairs(order) do\n"
-    "    redis.call('PUBLISH', P .. 'ch:node:' .. n,\n"
+    "    if redis.call('PUBLISH', P .. 'ch:node:' .. n,\n"
     "      kind .. ' ' .. room .. ' ' .. seq .. ' ' .. ex .. ' ' .. table.concat(by_node[n], ',') "
-    ".. '\\n' .. frame)\n"
+    ".. '\\n' .. frame) == 0 and kind ~= 'e' then missed(n) end\n"
     "  end\n"
     "end\n"
     "local function notify(u, st)\n"
     "  for _, n in ipairs(redis.call('SMEMBERS', P .. 'watch:' .. u)) do\n"
-    "    redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st)\n"
+    "    if redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st) == 0 then\n"
+    "      missed(n)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local function add_conn(n, c, u)\n"
@@ -97,7 +106,7 @@ static const char prelude[] =
     "  for _, u in ipairs(redis.call('SMEMBERS', P .. 'node:' .. n .. ':watch')) do\n"
     "    redis.call('SREM', P .. 'watch:' .. u, n)\n"
     "  end\n"
-    "  redis.call('DEL', P .. 'node:' .. n .. ':watch')\n"
+    "  redis.call('DEL', P .. 'node:' .. n .. ':watch', P .. 'node:' .. n .. ':since')\n"
     "end\n"
     "local function room_key(r) return P .. 'room:' .. r end\n";
 
@@ -148,38 +157,65 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                          "  if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
                          "end\n"
                          "return {'ok'}\n",
+    /* ARGV[3] the TTL, ARGV[4] the node's figures, ARGV[5] k, then k
+     * connection and user pairs, then the watched users. Watches first, so
+     * that this node's watchers get the status events of the connections
+     * dropped and added here, like everyone else's. When the node was reaped
+     * or missed deliveries (lost), its connections are not registered again:
+     * the node closes them, and their clients resume what they missed. */
     [HUB_SCRIPT_RESYNC] =
+        "local me = P .. 'node:' .. NODE\n"
+        "local lost = redis.call('GET', me .. ':lost') and 1 or 0\n"
+        "redis.call('DEL', me .. ':lost')\n"
+        "for _, u in ipairs(redis.call('SMEMBERS', me .. ':watch')) do\n"
+        "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
+        "end\n"
+        "redis.call('DEL', me .. ':watch')\n"
         "local k = tonumber(ARGV[5])\n"
+        "for i = 6 + 2 * k, #ARGV do\n"
+        "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
+        "  redis.call('SADD', me .. ':watch', ARGV[i])\n"
+        "end\n"
+        "if lost == 1 then k = 0 end\n"
         "local want = {}\n"
         "for i = 0, k - 1 do want[ARGV[6 + 2 * i]] = ARGV[7 + 2 * i] end\n"
-        "local have = redis.call('HGETALL', P .. 'node:' .. NODE .. ':conns')\n"
+        "local have = redis.call('HGETALL', me .. ':conns')\n"
         "for i = 1, #have, 2 do\n"
         "  if want[have[i]] ~= have[i + 1] then drop_conn(NODE, have[i], have[i + 1]) end\n"
         "end\n"
         "for i = 0, k - 1 do add_conn(NODE, ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end\n"
-        "for _, u in ipairs(redis.call('SMEMBERS', P .. 'node:' .. NODE .. ':watch')) do\n"
-        "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
-        "end\n"
-        "redis.call('DEL', P .. 'node:' .. NODE .. ':watch')\n"
-        "for i = 6 + 2 * k, #ARGV do\n"
-        "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
-        "  redis.call('SADD', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
-        "end\n"
         "redis.call('SADD', P .. 'nodes', NODE)\n"
-        "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
-        "return {'ok'}\n",
+        "redis.call('SET', me .. ':since', now_ms())\n"
+        "redis.call('SET', me .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
+        /* The other nodes list it in their /api/stats from now on (§10). */
+        "redis.call('PUBLISH', P .. 'ch:all', 'N ' .. NODE .. '\\n' .. ARGV[4])\n"
+        "return {'ok', lost}\n",
+    /* A node reaps others only once it has itself been alive for a whole
+     * TTL: when its own key had expired too, Redis or this node stalled, the
+     * others' keys expired for the same reason, and they get the same TTL to
+     * refresh them as it had. (A stalled Redis runs every queued script the
+     * moment it resumes: the first to run would otherwise reap the nodes
+     * whose refresh is queued just behind it.) */
     [HUB_SCRIPT_TICK] =
-        "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
+        "local me = P .. 'node:' .. NODE\n"
+        "local now, ttl = now_ms(), tonumber(ARGV[3])\n"
+        "if redis.call('EXISTS', me .. ':alive') == 0 or redis.call('EXISTS', me .. ':since') == 0 "
+        "then\n"
+        "  redis.call('SET', me .. ':since', now)\n"
+        "end\n"
+        "redis.call('SET', me .. ':alive', ARGV[4], 'PX', ttl)\n"
         "local known = redis.call('SISMEMBER', P .. 'nodes', NODE)\n"
+        "local reap = known == 1 and now - tonumber(redis.call('GET', me .. ':since')) >= ttl\n"
         "local stats = {}\n"
         "for _, n in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do\n"
         "  local s = redis.call('GET', P .. 'node:' .. n .. ':alive')\n"
         "  if s then\n"
         "    stats[#stats + 1] = n\n"
         "    stats[#stats + 1] = s\n"
-        "  elseif n ~= NODE then\n"
+        "  elseif n ~= NODE and reap then\n"
         "    drop_node(n)\n"
         "    redis.call('SREM', P .. 'nodes', n)\n"
+        "    missed(n)\n"
         "  end\n"
         "end\n"
         "expire_leaving()\n"
@@ -363,8 +399,27 @@ static const char *const bodies[HUB_SCRIPT_N] = {
     [HUB_SCRIPT_DOWN] = "drop_node(NODE)\n"
                         "redis.call('SREM', P .. 'nodes', NODE)\n"
                         "redis.call('DEL', P .. 'node:' .. NODE .. ':alive')\n"
+                        "redis.call('PUBLISH', P .. 'ch:all', 'G ' .. NODE .. '\\n')\n"
                         "return {'ok'}\n",
 };
+
+/* Every operation of a node that Redis does not count as registered is
+ * refused ({"unregistered"}) and changes nothing: the node was reaped (it
+ * stalled longer than its TTL) or Redis lost its data, so its connections
+ * are not in Redis and a publish would be acknowledged without reaching
+ * them. The node registers again (RESYNC) and retries nothing: the request
+ * is answered `internal`. Only what keeps the node's own registration
+ * (TICK, RESYNC, DOWN) and a grace's end, which concerns no connection of
+ * the node, run regardless. */
+static const char gate[] =
+    "if redis.call('SISMEMBER', P .. 'nodes', NODE) == 0 then return {'unregistered'} end\n";
+
+static gboolean
+is_gated (HubScript script)
+{
+  return script != HUB_SCRIPT_TICK && script != HUB_SCRIPT_RESYNC && script != HUB_SCRIPT_DOWN &&
+         script != HUB_SCRIPT_GRACE;
+}
 
 static char *scripts[HUB_SCRIPT_N];
 
@@ -374,6 +429,6 @@ hub_redis_script_source (HubScript script)
   g_return_val_if_fail (script < HUB_SCRIPT_N, NULL);
   /* Built once per process; never freed (a few kB). */
   if (scripts[script] == NULL)
-    scripts[script] = g_strconcat (prelude, bodies[script], NULL);
+    scripts[script] = g_strconcat (prelude, is_gated (script) ? gate : "", bodies[script], NULL);
   return scripts[script];
 }

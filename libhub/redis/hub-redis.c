@@ -1,7 +1,9 @@
 /* hub-redis.c: hiredis on the GLib main loop for the Redis store: a command
  * context and a subscriber context, reconnected with backoff whenever either
- * drops, and scripts run by EVALSHA with an EVAL fallback (a restarted Redis
- * has lost its script cache). */
+ * drops, scripts run by EVALSHA with an EVAL fallback (a restarted Redis
+ * has lost its script cache), and a deadline on every call: a Redis that
+ * stalls (paused, swapping, a slow disk under appendfsync always) answers
+ * nothing, and without one a request would wait for as long as it lasts. */
 #include "hub-redis.h"
 
 #include <hiredis/async.h>
@@ -27,6 +29,17 @@ typedef struct {
   HubNetPoll *poll;      /* (owned) the context's socket */
 } RedisSource;
 
+typedef struct _Call Call;
+
+/* Fires at the deadline of the oldest call in flight. */
+typedef struct {
+  GSource source;
+  HubRedis *redis; /* (unowned) */
+} DeadlineSource;
+
+static gboolean deadline_dispatch (GSource *source, GSourceFunc callback, gpointer user_data);
+static GSourceFuncs deadline_funcs = {NULL, NULL, deadline_dispatch, NULL, NULL, NULL};
+
 struct _HubRedis {
   char *host; /* (owned) */
   int port;
@@ -49,6 +62,13 @@ struct _HubRedis {
   gboolean freeing;
   guint backoff_ms;
   guint reconnect_timer;
+
+  /* Replies come in the order of the calls (one command connection), so the
+   * oldest call in flight is the first to pass its deadline. */
+  gint64 timeout_us;
+  GQueue calls;      /* Call* sent and not answered, within their deadline, oldest first */
+  GQueue overdue;    /* Call* answered NULL at their deadline, Redis' answer still due */
+  GSource *deadline; /* (owned) DeadlineSource */
 };
 
 /* --- The GSource ------------------------------------------------------------------------------ */
@@ -198,6 +218,8 @@ drop_context (redisAsyncContext **field, gboolean *connected)
   *connected = FALSE;
 }
 
+static void orphan_calls (HubRedis *r);
+
 /* One of the contexts is gone (or never came): drop the other, go down, and
  * try again after the backoff once both are gone. */
 static void
@@ -209,6 +231,9 @@ lost (HubRedis *r)
   r->cmd_ready = r->sub_ready = FALSE;
   if (r->freeing)
     return;
+  /* Answered now: a dropped context may drain its replies for a long time
+   * (or never, from a stalled Redis), and its lateness is not the new one's. */
+  orphan_calls (r);
   drop_context (&r->cmd, &r->cmd_connected);
   drop_context (&r->sub, &r->sub_connected);
   if (was_up) {
@@ -408,7 +433,7 @@ bad:
 
 HubRedis *
 hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
-               const HubRedisEvents *events, gpointer user_data, GError **error)
+               guint timeout_ms, const HubRedisEvents *events, gpointer user_data, GError **error)
 {
   HubRedis *r = g_new0 (HubRedis, 1);
 
@@ -426,6 +451,13 @@ hub_redis_new (const char *url, const char *prefix, const char *node, guint grac
   r->events = *events;
   r->user_data = user_data;
   r->backoff_ms = BACKOFF_MIN_MS;
+  r->timeout_us = (gint64)MAX (timeout_ms, 1u) * 1000;
+  g_queue_init (&r->calls);
+  g_queue_init (&r->overdue);
+  r->deadline = g_source_new (&deadline_funcs, sizeof (DeadlineSource));
+  ((DeadlineSource *)r->deadline)->redis = r;
+  g_source_set_ready_time (r->deadline, -1);
+  g_source_attach (r->deadline, NULL);
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
     r->sha[i] =
         g_compute_checksum_for_string (G_CHECKSUM_SHA1, hub_redis_script_source ((HubScript)i), -1);
@@ -447,6 +479,8 @@ hub_redis_free (HubRedis *r)
   r->freeing = TRUE;
   if (r->reconnect_timer != 0)
     g_source_remove (r->reconnect_timer);
+  g_source_destroy (r->deadline);
+  g_clear_pointer (&r->deadline, g_source_unref);
   /* redisAsyncFree runs the pending callbacks with NULL replies. */
   if (r->cmd != NULL) {
     redisAsyncContext *ac = g_steal_pointer (&r->cmd);
@@ -458,6 +492,7 @@ hub_redis_free (HubRedis *r)
 
     redisAsyncFree (ac);
   }
+  orphan_calls (r);
   g_clear_pointer (&r->sync, redisFree);
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
     g_free (r->sha[i]);
@@ -496,14 +531,29 @@ hub_redis_all_channel (HubRedis *r)
 
 /* --- Commands --------------------------------------------------------------------------------- */
 
-typedef struct {
-  HubRedis *redis;
+struct _Call {
+  GList link;      /* in redis->calls or redis->overdue; .data is the call */
+  HubRedis *redis; /* (unowned) NULL once the HubRedis is freed: the reply is only dropped */
   HubRedisReplyFunc func;
   gpointer data;
   GPtrArray *argv; /* (owned) the EVALSHA argv, for the EVAL retry; NULL for commands */
   HubScript script;
+  gint64 sent_us; /* monotonic */
   gboolean retried;
-} Call;
+  gboolean overdue; /* answered NULL at its deadline */
+};
+
+static Call *
+call_new (HubRedis *r, HubRedisReplyFunc func, gpointer data)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->link.data = call;
+  call->redis = r;
+  call->func = func;
+  call->data = data;
+  return call;
+}
 
 static void
 call_free (Call *call)
@@ -513,23 +563,110 @@ call_free (Call *call)
   g_free (call);
 }
 
+/* Answers @call with @reply (NULL: no answer) and frees it. */
+static void
+call_answer (Call *call, redisReply *reply)
+{
+  call->func (reply, call->data);
+  call_free (call);
+}
+
 static void on_reply (redisAsyncContext *ac, void *reply_, void *data);
+
+/* Sends @call (argv of @argc strings) on the command connection; FALSE when
+ * it cannot be sent: Redis is down, or late (a call is past its deadline
+ * unanswered: a new one would only queue behind it). */
+static gboolean
+send_call (HubRedis *r, Call *call, int argc, const char *const *argv)
+{
+  if (!r->up || r->cmd == NULL || r->overdue.length > 0)
+    return FALSE;
+  if (redisAsyncCommandArgv (r->cmd, on_reply, call, argc, (const char **)argv, NULL) != REDIS_OK)
+    return FALSE;
+  call->sent_us = g_get_monotonic_time ();
+  if (g_queue_is_empty (&r->calls))
+    g_source_set_ready_time (r->deadline, call->sent_us + r->timeout_us);
+  g_queue_push_tail_link (&r->calls, &call->link);
+  return TRUE;
+}
 
 static gboolean
 send_argv (HubRedis *r, GPtrArray *argv, Call *call)
 {
-  if (!r->up || r->cmd == NULL)
-    return FALSE;
-  return redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argv->len, (const char **)argv->pdata,
-                                NULL) == REDIS_OK;
+  return send_call (r, call, (int)argv->len, (const char *const *)argv->pdata);
+}
+
+/* Answers NULL every call whose deadline passed; they stay with hiredis
+ * (overdue) until Redis answers them or the connection goes. */
+static void
+expire_calls (HubRedis *r)
+{
+  gint64 now = g_get_monotonic_time ();
+  GList *l;
+
+  while ((l = g_queue_peek_head_link (&r->calls)) != NULL) {
+    Call *call = l->data;
+
+    if (now - call->sent_us < r->timeout_us) {
+      g_source_set_ready_time (r->deadline, call->sent_us + r->timeout_us);
+      return;
+    }
+    g_queue_unlink (&r->calls, l);
+    call->overdue = TRUE;
+    g_queue_push_tail_link (&r->overdue, l);
+    if (r->overdue.length == 1)
+      g_warning ("cluster: Redis at %s:%d has not answered within %" G_GINT64_FORMAT
+                 " ms; degraded until it does",
+                 r->host, r->port, r->timeout_us / 1000);
+    call->func (NULL, call->data);
+  }
+  g_source_set_ready_time (r->deadline, -1);
+}
+
+/* Answers NULL every call in flight and forgets the overdue ones: Redis'
+ * answers, if they come, only free them. */
+static void
+orphan_calls (HubRedis *r)
+{
+  while (!g_queue_is_empty (&r->calls)) {
+    Call *call = g_queue_pop_head_link (&r->calls)->data;
+
+    call->redis = NULL;
+    call->func (NULL, call->data);
+  }
+  while (!g_queue_is_empty (&r->overdue))
+    ((Call *)g_queue_pop_head_link (&r->overdue)->data)->redis = NULL;
+}
+
+static gboolean
+deadline_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  expire_calls (((DeadlineSource *)source)->redis);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
 on_reply (redisAsyncContext *ac, void *reply_, void *data)
 {
   Call *call = data;
+  HubRedis *r = call->redis;
   redisReply *reply = reply_;
 
+  if (r == NULL) { /* answered when the HubRedis was freed */
+    call_free (call);
+    return;
+  }
+  if (call->overdue) {
+    /* Its caller was answered at the deadline: only the lateness ends. */
+    g_queue_unlink (&r->overdue, &call->link);
+    call_free (call);
+    if (r->overdue.length == 0 && reply != NULL && r->up && !r->freeing) {
+      g_message ("cluster: Redis at %s:%d answers again", r->host, r->port);
+      r->events.caught_up (r->user_data);
+    }
+    return;
+  }
+  g_queue_unlink (&r->calls, &call->link);
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR && call->argv != NULL && !call->retried &&
       g_str_has_prefix (reply->str, "NOSCRIPT")) {
     /* Same arguments, with the script's text instead of its SHA1. Scripts
@@ -539,25 +676,21 @@ on_reply (redisAsyncContext *ac, void *reply_, void *data)
     g_free (call->argv->pdata[1]);
     call->argv->pdata[0] = g_strdup ("EVAL");
     call->argv->pdata[1] = g_strdup (hub_redis_script_source (call->script));
-    if (send_argv (call->redis, call->argv, call))
+    if (send_argv (r, call->argv, call))
       return;
     reply = NULL;
   }
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
     g_warning ("cluster: Redis error: %s", reply->str);
-  call->func (reply, call->data);
-  call_free (call);
+  call_answer (call, reply);
 }
 
 void
 hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFunc func,
                 gpointer data)
 {
-  Call *call = g_new0 (Call, 1);
+  Call *call = call_new (r, func, data);
 
-  call->redis = r;
-  call->func = func;
-  call->data = data;
   call->script = script;
   call->argv = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (call->argv, g_strdup ("EVALSHA"));
@@ -568,27 +701,27 @@ hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFun
   g_ptr_array_add (call->argv, g_strdup (r->grace_ms));
   for (guint i = 0; args != NULL && i < args->len; i++)
     g_ptr_array_add (call->argv, g_strdup (g_ptr_array_index (args, i)));
-  if (!send_argv (r, call->argv, call)) {
-    func (NULL, data);
-    call_free (call);
-  }
+  if (!send_argv (r, call->argv, call))
+    call_answer (call, NULL);
 }
 
 void
 hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisReplyFunc func,
                    gpointer data)
 {
-  Call *call = g_new0 (Call, 1);
+  Call *call = call_new (r, func, data);
 
-  call->redis = r;
-  call->func = func;
-  call->data = data;
-  if (!r->up || r->cmd == NULL ||
-      redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argc, (const char **)argv, NULL) !=
-          REDIS_OK) {
-    func (NULL, data);
-    call_free (call);
-  }
+  if (!send_call (r, call, (int)argc, argv))
+    call_answer (call, NULL);
+}
+
+gboolean
+hub_redis_is_late (HubRedis *r)
+{
+  Call *oldest = g_queue_peek_head (&r->calls);
+
+  return r->overdue.length > 0 ||
+         (oldest != NULL && g_get_monotonic_time () - oldest->sent_us >= r->timeout_us);
 }
 
 /* --- Blocking calls --------------------------------------------------------------------------- */

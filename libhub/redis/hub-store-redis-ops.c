@@ -38,7 +38,8 @@ op_answer (Op *op, const HubStoreResult *result)
   g_free (op);
 }
 
-/* TRUE when @reply is {"ok", …}; else @op is answered with the error. */
+/* TRUE when @reply is {"ok", …}; else @op is answered with the error
+ * ({"unregistered"}: unavailable, and this node registers again). */
 static gboolean
 op_check (Op *op, redisReply *reply)
 {
@@ -46,6 +47,9 @@ op_check (Op *op, redisReply *reply)
 
   if (r.error == HUB_STORE_OK)
     return TRUE;
+  /* s->redis is NULL while the store is freed (its pending calls fail). */
+  if (hub_store_redis_is_unregistered (reply) && op->s->redis != NULL)
+    hub_store_redis_reregister (op->s);
   op_answer (op, &r);
   return FALSE;
 }
@@ -665,7 +669,6 @@ const HubStoreVTable hub_store_redis_vtable = {
     .resume = redis_resume,
     .bye = redis_bye,
     .sync = hub_store_redis_sync,
-    .tick = hub_store_redis_tick,
     .is_up = hub_store_redis_is_up,
     .n_rooms = hub_store_redis_n_rooms,
     .get_figures = hub_store_redis_get_figures,

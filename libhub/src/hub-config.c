@@ -43,6 +43,7 @@ hub_config_init (HubConfig *config)
   config->max_rooms_per_user = 1000;
   config->auto_create = TRUE;
   config->presence_grace_s = 0;
+  config->store_timeout_ms = 2000;
 }
 
 /* Frees the strings and leaves them NULL, so clearing twice is harmless. */

@@ -22,6 +22,10 @@ typedef struct {
   guint max_rooms_per_user; /* 1000 */
   gboolean auto_create;     /* TRUE */
   guint presence_grace_s;   /* 0 */
+  /* How long a request may wait for a store that answers later (Redis):
+   * then it is answered `internal`, and the node reports itself degraded
+   * until the store answers again. */
+  guint store_timeout_ms; /* 2000 */
 } HubConfig;
 
 /* Fills @config with PROTOCOL.md's defaults; node defaults to the host name. */
