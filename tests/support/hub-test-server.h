@@ -50,6 +50,9 @@ gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest
 void hub_test_server_kill (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
+/* The server's process id (0 once it exited), for signals a test sends
+ * itself (SIGSTOP, SIGCONT: hub-test-platform.h has no such thing). */
+guint hub_test_server_pid (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
 char *hub_test_server_output (HubTestServer *server);
 /* Kills the server if it still runs (SIGKILL), removes its temp dir, frees it. */
