@@ -206,15 +206,25 @@ START_TEST (redis_losing_its_data_is_repopulated_by_the_nodes)
   g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", NULL);
   g_autoptr (HubTestWs) alice = hub_test_ws_login (hub_test_server_port (a), "alice", NULL);
   g_autoptr (HubTestWs) bob = hub_test_ws_login (hub_test_server_port (b), "bob", NULL);
+  /* A watcher on bob's own node. */
+  g_autoptr (HubTestWs) carol = hub_test_ws_login (hub_test_server_port (b), "carol", NULL);
+  g_autoptr (JsonObject) online = NULL;
   g_autofree char *answer = NULL;
   gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
 
   json_object_unref (hub_test_ws_ok (alice, "{'type':'subscribe','users':['bob']}"));
+  json_object_unref (hub_test_ws_ok (carol, "{'type':'subscribe','users':['bob']}"));
   answer = redis_command (hub_test_redis_port (redis), "FLUSHALL\r\n");
   ck_assert_str_eq (answer, "+OK\r\n");
   /* Both nodes register again (their first registration was at start). */
   wait_resyncs (hub_test_server_port (a), 2);
   wait_resyncs (hub_test_server_port (b), 2);
+  /* nb registers its watches before its connections: registering bob again
+   * (online for the cluster, which had forgotten him) reaches its own
+   * watchers too, as it reaches every other node's. */
+  online = next_of_type (carol, "status", WAIT_MS);
+  ck_assert_str_eq (hub_test_json_string (online, "user"), "bob");
+  ck_assert_str_eq (hub_test_json_string (online, "status"), "online");
   /* Within a liveness refresh each node notices it is unknown and registers
    * its connections and watches again. */
   for (;;) {
