@@ -38,6 +38,9 @@ typedef struct {
   guint cluster_rooms;
   guint cluster_online;
   GHashTable *nodes; /* (owned) live node → its figures (JSON), both owned */
+  /* (owned) nodes announced since the TICK in flight was sent, as in @nodes:
+   * its answer, read in Redis before they registered, must not drop them. */
+  GHashTable *announced;
   char *nodes_json;  /* (owned) "\"name\":{…},…", from @nodes at the last get_figures */
   guint64 resyncs;
   gint64 rooms_read_us; /* when cluster_rooms was last asked for */

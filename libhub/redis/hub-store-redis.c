@@ -145,11 +145,16 @@ on_notice (HubStoreRedis *s, const char *data, gsize len)
   if (nl == NULL || nl - data < 3 || data[1] != ' ')
     return;
   node = g_strndup (data + 2, (gsize)(nl - data - 2));
-  if (data[0] == 'N')
-    g_hash_table_replace (s->nodes, g_steal_pointer (&node),
-                          g_strndup (nl + 1, len - (gsize)(nl + 1 - data)));
-  else if (data[0] == 'G')
+  if (data[0] == 'N') {
+    char *figures = g_strndup (nl + 1, len - (gsize)(nl + 1 - data));
+
+    if (s->ticking)
+      g_hash_table_replace (s->announced, g_strdup (node), g_strdup (figures));
+    g_hash_table_replace (s->nodes, g_steal_pointer (&node), figures);
+  } else if (data[0] == 'G') {
+    g_hash_table_remove (s->announced, node);
     g_hash_table_remove (s->nodes, node);
+  }
 }
 
 /* "<kind> <room> <seq> <except conn> <user,user…>\n<body>" (hub-redis-scripts.c);
@@ -481,6 +486,8 @@ tick_done (redisReply *reply, gpointer data)
 {
   HubStoreRedis *s = data;
   redisReply *stats;
+  GHashTableIter iter;
+  gpointer name, figures;
 
   if (s->redis == NULL)
     return;
@@ -499,6 +506,11 @@ tick_done (redisReply *reply, gpointer data)
        i += 2)
     g_hash_table_replace (s->nodes, g_strdup (hub_store_redis_str (stats, i)),
                           g_strdup (hub_store_redis_str (stats, i + 1)));
+  g_hash_table_iter_init (&iter, s->announced);
+  while (g_hash_table_iter_next (&iter, &name, &figures))
+    if (!g_hash_table_contains (s->nodes, name))
+      g_hash_table_insert (s->nodes, g_strdup (name), g_strdup (figures));
+  g_hash_table_remove_all (s->announced);
 }
 
 static void
@@ -514,6 +526,7 @@ tick (HubStoreRedis *s)
   hub_store_redis_add_int (args, ttl_ms (s));
   hub_store_redis_add (args, stats);
   s->ticking = TRUE;
+  g_hash_table_remove_all (s->announced);
   hub_redis_eval (s->redis, HUB_SCRIPT_TICK, args, tick_done, s);
 }
 
@@ -629,6 +642,7 @@ hub_store_redis_free (HubStore *store)
   g_hash_table_unref (s->conns);
   g_hash_table_unref (s->watched);
   g_hash_table_unref (s->nodes);
+  g_hash_table_unref (s->announced);
   hub_clock_unref (s->clock);
   g_free (s->node);
   g_free (s->nodes_json);
@@ -666,6 +680,7 @@ hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, 
   s->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
   s->syncs = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->announced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   s->nodes_json = g_strdup ("");
   return &s->parent;
 }
