@@ -108,7 +108,16 @@ static const char prelude[] =
     "  end\n"
     "  redis.call('DEL', P .. 'node:' .. n .. ':watch', P .. 'node:' .. n .. ':since')\n"
     "end\n"
-    "local function room_key(r) return P .. 'room:' .. r end\n";
+    "local function room_key(r) return P .. 'room:' .. r end\n"
+    /* §12: a request's `need`, the letters (bits j=1, p=2, c=4) its token does
+     * not give, must all be in the user's grant for the room: a member's, kept
+     * in room:<r>:grants (no entry: no grant). */
+    "local function forbidden(r, u, need)\n"
+    "  need = tonumber(need) or 0\n"
+    "  if need == 0 then return false end\n"
+    "  local g = tonumber(redis.call('HGET', room_key(r) .. ':grants', u) or '0')\n"
+    "  return bit.band(g, need) ~= need\n"
+    "end\n";
 
 static const char *const bodies[HUB_SCRIPT_N] = {
     [HUB_SCRIPT_HELLO] =
@@ -116,12 +125,14 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local rooms = redis.call('SMEMBERS', P .. 'user:' .. ARGV[3] .. ':rooms')\n"
         "table.sort(rooms)\n"
         "return {'ok', rooms}\n",
-    /* ARGV[3] the user, then room and last seen seq pairs (rooms sorted). */
+    /* ARGV[3] the user, then room, last seen seq and need (§12) triples
+     * (rooms sorted). */
     [HUB_SCRIPT_RESUME] = "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
                           "local resumed = {}\n"
-                          "for i = 4, #ARGV, 2 do\n"
+                          "for i = 4, #ARGV, 3 do\n"
                           "  local r, g = ARGV[i], tonumber(ARGV[i + 1])\n"
-                          "  if redis.call('SISMEMBER', ur, r) == 1 then\n"
+                          "  if redis.call('SISMEMBER', ur, r) == 1 and\n"
+                          "     not forbidden(r, ARGV[3], ARGV[i + 2]) then\n"
                           "    local k = room_key(r)\n"
                           "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
                           "    local len = redis.call('LLEN', k .. ':hist')\n"
@@ -221,17 +232,25 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats}\n",
+    /* room, name, created, user, need */
     [HUB_SCRIPT_CREATE] = "local k = room_key(ARGV[3])\n"
+                          "if forbidden(ARGV[3], ARGV[6], ARGV[7]) then return {'forbidden'} end\n"
                           "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
                           "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0)\n"
                           "redis.call('SADD', P .. 'rooms', ARGV[3])\n"
                           "return {'ok', ARGV[4]}\n",
+    /* user, room, name, created, auto-create, max rooms, event, need, may
+     * create, set the grant ('1'), grant (§12) */
     [HUB_SCRIPT_JOIN] =
         "local u, r = ARGV[3], ARGV[4]\n"
         "local k = room_key(r)\n"
         "local ur = P .. 'user:' .. u .. ':rooms'\n"
         "local joined = 0\n"
-        "if redis.call('EXISTS', k) == 0 and ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "if forbidden(r, u, ARGV[10]) then return {'forbidden'} end\n"
+        "if redis.call('EXISTS', k) == 0 then\n"
+        "  if ARGV[7] ~= '1' then return {'room_not_found'} end\n"
+        "  if ARGV[11] ~= '1' then return {'forbidden'} end\n"
+        "end\n"
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then\n"
         "  if redis.call('SCARD', ur) >= tonumber(ARGV[8]) then return {'too_many_rooms'} end\n"
         "  if redis.call('EXISTS', k) == 0 then\n"
@@ -241,6 +260,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  redis.call('SADD', k .. ':members', u)\n"
         "  redis.call('SADD', ur, r)\n"
         "  joined = 1\n"
+        "end\n"
+        "if ARGV[12] == '1' then\n"
+        "  if ARGV[13] == '0' then redis.call('HDEL', k .. ':grants', u)\n"
+        "  else redis.call('HSET', k .. ':grants', u, ARGV[13]) end\n"
         "end\n"
         "local members = redis.call('SMEMBERS', k .. ':members')\n"
         "local out = {'ok', redis.call('HGET', k, 'name'), tonumber(redis.call('HGET', k, 'seq')), "
@@ -258,9 +281,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then return {'not_member'} end\n"
         "fanout('e', r, 0, '-', redis.call('SMEMBERS', k .. ':members'), ARGV[5])\n"
         "redis.call('SREM', k .. ':members', u)\n"
+        "redis.call('HDEL', k .. ':grants', u)\n"
         "redis.call('SREM', P .. 'user:' .. u .. ':rooms', r)\n"
         "if redis.call('SCARD', k .. ':members') == 0 then\n"
-        "  redis.call('DEL', k, k .. ':members', k .. ':hist')\n"
+        "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
         "  redis.call('SREM', P .. 'rooms', r)\n"
         "end\n"
         "return {'ok'}\n",
@@ -276,13 +300,17 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  out[#out + 1] = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
         "end\n"
         "return out\n",
+    /* room, user, need */
     [HUB_SCRIPT_INFO] =
         "local k = room_key(ARGV[3])\n"
+        "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "local h = redis.call('HMGET', k, 'name', 'created', 'seq')\n"
         "return {'ok', h[1], tonumber(h[2]), redis.call('SCARD', k .. ':members'),\n"
         "        redis.call('LLEN', k .. ':hist'), tonumber(h[3])}\n",
+    /* room, user, need */
     [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[3])\n"
+                       "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
                        "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
                        "local members = redis.call('SMEMBERS', k .. ':members')\n"
                        "table.sort(members)\n"
@@ -293,8 +321,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                        "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
                        "end\n"
                        "return out\n",
+    /* from, room, the frame's halves, history size, member only, need */
     [HUB_SCRIPT_PUBLISH] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[9]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if ARGV[8] == '1' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
         "  return {'not_member'}\n"
@@ -308,8 +338,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('m', ARGV[4], seq, '-', redis.call('SMEMBERS', k .. ':members'), frame)\n"
         "return {'ok', seq}\n",
+    /* user, room, frame, need */
     [HUB_SCRIPT_TYPING] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[6]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then return {'not_member'} end\n"
         "local others = {}\n"
@@ -318,8 +350,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('e', ARGV[4], 0, '-', others, ARGV[5])\n"
         "return {'ok'}\n",
+    /* user ('': anyone), room, since, limit, need */
     [HUB_SCRIPT_HISTORY] =
         "local k = room_key(ARGV[4])\n"
+        "if forbidden(ARGV[4], ARGV[3], ARGV[7]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
         "if ARGV[3] ~= '' and redis.call('SISMEMBER', k .. ':members', ARGV[3]) == 0 then\n"
         "  return {'not_member'}\n"

@@ -117,6 +117,8 @@ redis_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gp
   add (a, args->room);
   add (a, args->name != NULL ? args->name : args->room);
   add_int (a, args->now_ms);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
   run (SELF (store), HUB_SCRIPT_CREATE, a, create_done, op);
 }
 
@@ -159,6 +161,10 @@ redis_join (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpoint
   add (a, s->auto_create ? "1" : "0");
   add_int (a, s->max_rooms_per_user);
   add_frame (a, args->event);
+  add_int (a, args->need);
+  add (a, args->may_create ? "1" : "0");
+  add (a, args->set_grant ? "1" : "0");
+  add_int (a, args->grant);
   run (s, HUB_SCRIPT_JOIN, a, join_done, op);
 }
 
@@ -231,6 +237,8 @@ redis_room_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, 
 
   op->name = g_strdup (args->room);
   add (a, args->room);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
   run (SELF (store), HUB_SCRIPT_INFO, a, room_info_done, op);
 }
 
@@ -262,6 +270,8 @@ redis_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoint
   g_autoptr (GPtrArray) a = hub_store_redis_args ();
 
   add (a, args->room);
+  add (a, args->user != NULL ? args->user : "");
+  add_int (a, args->need);
   run (SELF (store), HUB_SCRIPT_WHO, a, who_done, op_new (SELF (store), done, data));
 }
 
@@ -307,6 +317,7 @@ redis_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done, 
   add_message_halves (a, frame);
   add_int (a, s->history_size);
   add (a, args->member_only ? "1" : "0");
+  add_int (a, args->need);
   run (s, HUB_SCRIPT_PUBLISH, a, publish_done, op_new (s, done, data));
 }
 
@@ -384,6 +395,7 @@ redis_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpoi
   add (a, args->user);
   add (a, args->room);
   add_frame (a, args->frame);
+  add_int (a, args->need);
   run (SELF (store), HUB_SCRIPT_TYPING, a, op_ok, op_new (SELF (store), done, data));
 }
 
@@ -430,6 +442,7 @@ redis_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, 
   add (a, args->room);
   add_int (a, args->since);
   add_int (a, args->limit);
+  add_int (a, args->need);
   run (SELF (store), HUB_SCRIPT_HISTORY, a, history_done, op_new (SELF (store), done, data));
 }
 
@@ -476,6 +489,7 @@ redis_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gp
   for (guint i = 0; i < args->n_rooms; i++) {
     add (a, args->rooms[i]);
     add_int (a, args->seqs[i]);
+    add_int (a, args->needs != NULL ? args->needs[i] : 0);
   }
   run (SELF (store), HUB_SCRIPT_RESUME, a, resume_done, op_new (SELF (store), done, data));
 }

@@ -44,7 +44,7 @@ hub_store_redis_code (redisReply *reply)
   } codes[] = {
       {"room_not_found", HUB_STORE_ROOM_NOT_FOUND}, {"room_exists", HUB_STORE_ROOM_EXISTS},
       {"not_member", HUB_STORE_NOT_MEMBER},         {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
-      {"user_offline", HUB_STORE_USER_OFFLINE},
+      {"user_offline", HUB_STORE_USER_OFFLINE},     {"forbidden", HUB_STORE_FORBIDDEN},
   };
   const char *first;
 

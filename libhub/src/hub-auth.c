@@ -26,7 +26,18 @@ hub_auth_claims_free (HubAuthClaims *claims)
   if (claims == NULL)
     return;
   g_free (claims->sub);
+  g_clear_pointer (&claims->rooms, hub_room_perms_unref);
   g_free (claims);
+}
+
+gint64
+hub_auth_claims_expires_ms (const HubAuthClaims *claims)
+{
+  g_return_val_if_fail (claims != NULL, 0);
+  if (!claims->has_exp)
+    return 0;
+  /* An exp too far away for milliseconds is as good as none, but kept. */
+  return MIN (claims->exp, G_MAXINT64 / 1000) * 1000;
 }
 
 static char *
@@ -214,6 +225,13 @@ fail (GError **error, const char *message)
   return NULL;
 }
 
+static gboolean
+fail_false (GError **error, const char *message)
+{
+  fail (error, message);
+  return FALSE;
+}
+
 static gpointer
 fail_detail (GError **error, const char *message, const char *detail)
 {
@@ -221,22 +239,20 @@ fail_detail (GError **error, const char *message, const char *detail)
   return NULL;
 }
 
-HubAuthClaims *
-hub_auth_verify (const char *token, const char *secret, gsize secret_len, gint64 now_unix_s,
-                 GError **error)
+/* The signed payload of @token: checks its form, `alg` and signature against
+ * @secret, then parses the payload. (transfer full) */
+static JsonObject *
+verify_signed_payload (const char *token, const char *secret, gsize secret_len, GError **error)
 {
   g_autoptr (JsonObject) header = NULL;
-  g_autoptr (JsonObject) payload = NULL;
   g_autoptr (GBytes) header_bytes = NULL;
   g_autoptr (GBytes) payload_bytes = NULL;
   g_autoptr (GBytes) signature = NULL;
-  g_autoptr (HubAuthClaims) claims = NULL;
   guint8 expected[SHA256_LEN];
   const char *dot1, *dot2, *alg, *why = NULL;
-  gsize len;
+  JsonObject *payload;
   JsonNode *node;
-
-  g_return_val_if_fail (secret != NULL || secret_len == 0, NULL);
+  gsize len;
 
   if (token == NULL)
     return fail (error, "malformed token: missing");
@@ -278,50 +294,143 @@ hub_auth_verify (const char *token, const char *secret, gsize secret_len, gint64
   payload = parse_json_object (payload_bytes, &why);
   if (payload == NULL)
     return fail_detail (error, "malformed token: payload is ", why);
+  return payload;
+}
 
-  claims = g_new0 (HubAuthClaims, 1);
-  node = json_object_get_member (payload, "sub");
+/* The string member @key of @payload, or NULL when absent or not a string. */
+static const char *
+string_member (JsonObject *payload, const char *key)
+{
+  JsonNode *node = json_object_get_member (payload, key);
+
   if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
       json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+/* `sub`: a valid user name. (transfer none) */
+static const char *
+check_sub (JsonObject *payload, GError **error)
+{
+  const char *sub = string_member (payload, "sub");
+
+  if (sub == NULL)
     return fail (error, "invalid sub: missing or not a string");
-  if (!hub_name_is_valid (json_node_get_string (node)))
+  if (!hub_name_is_valid (sub))
     return fail (error, "invalid sub: not a valid user name");
-  claims->sub = g_strdup (json_node_get_string (node));
+  return sub;
+}
 
-  node = json_object_get_member (payload, "exp");
-  if (node != NULL) {
-    if (!node_is_number (node))
-      return fail (error, "invalid exp: not a number");
-    if (json_node_get_value_type (node) == G_TYPE_INT64) {
-      claims->exp = json_node_get_int (node);
-      if (claims->exp <= now_unix_s)
-        return fail (error, "token expired");
-    } else {
-      double exp = json_node_get_double (node);
+/* `exp`, when present: a number after @now_unix_s (no leeway: exp == now is
+ * expired). Sets *@has_exp and *@exp. */
+static gboolean
+check_exp (JsonObject *payload, gint64 now_unix_s, gboolean *has_exp, gint64 *exp, GError **error)
+{
+  JsonNode *node = json_object_get_member (payload, "exp");
 
-      /* No leeway: exp == now is expired. */
-      if (!(exp > (double)now_unix_s))
-        return fail (error, "token expired");
-      /* Clamp before converting: a huge float would be undefined behaviour. */
-      claims->exp = exp >= 9.2e18 ? G_MAXINT64 : (gint64)floor (exp);
-    }
-    claims->has_exp = TRUE;
+  *has_exp = FALSE;
+  *exp = 0;
+  if (node == NULL)
+    return TRUE;
+  if (!node_is_number (node))
+    return fail_false (error, "invalid exp: not a number");
+  if (json_node_get_value_type (node) == G_TYPE_INT64) {
+    *exp = json_node_get_int (node);
+    if (*exp <= now_unix_s)
+      return fail_false (error, "token expired");
+  } else {
+    double value = json_node_get_double (node);
+
+    if (!(value > (double)now_unix_s))
+      return fail_false (error, "token expired");
+    /* Clamp before converting: a huge float would be undefined behaviour. */
+    *exp = value >= 9.2e18 ? G_MAXINT64 : (gint64)floor (value);
   }
+  *has_exp = TRUE;
+  return TRUE;
+}
+
+HubAuthClaims *
+hub_auth_verify (const char *token, const char *secret, gsize secret_len, gint64 now_unix_s,
+                 GError **error)
+{
+  g_autoptr (JsonObject) payload = NULL;
+  g_autoptr (HubAuthClaims) claims = NULL;
+  const char *sub;
+  JsonNode *node;
+
+  g_return_val_if_fail (secret != NULL || secret_len == 0, NULL);
+
+  payload = verify_signed_payload (token, secret, secret_len, error);
+  if (payload == NULL)
+    return NULL;
+  claims = g_new0 (HubAuthClaims, 1);
+  sub = check_sub (payload, error);
+  if (sub == NULL)
+    return NULL;
+  claims->sub = g_strdup (sub);
+  if (!check_exp (payload, now_unix_s, &claims->has_exp, &claims->exp, error))
+    return NULL;
 
   node = json_object_get_member (payload, "admin");
   claims->admin = node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
                   json_node_get_value_type (node) == G_TYPE_BOOLEAN && json_node_get_boolean (node);
+
+  /* §12: no `rooms` claim allows every room, as in 1.0. */
+  node = json_object_get_member (payload, "rooms");
+  if (node != NULL) {
+    claims->rooms = hub_room_perms_parse (node, claims->sub, error);
+    if (claims->rooms == NULL)
+      return NULL;
+  }
   return g_steal_pointer (&claims);
 }
 
+gboolean
+hub_auth_verify_room_token (const char *token, const char *secret, gsize secret_len,
+                            gint64 now_unix_s, const char *user, const char *room, guint *allow,
+                            GError **error)
+{
+  g_autoptr (JsonObject) payload = NULL;
+  const char *sub, *token_room, *letters;
+  gboolean has_exp;
+  gint64 exp;
+
+  g_return_val_if_fail (secret != NULL || secret_len == 0, FALSE);
+  g_return_val_if_fail (user != NULL && room != NULL && allow != NULL, FALSE);
+
+  payload = verify_signed_payload (token, secret, secret_len, error);
+  if (payload == NULL)
+    return FALSE;
+  sub = check_sub (payload, error);
+  if (sub == NULL)
+    return FALSE;
+  if (strcmp (sub, user) != 0)
+    return fail_false (error, "room token for another user");
+  token_room = string_member (payload, "room");
+  if (token_room == NULL)
+    return fail_false (error, "invalid room token: room missing or not a string");
+  if (strcmp (token_room, room) != 0)
+    return fail_false (error, "room token for another room");
+  if (!check_exp (payload, now_unix_s, &has_exp, &exp, error))
+    return FALSE;
+  if (json_object_get_member (payload, "allow") == NULL) {
+    *allow = HUB_PERM_GRANT_DEFAULT;
+    return TRUE;
+  }
+  letters = string_member (payload, "allow");
+  if (!hub_perm_from_letters (letters, allow))
+    return fail_false (error, "invalid room token: allow is not a string of j, p, c");
+  return TRUE;
+}
+
 char *
-hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
-               gint64 exp_unix_s)
+hub_auth_mint_claims (const char *secret, gsize secret_len, JsonObject *claims)
 {
   static const char header_json[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  g_autoptr (JsonBuilder) builder = json_builder_new ();
   g_autoptr (JsonGenerator) generator = json_generator_new ();
-  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   g_autofree char *payload_json = NULL;
   g_autofree char *header_b64 = NULL;
   g_autofree char *payload_b64 = NULL;
@@ -331,21 +440,9 @@ hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean a
   gsize payload_len;
 
   g_return_val_if_fail (secret != NULL || secret_len == 0, NULL);
-  g_return_val_if_fail (sub != NULL, NULL);
+  g_return_val_if_fail (claims != NULL, NULL);
 
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "sub");
-  json_builder_add_string_value (builder, sub);
-  if (admin) {
-    json_builder_set_member_name (builder, "admin");
-    json_builder_add_boolean_value (builder, TRUE);
-  }
-  if (exp_unix_s > 0) {
-    json_builder_set_member_name (builder, "exp");
-    json_builder_add_int_value (builder, exp_unix_s);
-  }
-  json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
+  json_node_set_object (root, claims);
   json_generator_set_root (generator, root);
   payload_json = json_generator_to_data (generator, &payload_len);
 
@@ -355,4 +452,21 @@ hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean a
   hmac_sha256 (secret, secret_len, signing_input, strlen (signing_input), digest);
   signature_b64 = b64url_encode (digest, SHA256_LEN);
   return g_strconcat (signing_input, ".", signature_b64, NULL);
+}
+
+char *
+hub_auth_mint (const char *secret, gsize secret_len, const char *sub, gboolean admin,
+               gint64 exp_unix_s)
+{
+  g_autoptr (JsonObject) claims = json_object_new ();
+
+  g_return_val_if_fail (secret != NULL || secret_len == 0, NULL);
+  g_return_val_if_fail (sub != NULL, NULL);
+
+  json_object_set_string_member (claims, "sub", sub);
+  if (admin)
+    json_object_set_boolean_member (claims, "admin", TRUE);
+  if (exp_unix_s > 0)
+    json_object_set_int_member (claims, "exp", exp_unix_s);
+  return hub_auth_mint_claims (secret, secret_len, claims);
 }

@@ -354,6 +354,8 @@ hub_encode_welcome (const char *id_json, const HubWelcome *w)
   }
   g_string_append_c (b, ']');
   append_string_member (b, "server", w->server);
+  if (w->expires_ts > 0)
+    append_int_member (b, "expires_ts", w->expires_ts);
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 

@@ -28,6 +28,7 @@ static const char *const type_strings[HUB_REQ_N_TYPES] = {
     [HUB_REQ_UNSUBSCRIBE] = "unsubscribe",
     [HUB_REQ_ONLINE] = "online",
     [HUB_REQ_PING] = "ping",
+    [HUB_REQ_REFRESH] = "refresh",
 };
 
 static const char *const status_strings[] = {
@@ -334,8 +335,12 @@ decode_fields (Fields *f, HubRequest *req)
       return get_resume (f, &req->resume);
 
     case HUB_REQ_CREATE:
-    case HUB_REQ_JOIN:
       return get_name (f, "room", TRUE, &req->room) && get_room_title (f, &req->name);
+
+    case HUB_REQ_JOIN:
+      /* `token`: a room token (§12); not a string is bad_request. */
+      return get_name (f, "room", TRUE, &req->room) && get_room_title (f, &req->name) &&
+             get_string (f, "token", FALSE, &req->token);
 
     case HUB_REQ_LEAVE:
     case HUB_REQ_ROOM_INFO:
@@ -368,7 +373,12 @@ decode_fields (Fields *f, HubRequest *req)
       return get_name_array (f, "users", &req->users);
 
     case HUB_REQ_ONLINE:
-      return get_int (f, "limit", FALSE, 1, &req->limit, &req->has_limit);
+      /* 1.1: `limit` 0 asks for the count alone (§7). */
+      return get_int (f, "limit", FALSE, 0, &req->limit, &req->has_limit);
+
+    case HUB_REQ_REFRESH:
+      /* Missing or not a string: bad_request (§12). */
+      return get_string (f, "token", TRUE, &req->token);
 
     case HUB_REQ_ROOMS:
     case HUB_REQ_PING:

@@ -69,6 +69,8 @@ struct _HubConnection {
   gboolean close_after_replies;
   guint16 close_after_code;
   char *close_after_reason; /* (owned) */
+  HubRoomPerms *rooms;      /* (owned) (nullable) the token's `rooms` claim (§12) */
+  gint64 expires_ms;        /* the token's deadline, 0: none */
   guint16 close_code;
   guint8 state; /* ConnState */
   guint authenticated : 1;
@@ -207,6 +209,7 @@ hub_connection_unref (HubConnection *conn)
   g_free (conn->close_reason);
   g_free (conn->user);
   g_free (conn->device);
+  g_clear_pointer (&conn->rooms, hub_room_perms_unref);
   g_free (conn);
 }
 
@@ -243,6 +246,34 @@ hub_connection_is_admin (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, FALSE);
   return conn->admin;
+}
+
+void
+hub_connection_set_token_rights (HubConnection *conn, gboolean admin, HubRoomPerms *rooms,
+                                 gint64 expires_ms)
+{
+  g_return_if_fail (conn != NULL);
+
+  conn->admin = admin != FALSE;
+  if (rooms != NULL)
+    hub_room_perms_ref (rooms);
+  g_clear_pointer (&conn->rooms, hub_room_perms_unref);
+  conn->rooms = rooms;
+  conn->expires_ms = expires_ms;
+}
+
+guint
+hub_connection_room_letters (HubConnection *conn, const char *room)
+{
+  g_return_val_if_fail (conn != NULL, HUB_PERM_NONE);
+  return conn->admin ? HUB_PERM_ALL : hub_room_perms_lookup (conn->rooms, room);
+}
+
+gint64
+hub_connection_get_expires_ms (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->expires_ms;
 }
 
 void

@@ -182,6 +182,8 @@ finish (Hello *h, const HubStoreResult *resume)
   welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
   welcome.rooms = (const char *const *)h->rooms;
   welcome.n_rooms = g_strv_length (h->rooms);
+  welcome.expires_ts = hub_connection_get_expires_ms (conn);
+  hub_dispatcher_set_deadline (d, conn);
   /* welcome answers hello even without an id: the client needs its fields. */
   welcome_frame = hub_encode_welcome (h->req->id_json, &welcome);
   /* Every reply before it is out (requests wait while a hello is pending):
@@ -271,6 +273,7 @@ ask_resume (HubDispatcher *d, Hello *h)
   GHashTable *resume = h->req->resume;
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
   g_autofree gint64 *seqs = NULL;
+  g_autofree guint *needs = NULL;
   HubStoreResume args = {0};
   GHashTableIter iter;
   gpointer room;
@@ -280,11 +283,18 @@ ask_resume (HubDispatcher *d, Hello *h)
     g_ptr_array_add (rooms, room);
   g_ptr_array_sort (rooms, hub_dispatcher_compare_strings);
   seqs = g_new (gint64, rooms->len);
-  for (guint i = 0; i < rooms->len; i++)
-    seqs[i] = *(gint64 *)g_hash_table_lookup (resume, g_ptr_array_index (rooms, i));
+  needs = g_new (guint, rooms->len);
+  for (guint i = 0; i < rooms->len; i++) {
+    const char *room = g_ptr_array_index (rooms, i);
+
+    seqs[i] = *(gint64 *)g_hash_table_lookup (resume, room);
+    /* §12: entries for rooms the connection may not j are ignored. */
+    needs[i] = HUB_PERM_JOIN & ~hub_connection_room_letters (h->conn, room);
+  }
   args.user = h->user;
   args.rooms = (const char *const *)rooms->pdata;
   args.seqs = seqs;
+  args.needs = needs;
   args.n_rooms = rooms->len;
   d->store->vtable->resume (d->store, &args, resume_done, h);
 }

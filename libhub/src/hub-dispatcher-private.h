@@ -6,6 +6,7 @@
  * all, the store (hub-store.h) holds the shared state. */
 #pragma once
 
+#include "hub-deadlines.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -41,8 +42,9 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  guint in_flight;  /* store operations this node waits for (hub_dispatcher_sync) */
-  gboolean freeing; /* answers that come now find nobody to answer */
+  HubDeadlines *deadlines; /* (owned) the connections' token deadlines (§12) */
+  guint in_flight;         /* store operations this node waits for (hub_dispatcher_sync) */
+  gboolean freeing;        /* answers that come now find nobody to answer */
 };
 
 /* --- hub-dispatcher.c ---------------------------------------------------------- */
@@ -62,6 +64,14 @@ gboolean hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn);
 GPtrArray *hub_dispatcher_unwatch (HubDispatcher *d, HubConnection *conn, GPtrArray *users);
 /* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
 char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
+/* A connection token (§3) against the server's secret. NULL with @error
+ * (unauthorized) saying why. (transfer full) */
+HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
+/* A room token (§12) of @user for @room; its letters into @allow. */
+gboolean hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                           const char *room, guint *allow, GError **error);
+/* (Re)arms @conn's close with 4003 at its token's deadline (none: disarms). */
+void hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn);
 
 /* --- hub-dispatcher-hello.c -------------------------------------------------------- */
 

@@ -86,6 +86,14 @@ user_of (Call *call)
   return hub_connection_get_user (call->conn);
 }
 
+/* §12: the letters of @required that the connection's token does not give in
+ * @room: the store then asks them of the user's grant there. */
+static guint
+need_in (Call *call, const char *room, guint required)
+{
+  return required & ~hub_connection_room_letters (call->conn, room);
+}
+
 static JsonObject *
 room_result (const HubStoreRoom *room)
 {
@@ -136,6 +144,7 @@ handle_create (Call *call)
       .room = call->req->room,
       .name = call->req->name,
       .now_ms = hub_clock_unix_ms (call->d->clock),
+      .need = need_in (call, call->req->room, HUB_PERM_CREATE),
   };
 
   call->d->store->vtable->create (call->d->store, &args, create_done, call);
@@ -169,14 +178,34 @@ handle_join (Call *call)
 {
   /* §4: every member's connections get it, the joining ones included. */
   g_autoptr (HubFrame) event = hub_encode_presence ("join", call->req->room, user_of (call));
+  guint letters = hub_connection_room_letters (call->conn, call->req->room);
   HubStoreJoin args = {
       .user = user_of (call),
       .room = call->req->room,
       .name = call->req->name,
       .now_ms = hub_clock_unix_ms (call->d->clock),
       .event = event,
+      /* §12: j, from the token or a member's grant; creating needs c and j. */
+      .need = HUB_PERM_JOIN & ~letters,
+      .may_create =
+          (letters & (HUB_PERM_JOIN | HUB_PERM_CREATE)) == (HUB_PERM_JOIN | HUB_PERM_CREATE),
   };
 
+  /* §12: a valid room token allows the join (creating the room too) whatever
+   * the connection token says, and its letters become the membership's grant.
+   * Without a secret it is ignored. */
+  if (call->req->token != NULL && call->d->config.secret != NULL) {
+    g_autoptr (GError) error = NULL;
+
+    if (!hub_dispatcher_verify_room_token (call->d, call->req->token, user_of (call),
+                                           call->req->room, &args.grant, &error)) {
+      reply_error (call, HUB_ERROR_UNAUTHORIZED, error->message);
+      return;
+    }
+    args.need = 0;
+    args.may_create = TRUE;
+    args.set_grant = TRUE;
+  }
   call->d->store->vtable->join (call->d->store, &args, join_done, call);
 }
 
@@ -252,7 +281,11 @@ room_info_done (const HubStoreResult *result, gpointer data)
 static void
 handle_room_info (Call *call)
 {
-  HubStoreQuery args = {.room = call->req->room};
+  HubStoreQuery args = {
+      .user = user_of (call),
+      .room = call->req->room,
+      .need = need_in (call, call->req->room, HUB_PERM_JOIN),
+  };
 
   call->d->store->vtable->room_info (call->d->store, &args, room_info_done, call);
 }
@@ -289,7 +322,11 @@ who_done (const HubStoreResult *result, gpointer data)
 static void
 handle_who (Call *call)
 {
-  HubStoreQuery args = {.room = call->req->room};
+  HubStoreQuery args = {
+      .user = user_of (call),
+      .room = call->req->room,
+      .need = need_in (call, call->req->room, HUB_PERM_JOIN),
+  };
 
   call->d->store->vtable->who (call->d->store, &args, who_done, call);
 }
@@ -315,6 +352,7 @@ handle_publish (Call *call)
       .now_ms = hub_clock_unix_ms (call->d->clock),
       .payload = call->req->payload,
       .member_only = TRUE, /* §5: publish needs membership */
+      .need = need_in (call, call->req->room, HUB_PERM_PUBLISH),
   };
 
   call->d->store->vtable->publish (call->d->store, &args, publish_done, call);
@@ -412,7 +450,12 @@ static void
 handle_typing (Call *call)
 {
   g_autoptr (HubFrame) frame = hub_encode_typing (call->req->room, user_of (call));
-  HubStoreSend args = {.user = user_of (call), .room = call->req->room, .frame = frame};
+  HubStoreSend args = {
+      .user = user_of (call),
+      .room = call->req->room,
+      .frame = frame,
+      .need = need_in (call, call->req->room, HUB_PERM_PUBLISH),
+  };
 
   call->d->store->vtable->typing (call->d->store, &args, done_ok, call);
 }
@@ -444,6 +487,7 @@ handle_history (Call *call)
       .room = req->room,
       .since = req->since,
       .limit = req->has_limit ? (guint)MIN (req->limit, HISTORY_LIMIT_MAX) : HISTORY_LIMIT_DEFAULT,
+      .need = need_in (call, req->room, HUB_PERM_JOIN),
   };
 
   call->d->store->vtable->history (call->d->store, &args, history_done, call);
@@ -566,6 +610,41 @@ handle_ping (Call *call)
   call_free (call);
 }
 
+/* --- §12 Token lifetime -------------------------------------------------------------------- */
+
+static void
+handle_refresh (Call *call)
+{
+  HubDispatcher *d = call->d;
+  g_autoptr (HubAuthClaims) claims = NULL;
+  g_autoptr (GError) error = NULL;
+  JsonObject *reply;
+  gint64 expires_ms;
+
+  /* Without a secret: ok, and nothing changes. */
+  if (d->config.secret == NULL) {
+    reply_ok (call, NULL);
+    return;
+  }
+  claims = hub_dispatcher_verify_token (d, call->req->token, &error);
+  if (claims == NULL) {
+    reply_error (call, HUB_ERROR_UNAUTHORIZED, error->message);
+    return;
+  }
+  if (strcmp (claims->sub, user_of (call)) != 0) {
+    reply_error (call, HUB_ERROR_UNAUTHORIZED, "the token is for another user");
+    return;
+  }
+  /* It replaces the old token for everything: its rooms, admin and deadline. */
+  expires_ms = hub_auth_claims_expires_ms (claims);
+  hub_connection_set_token_rights (call->conn, claims->admin, claims->rooms, expires_ms);
+  hub_dispatcher_set_deadline (d, call->conn);
+  reply = json_object_new ();
+  if (expires_ms > 0)
+    json_object_set_int_member (reply, "expires_ts", expires_ms);
+  reply_ok (call, reply);
+}
+
 static const Handler handlers[HUB_REQ_N_TYPES] = {
     [HUB_REQ_CREATE] = handle_create,
     [HUB_REQ_JOIN] = handle_join,
@@ -584,6 +663,7 @@ static const Handler handlers[HUB_REQ_N_TYPES] = {
     [HUB_REQ_UNSUBSCRIBE] = handle_unsubscribe,
     [HUB_REQ_ONLINE] = handle_online,
     [HUB_REQ_PING] = handle_ping,
+    [HUB_REQ_REFRESH] = handle_refresh,
 };
 
 void

@@ -122,6 +122,13 @@ base36 (guint64 v)
   return g_strdup (buf + i);
 }
 
+/* §12: the token's deadline came without a refresh. */
+static void
+on_deadline (HubConnection *conn, gpointer user_data)
+{
+  hub_connection_close (conn, HUB_CLOSE_TOKEN_EXPIRED, "token expired");
+}
+
 HubDispatcher *
 hub_dispatcher_new (const HubConfig *config, HubClock *clock)
 {
@@ -135,6 +142,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->conns = hub_connection_manager_new ();
   d->watchers = hub_watchers_new ();
   d->broadcaster = hub_broadcaster_new (d->conns);
+  d->deadlines = hub_deadlines_new (clock, on_deadline, d);
   d->hellos = g_hash_table_new (g_direct_hash, g_direct_equal);
   d->hello_users =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
@@ -176,6 +184,7 @@ hub_dispatcher_free (HubDispatcher *d)
   d->freeing = TRUE;
   g_clear_pointer (&d->store, hub_store_free);
   g_clear_pointer (&d->hellos, g_hash_table_unref);
+  g_clear_pointer (&d->deadlines, hub_deadlines_free);
   g_clear_pointer (&d->hello_users, g_hash_table_unref);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
   g_clear_pointer (&d->watchers, hub_watchers_free);
@@ -275,6 +284,7 @@ hub_dispatcher_connection_closed (HubDispatcher *d, HubConnection *conn)
   hub_clock_cancel (d->clock, hub_connection_get_hello_timer (conn));
   hub_connection_set_hello_timer (conn, 0);
   hub_connection_detach (conn);
+  hub_deadlines_set (d->deadlines, conn, 0);
   hub_dispatcher_hello_closed (d, conn);
   unwatched = hub_dispatcher_unwatch (d, conn, NULL);
   /* Removed first, so the offline event (if any) goes to the others only. */
@@ -325,6 +335,27 @@ reject_hello (HubDispatcher *d, HubConnection *conn, const char *id_json, const 
   hub_connection_close_after_replies (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
 }
 
+HubAuthClaims *
+hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error)
+{
+  return hub_auth_verify (token, d->config.secret, d->config.secret_len,
+                          hub_clock_unix_ms (d->clock) / 1000, error);
+}
+
+gboolean
+hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                  const char *room, guint *allow, GError **error)
+{
+  return hub_auth_verify_room_token (token, d->config.secret, d->config.secret_len,
+                                     hub_clock_unix_ms (d->clock) / 1000, user, room, allow, error);
+}
+
+void
+hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn)
+{
+  hub_deadlines_set (d->deadlines, conn, hub_connection_get_expires_ms (conn));
+}
+
 /* §3: authenticates; the store registers the connection (hub-dispatcher-hello.c). */
 static void
 handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
@@ -348,8 +379,7 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
                     req->token_not_string ? "field 'token' must be a string" : "token required");
       return;
     }
-    claims = hub_auth_verify (req->token, d->config.secret, d->config.secret_len,
-                              hub_clock_unix_ms (d->clock) / 1000, &error);
+    claims = hub_dispatcher_verify_token (d, req->token, &error);
     if (claims == NULL) {
       reject_hello (d, conn, req->id_json, error->message);
       return;
@@ -360,6 +390,10 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
     }
     user = claims->sub;
     admin = claims->admin;
+    /* §12: what the token allows, from now on (resume's entries are checked
+     * against it); its deadline is armed with the welcome. */
+    hub_connection_set_token_rights (conn, admin, claims->rooms,
+                                     hub_auth_claims_expires_ms (claims));
   } else if (user == NULL) {
     hub_dispatcher_reply_error_now (conn, req->id_json, HUB_ERROR_BAD_REQUEST,
                                     "field 'user' is required");

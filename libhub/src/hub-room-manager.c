@@ -135,7 +135,8 @@ hub_room_manager_join (HubRoomManager *mgr, const char *user, const char *room, 
 
   if (r == NULL)
     r = insert_room (mgr, room, name, now_ms);
-  g_hash_table_add (r->members, g_strdup (user));
+  /* A new membership has no grant (§12) until one is set. */
+  g_hash_table_insert (r->members, g_strdup (user), GUINT_TO_POINTER (0));
   if (rooms_of_user == NULL) {
     rooms_of_user = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     g_hash_table_insert (mgr->user_rooms, g_strdup (user), rooms_of_user);
@@ -245,4 +246,24 @@ hub_room_next_seq (HubRoom *room)
 {
   g_return_val_if_fail (room != NULL, 0);
   return ++room->seq;
+}
+
+gboolean
+hub_room_grant_holds (HubRoom *room, const char *user, guint need)
+{
+  gpointer grant;
+
+  if (need == 0)
+    return TRUE;
+  if (room == NULL || !g_hash_table_lookup_extended (room->members, user, NULL, &grant))
+    return FALSE;
+  return (GPOINTER_TO_UINT (grant) & need) == need;
+}
+
+void
+hub_room_set_grant (HubRoom *room, const char *user, guint grant)
+{
+  g_return_if_fail (room != NULL);
+  g_return_if_fail (g_hash_table_contains (room->members, user));
+  g_hash_table_insert (room->members, g_strdup (user), GUINT_TO_POINTER (grant));
 }

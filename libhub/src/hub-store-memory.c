@@ -14,6 +14,7 @@ typedef struct {
   HubRoomManager *rooms; /* (owned) */
   HubPresence *presence; /* (owned) */
   HubClock *clock;       /* (owned) */
+  gboolean auto_create;  /* join creates missing rooms (§4) */
   const HubStoreEvents *events;
   gpointer node;
 } MemoryStore;
@@ -94,6 +95,14 @@ member_room (MemoryStore *s, const char *room_id, const char *user, HubStoreErro
   return NULL;
 }
 
+/* §12: TRUE when @need is 0 or @user's grant in @room_id holds all of it. */
+static gboolean
+allowed (MemoryStore *s, const char *room_id, const char *user, guint need)
+{
+  return need == 0 ||
+         hub_room_grant_holds (hub_room_manager_lookup (s->rooms, room_id), user, need);
+}
+
 static void
 on_presence_change (const char *user, HubStatus status, gpointer user_data)
 {
@@ -109,10 +118,15 @@ static void
 memory_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data)
 {
   g_autoptr (GError) error = NULL;
-  HubRoom *room =
-      hub_room_manager_create (SELF (store)->rooms, args->room, args->name, args->now_ms, &error);
+  HubRoom *room = NULL;
   HubStoreResult r = {0};
 
+  if (!allowed (SELF (store), args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
+  room =
+      hub_room_manager_create (SELF (store)->rooms, args->room, args->name, args->now_ms, &error);
   if (room == NULL) {
     fail (done, data, from_gerror (error));
     return;
@@ -127,18 +141,27 @@ memory_join (HubStore *store, const HubStoreJoin *args, HubStoreFunc done, gpoin
   MemoryStore *s = SELF (store);
   g_autoptr (GError) error = NULL;
   gboolean joined = FALSE;
-  HubRoom *room = hub_room_manager_join (s->rooms, args->user, args->room, args->name, args->now_ms,
-                                         &joined, &error);
+  HubRoom *room = hub_room_manager_lookup (s->rooms, args->room);
   g_autofree HubStoreMember *members = NULL;
   HubStoreResult r = {0};
   GHashTableIter iter;
   gpointer member;
   guint n = 0;
 
+  /* §12: the grant of a member joining again; a join that would create the room. */
+  if (!allowed (s, args->room, args->user, args->need) ||
+      (room == NULL && s->auto_create && !args->may_create)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
+  room = hub_room_manager_join (s->rooms, args->user, args->room, args->name, args->now_ms, &joined,
+                                &error);
   if (room == NULL) {
     fail (done, data, from_gerror (error));
     return;
   }
+  if (args->set_grant)
+    hub_room_set_grant (room, args->user, args->grant);
   if (joined)
     deliver_members (s, room, args->event, NULL, 0);
   members = g_new (HubStoreMember, g_hash_table_size (room->members));
@@ -197,6 +220,10 @@ memory_room_info (HubStore *store, const HubStoreQuery *args, HubStoreFunc done,
   HubRoom *room = hub_room_manager_lookup (SELF (store)->rooms, args->room);
   HubStoreResult r = {0};
 
+  if (!allowed (SELF (store), args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
   if (room == NULL) {
     fail (done, data, HUB_STORE_ROOM_NOT_FOUND);
     return;
@@ -221,6 +248,10 @@ memory_who (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoin
   GHashTableIter iter;
   gpointer user;
 
+  if (!allowed (s, args->room, args->user, args->need)) {
+    fail (done, data, HUB_STORE_FORBIDDEN);
+    return;
+  }
   if (room == NULL) {
     fail (done, data, HUB_STORE_ROOM_NOT_FOUND);
     return;
@@ -250,10 +281,14 @@ memory_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done,
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->member_only ? args->from : NULL, &error);
+  HubRoom *room = allowed (s, args->room, args->from, args->need)
+                      ? member_room (s, args->room, args->member_only ? args->from : NULL, &error)
+                      : NULL;
   g_autoptr (HubFrame) frame = NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -334,9 +369,13 @@ memory_typing (HubStore *store, const HubStoreSend *args, HubStoreFunc done, gpo
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->user, &error);
+  HubRoom *room = allowed (s, args->room, args->user, args->need)
+                      ? member_room (s, args->room, args->user, &error)
+                      : NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -352,10 +391,14 @@ memory_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done,
 {
   MemoryStore *s = SELF (store);
   HubStoreError error = HUB_STORE_OK;
-  HubRoom *room = member_room (s, args->room, args->user, &error);
+  HubRoom *room = allowed (s, args->room, args->user, args->need)
+                      ? member_room (s, args->room, args->user, &error)
+                      : NULL;
   g_autoptr (GPtrArray) frames = NULL;
   HubStoreResult r = {0};
 
+  if (error == HUB_STORE_OK && room == NULL)
+    error = HUB_STORE_FORBIDDEN;
   if (room == NULL) {
     fail (done, data, error);
     return;
@@ -380,7 +423,8 @@ memory_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, g
     GPtrArray *missed;
     HubStoreResumed e = {.room = args->rooms[i], .complete = TRUE};
 
-    if (room == NULL || !g_hash_table_contains (room->members, args->user))
+    if (room == NULL || !g_hash_table_contains (room->members, args->user) ||
+        (args->needs != NULL && !hub_room_grant_holds (room, args->user, args->needs[i])))
       continue;
     missed = hub_history_query (room->history, given, G_MAXUINT, &e.complete);
     g_ptr_array_add (keep, missed);
@@ -549,6 +593,7 @@ hub_store_memory_new (const HubConfig *config, HubClock *clock)
   g_return_val_if_fail (config != NULL && clock != NULL, NULL);
   s->parent.vtable = &memory_vtable;
   s->clock = hub_clock_ref (clock);
+  s->auto_create = config->auto_create;
   s->rooms =
       hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
   s->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, s);

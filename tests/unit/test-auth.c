@@ -615,6 +615,141 @@ START_TEST (test_secret_with_nul)
 }
 END_TEST
 
+/* --- §12: the `rooms` claim and room tokens ------------------------------------------- */
+
+START_TEST (test_rooms_claim)
+{
+  g_autofree char *token = sign (
+      HS256_HEADER, "{\"sub\":\"alice\",\"rooms\":{\"lobby\":\"j\",\"dm.{user}.*\":\"jpc\"}}");
+  g_autofree char *without = sign (HS256_HEADER, "{\"sub\":\"alice\"}");
+  g_autoptr (HubAuthClaims) claims = assert_accepted (token);
+  g_autoptr (HubAuthClaims) plain = assert_accepted (without);
+
+  ck_assert_msg (claims->rooms != NULL, "the rooms claim should be parsed");
+  ck_assert_uint_eq (hub_room_perms_lookup (claims->rooms, "lobby"), HUB_PERM_JOIN);
+  ck_assert_uint_eq (hub_room_perms_lookup (claims->rooms, "dm.alice.x"), HUB_PERM_ALL);
+  ck_assert_uint_eq (hub_room_perms_lookup (claims->rooms, "general"), HUB_PERM_NONE);
+  ck_assert_msg (plain->rooms == NULL, "no rooms claim: NULL, every room allowed");
+}
+END_TEST
+
+START_TEST (test_rooms_claim_invalid_refuses_token)
+{
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":[\"lobby\"]}", "invalid rooms claim");
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":\"*\"}", "invalid rooms claim");
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":null}", "invalid rooms claim");
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":{\"a*b\":\"j\"}}", "invalid rooms claim");
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":{\"lobby\":\"jx\"}}",
+                          "invalid rooms claim");
+  assert_payload_refused ("{\"sub\":\"alice\",\"rooms\":{\"lobby\":7}}", "invalid rooms claim");
+}
+END_TEST
+
+static gboolean
+room_token (const char *payload, const char *user, const char *room, guint *allow, GError **error)
+{
+  g_autofree char *token = sign (HS256_HEADER, payload);
+
+  return hub_auth_verify_room_token (token, SECRET, strlen (SECRET), NOW, user, room, allow, error);
+}
+
+static void
+room_token_refused (const char *payload, const char *user, const char *room, const char *what)
+{
+  g_autoptr (GError) error = NULL;
+  guint allow = 99;
+
+  ck_assert_msg (!room_token (payload, user, room, &allow, &error),
+                 "room token %s for %s in %s should be refused (%s)", payload, user, room, what);
+  ck_assert_msg (g_error_matches (error, HUB_ERROR, HUB_ERROR_UNAUTHORIZED),
+                 "refusal should be unauthorized");
+  ck_assert_msg (strstr (error->message, what) != NULL, "'%s' should mention '%s'", error->message,
+                 what);
+}
+
+START_TEST (test_room_token_valid)
+{
+  guint allow = 0;
+  g_autoptr (GError) error = NULL;
+
+  ck_assert_msg (
+      room_token ("{\"sub\":\"alice\",\"room\":\"team\"}", "alice", "team", &allow, &error),
+      "valid room token refused: %s", error ? error->message : "?");
+  ck_assert_uint_eq (allow, HUB_PERM_JOIN | HUB_PERM_PUBLISH);
+  ck_assert (room_token ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":\"j\",\"exp\":1800000000}",
+                         "alice", "team", &allow, NULL));
+  ck_assert_uint_eq (allow, HUB_PERM_JOIN);
+  ck_assert (room_token ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":\"\"}", "alice", "team",
+                         &allow, NULL));
+  ck_assert_uint_eq (allow, HUB_PERM_NONE);
+  ck_assert (room_token ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":\"cpj\"}", "alice", "team",
+                         &allow, NULL));
+  ck_assert_uint_eq (allow, HUB_PERM_ALL);
+}
+END_TEST
+
+START_TEST (test_room_token_refused)
+{
+  g_autoptr (GError) error = NULL;
+  guint allow;
+
+  room_token_refused ("{\"sub\":\"bob\",\"room\":\"team\"}", "alice", "team", "another user");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":\"other\"}", "alice", "team", "another room");
+  room_token_refused ("{\"sub\":\"alice\"}", "alice", "team", "room missing");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":7}", "alice", "team", "room missing");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":\"team\",\"exp\":1600000000}", "alice", "team",
+                      "expired");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":\"x\"}", "alice", "team",
+                      "allow");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":null}", "alice", "team",
+                      "allow");
+  room_token_refused ("{\"sub\":\"alice\",\"room\":\"team\",\"allow\":[\"j\"]}", "alice", "team",
+                      "allow");
+  room_token_refused ("{\"room\":\"team\"}", "alice", "team", "invalid sub");
+  /* Signed otherwise, and not a token at all. */
+  {
+    g_autofree char *other =
+        sign_raw (HS256_HEADER, strlen (HS256_HEADER), "{\"sub\":\"alice\",\"room\":\"team\"}",
+                  strlen ("{\"sub\":\"alice\",\"room\":\"team\"}"), "x");
+    ck_assert (!hub_auth_verify_room_token (other, SECRET, strlen (SECRET), NOW, "alice", "team",
+                                            &allow, &error));
+    ck_assert_msg (strstr (error->message, "bad signature") != NULL, "%s", error->message);
+    g_clear_error (&error);
+    ck_assert (!hub_auth_verify_room_token ("garbage", SECRET, strlen (SECRET), NOW, "alice",
+                                            "team", &allow, &error));
+    ck_assert_msg (strstr (error->message, "malformed") != NULL, "%s", error->message);
+  }
+}
+END_TEST
+
+START_TEST (test_mint_claims_roundtrip)
+{
+  g_autoptr (JsonObject) claims = json_object_new ();
+  g_autoptr (JsonObject) rooms = json_object_new ();
+  g_autofree char *token = NULL;
+  g_autoptr (HubAuthClaims) verified = NULL;
+  guint allow = 0;
+
+  json_object_set_string_member (rooms, "team-*", "jp");
+  json_object_set_string_member (claims, "sub", "alice");
+  json_object_set_object_member (claims, "rooms", json_object_ref (rooms));
+  json_object_set_int_member (claims, "exp", NOW + 60);
+  token = hub_auth_mint_claims (SECRET, strlen (SECRET), claims);
+  verified = assert_accepted (token);
+  ck_assert_msg (verified->has_exp && verified->exp == NOW + 60, "exp kept");
+  ck_assert_uint_eq (hub_room_perms_lookup (verified->rooms, "team-1"),
+                     HUB_PERM_JOIN | HUB_PERM_PUBLISH);
+
+  json_object_set_string_member (claims, "room", "team-1");
+  json_object_set_string_member (claims, "allow", "j");
+  g_free (token);
+  token = hub_auth_mint_claims (SECRET, strlen (SECRET), claims);
+  ck_assert (hub_auth_verify_room_token (token, SECRET, strlen (SECRET), NOW, "alice", "team-1",
+                                         &allow, NULL));
+  ck_assert_uint_eq (allow, HUB_PERM_JOIN);
+}
+END_TEST
+
 static void
 add (Suite *s, const char *name, const TTest *test)
 {
@@ -663,6 +798,11 @@ auth_suite (void)
   add (s, "mint_invalid_sub_refused", test_mint_invalid_sub_refused);
   add (s, "python_token", test_python_token);
   add (s, "secret_with_nul", test_secret_with_nul);
+  add (s, "rooms_claim", test_rooms_claim);
+  add (s, "rooms_claim_invalid_refuses_token", test_rooms_claim_invalid_refuses_token);
+  add (s, "room_token_valid", test_room_token_valid);
+  add (s, "room_token_refused", test_room_token_refused);
+  add (s, "mint_claims_roundtrip", test_mint_claims_roundtrip);
   return s;
 }
 

@@ -684,6 +684,31 @@ START_TEST (test_join_name_optional)
 }
 END_TEST
 
+/* §12: `join` may carry a room token; `refresh` must carry a token. */
+START_TEST (test_join_token_and_refresh)
+{
+  HubRequest *req = decode_ok ("{\"type\":\"join\",\"room\":\"team\",\"token\":\"a.b.c\"}");
+
+  ck_assert_str_eq (req->token, "a.b.c");
+  req = decode_ok ("{\"type\":\"join\",\"room\":\"team\",\"token\":null}");
+  ck_assert_ptr_null (req->token);
+  field_fails ("{\"type\":\"join\",\"room\":\"team\",\"token\":7}", HUB_ERROR_BAD_REQUEST,
+               "'token'");
+  field_fails ("{\"type\":\"join\",\"room\":\"team\",\"token\":{}}", HUB_ERROR_BAD_REQUEST,
+               "'token'");
+
+  req = decode_ok ("{\"type\":\"refresh\",\"id\":7,\"token\":\"x.y.z\"}");
+  ck_assert_int_eq (req->type, HUB_REQ_REFRESH);
+  ck_assert_str_eq (req->token, "x.y.z");
+  ck_assert_str_eq (hub_request_type_to_string (HUB_REQ_REFRESH), "refresh");
+  field_fails ("{\"type\":\"refresh\",\"id\":7}", HUB_ERROR_BAD_REQUEST, "'token'");
+  field_fails ("{\"type\":\"refresh\",\"id\":7,\"token\":null}", HUB_ERROR_BAD_REQUEST, "'token'");
+  field_fails ("{\"type\":\"refresh\",\"id\":7,\"token\":true}", HUB_ERROR_BAD_REQUEST, "'token'");
+  field_fails ("{\"type\":\"refresh\",\"id\":7,\"token\":[\"a\"]}", HUB_ERROR_BAD_REQUEST,
+               "'token'");
+}
+END_TEST
+
 START_TEST (test_room_name_length)
 {
   /* 200 characters of two bytes each: characters are counted, not bytes. */
@@ -1072,7 +1097,9 @@ START_TEST (test_online)
   ck_assert (!req->has_limit);
   req = decode_ok ("{\"type\":\"online\",\"limit\":5000}");
   ck_assert (req->has_limit && req->limit == 5000);
-  field_fails ("{\"type\":\"online\",\"limit\":0}", HUB_ERROR_BAD_REQUEST, "'limit'");
+  /* 1.1: 0 asks for the count alone (§7). */
+  req = decode_ok ("{\"type\":\"online\",\"limit\":0}");
+  ck_assert (req->has_limit && req->limit == 0);
   field_fails ("{\"type\":\"online\",\"limit\":-1}", HUB_ERROR_BAD_REQUEST, "'limit'");
   field_fails ("{\"type\":\"online\",\"limit\":2.5}", HUB_ERROR_BAD_REQUEST, "'limit'");
   field_fails ("{\"type\":\"online\",\"limit\":\"5\"}", HUB_ERROR_BAD_REQUEST, "'limit'");
@@ -1249,6 +1276,17 @@ START_TEST (test_encode_welcome)
   no_rooms = hub_encode_welcome (NULL, &w);
   ck_assert_msg (strstr (text (no_rooms), "\"rooms\":[]") != NULL, "no rooms: an empty array");
   ck_assert_msg (strstr (text (no_rooms), "\"id\"") == NULL, "no id: no id key");
+  ck_assert_msg (strstr (text (no_rooms), "expires_ts") == NULL, "no deadline: no expires_ts");
+  {
+    g_autoptr (HubFrame) expiring = NULL;
+    g_autoptr (JsonObject) parsed = NULL;
+
+    w.expires_ts = 1767225600000;
+    expiring = hub_encode_welcome ("2", &w);
+    parsed = parse (expiring);
+    ck_assert (holds (parsed, "expires_ts", G_TYPE_INT64));
+    ck_assert_int_eq (json_object_get_int_member (parsed, "expires_ts"), 1767225600000);
+  }
 }
 END_TEST
 
@@ -1472,8 +1510,8 @@ codec_suite (void)
   ADD (s, "hello", test_hello_full, test_hello_minimal, test_hello_nulls_are_absent,
        test_hello_token_not_string, test_hello_bad_names, test_hello_wrong_types,
        test_hello_resume_filtered, test_hello_resume_empty);
-  ADD (s, "rooms", test_create_full, test_join_name_optional, test_room_name_length,
-       test_room_field_rules, test_room_only_types, test_rooms_and_ping);
+  ADD (s, "rooms", test_create_full, test_join_name_optional, test_join_token_and_refresh,
+       test_room_name_length, test_room_field_rules, test_room_only_types, test_rooms_and_ping);
   ADD (s, "messages", test_publish_full, test_payload_outlives_result, test_payload_rules,
        test_direct_full, test_direct_bad_to, test_multicast_full, test_multicast_empty,
        test_multicast_limit, test_multicast_bad_entries, test_broadcast_full);

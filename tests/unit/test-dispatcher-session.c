@@ -468,6 +468,143 @@ START_TEST (test_replies_in_request_order)
 }
 END_TEST
 
+/* --- §12 token lifetime, with the fake clock ------------------------------------------ */
+
+static char *
+token_claims (const char *sub, gint64 exp_s, const char *rooms_json)
+{
+  g_autoptr (JsonObject) claims = json_object_new ();
+
+  json_object_set_string_member (claims, "sub", sub);
+  if (exp_s > 0)
+    json_object_set_int_member (claims, "exp", exp_s);
+  if (rooms_json != NULL) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+
+    ck_assert (json_parser_load_from_data (parser, rooms_json, -1, NULL));
+    json_object_set_member (claims, "rooms", json_node_copy (json_parser_get_root (parser)));
+  }
+  return hub_auth_mint_claims (SECRET, strlen (SECRET), claims);
+}
+
+static TestClient *
+hello_token (const char *token, JsonObject **welcome)
+{
+  TestClient *c = test_client_open (node);
+  g_autofree char *hello =
+      g_strdup_printf ("{\"type\":\"hello\",\"id\":1,\"token\":\"%s\"}", token);
+  JsonObject *w = test_client_request (c, hello, 1);
+
+  ck_assert_str_eq (json_object_get_string_member (w, "type"), "welcome");
+  if (welcome != NULL)
+    *welcome = w;
+  else
+    json_object_unref (w);
+  return c;
+}
+
+START_TEST (test_deadline_closes_4003)
+{
+  gint64 exp = now_s () + 60;
+  g_autofree char *token = token_claims ("alice", exp, NULL);
+  g_autofree char *forever = token_claims ("bob", 0, NULL);
+  g_autoptr (JsonObject) w = NULL;
+  TestClient *alice = hello_token (token, &w);
+  TestClient *bob = hello_token (forever, NULL);
+  gint64 left_ms = exp * 1000 - hub_clock_unix_ms (node->clock);
+
+  ck_assert_int_eq (json_object_get_int_member (w, "expires_ts"), exp * 1000);
+  test_node_advance (node, left_ms - 1);
+  ck_assert_msg (!alice->sink->closed, "open until expires_ts");
+  test_node_advance (node, 1);
+  ck_assert_msg (alice->sink->closed, "closed at expires_ts");
+  ck_assert_int_eq (alice->sink->close_code, 4003);
+  /* (Within the liveness timeout: the test's clients answer no pings.) */
+  test_node_advance (node, 20 * 1000);
+  ck_assert_msg (!bob->sink->closed, "a token without exp has no deadline");
+}
+END_TEST
+
+START_TEST (test_refresh_moves_and_ends_deadline)
+{
+  g_autofree char *token = token_claims ("carol", now_s () + 10, NULL);
+  g_autofree char *later = token_claims ("carol", now_s () + 50, NULL);
+  g_autofree char *forever = token_claims ("carol", 0, NULL);
+  g_autofree char *other = token_claims ("dave", now_s () + 1000, NULL);
+  TestClient *a = hello_token (token, NULL);
+  TestClient *b = hello_token (token, NULL);
+  TestClient *c = hello_token (token, NULL);
+  g_autofree char *r1 = g_strdup_printf ("{\"type\":\"refresh\",\"id\":2,\"token\":\"%s\"}", later);
+  g_autofree char *r2 =
+      g_strdup_printf ("{\"type\":\"refresh\",\"id\":2,\"token\":\"%s\"}", forever);
+  g_autofree char *r3 = g_strdup_printf ("{\"type\":\"refresh\",\"id\":2,\"token\":\"%s\"}", other);
+  g_autoptr (JsonObject) ok1 = test_client_request (a, r1, 2);
+  g_autoptr (JsonObject) ok2 = test_client_request (b, r2, 2);
+  g_autoptr (JsonObject) refused = test_client_request (c, r3, 2);
+
+  ck_assert_str_eq (json_object_get_string_member (ok1, "type"), "ok");
+  ck_assert_int_eq (json_object_get_int_member (ok1, "expires_ts"), (now_s () + 50) * 1000);
+  ck_assert_msg (!json_object_has_member (ok2, "expires_ts"), "no exp: no deadline");
+  ck_assert_reply_error (refused, "unauthorized");
+  test_node_advance (node, 11 * 1000);
+  ck_assert_msg (!a->sink->closed && !b->sink->closed, "refreshed connections stay");
+  ck_assert_int_eq (c->sink->close_code, 4003);
+  test_node_advance (node, 40 * 1000);
+  ck_assert_int_eq (a->sink->close_code, 4003);
+  ck_assert_msg (!b->sink->closed, "no deadline any more");
+}
+END_TEST
+
+START_TEST (test_refresh_replaces_rooms)
+{
+  g_autofree char *first = token_claims ("erin", 0, "{\"a\":\"jpc\"}");
+  g_autofree char *second = token_claims ("erin", 0, "{\"b\":\"jpc\"}");
+  TestClient *c = hello_token (first, NULL);
+  g_autofree char *refresh =
+      g_strdup_printf ("{\"type\":\"refresh\",\"id\":9,\"token\":\"%s\"}", second);
+  g_autoptr (JsonObject) ok = NULL;
+  g_autoptr (JsonObject) r1 = NULL;
+  g_autoptr (JsonObject) r2 = NULL;
+
+  test_client_join (c, "a");
+  ok = test_client_request (c, refresh, 9);
+  ck_assert_str_eq (json_object_get_string_member (ok, "type"), "ok");
+  r1 = test_client_req (c, "{\"type\":\"publish\",\"id\":1,\"room\":\"a\",\"payload\":{}}");
+  ck_assert_reply_error (r1, "forbidden");
+  r2 = test_client_req (c, "{\"type\":\"join\",\"id\":1,\"room\":\"b\"}");
+  ck_assert_str_eq (json_object_get_string_member (r2, "type"), "ok");
+}
+END_TEST
+
+/* A room token's grant holds on the user's other connections and after its exp. */
+START_TEST (test_room_token_grant_outlives_exp)
+{
+  g_autofree char *token = token_claims ("frank", 0, "{}");
+  g_autoptr (JsonObject) claims = json_object_new ();
+  g_autofree char *grant = NULL;
+  g_autofree char *join = NULL;
+  TestClient *a = hello_token (token, NULL);
+  TestClient *b = hello_token (token, NULL);
+  g_autoptr (JsonObject) joined = NULL;
+  g_autoptr (JsonObject) refused = NULL;
+  g_autoptr (JsonObject) published = NULL;
+
+  json_object_set_string_member (claims, "sub", "frank");
+  json_object_set_string_member (claims, "room", "vip");
+  json_object_set_int_member (claims, "exp", now_s () + 5);
+  grant = hub_auth_mint_claims (SECRET, strlen (SECRET), claims);
+  join = g_strdup_printf ("{\"type\":\"join\",\"id\":1,\"room\":\"vip\",\"token\":\"%s\"}", grant);
+  refused = test_client_req (b, "{\"type\":\"join\",\"id\":1,\"room\":\"vip\"}");
+  ck_assert_reply_error (refused, "forbidden");
+  joined = test_client_req (a, join);
+  ck_assert_str_eq (json_object_get_string_member (joined, "type"), "ok");
+  test_node_advance (node, 60 * 1000);
+  published =
+      test_client_req (b, "{\"type\":\"publish\",\"id\":1,\"room\":\"vip\",\"payload\":{}}");
+  ck_assert_str_eq (json_object_get_string_member (published, "type"), "ok");
+}
+END_TEST
+
 static Suite *
 session_suite (void)
 {
@@ -502,6 +639,10 @@ session_suite (void)
   tcase_add_test (tok, test_token_garbage);
   tcase_add_test (tok, test_token_user_mismatch);
   tcase_add_test (tok, test_token_admin_broadcast);
+  tcase_add_test (tok, test_deadline_closes_4003);
+  tcase_add_test (tok, test_refresh_moves_and_ends_deadline);
+  tcase_add_test (tok, test_refresh_replaces_rooms);
+  tcase_add_test (tok, test_room_token_grant_outlives_exp);
   suite_add_tcase (s, tok);
 
   tcase_add_checked_fixture (env, setup, teardown);

@@ -36,6 +36,7 @@ typedef enum {
   HUB_REQ_UNSUBSCRIBE,
   HUB_REQ_ONLINE,
   HUB_REQ_PING,
+  HUB_REQ_REFRESH, /* §12 */
   HUB_REQ_N_TYPES
 } HubRequestType;
 
@@ -66,7 +67,7 @@ typedef struct {
 
   char *user;                /* hello */
   char *device;              /* hello (NULL: default) */
-  char *token;               /* hello */
+  char *token;               /* hello; join (room token, §12); refresh (required) */
   gboolean token_not_string; /* hello: `token` present, not null, not a string (→ unauthorized) */
   GHashTable *resume; /* hello: room (char*) → gint64* last seq; only valid entries; may be NULL */
 
@@ -130,6 +131,7 @@ typedef struct {
   gint64 max_message_bytes;
   const char *const *rooms; /* NULL-terminated */
   guint n_rooms;
+  gint64 expires_ts; /* Unix ms of the token's `exp` (§12); 0: absent */
 } HubWelcome;
 HUB_API
 HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w);

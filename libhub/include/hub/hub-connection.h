@@ -10,6 +10,7 @@
 #include "hub-clock.h"
 #include "hub-frame.h"
 #include "hub-rate-limiter.h"
+#include "hub-room-perms.h"
 
 G_BEGIN_DECLS
 
@@ -73,6 +74,19 @@ gboolean hub_connection_is_admin (HubConnection *conn);
 HUB_API
 void hub_connection_authenticate (HubConnection *conn, const char *user, const char *device,
                                   gboolean admin);
+/* What its token allows (§12), from hello on and replaced by each `refresh`:
+ * admin, the `rooms` claim (@rooms NULL: every room; a ref is taken), and the
+ * token's deadline in Unix ms (0: none). */
+HUB_API
+void hub_connection_set_token_rights (HubConnection *conn, gboolean admin, HubRoomPerms *rooms,
+                                      gint64 expires_ms);
+/* The permission letters (HubPerm) its token gives in @room: every letter for
+ * an admin or a token without `rooms`. */
+HUB_API
+guint hub_connection_room_letters (HubConnection *conn, const char *room);
+/* The token's deadline in Unix ms, 0 when it has none. */
+HUB_API
+gint64 hub_connection_get_expires_ms (HubConnection *conn);
 
 /* Queues @frame (taking a new ref). Ephemeral frames are dropped when the queue
  * is over half full; any other frame that does not fit discards the queue and

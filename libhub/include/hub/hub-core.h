@@ -18,6 +18,7 @@
 #include "hub-presence.h"
 #include "hub-rate-limiter.h"
 #include "hub-room-manager.h"
+#include "hub-room-perms.h"
 #include "hub-store.h"
 #include "hub-watchers.h"
 #include <hub/hub-version.h> /* generated into the build tree */

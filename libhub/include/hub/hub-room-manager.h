@@ -12,11 +12,13 @@ G_BEGIN_DECLS
 
 /* Read-only for callers; owned by the manager. */
 typedef struct {
-  char *id;            /* (owned) */
-  char *name;          /* (owned) defaults to id */
-  gint64 created_ts;   /* Unix ms */
-  gint64 seq;          /* last assigned seq, 0 before the first publish */
-  GHashTable *members; /* (owned) set of user ids (char*) */
+  char *id;          /* (owned) */
+  char *name;        /* (owned) defaults to id */
+  gint64 created_ts; /* Unix ms */
+  gint64 seq;        /* last assigned seq, 0 before the first publish */
+  /* (owned) user id (char*) → the membership's grant (§12: HubPerm letters,
+   * GUINT_TO_POINTER; 0 without one) */
+  GHashTable *members;
   HubHistory *history; /* (owned) */
 } HubRoom;
 
@@ -58,6 +60,14 @@ GHashTable *hub_room_manager_get_user_rooms (HubRoomManager *mgr, const char *us
 /* Room ids of @user, sorted, NULL-terminated (transfer full: g_strfreev). */
 HUB_API
 char **hub_room_manager_list_user_rooms (HubRoomManager *mgr, const char *user);
+
+/* §12: TRUE when @need is 0, or @user is a member of @room (nullable) whose
+ * grant holds every letter of @need. */
+HUB_API
+gboolean hub_room_grant_holds (HubRoom *room, const char *user, guint need);
+/* Sets the grant of @user's membership of @room (a member) to @grant. */
+HUB_API
+void hub_room_set_grant (HubRoom *room, const char *user, guint grant);
 
 /* Takes the next seq of @room (1, 2, …) and returns it. */
 HUB_API

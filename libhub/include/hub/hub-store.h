@@ -49,6 +49,9 @@ typedef enum {
   HUB_STORE_NOT_MEMBER,
   HUB_STORE_TOO_MANY_ROOMS,
   HUB_STORE_USER_OFFLINE,
+  /* The letters an operation's `need` names are not in the user's grant in
+   * that room (§12; no membership, no grant). Checked before every other state. */
+  HUB_STORE_FORBIDDEN,
   /* The shared state could not be reached (Redis down, or no answer): the
    * operation may or may not have happened. */
   HUB_STORE_UNAVAILABLE,
@@ -109,11 +112,18 @@ typedef void (*HubStoreFunc) (const HubStoreResult *result, gpointer user_data);
 
 /* --- Arguments (transfer none: the store copies what it keeps) --------------------- */
 
+/* Permissions (§12): the handlers know what a connection's token allows; what
+ * a membership's grant allows is the store's. An operation on a room whose
+ * `need` (HubPerm letters: those its request needs that the token does not
+ * give) is not 0 is FORBIDDEN unless @user is a member of the room whose grant
+ * holds every one of them, checked first, atomically with the rest. */
+
 typedef struct {
   const char *user; /* who creates it */
   const char *room;
   const char *name; /* NULL: the room id */
   gint64 now_ms;
+  guint need; /* HubPerm letters the user's grant in @room must hold */
 } HubStoreCreate;
 
 /* Makes @user a member (creating the room unless the config's auto_create is
@@ -125,6 +135,14 @@ typedef struct {
   const char *name; /* names a room this join creates; NULL: the room id */
   gint64 now_ms;
   HubFrame *event; /* `presence` join */
+  guint need;      /* §12: a member's grant must hold these (a join again is a no-op) */
+  /* §12: FALSE when a join that would create the room is FORBIDDEN (it needs
+   * c and j; auto-create off still answers ROOM_NOT_FOUND). */
+  gboolean may_create;
+  /* §12: the membership's grant becomes @grant (HubPerm letters), replacing
+   * the one it had; else a new membership has none and an old one keeps its. */
+  gboolean set_grant;
+  guint grant;
 } HubStoreJoin;
 
 /* ROOM_NOT_FOUND, NOT_MEMBER; else @event to every member (the leaver
@@ -136,10 +154,11 @@ typedef struct {
   HubFrame *event; /* `presence` leave */
 } HubStoreLeave;
 
-/* rooms: @user's; room_info and who: @room's. */
+/* rooms: @user's; room_info and who: @room's (@user: who asks, for @need). */
 typedef struct {
   const char *user;
   const char *room;
+  guint need;
 } HubStoreQuery;
 
 /* Takes the room's next seq, stores the `message` frame (encoded here, once,
@@ -152,6 +171,7 @@ typedef struct {
   gint64 now_ms;
   JsonNode *payload;
   gboolean member_only;
+  guint need; /* of @from's grant */
 } HubStorePublish;
 
 /* @frame to every connection of @to and, with @copy_to_sender, of @from,
@@ -178,6 +198,7 @@ typedef struct {
   const char *user;
   const char *room;
   HubFrame *frame;
+  guint need; /* typing */
 } HubStoreSend;
 
 /* ROOM_NOT_FOUND; NOT_MEMBER when @user (nullable: anyone) is not a member;
@@ -187,6 +208,7 @@ typedef struct {
   const char *room;
   gint64 since;
   guint limit;
+  guint need;
 } HubStoreHistory;
 
 /* The user's own status; ignored while it has no connection. */
@@ -221,11 +243,13 @@ typedef struct {
 } HubStoreSession;
 
 /* For each listed room @user is a member of: the stored messages after the
- * given seq (§6). */
+ * given seq (§6). A room whose need (§12; @needs NULL: none) the user's grant
+ * does not hold is left out, as if not listed. */
 typedef struct {
   const char *user;
   const char *const *rooms; /* sorted */
   const gint64 *seqs;
+  const guint *needs; /* (nullable) one per room */
   guint n_rooms;
 } HubStoreResume;
 
