@@ -494,8 +494,10 @@ tick_done (redisReply *reply, gpointer data)
   s->ticking = FALSE;
   if (hub_store_redis_code (reply) != HUB_STORE_OK)
     return;
-  if (hub_store_redis_int (reply, 1) == 0) {
-    /* Declared dead (or Redis lost its data): register again. */
+  if (hub_store_redis_int (reply, 1) == 0 || !s->registered) {
+    /* Declared dead (or Redis lost its data), or the last RESYNC failed
+     * (Redis answered an error: LOADING while it reads its data back):
+     * register again. */
     hub_store_redis_reregister (s);
   }
   s->cluster_rooms = (guint)hub_store_redis_int (reply, 2);
