@@ -59,7 +59,7 @@ done
 export HUB_CLUSTER_DIR=$DIR/cluster HUB_SERVER_BIN=$SERVER
 # A fresh start: a cluster of a previous run still up is refused by cluster.sh; its Redis data
 # (append-only) would be read back first, and grows with every run.
-"$ROOT/scripts/cluster.sh" status 2>/dev/null | grep -q running &&
+"$ROOT/scripts/cluster.sh" status 2>/dev/null | grep -q ": running" &&
   { echo "chaos-cluster.sh: a cluster is still running in $HUB_CLUSTER_DIR" >&2; exit 1; }
 rm -rf "$HUB_CLUSTER_DIR"
 mkdir -p "$DIR"
