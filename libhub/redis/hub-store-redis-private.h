@@ -41,7 +41,7 @@ typedef struct {
   /* (owned) nodes announced since the TICK in flight was sent, as in @nodes:
    * its answer, read in Redis before they registered, must not drop them. */
   GHashTable *announced;
-  char *nodes_json;  /* (owned) "\"name\":{…},…", from @nodes at the last get_figures */
+  char *nodes_json; /* (owned) "\"name\":{…},…", from @nodes at the last get_figures */
   guint64 resyncs;
   gint64 rooms_read_us; /* when cluster_rooms was last asked for */
   gboolean rooms_reading;

@@ -8,8 +8,8 @@ typedef struct {
 } Entry;
 
 struct _HubDeadlines {
-  HubClock *clock;  /* (owned) */
-  GSequence *order; /* (owned) Entry*, by deadline then by connection */
+  HubClock *clock;   /* (owned) */
+  GSequence *order;  /* (owned) Entry*, by deadline then by connection */
   GHashTable *iters; /* (owned) HubConnection* → GSequenceIter* */
   guint timer;
   gint64 timer_ms; /* the deadline the timer is armed for */
@@ -118,8 +118,8 @@ hub_deadlines_set (HubDeadlines *dl, HubConnection *conn, gint64 unix_ms)
 
     e->unix_ms = unix_ms;
     e->conn = conn;
-    g_hash_table_insert (dl->iters, conn, g_sequence_insert_sorted (dl->order, e, compare_entries,
-                                                                    NULL));
+    g_hash_table_insert (dl->iters, conn,
+                         g_sequence_insert_sorted (dl->order, e, compare_entries, NULL));
   }
   arm (dl);
 }
