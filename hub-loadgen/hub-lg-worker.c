@@ -97,13 +97,12 @@ struct _HubLgWorker {
 
 /* ---- small helpers ---- */
 
+/* GLib's monotonic clock (CLOCK_MONOTONIC on Unix, QueryPerformanceCounter on
+ * Windows), in nanoseconds for the histograms. */
 static gint64
 now_ns (void)
 {
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64)ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+  return g_get_monotonic_time () * 1000;
 }
 
 static gboolean

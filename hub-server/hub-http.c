@@ -1,28 +1,66 @@
-/* hub-http.c: the HTTP endpoints (PROTOCOL.md §10). Each response is JSON or
- * Prometheus text with a Content-Length, written whole as soon as the request
- * is known; GETs keep the connection alive, requests with a body close it. */
+/* hub-http.c: the HTTP endpoints (PROTOCOL.md §10), as a table of routes.
+ * Every request passes the same checks, in §13's order, before its handler
+ * runs: its headers within bounds (414, 431), a known path (404) and method
+ * (405), the admin token where the route needs one (401, 403) read from the
+ * headers before any body byte, then the body's length (411, 400, 413). A
+ * body is collected as it arrives, never more than its announced length
+ * (at most max_message_bytes), and only once the token passed. Responses are
+ * JSON or Prometheus text with a Content-Length, written whole; GETs keep the
+ * connection alive, requests with a body close it.
+ *
+ * A route of §13's server API plugs in as one more line of the table: its
+ * path (a prefix ending in '/' takes the rest as an argument, e.g.
+ * "/api/rooms/"), its method, needs_admin, whether it reads a JSON body, and
+ * its handler, which gets the request (path, query, body) and answers with
+ * respond_json() or, when the answer comes later (a cluster node asks Redis),
+ * through answer_later(). */
 #include "hub-http.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-typedef enum {
-  ROUTE_NONE,
-  ROUTE_HEALTHZ,
-  ROUTE_METRICS,
-  ROUTE_STATS,
-  ROUTE_PUBLISH,
-  ROUTE_WS,
+struct _HubHttp {
+  HubDispatcher *dispatcher; /* (unowned) */
+  HubAdmission *admission;   /* (unowned) */
+  gboolean http2;
+};
+
+/* What a handler gets. Strings are valid during the call. */
+typedef struct {
+  const char *path;
+  /* (nullable) the URI's arguments as lws keeps them: each `name=value`
+   * URL-decoded, joined by ','; a handler that needs one by name may also
+   * ask lws (lws_get_urlarg_by_name). */
+  const char *query;
+  gboolean head; /* a HEAD: answer without the body */
+  const guint8 *body;
+  gsize body_len;
+  const char *authorization; /* (nullable) */
+} Request;
+
+typedef int (*Handler) (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+
+typedef struct {
+  const char *path;   /* exact, or a prefix when it ends with '/' */
+  const char *method; /* the one method it answers (HEAD too for GET) */
+  gboolean needs_admin;
+  gboolean reads_body; /* a JSON body of at most max_message_bytes */
+  Handler handler;     /* (nullable) NULL: the WebSocket path, for plain requests 426 */
 } Route;
 
-static const struct {
-  const char *path;
-  Route route;
-  const char *method; /* the one method the path answers */
-} routes[] = {
-    {"/healthz", ROUTE_HEALTHZ, "GET"}, {"/metrics", ROUTE_METRICS, "GET"},
-    {"/api/stats", ROUTE_STATS, "GET"}, {"/api/publish", ROUTE_PUBLISH, "POST"},
-    {HUB_WS_PATH, ROUTE_WS, "GET"},
+static int get_healthz (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+static int get_metrics (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+static int get_stats (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+static int post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req);
+
+static const Route routes[] = {
+    {"/healthz", "GET", FALSE, FALSE, get_healthz},
+    {"/metrics", "GET", FALSE, FALSE, get_metrics},
+    {"/api/stats", "GET", FALSE, FALSE, get_stats},
+    /* §10: an admin token when the server has a secret (the dispatcher
+     * checks it again: it also serves hub_dispatcher_api_publish()). */
+    {"/api/publish", "POST", TRUE, TRUE, post_publish},
+    {HUB_WS_PATH, "GET", FALSE, FALSE, NULL},
 };
 
 #define CONTENT_TYPE_JSON    "application/json"
@@ -31,29 +69,54 @@ static const struct {
 /* Room for the status line and our few headers. */
 #define HEADER_BUFFER 512
 
+HubHttp *
+hub_http_new (HubDispatcher *dispatcher, HubAdmission *admission, gboolean http2)
+{
+  HubHttp *http = g_new0 (HubHttp, 1);
+
+  http->dispatcher = dispatcher;
+  http->admission = admission;
+  http->http2 = http2;
+  return http;
+}
+
+void
+hub_http_free (HubHttp *http)
+{
+  g_free (http);
+}
+
+void
+hub_http_configure_context (struct lws_context_creation_info *info)
+{
+  static struct lws_token_limits limits;
+
+  /* lws drops a request whose headers overflow its buffer, without a word;
+   * cut at a limit per header, they fit, and the request is answered 414 or
+   * 431 (header_limits_status). */
+  for (guint i = 0; i < G_N_ELEMENTS (limits.token_limit); i++)
+    limits.token_limit[i] = HUB_HTTP_HEADER_MAX;
+  info->token_limits = &limits;
+  info->max_http_header_data = HUB_HTTP_HEADER_BYTES;
+  info->max_http_header_pool = HUB_HTTP_HEADER_POOL;
+}
+
 void
 hub_http_session_clear (HubHttpSession *s)
 {
   if (s->body != NULL)
     g_byte_array_unref (s->body);
   s->body = NULL;
+  s->route = NULL;
+  g_clear_pointer (&s->path, g_free);
+  g_clear_pointer (&s->query, g_free);
   g_clear_pointer (&s->authorization, g_free);
   g_clear_pointer (&s->answer, g_free);
   s->awaiting_body = FALSE;
+  s->body_expected = 0;
 }
 
-static Route
-find_route (const char *path, const char **method)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (routes); i++) {
-    if (strcmp (routes[i].path, path) == 0) {
-      *method = routes[i].method;
-      return routes[i].route;
-    }
-  }
-  *method = NULL;
-  return ROUTE_NONE;
-}
+/* ---- reading the request ---- */
 
 /* The request method ("GET", …), NULL when lws saw none it knows. */
 static const char *
@@ -100,26 +163,63 @@ copy_header (struct lws *wsi, enum lws_token_indexes token)
   return buf;
 }
 
+/* 0 when the request's headers are within bounds, else 414 (its target) or
+ * 431 (a header): lws cut them at HUB_HTTP_HEADER_MAX (hub_http_configure_context). */
+static guint
+header_limits_status (struct lws *wsi)
+{
+  char *uri = NULL;
+  int uri_len = 0;
+
+  if (lws_http_get_uri_and_method (wsi, &uri, &uri_len) >= 0 && uri_len >= HUB_HTTP_URI_MAX)
+    return 414;
+  if (lws_hdr_total_length (wsi, WSI_TOKEN_HTTP_URI_ARGS) >= HUB_HTTP_URI_MAX)
+    return 414;
+  for (int t = 0; t < WSI_TOKEN_COUNT; t++)
+    if (lws_hdr_total_length (wsi, (enum lws_token_indexes)t) >= HUB_HTTP_HEADER_MAX)
+      return 431;
+  return 0;
+}
+
+/* The route for @path and @method; NULL with *@allow the one method the path
+ * answers (405), or NULL (404). */
+static const Route *
+find_route (const char *path, const char *method, const char **allow)
+{
+  *allow = NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (routes); i++) {
+    const Route *r = &routes[i];
+    gsize n = strlen (r->path);
+    gboolean match = r->path[n - 1] == '/' ? strncmp (path, r->path, n) == 0 && path[n] != '\0'
+                                           : strcmp (path, r->path) == 0;
+
+    if (!match)
+      continue;
+    /* HEAD is GET without the body (RFC 9110 §9.3.2). */
+    if (g_strcmp0 (method, r->method) == 0 ||
+        (g_strcmp0 (method, "HEAD") == 0 && strcmp (r->method, "GET") == 0))
+      return r;
+    *allow = r->method;
+  }
+  return NULL;
+}
+
+/* ---- answering ---- */
+
 static char *
-json_two (const char *k1, const char *v1, const char *k2, const char *v2)
+json_error (const char *code, const char *message)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, k1);
-  json_builder_add_string_value (b, v1);
-  json_builder_set_member_name (b, k2);
-  json_builder_add_string_value (b, v2);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_string_value (b, code);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   return json_to_string (root, FALSE);
-}
-
-static char *
-json_error (const char *code, const char *message)
-{
-  return json_two ("code", code, "message", message);
 }
 
 /* Writes the whole response now: status line, headers, then @body (taken;
@@ -141,6 +241,8 @@ write_response (struct lws *wsi, guint status, const char *content_type, char *b
       (allow != NULL &&
        lws_add_http_header_by_token (wsi, WSI_TOKEN_HTTP_ALLOW, (const guint8 *)allow,
                                      (int)strlen (allow), &p, end)) ||
+      (status == 503 && lws_add_http_header_by_token (wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                                      (const guint8 *)"5", 1, &p, end)) ||
       (close && lws_add_http_header_by_token (wsi, WSI_TOKEN_CONNECTION, (const guint8 *)"close", 5,
                                               &p, end)) ||
       lws_finalize_write_http_header (wsi, start, &p, end))
@@ -150,27 +252,99 @@ write_response (struct lws *wsi, guint status, const char *content_type, char *b
   return rc;
 }
 
-/* Answers the request and ends the transaction (keep-alive), or with @close
- * ends the connection once the response is out. Written at once rather than
- * from HTTP_WRITEABLE: lws 4.1 spins on a pipelined request while a POST's
+/* Answers the request and ends the transaction (keep-alive: its next request
+ * is due within the admission's deadline), or with @close ends the
+ * connection once the response is out. Written at once rather than from
+ * HTTP_WRITEABLE: lws 4.1 spins on a pipelined request while a POST's
  * transaction stays open after HTTP_BODY_COMPLETION. */
 static int
-respond (struct lws *wsi, HubHttpSession *s, guint status, const char *content_type, char *body,
-         const char *allow, gboolean head, gboolean close)
+respond (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const char *content_type,
+         char *body, const char *allow, gboolean head, gboolean close)
 {
   hub_http_session_clear (s);
   if (write_response (wsi, status, content_type, body, allow, head, close) < 0 || close)
     return -1;
-  return lws_http_transaction_completed (wsi) ? -1 : 0;
+  if (lws_http_transaction_completed (wsi))
+    return -1;
+  /* The connection's (with HTTP/2, @wsi is a stream of it). */
+  hub_admission_awaiting_request (http->admission, lws_get_network_wsi (wsi));
+  return 0;
 }
 
 static int
-respond_error (struct lws *wsi, HubHttpSession *s, guint status, const char *code,
+respond_error (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const char *code,
                const char *message, const char *allow, gboolean head, gboolean close)
 {
-  return respond (wsi, s, status, CONTENT_TYPE_JSON, json_error (code, message), allow, head,
+  return respond (http, wsi, s, status, CONTENT_TYPE_JSON, json_error (code, message), allow, head,
                   close);
 }
+
+/* An answer that came after the handler returned is written from HTTP_WRITEABLE. */
+static void
+answer_later (guint status, const char *body, gpointer user_data)
+{
+  HubHttpSession *s = user_data;
+
+  s->pending = NULL;
+  s->answer_status = status;
+  g_free (s->answer);
+  s->answer = g_strdup (body);
+  if (!s->in_handler)
+    lws_callback_on_writable (s->wsi);
+}
+
+/* Requests with a body close after their answer (see handle_request). */
+static int
+write_answer (HubHttp *http, struct lws *wsi, HubHttpSession *s)
+{
+  char *json = g_steal_pointer (&s->answer);
+
+  return respond (http, wsi, s, s->answer_status, CONTENT_TYPE_JSON, json, NULL, FALSE, TRUE);
+}
+
+/* ---- the handlers ---- */
+
+static int
+get_healthz (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
+{
+  /* 503 "degraded" while a cluster node has lost Redis. */
+  guint status = 200;
+  char *body = hub_dispatcher_render_health (http->dispatcher, &status);
+
+  return respond (http, wsi, s, status, CONTENT_TYPE_JSON, body, NULL, req->head, FALSE);
+}
+
+static int
+get_metrics (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
+{
+  return respond (http, wsi, s, 200, CONTENT_TYPE_METRICS,
+                  hub_dispatcher_render_metrics (http->dispatcher), NULL, req->head, FALSE);
+}
+
+static int
+get_stats (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
+{
+  return respond (http, wsi, s, 200, CONTENT_TYPE_JSON,
+                  hub_dispatcher_render_stats_json (http->dispatcher), NULL, req->head, FALSE);
+}
+
+/* The loop goes on serving others while a cluster node waits for Redis. */
+static int
+post_publish (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Request *req)
+{
+  /* An empty GByteArray has no data pointer at all. */
+  const char *data = req->body_len > 0 ? (const char *)req->body : "";
+
+  s->in_handler = TRUE;
+  s->pending = hub_dispatcher_api_publish_async (http->dispatcher, data, req->body_len,
+                                                 req->authorization, answer_later, s);
+  s->in_handler = FALSE;
+  if (s->answer != NULL)
+    return write_answer (http, wsi, s);
+  return 0;
+}
+
+/* ---- the checks, in §13's order ---- */
 
 /* Whether @method's requests carry a body lws reads. */
 static gboolean
@@ -180,156 +354,177 @@ method_has_body (const char *method)
          g_strcmp0 (method, "PATCH") == 0;
 }
 
-/* The publish's answer: kept, and written at once when it came before
- * hub_dispatcher_api_publish_async() returned, else from HTTP_WRITEABLE. */
-static void
-on_publish_answer (guint status, const char *body, gpointer user_data)
+/* 0 when @authorization carries a valid admin token (or the server has no
+ * secret); else 401 or 403 with @message set. (§10, §13) */
+static guint
+admin_status (HubHttp *http, const char *authorization, const char **message, GError **error_out)
 {
-  HubHttpSession *s = user_data;
+  const HubConfig *config = hub_dispatcher_get_config (http->dispatcher);
+  g_autoptr (HubAuthClaims) claims = NULL;
+  const char *token;
 
-  s->pending = NULL;
-  s->answer_status = status;
-  g_free (s->answer);
-  s->answer = g_strdup (body);
-  if (!s->in_publish)
-    lws_callback_on_writable (s->wsi);
-}
-
-/* Closes: see handle_request(). */
-static int
-write_answer (struct lws *wsi, HubHttpSession *s)
-{
-  char *json = g_steal_pointer (&s->answer);
-
-  return respond (wsi, s, s->answer_status, CONTENT_TYPE_JSON, json, NULL, FALSE, TRUE);
-}
-
-/* The loop goes on serving others while a cluster node waits for Redis. */
-static int
-publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
-{
-  gsize len = s->body != NULL ? s->body->len : 0;
-  /* An empty GByteArray has no data pointer at all. */
-  const char *data = len > 0 ? (const char *)s->body->data : "";
-
-  s->awaiting_body = FALSE;
-  s->wsi = wsi;
-  s->in_publish = TRUE;
-  s->pending =
-      hub_dispatcher_api_publish_async (d, data, len, s->authorization, on_publish_answer, s);
-  s->in_publish = FALSE;
-  if (s->answer != NULL)
-    return write_answer (wsi, s);
+  if (config->secret == NULL)
+    return 0;
+  if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0) {
+    *message = "an Authorization: Bearer <token> header is required";
+    return 401;
+  }
+  token = authorization + 7;
+  while (*token == ' ')
+    token++;
+  claims = hub_auth_verify (token, config->secret, config->secret_len,
+                            g_get_real_time () / G_USEC_PER_SEC, error_out);
+  if (claims == NULL) {
+    *message = (*error_out)->message;
+    return 401;
+  }
+  if (!claims->admin) {
+    *message = "this needs an admin token";
+    return 403;
+  }
   return 0;
 }
 
-/* POST /api/publish: the body needs a Content-Length within
- * max_message_bytes; it then arrives in HTTP_BODY. */
+/* A route that reads a body: its Content-Length must be within
+ * max_message_bytes; the body then arrives in HTTP_BODY. */
 static int
-start_publish (HubDispatcher *d, struct lws *wsi, HubHttpSession *s)
+start_body (HubHttp *http, struct lws *wsi, HubHttpSession *s, const Route *route, const char *path,
+            char *authorization /* (transfer full) */)
 {
-  gsize limit = hub_dispatcher_get_config (d)->max_message_bytes;
+  gsize limit = hub_dispatcher_get_config (http->dispatcher)->max_message_bytes;
   g_autofree char *length = copy_header (wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
   guint64 n = 0;
 
+  s->authorization = authorization;
   /* Without a length lws reads a POST body until 100 MB or the end of the
    * connection: answer and close. */
   if (length == NULL)
-    return respond_error (wsi, s, 411, "bad_request", "Content-Length required", NULL, FALSE, TRUE);
+    return respond_error (http, wsi, s, 411, "bad_request", "Content-Length required", NULL, FALSE,
+                          TRUE);
   if (!g_ascii_string_to_unsigned (length, 10, 0, G_MAXUINT64, &n, NULL))
-    return respond_error (wsi, s, 400, "bad_request", "bad Content-Length", NULL, FALSE, TRUE);
+    return respond_error (http, wsi, s, 400, "bad_request", "bad Content-Length", NULL, FALSE,
+                          TRUE);
   if (n > limit) {
     g_autofree char *msg =
         g_strdup_printf ("body larger than max_message_bytes (%" G_GSIZE_FORMAT ")", limit);
 
-    return respond_error (wsi, s, 413, "bad_request", msg, NULL, FALSE, TRUE);
+    return respond_error (http, wsi, s, 413, "bad_request", msg, NULL, FALSE, TRUE);
   }
-  s->authorization = copy_header (wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
-  s->body = g_byte_array_sized_new ((guint)n);
+  s->route = route;
+  s->path = g_strdup (path);
+  s->query = copy_header (wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  s->body_expected = (gsize)n;
+  /* Grown as bytes come: what a slow client holds is what it sent. */
+  s->body = g_byte_array_new ();
   s->awaiting_body = TRUE;
   /* A Content-Length of 0 gets HTTP_BODY_COMPLETION from lws at once. */
   return 0;
 }
 
 static int
-handle_request (HubDispatcher *d, struct lws *wsi, HubHttpSession *s, const char *path)
+handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *path)
 {
   char *uri = NULL;
   int uri_len = 0;
   const char *method = request_method (wsi, &uri, &uri_len);
-  const char *allowed = NULL;
-  Route route = find_route (path, &allowed);
+  const char *allow = NULL;
+  const Route *route;
   gboolean head = g_strcmp0 (method, "HEAD") == 0;
-
   /* A request with a body closes the connection after its response: lws
    * 4.1 loops forever in lws_http_action() when a request follows a body in
    * the same read and the transaction ended (its next state consumes
-   * nothing). Publishing over HTTP is not a hot path; GETs keep alive. */
+   * nothing). GETs keep alive. */
   gboolean has_body =
       method_has_body (method) || lws_hdr_total_length (wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+  g_autofree char *authorization = NULL;
+  guint status;
 
   hub_http_session_clear (s);
-  if (route == ROUTE_NONE)
-    return respond_error (wsi, s, 404, "not_found", "no such path", NULL, head, has_body);
-  /* HEAD is GET without the body (RFC 9110 §9.3.2). */
-  if (g_strcmp0 (method, allowed) != 0 && !(head && g_strcmp0 (allowed, "GET") == 0))
-    return respond_error (wsi, s, 405, "method_not_allowed", "method not allowed", allowed, head,
-                          has_body);
+  s->wsi = wsi;
+  status = header_limits_status (wsi);
+  if (status == 414)
+    return respond_error (http, wsi, s, 414, "bad_request", "request target too long", NULL, head,
+                          TRUE);
+  if (status == 431)
+    return respond_error (http, wsi, s, 431, "bad_request", "request header too large", NULL, head,
+                          TRUE);
+  route = find_route (path, method, &allow);
+  if (route == NULL && allow == NULL)
+    return respond_error (http, wsi, s, 404, "not_found", "no such path", NULL, head, has_body);
+  if (route == NULL)
+    return respond_error (http, wsi, s, 405, "method_not_allowed", "method not allowed", allow,
+                          head, has_body);
+  authorization = copy_header (wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+  if (route->needs_admin) {
+    g_autoptr (GError) error = NULL;
+    const char *message = NULL;
 
-  switch (route) {
-    case ROUTE_HEALTHZ: {
-      /* 503 "degraded" while a cluster node has lost Redis. */
-      guint status = 200;
-      char *body = hub_dispatcher_render_health (d, &status);
+    /* From the headers, before any byte of the body is read or kept. */
+    status = admin_status (http, authorization, &message, &error);
+    if (status != 0)
+      return respond_error (http, wsi, s, status, status == 401 ? "unauthorized" : "forbidden",
+                            message, NULL, head, TRUE);
+  }
+  if (route->handler == NULL)
+    /* A plain GET of the WebSocket path. */
+    return respond_error (http, wsi, s, 426, "bad_request", "WebSocket upgrade required", NULL,
+                          head, has_body);
+  if (route->reads_body)
+    return start_body (http, wsi, s, route, path, g_steal_pointer (&authorization));
+  hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
+  {
+    g_autofree char *query = copy_header (wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    Request req = {.path = path, .query = query, .head = head, .authorization = authorization};
 
-      return respond (wsi, s, status, CONTENT_TYPE_JSON, body, NULL, head, has_body);
-    }
-    case ROUTE_METRICS:
-      return respond (wsi, s, 200, CONTENT_TYPE_METRICS, hub_dispatcher_render_metrics (d), NULL,
-                      head, has_body);
-    case ROUTE_STATS:
-      return respond (wsi, s, 200, CONTENT_TYPE_JSON, hub_dispatcher_render_stats_json (d), NULL,
-                      head, has_body);
-    case ROUTE_PUBLISH:
-      return start_publish (d, wsi, s);
-    case ROUTE_WS:
-      /* A plain GET of the WebSocket path. */
-      return respond_error (wsi, s, 426, "bad_request", "WebSocket upgrade required", NULL, head,
-                            has_body);
-    case ROUTE_NONE:
-    default:
-      g_assert_not_reached ();
+    return route->handler (http, wsi, s, &req);
   }
 }
 
+/* HTTP_BODY_COMPLETION: the body is whole; the route's handler runs. */
+static int
+body_complete (HubHttp *http, struct lws *wsi, HubHttpSession *s)
+{
+  const Route *route = s->route;
+  Request req = {0};
+
+  hub_admission_request_read (http->admission, lws_get_network_wsi (wsi));
+  s->awaiting_body = FALSE;
+  req.path = s->path;
+  req.query = s->query;
+  req.body = s->body->data;
+  req.body_len = s->body->len;
+  req.authorization = s->authorization;
+  return route->handler (http, wsi, s, &req);
+}
+
 int
-hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reasons reason,
+hub_http_callback (HubHttp *http, struct lws *wsi, enum lws_callback_reasons reason,
                    HubHttpSession *s, void *in, size_t len)
 {
   switch (reason) {
     case LWS_CALLBACK_HTTP:
-      return handle_request (d, wsi, s, in != NULL ? (const char *)in : "");
+      return handle_request (http, wsi, s, in != NULL ? (const char *)in : "");
 
     case LWS_CALLBACK_HTTP_BODY:
-      /* Content-Length was checked: lws ends the body there. */
-      if (s->body != NULL && len > 0)
+      /* lws ends the body at its Content-Length; more than that is not kept. */
+      if (s->body != NULL && len > 0 && s->body->len + len <= s->body_expected)
         g_byte_array_append (s->body, in, (guint)len);
       return 0;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
       if (!s->awaiting_body) /* already answered, and closing */
         return -1;
-      return publish (d, wsi, s);
+      return body_complete (http, wsi, s);
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
       if (s->answer != NULL)
-        return write_answer (wsi, s);
+        return write_answer (http, wsi, s);
       return 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
       if (s->pending != NULL) /* the client went away before the answer */
-        hub_dispatcher_api_publish_cancel (d, g_steal_pointer (&s->pending));
+        hub_dispatcher_api_publish_cancel (http->dispatcher, g_steal_pointer (&s->pending));
       /* lws frees the per-session data after a drop (it rebinds the
        * protocol at each transaction's end and at the WebSocket upgrade). */
       hub_http_session_clear (s);
@@ -339,6 +534,8 @@ hub_http_callback (HubDispatcher *d, struct lws *wsi, enum lws_callback_reasons 
       return lws_callback_http_dummy (wsi, reason, s, in, len);
   }
 }
+
+/* ---- upgrades ---- */
 
 /* Whether the Sec-WebSocket-Protocol list (comma separated) names hub.v1. */
 static gboolean
@@ -365,17 +562,34 @@ refuse_upgrade (struct lws *wsi, guint status, const char *code, const char *mes
 }
 
 int
-hub_http_confirm_upgrade (struct lws *wsi, const char *upgrade)
+hub_http_confirm_upgrade (HubHttp *http, struct lws *wsi, char *upgrade)
 {
   char *uri = NULL;
   int uri_len = 0;
   const char *method = request_method (wsi, &uri, &uri_len);
   g_autofree char *path = uri != NULL ? g_strndup (uri, (gsize)MAX (uri_len, 0)) : g_strdup ("");
   g_autofree char *protocols = NULL;
+  const char *full;
+  guint status;
 
-  /* Other upgrades (h2c) are lws's business. */
-  if (upgrade == NULL || g_ascii_strcasecmp (upgrade, "websocket") != 0)
+  if (upgrade == NULL)
     return 0;
+  if (g_ascii_strcasecmp (upgrade, "h2c") == 0) {
+    /* HTTP/2 only when asked for (--http2): otherwise the request is
+     * answered as the HTTP/1.1 request it also is (RFC 9110 §7.8 lets a
+     * server ignore Upgrade). lws decides on the header's text after this
+     * returns, in its own buffer: emptied, it is no upgrade it knows. */
+    if (!http->http2)
+      upgrade[0] = '\0';
+    return 0;
+  }
+  if (g_ascii_strcasecmp (upgrade, "websocket") != 0)
+    return 0; /* lws answers 403 */
+  status = header_limits_status (wsi);
+  if (status == 414)
+    return refuse_upgrade (wsi, 414, "bad_request", "request target too long", NULL);
+  if (status == 431)
+    return refuse_upgrade (wsi, 431, "bad_request", "request header too large", NULL);
   if (strcmp (path, HUB_WS_PATH) != 0)
     return refuse_upgrade (wsi, 404, "not_found", "no such path", NULL);
   if (g_strcmp0 (method, "GET") != 0)
@@ -386,5 +600,9 @@ hub_http_confirm_upgrade (struct lws *wsi, const char *upgrade)
   if (protocols != NULL && (strlen (protocols) > 127 || !offers_subprotocol (protocols)))
     return refuse_upgrade (wsi, 400, "bad_request", "subprotocol " HUB_WS_SUBPROTOCOL " required",
                            NULL);
+  /* §8: beyond a connection bound, a refused upgrade. */
+  full = hub_admission_check_upgrade (http->admission, wsi);
+  if (full != NULL)
+    return refuse_upgrade (wsi, 503, "rate_limited", full, NULL);
   return 0;
 }

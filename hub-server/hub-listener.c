@@ -30,6 +30,7 @@ struct _HubListener {
   GSource *watch;    /* (owned) (nullable) a Watch while accepting */
   guint pause_timer; /* resumes accepting after EMFILE, 0 when none */
   HubListenerAcceptFunc func;
+  HubListenerExhaustedFunc exhausted; /* (nullable) */
   gpointer user_data;
 };
 
@@ -38,8 +39,11 @@ static gboolean on_readable (HubListener *l);
 static gboolean
 watch_prepare (GSource *source, gint *timeout)
 {
-  *timeout = -1;
-  return hub_net_poll_ready (((Watch *)source)->poll) != 0;
+  HubNetPoll *poll = ((Watch *)source)->poll;
+
+  /* -1 on Unix; on Windows when to look at the socket itself (hub-net.h). */
+  *timeout = hub_net_poll_timeout (poll);
+  return hub_net_poll_ready (poll) != 0;
 }
 
 static gboolean
@@ -116,6 +120,9 @@ on_readable (HubListener *l)
       case HUB_NET_ACCEPT_AGAIN:
         break;
       case HUB_NET_ACCEPT_EXHAUSTED:
+        /* Someone gave a descriptor back: try again (the batch bounds it). */
+        if (l->exhausted != NULL && l->exhausted (l->user_data))
+          break;
         g_warning ("accept: %s; not accepting for %d ms", why, ACCEPT_PAUSE_MS);
         /* Removing the watch from its own callback: returning REMOVE does it. */
         g_clear_pointer (&l->watch, g_source_unref);
@@ -167,6 +174,12 @@ hub_listener_new (const char *address, guint port, HubListenerAcceptFunc func, g
   l->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
   watch_start (l);
   return g_steal_pointer (&l);
+}
+
+void
+hub_listener_set_exhausted_func (HubListener *listener, HubListenerExhaustedFunc func)
+{
+  listener->exhausted = func;
 }
 
 guint

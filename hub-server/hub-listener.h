@@ -19,6 +19,13 @@ HubListener *hub_listener_new (const char *address, guint port, HubListenerAccep
                                gpointer user_data, GError **error);
 void hub_listener_free (HubListener *listener);
 
+/* The process ran out of descriptors: return TRUE when one was freed (accept
+ * again at once), FALSE to pause accepting for a moment. */
+typedef gboolean (*HubListenerExhaustedFunc) (gpointer user_data);
+/* Called, with the accept callback's user_data, when accept() finds no
+ * descriptor left. */
+void hub_listener_set_exhausted_func (HubListener *listener, HubListenerExhaustedFunc func);
+
 /* The bound port. */
 guint hub_listener_get_port (HubListener *listener);
 /* Closes the listening socket: new connections are refused from now on. */

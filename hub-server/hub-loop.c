@@ -182,6 +182,13 @@ hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context)
 }
 
 void
+hub_loop_service_again (HubLoop *loop)
+{
+  if (loop->glue != NULL)
+    hub_lws_glib_service_again (loop->glue);
+}
+
+void
 hub_loop_destroy_lws_context (HubLoop *loop)
 {
   if (loop->context == NULL)

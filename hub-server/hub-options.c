@@ -2,6 +2,7 @@
  * read as a string from either source (the flag wins), then checked by one
  * function, so both sources give the same messages. */
 #include "hub-options.h"
+#include "hub-ws-transport.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -36,6 +37,14 @@ typedef enum {
   OPT_REDIS_TIMEOUT,
   OPT_EVENT_LOOP,
   OPT_IO_URING,
+  OPT_MAX_CONNECTIONS,
+  OPT_MAX_CONNECTIONS_PER_ADDRESS,
+  OPT_ADDRESS_LIMIT_EXEMPT,
+  OPT_MAX_CONNECTIONS_PER_USER,
+  OPT_MAX_SUBSCRIPTIONS_PER_USER,
+  OPT_FANOUT_RATE,
+  OPT_HTTP_TIMEOUT,
+  OPT_HTTP2,
   N_OPTS
 } OptId;
 
@@ -57,6 +66,7 @@ typedef struct {
 #define MAX_SECONDS       86400
 #define MAX_MESSAGE_BYTES (64u * 1024 * 1024)
 #define MAX_QUEUE_BYTES   (1024u * 1024 * 1024)
+#define MAX_COUNT         100000000u
 
 static const OptSpec specs[N_OPTS] = {
     [OPT_HOST] = {"host", KIND_STRING, "ADDRESS", "Address to listen on (default %s)"},
@@ -104,6 +114,29 @@ static const OptSpec specs[N_OPTS] = {
                       "on: a loop iteration's sends to many sockets go to the kernel in one "
                       "io_uring call where the kernel allows (Linux 6.1 or later; not with --cert) "
                       "(default %s)"},
+    [OPT_MAX_CONNECTIONS] = {"max-connections", KIND_STRING, "N",
+                             "WebSocket connections in all; beyond, an upgrade gets HTTP 503 "
+                             "(default: the open-file limit less %s kept for HTTP and the rest)"},
+    [OPT_MAX_CONNECTIONS_PER_ADDRESS] = {"max-connections-per-address", KIND_STRING, "N",
+                                         "WebSocket connections from one address (an IPv6 /64); "
+                                         "0: no bound (default %s)"},
+    [OPT_ADDRESS_LIMIT_EXEMPT] = {"address-limit-exempt", KIND_STRING, "CIDR,...",
+                                  "Addresses not bound per address (a proxy, the host "
+                                  "itself), or none (default %s)"},
+    [OPT_MAX_CONNECTIONS_PER_USER] = {"max-connections-per-user", KIND_STRING, "N",
+                                      "Connections one user may hold; beyond, hello is "
+                                      "rate_limited; 0: no bound (default %s)"},
+    [OPT_MAX_SUBSCRIPTIONS_PER_USER] = {"max-subscriptions-per-user", KIND_STRING, "N",
+                                        "Presence subscriptions of one user's connections "
+                                        "together; 0: no bound (default %s)"},
+    [OPT_FANOUT_RATE] = {"fanout-rate", KIND_STRING, "BYTES_PER_SECOND",
+                         "Bytes one user's direct, multicast and join may send to others per "
+                         "second, counted per recipient (in debt, typing and leave wait too); "
+                         "0: no bound (default %s)"},
+    [OPT_HTTP_TIMEOUT] = {"http-timeout", KIND_STRING, "SECONDS",
+                          "Time for a whole HTTP request, headers and body; 0: none (default %s)"},
+    [OPT_HTTP2] = {"http2", KIND_STRING, "on|off",
+                   "on: allow HTTP/2 (h2c upgrade, h2 by ALPN with --cert) (default %s)"},
 };
 
 typedef struct {
@@ -134,6 +167,14 @@ hub_options_init (HubOptions *opts)
   opts->redis_prefix = g_strdup ("hub:");
   opts->event_loop = hub_loop_kind_default ();
   opts->io_uring = TRUE;
+  opts->max_connections = 0;
+  opts->max_connections_per_address = 1000;
+  opts->address_limit_exempt = g_strdup ("127.0.0.0/8,::1");
+  opts->exempt = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (opts->exempt, g_inet_address_mask_new_from_string ("127.0.0.0/8", NULL));
+  g_ptr_array_add (opts->exempt, g_inet_address_mask_new_from_string ("::1", NULL));
+  opts->http_timeout_s = 10;
+  opts->http2 = FALSE;
 }
 
 void
@@ -146,6 +187,8 @@ hub_options_clear (HubOptions *opts)
   g_clear_pointer (&opts->key, g_free);
   g_clear_pointer (&opts->redis_url, g_free);
   g_clear_pointer (&opts->redis_prefix, g_free);
+  g_clear_pointer (&opts->address_limit_exempt, g_free);
+  g_clear_pointer (&opts->exempt, g_ptr_array_unref);
 }
 
 /* The default shown by --help for @id (transfer full) (nullable). */
@@ -189,6 +232,22 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup (hub_loop_kind_to_string (opts->event_loop));
     case OPT_IO_URING:
       return g_strdup (opts->io_uring ? "on" : "off");
+    case OPT_MAX_CONNECTIONS:
+      return g_strdup_printf ("%u", HUB_WS_RESERVED_DESCRIPTORS);
+    case OPT_MAX_CONNECTIONS_PER_ADDRESS:
+      return g_strdup_printf ("%u", opts->max_connections_per_address);
+    case OPT_ADDRESS_LIMIT_EXEMPT:
+      return g_strdup (opts->address_limit_exempt);
+    case OPT_MAX_CONNECTIONS_PER_USER:
+      return g_strdup_printf ("%u", c->max_connections_per_user);
+    case OPT_MAX_SUBSCRIPTIONS_PER_USER:
+      return g_strdup_printf ("%u", c->max_subscriptions_per_user);
+    case OPT_FANOUT_RATE:
+      return g_strdup_printf ("%" G_GSIZE_FORMAT, c->fanout_bytes_per_s);
+    case OPT_HTTP_TIMEOUT:
+      return g_strdup_printf ("%u", opts->http_timeout_s);
+    case OPT_HTTP2:
+      return g_strdup (opts->http2 ? "on" : "off");
     default:
       return NULL;
   }
@@ -323,6 +382,32 @@ resolve_host (HubOptions *opts, const char *host, const char *source, GError **e
   return TRUE;
 }
 
+/* --address-limit-exempt: CIDR blocks (or single addresses) separated by
+ * commas, or "none". */
+static gboolean
+parse_exempt (HubOptions *opts, const char *value, const char *source, GError **error)
+{
+  g_autoptr (GPtrArray) masks = g_ptr_array_new_with_free_func (g_object_unref);
+  g_auto (GStrv) items = NULL;
+
+  if (g_strcmp0 (value, "none") != 0) {
+    items = g_strsplit (value, ",", -1);
+    for (guint i = 0; items[i] != NULL; i++) {
+      GInetAddressMask *mask = g_inet_address_mask_new_from_string (g_strstrip (items[i]), NULL);
+
+      if (mask == NULL)
+        return bad_value (error, OPT_ADDRESS_LIMIT_EXEMPT, source,
+                          "'%s' is not an address or CIDR block (e.g. 10.0.0.0/8, ::1)", items[i]);
+      g_ptr_array_add (masks, mask);
+    }
+  }
+  g_ptr_array_unref (opts->exempt);
+  opts->exempt = g_steal_pointer (&masks);
+  g_free (opts->address_limit_exempt);
+  opts->address_limit_exempt = g_strdup (value);
+  return TRUE;
+}
+
 /* Checks @value for option @id and stores it in @opts. @source names the
  * key file the value came from (NULL: the command line). */
 static gboolean
@@ -439,6 +524,43 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
       if (g_strcmp0 (value, "on") != 0 && g_strcmp0 (value, "off") != 0)
         return bad_value (error, id, source, "'%s' is not one of on, off", value);
       opts->io_uring = g_strcmp0 (value, "on") == 0;
+      return TRUE;
+    case OPT_MAX_CONNECTIONS:
+      if (!parse_uint (id, value, source, 1, MAX_COUNT, &u, error))
+        return FALSE;
+      opts->max_connections = (guint)u;
+      return TRUE;
+    case OPT_MAX_CONNECTIONS_PER_ADDRESS:
+      if (!parse_uint (id, value, source, 0, MAX_COUNT, &u, error))
+        return FALSE;
+      opts->max_connections_per_address = (guint)u;
+      return TRUE;
+    case OPT_ADDRESS_LIMIT_EXEMPT:
+      return parse_exempt (opts, value, source, error);
+    case OPT_MAX_CONNECTIONS_PER_USER:
+      if (!parse_uint (id, value, source, 0, MAX_COUNT, &u, error))
+        return FALSE;
+      c->max_connections_per_user = (guint)u;
+      return TRUE;
+    case OPT_MAX_SUBSCRIPTIONS_PER_USER:
+      if (!parse_uint (id, value, source, 0, MAX_COUNT, &u, error))
+        return FALSE;
+      c->max_subscriptions_per_user = (guint)u;
+      return TRUE;
+    case OPT_FANOUT_RATE:
+      if (!parse_uint (id, value, source, 0, G_MAXUINT32, &u, error))
+        return FALSE;
+      c->fanout_bytes_per_s = (gsize)u;
+      return TRUE;
+    case OPT_HTTP_TIMEOUT:
+      if (!parse_uint (id, value, source, 0, MAX_SECONDS, &u, error))
+        return FALSE;
+      opts->http_timeout_s = (guint)u;
+      return TRUE;
+    case OPT_HTTP2:
+      if (g_strcmp0 (value, "on") != 0 && g_strcmp0 (value, "off") != 0)
+        return bad_value (error, id, source, "'%s' is not one of on, off", value);
+      opts->http2 = g_strcmp0 (value, "on") == 0;
       return TRUE;
     case OPT_NO_AUTO_CREATE:
     case N_OPTS:

@@ -25,6 +25,13 @@ typedef struct {
   char *redis_prefix;     /* key and channel prefix in Redis (owned) */
   HubLoopKind event_loop; /* --event-loop */
   gboolean io_uring;      /* --io-uring: batched sends where available */
+  /* Who may connect (hub-admission.h); the bounds per user are in config. */
+  guint max_connections; /* 0: the open-file limit less HUB_WS_RESERVED_DESCRIPTORS */
+  guint max_connections_per_address;
+  char *address_limit_exempt; /* (owned) as given, for --help */
+  GPtrArray *exempt;          /* (owned) GInetAddressMask* */
+  guint http_timeout_s;
+  gboolean http2;
 } HubOptions;
 
 /* Fills @opts with the defaults. */

@@ -199,9 +199,47 @@ hub_ws_session_close_written (HubWsSession *s)
   release_connection (s->transport, s);
 }
 
-int
-hub_ws_session_on_peer_close (HubWsSession *s)
+/* RFC 6455 §7.4: the codes a close frame may carry. lws 4.1 turns the ones
+ * below 3000 that are not allowed into 1002 before we see them, but echoes
+ * 5000 and up as they came. */
+static gboolean
+close_code_valid (guint code)
 {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+         (code >= 3000 && code <= 4999);
+}
+
+/* Makes the client's close frame, which lws echoes, a valid answer: an
+ * invalid code becomes 1002 (protocol error), a reason that is not UTF-8
+ * 1007, its bytes '?'. FALSE when there is nothing to echo that could be
+ * made valid (a payload of one byte). */
+static gboolean
+sanitize_peer_close (guint8 *payload, gsize len)
+{
+  guint code;
+
+  if (len == 0)
+    return TRUE; /* no code: echoed empty, as RFC 6455 §5.5.1 allows */
+  if (len == 1)
+    return FALSE;
+  code = (guint)(payload[0] << 8 | payload[1]);
+  if (!close_code_valid (code))
+    code = 1002;
+  else if (len > 2 && !g_utf8_validate ((const char *)payload + 2, (gssize)(len - 2), NULL)) {
+    code = 1007;
+    memset (payload + 2, '?', len - 2);
+  }
+  payload[0] = (guint8)(code >> 8);
+  payload[1] = (guint8)(code & 0xff);
+  return TRUE;
+}
+
+int
+hub_ws_session_on_peer_close (HubWsSession *s, guint8 *payload, gsize len)
+{
+  /* One byte cannot be a close frame's payload: the connection is dropped. */
+  if (!sanitize_peer_close (payload, len))
+    return -1;
   switch ((HubWsState)s->state) {
     case HUB_WS_CLOSE_SENT:
     case HUB_WS_FAILED:

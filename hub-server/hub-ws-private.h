@@ -10,6 +10,7 @@
 #include <hub/hub.h>
 #include <libwebsockets.h>
 
+#include "hub-admission.h"
 #include "hub-http.h"
 #include "hub-listener.h"
 #include "hub-tx-batch.h"
@@ -101,6 +102,13 @@ typedef struct {
   HubWsSession ws;
 } HubSession;
 
+/* A shutdown's wait for the store (hub-ws-transport.c): its answer may come
+ * after the transport is gone (the store is freed after it, answering what is
+ * pending), and finds @t NULL then. */
+typedef struct {
+  HubWsTransport *t; /* (unowned) (nullable) */
+} HubWsShutdownSync;
+
 struct _HubWsTransport {
   HubDispatcher *dispatcher;   /* (unowned) */
   HubLoop *loop;               /* (unowned) */
@@ -125,6 +133,14 @@ struct _HubWsTransport {
   guint8 tx_own[HUB_WS_TX_BATCH_BYTES];
   gsize batch_max_len; /* hub_tx_batch_max_len() */
   gboolean shutting_down;
+  HubAdmission *admission; /* (owned) who may connect, and for how long before a request */
+  HubHttp *http;           /* (owned) the HTTP routes */
+  guint max_connections;
+  /* Shutdown waits (at most SHUTDOWN_SYNC_MS) for the deliveries of the
+   * messages already accepted before it closes everyone (§9). */
+  guint shutdown_sync_timer;
+  HubWsShutdownSync *shutdown_sync; /* (nullable) the sync under way */
+  gboolean closed_all;
   HubWsTransportDrainedFunc drained; /* (nullable) called once */
   gpointer drained_data;
 };
@@ -152,8 +168,9 @@ void hub_ws_session_fail (HubWsSession *s);
 void hub_ws_session_close_written (HubWsSession *s);
 /* Ends every session FAILED in this flush. */
 void hub_ws_transport_end_failed (HubWsTransport *t);
-/* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE; returns what the callback returns. */
-int hub_ws_session_on_peer_close (HubWsSession *s);
+/* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE with the close frame's payload (lws's
+ * buffer, echoed after this returns); returns what the callback returns. */
+int hub_ws_session_on_peer_close (HubWsSession *s, guint8 *payload, gsize len);
 /* LWS_CALLBACK_CLOSED. */
 void hub_ws_session_on_closed (HubWsTransport *t, struct lws *wsi, HubSession *session);
 /* HubSinkVTable.close. */

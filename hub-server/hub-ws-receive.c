@@ -73,7 +73,8 @@ hub_ws_session_on_receive (HubWsSession *s, struct lws *wsi, const char *in, gsi
    * client's close, nothing more is read. */
   if (s->conn == NULL)
     return 0;
-  max = hub_dispatcher_get_config (t->dispatcher)->max_message_bytes;
+  /* 8 KiB until a hello was said, max_message_bytes after (§1). */
+  max = hub_dispatcher_frame_limit (t->dispatcher, s->conn);
   if (lws_is_first_fragment (wsi)) {
     s->rx_len = 0;
     s->rx_discard = FALSE;
@@ -95,7 +96,10 @@ hub_ws_session_on_receive (HubWsSession *s, struct lws *wsi, const char *in, gsi
   if (len > max - s->rx_len || remaining > max - s->rx_len - len) {
     s->rx_discard = TRUE;
     s->rx_len = 0;
-    hub_dispatcher_reject (t->dispatcher, s->conn, HUB_CLOSE_MESSAGE_TOO_BIG, "message too big");
+    hub_dispatcher_reject (t->dispatcher, s->conn, HUB_CLOSE_MESSAGE_TOO_BIG,
+                           max < hub_dispatcher_get_config (t->dispatcher)->max_message_bytes
+                               ? "message too big before hello"
+                               : "message too big");
     return 0;
   }
   if (final && s->rx_len == 0) {

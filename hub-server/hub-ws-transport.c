@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "hub-net.h"
+
 /* The most lws hands to one send(): without it lws would cut every write at
  * HUB_WS_RX_BUFFER_SIZE and copy the rest into its own buffer. The kernel
  * takes what fits; lws keeps only the remainder of the one write it could not
@@ -43,6 +45,7 @@ on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
   s->wsi = wsi;
   hub_ws_session_set_state (s, HUB_WS_OPEN);
   t->n_connections++;
+  hub_admission_upgraded (t->admission, wsi);
   s->conn = hub_connection_ref (hub_dispatcher_connection_open (t->dispatcher, &sink_vtable, s));
   /* Upgraded after the shutdown began: PROTOCOL.md §9 closes it too. */
   if (t->shutting_down)
@@ -56,7 +59,12 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
 {
   /* Comes before lws allocates the per-session data. */
   if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE)
-    return hub_http_confirm_upgrade (wsi, in);
+    return hub_http_confirm_upgrade (t->http, wsi, in);
+  /* Every connection's last callback (its per-session data may be gone). */
+  if (reason == LWS_CALLBACK_WSI_DESTROY) {
+    hub_admission_destroyed (t->admission, wsi);
+    return 0;
+  }
   /* Other callbacks without a session (protocol init, wake-ups) are lws's. */
   if (session == NULL)
     return lws_callback_http_dummy (wsi, reason, session, in, len);
@@ -65,9 +73,12 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_ESTABLISHED:
       return on_established (t, wsi, session);
     case LWS_CALLBACK_RECEIVE:
+      /* A full buffer: lws read no more of the socket this time (hub-loop.h). */
+      if (len >= HUB_WS_RX_BUFFER_SIZE)
+        hub_loop_service_again (t->loop);
       return hub_ws_session_on_receive (&session->ws, wsi, in, len);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-      return hub_ws_session_on_peer_close (&session->ws);
+      return hub_ws_session_on_peer_close (&session->ws, in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
       hub_ws_session_on_pong (&session->ws);
       return 0;
@@ -81,7 +92,7 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
       /* A CONNECT request makes lws fall back to a raw socket: refuse. */
       return -1;
     default:
-      return hub_http_callback (t->dispatcher, wsi, reason, &session->http, in, len);
+      return hub_http_callback (t->http, wsi, reason, &session->http, in, len);
   }
 }
 
@@ -105,14 +116,31 @@ on_accept (int fd, gpointer user_data)
   HubWsTransport *t = user_data;
   lws_sock_file_fd_type desc;
   lws_adoption_type type = LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP;
+  struct lws *wsi;
 
   if (t->tls)
     type |= LWS_ADOPT_ALLOW_SSL;
   desc.sockfd = fd;
   /* lws wakes its own service (lws_cancel_service_pt) so the handshake
    * timeout it sets here is armed on the loop. */
-  if (lws_adopt_descriptor_vhost (t->vhost, type, desc, NULL, NULL) == NULL)
+  wsi = lws_adopt_descriptor_vhost (t->vhost, type, desc, NULL, NULL);
+  if (wsi == NULL) {
     g_debug ("lws refused an accepted connection");
+    return;
+  }
+  /* One address with too many connections waiting for their request. */
+  if (!hub_admission_accepted (t->admission, wsi))
+    lws_set_timeout (wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_SYNC);
+}
+
+/* Out of descriptors: the connection that waited longest for its request
+ * makes room (a slow client holding it), so /healthz still gets in. */
+static gboolean
+on_exhausted (gpointer user_data)
+{
+  HubWsTransport *t = user_data;
+
+  return hub_admission_make_room (t->admission);
 }
 
 HubWsTransport *
@@ -123,9 +151,25 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
   struct lws_context_creation_info info;
   struct lws_context_creation_info vinfo;
   gboolean tls = options->cert != NULL;
+  HubAdmissionOptions admission;
+  guint64 descriptors;
 
   g_return_val_if_fail (dispatcher != NULL && loop != NULL, NULL);
 
+  /* Before lws sizes its tables from the limit. */
+  descriptors = hub_net_raise_socket_limit (NULL);
+  t->max_connections = options->max_connections;
+  if (t->max_connections == 0)
+    t->max_connections = (guint)CLAMP (descriptors, 2 * HUB_WS_RESERVED_DESCRIPTORS, G_MAXINT32) -
+                         HUB_WS_RESERVED_DESCRIPTORS;
+  admission = (HubAdmissionOptions){
+      .max_connections = t->max_connections,
+      .max_connections_per_address = options->max_connections_per_address,
+      .exempt = options->exempt,
+      .http_timeout_s = options->http_timeout_s,
+  };
+  t->admission = hub_admission_new (&admission);
+  t->http = hub_http_new (dispatcher, t->admission, options->http2);
   t->dispatcher = dispatcher;
   t->loop = loop;
   g_queue_init (&t->flush_queue);
@@ -149,6 +193,7 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
   info.uid = -1; /* uid_t or int, by lws version and platform */
   info.gid = -1;
   info.pt_serv_buf_size = PT_SERV_BUF_SIZE;
+  hub_http_configure_context (&info);
   hub_loop_configure_lws (loop, &info);
   t->context = lws_create_context (&info);
   if (t->context == NULL) {
@@ -178,8 +223,8 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
     vinfo.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     vinfo.ssl_cert_filepath = options->cert;
     vinfo.ssl_private_key_filepath = options->key;
-    /* One HTTP code path: no HTTP/2 (and no ws-over-h2) by ALPN. */
-    vinfo.alpn = "http/1.1";
+    /* One HTTP code path: no HTTP/2 (and no ws-over-h2) by ALPN, unless asked. */
+    vinfo.alpn = options->http2 ? "h2,http/1.1" : "http/1.1";
   }
   t->vhost = lws_create_vhost (t->context, &vinfo);
   if (t->vhost == NULL) {
@@ -198,6 +243,7 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
   t->listener = hub_listener_new (options->bind_address, options->port, on_accept, t, error);
   if (t->listener == NULL)
     return NULL;
+  hub_listener_set_exhausted_func (t->listener, on_exhausted);
   t->port = hub_listener_get_port (t->listener);
   return g_steal_pointer (&t);
 }
@@ -208,6 +254,9 @@ hub_ws_transport_free (HubWsTransport *t)
   if (t == NULL)
     return;
   t->drained = NULL;
+  g_clear_handle_id (&t->shutdown_sync_timer, g_source_remove);
+  if (t->shutdown_sync != NULL)
+    t->shutdown_sync->t = NULL;
   g_clear_pointer (&t->listener, hub_listener_free);
   if (t->context != NULL) {
     /* Open connections get CLOSED (and reach the dispatcher) from here, and
@@ -217,6 +266,9 @@ hub_ws_transport_free (HubWsTransport *t)
   }
   if (t->close_timer != 0)
     g_source_remove (t->close_timer);
+  /* After the context: its connections are destroyed (and uncounted) in there. */
+  g_clear_pointer (&t->http, hub_http_free);
+  g_clear_pointer (&t->admission, hub_admission_free);
   if (t->flush_source != NULL) {
     g_source_destroy (t->flush_source);
     g_source_unref (t->flush_source);
@@ -239,6 +291,58 @@ hub_ws_transport_n_connections (HubWsTransport *t)
   return t->n_connections;
 }
 
+guint
+hub_ws_transport_max_connections (HubWsTransport *t)
+{
+  return t->max_connections;
+}
+
+/* How long a shutdown waits for the store before it closes every connection. */
+#define SHUTDOWN_SYNC_MS 1000
+
+/* §9: "flushes what is queued": a message whose publish was acknowledged has
+ * its deliveries queued too. A store that answers later (Redis) may hand this
+ * node a delivery after the publisher's ok, so the connections are closed once
+ * the store has handed over what it owes (hub_dispatcher_sync), or after
+ * SHUTDOWN_SYNC_MS when it cannot (Redis down). */
+static void
+close_everyone (HubWsTransport *t)
+{
+  g_clear_handle_id (&t->shutdown_sync_timer, g_source_remove);
+  if (t->closed_all)
+    return;
+  t->closed_all = TRUE;
+  hub_dispatcher_close_all (t->dispatcher, HUB_CLOSE_GOING_AWAY, "server shutting down");
+  if (t->n_connections == 0 && t->drained != NULL) {
+    HubWsTransportDrainedFunc drained = t->drained;
+
+    t->drained = NULL;
+    drained (t->drained_data);
+  }
+}
+
+static void
+on_shutdown_synced (gboolean ok, gpointer user_data)
+{
+  HubWsShutdownSync *sync = user_data;
+
+  if (sync->t != NULL) {
+    sync->t->shutdown_sync = NULL;
+    close_everyone (sync->t);
+  }
+  g_free (sync);
+}
+
+static gboolean
+on_shutdown_sync_timeout (gpointer user_data)
+{
+  HubWsTransport *t = user_data;
+
+  t->shutdown_sync_timer = 0;
+  close_everyone (t);
+  return G_SOURCE_REMOVE;
+}
+
 void
 hub_ws_transport_shutdown (HubWsTransport *t, HubWsTransportDrainedFunc drained, gpointer user_data)
 {
@@ -250,9 +354,8 @@ hub_ws_transport_shutdown (HubWsTransport *t, HubWsTransportDrainedFunc drained,
   /* New connections are refused; established ones carry on. */
   if (t->listener != NULL)
     hub_listener_close (t->listener);
-  hub_dispatcher_close_all (t->dispatcher, HUB_CLOSE_GOING_AWAY, "server shutting down");
-  if (t->n_connections == 0 && t->drained != NULL) {
-    t->drained = NULL;
-    drained (user_data);
-  }
+  t->shutdown_sync_timer = g_timeout_add (SHUTDOWN_SYNC_MS, on_shutdown_sync_timeout, t);
+  t->shutdown_sync = g_new (HubWsShutdownSync, 1);
+  t->shutdown_sync->t = t;
+  hub_dispatcher_sync (t->dispatcher, on_shutdown_synced, t->shutdown_sync);
 }

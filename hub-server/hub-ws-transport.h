@@ -17,7 +17,18 @@ typedef struct {
   const char *cert;         /* PEM certificate for wss (nullable) */
   const char *key;          /* its key (nullable, set with cert) */
   gboolean batch_sends;     /* one system call for a flush's sends (io_uring), where available */
+  /* Who may connect (hub-admission.h). max_connections 0: the descriptors
+   * this process may hold, less HUB_WS_RESERVED_DESCRIPTORS. */
+  guint max_connections;
+  guint max_connections_per_address; /* 0: no bound */
+  GPtrArray *exempt;                 /* (nullable) GInetAddressMask*: not counted per address */
+  guint http_timeout_s;              /* a request's headers and body; 0: no deadline */
+  gboolean http2;                    /* h2c upgrades (and h2 by ALPN with TLS) */
 } HubWsTransportOptions;
+
+/* Descriptors kept from WebSockets by default: for HTTP (/healthz, /metrics
+ * answer however many clients there are), Redis, the loop's own. */
+#define HUB_WS_RESERVED_DESCRIPTORS 256
 
 typedef struct _HubWsTransport HubWsTransport;
 typedef void (*HubWsTransportDrainedFunc) (gpointer user_data);
@@ -35,6 +46,8 @@ void hub_ws_transport_free (HubWsTransport *t);
 guint hub_ws_transport_get_port (HubWsTransport *t);
 /* WebSocket connections currently open. */
 guint hub_ws_transport_n_connections (HubWsTransport *t);
+/* The bound on WebSockets in force (max_connections, or what the descriptors allow). */
+guint hub_ws_transport_max_connections (HubWsTransport *t);
 
 /* Stops accepting, closes every WebSocket with 1001 once its queue is written
  * (hub_dispatcher_close_all), and calls @drained once none is left (maybe at

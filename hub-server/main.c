@@ -106,6 +106,11 @@ main (int argc, char **argv)
       .cert = opts.cert,
       .key = opts.key,
       .batch_sends = opts.io_uring,
+      .max_connections = opts.max_connections,
+      .max_connections_per_address = opts.max_connections_per_address,
+      .exempt = opts.exempt,
+      .http_timeout_s = opts.http_timeout_s,
+      .http2 = opts.http2,
   };
   transport = hub_ws_transport_new (dispatcher, loop, &topts, &error);
   if (transport == NULL) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # check-portability.sh: fails when C code outside the platform layer uses a POSIX-only header
-# or call, or a Windows-only header outside a *-win32.c file. The platform layer is the
-# *-unix.c / *-unix.h files (POSIX allowed) and the *-win32.c / *-win32.h files (Windows
-# allowed); everything else must build on Linux, macOS and Windows (MSYS2) alike.
+# or call (clocks, timers, processes, signals, descriptors), a socket call, or a Windows-only
+# header outside a *-win32.c file. The platform layer is the *-unix.c / *-unix.h files (POSIX
+# allowed) and the *-win32.c / *-win32.h files (Windows allowed; sockets in either); everything
+# else must build on Linux, macOS and Windows (MSYS2, mingw-w64) alike.
 #
 #   scripts/check-portability.sh            scan libhub hub-server hub-client hub-loadgen tests
 #   scripts/check-portability.sh DIR...     scan these directories (or files) only
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [ "$#" -gt 0 ] && { [ "$1" = -h ] || [ "$1" = --help ]; }; then
-  sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
   exit 0
 fi
 dirs=("$@")
@@ -27,6 +28,17 @@ posix_calls+='|waitpid|wait3|setrlimit|getrlimit|tcsetattr|tcgetattr|isatty|ttyn
 posix_calls+='|fcntl|ioctl|poll|select|dup|dup2|forkpty|openpty|getuid|geteuid|getpwuid|setsid|alarm'
 posix_calls+='|usleep|sleep|nanosleep|mkfifo|realpath|getaddrinfo|inet_pton|inet_ntop'
 posix_calls+='|g_unix_[a-z_]+|g_source_add_unix_fd'
+# POSIX clocks, timers and process calls (mingw-w64's msvcrt has none of them: hub-loadgen's
+# clock_gettime() once broke the Windows link; GLib has g_get_monotonic_time, g_get_real_time).
+posix_calls+='|clock_gettime|clock_getres|clock_nanosleep|gettimeofday|timer_create|timer_settime'
+posix_calls+='|timerfd_create|getrusage|times|getpid|getppid|getpgid|setpgid|sysconf|mmap|munmap'
+posix_calls+='|sched_yield|sched_setaffinity|posix_spawn|posix_spawnp'
+posix_calls+='|epoll_create1|epoll_ctl|epoll_wait|eventfd'
+# Socket calls: both systems have them (BSD sockets, Winsock) but with other types and errors
+# (int vs SOCKET, errno vs WSAGetLastError): allowed in either kind of platform file
+# (hub-net-unix.c, hub-net-win32.c behind hub-net.h), elsewhere GIO or hub-net.h.
+socket_calls='socket|accept|accept4|bind|listen|connect|setsockopt|getsockopt|getsockname'
+socket_calls+='|getpeername|recv|recvfrom|recvmsg|send|sendto|sendmsg|shutdown'
 # Signals Windows does not have (<signal.h> and SIGINT/SIGTERM are ISO C and exist there).
 posix_signals='SIGPIPE|SIGHUP|SIGKILL|SIGWINCH|SIGCHLD|SIGUSR1|SIGUSR2|SIGALRM|SIGSTOP|SIGCONT|SIGQUIT'
 # Windows-only headers.
@@ -54,6 +66,7 @@ for f in "${files[@]}"; do
       -v ph="^[ \t]*#[ \t]*include[ \t]*<(${posix_headers})>" \
       -v wh="^[ \t]*#[ \t]*include[ \t]*<(${win_headers})>" \
       -v pc="(^|[^A-Za-z0-9_.>])(${posix_calls})[ \t]*\\\\(" \
+      -v sc="(^|[^A-Za-z0-9_.>])(${socket_calls})[ \t]*\\\\(" \
       -v ps="(^|[^A-Za-z0-9_])(${posix_signals})([^A-Za-z0-9_]|$)" '
     {
       line = $0; out = ""; i = 1; n = length (line)
@@ -77,6 +90,9 @@ for f in "${files[@]}"; do
       else if (!posix_ok && out !~ /^[ \t]*#[ \t]*include/ && match (out, pc)) {
         call = substr (out, RSTART, RLENGTH); sub (/^[^A-Za-z_]/, "", call); sub (/[ \t]*\($/, "", call)
         print FILENAME ":" FNR ": POSIX-only call " call "(): " $0
+      } else if (!posix_ok && !win_ok && out !~ /^[ \t]*#[ \t]*include/ && match (out, sc)) {
+        call = substr (out, RSTART, RLENGTH); sub (/^[^A-Za-z_]/, "", call); sub (/[ \t]*\($/, "", call)
+        print FILENAME ":" FNR ": socket call " call "() outside the platform layer: " $0
       } else if (!posix_ok && match (out, ps)) {
         sig = substr (out, RSTART, RLENGTH); gsub (/[^A-Z0-9]/, "", sig)
         print FILENAME ":" FNR ": POSIX-only signal " sig ": " $0

@@ -5,6 +5,8 @@
 #
 #   scripts/install-deps.sh           install what is missing
 #   scripts/install-deps.sh --check   list what is missing, install nothing (exit 1 if any)
+#   scripts/install-deps.sh --windows [--check]   the same for the Windows cross-build on Debian
+#                                     (mingw-w64 + wine: scripts/windows-check.sh)
 set -euo pipefail
 
 # libreadline-dev: hub-client's line editing (optional in CMake, installed so every machine
@@ -24,9 +26,15 @@ APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libg
               libreadline-dev openssl liburing-dev valgrind glib-networking chromium)
 BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
                clang-format jq readline openssl@3 glib-networking)
+# --windows (Debian only): what scripts/windows-check.sh needs to cross-build hub and its
+# dependencies for x86_64-w64-mingw32 (../shared/windows/recipe/build-prefix.sh) and run the
+# result under wine: wine is the `wine` command, wine64 its 64-bit loader; openssl and
+# python3 make the tests' TLS certificate and read the loadgen's report, as on Linux.
+APT_WINDOWS_PACKAGES=(mingw-w64 wine wine64 meson ninja-build cmake pkg-config libz-mingw-w64-dev
+                      xz-utils openssl python3 jq)
 MSYS2_PREFIX=mingw-w64-ucrt-x86_64
 MSYS2_PACKAGES=(toolchain cmake ninja pkgconf libwebsockets glib2 json-glib check hiredis
-                openssl glib-networking)
+                openssl glib-networking jq)
 
 say () { echo "install-deps.sh: $*" >&2; }
 
@@ -124,6 +132,23 @@ install_debian ()
       "${missing[@]}" >/dev/null
 }
 
+# The Windows cross-build's packages (--windows): no clang runtime, nothing else to work out.
+install_debian_windows ()
+{
+  local check_only=$1 missing
+  mapfile -t missing < <(deb_missing "${APT_WINDOWS_PACKAGES[@]}")
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$check_only" -eq 1 ]; then
+    say "missing: ${missing[*]}"
+    return 1
+  fi
+  say "apt-get update"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -qq update
+  say "installing: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -qq -y install --no-install-recommends \
+      "${missing[@]}" >/dev/null
+}
+
 # --- macOS (Homebrew) ------------------------------------------------------------------------
 
 install_macos ()
@@ -166,19 +191,31 @@ install_msys2 ()
 
 main ()
 {
-  local check_only=0
-  case ${1:-} in
-    '') ;;
-    --check) check_only=1 ;;
-    -h | --help)
-      sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-      return 0
-      ;;
-    *)
-      say "unknown argument: $1 (try --help)"
-      return 2
-      ;;
-  esac
+  local check_only=0 windows=0 a
+  for a in "$@"; do
+    case $a in
+      --check) check_only=1 ;;
+      --windows) windows=1 ;;
+      -h | --help)
+        sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+        return 0
+        ;;
+      *)
+        say "unknown argument: $a (try --help)"
+        return 2
+        ;;
+    esac
+  done
+
+  if [ "$windows" -eq 1 ]; then
+    if [ "$(uname -s)" = Linux ] && command -v dpkg-query >/dev/null 2>&1 \
+        && command -v apt-get >/dev/null 2>&1; then
+      install_debian_windows "$check_only"
+      return
+    fi
+    say "--windows is the cross-build on Debian/Ubuntu; on Windows itself use MSYS2 (no option)"
+    return 1
+  fi
 
   case $(uname -s) in
     Linux)

@@ -10,6 +10,7 @@
 #include "hub-lws-glib.h"
 
 #include "hub-lws-glib-uv.h"
+#include "hub-timer-resolution.h"
 
 /* -DHUB_LWS_POLLED_SERVICE forces the polled service on Unix too: how the
  * Windows path is tested on Linux. */
@@ -59,12 +60,19 @@ glib_detach (Glib *glib)
   /* lws_context_destroy() removes them. */
 }
 
+static void
+glib_service_again (Glib *glib)
+{
+  /* Level-triggered: a socket with input left is polled readable again. */
+}
+
 #else /* lws's default service, driven from a GSource */
 
 typedef struct {
   GSource source;
   struct lws_context *context; /* (unowned) NULL once detached */
   gint64 due_us;               /* monotonic time of the next service, 0: none planned */
+  gboolean again;              /* input may be waiting: service at the next iteration */
 } ServiceSource;
 
 #define GLIB_NAME "poll"
@@ -84,7 +92,7 @@ service_prepare (GSource *source, gint *timeout)
   if (s->context == NULL)
     return FALSE;
   /* 0 when a connection has buffered data lws must service without a poll. */
-  if (lws_service_adjust_timeout (s->context, 1, 0) == 0)
+  if (s->again || lws_service_adjust_timeout (s->context, 1, 0) == 0)
     s->due_us = now;
   /* Planned once per service, not per prepare: a context iterated without
    * blocking (g_main_context_iteration (ctx, FALSE)) must still get there. */
@@ -114,6 +122,7 @@ service_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
   /* A negative timeout: service what is ready (WSAPoll with timeout 0) and
    * the lws timers that are due, never wait. */
   s->due_us = 0;
+  s->again = FALSE;
   if (s->context != NULL)
     lws_service (s->context, -1);
   return G_SOURCE_CONTINUE;
@@ -151,6 +160,9 @@ static void
 glib_attach (Glib *glib, struct lws_context *context)
 {
   g_return_if_fail (glib->source == NULL);
+  /* The poll timeout is the service's clock: it must not be rounded up to a
+   * 15.6 ms tick (Windows), which would be the latency floor of every frame. */
+  hub_timer_resolution_hold ();
   glib->source = g_source_new (&service_funcs, sizeof (ServiceSource));
   ((ServiceSource *)glib->source)->context = context;
   g_source_set_name (glib->source, "libwebsockets service");
@@ -165,6 +177,14 @@ glib_detach (Glib *glib)
   ((ServiceSource *)glib->source)->context = NULL;
   g_source_destroy (glib->source);
   g_clear_pointer (&glib->source, g_source_unref);
+  hub_timer_resolution_release ();
+}
+
+static void
+glib_service_again (Glib *glib)
+{
+  if (glib->source != NULL)
+    ((ServiceSource *)glib->source)->again = TRUE;
 }
 
 #endif
@@ -366,4 +386,11 @@ hub_lws_glib_wake_writable (HubLwsGlib *glue)
   }
 #endif
   lws_cancel_service (glue->context);
+}
+
+void
+hub_lws_glib_service_again (HubLwsGlib *glue)
+{
+  if (glue->glib != NULL)
+    glib_service_again (glue->glib);
 }

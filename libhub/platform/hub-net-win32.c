@@ -11,6 +11,14 @@
  * short write that did not block would otherwise wait forever. */
 #define WRITE_RETRY_MS 10
 
+/* While the owner wants to read and winsock has recorded nothing, ask the
+ * socket itself (WSAPoll, no wait) this often: the network events are records
+ * re-enabled by the next accept()/recv(), and wine 8 loses FD_ACCEPT for good
+ * after an accept() that found nothing (hub-server then accepted no more
+ * connections until restarted); a level-triggered look bounds what a lost
+ * record can cost. */
+#define READ_PROBE_MS 10
+
 void
 hub_net_init (void)
 {
@@ -100,6 +108,7 @@ struct _HubNetPoll {
   gushort pending;    /* readiness seen and not yet taken */
   gboolean may_write; /* FD_CONNECT/FD_WRITE came, or new output to try */
   gint64 retry_at;    /* monotonic µs: try writing again even without FD_WRITE */
+  gint64 probe_at;    /* monotonic µs: look for input even without FD_READ/FD_ACCEPT */
 };
 
 HubNetPoll *
@@ -149,12 +158,36 @@ hub_net_poll_get_events (HubNetPoll *poll)
 gint
 hub_net_poll_timeout (HubNetPoll *poll)
 {
-  gint64 left;
+  gint64 at = G_MAXINT64, left;
 
-  if (!(poll->wanted & G_IO_OUT) || poll->may_write)
+  if ((poll->wanted & G_IO_OUT) && !poll->may_write)
+    at = poll->retry_at;
+  if (poll->wanted & G_IO_IN)
+    at = MIN (at, poll->probe_at);
+  if (at == G_MAXINT64)
     return -1;
-  left = poll->retry_at - g_get_monotonic_time ();
+  left = at - g_get_monotonic_time ();
   return left <= 0 ? 0 : (gint)((left + 999) / 1000);
+}
+
+/* Input waiting on the socket now, whatever winsock recorded (see
+ * READ_PROBE_MS); at most once per READ_PROBE_MS. */
+static gushort
+probe_input (HubNetPoll *poll)
+{
+  gint64 now = g_get_monotonic_time ();
+  WSAPOLLFD pfd = {.fd = poll->socket, .events = POLLRDNORM};
+
+  if (now < poll->probe_at)
+    return 0;
+  poll->probe_at = now + READ_PROBE_MS * 1000;
+  if (WSAPoll (&pfd, 1, 0) <= 0)
+    return 0;
+  if (pfd.revents & POLLHUP)
+    return G_IO_IN | G_IO_HUP;
+  if (pfd.revents & (POLLERR | POLLNVAL))
+    return G_IO_ERR;
+  return (pfd.revents & POLLRDNORM) ? G_IO_IN : 0;
 }
 
 /* Moves what the event object signalled into poll->pending. */
@@ -187,6 +220,8 @@ hub_net_poll_ready (HubNetPoll *poll)
   gushort ready;
 
   collect (poll);
+  if ((poll->wanted & G_IO_IN) && !(poll->pending & G_IO_IN))
+    poll->pending |= probe_input (poll);
   if ((poll->wanted & G_IO_OUT) && !poll->may_write && g_get_monotonic_time () >= poll->retry_at)
     poll->may_write = TRUE;
   ready = poll->pending & (poll->wanted | G_IO_HUP | G_IO_ERR);

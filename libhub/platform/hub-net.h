@@ -59,7 +59,8 @@ void hub_net_poll_free (HubNetPoll *poll, GSource *source);
 void hub_net_poll_set_events (HubNetPoll *poll, gushort events);
 gushort hub_net_poll_get_events (HubNetPoll *poll);
 /* For the source's prepare: -1, or the ms after which to look again
- * (Windows: a write readiness winsock may not report). */
+ * (Windows: a write readiness winsock may not report, and input whose
+ * network event record was lost). */
 gint hub_net_poll_timeout (HubNetPoll *poll);
 /* What is ready among the wanted events, plus G_IO_HUP / G_IO_ERR; does not
  * consume it (prepare and check call it). */

@@ -252,6 +252,16 @@ hub_fake_clock_advance (HubClock *clock, guint64 ms)
   hub_clock_unref (clock);
 }
 
+void
+hub_fake_clock_stall (HubClock *clock, guint64 ms)
+{
+  g_return_if_fail (clock != NULL);
+  g_return_if_fail (clock->fake);
+  /* Due timers wait for the next advance, which fires them late, as a loop
+   * that was not running (SIGSTOP, a VM pause) does. */
+  clock->elapsed_ms += ms;
+}
+
 guint
 hub_fake_clock_pending (HubClock *clock)
 {

@@ -327,6 +327,32 @@ hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n, 
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 
+/* A rate: an integer when it is one, else the shortest text that reads back. */
+static void
+append_rate (GString *b, double value)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (value == (double)(gint64)value)
+    append_int (b, (gint64)value);
+  else
+    g_string_append (b, g_ascii_dtostr (buf, sizeof buf, value));
+}
+
+static void
+append_limits (GString *b, const HubWelcomeLimits *l)
+{
+  append_key (b, "limits");
+  g_string_append (b, "{\"rate_per_s\":");
+  append_rate (b, l->rate_per_s);
+  g_string_append (b, ",\"burst\":");
+  append_rate (b, l->burst);
+  append_int_member (b, "max_connections_per_user", l->max_connections_per_user);
+  append_int_member (b, "max_subscriptions_per_user", l->max_subscriptions_per_user);
+  append_int_member (b, "fanout_bytes_per_s", l->fanout_bytes_per_s);
+  g_string_append_c (b, '}');
+}
+
 /* @w->rooms is read up to its NULL terminator, and no further than
  * @w->n_rooms entries when that is not 0. */
 HubFrame *
@@ -356,6 +382,8 @@ hub_encode_welcome (const char *id_json, const HubWelcome *w)
   append_string_member (b, "server", w->server);
   if (w->expires_ts > 0)
     append_int_member (b, "expires_ts", w->expires_ts);
+  if (w->limits != NULL)
+    append_limits (b, w->limits);
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 

@@ -24,6 +24,20 @@ void hub_json_append_node (GString *out, JsonNode *node);
  * its parser recurses once per level (1.6 overflows the stack near 100k). */
 #define HUB_JSON_MAX_DEPTH 64
 
+/* A top-level member's value as written in the message. */
+typedef enum {
+  HUB_JSON_SPAN_ABSENT = 0,
+  HUB_JSON_SPAN_STRING,         /* a string without escapes: its text is its JSON */
+  HUB_JSON_SPAN_ESCAPED_STRING, /* a string with backslash escapes */
+  HUB_JSON_SPAN_INTEGER,        /* a number without fraction or exponent */
+  HUB_JSON_SPAN_OTHER,          /* a float, true, false, null, an object or an array */
+} HubJsonSpanKind;
+
+typedef struct {
+  gsize at, len; /* byte range in the message (for containers: where it starts) */
+  HubJsonSpanKind kind;
+} HubJsonSpan;
+
 typedef struct {
   const char *error; /* (nullable) static text: not one JSON object, or too deep */
   gsize error_at;    /* byte offset of the error */
@@ -33,6 +47,12 @@ typedef struct {
   /* The alteration may hit the top-level `id` (or a key that may spell it with
    * escapes): the id json-glib reads back must not be echoed. */
   gboolean id_tainted;
+  /* The last top-level `type` and `id` values (hub_codec_peek), and whether a
+   * top-level key had escapes (then either may hide behind it). */
+  HubJsonSpan type, id;
+  gboolean escaped_key;
+  /* Values and object members read (json-glib builds a node for each). */
+  gsize n_nodes;
 } HubJsonScan;
 
 /* Checks that @data is exactly one JSON object by RFC 8259's grammar (which is

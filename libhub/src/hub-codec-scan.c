@@ -23,6 +23,7 @@ typedef struct {
   char stack[HUB_JSON_MAX_DEPTH]; /* '{' or '[' per open container */
   guint depth;
   gboolean in_id_member; /* the current top-level member may be `id` */
+  char member;           /* the current top-level member: 'i' id, 't' type, 0 another */
   HubJsonScan *scan;
 } Scanner;
 
@@ -191,18 +192,51 @@ scan_literal (Scanner *s, const char *word)
   return TRUE;
 }
 
+/* A top-level `type` or `id` value just scanned, from @start to s->i: kept
+ * as written (the last one wins, as in json-glib), so that the envelope can
+ * be read without a JSON tree (hub_codec_peek). */
+static void
+note_member_value (Scanner *s, gsize start, HubJsonSpanKind kind)
+{
+  HubJsonSpan *span;
+
+  if (s->depth != 1 || s->member == 0)
+    return;
+  span = s->member == 'i' ? &s->scan->id : &s->scan->type;
+  span->at = start;
+  span->len = s->i - start;
+  span->kind = kind;
+}
+
 /* A scalar value (string, number, true, false, null). */
 static gboolean
 scan_scalar (Scanner *s)
 {
   char ch = s->p[s->i];
+  gsize start = s->i;
   gboolean escaped;
 
-  if (ch == '"')
-    return scan_string (s, &escaped);
-  if (ch == '-' || g_ascii_isdigit (ch))
-    return scan_number (s);
-  return scan_literal (s, "true") || scan_literal (s, "false") || scan_literal (s, "null");
+  if (ch == '"') {
+    if (!scan_string (s, &escaped))
+      return FALSE;
+    note_member_value (s, start, escaped ? HUB_JSON_SPAN_ESCAPED_STRING : HUB_JSON_SPAN_STRING);
+    return TRUE;
+  }
+  if (ch == '-' || g_ascii_isdigit (ch)) {
+    if (!scan_number (s))
+      return FALSE;
+    note_member_value (s, start,
+                       memchr (s->p + start, '.', s->i - start) != NULL ||
+                               memchr (s->p + start, 'e', s->i - start) != NULL ||
+                               memchr (s->p + start, 'E', s->i - start) != NULL
+                           ? HUB_JSON_SPAN_OTHER
+                           : HUB_JSON_SPAN_INTEGER);
+    return TRUE;
+  }
+  if (!scan_literal (s, "true") && !scan_literal (s, "false") && !scan_literal (s, "null"))
+    return FALSE;
+  note_member_value (s, start, HUB_JSON_SPAN_OTHER);
+  return TRUE;
 }
 
 /* An object key; at depth 1 it also decides whether the member may be `id`. */
@@ -218,8 +252,18 @@ scan_key (Scanner *s)
     s->in_id_member = TRUE;
   if (!scan_string (s, &escaped))
     return FALSE;
-  if (s->depth == 1)
-    s->in_id_member = escaped || (s->i - start - 1 == 2 && memcmp (s->p + start, "id", 2) == 0);
+  if (s->depth == 1) {
+    gsize n = s->i - start - 1;
+
+    s->in_id_member = escaped || (n == 2 && memcmp (s->p + start, "id", 2) == 0);
+    s->member = 0;
+    if (escaped)
+      s->scan->escaped_key = TRUE;
+    else if (n == 2 && memcmp (s->p + start, "id", 2) == 0)
+      s->member = 'i';
+    else if (n == 4 && memcmp (s->p + start, "type", 4) == 0)
+      s->member = 't';
+  }
   return TRUE;
 }
 
@@ -271,6 +315,7 @@ step (Scanner *s, State state)
     case EXPECT_VALUE:
       if (ch == ']' && state == EXPECT_VALUE_OR_CLOSE)
         return close_container (s);
+      s->scan->n_nodes++;
       if (s->depth == 0 && ch != '{') {
         s->scan->error = "a request must be a JSON object";
         return EXPECT_END;
@@ -280,6 +325,7 @@ step (Scanner *s, State state)
           s->scan->error = "JSON nested too deeply";
           return EXPECT_END;
         }
+        note_member_value (s, s->i, HUB_JSON_SPAN_OTHER);
         s->stack[s->depth++] = ch;
         s->i++;
         return ch == '{' ? EXPECT_KEY_OR_CLOSE : EXPECT_VALUE_OR_CLOSE;

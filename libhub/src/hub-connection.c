@@ -72,11 +72,13 @@ struct _HubConnection {
   HubRoomPerms *rooms;      /* (owned) (nullable) the token's `rooms` claim (§12) */
   gint64 expires_ms;        /* the token's deadline, 0: none */
   guint16 close_code;
-  guint8 state; /* ConnState */
+  guint8 state;            /* ConnState */
+  guint8 pings_unanswered; /* pings handed to the sink since the client was last heard */
   guint authenticated : 1;
   guint admin : 1;
 
   HubConnectionStats stats;
+  gint64 heard_mono_us; /* monotonic: the client's last message or pong (liveness) */
   HubRateLimiter rate_limiter;
   char id[]; /* NUL-terminated */
 };
@@ -102,6 +104,7 @@ hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
   conn->sink_data = sink_data;
   conn->stats.connected_unix_ms = hub_clock_unix_ms (clock);
   conn->stats.last_activity_unix_ms = conn->stats.connected_unix_ms;
+  conn->heard_mono_us = hub_clock_monotonic_us (clock);
   /* Unlimited until the dispatcher sets the configured rate on it. */
   hub_rate_limiter_init (&conn->rate_limiter, 0.0, 0.0, hub_clock_monotonic_us (clock));
   return conn;
@@ -439,6 +442,39 @@ hub_connection_ping (HubConnection *conn)
   if ((conn->state != CONN_OPEN && conn->state != CONN_CLOSING) || conn->sink->ping == NULL)
     return;
   conn->sink->ping (conn->sink_data);
+  if (conn->pings_unanswered < G_MAXUINT8)
+    conn->pings_unanswered++;
+}
+
+/* The client was heard from: its silence starts over. */
+static void
+heard (HubConnection *conn)
+{
+  conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
+  conn->heard_mono_us = hub_clock_monotonic_us (conn->clock);
+  conn->pings_unanswered = 0;
+}
+
+gint64
+hub_connection_silent_us (HubConnection *conn, gint64 now_mono_us)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return MAX (now_mono_us - conn->heard_mono_us, 0);
+}
+
+guint
+hub_connection_pings_unanswered (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return conn->pings_unanswered;
+}
+
+void
+hub_connection_liveness_restart (HubConnection *conn, gint64 now_mono_us)
+{
+  g_return_if_fail (conn != NULL);
+  conn->heard_mono_us = now_mono_us;
+  conn->pings_unanswered = 0;
 }
 
 gsize
@@ -468,14 +504,14 @@ hub_connection_note_received (HubConnection *conn, gsize bytes)
   g_return_if_fail (conn != NULL);
   conn->stats.frames_in++;
   conn->stats.bytes_in += bytes;
-  conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
+  heard (conn);
 }
 
 void
 hub_connection_touch (HubConnection *conn)
 {
   g_return_if_fail (conn != NULL);
-  conn->stats.last_activity_unix_ms = hub_clock_unix_ms (conn->clock);
+  heard (conn);
 }
 
 void

@@ -184,6 +184,7 @@ finish (Hello *h, const HubStoreResult *resume)
   welcome.n_rooms = g_strv_length (h->rooms);
   welcome.expires_ts = hub_connection_get_expires_ms (conn);
   hub_dispatcher_set_deadline (d, conn);
+  welcome.limits = &d->guard.welcome_limits; /* §8 (hub-dispatcher-guard.c) */
   /* welcome answers hello even without an id: the client needs its fields. */
   welcome_frame = hub_encode_welcome (h->req->id_json, &welcome);
   /* Every reply before it is out (requests wait while a hello is pending):

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "hub-deadlines.h"
+#include "hub-dispatcher-guard.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -42,9 +43,10 @@ struct _HubDispatcher {
   guint64 messages_in_total;
   guint tick_timer;
   guint tick_count;
-  HubDeadlines *deadlines; /* (owned) the connections' token deadlines (§12) */
-  guint in_flight;         /* store operations this node waits for (hub_dispatcher_sync) */
-  gboolean freeing;        /* answers that come now find nobody to answer */
+  HubDeadlines *deadlines;  /* (owned) the connections' token deadlines (§12) */
+  guint in_flight;          /* store operations this node waits for (hub_dispatcher_sync) */
+  gboolean freeing;         /* answers that come now find nobody to answer */
+  HubDispatcherGuard guard; /* liveness across stalls, bounds per user (hub-dispatcher-guard.c) */
 };
 
 /* --- hub-dispatcher.c ---------------------------------------------------------- */

@@ -159,6 +159,9 @@ join_done (const HubStoreResult *result, gpointer data)
 
   if (!answered (call, result))
     return;
+  /* Every member heard of it: the fan-out budget pays (hub-dispatcher-guard.c). */
+  if (result->joined)
+    hub_dispatcher_guard_charge (call->d, call->conn, result->n_members);
   reply = room_result (&result->room);
   json_object_set_int_member (reply, "seq", result->room.seq);
   members = json_array_sized_new (result->n_members);
@@ -314,6 +317,8 @@ who_done (const HubStoreResult *result, gpointer data)
         m->status == HUB_STATUS_OFFLINE && strcmp (viewer, m->user) != 0 ? 0 : m->devices);
     json_array_add_object_element (members, o);
   }
+  /* Its cost by its size (hub-dispatcher-guard.c). */
+  hub_dispatcher_guard_who (call->d, call->conn, result->n_members);
   reply = json_object_new ();
   json_object_set_array_member (reply, "members", members);
   reply_ok (call, reply);
@@ -536,6 +541,15 @@ handle_subscribe (Call *call)
     reply_error (call, HUB_ERROR_BAD_REQUEST,
                  "too many subscriptions on this connection (at most 10000)");
     return;
+  }
+  {
+    /* §8: the bound on all of the user's connections (hub-dispatcher-guard.c). */
+    g_autofree char *refused = hub_dispatcher_guard_subscribe (call->d, call->conn, n_new);
+
+    if (refused != NULL) {
+      reply_error (call, HUB_ERROR_BAD_REQUEST, refused);
+      return;
+    }
   }
   for (guint i = 0; i < users->len; i++) {
     const char *user = g_ptr_array_index (users, i);

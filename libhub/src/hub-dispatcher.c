@@ -154,6 +154,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
       .lost = on_lost,
   };
   hub_dispatcher_use_store (d, hub_store_memory_new (config, clock));
+  hub_dispatcher_guard_init (&d->guard, &d->config);
   d->started_mono_us = hub_clock_monotonic_us (clock);
   /* Connection ids stay unique across restarts of a node and across nodes. */
   start = base36 ((guint64)hub_clock_unix_ms (clock));
@@ -190,6 +191,7 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->watchers, hub_watchers_free);
   g_clear_pointer (&d->conns, hub_connection_manager_free);
   g_clear_pointer (&d->clock, hub_clock_unref);
+  hub_dispatcher_guard_clear (&d->guard);
   g_free (d->conn_id_prefix);
   hub_config_clear (&d->config);
   g_free (d);
@@ -400,6 +402,8 @@ handle_hello (HubDispatcher *d, HubConnection *conn, HubRequest **reqp)
     return;
   }
 
+  if (!hub_dispatcher_guard_hello (d, conn, user, req->id_json))
+    return;
   {
     g_autofree char *who = g_strdup (user); /* user may point into claims or req */
 
@@ -435,6 +439,9 @@ hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data,
       hub_dispatcher_reply_rate_limited (d, conn, data, len);
     return;
   }
+  if (!hub_connection_is_authenticated (conn) &&
+      hub_dispatcher_refuse_before_hello (d, conn, data, len))
+    return;
   hub_dispatcher_receive_decoded (d, conn, data, len);
 }
 
@@ -442,12 +449,14 @@ void
 hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const char *data,
                                    gsize len)
 {
-  HubDecodeResult res = {0};
+  HubPeek peek;
 
-  hub_codec_decode (data, len, &res);
-  hub_dispatcher_reply_error_now (conn, res.id_json, HUB_ERROR_RATE_LIMITED,
+  /* Not decoded (hub-dispatcher-guard.c): its id comes from a scan, and is
+   * left out only when reading it needs decoding. */
+  hub_codec_peek (data, len, &peek);
+  hub_dispatcher_reply_error_now (conn, peek.sure ? peek.id_json : NULL, HUB_ERROR_RATE_LIMITED,
                                   "too many requests: slow down");
-  hub_decode_result_clear (&res);
+  hub_peek_clear (&peek);
 }
 
 void
@@ -470,7 +479,7 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
     hub_dispatcher_reply_error_now (conn, res.id_json, res.code, res.message);
   } else if (res.type == HUB_REQ_HELLO) {
     handle_hello (d, conn, &res.request);
-  } else {
+  } else if (hub_dispatcher_guard_request (d, conn, res.request, len)) {
     hub_dispatcher_execute (d, conn, g_steal_pointer (&res.request));
   }
   hub_decode_result_clear (&res);
@@ -488,49 +497,14 @@ hub_dispatcher_reject (HubDispatcher *d, HubConnection *conn, guint16 code, cons
 
 /* --- Liveness --------------------------------------------------------------------------------- */
 
-typedef struct {
-  gint64 now_ms;
-  gint64 dead_after_ms;
-  guint slot; /* connections of this slot are pinged */
-} Sweep;
-
-/* A connection's tick within the heartbeat's cycle: the top bits of a
- * Fibonacci hash of its address, which is stable for its life and spreads
- * connections made together (a reconnect storm) over the whole cycle. */
-static guint
-ping_slot (HubConnection *conn)
-{
-  G_STATIC_ASSERT ((TICKS_PER_HEARTBEAT & (TICKS_PER_HEARTBEAT - 1)) == 0);
-  return (guint)((((guint64)(guintptr)conn) * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15)) >> 32) %
-         TICKS_PER_HEARTBEAT;
-}
-
-static void
-sweep_one (HubConnection *conn, gpointer user_data)
-{
-  const Sweep *sweep = user_data;
-  const HubConnectionStats *stats = hub_connection_get_stats (conn);
-
-  if (hub_connection_is_closing (conn))
-    return;
-  if (sweep->now_ms - stats->last_activity_unix_ms >= sweep->dead_after_ms)
-    hub_connection_close (conn, HUB_CLOSE_LIVENESS, "liveness timeout");
-  else if (ping_slot (conn) == sweep->slot)
-    hub_connection_ping (conn);
-}
-
 static void
 on_tick (gpointer user_data)
 {
   HubDispatcher *d = user_data;
-  Sweep sweep;
 
   d->tick_timer = 0;
   d->tick_count++;
-  sweep.now_ms = hub_clock_unix_ms (d->clock);
-  sweep.dead_after_ms = 3 * (gint64)d->config.heartbeat_s * 1000;
-  sweep.slot = d->tick_count % TICKS_PER_HEARTBEAT;
-  hub_connection_manager_foreach (d->conns, sweep_one, &sweep);
+  hub_dispatcher_liveness_tick (d, d->tick_count % TICKS_PER_HEARTBEAT, TICKS_PER_HEARTBEAT);
   if (d->store->vtable->tick != NULL && d->tick_count % TICKS_PER_STORE_TICK == 0)
     d->store->vtable->tick (d->store);
   schedule_tick (d);
@@ -544,6 +518,7 @@ schedule_tick (HubDispatcher *d)
   if (d->config.heartbeat_s == 0)
     return;
   d->tick_timer = hub_clock_add_timeout (d->clock, interval_ms, on_tick, d);
+  hub_dispatcher_liveness_scheduled (d, interval_ms);
 }
 
 /* --- Figures ---------------------------------------------------------------------------------- */

@@ -86,3 +86,15 @@ hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us)
   rl->tokens = MAX (rl->tokens - 1.0, 0.0);
   return HUB_RATE_OK;
 }
+
+void
+hub_rate_limiter_charge (HubRateLimiter *rl, double tokens, gint64 now_us)
+{
+  g_return_if_fail (rl != NULL);
+  if (rl->rate_per_s <= 0 || tokens <= 0)
+    return;
+  refill (rl, now_us);
+  /* Into debt, at most one burst deep: the requests after it are limited
+   * until the refill has paid it back. */
+  rl->tokens = MAX (rl->tokens - tokens, -rl->burst);
+}

@@ -183,6 +183,28 @@ encode_deliveries (const HubRequest *req, const char *id_json)
   }
 }
 
+/* The envelope read by the scan alone (the frames the server answers without
+ * executing them) is, where the scan is sure, what decoding found. Only what
+ * the transport passes on is peeked: valid UTF-8 without NUL bytes. */
+static void
+check_peek (const char *data, size_t size, const HubDecodeResult *result)
+{
+  HubPeek peek;
+
+  if (memchr (data, '\0', size) != NULL || !g_utf8_validate (data, (gssize)size, NULL))
+    return;
+  hub_codec_peek (data, size, &peek);
+  /* json-glib may still refuse what the strict scan accepts ("invalid JSON"). */
+  if (peek.sure &&
+      !(result->message != NULL && g_str_has_prefix (result->message, "invalid JSON"))) {
+    fuzz_assert (peek.envelope_ok == result->envelope_ok);
+    fuzz_assert (g_strcmp0 (peek.id_json, result->id_json) == 0);
+    if (peek.envelope_ok)
+      fuzz_assert (peek.type == result->type);
+  }
+  hub_peek_clear (&peek);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -231,6 +253,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     check_frame (hub_encode_error (result.id_json, HUB_ERROR_NOT_AUTHENTICATED, "say hello first"),
                  "error");
 
+  check_peek ((const char *)data, size, &result);
   hub_decode_result_clear (&result);
   return 0;
 }

@@ -35,5 +35,6 @@ main (void)
   Suite *suite = suite_create ("client-cluster");
 
   HUB_TEST_ADD (suite, json_has_the_own_last_message, 120);
+  hub_test_skip_without ("redis-server");
   return hub_test_run (suite);
 }

@@ -49,18 +49,12 @@ watch_warnings (void)
   g_log_set_handler ("GLib", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL, record_warning, NULL);
 }
 
-/* Open descriptors of this process, -1 where the system does not list them. */
+/* Open descriptors (Windows: handles) of this process, -1 where the system
+ * does not say. */
 static int
 open_fds (void)
 {
-  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  int n = 0;
-
-  if (dir == NULL)
-    return -1;
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n - 1; /* the directory's own */
+  return hub_test_platform_open_handles ();
 }
 
 /* A TCP listener on 127.0.0.1 that never accepts: past its backlog the

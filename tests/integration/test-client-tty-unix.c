@@ -1,5 +1,5 @@
 /* test-client-tty-unix.c: hub-client's interactive mode driven through a
- * pseudo-terminal (Unix only: forkpty; built only on Unix, ctest name
+ * pseudo-terminal (Unix only: openpty; built only on Unix, ctest name
  * integration/test-client-tty). A small terminal emulator turns what the client writes
  * into screen lines, so the test checks what a person would see: incoming
  * messages above the prompt, the half-typed line intact after them, the
@@ -12,10 +12,13 @@
 #include <util.h>
 #else
 #include <pty.h>
+#include <utmp.h> /* login_tty */
 #endif
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define COLUMNS 120
@@ -188,6 +191,8 @@ screen_last_line (Screen *s)
 typedef struct {
   pid_t pid;
   int master;
+  int terminal; /* the client's side of the pty, kept: its unread input can be counted and flushed
+                 */
   Screen screen;
   gboolean exited;
   int status;
@@ -204,9 +209,14 @@ tty_start (guint16 port)
   ck_assert_msg (bin != NULL, "HUB_CLIENT_BIN should name hub-client");
   tty->screen.rows = g_ptr_array_new ();
   tty->screen.csi = g_string_new (NULL);
-  tty->pid = forkpty (&tty->master, NULL, NULL, &size);
-  ck_assert_msg (tty->pid >= 0, "forkpty should work: %s", g_strerror (errno));
+  ck_assert_msg (openpty (&tty->master, &tty->terminal, NULL, NULL, &size) == 0,
+                 "openpty should work: %s", g_strerror (errno));
+  tty->pid = fork ();
+  ck_assert_msg (tty->pid >= 0, "fork should work: %s", g_strerror (errno));
   if (tty->pid == 0) {
+    close (tty->master);
+    if (login_tty (tty->terminal) != 0)
+      _exit (126);
     setenv ("TERM", "xterm", 1);
     setenv ("NO_COLOR", "1", 1);
     unsetenv ("INPUTRC");
@@ -294,6 +304,7 @@ tty_free (Tty *tty)
     waitpid (tty->pid, NULL, 0);
   }
   close (tty->master);
+  close (tty->terminal);
   for (guint i = 0; i < tty->screen.rows->len; i++)
     g_string_free (g_ptr_array_index (tty->screen.rows, i), TRUE);
   g_ptr_array_unref (tty->screen.rows);
@@ -579,8 +590,73 @@ START_TEST (rejoin_after_restart)
                  "the next message, in order");
   ck_assert_msg (!screen_has (tty, "room_not_found"), "no room_not_found error was shown");
 
+  /* On the screen before Ctrl-C, so that its going with the status line is seen
+   * (input_discarded_while_reading has keys gone before the client read them). */
   tty_type (tty, "half a line");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby> half a line", "the half-typed line");
   expect_clean_exit (tty, "\003", "Ctrl-C");
+  tty_free (tty);
+}
+END_TEST
+
+/* Keys the client was woken for can be gone when it reads them: Ctrl-C
+ * (ISIG) discards the terminal's unread input as it raises SIGINT. A client
+ * that then waits in read() for the next key hears nothing else, not even
+ * that SIGINT. Here the test discards the input itself, while the client is
+ * reading a burst of keys (the unread count has begun to fall), many times;
+ * after each, a message from bob must still reach the screen without a key
+ * pressed. Where the discard lands is up to the scheduler: the rounds give
+ * it many chances to land between the client's poll and its read. */
+#define DISCARD_ROUNDS 40
+
+START_TEST (input_discarded_while_reading)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (NULL);
+  guint16 port = hub_test_server_port (server);
+  Tty *tty = tty_start (port);
+  HubClientOptions options;
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
+  g_autoptr (JsonObject) payload = json_object_new ();
+  HubClient *client;
+  gboolean bob_joined = FALSE;
+  char keys[1001];
+
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+  tty_type (tty, "/join lobby\r");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #lobby>", "the room joined");
+  hub_client_options_init (&options);
+  options.url = url;
+  options.user = "bob";
+  client = hub_client_new (&options, NULL, NULL, NULL);
+  hub_client_connect (client);
+  ck_assert (tty_wait (tty, client_connected, client, 5000));
+  hub_client_join (client, "lobby", on_join, &bob_joined);
+  ck_assert (tty_wait (tty, joined, &bob_joined, 5000));
+
+  memset (keys, 'x', sizeof keys - 1);
+  keys[sizeof keys - 1] = '\0';
+  for (guint round = 1; round <= DISCARD_ROUNDS; round++) {
+    g_autofree char *text = g_strdup_printf ("round %u", round);
+    g_autofree char *line = g_strdup_printf ("bob (default): round %u\n", round);
+    gint64 deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
+    int unread = 0;
+
+    tty_type (tty, "\025"); /* Ctrl-U: the line the last round left goes */
+    tty_type (tty, keys);
+    do
+      ck_assert_msg (ioctl (tty->terminal, FIONREAD, &unread) == 0, "FIONREAD: %s",
+                     g_strerror (errno));
+    while (unread >= (int)sizeof keys - 1 && g_get_monotonic_time () < deadline);
+    ck_assert_msg (tcflush (tty->terminal, TCIFLUSH) == 0, "tcflush: %s", g_strerror (errno));
+    json_object_set_string_member (payload, "text", text);
+    hub_client_publish (client, "lobby", payload, NULL, NULL);
+    if (!tty_wait (tty, screen_has, line, 5000))
+      ck_abort_msg ("round %u: with its input discarded (%d keys unread) the client should "
+                    "still show bob's message",
+                    round, unread);
+  }
+  expect_clean_exit (tty, "\003", "Ctrl-C");
+  hub_client_free (client);
   tty_free (tty);
 }
 END_TEST
@@ -593,5 +669,6 @@ main (void)
   HUB_TEST_ADD (suite, interactive_session, 60);
   HUB_TEST_ADD (suite, completion_and_queued_lines, 60);
   HUB_TEST_ADD (suite, rejoin_after_restart, 60);
+  HUB_TEST_ADD (suite, input_discarded_while_reading, 60);
   return hub_test_run (suite);
 }

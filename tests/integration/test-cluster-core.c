@@ -579,6 +579,7 @@ main (void)
 {
   Suite *suite = suite_create ("cluster-core");
 
+  hub_test_skip_without ("redis-server");
   HUB_TEST_ADD (suite, welcome_names_each_node_and_ids_are_unique, 30);
   HUB_TEST_ADD (suite, publish_across_two_nodes_one_seq_order, 30);
   HUB_TEST_ADD (suite, interleaved_publishes_from_three_nodes_have_no_gap, 60);

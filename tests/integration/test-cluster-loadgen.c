@@ -67,6 +67,8 @@ main (void)
 {
   Suite *suite = suite_create ("cluster-loadgen");
 
+  hub_test_skip_without ("redis-server");
+  hub_test_skip_without ("haproxy");
   HUB_TEST_ADD (suite, loadgen_through_haproxy_over_three_nodes_loses_nothing, 120);
   return hub_test_run (suite);
 }

@@ -56,14 +56,20 @@ hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv
   return g_subprocess_launcher_spawnv (launcher, argv, error);
 }
 
+const char *
+hub_test_platform_stop_name (HubTestStopRequest how)
+{
+  return how == HUB_TEST_STOP_INT ? "SIGINT" : "SIGTERM";
+}
+
 gboolean
-hub_test_platform_can_request_stop (void)
+hub_test_platform_can_request_stop (HubTestStopRequest how)
 {
   return TRUE;
 }
 
 const char *
-hub_test_platform_stop_unsupported (void)
+hub_test_platform_stop_unsupported (HubTestStopRequest how)
 {
   return "";
 }
@@ -75,6 +81,25 @@ hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
     return FALSE;
   g_subprocess_send_signal (proc, how == HUB_TEST_STOP_INT ? SIGINT : SIGTERM);
   return TRUE;
+}
+
+int
+hub_test_platform_open_handles (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  int n = 0;
+
+  if (dir == NULL)
+    return -1;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n - 1; /* the directory's own */
+}
+
+const char *
+hub_test_platform_absent_program_reason (const char *program)
+{
+  return NULL;
 }
 
 gboolean
@@ -140,6 +165,42 @@ hub_test_platform_rss_kib (void)
   line = strstr (status, "VmRSS:");
   return line != NULL ? strtol (line + 6, NULL, 10) : -1;
 #endif
+}
+
+long
+hub_test_platform_child_rss_kib (GSubprocess *proc)
+{
+  const char *pid = g_subprocess_get_identifier (proc);
+  g_autofree char *path = NULL;
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (pid == NULL)
+    return -1;
+  path = g_strdup_printf ("/proc/%s/status", pid);
+  if (!g_file_get_contents (path, &status, NULL, NULL))
+    return -1;
+  line = strstr (status, "VmRSS:");
+  return line != NULL ? strtol (line + 6, NULL, 10) : -1;
+}
+
+long
+hub_test_platform_child_open_files (GSubprocess *proc)
+{
+  const char *pid = g_subprocess_get_identifier (proc);
+  g_autofree char *path = NULL;
+  g_autoptr (GDir) dir = NULL;
+  long n = 0;
+
+  if (pid == NULL)
+    return -1;
+  path = g_strdup_printf ("/proc/%s/fd", pid);
+  dir = g_dir_open (path, 0, NULL);
+  if (dir == NULL)
+    return -1;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
 }
 
 void

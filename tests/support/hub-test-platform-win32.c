@@ -1,7 +1,7 @@
 /* hub-test-platform-win32.c: hub-test-platform.h on Windows: children in a
- * kill-on-close job with their stderr copied to a file by a thread, no
- * graceful stop request, no open-file limits, the working set, Winsock's
- * SO_LINGER and shutdown(). */
+ * kill-on-close job with their stderr copied to a file by a thread, each on a
+ * console of its own so that Ctrl-C and Ctrl-Break reach it alone, no
+ * open-file limits, the working set, Winsock's SO_LINGER and shutdown(). */
 #include "hub-test-platform.h"
 
 #include <glib/gstdio.h>
@@ -80,14 +80,96 @@ make_job (gpointer data)
   return job;
 }
 
+/* ---- consoles ----
+ *
+ * A console control event (Ctrl-C, Ctrl-Break) goes to every process attached
+ * to a console, and GLib cannot start a child in a process group of its own.
+ * So each child gets a console of its own: this process makes a new one just
+ * before the spawn (the child and GLib's spawn helper inherit it) and leaves it
+ * right after; to stop the child it attaches to the child's console for the
+ * time of one GenerateConsoleCtrlEvent, ignoring the event itself
+ * (on_console_event). Moving between consoles is process-wide: under
+ * console_lock, with the standard handles put back after each move (a console
+ * replaces them; the C runtime's descriptors keep the ones the test started
+ * with, which is what children inherit). */
+
+static GMutex console_lock;
+
+static BOOL WINAPI
+on_console_event (DWORD event)
+{
+  /* The test's own copy of an event it sent: handled (ignored), so the
+   * default handler does not end the test. */
+  return event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT;
+}
+
+typedef struct {
+  HANDLE in, out, err;
+} StdHandles;
+
+static StdHandles
+std_handles_save (void)
+{
+  StdHandles h = {GetStdHandle (STD_INPUT_HANDLE), GetStdHandle (STD_OUTPUT_HANDLE),
+                  GetStdHandle (STD_ERROR_HANDLE)};
+
+  return h;
+}
+
+static void
+std_handles_restore (const StdHandles *h)
+{
+  SetStdHandle (STD_INPUT_HANDLE, h->in);
+  SetStdHandle (STD_OUTPUT_HANDLE, h->out);
+  SetStdHandle (STD_ERROR_HANDLE, h->err);
+}
+
+static gpointer
+install_console_handler (gpointer data)
+{
+  SetConsoleCtrlHandler (on_console_event, TRUE);
+  return NULL;
+}
+
+/* Leaves whatever console this process had and makes a new one, hidden (a
+ * window per child would be a nuisance on a desktop); FALSE if none could be
+ * made. Under console_lock. */
+static gboolean
+console_new (void)
+{
+  HWND window;
+
+  FreeConsole ();
+  if (!AllocConsole ())
+    return FALSE;
+  window = GetConsoleWindow ();
+  if (window != NULL)
+    ShowWindow (window, SW_HIDE);
+  return TRUE;
+}
+
 GSubprocess *
 hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv, GError **error)
 {
   static GOnce job_once = G_ONCE_INIT;
+  static GOnce handler_once = G_ONCE_INIT;
   const char *stderr_path = g_object_get_data (G_OBJECT (launcher), STDERR_PATH_KEY);
-  GSubprocess *proc = g_subprocess_launcher_spawnv (launcher, argv, error);
   HANDLE job = g_once (&job_once, make_job, NULL);
+  GSubprocess *proc;
+  StdHandles std;
   const char *id;
+
+  g_once (&handler_once, install_console_handler, NULL);
+  g_mutex_lock (&console_lock);
+  std = std_handles_save ();
+  if (!console_new ())
+    g_printerr ("hub-test-platform: no console of its own for %s (error %lu): Ctrl-C and "
+                "Ctrl-Break cannot reach it alone\n",
+                argv[0], (unsigned long)GetLastError ());
+  proc = g_subprocess_launcher_spawnv (launcher, argv, error);
+  FreeConsole ();
+  std_handles_restore (&std);
+  g_mutex_unlock (&console_lock);
 
   if (proc == NULL)
     return NULL;
@@ -117,24 +199,102 @@ hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv
   return proc;
 }
 
-gboolean
-hub_test_platform_can_request_stop (void)
+const char *
+hub_test_platform_stop_name (HubTestStopRequest how)
 {
-  return FALSE;
+  return how == HUB_TEST_STOP_INT ? "Ctrl-C" : "Ctrl-Break";
+}
+
+static DWORD
+console_event (HubTestStopRequest how)
+{
+  return how == HUB_TEST_STOP_INT ? CTRL_C_EVENT : CTRL_BREAK_EVENT;
+}
+
+/* Sends @how on a console made for the purpose with only this process on it:
+ * TRUE if the system delivers it (on_console_event ignores it). */
+static gboolean
+probe (HubTestStopRequest how)
+{
+  StdHandles std;
+  gboolean ok;
+
+  g_mutex_lock (&console_lock);
+  std = std_handles_save ();
+  ok = console_new () && GenerateConsoleCtrlEvent (console_event (how), 0);
+  FreeConsole ();
+  std_handles_restore (&std);
+  g_mutex_unlock (&console_lock);
+  return ok;
+}
+
+static gpointer
+probe_break (gpointer data)
+{
+  return GINT_TO_POINTER (probe (HUB_TEST_STOP_TERM) ? 1 : 2);
+}
+
+gboolean
+hub_test_platform_can_request_stop (HubTestStopRequest how)
+{
+  static GOnce handler_once = G_ONCE_INIT;
+  static GOnce break_once = G_ONCE_INIT;
+
+  if (how == HUB_TEST_STOP_INT)
+    return TRUE;
+  g_once (&handler_once, install_console_handler, NULL);
+  return GPOINTER_TO_INT (g_once (&break_once, probe_break, NULL)) == 1;
 }
 
 const char *
-hub_test_platform_stop_unsupported (void)
+hub_test_platform_stop_unsupported (HubTestStopRequest how)
 {
-  return "on Windows hub-server stops on a console control event, which a test cannot send to "
-         "one child alone (GenerateConsoleCtrlEvent reaches every process of the console, ctest "
-         "included, and GSubprocess cannot start a child in its own process group)";
+  if (hub_test_platform_can_request_stop (how))
+    return "";
+  return "this system's console does not deliver Ctrl-Break (GenerateConsoleCtrlEvent "
+         "(CTRL_BREAK_EVENT) fails on a console of the test's own; wine's console server "
+         "implements CTRL_C_EVENT only)";
 }
 
 gboolean
 hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how)
 {
-  return FALSE;
+  const char *id = g_subprocess_get_identifier (proc);
+  StdHandles std;
+  gboolean sent;
+
+  if (id == NULL || !hub_test_platform_can_request_stop (how))
+    return FALSE;
+  g_mutex_lock (&console_lock);
+  std = std_handles_save ();
+  FreeConsole ();
+  /* Group 0: every process on the child's console, which are the child (and
+   * its own children) and, for the moment, this process. */
+  sent = AttachConsole ((DWORD)g_ascii_strtoull (id, NULL, 10)) &&
+         GenerateConsoleCtrlEvent (console_event (how), 0);
+  FreeConsole ();
+  std_handles_restore (&std);
+  g_mutex_unlock (&console_lock);
+  return sent;
+}
+
+int
+hub_test_platform_open_handles (void)
+{
+  DWORD n = 0;
+
+  return GetProcessHandleCount (GetCurrentProcess (), &n) ? (int)n : -1;
+}
+
+const char *
+hub_test_platform_absent_program_reason (const char *program)
+{
+  if (g_strcmp0 (program, "redis-server") == 0)
+    return "Redis has no Windows build (MSYS2 has no redis-server package; the cluster mode "
+           "is verified on Linux and macOS)";
+  if (g_strcmp0 (program, "haproxy") == 0)
+    return "HAProxy has no Windows build (MSYS2 has no haproxy package)";
+  return NULL;
 }
 
 gboolean
@@ -176,6 +336,20 @@ hub_test_platform_rss_kib (void)
   if (!GetProcessMemoryInfo (GetCurrentProcess (), &counters, sizeof counters))
     return -1;
   return (long)(counters.WorkingSetSize / 1024);
+}
+
+long
+hub_test_platform_child_rss_kib (GSubprocess *proc)
+{
+  (void)proc; /* GSubprocess does not give the process handle */
+  return -1;
+}
+
+long
+hub_test_platform_child_open_files (GSubprocess *proc)
+{
+  (void)proc;
+  return -1;
 }
 
 void

@@ -27,29 +27,34 @@ GSubprocessLauncher *hub_test_platform_launcher_new (GSubprocessFlags flags,
 GSubprocess *hub_test_platform_spawnv (GSubprocessLauncher *launcher, const char *const *argv,
                                        GError **error);
 
-/* How a test asks a server to stop gracefully. */
+/* How a test asks a child to stop gracefully: what a user or a service manager
+ * sends. On Windows both are console control events sent to the child's own
+ * console (each child gets one at its start), which the child's console
+ * control handler receives as it would from a keyboard. */
 typedef enum {
-  HUB_TEST_STOP_TERM, /* Unix: SIGTERM */
-  HUB_TEST_STOP_INT,  /* Unix: SIGINT (Ctrl-C) */
+  HUB_TEST_STOP_TERM, /* Unix: SIGTERM; Windows: Ctrl-Break */
+  HUB_TEST_STOP_INT,  /* Unix: SIGINT; Windows: Ctrl-C */
 } HubTestStopRequest;
 
-/* TRUE where a test can ask one child to stop gracefully (Unix). On Windows
- * hub-server stops on a console control event, which cannot be sent to one
- * GSubprocess child alone (it goes to every process of the console); there
- * hub_test_platform_stop_unsupported() says why and the test that needs it
- * is skipped, never weakened. */
-gboolean hub_test_platform_can_request_stop (void);
-const char *hub_test_platform_stop_unsupported (void);
+/* "SIGTERM", "SIGINT"; "Ctrl-Break", "Ctrl-C". */
+const char *hub_test_platform_stop_name (HubTestStopRequest how);
+/* TRUE where this system can deliver @how to one child. Everywhere but under
+ * wine, whose console delivers Ctrl-C but not Ctrl-Break (found by trying one on
+ * a console of this process's own, not by asking whether this is wine); then
+ * hub_test_platform_stop_unsupported() says why, and a test that needs it is
+ * skipped, never weakened. */
+gboolean hub_test_platform_can_request_stop (HubTestStopRequest how);
+const char *hub_test_platform_stop_unsupported (HubTestStopRequest how);
 /* Sends the request; FALSE (nothing sent) where the platform cannot or the
  * child is gone. */
 gboolean hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest how);
 
-/* Skips the running Check test (saying so on stderr) where a graceful stop
- * cannot be requested. */
-#define HUB_TEST_REQUIRE_STOP_REQUEST()                                                            \
+/* Skips the running Check test (saying so on stderr) where @how cannot be
+ * delivered. */
+#define HUB_TEST_REQUIRE_STOP_REQUEST(how)                                                         \
   do {                                                                                             \
-    if (!hub_test_platform_can_request_stop ()) {                                                  \
-      fprintf (stderr, "%s: skipped: %s\n", __func__, hub_test_platform_stop_unsupported ());      \
+    if (!hub_test_platform_can_request_stop (how)) {                                               \
+      fprintf (stderr, "%s: skipped: %s\n", __func__, hub_test_platform_stop_unsupported (how));   \
       return;                                                                                      \
     }                                                                                              \
   } while (0)
@@ -57,6 +62,12 @@ gboolean hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest h
 /* Pauses (@pause) or resumes a child: SIGSTOP / SIGCONT. FALSE where a child
  * cannot be paused from outside (Windows): the caller skips what needs it. */
 gboolean hub_test_platform_pause (GSubprocess *proc, gboolean pause);
+
+/* Why a test program that needs @program ("redis-server", "haproxy") is
+ * skipped rather than failed when it is not installed: NULL on Unix, where
+ * scripts/install-deps.sh installs both and a missing one is a broken setup;
+ * on Windows, which has neither (no build for it in MSYS2), the reason. */
+const char *hub_test_platform_absent_program_reason (const char *program);
 
 /* ---- this process ---- */
 
@@ -71,8 +82,17 @@ void hub_test_platform_ignore_sigpipe (void);
 guint64 hub_test_platform_raise_open_files (guint64 want);
 /* TRUE where a child's open-file limit can be set (hub_test_platform_launcher_new's @nofile). */
 gboolean hub_test_platform_can_limit_open_files (void);
+/* Descriptors (Unix: /proc/self/fd, Linux) or kernel handles (Windows:
+ * GetProcessHandleCount, sockets included) this process holds now; -1 where
+ * the system does not say. Not wine's own Unix descriptors: under wine the
+ * Windows count is what a Windows program holds. */
+int hub_test_platform_open_handles (void);
 /* The resident memory of this process in KiB, -1 when unknown. */
 long hub_test_platform_rss_kib (void);
+/* A child's resident memory in KiB and its open descriptors (handles on
+ * Windows), -1 when unknown (Linux: /proc/PID). */
+long hub_test_platform_child_rss_kib (GSubprocess *proc);
+long hub_test_platform_child_open_files (GSubprocess *proc);
 
 /* ---- sockets ---- */
 

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <stdarg.h>
+#include <stdlib.h>
 
 #define READY_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS  5000
@@ -40,6 +41,35 @@ find_binary (void)
   if (g_file_test ("/usr/bin/redis-server", G_FILE_TEST_IS_EXECUTABLE))
     return g_strdup ("/usr/bin/redis-server");
   return NULL;
+}
+
+static char *
+find_haproxy (void)
+{
+  char *path = g_find_program_in_path ("haproxy");
+
+  if (path == NULL && g_file_test ("/usr/sbin/haproxy", G_FILE_TEST_IS_EXECUTABLE))
+    path = g_strdup ("/usr/sbin/haproxy");
+  return path;
+}
+
+void
+hub_test_skip_without (const char *program)
+{
+  g_autofree char *path = NULL;
+  const char *reason;
+
+  if (g_strcmp0 (program, "redis-server") == 0)
+    path = find_binary ();
+  else if (g_strcmp0 (program, "haproxy") == 0)
+    path = find_haproxy ();
+  else
+    g_error ("hub_test_skip_without: unknown program %s", program);
+  reason = hub_test_platform_absent_program_reason (program);
+  if (path != NULL || reason == NULL)
+    return;
+  fprintf (stderr, "skipped: every test here needs %s, not found: %s\n", program, reason);
+  exit (HUB_TEST_SKIP_EXIT);
 }
 
 static guint16
@@ -326,7 +356,7 @@ hub_test_redis_node (HubTestRedis *redis, const char *node, ...)
 guint16
 hub_test_haproxy_start (const guint16 *ports, guint n)
 {
-  g_autofree char *bin = g_find_program_in_path ("haproxy");
+  g_autofree char *bin = find_haproxy ();
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) cfg = g_string_new (NULL);
   g_autoptr (GSubprocessLauncher) launcher = NULL;
@@ -336,8 +366,6 @@ hub_test_haproxy_start (const guint16 *ports, guint n)
   GSubprocess *proc;
   guint16 port = free_port ();
 
-  if (bin == NULL && g_file_test ("/usr/sbin/haproxy", G_FILE_TEST_IS_EXECUTABLE))
-    bin = g_strdup ("/usr/sbin/haproxy");
   ck_assert_msg (bin != NULL, "haproxy not found (PATH, /usr/sbin): the cluster load test needs "
                               "it (scripts/install-deps.sh installs it)");
   ck_assert_msg (dir != NULL, "expected a temp dir");

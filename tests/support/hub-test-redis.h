@@ -1,7 +1,8 @@
 /* hub-test-redis.h: a real redis-server for the cluster tests, on a free port
  * of 127.0.0.1 in its own temp dir, with an append-only file fsynced on every
  * write so that a stop and restart keeps its data. Missing redis-server fails
- * the test loudly (never a silent skip). */
+ * the test loudly (never a silent skip) where the platform has it; where it
+ * has none (Windows) hub_test_skip_without skips the whole test program. */
 #pragma once
 
 #include <glib.h>
@@ -11,6 +12,16 @@
 G_BEGIN_DECLS
 
 typedef struct _HubTestRedis HubTestRedis;
+
+/* The exit status of a test program that skipped itself (ctest's SKIP_RETURN_CODE). */
+#define HUB_TEST_SKIP_EXIT 77
+
+/* In main(), for a test program every test of which needs @program
+ * ("redis-server" or "haproxy", found as the tests would find it): where it is
+ * absent and the platform has none (hub_test_platform_absent_program_reason),
+ * says so on stderr and exits HUB_TEST_SKIP_EXIT; otherwise returns (absent on
+ * Unix, the tests fail loudly). */
+void hub_test_skip_without (const char *program);
 
 /* Starts redis-server ($REDIS_SERVER_BIN, else redis-server on PATH, else
  * /usr/bin/redis-server) and waits (at most 10 s) until it answers PING;

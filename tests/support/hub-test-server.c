@@ -149,6 +149,15 @@ parse_first_line (HubTestServer *server, const char *line, GError **error)
   return TRUE;
 }
 
+/* The open-file limit of the servers started from now on (0: the test's own). */
+static guint64 next_open_files;
+
+void
+hub_test_server_set_open_files (guint64 limit)
+{
+  next_open_files = limit;
+}
+
 HubTestServer *
 hub_test_server_startv (const char *const *args, GError **error)
 {
@@ -217,8 +226,8 @@ hub_test_server_startv (const char *const *args, GError **error)
   g_ptr_array_add (argv, NULL);
 
   /* It must not outlive a test process killed by Check's timeout (the platform's spawn). */
-  launcher =
-      hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, server->stderr_path, 0);
+  launcher = hub_test_platform_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, server->stderr_path,
+                                             next_open_files);
   server->proc = hub_test_platform_spawnv (launcher, (const char *const *)argv->pdata, error);
   if (server->proc == NULL)
     return NULL;
@@ -315,7 +324,12 @@ hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
   gboolean clean = TRUE;
 
   if (!wait_exit (server, 0)) {
-    if (hub_test_platform_request_stop (server->proc, HUB_TEST_STOP_TERM)) {
+    /* SIGTERM (Ctrl-Break); Ctrl-C where that cannot be delivered (wine). */
+    HubTestStopRequest how = hub_test_platform_can_request_stop (HUB_TEST_STOP_TERM)
+                                 ? HUB_TEST_STOP_TERM
+                                 : HUB_TEST_STOP_INT;
+
+    if (hub_test_platform_request_stop (server->proc, how)) {
       clean = wait_exit (server, timeout_ms);
     } else {
       /* No graceful stop here (hub-test-platform.h): it just ends. */
@@ -355,6 +369,24 @@ hub_test_server_kill (HubTestServer *server)
 {
   if (!wait_exit (server, 0))
     g_subprocess_force_exit (server->proc);
+}
+
+gboolean
+hub_test_server_pause (HubTestServer *server, gboolean pause)
+{
+  return hub_test_platform_pause (server->proc, pause);
+}
+
+long
+hub_test_server_rss_kib (HubTestServer *server)
+{
+  return hub_test_platform_child_rss_kib (server->proc);
+}
+
+long
+hub_test_server_open_files (HubTestServer *server)
+{
+  return hub_test_platform_child_open_files (server->proc);
 }
 
 gboolean
@@ -494,6 +526,42 @@ hub_test_tcp_connect (guint16 port, GError **error)
   return g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, error);
 }
 
+guint
+hub_test_raw_http (guint16 port, const void *request, gsize len, guint timeout_ms, char **head)
+{
+  g_autoptr (GSocketConnection) conn = hub_test_tcp_connect (port, NULL);
+  g_autoptr (GString) got = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * 1000;
+  GSocket *sock;
+  const char *end;
+
+  if (head != NULL)
+    *head = NULL;
+  if (conn == NULL)
+    return 0;
+  sock = g_socket_connection_get_socket (conn);
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), request, len,
+                                  NULL, NULL, NULL))
+    return 0;
+  while ((end = strstr (got->str, "\r\n\r\n")) == NULL && g_get_monotonic_time () < deadline) {
+    char buf[4096];
+    gssize n;
+
+    if (!g_socket_condition_timed_wait (sock, G_IO_IN, deadline - g_get_monotonic_time (), NULL,
+                                        NULL))
+      break;
+    n = g_socket_receive (sock, buf, sizeof buf, NULL, NULL);
+    if (n <= 0)
+      break;
+    g_string_append_len (got, buf, n);
+  }
+  if (!g_str_has_prefix (got->str, "HTTP/1.") || got->len < 12 || end == NULL)
+    return 0;
+  if (head != NULL)
+    *head = g_strndup (got->str, (gsize)(end - got->str));
+  return (guint)g_ascii_strtoull (got->str + 9, NULL, 10);
+}
+
 static const char *
 find_crlfcrlf (const guint8 *data, gsize len)
 {
@@ -555,7 +623,7 @@ hub_test_http_request (guint16 port, const char *method, const char *path,
   if (body != NULL) {
     if (!has_type)
       g_string_append (req, "Content-Type: application/json\r\n");
-    g_string_append_printf (req, "Content-Length: %zu\r\n", strlen (body));
+    g_string_append_printf (req, "Content-Length: %" G_GSIZE_FORMAT "\r\n", strlen (body));
   }
   g_string_append (req, "\r\n");
   if (body != NULL)

@@ -20,6 +20,9 @@ typedef struct _HubTestServer HubTestServer;
  * with @error set when the binary cannot start or prints something else.
  * (transfer full) */
 HubTestServer *hub_test_server_startv (const char *const *args, GError **error);
+/* Servers started from now on run under this open-file limit (soft and hard;
+ * 0: the test process's own), where hub_test_platform_can_limit_open_files(). */
+void hub_test_server_set_open_files (guint64 limit);
 /* Same, with the arguments as a list ending with NULL (just NULL: no
  * arguments); fails the test on error. */
 HubTestServer *hub_test_server_start (const char *first_arg, ...);
@@ -30,24 +33,32 @@ const char *hub_test_server_node (HubTestServer *server);
 /* The whole first line, without its newline. (transfer none) */
 const char *hub_test_server_first_line (HubTestServer *server);
 
-/* Asks the server to stop (SIGTERM on Unix) and waits at most @timeout_ms for
- * the process to exit; on timeout it is killed (SIGKILL) and FALSE returned.
- * Where no graceful stop can be asked (Windows, hub-test-platform.h) it is
- * killed at once and TRUE returned: a test that needs the graceful exit uses
- * HUB_TEST_REQUIRE_STOP_REQUEST. @exit_status gets the exit code (or 128 +
+/* Asks the server to stop (HUB_TEST_STOP_TERM: SIGTERM, Ctrl-Break on Windows;
+ * HUB_TEST_STOP_INT where that cannot be delivered, as under wine) and waits at
+ * most @timeout_ms for the process to exit; on timeout it is killed (SIGKILL)
+ * and FALSE returned. Where no graceful stop can be asked (hub-test-platform.h)
+ * it is killed at once and TRUE returned: a test that needs the graceful exit
+ * uses HUB_TEST_REQUIRE_STOP_REQUEST. @exit_status gets the exit code (or 128 +
  * signal), @elapsed_ms how long the exit took. */
 gboolean hub_test_server_stop (HubTestServer *server, guint timeout_ms, int *exit_status,
                                gint64 *elapsed_ms);
 /* Waits at most @timeout_ms for the process to exit on its own (after
  * hub_test_server_request_stop); FALSE on timeout. */
 gboolean hub_test_server_wait (HubTestServer *server, guint timeout_ms, int *exit_status);
-/* Asks the server to stop gracefully (SIGTERM / SIGINT on Unix) without
+/* Asks the server to stop gracefully (SIGTERM / SIGINT, Ctrl-Break / Ctrl-C) without
  * waiting; FALSE (nothing sent) when it already exited or the platform cannot
  * (see HUB_TEST_REQUIRE_STOP_REQUEST). */
 gboolean hub_test_server_request_stop (HubTestServer *server, HubTestStopRequest how);
 /* Ends the server at once, as a crash would (SIGKILL on Unix, TerminateProcess
  * on Windows: g_subprocess_force_exit), without waiting. */
 void hub_test_server_kill (HubTestServer *server);
+/* Stops (SIGSTOP) or resumes (SIGCONT) the server, as a VM pause would;
+ * FALSE where a process cannot be paused from outside (Windows). */
+gboolean hub_test_server_pause (HubTestServer *server, gboolean pause);
+/* The server's resident memory in KiB and its open descriptors; -1 where
+ * unknown (only Linux has /proc). */
+long hub_test_server_rss_kib (HubTestServer *server);
+long hub_test_server_open_files (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
 /* The server's process id (0 once it exited), for signals a test sends
@@ -103,6 +114,12 @@ const char *hub_test_http_response_header (HubTestHttpResponse *response, const 
 /* Opens a plain TCP connection to 127.0.0.1:@port (5 s timeouts), for the
  * hostile forms the WebSocket client cannot produce. (transfer full) */
 GSocketConnection *hub_test_tcp_connect (guint16 port, GError **error);
+/* Sends @len bytes of @request on a new connection and reads the answer's
+ * status line within @timeout_ms: the HTTP status, 0 when the connection
+ * ended (or the time ran out) without one. @head (nullable) gets the answer's
+ * head (transfer full). */
+guint hub_test_raw_http (guint16 port, const void *request, gsize len, guint timeout_ms,
+                         char **head);
 
 /* Parses @text as a JSON object; NULL when it is not one. (transfer full) */
 JsonObject *hub_test_json_parse (const char *text, gsize len);

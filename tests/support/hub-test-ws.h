@@ -13,7 +13,14 @@ G_BEGIN_DECLS
 
 #define HUB_TEST_WS_SUBPROTOCOL "hub.v1"
 /* Default bound of the helpers that take no timeout. */
-#define HUB_TEST_WS_TIMEOUT_MS 5000
+#define HUB_TEST_WS_TIMEOUT_MS (5000 * hub_test_time_scale ())
+
+/* $HUB_TEST_TIME_SCALE (1 to 20, default 1): what the tests' bounded waits are multiplied by
+ * where the system is known to be slower than the waits assume, as under wine
+ * (scripts/windows-check.sh sets 4): every socket call costs tens of times more there, and a
+ * 13 MB flood that takes 2 s natively needs minutes on a loaded machine. A bound, never a
+ * sleep: the waits still end as soon as what they wait for happened. */
+int hub_test_time_scale (void);
 /* wait_closed's code when the connection ended without a close frame. */
 #define HUB_TEST_WS_CLOSED_ABNORMALLY 1006
 
@@ -136,6 +143,8 @@ gboolean hub_test_raw_ws_send_bytes (HubTestRawWs *raw, const void *data, gsize 
 guint hub_test_raw_ws_handshake (HubTestRawWs *raw, const char *path, const char *subprotocol);
 /* Sends one masked text frame. */
 gboolean hub_test_raw_ws_send_text (HubTestRawWs *raw, const char *text);
+/* Sends one masked frame with @opcode (0x8 close, 0x9 ping…) and @data. */
+gboolean hub_test_raw_ws_send_frame (HubTestRawWs *raw, guint8 opcode, const void *data, gsize len);
 /* Reads one frame within @timeout_ms: returns its opcode, -1 on timeout, -2 on
  * EOF or error. Control frames are returned too (pings are not answered). */
 int hub_test_raw_ws_read_frame (HubTestRawWs *raw, guint timeout_ms, GBytes **payload);

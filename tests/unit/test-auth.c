@@ -533,10 +533,11 @@ START_TEST (test_every_mutation_refused)
       token[i] = subst[k];
       claims = verify (token, &error);
       token[i] = saved;
-      ck_assert_msg (claims == NULL, "changing byte %zu to 0x%02x should invalidate the token", i,
+      ck_assert_msg (claims == NULL,
+                     "changing byte %" G_GSIZE_FORMAT " to 0x%02x should invalidate the token", i,
                      (guint8)subst[k]);
       ck_assert_msg (g_error_matches (error, HUB_ERROR, HUB_ERROR_UNAUTHORIZED),
-                     "mutation at %zu should be unauthorized", i);
+                     "mutation at %" G_GSIZE_FORMAT " should be unauthorized", i);
       checked++;
     }
   }

@@ -470,6 +470,19 @@ START_TEST (test_real_unref_destroys_pending)
 }
 END_TEST
 
+/* A stall moves time without firing: what fell due fires at the next
+ * advance, late, seeing the clock as it is then. */
+START_TEST (test_stall)
+{
+  hub_clock_add_timeout (clock_, 100, on_tag, GINT_TO_POINTER (1));
+  hub_fake_clock_stall (clock_, 5000);
+  ck_assert_uint_eq (rec.fired->len, 0);
+  hub_fake_clock_advance (clock_, 0);
+  ck_assert_uint_eq (rec.fired->len, 1);
+  ck_assert_int_eq (g_array_index (rec.fired_at, gint64, 0), hub_clock_unix_ms (clock_));
+}
+END_TEST
+
 static void
 add_fake (Suite *s, const char *name, const TTest *test)
 {
@@ -507,6 +520,7 @@ clock_suite (void)
   add_fake (s, "nested_advance", test_nested_advance);
   add_fake (s, "unref_during_advance", test_unref_during_advance);
   add_fake (s, "unref_drops_pending", test_unref_drops_pending);
+  add_fake (s, "stall", test_stall);
   add_real (s, "real_times", test_real_times);
   add_real (s, "real_timers", test_real_timers);
   add_real (s, "real_thread_default_context", test_real_thread_default_context);

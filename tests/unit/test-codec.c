@@ -120,8 +120,8 @@ parse (HubFrame *frame)
   ck_assert_uint_eq (wire_len - len, wire[1] < 126 ? 2 : wire[1] == 126 ? 4 : 10);
   ck_assert_msg (g_utf8_validate (json, (gssize)len, NULL), "frames are valid UTF-8");
   for (gsize i = 0; i < len; i++)
-    ck_assert_msg ((guchar)json[i] >= 0x20, "no raw control byte in JSON (byte %zu of %s)", i,
-                   json);
+    ck_assert_msg ((guchar)json[i] >= 0x20,
+                   "no raw control byte in JSON (byte %" G_GSIZE_FORMAT " of %s)", i, json);
   ck_assert_msg (json_parser_load_from_data (parser, json, (gssize)len, &error),
                  "encoded frame must parse: %s: %s", json, error ? error->message : "");
   root = json_parser_get_root (parser);
@@ -352,7 +352,7 @@ START_TEST (test_truncated)
   for (gsize len = 1; len < sizeof full - 1; len++) {
     decode_len (full, len);
     ck_assert_msg (res.code == HUB_ERROR_BAD_REQUEST && !res.envelope_ok,
-                   "prefix of %zu bytes: expected bad_request", len);
+                   "prefix of %" G_GSIZE_FORMAT " bytes: expected bad_request", len);
   }
   decode_len (full, sizeof full - 1);
   ck_assert_int_eq (res.code, HUB_ERROR_NONE);
@@ -1290,6 +1290,25 @@ START_TEST (test_encode_welcome)
 }
 END_TEST
 
+START_TEST (test_encode_welcome_limits)
+{
+  HubWelcomeLimits limits = {.rate_per_s = 100,
+                             .burst = 2.5,
+                             .max_connections_per_user = 32,
+                             .max_subscriptions_per_user = 10000,
+                             .fanout_bytes_per_s = 262144};
+  HubWelcome w = {
+      .conn = "c", .user = "u", .device = "d", .node = "n", .server = "s", .limits = &limits};
+  g_autoptr (HubFrame) frame = hub_encode_welcome (NULL, &w);
+
+  ck_assert_msg (g_str_has_suffix (text (frame), ",\"limits\":{\"rate_per_s\":100,\"burst\":2.5,"
+                                                 "\"max_connections_per_user\":32,"
+                                                 "\"max_subscriptions_per_user\":10000,"
+                                                 "\"fanout_bytes_per_s\":262144}}"),
+                 "%s", text (frame));
+}
+END_TEST
+
 START_TEST (test_encode_message)
 {
   g_autoptr (JsonNode) payload = parse_node ("{\"text\":\"hi\"}");
@@ -1476,6 +1495,78 @@ START_TEST (test_encode_large_frame)
 }
 END_TEST
 
+/* ---- The envelope read by the scan alone (hub_codec_peek) --------------------------- */
+
+/* Where the peek is sure, it finds what decoding finds: envelope, type, id. */
+START_TEST (test_peek_agrees_with_decode)
+{
+  static const char *const inputs[] = {
+      "{\"type\":\"ping\",\"id\":7}",
+      "{\"id\":\"abc\",\"type\":\"join\",\"room\":\"r\"}",
+      "{\"id\":\"a\\u0042\\n\",\"type\":\"ping\"}",
+      "{\"type\":\"ping\",\"id\":-0}",
+      "{\"type\":\"ping\",\"id\":9223372036854775807}",
+      "{\"type\":\"ping\",\"id\":9223372036854775808}",
+      "{\"type\":\"ping\",\"id\":1.5}",
+      "{\"type\":\"ping\",\"id\":1e3}",
+      "{\"type\":\"ping\",\"id\":null}",
+      "{\"type\":\"ping\",\"id\":[1]}",
+      "{\"type\":\"ping\",\"id\":{\"id\":1}}",
+      "{\"type\":3,\"id\":1}",
+      "{\"id\":1}",
+      "{\"type\":\"nope\",\"id\":1}",
+      "{\"type\":\"hello\",\"type\":\"ping\",\"id\":1,\"id\":2}",
+      "{\"x\":{\"type\":\"hello\",\"id\":5},\"type\":\"ping\"}",
+      "{\"x\":[0,0,[0,{\"a\":\"]}\"}]],\"type\":\"who\",\"id\":\"w\"}",
+      "{\"typ\\u0065\":\"ping\",\"id\":1}",
+      "{\"type\":\"p\\u0069ng\",\"id\":1}",
+      "{\"type\":\"ping\",\"id\":\"\\u0000\"}",
+      "{\"type\":\"ping\",\"id\":1",
+      "[\"type\",\"ping\"]",
+      "{\"type\":\"ping\",\"id\":01}",
+      "{\"type\" : \"ping\" , \"id\" : 12 }",
+  };
+  guint sure = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (inputs); i++) {
+    HubPeek peek;
+
+    decode (inputs[i]);
+    hub_codec_peek (inputs[i], strlen (inputs[i]), &peek);
+    if (peek.sure) {
+      sure++;
+      ck_assert_msg (peek.envelope_ok == res.envelope_ok, "%s: envelope %d, decode says %d",
+                     inputs[i], peek.envelope_ok, res.envelope_ok);
+      ck_assert_msg (g_strcmp0 (peek.id_json, res.id_json) == 0, "%s: id %s, decode says %s",
+                     inputs[i], peek.id_json, res.id_json);
+      if (peek.envelope_ok)
+        ck_assert_msg (peek.type == res.type, "%s: type %d, decode says %d", inputs[i], peek.type,
+                       res.type);
+    }
+    hub_peek_clear (&peek);
+  }
+  ck_assert_uint_ge (sure, 17);
+}
+END_TEST
+
+/* A 64 KiB array is read past without building anything. */
+START_TEST (test_peek_large_array)
+{
+  GString *s = g_string_new ("{\"type\":\"publish\",\"x\":[0");
+  HubPeek peek;
+
+  while (s->len < 65000)
+    g_string_append (s, ",0");
+  g_string_append (s, "],\"id\":42}");
+  hub_codec_peek (s->str, s->len, &peek);
+  ck_assert (peek.sure && peek.envelope_ok);
+  ck_assert_int_eq (peek.type, HUB_REQ_PUBLISH);
+  ck_assert_str_eq (peek.id_json, "42");
+  hub_peek_clear (&peek);
+  g_string_free (s, TRUE);
+}
+END_TEST
+
 static void
 add (Suite *s, const char *name, const TTest *const *tests, guint n)
 {
@@ -1520,10 +1611,11 @@ codec_suite (void)
        test_enum_strings);
   ADD (s, "encode", test_encode_error, test_encode_strings_survive,
        test_encode_invalid_utf8_repaired, test_encode_ok, test_encode_history_ok,
-       test_encode_welcome, test_encode_message, test_encode_direct_multicast_broadcast,
-       test_encode_ephemeral, test_encode_resumed_and_pong, test_encode_numbers,
-       test_encode_large_frame);
+       test_encode_welcome, test_encode_welcome_limits, test_encode_message,
+       test_encode_direct_multicast_broadcast, test_encode_ephemeral, test_encode_resumed_and_pong,
+       test_encode_numbers, test_encode_large_frame);
   ADD (s, "round trip", test_round_trip_decode_encode, test_round_trip_ids);
+  ADD (s, "peek", test_peek_agrees_with_decode, test_peek_large_array);
   return s;
 }
 

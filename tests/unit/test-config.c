@@ -40,7 +40,7 @@ START_TEST (test_default_node)
     /* Sanitising keeps the valid characters in place and only replaces the others. */
     for (gsize i = 0; c.node[i] != '\0'; i++)
       ck_assert_msg (c.node[i] == host[i] || c.node[i] == '-',
-                     "node char %zu should be the host's or '-'", i);
+                     "node char %" G_GSIZE_FORMAT " should be the host's or '-'", i);
   hub_config_clear (&c);
 }
 END_TEST

@@ -25,12 +25,14 @@ assert_wire (HubFrame *frame, const guint8 *header, gsize header_len, gsize len)
   const guint8 *wire = hub_frame_wire (frame, &wire_len);
   const char *payload = hub_frame_payload (frame, &payload_len);
 
-  ck_assert_msg (payload_len == len, "payload length %zu, expected %zu", payload_len, len);
-  ck_assert_msg (wire_len == header_len + len, "wire length %zu, expected %zu", wire_len,
+  ck_assert_msg (payload_len == len,
+                 "payload length %" G_GSIZE_FORMAT ", expected %" G_GSIZE_FORMAT, payload_len, len);
+  ck_assert_msg (wire_len == header_len + len,
+                 "wire length %" G_GSIZE_FORMAT ", expected %" G_GSIZE_FORMAT, wire_len,
                  header_len + len);
   ck_assert_msg (memcmp (wire, header, header_len) == 0,
-                 "header for length %zu: got %02x %02x …, expected %02x %02x …", len, wire[0],
-                 wire[1], header[0], header[1]);
+                 "header for length %" G_GSIZE_FORMAT ": got %02x %02x …, expected %02x %02x …",
+                 len, wire[0], wire[1], header[0], header[1]);
   ck_assert_msg ((const char *)wire + header_len == payload,
                  "the payload must follow the header in place (no copy)");
   ck_assert_msg (payload[len] == '\0', "payload must be NUL-terminated");

@@ -41,6 +41,11 @@ void hub_clock_cancel (HubClock *clock, guint id);
  * of their deadlines (each sees the clock at its own deadline). */
 HUB_API
 void hub_fake_clock_advance (HubClock *clock, guint64 ms);
+/* Fake clock only: moves both times forward by @ms without firing anything,
+ * as a stalled loop would: what fell due fires at the next advance (even of
+ * 0 ms), late, each seeing the clock as it is then. */
+HUB_API
+void hub_fake_clock_stall (HubClock *clock, guint64 ms);
 /* Fake clock only: number of timers still pending. */
 HUB_API
 guint hub_fake_clock_pending (HubClock *clock);

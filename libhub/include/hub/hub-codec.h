@@ -107,6 +107,25 @@ void hub_codec_decode (const char *data, gsize len, HubDecodeResult *result);
 HUB_API
 void hub_decode_result_clear (HubDecodeResult *result);
 
+/* A request's envelope read without decoding it (a strict scan, no JSON
+ * tree): for answering a frame the server will not execute (rate-limited,
+ * or not a hello before hello) at the cost of reading its bytes once. */
+typedef struct {
+  /* TRUE when the fields below are what hub_codec_decode() would find; FALSE
+   * when only decoding can tell (invalid JSON, escapes in a top-level key or
+   * in `type`, an id json-glib would alter). */
+  gboolean sure;
+  gboolean envelope_ok; /* a string `type`, and an `id` absent, integer or string */
+  HubRequestType type;  /* when envelope_ok; HUB_REQ_UNKNOWN for other names */
+  char *id_json;        /* (owned) (nullable) the id as the decoder re-encodes it */
+  gsize n_values;       /* JSON values in the message (json-glib's cost is in these) */
+} HubPeek;
+
+HUB_API
+void hub_codec_peek (const char *data, gsize len, HubPeek *peek);
+HUB_API
+void hub_peek_clear (HubPeek *peek);
+
 /* --- Encoding server frames. Every function returns a new frame (transfer full).
  * `id_json` is the request's id as returned by the decoder, NULL for none. --- */
 
@@ -125,13 +144,24 @@ HUB_API
 HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n,
                                  gboolean complete);
 
+/* The bounds a client paces itself by (PROTOCOL.md §8), in welcome's
+ * `limits`: {"rate_per_s","burst","max_connections_per_user",
+ * "max_subscriptions_per_user","fanout_bytes_per_s"} (0: no bound). */
+typedef struct {
+  double rate_per_s, burst;
+  guint max_connections_per_user;
+  guint max_subscriptions_per_user;
+  gint64 fanout_bytes_per_s;
+} HubWelcomeLimits;
+
 typedef struct {
   const char *conn, *user, *device, *node, *server;
   gint heartbeat_s;
   gint64 max_message_bytes;
   const char *const *rooms; /* NULL-terminated */
   guint n_rooms;
-  gint64 expires_ts; /* Unix ms of the token's `exp` (§12); 0: absent */
+  gint64 expires_ts;              /* Unix ms of the token's `exp` (§12); 0: absent */
+  const HubWelcomeLimits *limits; /* (nullable) no `limits` when NULL */
 } HubWelcome;
 HUB_API
 HubFrame *hub_encode_welcome (const char *id_json, const HubWelcome *w);

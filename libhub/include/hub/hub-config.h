@@ -26,6 +26,10 @@ typedef struct {
    * then it is answered `internal`, and the node reports itself degraded
    * until the store answers again. */
   guint store_timeout_ms; /* 2000 */
+  /* Bounds on one user, per node (PROTOCOL.md §8; 0: none). */
+  guint max_connections_per_user;   /* 32 */
+  guint max_subscriptions_per_user; /* 10000 */
+  gsize fanout_bytes_per_s;         /* 262144: direct, multicast, typing, join/leave to others */
 } HubConfig;
 
 /* Fills @config with PROTOCOL.md's defaults; node defaults to the host name. */

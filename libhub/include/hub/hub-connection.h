@@ -113,8 +113,21 @@ guint16 hub_connection_get_close_code (HubConnection *conn);
  * a later hub_connection_close() is ignored. */
 HUB_API
 void hub_connection_detach (HubConnection *conn);
+/* Sends a WebSocket ping through the sink (heartbeat) and counts it as
+ * unanswered until the client is next heard from. */
 HUB_API
 void hub_connection_ping (HubConnection *conn);
+/* Liveness (PROTOCOL.md §8), on the monotonic clock: how long the client has
+ * been silent at @now_mono_us (no message, no pong), and how many pings were
+ * handed to the sink since it was last heard. */
+HUB_API
+gint64 hub_connection_silent_us (HubConnection *conn, gint64 now_mono_us);
+HUB_API
+guint hub_connection_pings_unanswered (HubConnection *conn);
+/* Its silence starts over at @now_mono_us, as if it had just been heard
+ * from: after a stall of the server's own loop, which read nothing. */
+HUB_API
+void hub_connection_liveness_restart (HubConnection *conn, gint64 now_mono_us);
 
 HUB_API
 gsize hub_connection_queued_bytes (HubConnection *conn);

@@ -71,6 +71,11 @@ HubConnection *hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVT
  * the transport enforces 1003/1007/1009). Replies and deliveries go to queues. */
 HUB_API
 void hub_dispatcher_receive (HubDispatcher *d, HubConnection *conn, const char *data, gsize len);
+/* The largest message @conn may send now (the transport closes with 1009
+ * beyond it): until it has said hello 8 KiB, but for its first message (a
+ * hello that may carry a long resume); max_message_bytes after. */
+HUB_API
+gsize hub_dispatcher_frame_limit (HubDispatcher *d, HubConnection *conn);
 /* A client message the transport refuses (binary 1003, invalid UTF-8 1007,
  * too big 1009): counted like any message, then the connection is closed with
  * @code once the replies to earlier requests are out. */

@@ -31,5 +31,10 @@ void hub_rate_limiter_init (HubRateLimiter *rl, double rate_per_s, double burst,
 /* Accounts one request at @now_us (monotonic µs) and says what to do with it. */
 HUB_API
 HubRateVerdict hub_rate_limiter_check (HubRateLimiter *rl, gint64 now_us);
+/* Takes @tokens more for a request that cost more than one (a large `who`,
+ * a large frame before hello); the bucket may go into debt, at most one
+ * burst deep, and later requests are limited until it is repaid. */
+HUB_API
+void hub_rate_limiter_charge (HubRateLimiter *rl, double tokens, gint64 now_us);
 
 G_END_DECLS
