@@ -168,33 +168,37 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                          "  if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
                          "end\n"
                          "return {'ok'}\n",
-    /* ARGV[3] the TTL, ARGV[4] the node's figures, ARGV[5] k, then k
+    /* ARGV[3] the TTL, ARGV[4] the node's figures, ARGV[5] 1 when the node
+     * registered before (in this Redis or another), ARGV[6] k, then k
      * connection and user pairs, then the watched users. Watches first, so
      * that this node's watchers get the status events of the connections
      * dropped and added here, like everyone else's. When the node was reaped
-     * or missed deliveries (lost), its connections are not registered again:
+     * or missed deliveries (lost), or registered before and Redis no longer
+     * knows it (Redis lost its data: restarted empty, flushed; memberships
+     * and history went with it), its connections are not registered again:
      * the node closes them, and their clients resume what they missed. */
     [HUB_SCRIPT_RESYNC] =
         "local me = P .. 'node:' .. NODE\n"
         "local lost = redis.call('GET', me .. ':lost') and 1 or 0\n"
+        "if ARGV[5] == '1' and redis.call('SISMEMBER', P .. 'nodes', NODE) == 0 then lost = 1 end\n"
         "redis.call('DEL', me .. ':lost')\n"
         "for _, u in ipairs(redis.call('SMEMBERS', me .. ':watch')) do\n"
         "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
         "end\n"
         "redis.call('DEL', me .. ':watch')\n"
-        "local k = tonumber(ARGV[5])\n"
-        "for i = 6 + 2 * k, #ARGV do\n"
+        "local k = tonumber(ARGV[6])\n"
+        "for i = 7 + 2 * k, #ARGV do\n"
         "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
         "  redis.call('SADD', me .. ':watch', ARGV[i])\n"
         "end\n"
         "if lost == 1 then k = 0 end\n"
         "local want = {}\n"
-        "for i = 0, k - 1 do want[ARGV[6 + 2 * i]] = ARGV[7 + 2 * i] end\n"
+        "for i = 0, k - 1 do want[ARGV[7 + 2 * i]] = ARGV[8 + 2 * i] end\n"
         "local have = redis.call('HGETALL', me .. ':conns')\n"
         "for i = 1, #have, 2 do\n"
         "  if want[have[i]] ~= have[i + 1] then drop_conn(NODE, have[i], have[i + 1]) end\n"
         "end\n"
-        "for i = 0, k - 1 do add_conn(NODE, ARGV[6 + 2 * i], ARGV[7 + 2 * i]) end\n"
+        "for i = 0, k - 1 do add_conn(NODE, ARGV[7 + 2 * i], ARGV[8 + 2 * i]) end\n"
         "redis.call('SADD', P .. 'nodes', NODE)\n"
         "redis.call('SET', me .. ':since', now_ms())\n"
         "redis.call('SET', me .. ':alive', ARGV[4], 'PX', ARGV[3])\n"

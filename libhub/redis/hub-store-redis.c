@@ -395,11 +395,13 @@ resync_done (redisReply *reply, gpointer data)
   s->registered = TRUE;
   s->resyncs++;
   if (hub_store_redis_int (reply, 1) != 0 && conn_ids->len > 0) {
-    /* This node was reaped, or a delivery to it found nobody listening:
-     * RESYNC did not register these connections again; they close, and
-     * their clients resume what they missed (their byes find nothing). */
-    g_warning ("cluster: node %s may have missed deliveries while cut off; closing its %u "
-               "connections so that they resume",
+    /* This node was reaped, a delivery to it found nobody listening, or
+     * Redis lost its data (memberships and history with it): RESYNC did not
+     * register these connections again; they close, and their clients
+     * resume what they missed, or learn from welcome what is gone (their
+     * byes find nothing). */
+    g_warning ("cluster: node %s may have missed deliveries while cut off (reaped, or Redis "
+               "lost its data); closing its %u connections so that they resume",
                s->node, conn_ids->len);
     for (guint i = 0; i < conn_ids->len; i++)
       g_hash_table_remove (s->conns, g_ptr_array_index (conn_ids, i));
@@ -426,6 +428,8 @@ resync (HubStoreRedis *s)
   s->resyncing = TRUE;
   hub_store_redis_add_int (args, ttl_ms (s));
   hub_store_redis_add (args, stats);
+  /* Registered before: a Redis that no longer knows this node lost its data. */
+  hub_store_redis_add_int (args, s->resyncs > 0 ? 1 : 0);
   hub_store_redis_add_int (args, g_hash_table_size (s->conns));
   g_hash_table_iter_init (&iter, s->conns);
   while (g_hash_table_iter_next (&iter, &key, &value)) {

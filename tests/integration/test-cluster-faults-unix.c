@@ -87,6 +87,8 @@ typedef struct {
   gint64 last_rx_us;
   guint replayed; /* messages received between a resume's welcome and its `resumed` */
   gboolean replaying;
+  guint welcomes;       /* of reconnects */
+  gboolean room_listed; /* the last welcome listed ROOM among the user's rooms */
 } Member;
 
 typedef struct {
@@ -252,6 +254,8 @@ handle_frame (Cluster *c, Member *m, JsonObject *frame)
       m->hello_retry_us = now + HELLO_RETRY_MS * G_TIME_SPAN_MILLISECOND;
     } else {
       m->replaying = TRUE; /* the replay, if any, comes before `resumed` (§6) */
+      m->welcomes++;
+      m->room_listed = hub_test_json_array_has_string (hub_test_json_array (frame, "rooms"), ROOM);
     }
   } else if (id != NULL && JSON_NODE_HOLDS_VALUE (id)) {
     gpointer key = GINT_TO_POINTER ((gint)json_node_get_int (id));
@@ -589,6 +593,98 @@ START_TEST (redis_stalled_under_traffic_loses_nothing)
 }
 END_TEST
 
+/* --- Redis killed, restarted empty ---------------------------------------------------------------
+ */
+
+/* Redis killed (SIGKILL) under traffic, two nodes: every request is answered
+ * within its deadline (internal: Redis is gone), /healthz says 503, and what
+ * was acknowledged before reached every member. Redis then comes back empty
+ * (no persistence, a lost disk): rooms, memberships and history are gone.
+ * The nodes register again, find that Redis no longer knows them, and close
+ * every connection with 1001, so no client stays in a room that no longer
+ * exists without a word: each one's resume is answered by a welcome that
+ * lists no room (a HubClient then joins again, as after the restart of one
+ * node). Joined again, the members get every message acknowledged from then
+ * on. */
+START_TEST (redis_restarted_empty_clients_are_told)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--heartbeat", "2", NULL);
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", "--heartbeat", "2", NULL);
+  guint16 pa = hub_test_server_port (a), pb = hub_test_server_port (b);
+  g_autoptr (Cluster) c = cluster_new ();
+  const char *const users[] = {"a0", "a1", "a2", "b0", "b1", "b2", NULL};
+  guint pid = hub_test_redis_pid (redis);
+  gint64 killed, until;
+  gboolean all_back = FALSE;
+
+  for (guint i = 0; users[i] != NULL; i++)
+    add_client (c, users[i][0] == 'a' ? pa : pb, users[i], TRUE, users[i][1] == '0', NULL);
+  c->traffic = TRUE;
+  pump_for (c, 1000);
+
+  ck_assert_int_eq (kill ((pid_t)pid, SIGKILL), 0);
+  hub_test_redis_stop (redis); /* reaps it */
+  killed = g_get_monotonic_time ();
+  c->stalled_since = killed;
+  pump_for (c, 500);
+  ck_assert_msg (health_of (pa) == 503 && health_of (pb) == 503,
+                 "expected /healthz 503 on both nodes without Redis");
+  pump_for (c, 2500);
+  ck_assert_msg (c->refused > 0, "expected publishes refused without Redis");
+  ck_assert_msg (c->acked_while_stalled == 0,
+                 "expected nothing acknowledged without Redis, %" G_GUINT64_FORMAT " were",
+                 c->acked_while_stalled);
+  ck_assert_msg (c->worst_reply_us < (STORE_DEADLINE_MS + 1500) * 1000,
+                 "expected every request answered within its deadline, one took %" G_GINT64_FORMAT
+                 " ms",
+                 c->worst_reply_us / 1000);
+  /* What was acknowledged before reached everyone. */
+  assert_nothing_lost (c, "redis killed");
+  c->stalled_since = 0;
+
+  hub_test_redis_restart_empty (redis);
+  /* Both nodes healthy again, every member closed with 1001 and welcomed back. */
+  until = g_get_monotonic_time () + 15 * G_TIME_SPAN_SECOND;
+  while (!all_back && g_get_monotonic_time () < until) {
+    pump_for (c, 100);
+    all_back = health_of (pa) == 200 && health_of (pb) == 200;
+    for (guint i = 0; i < c->members->len && all_back; i++) {
+      Member *m = g_ptr_array_index (c->members, i);
+
+      all_back = m->welcomes >= 1 && !m->hello_pending && m->hello_retry_us == 0;
+    }
+  }
+  fprintf (stderr,
+           "redis restarted empty: nodes healthy and members back after %" G_GINT64_FORMAT
+           " ms from the kill\n",
+           (g_get_monotonic_time () - killed) / 1000);
+  ck_assert_msg (all_back, "expected both nodes healthy and every member welcomed back");
+  for (guint i = 0; i < c->members->len; i++) {
+    Member *m = g_ptr_array_index (c->members, i);
+
+    ck_assert_msg (m->closes->len == 1 && g_array_index (m->closes, guint, 0) == 1001,
+                   "expected %s closed once with 1001 (got %u closes, first %u)", m->user,
+                   m->closes->len, m->closes->len > 0 ? g_array_index (m->closes, guint, 0) : 0);
+    ck_assert_msg (!m->room_listed, "expected %s's welcome to list no room %s: Redis forgot it",
+                   m->user, ROOM);
+  }
+
+  /* Joined again (the room starts again at seq 1): accounted afresh. */
+  g_hash_table_remove_all (c->acked);
+  for (guint i = 0; i < c->members->len; i++) {
+    Member *m = g_ptr_array_index (c->members, i);
+
+    json_object_unref (hub_test_ws_ok (m->ws, "{'type':'join','room':'" ROOM "'}"));
+    g_hash_table_remove_all (m->seen);
+    m->max_seen = 0;
+  }
+  c->traffic = TRUE;
+  pump_for (c, 2000);
+  assert_nothing_lost (c, "after the restart");
+}
+END_TEST
+
 /* --- A node killed ------------------------------------------------------------------------------
  */
 
@@ -751,6 +847,7 @@ main (void)
   Suite *suite = suite_create ("cluster-faults");
 
   HUB_TEST_ADD (suite, redis_stalled_under_traffic_loses_nothing, 120);
+  HUB_TEST_ADD (suite, redis_restarted_empty_clients_are_told, 60);
   HUB_TEST_ADD (suite, node_killed_under_traffic_loses_nothing, 60);
   HUB_TEST_ADD (suite, node_stalled_its_clients_resume_elsewhere, 120);
   return hub_test_run (suite);

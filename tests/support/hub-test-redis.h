@@ -43,6 +43,9 @@ gboolean hub_test_redis_pause (HubTestRedis *redis, gboolean pause);
 guint hub_test_redis_pid (HubTestRedis *redis);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
+/* Starts it again on the same port, its data gone (a Redis without
+ * persistence, or whose disk was lost). */
+void hub_test_redis_restart_empty (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */
 void hub_test_redis_free_all (void);
 
