@@ -20,6 +20,9 @@
  * With 1 MiB (64 reads), a burst of published frames closed fast consumers
  * with 4009 under load (test-server-limits@redis), which one node never did. */
 #define READS_PER_DISPATCH 4
+/* A deadline's dispatch this much later than the deadline: the node stalled
+ * (GLib dispatches a due source within milliseconds, even on a loaded machine). */
+#define NODE_STALL_US (1000 * G_TIME_SPAN_MILLISECOND)
 
 /* A GSource driving one redisAsyncContext, like hiredis' adapters/glib.h but
  * safe when a read or write frees the context (a lost connection). */
@@ -598,11 +601,44 @@ send_argv (HubRedis *r, GPtrArray *argv, Call *call)
 
 /* Answers NULL every call whose deadline passed; they stay with hiredis
  * (overdue) until Redis answers them or the connection goes. */
+/* Whether Redis' answers wait unread on the command connection. */
+static gboolean
+answers_unread (HubRedis *r)
+{
+  return r->cmd != NULL && hub_net_bytes_readable (r->cmd->c.fd) > 0;
+}
+
+/* Reads (bounded, without waiting) what Redis already sent on the command
+ * connection: a reply that came in time is not late because this node reads
+ * it after its deadline. */
+static void
+read_unread (HubRedis *r)
+{
+  for (guint i = 0; i < READS_PER_DISPATCH && answers_unread (r); i++)
+    redisAsyncHandleRead (r->cmd);
+}
+
 static void
 expire_calls (HubRedis *r)
 {
   gint64 now = g_get_monotonic_time ();
+  Call *oldest = g_queue_peek_head (&r->calls);
   GList *l;
+
+  if (oldest != NULL && now - oldest->sent_us - r->timeout_us > NODE_STALL_US) {
+    /* The deadline passed long before this dispatch: this node itself
+     * stalled (SIGSTOP, a VM pause, a loop busy for seconds), not Redis. Its
+     * calls may not even have been written yet, and their answers are
+     * unread: judged late, they would refuse every request its clients
+     * buffered meanwhile (test-server-stall@redis). Each gets a whole
+     * deadline from now, as the guard gives connections' silences. */
+    for (GList *i = r->calls.head; i != NULL; i = i->next)
+      ((Call *)i->data)->sent_us = now;
+    g_source_set_ready_time (r->deadline, now + r->timeout_us);
+    return;
+  }
+  if (oldest != NULL && now - oldest->sent_us >= r->timeout_us)
+    read_unread (r);
 
   while ((l = g_queue_peek_head_link (&r->calls)) != NULL) {
     Call *call = l->data;
@@ -718,10 +754,9 @@ hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisRep
 gboolean
 hub_redis_is_late (HubRedis *r)
 {
-  Call *oldest = g_queue_peek_head (&r->calls);
-
-  return r->overdue.length > 0 ||
-         (oldest != NULL && g_get_monotonic_time () - oldest->sent_us >= r->timeout_us);
+  /* Only the deadline's dispatch judges a call late (expire_calls): past
+   * its deadline after a stall of this node, a call is not late yet. */
+  return r->overdue.length > 0;
 }
 
 /* --- Blocking calls --------------------------------------------------------------------------- */

@@ -46,7 +46,9 @@ void hub_redis_free (HubRedis *redis);
 gboolean hub_redis_is_up (HubRedis *redis);
 /* TRUE while a call is past its deadline and Redis has not answered it yet:
  * Redis (or the way to it) is stalled. Meanwhile every new call is answered
- * NULL at once, without being sent (it would only queue behind the others). */
+ * NULL at once, without being sent (it would only queue behind the others).
+ * A call is judged at its deadline's dispatch, after reading what Redis sent;
+ * one whose deadline passed while this node itself stalled gets a new one. */
 gboolean hub_redis_is_late (HubRedis *redis);
 const char *hub_redis_prefix (HubRedis *redis);
 
