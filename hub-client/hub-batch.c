@@ -380,7 +380,8 @@ on_stats (gpointer user_data, JsonObject *stats)
 }
 
 int
-hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *options)
+hub_batch_run (const HubClientOptions *client_options, const HubSessionTokens *tokens,
+               const HubBatchOptions *options)
 {
   const HubSessionOutput output = {
       .print = print_line,
@@ -397,7 +398,7 @@ hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *op
   g_queue_init (&batch.lines);
   batch.loop = g_main_loop_new (NULL, FALSE);
   batch.session =
-      hub_session_new (client_options, FALSE, HUB_SESSION_BATCH, &output, &batch, &error);
+      hub_session_new (client_options, tokens, FALSE, HUB_SESSION_BATCH, &output, &batch, &error);
   if (batch.session == NULL) {
     g_printerr ("hub-client: %s\n", error->message);
     g_main_loop_unref (batch.loop);

@@ -5,6 +5,8 @@
 
 #include <hub/hub-client.h>
 
+#include "hub-session.h"
+
 G_BEGIN_DECLS
 
 /* Exit codes of hub-client (both modes). */
@@ -24,7 +26,8 @@ typedef struct {
 
 /* Runs until stdin ends and every command was answered (and, with
  * wait_for, a matching frame arrived); returns the exit code. */
-int hub_batch_run (const HubClientOptions *client_options, const HubBatchOptions *options);
+int hub_batch_run (const HubClientOptions *client_options, const HubSessionTokens *tokens,
+                   const HubBatchOptions *options);
 
 /* TRUE when @value contains @pattern: objects match when each member of the
  * pattern matches the value's member of that name (extra members allowed);

@@ -18,7 +18,8 @@ typedef struct {
 } CommandSpec;
 
 static const CommandSpec specs[] = {
-    {"join", HUB_COMMAND_JOIN, "ROOM", "join ROOM (created if missing) and make it current", "r"},
+    {"join", HUB_COMMAND_JOIN, "ROOM [TOKEN]",
+     "join ROOM (created if missing) and make it current; TOKEN: a room token", "r-"},
     {"leave", HUB_COMMAND_LEAVE, "ROOM", "leave ROOM", "r"},
     {"room", HUB_COMMAND_ROOM, "ROOM", "switch the current room (where plain lines go)", "r"},
     {"rooms", HUB_COMMAND_ROOMS, "", "the rooms you are a member of", ""},
@@ -37,6 +38,7 @@ static const CommandSpec specs[] = {
     {"typing", HUB_COMMAND_TYPING, "", "tell the current room you are typing", ""},
     {"raw", HUB_COMMAND_RAW, "JSON", "send any frame (an id is added when it has none)", ""},
     {"stats", HUB_COMMAND_STATS, "", "the server's /api/stats", ""},
+    {"refresh", HUB_COMMAND_REFRESH, "", "get a fresh token now and send it (refresh)", ""},
     {"quit", HUB_COMMAND_QUIT, "", "leave hub-client", ""},
     {"help", HUB_COMMAND_HELP, "", "this help", ""},
 };
@@ -49,6 +51,7 @@ hub_command_free (HubCommand *command)
   if (command == NULL)
     return;
   g_free (command->room);
+  g_free (command->token);
   g_free (command->user);
   g_free (command->text);
   g_strfreev (command->users);
@@ -127,6 +130,12 @@ parse_args (HubCommand *command, const char *rest, GError **error)
 
   switch (command->kind) {
     case HUB_COMMAND_JOIN:
+      command->room = next_word (&rest);
+      command->token = next_word (&rest);
+      extra = next_word (&rest);
+      if (command->room == NULL || extra != NULL)
+        return usage (error, command->kind);
+      return TRUE;
     case HUB_COMMAND_LEAVE:
     case HUB_COMMAND_ROOM:
       command->room = next_word (&rest);
@@ -314,6 +323,8 @@ hub_command_request (const HubCommand *command, const char *current_room, gint64
       break;
     case HUB_COMMAND_JOIN:
       t = "join";
+      if (command->token != NULL)
+        json_object_set_string_member (f, "token", command->token);
       break;
     case HUB_COMMAND_LEAVE:
       t = "leave";

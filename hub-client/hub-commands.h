@@ -27,7 +27,8 @@ typedef enum {
   HUB_COMMAND_HISTORY,
   HUB_COMMAND_TYPING,
   HUB_COMMAND_RAW,
-  HUB_COMMAND_STATS, /* HTTP GET /api/stats (local) */
+  HUB_COMMAND_STATS,   /* HTTP GET /api/stats (local) */
+  HUB_COMMAND_REFRESH, /* a fresh token now (§12): hub-session.c, no request of its own */
   HUB_COMMAND_QUIT,
   HUB_COMMAND_HELP,
 } HubCommandKind;
@@ -39,6 +40,7 @@ typedef enum {
 typedef struct {
   HubCommandKind kind;
   char *room;      /* (owned) (nullable) JOIN LEAVE ROOM; WHO INFO (NULL: current room) */
+  char *token;     /* (owned) (nullable) JOIN: a room token (§12) */
   char *user;      /* (owned) MSG */
   char *text;      /* (owned) SAY MSG MULTI BROADCAST; RAW: the JSON as typed */
   GStrv users;     /* (owned) MULTI SUB UNSUB */
@@ -64,7 +66,8 @@ void hub_command_free (HubCommand *command);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubCommand, hub_command_free)
 
 /* The request @command sends: its type and fields (transfer full). FALSE with
- * no error for local commands (ROOM, STATS, QUIT, HELP, EMPTY); FALSE with
+ * no error for local commands (ROOM, STATS, QUIT, HELP, EMPTY) and REFRESH
+ * (which HubClient sends); FALSE with
  * @error HUB_COMMAND_ERROR_NO_ROOM when it needs @current_room (nullable) and
  * there is none. @last_seq is the last seq seen of the room (-1: unknown), for
  * HISTORY's `since`. */

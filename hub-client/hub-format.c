@@ -283,12 +283,78 @@ hub_format_event (const HubClientEvent *event, gboolean colour)
       who = paint (colour, RED, text);
       body = g_strdup_printf ("%s %s", tag, who);
       return line (colour, 0, body);
+    case HUB_CLIENT_EVENT_TOKEN_REFRESHED:
+      text = hub_format_deadline (event->expires_ts, 0);
+      body = g_strdup_printf ("* token refreshed: it %s", text);
+      who = paint (colour, GREEN, body);
+      return line (colour, 0, who);
+    case HUB_CLIENT_EVENT_TOKEN_FAILED:
+      /* The old deadline stands (§12): the server closes with 4003 then. */
+      text = event->expires_ts > 0 ? hub_format_deadline (event->expires_ts, 0) : NULL;
+      body = g_strdup_printf (
+          "! token not refreshed: %s%s%s%s%s", event->code != NULL ? event->code : "error",
+          event->text != NULL ? ": " : "", event->text != NULL ? event->text : "",
+          text != NULL ? "; the connection ends when its token " : "", text != NULL ? text : "");
+      who = paint (colour, RED, body);
+      return line (colour, 0, who);
     case HUB_CLIENT_EVENT_OTHER:
     default:
       text = event->frame != NULL ? object_compact (event->frame) : g_strdup ("?");
       body = g_strdup_printf ("? %s", text);
       return line (colour, 0, body);
   }
+}
+
+/* "in 9 s", "in 41 min", "in 2 h 5 min", "12 s ago". (transfer full) */
+static char *
+format_in (gint64 ms)
+{
+  gint64 s = (ms >= 0 ? ms + 999 : -ms) / 1000;
+  g_autofree char *span = s < 60 ? g_strdup_printf ("%" G_GINT64_FORMAT " s", s)
+                          : s < 3600
+                              ? g_strdup_printf ("%" G_GINT64_FORMAT " min", s / 60)
+                              : g_strdup_printf ("%" G_GINT64_FORMAT " h %" G_GINT64_FORMAT " min",
+                                                 s / 3600, s % 3600 / 60);
+
+  return ms >= 0 ? g_strdup_printf ("in %s", span) : g_strdup_printf ("%s ago", span);
+}
+
+char *
+hub_format_deadline (gint64 expires_ts, gint64 now_ms)
+{
+  g_autofree char *at = NULL;
+  g_autofree char *in = NULL;
+
+  if (expires_ts <= 0)
+    return g_strdup ("does not expire");
+  if (now_ms <= 0)
+    now_ms = g_get_real_time () / 1000;
+  {
+    g_autoptr (GDateTime) when = g_date_time_new_from_unix_local (expires_ts / 1000);
+    g_autoptr (GDateTime) today = g_date_time_new_from_unix_local (now_ms / 1000);
+
+    /* A time of day alone would read as today's (--secret's tokens last 24 h). */
+    at = g_date_time_get_day_of_year (when) == g_date_time_get_day_of_year (today) &&
+                 g_date_time_get_year (when) == g_date_time_get_year (today)
+             ? hub_format_time (expires_ts)
+             : g_date_time_format (when, "%Y-%m-%d %H:%M:%S");
+  }
+  in = format_in (expires_ts - now_ms);
+  return g_strdup_printf ("expires at %s (%s)", at, in);
+}
+
+char *
+hub_format_connection (HubClient *client, const char *node, gboolean colour)
+{
+  const char *device = hub_client_get_device (client);
+  g_autofree char *deadline = hub_format_deadline (hub_client_get_expires_ts (client), 0);
+  g_autofree char *me = sender (colour, hub_client_get_user (client), device);
+  g_autofree char *text = g_strdup_printf (
+      "* connected to %s as %s, connection %s; token %s", node != NULL ? node : "hub", me,
+      hub_client_get_conn (client) != NULL ? hub_client_get_conn (client) : "?", deadline);
+  g_autofree char *painted = paint (colour, YELLOW, text);
+
+  return line (colour, 0, painted);
 }
 
 const char *
@@ -314,13 +380,13 @@ hub_format_close_code (guint code)
     case 4002:
       return "the server heard nothing from this client for too long";
     case 4003:
-      return "the token expired";
+      return "token expired";
     case 4008:
       return "too many requests (rate limit abuse)";
     case 4009:
       return "this client fell too far behind (slow consumer)";
     case 4010:
-      return "disconnected by the server's administrator";
+      return "disconnected by the server";
     default:
       return NULL;
   }
@@ -335,7 +401,12 @@ close_text (const HubClientStateChange *change)
   g_autofree char *prefix = g_strdup_printf ("connection closed (code %u: ", change->close_code);
   g_autofree char *said = NULL;
 
-  if (change->reason != NULL && g_str_has_prefix (change->reason, prefix)) {
+  /* The server's own words, unless they only repeat ours. */
+  if (change->close_reason != NULL) {
+    if (change->close_reason[0] != '\0' &&
+        (known == NULL || g_ascii_strcasecmp (change->close_reason, known) != 0))
+      said = g_strdup (change->close_reason);
+  } else if (change->reason != NULL && g_str_has_prefix (change->reason, prefix)) {
     said = g_strdup (change->reason + strlen (prefix));
     if (said[0] != '\0' && said[strlen (said) - 1] == ')')
       said[strlen (said) - 1] = '\0';

@@ -27,6 +27,12 @@ char *hub_format_state (const HubClientStateChange *change, const char *url, con
                         gboolean show_retry, gboolean colour);
 /* What a close code means, in words; NULL for codes PROTOCOL.md does not name. (transfer none) */
 const char *hub_format_close_code (guint code);
+/* "expires at HH:MM:SS (in 41 min)" for @expires_ts (Unix ms), seen at
+ * @now_ms (≤ 0: now); "does not expire" for 0. (transfer full) */
+char *hub_format_deadline (gint64 expires_ts, gint64 now_ms);
+/* /info's line about the connection: "* connected to NODE as USER (DEVICE),
+ * connection CONN; token expires at …". (transfer full) */
+char *hub_format_connection (HubClient *client, const char *node, gboolean colour);
 /* A local problem ("! …": a usage error, a message not sent). (transfer full) */
 char *hub_format_problem (gboolean colour, const char *format, ...) G_GNUC_PRINTF (2, 3);
 /* The `ok` reply to a request of @type about @room (nullable), possibly several lines joined by

@@ -1,7 +1,8 @@
 /* hub-session.c: one hub-client session: command lines become requests,
  * replies and events become lines, and the session keeps the current room,
  * who is typing, what completion offers (rooms and users met), and the
- * copies of its own messages still on their way. A connection that cannot
+ * copies of its own messages still on their way; it is HubClient's token
+ * provider when hub-client has a token source (§12). A connection that cannot
  * be made is looked into (hub-client-probe.h) before it is reported, so the
  * line says what failed in plain words. */
 #include "hub-session.h"
@@ -53,9 +54,15 @@ struct _HubSession {
   GHashTable *subscriptions; /* user (owned) → NULL */
   GHashTable *users_seen;    /* user (owned) → NULL: senders, status changes */
   GHashTable *own;           /* room (owned) → gint64* (owned): seq of our last publish there */
+
+  HubSessionTokens tokens; /* (unowned) members */
+  gboolean fetching_token; /* the token source works for HubClient */
+  gboolean token_gave_up;  /* HubClient is being told the source has no token to connect */
+  struct _Call *refresh;   /* (owned) (nullable) the /refresh waiting for its outcome */
+  char *node;              /* (owned) (nullable) the welcome's */
 };
 
-typedef struct {
+typedef struct _Call {
   HubSession *session; /* (unowned) */
   char *type;          /* (owned) */
   char *room;          /* (owned) (nullable) the room the command acts on */
@@ -346,6 +353,52 @@ hub_session_user_typing (HubSession *session, const char *partial_line)
     session->last_typing_sent_us = now;
 }
 
+/* ---- tokens (§12) ---- */
+
+/* The /refresh under way is over. */
+static void
+refresh_done (HubSession *session, HubSessionResult result)
+{
+  struct _Call *call = g_steal_pointer (&session->refresh);
+
+  if (call == NULL)
+    return;
+  if (call->done != NULL)
+    call->done (session, result, call->user_data);
+  call_free (call);
+}
+
+static void
+on_token_fetched (GObject *object, GAsyncResult *result, gpointer user_data)
+{
+  HubSession *session = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *token = hub_token_source_fetch_finish (result, &error);
+
+  session->fetching_token = FALSE;
+  if (session->closing)
+    return; /* cancelled: hub_session_free is waiting for this */
+  if (token != NULL) {
+    hub_client_supply_token (session->client, token);
+    return;
+  }
+  session->token_gave_up = TRUE;
+  hub_client_token_unavailable (session->client, error->message);
+  session->token_gave_up = FALSE;
+}
+
+/* HubClient's token provider: the source works asynchronously (a command
+ * runs meanwhile), the loop goes on. */
+static void
+on_token_needed (HubClient *client, HubClientTokenNeed need, gpointer user_data)
+{
+  HubSession *session = user_data;
+
+  session->fetching_token = TRUE;
+  hub_token_source_fetch_async (session->tokens.source, session->cancellable, on_token_fetched,
+                                session);
+}
+
 /* ---- connection changes ---- */
 
 /* The current room is no longer ours: the next of ours, or none. */
@@ -380,6 +433,10 @@ deliver_state (HubSession *session, const HubClientStateChange *change)
                         : NULL;
   g_autofree char *text = NULL;
 
+  /* Given up for want of a token: HubClient's words say which source failed. */
+  if (session->token_gave_up && change->state == HUB_CLIENT_DISCONNECTED)
+    why = change->reason;
+
   if (session->stopping && change->state == HUB_CLIENT_DISCONNECTED)
     text = NULL; /* we closed it: nothing to tell */
   else
@@ -388,6 +445,21 @@ deliver_state (HubSession *session, const HubClientStateChange *change)
   print (session,
          change->state == HUB_CLIENT_CONNECTING ? HUB_SESSION_LINE_INFO : HUB_SESSION_LINE_ERROR,
          text);
+  if (change->state == HUB_CLIENT_DISCONNECTED && change->close_code == 4003 &&
+      session->tokens.source == NULL) {
+    g_autofree char *hint =
+        hub_format_info (session->colour, "hub-client refreshes tokens on its own with "
+                                          "--token-file, --token-command or --secret");
+
+    print (session, HUB_SESSION_LINE_INFO, hint);
+  }
+  if (change->state != HUB_CLIENT_CONNECTED && session->refresh != NULL) {
+    g_autofree char *lost =
+        hub_format_problem (session->colour, "connection lost: /refresh not answered");
+
+    print (session, HUB_SESSION_LINE_ERROR, lost);
+    refresh_done (session, HUB_SESSION_CONNECTION);
+  }
   if (session->output.state != NULL)
     session->output.state (session->user_data, change);
   status_changed (session);
@@ -497,7 +569,24 @@ on_event (HubClient *client, const HubClientEvent *event, gpointer user_data)
           g_hash_table_remove (members_of (session, event->room), event->user);
       }
       break;
+    case HUB_CLIENT_EVENT_TOKEN_REFRESHED:
+    case HUB_CLIENT_EVENT_TOKEN_FAILED: {
+      gboolean refused = event->type == HUB_CLIENT_EVENT_TOKEN_FAILED;
+
+      text = hub_format_event (event, session->colour);
+      print (session, refused ? HUB_SESSION_LINE_ERROR : HUB_SESSION_LINE_INFO, text);
+      /* A refusal is the server's answer (exit 1); no fresh token is the source's (3). */
+      refresh_done (session, !refused ? HUB_SESSION_OK
+                             : g_strcmp0 (event->code, "token_unavailable") == 0 ||
+                                     g_strcmp0 (event->code, "timed_out") == 0 ||
+                                     g_strcmp0 (event->code, "stale_token") == 0
+                                 ? HUB_SESSION_CONNECTION
+                                 : HUB_SESSION_ERROR_REPLY);
+      return;
+    }
     case HUB_CLIENT_EVENT_WELCOME:
+      g_free (session->node);
+      session->node = g_strdup (event->node);
       /* After a reconnect, or a first connect of a user who is already a
        * member somewhere: start where the user was. */
       if (session->room == NULL && event->rooms != NULL && json_array_get_length (event->rooms) > 0)
@@ -646,6 +735,12 @@ on_reply (HubClient *client, JsonObject *reply, const GError *error, gpointer us
 
     remember_reply (session, call, reply);
     print (session, HUB_SESSION_LINE_REPLY, text);
+    /* /info tells about the connection too: its token's deadline (§12). */
+    if (strcmp (call->type, "room_info") == 0) {
+      g_autofree char *about = hub_format_connection (client, session->node, session->colour);
+
+      print (session, HUB_SESSION_LINE_REPLY, about);
+    }
   }
   if (call->done != NULL)
     call->done (session, result, call->user_data);
@@ -765,6 +860,40 @@ hub_session_execute (HubSession *session, const char *line, HubSessionDoneFunc d
       print (session, HUB_SESSION_LINE_REPLY, text);
       DONE (HUB_SESSION_OK);
     }
+    case HUB_COMMAND_REFRESH:
+      if (session->tokens.source == NULL) {
+        g_autofree char *text = hub_format_problem (
+            session->colour, "/refresh needs a token source: start hub-client with "
+                             "--token-file FILE, --token-command CMD or --secret S");
+
+        print (session, HUB_SESSION_LINE_ERROR, text);
+        DONE (HUB_SESSION_USAGE);
+      }
+      if (session->refresh != NULL || !hub_client_refresh_token (session->client)) {
+        g_autofree char *text = hub_format_problem (
+            session->colour, "%s: /refresh not sent",
+            session->refresh != NULL ? "a /refresh is under way" : "not connected");
+
+        print (session, HUB_SESSION_LINE_ERROR, text);
+        DONE (session->refresh != NULL ? HUB_SESSION_USAGE : HUB_SESSION_CONNECTION);
+      }
+      /* The outcome comes as a TOKEN_REFRESHED or TOKEN_FAILED event. */
+      session->refresh = g_new0 (Call, 1);
+      session->refresh->session = session;
+      session->refresh->type = g_strdup ("refresh");
+      session->refresh->done = done;
+      session->refresh->user_data = user_data;
+      return;
+    case HUB_COMMAND_INFO:
+      if (room == NULL) {
+        /* No room to tell about: the connection alone. */
+        g_autofree char *text =
+            hub_format_connection (session->client, session->node, session->colour);
+
+        print (session, HUB_SESSION_LINE_REPLY, text);
+        DONE (HUB_SESSION_OK);
+      }
+      break;
     case HUB_COMMAND_STATS:
       call = g_new0 (Call, 1);
       call->session = session;
@@ -815,6 +944,12 @@ hub_session_execute (HubSession *session, const char *line, HubSessionDoneFunc d
     print (session, HUB_SESSION_LINE_ERROR, text);
     DONE (HUB_SESSION_USAGE);
   }
+  /* A room token given on the command line (--room-token) for this room. */
+  if (command->kind == HUB_COMMAND_JOIN && command->token == NULL &&
+      session->tokens.room_tokens != NULL &&
+      g_hash_table_contains (session->tokens.room_tokens, command->room))
+    json_object_set_string_member (
+        fields, "token", g_hash_table_lookup (session->tokens.room_tokens, command->room));
   call = g_new0 (Call, 1);
   call->session = session;
   call->type = g_strdup (type);
@@ -829,8 +964,9 @@ hub_session_execute (HubSession *session, const char *line, HubSessionDoneFunc d
 /* ---- the object ---- */
 
 HubSession *
-hub_session_new (const HubClientOptions *options, gboolean colour, HubSessionMode mode,
-                 const HubSessionOutput *output, gpointer user_data, GError **error)
+hub_session_new (const HubClientOptions *options, const HubSessionTokens *tokens, gboolean colour,
+                 HubSessionMode mode, const HubSessionOutput *output, gpointer user_data,
+                 GError **error)
 {
   HubSession *session = g_new0 (HubSession, 1);
   HubClientOptions client_options = *options;
@@ -855,6 +991,13 @@ hub_session_new (const HubClientOptions *options, gboolean colour, HubSessionMod
    * reconnecting on after the welcome). */
   if (mode == HUB_SESSION_BATCH)
     client_options.auto_reconnect = FALSE;
+  if (tokens != NULL)
+    session->tokens = *tokens;
+  /* A provider only with a source: without one, HubClient knows 4003 is final. */
+  if (session->tokens.source != NULL) {
+    client_options.token_provider = on_token_needed;
+    client_options.token_provider_data = session;
+  }
   session->client = hub_client_new (&client_options, &callbacks, session, error);
   if (session->client == NULL) {
     hub_session_free (session);
@@ -886,8 +1029,9 @@ hub_session_free (HubSession *session)
   g_cancellable_cancel (session->cancellable);
   /* A cancelled probe answers promptly (and within its own deadline at
    * worst); its task holds this session until then. */
-  while (session->probing)
+  while (session->probing || session->fetching_token)
     g_main_context_iteration (NULL, TRUE);
+  g_clear_pointer (&session->refresh, call_free);
   g_clear_pointer (&session->client, hub_client_free);
   g_clear_handle_id (&session->typing_source, g_source_remove);
   g_hash_table_unref (session->typing);
@@ -901,6 +1045,7 @@ hub_session_free (HubSession *session)
   g_hash_table_unref (session->own);
   g_free (session->ca_file);
   g_free (session->room);
+  g_free (session->node);
   g_free (session);
 }
 

@@ -6,6 +6,8 @@
 
 #include <hub/hub-client.h>
 
+#include "hub-token-source.h"
+
 G_BEGIN_DECLS
 
 typedef struct _HubSession HubSession;
@@ -50,9 +52,19 @@ typedef enum {
   HUB_SESSION_BATCH,
 } HubSessionMode;
 
-/* (transfer full) */
-HubSession *hub_session_new (const HubClientOptions *options, gboolean colour, HubSessionMode mode,
-                             const HubSessionOutput *output, gpointer user_data, GError **error);
+/* Where tokens come from (PROTOCOL.md §12), besides HubClientOptions.token. */
+typedef struct {
+  /* (nullable) (unowned) fresh connection tokens: HubClient's provider, for
+   * its refreshes and reconnects; NULL: the options' token only. */
+  HubTokenSource *source;
+  /* (nullable) (unowned) room → room token (--room-token), for /join ROOM. */
+  GHashTable *room_tokens;
+} HubSessionTokens;
+
+/* @tokens (nullable) must outlive the session. (transfer full) */
+HubSession *hub_session_new (const HubClientOptions *options, const HubSessionTokens *tokens,
+                             gboolean colour, HubSessionMode mode, const HubSessionOutput *output,
+                             gpointer user_data, GError **error);
 /* Starts connecting. */
 void hub_session_connect (HubSession *session);
 /* Closes the connection (1000) without a word about it. A failed connection

@@ -190,7 +190,8 @@ on_frame (gpointer user_data, JsonObject *frame, const char *text)
 }
 
 int
-hub_tty_run (const HubClientOptions *client_options, gboolean colour)
+hub_tty_run (const HubClientOptions *client_options, const HubSessionTokens *tokens,
+             gboolean colour)
 {
   const HubSessionOutput output = {
       .print = hub_tty_input_print,
@@ -204,8 +205,8 @@ hub_tty_run (const HubClientOptions *client_options, gboolean colour)
 
   g_queue_init (&tty.lines);
   tty.loop = g_main_loop_new (NULL, FALSE);
-  tty.session =
-      hub_session_new (client_options, colour, HUB_SESSION_INTERACTIVE, &output, &tty, &error);
+  tty.session = hub_session_new (client_options, tokens, colour, HUB_SESSION_INTERACTIVE, &output,
+                                 &tty, &error);
   if (tty.session == NULL) {
     g_printerr ("hub-client: %s\n", error->message);
     g_main_loop_unref (tty.loop);

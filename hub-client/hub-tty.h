@@ -7,6 +7,8 @@
 
 #include <hub/hub-client.h>
 
+#include "hub-session.h"
+
 G_BEGIN_DECLS
 
 /* TRUE when stdout is a terminal that takes colours: not TERM=dumb and no
@@ -19,6 +21,7 @@ gboolean hub_tty_stdin_is_terminal (void);
 
 /* Runs until /quit, end of input (Ctrl-D; Ctrl-Z Enter on Windows), or Ctrl-C
  * and other stop requests (hub-signals.h); returns the exit code. */
-int hub_tty_run (const HubClientOptions *client_options, gboolean colour);
+int hub_tty_run (const HubClientOptions *client_options, const HubSessionTokens *tokens,
+                 gboolean colour);
 
 G_END_DECLS

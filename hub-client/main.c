@@ -1,21 +1,23 @@
 /* main.c: hub-client's options, then the interactive mode (stdin is a
- * terminal) or the batch mode (a pipe, a file, or --batch). */
+ * terminal) or the batch mode (a pipe, a file, or --batch); or, first
+ * word `token`, the token minter (hub-mint.h). */
 #include <hub/hub.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "hub-batch.h"
+#include "hub-mint.h"
+#include "hub-token-source.h"
 #include "hub-tty.h"
 
 #define DEFAULT_URL "ws://127.0.0.1:8080/ws"
-/* Tokens minted with --secret last this long. */
-#define MINTED_TOKEN_LIFETIME_S (24 * 3600)
 
 typedef struct {
-  char *user, *device, *token, *secret, *wait_for, *ca_file;
+  char *user, *device, *token, *secret, *wait_for, *ca_file, *token_file, *token_command;
   gboolean admin, batch, json, interactive, insecure, no_reconnect, version;
   double timeout_s;
+  char **room_tokens;
   char **rest;
 } Options;
 
@@ -28,6 +30,9 @@ options_clear (Options *o)
   g_free (o->secret);
   g_free (o->wait_for);
   g_free (o->ca_file);
+  g_free (o->token_file);
+  g_free (o->token_command);
+  g_strfreev (o->room_tokens);
   g_strfreev (o->rest);
 }
 
@@ -54,6 +59,12 @@ main (int argc, char **argv)
        "Mint the token from the server's secret (development)", "S"},
       {"admin", 0, 0, G_OPTION_ARG_NONE, &o.admin, "With --secret: a token allowed to broadcast",
        NULL},
+      {"token-file", 0, 0, G_OPTION_ARG_FILENAME, &o.token_file,
+       "Read the token from FILE, again for each refresh and reconnect", "FILE"},
+      {"token-command", 0, 0, G_OPTION_ARG_STRING, &o.token_command,
+       "Run CMD for each token (its stdout is the token; at most 10 s)", "CMD"},
+      {"room-token", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o.room_tokens,
+       "A room token, used by /join of its room (repeatable)", "JWT"},
       {"batch", 'b', 0, G_OPTION_ARG_NONE, &o.batch,
        "Scriptable mode even on a terminal (default when stdin is not a terminal)", NULL},
       {"interactive", 'i', 0, G_OPTION_ARG_NONE, &o.interactive,
@@ -78,11 +89,17 @@ main (int argc, char **argv)
   g_autoptr (GOptionContext) context = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) wait_for = NULL;
-  g_autofree char *minted = NULL;
+  g_autoptr (HubTokenSource) source = NULL;
+  g_autoptr (GHashTable) room_tokens = NULL;
+  g_autofree char *first_token = NULL;
+  HubSessionTokens tokens = {0};
   HubClientOptions client;
   HubBatchOptions batch = {0};
   int code;
 
+  /* `hub-client token …` mints a token; nothing of the client. */
+  if (argc > 1 && strcmp (argv[1], "token") == 0)
+    return hub_mint_main (argc - 1, argv + 1);
   /* GOption's help speaks the locale's language and characters ("[OPTION…]"). */
   setlocale (LC_ALL, "");
   context = g_option_context_new ("[URL] - chat with a hub-server");
@@ -91,6 +108,7 @@ main (int argc, char **argv)
   g_option_context_set_description (
       context, "URL defaults to " DEFAULT_URL ". Type /help in the client for its commands.\n"
                "Exit codes: 0 done, 1 error reply, 2 bad usage, 3 connection failure, 4 timeout.\n"
+               "`hub-client token --help`: mint a token for testing from the server's secret.\n"
                "See docs/hub-client.md.\n");
   if (!g_option_context_parse (context, &argc, &argv, &error)) {
     code = usage_error (context, error->message);
@@ -110,10 +128,13 @@ main (int argc, char **argv)
   } while (0)
   if (o.rest != NULL && g_strv_length (o.rest) > 1)
     FAIL ("at most one URL");
-  if (o.user == NULL && o.token == NULL)
-    FAIL ("--user NAME is required (or --token JWT)");
-  if (o.token != NULL && o.secret != NULL)
-    FAIL ("--token and --secret exclude each other");
+  if ((o.token != NULL) + (o.secret != NULL) + (o.token_file != NULL) + (o.token_command != NULL) >
+      1)
+    FAIL ("--token, --secret, --token-file and --token-command exclude each other");
+  /* A token names its user; --secret needs one to mint for (below). */
+  if (o.user == NULL && o.secret == NULL && o.token == NULL && o.token_file == NULL &&
+      o.token_command == NULL)
+    FAIL ("--user NAME is required (or a token: --token, --token-file, --token-command)");
   if (o.secret != NULL && o.user == NULL)
     FAIL ("--secret needs --user (the token's subject)");
   if (o.batch && o.interactive)
@@ -132,15 +153,51 @@ main (int argc, char **argv)
       FAIL (error->message);
     hub_client_url_clear (&parsed);
   }
-  if (o.secret != NULL)
-    minted = hub_auth_mint (o.secret, strlen (o.secret), o.user, o.admin,
-                            g_get_real_time () / G_USEC_PER_SEC + MINTED_TOKEN_LIFETIME_S);
+  if (o.admin && o.secret == NULL)
+    FAIL ("--admin needs --secret (it mints an admin token)");
+  /* Room tokens: each names its room (`room`, read here; the server checks them). */
+  room_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  for (guint i = 0; o.room_tokens != NULL && o.room_tokens[i] != NULL; i++) {
+    g_autoptr (GError) bad = NULL;
+    g_autofree char *room = hub_token_peek_room (o.room_tokens[i], &bad);
+    g_autofree char *message = NULL;
+
+    if (room == NULL) {
+      message = g_strdup_printf ("--room-token: %s", bad->message);
+      FAIL (message);
+    }
+    g_hash_table_replace (room_tokens, g_steal_pointer (&room), g_strdup (o.room_tokens[i]));
+  }
+  /* §12: a source gives a fresh token for each refresh and reconnect; the
+   * first one is taken now, so that a bad source is a usage error. */
+  if (o.secret != NULL) {
+    source = hub_token_source_new_secret (o.secret, o.user, o.admin);
+  } else if (o.token_file != NULL) {
+    source = hub_token_source_new_file (o.token_file);
+  } else if (o.token_command != NULL) {
+    source = hub_token_source_new_command (o.token_command, &error);
+    if (source == NULL) {
+      g_autofree char *message = g_strdup_printf ("--token-command: %s", error->message);
+
+      FAIL (message);
+    }
+  }
+  if (source != NULL) {
+    first_token = hub_token_source_fetch_sync (source, &error);
+    if (first_token == NULL) {
+      g_printerr ("hub-client: %s\n", error->message);
+      options_clear (&o);
+      return HUB_EXIT_USAGE;
+    }
+  }
+  tokens.source = source;
+  tokens.room_tokens = room_tokens;
 
   hub_client_options_init (&client);
   client.url = o.rest != NULL && o.rest[0] != NULL ? o.rest[0] : DEFAULT_URL;
   client.user = o.user;
   client.device = o.device;
-  client.token = minted != NULL ? minted : o.token;
+  client.token = first_token != NULL ? first_token : o.token;
   client.ca_file = o.ca_file;
   client.allow_self_signed = o.insecure;
   client.auto_reconnect = !o.no_reconnect;
@@ -148,12 +205,12 @@ main (int argc, char **argv)
   if (o.interactive || (!o.batch && hub_tty_stdin_is_terminal ())) {
     if (o.json || o.wait_for != NULL || o.timeout_s > 0)
       FAIL ("--json, --wait-for and --timeout are for the batch mode");
-    code = hub_tty_run (&client, hub_tty_wants_colour ());
+    code = hub_tty_run (&client, &tokens, hub_tty_wants_colour ());
   } else {
     batch.json = o.json;
     batch.wait_for = wait_for;
     batch.timeout_ms = (guint)(o.timeout_s * 1000);
-    code = hub_batch_run (&client, &batch);
+    code = hub_batch_run (&client, &tokens, &batch);
   }
 #undef FAIL
   options_clear (&o);

@@ -22,11 +22,15 @@ typedef enum {
   OPT_HEARTBEAT,
   OPT_HELLO_TIMEOUT,
   OPT_HISTORY,
+  OPT_HISTORY_BYTES,
+  OPT_HISTORY_TOTAL_BYTES,
   OPT_MAX_MESSAGE_BYTES,
   OPT_MAX_QUEUE_BYTES,
   OPT_RATE,
   OPT_BURST,
   OPT_MAX_ROOMS_PER_USER,
+  OPT_MAX_EMPTY_ROOMS_PER_USER,
+  OPT_EMPTY_ROOM_TTL,
   OPT_NO_AUTO_CREATE,
   OPT_PRESENCE_GRACE,
   OPT_CERT,
@@ -66,6 +70,7 @@ typedef struct {
 #define MAX_SECONDS       86400
 #define MAX_MESSAGE_BYTES (64u * 1024 * 1024)
 #define MAX_QUEUE_BYTES   (1024u * 1024 * 1024)
+#define MAX_HISTORY_BYTES (G_GUINT64_CONSTANT (1) << 40)
 #define MAX_COUNT         100000000u
 
 static const OptSpec specs[N_OPTS] = {
@@ -81,6 +86,12 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_HELLO_TIMEOUT] = {"hello-timeout", KIND_STRING, "SECONDS",
                            "Time allowed before a successful hello (default %s)"},
     [OPT_HISTORY] = {"history", KIND_STRING, "N", "Messages kept per room (default %s)"},
+    [OPT_HISTORY_BYTES] = {"history-bytes", KIND_STRING, "BYTES",
+                           "Bytes of messages kept per room, oldest evicted first; 0: no bound "
+                           "(default %s)"},
+    [OPT_HISTORY_TOTAL_BYTES] = {"history-total-bytes", KIND_STRING, "BYTES",
+                                 "Bytes of messages kept in all rooms together, the oldest "
+                                 "evicted first; 0: no bound (default %s)"},
     [OPT_MAX_MESSAGE_BYTES] = {"max-message-bytes", KIND_STRING, "BYTES",
                                "Largest client message, larger closes 1009 (default %s)"},
     [OPT_MAX_QUEUE_BYTES] = {"max-queue-bytes", KIND_STRING, "BYTES",
@@ -90,6 +101,12 @@ static const OptSpec specs[N_OPTS] = {
     [OPT_BURST] = {"burst", KIND_STRING, "N", "Request burst per connection (default %s)"},
     [OPT_MAX_ROOMS_PER_USER] = {"max-rooms-per-user", KIND_STRING, "N",
                                 "Rooms a user may be a member of (default %s)"},
+    [OPT_MAX_EMPTY_ROOMS_PER_USER] = {"max-empty-rooms-per-user", KIND_STRING, "N",
+                                      "Rooms a user created that never had a member, at a time; "
+                                      "0: no bound (default %s)"},
+    [OPT_EMPTY_ROOM_TTL] = {"empty-room-ttl", KIND_STRING, "SECONDS",
+                            "A room that never had a member is deleted this long after its "
+                            "creation (default %s)"},
     [OPT_NO_AUTO_CREATE] = {"no-auto-create", KIND_FLAG, NULL,
                             "join does not create missing rooms (default: it does)"},
     [OPT_PRESENCE_GRACE] = {"presence-grace", KIND_STRING, "SECONDS",
@@ -210,6 +227,10 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup_printf ("%u", c->hello_timeout_s);
     case OPT_HISTORY:
       return g_strdup_printf ("%u", c->history_size);
+    case OPT_HISTORY_BYTES:
+      return g_strdup_printf ("%" G_GSIZE_FORMAT, c->history_room_bytes);
+    case OPT_HISTORY_TOTAL_BYTES:
+      return g_strdup_printf ("%" G_GSIZE_FORMAT, c->history_total_bytes);
     case OPT_MAX_MESSAGE_BYTES:
       return g_strdup_printf ("%" G_GSIZE_FORMAT, c->max_message_bytes);
     case OPT_MAX_QUEUE_BYTES:
@@ -220,6 +241,10 @@ default_text (const HubOptions *opts, OptId id)
       return g_strdup_printf ("%g", c->burst);
     case OPT_MAX_ROOMS_PER_USER:
       return g_strdup_printf ("%u", c->max_rooms_per_user);
+    case OPT_MAX_EMPTY_ROOMS_PER_USER:
+      return g_strdup_printf ("%u", c->max_empty_rooms_per_user);
+    case OPT_EMPTY_ROOM_TTL:
+      return g_strdup_printf ("%u", c->empty_room_ttl_s);
     case OPT_PRESENCE_GRACE:
       return g_strdup_printf ("%u", c->presence_grace_s);
     case OPT_LOG_LEVEL:
@@ -473,6 +498,16 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
         return FALSE;
       c->history_size = (guint)u;
       return TRUE;
+    case OPT_HISTORY_BYTES:
+      if (!parse_uint (id, value, source, 0, MIN (MAX_HISTORY_BYTES, G_MAXSIZE), &u, error))
+        return FALSE;
+      c->history_room_bytes = (gsize)u;
+      return TRUE;
+    case OPT_HISTORY_TOTAL_BYTES:
+      if (!parse_uint (id, value, source, 0, MIN (MAX_HISTORY_BYTES, G_MAXSIZE), &u, error))
+        return FALSE;
+      c->history_total_bytes = (gsize)u;
+      return TRUE;
     case OPT_MAX_MESSAGE_BYTES:
       if (!parse_uint (id, value, source, 1, MAX_MESSAGE_BYTES, &u, error))
         return FALSE;
@@ -491,6 +526,16 @@ apply (HubOptions *opts, OptId id, const char *value, const char *source, GError
       if (!parse_uint (id, value, source, 1, 1000000, &u, error))
         return FALSE;
       c->max_rooms_per_user = (guint)u;
+      return TRUE;
+    case OPT_MAX_EMPTY_ROOMS_PER_USER:
+      if (!parse_uint (id, value, source, 0, 1000000, &u, error))
+        return FALSE;
+      c->max_empty_rooms_per_user = (guint)u;
+      return TRUE;
+    case OPT_EMPTY_ROOM_TTL:
+      if (!parse_uint (id, value, source, 1, MAX_SECONDS, &u, error))
+        return FALSE;
+      c->empty_room_ttl_s = (guint)u;
       return TRUE;
     case OPT_PRESENCE_GRACE:
       if (!parse_uint (id, value, source, 0, MAX_SECONDS, &u, error))

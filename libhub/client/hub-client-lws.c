@@ -68,6 +68,7 @@ struct _Conn {
   GQueue out;                    /* OutFrame* (owned) */
   GString *partial;              /* (owned) (nullable) message being reassembled */
   guint peer_close_code;
+  char *peer_close_reason; /* (owned) (nullable) the text of the server's close frame */
   guint16 want_close;
   gboolean established;
   gboolean notified;    /* closed() was sent to the transport's sink */
@@ -361,6 +362,7 @@ conn_unref (Conn *conn)
   g_queue_clear_full (&conn->out, (GDestroyNotify)out_frame_free);
   if (conn->partial != NULL)
     g_string_free (conn->partial, TRUE);
+  g_free (conn->peer_close_reason);
   g_free (conn);
 }
 
@@ -597,6 +599,10 @@ conn_callback (Conn *conn, struct lws *wsi, enum lws_callback_reasons reason, vo
       const guint8 *p = in;
 
       conn->peer_close_code = len >= 2 ? (guint)(p[0] << 8 | p[1]) : 1005;
+      /* Its reason, for the words of the state change (4010's, say). */
+      g_clear_pointer (&conn->peer_close_reason, g_free);
+      if (len > 2 && g_utf8_validate ((const char *)p + 2, (gssize)len - 2, NULL))
+        conn->peer_close_reason = g_strndup ((const char *)p + 2, len - 2);
       break;
     }
 
@@ -605,7 +611,7 @@ conn_callback (Conn *conn, struct lws *wsi, enum lws_callback_reasons reason, vo
                   conn->peer_close_code != 0 ? conn->peer_close_code
                   : conn->want_close != 0    ? conn->want_close
                                              : 1006,
-                  NULL);
+                  conn->peer_close_reason);
       break;
 
     default:
@@ -633,7 +639,7 @@ callback (struct lws *wsi, enum lws_callback_reasons reason, void *user, void *i
     shared->depth++;
     conn_ended (conn,
                 conn->established ? (conn->peer_close_code ? conn->peer_close_code : 1006) : 0,
-                conn->established ? NULL : "connection failed");
+                conn->established ? conn->peer_close_reason : "connection failed");
     shared->depth--;
     conn_unref (conn);
     return 0;

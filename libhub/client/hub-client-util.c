@@ -1,6 +1,6 @@
 /* hub-client-util.c: HubClient's pure helpers: state names, the reconnect
- * policy (which close codes are final, the full-jitter backoff), default
- * options and ws:// / wss:// URL parsing. */
+ * policy (which close codes are final, the full-jitter backoff), when a token
+ * is refreshed, default options and ws:// / wss:// URL parsing. */
 #include "hub/hub-client.h"
 
 #include <string.h>
@@ -48,6 +48,17 @@ hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_ms, gui
     cap *= 2;
   cap = MIN (cap, MAX (max_ms, 1));
   return (guint)(next_random (rng_state) % (cap + 1));
+}
+
+gint64
+hub_client_refresh_delay_ms (guint64 *rng_state, gint64 remaining_ms)
+{
+  /* A century: the product below stays far from overflowing. */
+  gint64 remaining = MIN (remaining_ms, (gint64)100 * 366 * 24 * 3600 * 1000);
+
+  if (remaining <= 0)
+    return 0;
+  return remaining * (gint64)(750 + next_random (rng_state) % 101) / 1000;
 }
 
 void

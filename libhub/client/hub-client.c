@@ -24,7 +24,8 @@ typedef struct {
   gint64 id;
   PendingKind kind;
   gboolean is_join, is_leave;
-  char *room; /* (owned) (nullable) join, leave, publish, history; CHECK, REJOIN: the room */
+  char *room;       /* (owned) (nullable) join, leave, publish, history; CHECK, REJOIN: the room */
+  char *room_token; /* (owned) (nullable) join: the room token it carries (§12) */
   HubClientReplyFunc callback;
   gpointer user_data;     /* (unowned) */
   gint64 deadline_us;     /* 0: none */
@@ -40,8 +41,9 @@ struct _HubClient {
   char *user, *device, *token; /* (owned) (nullable) as asked */
   gboolean auto_reconnect;
   guint backoff_min_ms, backoff_max_ms, request_timeout_ms;
-  guint64 rng;     /* backoff jitter (a GRand would cost 2.5 KiB per client) */
-  HubClock *clock; /* (owned) */
+  guint64 rng;             /* backoff jitter (a GRand would cost 2.5 KiB per client) */
+  HubClock *clock;         /* (owned) */
+  HubClientTokens *tokens; /* (owned) the token's deadline, its refresh, the provider (§12) */
 
   const HubClientTransportClass *klass;
   HubClientTransport *transport; /* (owned) */
@@ -53,6 +55,7 @@ struct _HubClient {
   char *final_reason;    /* (owned) (nullable) */
   GError *connect_error; /* (owned) (nullable) why the last attempt ended before its welcome */
   guint attempt;
+  guint last_close_code; /* of the last connection that ended (0: none yet) */
   guint retry_timer, timeout_timer, deferred_timer;
   gint64 timeout_deadline_us;
 
@@ -60,11 +63,15 @@ struct _HubClient {
   GQueue deferred; /* Pending* (owned) failed before sending, delivered from a timer */
   gint64 next_id;
 
-  GHashTable *rooms;                          /* room (owned) → gint64* (owned) last seq seen */
+  GHashTable *rooms; /* room (owned) → RoomState* (owned): last seq seen, its stream */
   char *welcome_user, *welcome_device, *conn; /* (owned) (nullable) */
   gboolean ever_connected;
   guint max_message_bytes; /* from the welcome; 0: not told */
   HubClientCounters counters;
+
+  /* (nullable) room (owned) → the room token (owned) it was joined with
+   * (§12); NULL until the first such join. */
+  GHashTable *room_tokens;
 
   guint depth;           /* entries from the loop currently on the stack */
   gboolean free_pending; /* hub_client_free ran: callbacks are silent, memory goes at depth 0 */
@@ -118,30 +125,50 @@ static void
 pending_free (Pending *pending)
 {
   g_free (pending->room);
+  g_free (pending->room_token);
   g_clear_error (&pending->deferred_error);
   g_free (pending);
 }
 
+/* What we know of a room we are in. */
+typedef struct {
+  gint64 seq;   /* the last seq seen (first: room_seq points at it) */
+  gint64 epoch; /* the stream the seq belongs to, from the server; 0: not told */
+} RoomState;
+
 static gint64 *
 room_seq (HubClient *client, const char *room)
 {
-  return g_hash_table_lookup (client->rooms, room);
+  RoomState *state = g_hash_table_lookup (client->rooms, room);
+
+  return state != NULL ? &state->seq : NULL;
 }
 
 static void
 room_track (HubClient *client, const char *room, gint64 seq)
 {
-  gint64 *slot = g_new (gint64, 1);
+  RoomState *state = g_new0 (RoomState, 1);
 
-  *slot = seq;
-  g_hash_table_replace (client->rooms, g_strdup (room), slot);
+  state->seq = seq;
+  g_hash_table_replace (client->rooms, g_strdup (room), state);
+}
+
+/* The room's stream as @frame tells it (its "epoch", when it has one). */
+static void
+room_note_epoch (HubClient *client, const char *room, JsonObject *frame)
+{
+  RoomState *state = room != NULL ? g_hash_table_lookup (client->rooms, room) : NULL;
+  gint64 epoch;
+
+  if (state != NULL && json_int (frame, "epoch", &epoch))
+    state->epoch = epoch;
 }
 
 /* ---- callbacks out ---- */
 
 static void
-emit_state (HubClient *client, HubClientState state, guint close_code, const char *reason,
-            guint retry_in_ms)
+emit_state_closed (HubClient *client, HubClientState state, guint close_code, const char *reason,
+                   const char *close_reason, guint retry_in_ms)
 {
   HubClientStateChange change = {
       .state = state,
@@ -150,6 +177,7 @@ emit_state (HubClient *client, HubClientState state, guint close_code, const cha
       .reason = reason,
       .retry_in_ms = retry_in_ms,
       .attempt = client->attempt,
+      .close_reason = close_reason,
   };
 
   client->state = state;
@@ -158,10 +186,23 @@ emit_state (HubClient *client, HubClientState state, guint close_code, const cha
 }
 
 static void
+emit_state (HubClient *client, HubClientState state, guint close_code, const char *reason,
+            guint retry_in_ms)
+{
+  emit_state_closed (client, state, close_code, reason, NULL, retry_in_ms);
+}
+
+static void
 emit_event (HubClient *client, const HubClientEvent *event)
 {
   if (!client->free_pending && client->callbacks.event != NULL)
     client->callbacks.event (client, event, client->user_data);
+}
+
+void
+hub_client_emit_event (HubClient *client, const HubClientEvent *event)
+{
+  emit_event (client, event);
 }
 
 static void
@@ -184,6 +225,18 @@ leave (HubClient *client)
 {
   if (--client->depth == 0 && client->free_pending)
     client_destroy (client);
+}
+
+void
+hub_client_hold (HubClient *client)
+{
+  enter (client);
+}
+
+void
+hub_client_release (HubClient *client)
+{
+  leave (client);
 }
 
 /* ---- sending ---- */
@@ -342,6 +395,8 @@ hub_client_request (HubClient *client, const char *type, JsonObject *fields,
     pending->is_join = type[0] == 'j';
     pending->is_leave = type[0] == 'l';
     pending->room = g_strdup (room);
+    if (pending->is_join)
+      pending->room_token = g_strdup (json_string (fields, "token"));
   }
   if (client->state != HUB_CLIENT_CONNECTED) {
     fail_later (client, pending,
@@ -397,6 +452,18 @@ hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callbac
   g_autoptr (JsonObject) fields = json_object_new ();
 
   json_object_set_string_member (fields, "room", room);
+  return hub_client_request (client, "join", fields, callback, user_data);
+}
+
+gint64
+hub_client_join_with_token (HubClient *client, const char *room, const char *room_token,
+                            HubClientReplyFunc callback, gpointer user_data)
+{
+  g_autoptr (JsonObject) fields = json_object_new ();
+
+  json_object_set_string_member (fields, "room", room);
+  if (room_token != NULL)
+    json_object_set_string_member (fields, "token", room_token);
   return hub_client_request (client, "join", fields, callback, user_data);
 }
 
@@ -459,11 +526,23 @@ send_hello (HubClient *client)
     json_object_set_string_member (fields, "token", client->token);
   if (g_hash_table_size (client->rooms) > 0) {
     JsonObject *resume = json_object_new ();
+    JsonObject *epochs = json_object_new ();
 
+    /* `epochs` beside `resume` (the server's addition to §3): a seq of a
+     * stream the room no longer has is answered with the new one's. */
     g_hash_table_iter_init (&iter, client->rooms);
-    while (g_hash_table_iter_next (&iter, &room, &seq))
-      json_object_set_int_member (resume, room, *(gint64 *)seq);
+    while (g_hash_table_iter_next (&iter, &room, &seq)) {
+      const RoomState *state = seq;
+
+      json_object_set_int_member (resume, room, state->seq);
+      if (state->epoch != 0)
+        json_object_set_int_member (epochs, room, state->epoch);
+    }
     json_object_set_object_member (fields, "resume", resume);
+    if (json_object_get_size (epochs) > 0)
+      json_object_set_object_member (fields, "epochs", epochs);
+    else
+      json_object_unref (epochs);
   }
   pending = pending_add (client, PENDING_HELLO, NULL, NULL);
   {
@@ -489,6 +568,36 @@ start_connection (HubClient *client)
   }
 }
 
+/* A connection attempt, once CONNECTING: with the current token, or with
+ * the one the provider is asked for first (hub_client_token_answered). */
+static void
+begin_attempt (HubClient *client, gboolean reconnect)
+{
+  if (!hub_client_tokens_before_connect (client->tokens, reconnect))
+    start_connection (client);
+}
+
+void
+hub_client_token_answered (HubClient *client, gboolean ok, const char *why)
+{
+  if (client->free_pending || client->state != HUB_CLIENT_CONNECTING || client->link_open ||
+      client->stopping)
+    return;
+  if (ok) {
+    start_connection (client);
+    return;
+  }
+  /* No token to log in with: another attempt would fare no better. */
+  client->final = TRUE;
+  g_free (client->final_reason);
+  client->final_reason = g_strdup (why);
+  g_clear_error (&client->connect_error);
+  client->connect_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, why);
+  /* The close code of the connection that ended before (4003: its token
+   * expired), so the change does not read as a failed connect. */
+  emit_state (client, HUB_CLIENT_DISCONNECTED, client->last_close_code, why, 0);
+}
+
 static void
 on_retry (gpointer user_data)
 {
@@ -498,7 +607,7 @@ on_retry (gpointer user_data)
   enter (client);
   emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
   if (!client->free_pending && client->state == HUB_CLIENT_CONNECTING)
-    start_connection (client);
+    begin_attempt (client, TRUE);
   leave (client);
 }
 
@@ -516,10 +625,30 @@ fail_all_pending (HubClient *client, GIOErrorEnum code, const char *message)
   arm_timeout (client);
 }
 
+/* The state change's words for a close: the plain meaning of the codes a
+ * client acts on (§9), with what the server added, else the code and the
+ * server's reason. (transfer full) */
+static char *
+close_words (guint close_code, const char *reason)
+{
+  const char *plain = close_code == 4003   ? "token expired"
+                      : close_code == 4010 ? "disconnected by the server"
+                                           : NULL;
+  gboolean said = reason != NULL && reason[0] != '\0';
+
+  if (plain == NULL)
+    return g_strdup_printf ("connection closed (code %u%s%s)", close_code, said ? ": " : "",
+                            said ? reason : "");
+  if (said && g_ascii_strcasecmp (reason, plain) != 0)
+    return g_strdup_printf ("%s (close code %u: %s)", plain, close_code, reason);
+  return g_strdup_printf ("%s (close code %u)", plain, close_code);
+}
+
 static void
 on_link_closed (HubClient *client, guint close_code, const char *reason)
 {
   g_autofree char *why = NULL;
+  g_autofree char *words = NULL;
   guint delay;
 
   client->link_open = FALSE;
@@ -529,29 +658,37 @@ on_link_closed (HubClient *client, guint close_code, const char *reason)
                            reason != NULL ? reason : "");
   else
     why = g_strdup (reason != NULL ? reason : "connection failed");
+  if (close_code != 0) {
+    client->last_close_code = close_code;
+    hub_client_tokens_disconnected (client->tokens, close_code);
+  }
   fail_all_pending (client, G_IO_ERROR_CLOSED, why);
   if (client->free_pending)
     return;
+  words = close_code != 0 ? close_words (close_code, reason) : g_strdup (why);
   /* Ended before its welcome: kept for hub_client_connect_sync (a refused
    * hello set it already). */
   if (client->state == HUB_CLIENT_CONNECTING && client->connect_error == NULL)
     client->connect_error = g_error_new_literal (
         G_IO_ERROR, close_code == 0 ? G_IO_ERROR_CONNECTION_REFUSED : G_IO_ERROR_CLOSED, why);
-  if (hub_client_close_code_is_final (close_code) && !client->final) {
+  /* 4001, 4010; and 4003 when no provider can give a fresh token (§12). */
+  if ((hub_client_close_code_is_final (close_code) ||
+       !hub_client_tokens_can_reconnect (client->tokens)) &&
+      !client->final) {
     client->final = TRUE;
     g_free (client->final_reason);
-    client->final_reason = g_strdup (why);
+    client->final_reason = g_strdup (words);
   }
   if (client->stopping || client->final || !client->auto_reconnect) {
-    emit_state (client, HUB_CLIENT_DISCONNECTED, close_code,
-                client->final_reason != NULL ? client->final_reason : why, 0);
+    emit_state_closed (client, HUB_CLIENT_DISCONNECTED, close_code,
+                       client->final_reason != NULL ? client->final_reason : words, reason, 0);
     return;
   }
   client->attempt++;
   delay = hub_client_backoff_delay_ms (&client->rng, client->backoff_min_ms, client->backoff_max_ms,
                                        client->attempt);
   client->retry_timer = hub_clock_add_timeout (client->clock, delay, on_retry, client);
-  emit_state (client, HUB_CLIENT_RECONNECTING, close_code, why, delay);
+  emit_state_closed (client, HUB_CLIENT_RECONNECTING, close_code, words, reason, delay);
 }
 
 static void
@@ -599,6 +736,28 @@ handle_welcome (HubClient *client, JsonObject *frame)
         json_int (frame, "max_message_bytes", &max) && max > 0 && max <= G_MAXUINT ? (guint)max : 0;
   }
 
+  /* Rooms whose stream is not the one we resumed (deleted and created
+   * again, or a store that lost them): their replay starts at the new
+   * stream's beginning, which we count from 0. */
+  {
+    JsonObject *epochs = json_object_member (frame, "epochs");
+    JsonObjectIter it;
+    const char *name;
+    JsonNode *value;
+
+    if (epochs != NULL) {
+      json_object_iter_init (&it, epochs);
+      while (json_object_iter_next (&it, &name, &value)) {
+        RoomState *state = g_hash_table_lookup (client->rooms, name);
+
+        if (state != NULL && JSON_NODE_HOLDS_VALUE (value) &&
+            json_node_get_value_type (value) == G_TYPE_INT64) {
+          state->seq = 0;
+          state->epoch = json_node_get_int (value);
+        }
+      }
+    }
+  }
   /* Membership belongs to the user: rooms another device left while we were
    * away are no longer ours; rooms we never saw a seq of need one. */
   for (guint i = 0; rooms != NULL && i < json_array_get_length (rooms); i++) {
@@ -639,6 +798,10 @@ handle_welcome (HubClient *client, JsonObject *frame)
     client->counters.reconnects++;
   client->ever_connected = TRUE;
   client->attempt = 0;
+  /* §12: the token's deadline, refreshed ahead of it with a provider. */
+  if (!json_int (frame, "expires_ts", &event.expires_ts) || event.expires_ts < 0)
+    event.expires_ts = 0;
+  hub_client_tokens_connected (client->tokens, event.expires_ts);
 
   if (need_sync) {
     Pending *pending = pending_add (client, PENDING_SYNC, NULL, NULL);
@@ -670,8 +833,10 @@ handle_sync (HubClient *client, JsonObject *frame)
       continue;
     room = json_string (json_node_get_object (node), "room");
     if (room != NULL && json_int (json_node_get_object (node), "seq", &seq) &&
-        room_seq (client, room) == NULL)
+        room_seq (client, room) == NULL) {
       room_track (client, room, seq);
+      room_note_epoch (client, room, json_node_get_object (node));
+    }
   }
 }
 
@@ -706,6 +871,8 @@ room_lost (HubClient *client, const char *room, const char *code, const char *te
       .text = text,
   };
 
+  if (client->room_tokens != NULL)
+    g_hash_table_remove (client->room_tokens, room);
   if (room_seq (client, room) == NULL)
     return;
   g_hash_table_remove (client->rooms, room);
@@ -727,17 +894,29 @@ handle_check (HubClient *client, const char *room, JsonObject *frame, gboolean o
    * old one is gone). Either way the room we were in no longer exists, and
    * we join the one of that name. Present and not behind: we were removed
    * (left from another device, or by the server API), and stay out. */
-  if (ok)
-    forgotten = json_int (frame, "seq", &seq) && seq < *last;
-  else
+  if (ok) {
+    RoomState *state = g_hash_table_lookup (client->rooms, room);
+    gint64 epoch = 0;
+
+    /* Another stream (its epoch tells, where the server says it): created
+     * again since, whatever its seq. */
+    forgotten = (json_int (frame, "seq", &seq) && seq < *last) ||
+                (state->epoch != 0 && json_int (frame, "epoch", &epoch) && epoch != state->epoch);
+  } else
     forgotten = g_strcmp0 (json_string (frame, "code"), "room_not_found") == 0;
   if (forgotten) {
     Pending *pending = pending_add (client, PENDING_REJOIN, NULL, NULL);
     g_autoptr (JsonObject) fields = json_object_new ();
     g_autoptr (JsonObject) request = NULL;
 
+    const char *room_token =
+        client->room_tokens != NULL ? g_hash_table_lookup (client->room_tokens, room) : NULL;
+
     pending->room = g_strdup (room);
     json_object_set_string_member (fields, "room", room);
+    /* A room joined with a room token may need it again (§12). */
+    if (room_token != NULL)
+      json_object_set_string_member (fields, "token", room_token);
     request = build_frame ("join", pending->id, fields);
     send_object (client, request);
     return;
@@ -764,6 +943,7 @@ handle_rejoin (HubClient *client, const char *room, JsonObject *frame, gboolean 
   /* A new room: its seqs start again. */
   json_int (frame, "seq", &seq);
   room_track (client, room, seq);
+  room_note_epoch (client, room, frame);
   event.seq = seq;
   emit_event (client, &event);
 }
@@ -819,9 +999,19 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
     const char *room = json_string (frame, "room");
     gint64 seq;
 
-    if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL)
+    if (room != NULL && json_int (frame, "seq", &seq) && room_seq (client, room) == NULL) {
       room_track (client, room, seq);
+      room_note_epoch (client, room, frame);
+    }
+    if (room != NULL && pending->room_token != NULL) {
+      if (client->room_tokens == NULL)
+        client->room_tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_hash_table_replace (client->room_tokens, g_strdup (room),
+                            g_steal_pointer (&pending->room_token));
+    }
   } else if (ok && pending->is_leave && pending->room != NULL) {
+    if (client->room_tokens != NULL)
+      g_hash_table_remove (client->room_tokens, pending->room);
     g_hash_table_remove (client->rooms, pending->room);
   }
   if (!ok) {
@@ -949,6 +1139,7 @@ handle_event (HubClient *client, JsonObject *frame, const char *type)
 
     event.type = HUB_CLIENT_EVENT_RESUMED;
     event.room = json_string (frame, "room");
+    room_note_epoch (client, event.room, frame);
     json_int (frame, "from", &event.from_seq);
     json_int (frame, "to", &event.to_seq);
     event.complete = complete != NULL && JSON_NODE_HOLDS_VALUE (complete) &&
@@ -1032,6 +1223,44 @@ static const HubClientTransportSink sink = {
 
 /* ---- the object ---- */
 
+/* The real clock of a thread's clients, one for all while any: its timers
+ * (one queue of token refreshes among them, hub-client-timers.h) are
+ * shared, and a client costs no clock of its own. */
+typedef struct {
+  HubClock *clock; /* (owned) */
+  guint users;
+} ThreadClock;
+
+static GPrivate thread_clock;
+
+static HubClock *
+thread_clock_ref (void)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared == NULL) {
+    shared = g_new0 (ThreadClock, 1);
+    shared->clock = hub_clock_new_real ();
+    g_private_set (&thread_clock, shared);
+  }
+  shared->users++;
+  return hub_clock_ref (shared->clock);
+}
+
+/* Gives back a client's clock, the thread's or its own. */
+static void
+thread_clock_unref (HubClock *clock)
+{
+  ThreadClock *shared = g_private_get (&thread_clock);
+
+  if (shared != NULL && shared->clock == clock && --shared->users == 0) {
+    hub_clock_unref (shared->clock);
+    g_free (shared);
+    g_private_set (&thread_clock, NULL);
+  }
+  hub_clock_unref (clock);
+}
+
 static void
 room_free (gpointer data)
 {
@@ -1068,7 +1297,10 @@ hub_client_new (const HubClientOptions *options, const HubClientCallbacks *callb
   client->request_timeout_ms = options->request_timeout_ms;
   client->rng =
       options->seed != 0 ? options->seed : ((guint64)g_random_int () << 32 | g_random_int ());
-  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : hub_clock_new_real ();
+  client->clock = options->clock != NULL ? hub_clock_ref (options->clock) : thread_clock_ref ();
+  client->tokens =
+      hub_client_tokens_new (client, client->clock, options->token_provider,
+                             options->token_provider_data, client->request_timeout_ms, client->rng);
   client->klass = options->transport != NULL ? options->transport : hub_client_lws_transport ();
   client->transport = client->klass->create (&client->parsed, options->ca_file,
                                              options->allow_self_signed, &sink, client);
@@ -1086,12 +1318,14 @@ static void
 client_destroy (HubClient *client)
 {
   g_hash_table_unref (client->rooms);
+  g_clear_pointer (&client->room_tokens, g_hash_table_unref);
+  hub_client_tokens_free (client->tokens);
   g_free (client->welcome_user);
   g_free (client->welcome_device);
   g_free (client->conn);
   g_free (client->final_reason);
   g_clear_error (&client->connect_error);
-  hub_clock_unref (client->clock);
+  thread_clock_unref (client->clock);
   hub_client_url_clear (&client->parsed);
   g_free (client->url);
   g_free (client->user);
@@ -1142,7 +1376,7 @@ hub_client_connect (HubClient *client)
   client->attempt = 0;
   emit_state (client, HUB_CLIENT_CONNECTING, 0, NULL, 0);
   if (client->state == HUB_CLIENT_CONNECTING && !client->free_pending)
-    start_connection (client);
+    begin_attempt (client, FALSE);
 }
 
 void
@@ -1248,6 +1482,25 @@ const GError *
 hub_client_get_connect_error (HubClient *client)
 {
   return client->connect_error;
+}
+
+HubClientTokens *
+hub_client_get_tokens (HubClient *client)
+{
+  return client->tokens;
+}
+
+const char *
+hub_client_get_token (HubClient *client)
+{
+  return client->token;
+}
+
+void
+hub_client_set_token (HubClient *client, const char *token)
+{
+  g_free (client->token);
+  client->token = g_strdup (token);
 }
 
 void

@@ -119,41 +119,143 @@ static const char prelude[] =
     "  return bit.band(g, need) ~= need\n"
     "end\n";
 
+/* Rooms' streams and histories (PROTOCOL.md §6, §8), after the prelude. A
+ * room's hash holds `epoch` (its stream: a room created again has another),
+ * `hbytes` (its history's bytes) and, while it never had a member, `creator`;
+ * `epoch` holds the last epoch given, `hbytes` every history's bytes,
+ * `holdest` each room with history by the ts of its oldest message (who
+ * goes first when over the total), `empty` the rooms that never had a member
+ * by creation time, and user:U:empty those U created. Epochs are µs since
+ * the epoch (below 2^53: exact in Lua's doubles and in JSON), never
+ * concatenated with `..` (which would print them in %.14g). */
+static const char history_prelude[] =
+    "local function new_epoch()\n"
+    "  local t = redis.call('TIME')\n"
+    "  local e = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "  local last = tonumber(redis.call('GET', P .. 'epoch') or '0')\n"
+    "  if e <= last then e = last + 1 end\n"
+    "  redis.call('SET', P .. 'epoch', e)\n"
+    "  return e\n"
+    "end\n"
+    "local function epoch_of(k) return tonumber(redis.call('HGET', k, 'epoch') or '0') end\n"
+    /* The ts of a stored message frame: the first "ts" member (room and user
+     * names cannot hold a quote, and the payload comes after it). */
+    "local function frame_ts(f) return tonumber(string.match(f, '\"ts\":(%d+)') or '0') end\n"
+    "local function hist_pop(r)\n"
+    "  local k = room_key(r)\n"
+    "  local f = redis.call('RPOP', k .. ':hist')\n"
+    "  if not f then return end\n"
+    "  redis.call('HINCRBY', k, 'hbytes', -#f)\n"
+    "  redis.call('DECRBY', P .. 'hbytes', #f)\n"
+    "  local o = redis.call('LINDEX', k .. ':hist', -1)\n"
+    "  if o then redis.call('ZADD', P .. 'holdest', frame_ts(o), r)\n"
+    "  else redis.call('ZREM', P .. 'holdest', r) end\n"
+    "end\n"
+    /* Stores @f as @r's newest message, then evicts (oldest first) while the
+     * room holds more than @h messages or @rb bytes, then while all rooms
+     * hold more than @tb bytes (0: no bound). */
+    "local function hist_push(r, f, h, rb, tb)\n"
+    "  local k = room_key(r)\n"
+    "  if redis.call('LPUSH', k .. ':hist', f) == 1 then\n"
+    "    redis.call('ZADD', P .. 'holdest', frame_ts(f), r)\n"
+    "  end\n"
+    "  redis.call('HINCRBY', k, 'hbytes', #f)\n"
+    "  redis.call('INCRBY', P .. 'hbytes', #f)\n"
+    "  while redis.call('LLEN', k .. ':hist') > h or\n"
+    "        (rb > 0 and tonumber(redis.call('HGET', k, 'hbytes')) > rb) do hist_pop(r) end\n"
+    "  while tb > 0 and tonumber(redis.call('GET', P .. 'hbytes') or '0') > tb do\n"
+    "    local o = redis.call('ZRANGE', P .. 'holdest', 0, 0)\n"
+    "    if #o == 0 then break end\n"
+    "    hist_pop(o[1])\n"
+    "  end\n"
+    "end\n"
+    "local function delete_room(r)\n"
+    "  local k = room_key(r)\n"
+    "  local b = tonumber(redis.call('HGET', k, 'hbytes') or '0')\n"
+    "  if b ~= 0 then redis.call('DECRBY', P .. 'hbytes', b) end\n"
+    "  redis.call('ZREM', P .. 'holdest', r)\n"
+    "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
+    "  redis.call('SREM', P .. 'rooms', r)\n"
+    "end\n"
+    /* @r had its first member (or goes): no longer counted nor expiring. */
+    "local function forget_empty(r)\n"
+    "  if redis.call('ZREM', P .. 'empty', r) == 0 then return end\n"
+    "  local k = room_key(r)\n"
+    "  local c = redis.call('HGET', k, 'creator')\n"
+    "  if c then\n"
+    "    redis.call('SREM', P .. 'user:' .. c .. ':empty', r)\n"
+    "    redis.call('HDEL', k, 'creator')\n"
+    "  end\n"
+    "end\n"
+    /* The stored messages of room key @k (last seq @seq) from seq @first to
+     * @top, oldest first, appended to @out: no more than @maxb bytes (0: no
+     * bound), but one at least unless @strict. Returns how many, and their
+     * bytes. Read a few at a time: the bound usually stops it early. */
+    "local function read_range(k, seq, first, top, maxb, strict, out)\n"
+    "  local n, bytes, i = 0, 0, seq - first\n"
+    "  local stop = seq - top\n"
+    "  while i >= stop do\n"
+    "    local lo = math.max(stop, i - 15)\n"
+    "    local chunk = redis.call('LRANGE', k .. ':hist', lo, i)\n"
+    "    for j = #chunk, 1, -1 do\n"
+    "      local f = chunk[j]\n"
+    "      if maxb > 0 and bytes + #f > maxb and (n > 0 or strict) then return n, bytes end\n"
+    "      out[#out + 1] = f\n"
+    "      n = n + 1\n"
+    "      bytes = bytes + #f\n"
+    "    end\n"
+    "    i = lo - 1\n"
+    "  end\n"
+    "  return n, bytes\n"
+    "end\n";
+
 static const char *const bodies[HUB_SCRIPT_N] = {
     [HUB_SCRIPT_HELLO] =
         "add_conn(NODE, ARGV[4], ARGV[3])\n"
         "local rooms = redis.call('SMEMBERS', P .. 'user:' .. ARGV[3] .. ':rooms')\n"
         "table.sort(rooms)\n"
         "return {'ok', rooms}\n",
-    /* ARGV[3] the user, then room, last seen seq and need (§12) triples
-     * (rooms sorted). */
-    [HUB_SCRIPT_RESUME] = "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
-                          "local resumed = {}\n"
-                          "for i = 4, #ARGV, 3 do\n"
-                          "  local r, g = ARGV[i], tonumber(ARGV[i + 1])\n"
-                          "  if redis.call('SISMEMBER', ur, r) == 1 and\n"
-                          "     not forbidden(r, ARGV[3], ARGV[i + 2]) then\n"
-                          "    local k = room_key(r)\n"
-                          "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
-                          "    local len = redis.call('LLEN', k .. ':hist')\n"
-                          /* from and to: 0 when nothing is replayed (the node
-                           * knows the given seq; a Lua number cannot hold
-                           * every int64). */
-                          "    local from, to, complete, frames = 0, 0, 1, {}\n"
-                          "    if seq > g then\n"
-                          "      local first = math.max(g + 1, seq - len + 1)\n"
-                          "      if first > g + 1 then complete = 0 end\n"
-                          "      if first <= seq then\n"
-                          "        frames = redis.call('LRANGE', k .. ':hist', 0, seq - first)\n"
-                          "        from, to = first, seq\n"
-                          "      end\n"
-                          "    end\n"
-                          "    local entry = {r, from, to, complete}\n"
-                          "    for j = #frames, 1, -1 do entry[#entry + 1] = frames[j] end\n"
-                          "    resumed[#resumed + 1] = entry\n"
-                          "  end\n"
-                          "end\n"
-                          "return {'ok', resumed}\n",
+    /* ARGV[3] the user, ARGV[4] the bytes of messages to read at most (0:
+     * no bound; one at least in the first room that has any), then room,
+     * last seen seq, its epoch (0: not given) and need (§12) quadruples (rooms
+     * sorted). Per room: {room, since (the given seq as given, or 0 in
+     * another stream), last, epoch, complete, more, the seq of the first
+     * read, frames…}. */
+    [HUB_SCRIPT_RESUME] =
+        "local ur = P .. 'user:' .. ARGV[3] .. ':rooms'\n"
+        "local maxb = tonumber(ARGV[4])\n"
+        "local left, any = maxb, false\n"
+        "local resumed = {}\n"
+        "for i = 5, #ARGV, 4 do\n"
+        "  local r, since, ge = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])\n"
+        "  if redis.call('SISMEMBER', ur, r) == 1 and not forbidden(r, ARGV[3], ARGV[i + 3]) then\n"
+        "    local k = room_key(r)\n"
+        "    local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
+        "    local len = redis.call('LLEN', k .. ':hist')\n"
+        "    local e = epoch_of(k)\n"
+        "    if ge ~= 0 and ge ~= e then since = 0 end\n"
+        "    local g = tonumber(since)\n"
+        "    local entry = {r, since, seq, e, 1, 0, 0}\n"
+        "    if seq > g then\n"
+        "      local first = math.max(g + 1, seq - len + 1)\n"
+        "      if first > g + 1 then entry[5] = 0 end\n"
+        "      if first <= seq then\n"
+        "        local n, b = 0, 0\n"
+        "        if maxb == 0 or left > 0 then\n"
+        "          n, b = read_range(k, seq, first, seq, left, any, entry)\n"
+        "        end\n"
+        "        if n > 0 then\n"
+        "          any = true\n"
+        "          entry[7] = first\n"
+        "          left = math.max(left - b, 0)\n"
+        "        end\n"
+        "        if first + n - 1 < seq then entry[6] = 1 end\n"
+        "      end\n"
+        "    end\n"
+        "    resumed[#resumed + 1] = entry\n"
+        "  end\n"
+        "end\n"
+        "return {'ok', resumed}\n",
     [HUB_SCRIPT_BYE] = "for i = 5, #ARGV do\n"
                        "  redis.call('SREM', P .. 'watch:' .. ARGV[i], NODE)\n"
                        "  redis.call('SREM', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
@@ -236,13 +338,41 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
         "'online'), stats}\n",
-    /* room, name, created, user, need */
-    [HUB_SCRIPT_CREATE] = "local k = room_key(ARGV[3])\n"
-                          "if forbidden(ARGV[3], ARGV[6], ARGV[7]) then return {'forbidden'} end\n"
-                          "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
-                          "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0)\n"
-                          "redis.call('SADD', P .. 'rooms', ARGV[3])\n"
-                          "return {'ok', ARGV[4]}\n",
+    /* room, name, created, user ('': nobody counts it), need,
+     * max_empty_rooms_per_user (0: none) */
+    [HUB_SCRIPT_CREATE] =
+        "local r, u = ARGV[3], ARGV[6]\n"
+        "local k = room_key(r)\n"
+        "local ue = P .. 'user:' .. u .. ':empty'\n"
+        "if forbidden(r, u, ARGV[7]) then return {'forbidden'} end\n"
+        "if redis.call('EXISTS', k) == 1 then return {'room_exists'} end\n"
+        "if u ~= '' and tonumber(ARGV[8]) > 0 and redis.call('SCARD', ue) >= tonumber(ARGV[8]) "
+        "then\n"
+        "  return {'too_many_empty_rooms'}\n"
+        "end\n"
+        "local e = new_epoch()\n"
+        "redis.call('HSET', k, 'name', ARGV[4], 'created', ARGV[5], 'seq', 0, 'epoch', e)\n"
+        "redis.call('SADD', P .. 'rooms', r)\n"
+        "redis.call('ZADD', P .. 'empty', ARGV[5], r)\n"
+        "if u ~= '' then\n"
+        "  redis.call('HSET', k, 'creator', u)\n"
+        "  redis.call('SADD', ue, r)\n"
+        "end\n"
+        "return {'ok', ARGV[4], e}\n",
+    /* Rooms that never had a member and were created at or before ARGV[3]
+     * (Unix ms by the nodes' clocks, as their creation time), a few at a
+     * time. */
+    [HUB_SCRIPT_EXPIRE] =
+        "local n = 0\n"
+        "for _, r in ipairs(redis.call('ZRANGEBYSCORE', P .. 'empty', '-inf', ARGV[3],\n"
+        "                              'LIMIT', 0, 1000)) do\n"
+        "  forget_empty(r)\n"
+        "  if redis.call('SCARD', room_key(r) .. ':members') == 0 then\n"
+        "    delete_room(r)\n"
+        "    n = n + 1\n"
+        "  end\n"
+        "end\n"
+        "return {'ok', n}\n",
     /* user, room, name, created, auto-create, max rooms, event, need, may
      * create, set the grant ('1'), grant (§12) */
     [HUB_SCRIPT_JOIN] =
@@ -258,9 +388,11 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "if redis.call('SISMEMBER', k .. ':members', u) == 0 then\n"
         "  if redis.call('SCARD', ur) >= tonumber(ARGV[8]) then return {'too_many_rooms'} end\n"
         "  if redis.call('EXISTS', k) == 0 then\n"
-        "    redis.call('HSET', k, 'name', ARGV[5], 'created', ARGV[6], 'seq', 0)\n"
+        "    redis.call('HSET', k, 'name', ARGV[5], 'created', ARGV[6], 'seq', 0, 'epoch',\n"
+        "               new_epoch())\n"
         "    redis.call('SADD', P .. 'rooms', r)\n"
         "  end\n"
+        "  forget_empty(r)\n"
         "  redis.call('SADD', k .. ':members', u)\n"
         "  redis.call('SADD', ur, r)\n"
         "  joined = 1\n"
@@ -271,7 +403,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "local members = redis.call('SMEMBERS', k .. ':members')\n"
         "local out = {'ok', redis.call('HGET', k, 'name'), tonumber(redis.call('HGET', k, 'seq')), "
-        "joined}\n"
+        "joined, epoch_of(k)}\n"
         "for _, m in ipairs(members) do\n"
         "  out[#out + 1] = m\n"
         "  out[#out + 1] = status_of(m)\n"
@@ -287,10 +419,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "redis.call('SREM', k .. ':members', u)\n"
         "redis.call('HDEL', k .. ':grants', u)\n"
         "redis.call('SREM', P .. 'user:' .. u .. ':rooms', r)\n"
-        "if redis.call('SCARD', k .. ':members') == 0 then\n"
-        "  redis.call('DEL', k, k .. ':members', k .. ':hist', k .. ':grants')\n"
-        "  redis.call('SREM', P .. 'rooms', r)\n"
-        "end\n"
+        "if redis.call('SCARD', k .. ':members') == 0 then delete_room(r) end\n"
         "return {'ok'}\n",
     [HUB_SCRIPT_ROOMS] =
         "local rooms = redis.call('SMEMBERS', P .. 'user:' .. ARGV[3] .. ':rooms')\n"
@@ -302,6 +431,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  out[#out + 1] = redis.call('HGET', k, 'name') or r\n"
         "  out[#out + 1] = redis.call('SCARD', k .. ':members')\n"
         "  out[#out + 1] = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
+        "  out[#out + 1] = epoch_of(k)\n"
         "end\n"
         "return out\n",
     /* room, user, need */
@@ -309,9 +439,9 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local k = room_key(ARGV[3])\n"
         "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
         "if redis.call('EXISTS', k) == 0 then return {'room_not_found'} end\n"
-        "local h = redis.call('HMGET', k, 'name', 'created', 'seq')\n"
+        "local h = redis.call('HMGET', k, 'name', 'created', 'seq', 'epoch')\n"
         "return {'ok', h[1], tonumber(h[2]), redis.call('SCARD', k .. ':members'),\n"
-        "        redis.call('LLEN', k .. ':hist'), tonumber(h[3])}\n",
+        "        redis.call('LLEN', k .. ':hist'), tonumber(h[3]), tonumber(h[4] or '0')}\n",
     /* room, user, need */
     [HUB_SCRIPT_WHO] = "local k = room_key(ARGV[3])\n"
                        "if forbidden(ARGV[3], ARGV[4], ARGV[5]) then return {'forbidden'} end\n"
@@ -325,7 +455,8 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                        "  out[#out + 1] = redis.call('HLEN', ck(m))\n"
                        "end\n"
                        "return out\n",
-    /* from, room, the frame's halves, history size, member only, need */
+    /* from, room, the frame's halves, history size, member only, need,
+     * history bytes per room and in all (0: no bound) */
     [HUB_SCRIPT_PUBLISH] =
         "local k = room_key(ARGV[4])\n"
         "if forbidden(ARGV[4], ARGV[3], ARGV[9]) then return {'forbidden'} end\n"
@@ -336,10 +467,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local seq = redis.call('HINCRBY', k, 'seq', 1)\n"
         "local frame = ARGV[5] .. seq .. ARGV[6]\n"
         "local h = tonumber(ARGV[7])\n"
-        "if h > 0 then\n"
-        "  redis.call('LPUSH', k .. ':hist', frame)\n"
-        "  redis.call('LTRIM', k .. ':hist', 0, h - 1)\n"
-        "end\n"
+        "if h > 0 then hist_push(ARGV[4], frame, h, tonumber(ARGV[10]), tonumber(ARGV[11])) end\n"
         "fanout('m', ARGV[4], seq, '-', redis.call('SMEMBERS', k .. ':members'), frame)\n"
         "return {'ok', seq}\n",
     /* user, room, frame, need */
@@ -354,7 +482,8 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "end\n"
         "fanout('e', ARGV[4], 0, '-', others, ARGV[5])\n"
         "return {'ok'}\n",
-    /* user ('': anyone), room, since, limit, need */
+    /* user ('': anyone), room, since, limit, need, bytes at most (0: no
+     * bound; one message at least), until (0: none) */
     [HUB_SCRIPT_HISTORY] =
         "local k = room_key(ARGV[4])\n"
         "if forbidden(ARGV[4], ARGV[3], ARGV[7]) then return {'forbidden'} end\n"
@@ -365,14 +494,18 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local seq = tonumber(redis.call('HGET', k, 'seq') or '0')\n"
         "local len = redis.call('LLEN', k .. ':hist')\n"
         "local g, limit = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
-        "local out = {'ok', 1}\n"
+        "local maxb, top = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+        "if top == 0 or top > seq then top = seq end\n"
+        /* ok, complete, more, the seq of the first returned, epoch, frames */
+        "local out = {'ok', 1, 0, 0, epoch_of(k)}\n"
         "if seq > g then\n"
         "  local first = math.max(g + 1, seq - len + 1)\n"
         "  if first > g + 1 then out[2] = 0 end\n"
-        "  local last = math.min(seq, first + limit - 1)\n"
+        "  local last = math.min(top, first + limit - 1)\n"
         "  if first <= last then\n"
-        "    local frames = redis.call('LRANGE', k .. ':hist', seq - last, seq - first)\n"
-        "    for j = #frames, 1, -1 do out[#out + 1] = frames[j] end\n"
+        "    local n = read_range(k, seq, first, last, maxb, false, out)\n"
+        "    out[4] = first\n"
+        "    if first + n - 1 < top then out[3] = 1 end\n"
         "  end\n"
         "end\n"
         "return out\n",
@@ -467,6 +600,7 @@ hub_redis_script_source (HubScript script)
   g_return_val_if_fail (script < HUB_SCRIPT_N, NULL);
   /* Built once per process; never freed (a few kB). */
   if (scripts[script] == NULL)
-    scripts[script] = g_strconcat (prelude, is_gated (script) ? gate : "", bodies[script], NULL);
+    scripts[script] =
+        g_strconcat (prelude, history_prelude, is_gated (script) ? gate : "", bodies[script], NULL);
   return scripts[script];
 }

@@ -94,6 +94,16 @@ status_of (const char *word)
 
 /* --- §4 Rooms --------------------------------------------------------------------------------- */
 
+void
+hub_store_redis_ops_init (HubStoreRedis *s, const HubConfig *config)
+{
+  s->history_room_bytes = config->history_room_bytes;
+  s->history_total_bytes = config->history_total_bytes;
+  s->max_empty_rooms_per_user = config->max_empty_rooms_per_user;
+  s->empty_room_ttl_ms = config->empty_room_ttl_s * 1000;
+}
+
+/* {"ok", name, epoch} */
 static void
 create_done (redisReply *reply, gpointer data)
 {
@@ -104,14 +114,16 @@ create_done (redisReply *reply, gpointer data)
     return;
   r.room.room = op->name; /* the room id, kept here */
   r.room.name = str (reply, 1);
+  r.room.epoch = num (reply, 2);
   op_answer (op, &r);
 }
 
 static void
 redis_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data)
 {
+  HubStoreRedis *s = SELF (store);
   g_autoptr (GPtrArray) a = hub_store_redis_args ();
-  Op *op = op_new (SELF (store), done, data);
+  Op *op = op_new (s, done, data);
 
   op->name = g_strdup (args->room);
   add (a, args->room);
@@ -119,10 +131,33 @@ redis_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gp
   add_int (a, args->now_ms);
   add (a, args->user != NULL ? args->user : "");
   add_int (a, args->need);
-  run (SELF (store), HUB_SCRIPT_CREATE, a, create_done, op);
+  add_int (a, s->max_empty_rooms_per_user);
+  run (s, HUB_SCRIPT_CREATE, a, create_done, op);
 }
 
-/* {"ok", name, seq, joined, user, status, …} */
+static void
+expired (redisReply *reply, gpointer data)
+{
+  HubStoreRedis *s = data;
+
+  if (s->redis != NULL) /* not while the store is freed */
+    s->expiring = FALSE;
+}
+
+void
+hub_store_redis_expire (HubStoreRedis *s)
+{
+  g_autoptr (GPtrArray) a = NULL;
+
+  if (s->expiring || !hub_redis_is_up (s->redis))
+    return;
+  a = hub_store_redis_args ();
+  add_int (a, hub_clock_unix_ms (s->clock) - (gint64)s->empty_room_ttl_ms);
+  s->expiring = TRUE;
+  hub_redis_eval (s->redis, HUB_SCRIPT_EXPIRE, a, expired, s);
+}
+
+/* {"ok", name, seq, joined, epoch, user, status, …} */
 static void
 join_done (redisReply *reply, gpointer data)
 {
@@ -136,8 +171,9 @@ join_done (redisReply *reply, gpointer data)
   r.room.name = str (reply, 1);
   r.room.seq = num (reply, 2);
   r.joined = num (reply, 3) != 0;
+  r.room.epoch = num (reply, 4);
   members = g_new0 (HubStoreMember, reply->elements / 2 + 1);
-  for (gsize i = 4; i + 1 < reply->elements; i += 2) {
+  for (gsize i = 5; i + 1 < reply->elements; i += 2) {
     members[r.n_members].user = str (reply, i);
     members[r.n_members].status = status_of (str (reply, i + 1));
     r.n_members++;
@@ -179,7 +215,7 @@ redis_leave (HubStore *store, const HubStoreLeave *args, HubStoreFunc done, gpoi
   run (SELF (store), HUB_SCRIPT_LEAVE, a, op_ok, op_new (SELF (store), done, data));
 }
 
-/* {"ok", room, name, members, seq, …} */
+/* {"ok", room, name, members, seq, epoch, …} */
 static void
 rooms_done (redisReply *reply, gpointer data)
 {
@@ -189,14 +225,15 @@ rooms_done (redisReply *reply, gpointer data)
 
   if (!op_check (op, reply))
     return;
-  rooms = g_new0 (HubStoreRoom, reply->elements / 4 + 1);
-  for (gsize i = 1; i + 3 < reply->elements; i += 4) {
+  rooms = g_new0 (HubStoreRoom, reply->elements / 5 + 1);
+  for (gsize i = 1; i + 4 < reply->elements; i += 5) {
     HubStoreRoom *room = &rooms[r.n_rooms++];
 
     room->room = str (reply, i);
     room->name = str (reply, i + 1);
     room->members = (guint)num (reply, i + 2);
     room->seq = num (reply, i + 3);
+    room->epoch = num (reply, i + 4);
   }
   r.rooms = rooms;
   op_answer (op, &r);
@@ -211,7 +248,7 @@ redis_rooms (HubStore *store, const HubStoreQuery *args, HubStoreFunc done, gpoi
   run (SELF (store), HUB_SCRIPT_ROOMS, a, rooms_done, op_new (SELF (store), done, data));
 }
 
-/* {"ok", name, created, members, messages, seq} */
+/* {"ok", name, created, members, messages, seq, epoch} */
 static void
 room_info_done (redisReply *reply, gpointer data)
 {
@@ -226,6 +263,7 @@ room_info_done (redisReply *reply, gpointer data)
   r.room.members = (guint)num (reply, 3);
   r.room.messages = (guint)num (reply, 4);
   r.room.seq = num (reply, 5);
+  r.room.epoch = num (reply, 6);
   op_answer (op, &r);
 }
 
@@ -318,6 +356,8 @@ redis_publish (HubStore *store, const HubStorePublish *args, HubStoreFunc done, 
   add_int (a, s->history_size);
   add (a, args->member_only ? "1" : "0");
   add_int (a, args->need);
+  add_int (a, (gint64)s->history_room_bytes);
+  add_int (a, (gint64)s->history_total_bytes);
   run (s, HUB_SCRIPT_PUBLISH, a, publish_done, op_new (s, done, data));
 }
 
@@ -416,7 +456,7 @@ frames_of (redisReply *reply, gsize first)
   return frames;
 }
 
-/* {"ok", complete, frame, …} */
+/* {"ok", complete, more, first seq, epoch, frame, …} */
 static void
 history_done (redisReply *reply, gpointer data)
 {
@@ -426,8 +466,11 @@ history_done (redisReply *reply, gpointer data)
 
   if (!op_check (op, reply))
     return;
-  frames = frames_of (reply, 2);
+  frames = frames_of (reply, 5);
   r.complete = num (reply, 1) != 0;
+  r.more = num (reply, 2) != 0;
+  r.first_seq = num (reply, 3);
+  r.epoch = num (reply, 4);
   r.messages = (HubFrame *const *)frames->pdata;
   r.n_messages = frames->len;
   op_answer (op, &r);
@@ -443,10 +486,12 @@ redis_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done, 
   add_int (a, args->since);
   add_int (a, args->limit);
   add_int (a, args->need);
+  add_int (a, (gint64)args->max_bytes);
+  add_int (a, args->until);
   run (SELF (store), HUB_SCRIPT_HISTORY, a, history_done, op_new (SELF (store), done, data));
 }
 
-/* {"ok", {{room, from, to, complete, frame, …}, …}} */
+/* {"ok", {{room, since, last, epoch, complete, more, first, frame, …}, …}} */
 static void
 resume_done (redisReply *reply, gpointer data)
 {
@@ -462,12 +507,15 @@ resume_done (redisReply *reply, gpointer data)
   for (gsize i = 0; entries != NULL && entries->type == REDIS_REPLY_ARRAY && i < entries->elements;
        i++) {
     redisReply *entry = entries->element[i];
-    GPtrArray *frames = frames_of (entry, 4);
+    GPtrArray *frames = frames_of (entry, 7);
     HubStoreResumed e = {
         .room = str (entry, 0),
-        .from = num (entry, 1),
-        .to = num (entry, 2),
-        .complete = num (entry, 3) != 0,
+        .since = num (entry, 1), /* the given seq as given (a string), or 0 */
+        .last = num (entry, 2),
+        .epoch = num (entry, 3),
+        .complete = num (entry, 4) != 0,
+        .more = num (entry, 5) != 0,
+        .first = num (entry, 6),
         .messages = (HubFrame *const *)frames->pdata,
         .n_messages = frames->len,
     };
@@ -486,9 +534,11 @@ redis_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, gp
   g_autoptr (GPtrArray) a = hub_store_redis_args ();
 
   add (a, args->user);
+  add_int (a, (gint64)args->max_bytes);
   for (guint i = 0; i < args->n_rooms; i++) {
     add (a, args->rooms[i]);
     add_int (a, args->seqs[i]);
+    add_int (a, args->epochs != NULL ? args->epochs[i] : 0);
     add_int (a, args->needs != NULL ? args->needs[i] : 0);
   }
   run (SELF (store), HUB_SCRIPT_RESUME, a, resume_done, op_new (SELF (store), done, data));

@@ -16,6 +16,12 @@ typedef struct {
   char *node;      /* (owned) */
   guint history_size;
   guint max_rooms_per_user;
+  /* Rooms and their histories (hub-store-redis-ops.c, hub_store_redis_ops_init). */
+  gsize history_room_bytes;
+  gsize history_total_bytes;
+  guint max_empty_rooms_per_user;
+  guint empty_room_ttl_ms;
+  gboolean expiring; /* an expiry of empty rooms is under way */
   gboolean auto_create;
   guint grace_ms;
   guint heartbeat_s;
@@ -71,6 +77,11 @@ void hub_store_redis_sync (HubStore *store, HubStoreFunc done, gpointer data);
 gboolean hub_store_redis_is_up (HubStore *store);
 guint hub_store_redis_n_rooms (HubStore *store);
 gboolean hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out);
+/* hub-store-redis-ops.c's settings from @config (called by hub_store_redis_new). */
+void hub_store_redis_ops_init (HubStoreRedis *s, const HubConfig *config);
+/* Deletes the rooms that never had a member once empty_room_ttl_s is past
+ * their creation (§8); from the liveness tick, one at a time. */
+void hub_store_redis_expire (HubStoreRedis *s);
 /* bye's aftermath: the grace this node times (deadline > 0). */
 void hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline);
 /* An operation was refused {"unregistered"}: Redis does not count this node

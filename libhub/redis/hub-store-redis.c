@@ -42,9 +42,13 @@ hub_store_redis_code (redisReply *reply)
     const char *code;
     HubStoreError error;
   } codes[] = {
-      {"room_not_found", HUB_STORE_ROOM_NOT_FOUND}, {"room_exists", HUB_STORE_ROOM_EXISTS},
-      {"not_member", HUB_STORE_NOT_MEMBER},         {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
-      {"user_offline", HUB_STORE_USER_OFFLINE},     {"forbidden", HUB_STORE_FORBIDDEN},
+      {"room_not_found", HUB_STORE_ROOM_NOT_FOUND},
+      {"room_exists", HUB_STORE_ROOM_EXISTS},
+      {"not_member", HUB_STORE_NOT_MEMBER},
+      {"too_many_rooms", HUB_STORE_TOO_MANY_ROOMS},
+      {"user_offline", HUB_STORE_USER_OFFLINE},
+      {"forbidden", HUB_STORE_FORBIDDEN},
+      {"too_many_empty_rooms", HUB_STORE_TOO_MANY_EMPTY_ROOMS},
   };
   const char *first;
 
@@ -534,6 +538,7 @@ tick (HubStoreRedis *s)
   s->ticking = TRUE;
   g_hash_table_remove_all (s->announced);
   hub_redis_eval (s->redis, HUB_SCRIPT_TICK, args, tick_done, s);
+  hub_store_redis_expire (s);
 }
 
 static void
@@ -678,6 +683,7 @@ hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, 
   s->node = g_strdup (config->node);
   s->history_size = config->history_size;
   s->max_rooms_per_user = config->max_rooms_per_user;
+  hub_store_redis_ops_init (s, config);
   s->auto_create = config->auto_create;
   s->grace_ms = config->presence_grace_s * 1000;
   s->heartbeat_s = config->heartbeat_s;

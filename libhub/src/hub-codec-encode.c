@@ -297,7 +297,8 @@ hub_encode_ok (const char *id_json, JsonObject *result)
 }
 
 HubFrame *
-hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n, gboolean complete)
+hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n, gboolean complete,
+                       gboolean more)
 {
   gsize total = 64 + (id_json != NULL ? strlen (id_json) : 0);
   GString *b;
@@ -324,6 +325,7 @@ hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n, 
   }
   g_string_append_c (b, ']');
   append_bool_member (b, "complete", complete);
+  append_bool_member (b, "more", more);
   return finish (b, HUB_FRAME_FLAG_NONE);
 }
 
@@ -379,6 +381,17 @@ hub_encode_welcome (const char *id_json, const HubWelcome *w)
     hub_json_append_string (b, w->rooms[i]);
   }
   g_string_append_c (b, ']');
+  if (w->n_epochs > 0) {
+    append_key (b, "epochs");
+    g_string_append_c (b, '{');
+    for (guint i = 0; i < w->n_epochs; i++) {
+      if (i > 0)
+        g_string_append_c (b, ',');
+      hub_json_append_string (b, w->epoch_rooms[i]);
+      g_string_append_printf (b, ":%" G_GINT64_FORMAT, w->epochs[i]);
+    }
+    g_string_append_c (b, '}');
+  }
   append_string_member (b, "server", w->server);
   if (w->expires_ts > 0)
     append_int_member (b, "expires_ts", w->expires_ts);
@@ -507,7 +520,7 @@ hub_encode_status (const char *user, HubStatus status)
 }
 
 HubFrame *
-hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete)
+hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete, gint64 epoch)
 {
   GString *b;
 
@@ -518,5 +531,7 @@ hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete)
   append_int_member (b, "from", from);
   append_int_member (b, "to", to);
   append_bool_member (b, "complete", complete);
+  if (epoch != 0)
+    append_int_member (b, "epoch", epoch);
   return finish (b, HUB_FRAME_FLAG_NONE);
 }

@@ -89,6 +89,7 @@ hub_request_free (HubRequest *req)
   g_free (req->device);
   g_free (req->token);
   g_clear_pointer (&req->resume, g_hash_table_unref);
+  g_clear_pointer (&req->epochs, g_hash_table_unref);
   g_free (req->room);
   g_free (req->name);
   g_free (req->to);
@@ -277,13 +278,14 @@ get_token (Fields *f, HubRequest *req)
     req->token_not_string = TRUE;
 }
 
-/* hello `resume`: must be an object; entries with an invalid room name or a
- * value that is not a non-negative integer are skipped (§3). */
+/* hello `resume` (and `epochs`, beside it): must be an object; entries with
+ * an invalid room name or a value that is not an integer ≥ @min are skipped
+ * (§3). */
 static gboolean
-get_resume (Fields *f, GHashTable **out)
+get_room_map (Fields *f, const char *key, gint64 min, GHashTable **out)
 {
-  JsonNode *node = member (f, "resume");
-  GHashTable *resume;
+  JsonNode *node = member (f, key);
+  GHashTable *map;
   JsonObjectIter iter;
   const char *room;
   JsonNode *value;
@@ -292,18 +294,19 @@ get_resume (Fields *f, GHashTable **out)
   if (node == NULL)
     return TRUE;
   if (!JSON_NODE_HOLDS_OBJECT (node))
-    return fail (f, HUB_ERROR_BAD_REQUEST, "field 'resume' must be an object");
+    return fail (f, HUB_ERROR_BAD_REQUEST, "field '%s' must be an object", key);
 
-  resume = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   json_object_iter_init (&iter, json_node_get_object (node));
   while (json_object_iter_next (&iter, &room, &value)) {
-    if (!hub_name_is_valid (room) || !holds (value, G_TYPE_INT64) || json_node_get_int (value) < 0)
+    if (!hub_name_is_valid (room) || !holds (value, G_TYPE_INT64) ||
+        json_node_get_int (value) < min)
       continue;
     seq = g_new (gint64, 1);
     *seq = json_node_get_int (value);
-    g_hash_table_replace (resume, g_strdup (room), seq);
+    g_hash_table_replace (map, g_strdup (room), seq);
   }
-  *out = resume;
+  *out = map;
   return TRUE;
 }
 
@@ -332,7 +335,8 @@ decode_fields (Fields *f, HubRequest *req)
       if (!get_name (f, "user", FALSE, &req->user) || !get_name (f, "device", FALSE, &req->device))
         return FALSE;
       get_token (f, req);
-      return get_resume (f, &req->resume);
+      return get_room_map (f, "resume", 0, &req->resume) &&
+             get_room_map (f, "epochs", 1, &req->epochs);
 
     case HUB_REQ_CREATE:
       return get_name (f, "room", TRUE, &req->room) && get_room_title (f, &req->name);

@@ -36,11 +36,15 @@ hub_config_init (HubConfig *config)
   config->heartbeat_s = 30;
   config->hello_timeout_s = 10;
   config->history_size = 100;
+  config->history_room_bytes = 1024 * 1024;
+  config->history_total_bytes = 256 * 1024 * 1024;
   config->max_message_bytes = 65536;
   config->max_queue_bytes = 1024 * 1024;
   config->rate_per_s = 100;
   config->burst = 200;
   config->max_rooms_per_user = 1000;
+  config->max_empty_rooms_per_user = 100;
+  config->empty_room_ttl_s = 600;
   config->auto_create = TRUE;
   config->presence_grace_s = 0;
   config->store_timeout_ms = 2000;

@@ -23,6 +23,12 @@
  * client has not read, and a transport may frame the payload itself. bytes_out
  * counts the same way. */
 
+/* A source (a resume's replay, PROTOCOL.md §6) takes a place in the output:
+ * the source_after frames at the head of the ring were queued before it and
+ * go first; then the source's frames, pulled as the client reads (`ahead`, at
+ * most a pull's worth at a time, not counted against max_queue_bytes); then
+ * the rest of the ring, which kept filling behind it and counted as usual. */
+
 /* The connection's side of the close lifecycle; the transport's follows
  * sink->close() (hub-server: HubWsState in hub-ws-private.h). Only set_state()
  * moves it:
@@ -38,6 +44,18 @@ typedef enum {
   CONN_SINK_CLOSED, /* sink->close() was called (once per connection): nothing more to write */
   CONN_DETACHED,    /* the transport is gone: no sink call any more */
 } ConnState;
+
+/* A source and where it stands (see above). Released once it ended and its
+ * frames are out, or when the connection ends it (close, detach). */
+typedef struct {
+  const HubSourceVTable *vtable;
+  gpointer data;
+  guint after;      /* ring frames queued before the source */
+  GPtrArray *ahead; /* (owned) HubFrame* given by the source, from ahead_head on */
+  guint ahead_head;
+  gboolean pulling; /* asked, and not answered yet */
+  gboolean ended;   /* gave its last frames */
+} Source;
 
 /* One per connection, so laid out to be small: flags as bits, no holes, the
  * id inline, the subscription set only once there is one. */
@@ -76,6 +94,8 @@ struct _HubConnection {
   guint8 pings_unanswered; /* pings handed to the sink since the client was last heard */
   guint authenticated : 1;
   guint admin : 1;
+  guint flushing : 1; /* inside hub_connection_flush() */
+  Source *source;     /* (owned) (nullable) */
 
   HubConnectionStats stats;
   gint64 heard_mono_us; /* monotonic: the client's last message or pong (liveness) */
@@ -187,9 +207,25 @@ waiting_free (gpointer p)
   g_free (w);
 }
 
+/* Ends the source: it is told, and what it gave that was not written goes. */
+static void
+source_drop (HubConnection *conn)
+{
+  Source *src = conn->source;
+
+  if (src == NULL)
+    return;
+  conn->source = NULL;
+  g_ptr_array_unref (src->ahead);
+  if (src->vtable->release != NULL)
+    src->vtable->release (src->data);
+  g_free (src);
+}
+
 static void
 discard_queue (HubConnection *conn)
 {
+  source_drop (conn);
   while (conn->ring_len > 0)
     hub_frame_unref (ring_pop (conn));
   conn->queued_bytes = 0;
@@ -327,6 +363,35 @@ maybe_close_sink (HubConnection *conn)
   conn->sink->close (conn->sink_data, conn->close_code, conn->close_reason);
 }
 
+static gsize frame_bytes (HubFrame *frame);
+
+/* A close while a source is under way: the source stops where the client
+ * is, and what was queued behind it goes too, so that what the client gets
+ * before the close is a beginning of what it would have got (a client that
+ * resumes from the last seq it saw must not have seen a room's live messages
+ * without the replay before them). What the source gave stays, then the
+ * close. */
+static void
+source_cut (HubConnection *conn)
+{
+  Source *src = conn->source;
+
+  while (conn->ring_len > src->after) {
+    guint tail = (conn->ring_head + conn->ring_len - 1) & (conn->ring_cap - 1);
+
+    conn->queued_bytes -= frame_bytes (conn->ring[tail]);
+    hub_frame_unref (conn->ring[tail]);
+    conn->ring_len--;
+  }
+  for (guint i = src->ahead_head; i < src->ahead->len; i++) {
+    HubFrame *frame = g_ptr_array_index (src->ahead, i);
+
+    ring_push (conn, hub_frame_ref (frame));
+    conn->queued_bytes += frame_bytes (frame);
+  }
+  source_drop (conn);
+}
+
 HubSendResult
 hub_connection_send (HubConnection *conn, HubFrame *frame)
 {
@@ -339,9 +404,10 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
   if (conn->state != CONN_OPEN)
     return HUB_SEND_IGNORED;
 
-  /* Write-through only when nothing waits, so frames stay in order. A frame
-   * larger than the whole queue is offered too: the sink may take it. */
-  was_empty = conn->ring_len == 0;
+  /* Write-through only when nothing waits, so frames stay in order (behind
+   * a source, they wait: see above). A frame larger than the whole queue is
+   * offered too: the sink may take it. */
+  was_empty = conn->ring_len == 0 && conn->source == NULL;
   if (was_empty && sink_write (conn, frame))
     return HUB_SEND_WRITTEN;
 
@@ -364,6 +430,87 @@ hub_connection_send (HubConnection *conn, HubFrame *frame)
   return HUB_SEND_QUEUED;
 }
 
+/* The source's turn: writes what it gave, asks for more, releases it at its
+ * end. FALSE when the sink refused a frame or the source has not answered
+ * yet: nothing more can be written now. */
+static gboolean
+flush_source (HubConnection *conn)
+{
+  Source *src = conn->source;
+
+  for (;;) {
+    if (src->ahead_head < src->ahead->len) {
+      if (!sink_write (conn, g_ptr_array_index (src->ahead, src->ahead_head)))
+        return FALSE;
+      src->ahead_head++;
+      continue;
+    }
+    g_ptr_array_set_size (src->ahead, 0);
+    src->ahead_head = 0;
+    if (src->ended) {
+      source_drop (conn);
+      return TRUE;
+    }
+    if (src->pulling)
+      return FALSE;
+    src->pulling = TRUE;
+    src->vtable->pull (src->data, conn);
+    /* Answered at once, or later (hub_connection_source_give); or the pull
+     * ended the connection's output (a 4009 from within it). */
+    if (conn->source != src)
+      return conn->state == CONN_OPEN || conn->state == CONN_CLOSING;
+  }
+}
+
+/* Whether a flush that stopped has something it could write once the sink
+ * takes more (and so asks to be called again). */
+static gboolean
+flush_pending (HubConnection *conn)
+{
+  Source *src = conn->source;
+
+  if (src == NULL || src->after > 0)
+    return conn->ring_len > 0;
+  /* The source's turn: it waits for its answer, or for the sink. */
+  return !src->pulling || src->ahead_head < src->ahead->len;
+}
+
+/* hub_connection_flush() while a source is under way. */
+static void
+flush_around_source (HubConnection *conn)
+{
+  if (conn->flushing)
+    return;
+  conn->flushing = TRUE;
+  for (;;) {
+    HubFrame *frame;
+
+    if (conn->source != NULL && conn->source->after == 0) {
+      if (!flush_source (conn))
+        break;
+      continue;
+    }
+    if (conn->ring_len == 0)
+      break;
+    frame = conn->ring[conn->ring_head];
+    if (!sink_write (conn, frame))
+      break;
+    ring_pop (conn);
+    conn->queued_bytes -= frame_bytes (frame);
+    hub_frame_unref (frame);
+    if (conn->source != NULL)
+      conn->source->after--;
+  }
+  conn->flushing = FALSE;
+  ring_trim (conn);
+  if (conn->state != CONN_OPEN && conn->state != CONN_CLOSING)
+    return;
+  if (flush_pending (conn))
+    conn->sink->request_writable (conn->sink_data);
+  else if (conn->source == NULL)
+    maybe_close_sink (conn);
+}
+
 void
 hub_connection_flush (HubConnection *conn)
 {
@@ -371,6 +518,11 @@ hub_connection_flush (HubConnection *conn)
 
   if (conn->state != CONN_OPEN && conn->state != CONN_CLOSING)
     return;
+  /* The fan-out's path stays as it was: a source is the rare case. */
+  if (G_UNLIKELY (conn->source != NULL)) {
+    flush_around_source (conn);
+    return;
+  }
   while (conn->ring_len > 0) {
     HubFrame *frame = conn->ring[conn->ring_head];
 
@@ -388,6 +540,64 @@ hub_connection_flush (HubConnection *conn)
 }
 
 void
+hub_connection_set_source (HubConnection *conn, const HubSourceVTable *vtable, gpointer data)
+{
+  Source *src;
+
+  g_return_if_fail (conn != NULL);
+  g_return_if_fail (vtable != NULL && vtable->pull != NULL);
+  g_return_if_fail (conn->source == NULL);
+
+  if (conn->state != CONN_OPEN) {
+    if (vtable->release != NULL)
+      vtable->release (data);
+    return;
+  }
+  src = g_new0 (Source, 1);
+  src->vtable = vtable;
+  src->data = data;
+  src->after = conn->ring_len;
+  src->ahead = g_ptr_array_new_with_free_func ((GDestroyNotify)hub_frame_unref);
+  conn->source = src;
+  /* Its first frames now, where the sink takes them at once; else it asks
+   * to be written. */
+  hub_connection_flush (conn);
+}
+
+void
+hub_connection_source_give (HubConnection *conn, HubFrame *const *frames, guint n, gboolean last)
+{
+  Source *src;
+
+  g_return_if_fail (conn != NULL);
+  src = conn->source;
+  g_return_if_fail (src != NULL && src->pulling);
+  g_return_if_fail (n > 0 || last);
+
+  src->pulling = FALSE;
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (src->ahead, hub_frame_ref (frames[i]));
+  src->ended = last;
+  /* From within a flush, it goes on by itself. */
+  if (!conn->flushing)
+    conn->sink->request_writable (conn->sink_data);
+}
+
+gboolean
+hub_connection_has_source (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, FALSE);
+  return conn->source != NULL;
+}
+
+gsize
+hub_connection_source_budget (HubConnection *conn)
+{
+  g_return_val_if_fail (conn != NULL, 0);
+  return MAX (conn->max_queue_bytes / 2, 1);
+}
+
+void
 hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
 {
   g_return_if_fail (conn != NULL);
@@ -400,6 +610,8 @@ hub_connection_close (HubConnection *conn, guint16 code, const char *reason)
   /* A slow consumer's queue is what went wrong: the close goes out before it. */
   if (code == HUB_CLOSE_SLOW_CONSUMER)
     discard_queue (conn);
+  else if (conn->source != NULL)
+    source_cut (conn);
   /* Otherwise the close waits for the queue to drain (see hub_connection_flush). */
   maybe_close_sink (conn);
 }
@@ -489,6 +701,19 @@ hub_connection_queued_frames (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return conn->ring_len;
+}
+
+gsize
+hub_connection_source_ahead_bytes (HubConnection *conn)
+{
+  gsize bytes = 0;
+
+  g_return_val_if_fail (conn != NULL, 0);
+  if (conn->source == NULL)
+    return 0;
+  for (guint i = conn->source->ahead_head; i < conn->source->ahead->len; i++)
+    bytes += frame_bytes (g_ptr_array_index (conn->source->ahead, i));
+  return bytes;
 }
 
 gsize

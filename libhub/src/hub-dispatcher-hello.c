@@ -2,11 +2,13 @@
  * store registers the connection and answers the user's rooms; with `resume`,
  * the store reads what the connection missed right after (asked at once: a
  * store runs its operations in order, so the read sees the room as the
- * registration left it); then the welcome, the replay and `resumed` go out,
- * in that order. Until then the connection's own
- * requests wait here, and deliveries for it are held and sent after its
- * replay, without what the replay already sent. The memory store answers at
- * once, so this waiting only ever happens on a store that answers later. */
+ * registration left it): where each room's replay ends, and its first
+ * messages. Then the welcome goes out, and behind it the replay, paced by the
+ * client (hub-dispatcher-replay.c). Until the store answered, the
+ * connection's own requests wait here, and deliveries for it are held; then
+ * they take their turn behind the replay, without what the replay sends. The
+ * memory store answers at once, so this waiting only ever happens on a store
+ * that answers later. */
 #include "hub-dispatcher-private.h"
 #include "hub/hub-version.h"
 
@@ -163,8 +165,11 @@ finish (Hello *h, const HubStoreResult *resume)
 {
   HubDispatcher *d = h->d;
   HubConnection *conn = h->conn;
-  g_autoptr (GHashTable) replayed = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  HubReplay *replay = NULL;
   g_autoptr (HubFrame) welcome_frame = NULL;
+  g_autoptr (GPtrArray) epoch_rooms = g_ptr_array_new ();
+  g_autoptr (GArray) epochs = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr (GPtrArray) behind = g_ptr_array_new ();
   HubWelcome welcome = {0};
 
   forget (h);
@@ -182,6 +187,20 @@ finish (Hello *h, const HubStoreResult *resume)
   welcome.max_message_bytes = (gint64)d->config.max_message_bytes;
   welcome.rooms = (const char *const *)h->rooms;
   welcome.n_rooms = g_strv_length (h->rooms);
+  /* The rooms whose stream is not the one the hello's `epochs` named: the
+   * client learns it before their replay, which starts at their beginning. */
+  for (guint i = 0; resume != NULL && h->req->epochs != NULL && i < resume->n_resumed; i++) {
+    const HubStoreResumed *e = &resume->resumed[i];
+    const gint64 *given = g_hash_table_lookup (h->req->epochs, e->room);
+
+    if (given != NULL && e->epoch != 0 && *given != e->epoch) {
+      g_ptr_array_add (epoch_rooms, (gpointer)e->room);
+      g_array_append_val (epochs, e->epoch);
+    }
+  }
+  welcome.epoch_rooms = (const char *const *)epoch_rooms->pdata;
+  welcome.epochs = (const gint64 *)(gpointer)epochs->data;
+  welcome.n_epochs = epoch_rooms->len;
   welcome.expires_ts = hub_connection_get_expires_ms (conn);
   hub_dispatcher_set_deadline (d, conn);
   welcome.limits = &d->guard.welcome_limits; /* §8 (hub-dispatcher-guard.c) */
@@ -192,33 +211,20 @@ finish (Hello *h, const HubStoreResult *resume)
   g_warn_if_fail (hub_connection_replies_pending (conn) == 1);
   hub_connection_reply (conn, h->slot, welcome_frame);
 
-  for (guint i = 0; resume != NULL && i < resume->n_resumed; i++) {
-    const HubStoreResumed *e = &resume->resumed[i];
-    gint64 given = *(gint64 *)g_hash_table_lookup (h->req->resume, e->room);
-    /* Nothing missed: the empty range after @given (a hostile resume may say
-     * G_MAXINT64, which has no successor: then from = to = @given). */
-    gint64 from = given < G_MAXINT64 ? given + 1 : given, to = given;
-    g_autoptr (HubFrame) done = NULL;
-    gint64 *last = g_new (gint64, 1);
-
-    for (guint j = 0; j < e->n_messages; j++)
-      hub_broadcaster_to_connection (d->broadcaster, conn, e->messages[j]);
-    if (e->n_messages > 0) {
-      from = e->from;
-      to = e->to;
-    }
-    done = hub_encode_resumed (e->room, from, to, e->complete);
-    hub_connection_send (conn, done);
-    *last = to;
-    g_hash_table_insert (replayed, (gpointer)e->room, last);
-  }
+  /* What came meanwhile goes behind the replay, but what the replay sends. */
+  if (resume != NULL)
+    replay = hub_dispatcher_replay_new (d, conn, resume, h->req->resume);
   for (guint i = 0; i < h->held->len; i++) {
     Held *held = g_ptr_array_index (h->held, i);
-    const gint64 *to = held->room != NULL ? g_hash_table_lookup (replayed, held->room) : NULL;
 
-    if (to == NULL || held->seq > *to)
-      hub_broadcaster_to_connection (d->broadcaster, conn, held->frame);
+    if (replay == NULL || held->seq == 0 ||
+        !hub_dispatcher_replay_covers (replay, held->room, held->seq))
+      g_ptr_array_add (behind, held->frame);
   }
+  if (replay != NULL)
+    hub_dispatcher_replay_start (d, replay);
+  for (guint i = 0; i < behind->len; i++)
+    hub_broadcaster_to_connection (d->broadcaster, conn, g_ptr_array_index (behind, i));
   run_queued (d, conn, h->queued);
   hello_free (h);
 }
@@ -274,6 +280,7 @@ ask_resume (HubDispatcher *d, Hello *h)
   GHashTable *resume = h->req->resume;
   g_autoptr (GPtrArray) rooms = g_ptr_array_new ();
   g_autofree gint64 *seqs = NULL;
+  g_autofree gint64 *epochs = NULL;
   g_autofree guint *needs = NULL;
   HubStoreResume args = {0};
   GHashTableIter iter;
@@ -284,19 +291,27 @@ ask_resume (HubDispatcher *d, Hello *h)
     g_ptr_array_add (rooms, room);
   g_ptr_array_sort (rooms, hub_dispatcher_compare_strings);
   seqs = g_new (gint64, rooms->len);
+  epochs = g_new0 (gint64, rooms->len);
   needs = g_new (guint, rooms->len);
   for (guint i = 0; i < rooms->len; i++) {
     const char *room = g_ptr_array_index (rooms, i);
+    const gint64 *epoch =
+        h->req->epochs != NULL ? g_hash_table_lookup (h->req->epochs, room) : NULL;
 
     seqs[i] = *(gint64 *)g_hash_table_lookup (resume, room);
+    epochs[i] = epoch != NULL ? *epoch : 0;
     /* §12: entries for rooms the connection may not j are ignored. */
     needs[i] = HUB_PERM_JOIN & ~hub_connection_room_letters (h->conn, room);
   }
   args.user = h->user;
   args.rooms = (const char *const *)rooms->pdata;
   args.seqs = seqs;
+  args.epochs = epochs;
   args.needs = needs;
   args.n_rooms = rooms->len;
+  /* The replay's first pull, read with the resume (§6: paced, at most this
+   * much at a time). */
+  args.max_bytes = hub_connection_source_budget (h->conn);
   d->store->vtable->resume (d->store, &args, resume_done, h);
 }
 

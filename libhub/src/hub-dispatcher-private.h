@@ -22,6 +22,9 @@
 #define HUB_API_SENDER "@api"
 #define HUB_API_DEVICE "http"
 
+/* A resume's replay under way (hub-dispatcher-replay.c). */
+typedef struct _HubReplay HubReplay;
+
 struct _HubDispatcher {
   HubConfig config;            /* (owned) */
   HubClock *clock;             /* (owned) */
@@ -36,7 +39,10 @@ struct _HubDispatcher {
    * owned by the store operation under way. */
   GHashTable *hellos;      /* (owned) HubConnection* (unowned) → HubHello* (unowned) */
   GHashTable *hello_users; /* (owned) user → GPtrArray of HubConnection* (unowned) */
-  char *conn_id_prefix;    /* (owned) "<node>-<start time base 36>-" */
+  /* Replays under way: HubConnection* (unowned) → HubReplay* (unowned: the
+   * connection's source owns it). */
+  GHashTable *replays;  /* (owned) */
+  char *conn_id_prefix; /* (owned) "<node>-<start time base 36>-" */
   guint64 next_conn_serial;
   gint64 started_mono_us;
   guint64 frames_in_total;
@@ -93,6 +99,21 @@ void hub_dispatcher_hello_queue (HubDispatcher *d, HubConnection *conn, const ch
 void hub_dispatcher_hello_hold (HubDispatcher *d, const char *user, const HubDelivery *delivery);
 /* @conn closed (its hello may be pending). */
 void hub_dispatcher_hello_closed (HubDispatcher *d, HubConnection *conn);
+
+/* --- hub-dispatcher-replay.c -------------------------------------------------------- */
+
+/* The replay of @resume (the store's answer to a resume) for @conn; @given:
+ * the hello's resume (room → gint64* seq). Started (after the welcome) with
+ * hub_dispatcher_replay_start(), which takes it. */
+HubReplay *hub_dispatcher_replay_new (HubDispatcher *d, HubConnection *conn,
+                                      const HubStoreResult *resume, GHashTable *given);
+/* Puts @r at the end of its connection's output (its source). */
+void hub_dispatcher_replay_start (HubDispatcher *d, HubReplay *r);
+/* TRUE when @r sends (or sent) the message @seq of @room. */
+gboolean hub_dispatcher_replay_covers (HubReplay *r, const char *room, gint64 seq);
+/* TRUE when @delivery (a room message) is one that @conn's replay sends. */
+gboolean hub_dispatcher_replay_skips (HubDispatcher *d, HubConnection *conn,
+                                      const HubDelivery *delivery);
 
 /* --- hub-dispatcher-requests.c --------------------------------------------------------- */
 

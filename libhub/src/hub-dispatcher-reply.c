@@ -17,6 +17,8 @@ static const struct {
     [HUB_STORE_NOT_MEMBER] = {HUB_ERROR_NOT_MEMBER, "you are not a member of this room"},
     [HUB_STORE_TOO_MANY_ROOMS] = {HUB_ERROR_TOO_MANY_ROOMS, "you are a member of too many rooms"},
     [HUB_STORE_USER_OFFLINE] = {HUB_ERROR_USER_OFFLINE, "the user has no connection"},
+    [HUB_STORE_TOO_MANY_EMPTY_ROOMS] = {HUB_ERROR_TOO_MANY_ROOMS,
+                                        "you created too many rooms that never had a member"},
     [HUB_STORE_FORBIDDEN] = {HUB_ERROR_FORBIDDEN, "your token does not allow this in this room"},
     /* §11: accepted and lost is never an answer; the client may retry. */
     [HUB_STORE_UNAVAILABLE] = {HUB_ERROR_INTERNAL, "cluster broker unavailable"},

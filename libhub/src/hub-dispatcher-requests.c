@@ -104,6 +104,15 @@ room_result (const HubStoreRoom *room)
   return result;
 }
 
+/* The room's stream epoch, where the reply has a seq (the server's addition
+ * to §4 and §6: a client tells a room created again from the one it knew). */
+static void
+set_epoch (JsonObject *result, gint64 epoch)
+{
+  if (epoch != 0)
+    json_object_set_int_member (result, "epoch", epoch);
+}
+
 /* A message the store accepted (publish, direct, multicast, broadcast): counted. */
 static JsonObject *
 message_accepted (Call *call, const char *member, gint64 value)
@@ -164,6 +173,7 @@ join_done (const HubStoreResult *result, gpointer data)
     hub_dispatcher_guard_charge (call->d, call->conn, result->n_members);
   reply = room_result (&result->room);
   json_object_set_int_member (reply, "seq", result->room.seq);
+  set_epoch (reply, result->room.epoch);
   members = json_array_sized_new (result->n_members);
   for (guint i = 0; i < result->n_members; i++) {
     JsonObject *m = json_object_new ();
@@ -250,6 +260,7 @@ rooms_done (const HubStoreResult *result, gpointer data)
 
     json_object_set_int_member (r, "members", result->rooms[i].members);
     json_object_set_int_member (r, "seq", result->rooms[i].seq);
+    set_epoch (r, result->rooms[i].epoch);
     json_array_add_object_element (rooms, r);
   }
   reply = json_object_new ();
@@ -278,6 +289,7 @@ room_info_done (const HubStoreResult *result, gpointer data)
   json_object_set_int_member (reply, "members", result->room.members);
   json_object_set_int_member (reply, "messages", result->room.messages);
   json_object_set_int_member (reply, "seq", result->room.seq);
+  set_epoch (reply, result->room.epoch);
   reply_ok (call, reply);
 }
 
@@ -478,7 +490,7 @@ history_done (const HubStoreResult *result, gpointer data)
   /* §2: success without an id is silent; failures were answered above. */
   if (call->req->id_json != NULL)
     reply = hub_encode_history_ok (call->req->id_json, result->messages, result->n_messages,
-                                   result->complete);
+                                   result->complete, result->more);
   hub_connection_reply (call->conn, call->slot, reply);
   call_free (call);
 }
@@ -492,6 +504,10 @@ handle_history (Call *call)
       .room = req->room,
       .since = req->since,
       .limit = req->has_limit ? (guint)MIN (req->limit, HISTORY_LIMIT_MAX) : HISTORY_LIMIT_DEFAULT,
+      /* §6: at most half of max_queue_bytes of messages (one at least), so
+       * that a client reading each reply before the next is never closed
+       * for asking; `more` says what was left out. */
+      .max_bytes = MAX (call->d->config.max_queue_bytes / 2, 1),
       .need = need_in (call, req->room, HUB_PERM_JOIN),
   };
 

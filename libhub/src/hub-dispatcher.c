@@ -24,18 +24,23 @@ static void schedule_tick (HubDispatcher *d);
 /* --- The store's events: deliveries to this node's connections -------------------------------- */
 
 /* @delivery's frame to @user's connections here (but except_conn), and to a
- * connection of @user whose hello is still pending. */
+ * connection of @user whose hello is still pending. @replays: a replay is
+ * under way on this node and @delivery is a room message. */
 static void
-deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery)
+deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery, gboolean replays)
 {
   GPtrArray *conns = hub_connection_manager_get_user_connections (d->conns, user);
 
   for (guint i = 0; conns != NULL && i < conns->len; i++) {
     HubConnection *conn = g_ptr_array_index (conns, i);
 
-    if (delivery->except_conn == NULL ||
-        strcmp (delivery->except_conn, hub_connection_get_id (conn)) != 0)
-      hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
+    if (delivery->except_conn != NULL &&
+        strcmp (delivery->except_conn, hub_connection_get_id (conn)) == 0)
+      continue;
+    /* §6: a message its replay sends is not sent twice. */
+    if (G_UNLIKELY (replays) && hub_dispatcher_replay_skips (d, conn, delivery))
+      continue;
+    hub_broadcaster_to_connection (d->broadcaster, conn, delivery->frame);
   }
   if (g_hash_table_size (d->hello_users) > 0)
     hub_dispatcher_hello_hold (d, user, delivery);
@@ -46,6 +51,7 @@ on_deliver (gpointer node, const HubDelivery *delivery)
 {
   HubDispatcher *d = node;
   const char *except = delivery->except_user;
+  gboolean replays = delivery->seq > 0 && g_hash_table_size (d->replays) > 0;
 
   if (delivery->members != NULL) {
     GHashTableIter iter;
@@ -54,12 +60,12 @@ on_deliver (gpointer node, const HubDelivery *delivery)
     g_hash_table_iter_init (&iter, delivery->members);
     while (g_hash_table_iter_next (&iter, &user, NULL))
       if (except == NULL || strcmp (user, except) != 0)
-        deliver_to_user (d, user, delivery);
+        deliver_to_user (d, user, delivery, replays);
     return;
   }
   for (guint i = 0; delivery->users != NULL && delivery->users[i] != NULL; i++)
     if (except == NULL || strcmp (delivery->users[i], except) != 0)
-      deliver_to_user (d, delivery->users[i], delivery);
+      deliver_to_user (d, delivery->users[i], delivery, replays);
 }
 
 static void
@@ -144,6 +150,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
   d->broadcaster = hub_broadcaster_new (d->conns);
   d->deadlines = hub_deadlines_new (clock, on_deadline, d);
   d->hellos = g_hash_table_new (g_direct_hash, g_direct_equal);
+  d->replays = g_hash_table_new (g_direct_hash, g_direct_equal);
   d->hello_users =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
   d->events = (HubStoreEvents){
@@ -187,6 +194,8 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->hellos, g_hash_table_unref);
   g_clear_pointer (&d->deadlines, hub_deadlines_free);
   g_clear_pointer (&d->hello_users, g_hash_table_unref);
+  /* Empty: every connection was detached above, which released its replay. */
+  g_clear_pointer (&d->replays, g_hash_table_unref);
   g_clear_pointer (&d->broadcaster, hub_broadcaster_free);
   g_clear_pointer (&d->watchers, hub_watchers_free);
   g_clear_pointer (&d->conns, hub_connection_manager_free);

@@ -1,6 +1,8 @@
 /* hub-room-manager.c: rooms and user-level membership (PROTOCOL.md §4): a room
  * lives until its last member leaves, each user is indexed by its rooms for
- * `welcome`, `rooms` and the max_rooms_per_user limit (§8). Plain state. */
+ * `welcome`, `rooms` and the max_rooms_per_user limit (§8); a room that never
+ * had a member waits in a queue (creation order) for its expiry and counts
+ * against its creator's max_empty_rooms_per_user. Plain state. */
 #include "hub/hub-room-manager.h"
 
 #include <stdlib.h>
@@ -12,31 +14,78 @@ struct _HubRoomManager {
   guint history_size;
   guint max_rooms_per_user; /* 0: no limit */
   gboolean auto_create;
-  GHashTable *rooms;      /* (owned) room id (borrowed from the room) → HubRoom* (owned) */
-  GHashTable *user_rooms; /* (owned) user id (owned) → set of room ids (owned), never empty */
+  gsize history_room_bytes; /* 0: no bound */
+  HubHistoryPool *pool;     /* (owned) every room's history, bounded in all */
+  guint max_empty_per_user; /* 0: no limit */
+  gint64 last_epoch;        /* epochs only grow (see new_epoch) */
+  GHashTable *rooms;        /* (owned) room id (borrowed from the room) → HubRoom* (owned) */
+  GHashTable *user_rooms;   /* (owned) user id (owned) → set of room ids (owned), never empty */
+  GQueue empty;             /* HubRoom* (unowned, via empty_link) never joined, oldest first */
+  GHashTable *empty_counts; /* (owned) creator (owned) → count (GUINT), never 0 */
 };
 
+/* A room's epoch: its creation time in µs, or one more than the last epoch
+ * given when the clock has not moved on, so that two rooms of one id never
+ * share one in this process, and a restarted server (the clock having run
+ * on) gives new ones. */
+static gint64
+new_epoch (HubRoomManager *mgr, gint64 now_ms)
+{
+  mgr->last_epoch = MAX (now_ms * 1000, mgr->last_epoch + 1);
+  return mgr->last_epoch;
+}
+
+/* @room had its first member, or goes: no longer waits for its expiry. */
+static void
+forget_empty (HubRoomManager *mgr, HubRoom *room)
+{
+  guint n;
+
+  if (room->empty_link.data == NULL)
+    return;
+  g_queue_unlink (&mgr->empty, &room->empty_link);
+  room->empty_link.data = NULL;
+  if (room->creator == NULL)
+    return;
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (mgr->empty_counts, room->creator));
+  if (n <= 1)
+    g_hash_table_remove (mgr->empty_counts, room->creator);
+  else
+    g_hash_table_insert (mgr->empty_counts, g_strdup (room->creator), GUINT_TO_POINTER (n - 1));
+  g_clear_pointer (&room->creator, g_free);
+}
+
 static HubRoom *
-room_new (const char *id, const char *name, gint64 now_ms, guint history_size)
+room_new (HubRoomManager *mgr, const char *id, const char *name, gint64 now_ms)
 {
   HubRoom *room = g_new0 (HubRoom, 1);
 
   room->id = g_strdup (id);
   room->name = g_strdup (name != NULL ? name : id);
   room->created_ts = now_ms;
+  room->epoch = new_epoch (mgr, now_ms);
   room->members = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  room->history = hub_history_new (history_size);
+  room->history = hub_history_new_bounded (mgr->history_size, mgr->history_room_bytes, mgr->pool);
   return room;
 }
 
 static void
 room_free (HubRoom *room)
 {
+  /* Unlinked from the empty queue by whoever removes it (remove_room). */
   hub_history_free (room->history);
   g_hash_table_unref (room->members);
+  g_free (room->creator);
   g_free (room->name);
   g_free (room->id);
   g_free (room);
+}
+
+static void
+remove_room (HubRoomManager *mgr, HubRoom *room)
+{
+  forget_empty (mgr, room);
+  g_hash_table_remove (mgr->rooms, room->id);
 }
 
 HubRoomManager *
@@ -47,10 +96,36 @@ hub_room_manager_new (guint history_size, guint max_rooms_per_user, gboolean aut
   mgr->history_size = history_size;
   mgr->max_rooms_per_user = max_rooms_per_user;
   mgr->auto_create = auto_create;
+  mgr->pool = hub_history_pool_new (0);
   mgr->rooms = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify)room_free);
   mgr->user_rooms =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
+  mgr->empty_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return mgr;
+}
+
+void
+hub_room_manager_bound_history (HubRoomManager *mgr, gsize room_bytes, gsize total_bytes)
+{
+  g_return_if_fail (mgr != NULL);
+  g_return_if_fail (g_hash_table_size (mgr->rooms) == 0);
+  mgr->history_room_bytes = room_bytes;
+  hub_history_pool_free (mgr->pool);
+  mgr->pool = hub_history_pool_new (total_bytes);
+}
+
+gsize
+hub_room_manager_history_bytes (HubRoomManager *mgr)
+{
+  g_return_val_if_fail (mgr != NULL, 0);
+  return hub_history_pool_bytes (mgr->pool);
+}
+
+void
+hub_room_manager_set_max_empty_rooms (HubRoomManager *mgr, guint max_per_user)
+{
+  g_return_if_fail (mgr != NULL);
+  mgr->max_empty_per_user = max_per_user;
 }
 
 void
@@ -59,7 +134,10 @@ hub_room_manager_free (HubRoomManager *mgr)
   if (mgr == NULL)
     return;
   g_hash_table_unref (mgr->user_rooms);
+  g_queue_init (&mgr->empty); /* its links are in the rooms: they go with them */
   g_hash_table_unref (mgr->rooms);
+  g_hash_table_unref (mgr->empty_counts);
+  hub_history_pool_free (mgr->pool);
   g_free (mgr);
 }
 
@@ -81,16 +159,26 @@ hub_room_manager_n_rooms (HubRoomManager *mgr)
 static HubRoom *
 insert_room (HubRoomManager *mgr, const char *id, const char *name, gint64 now_ms)
 {
-  HubRoom *room = room_new (id, name, now_ms, mgr->history_size);
+  HubRoom *room = room_new (mgr, id, name, now_ms);
 
   g_hash_table_insert (mgr->rooms, room->id, room);
   return room;
 }
 
-HubRoom *
-hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name, gint64 now_ms,
-                         GError **error)
+guint
+hub_room_manager_count_empty (HubRoomManager *mgr, const char *user)
 {
+  g_return_val_if_fail (mgr != NULL, 0);
+  g_return_val_if_fail (user != NULL, 0);
+  return GPOINTER_TO_UINT (g_hash_table_lookup (mgr->empty_counts, user));
+}
+
+HubRoom *
+hub_room_manager_create_by (HubRoomManager *mgr, const char *creator, const char *room,
+                            const char *name, gint64 now_ms, GError **error)
+{
+  HubRoom *r;
+
   g_return_val_if_fail (mgr != NULL, NULL);
   g_return_val_if_fail (room != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -99,7 +187,56 @@ hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name
     g_set_error (error, HUB_ERROR, HUB_ERROR_ROOM_EXISTS, "Room %s already exists", room);
     return NULL;
   }
-  return insert_room (mgr, room, name, now_ms);
+  if (creator != NULL && mgr->max_empty_per_user > 0 &&
+      hub_room_manager_count_empty (mgr, creator) >= mgr->max_empty_per_user) {
+    g_set_error (error, HUB_ERROR, HUB_ERROR_TOO_MANY_ROOMS,
+                 "User %s already created %u rooms that never had a member, the maximum", creator,
+                 mgr->max_empty_per_user);
+    return NULL;
+  }
+  r = insert_room (mgr, room, name, now_ms);
+  /* Never had a member: counted, and expires unless one joins (§8). Rooms
+   * are created in clock order, so the queue stays in creation order. */
+  r->empty_link.data = r;
+  g_queue_push_tail_link (&mgr->empty, &r->empty_link);
+  if (creator != NULL) {
+    r->creator = g_strdup (creator);
+    g_hash_table_insert (mgr->empty_counts, g_strdup (creator),
+                         GUINT_TO_POINTER (hub_room_manager_count_empty (mgr, creator) + 1));
+  }
+  return r;
+}
+
+HubRoom *
+hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name, gint64 now_ms,
+                         GError **error)
+{
+  return hub_room_manager_create_by (mgr, NULL, room, name, now_ms, error);
+}
+
+guint
+hub_room_manager_expire_empty (HubRoomManager *mgr, gint64 created_before_ms)
+{
+  guint n = 0;
+  HubRoom *room;
+
+  g_return_val_if_fail (mgr != NULL, 0);
+  while ((room = g_queue_peek_head (&mgr->empty)) != NULL &&
+         room->created_ts <= created_before_ms) {
+    remove_room (mgr, room);
+    n++;
+  }
+  return n;
+}
+
+gint64
+hub_room_manager_oldest_empty (HubRoomManager *mgr)
+{
+  HubRoom *room;
+
+  g_return_val_if_fail (mgr != NULL, -1);
+  room = g_queue_peek_head (&mgr->empty);
+  return room != NULL ? room->created_ts : -1;
 }
 
 HubRoom *
@@ -135,6 +272,8 @@ hub_room_manager_join (HubRoomManager *mgr, const char *user, const char *room, 
 
   if (r == NULL)
     r = insert_room (mgr, room, name, now_ms);
+  r->had_member = TRUE;
+  forget_empty (mgr, r);
   /* A new membership has no grant (§12) until one is set. */
   g_hash_table_insert (r->members, g_strdup (user), GUINT_TO_POINTER (0));
   if (rooms_of_user == NULL) {
@@ -188,7 +327,7 @@ hub_room_manager_leave (HubRoomManager *mgr, const char *user, const char *room,
   /* The last member took the room and its history with it (§4): a later room of
    * the same id starts again at seq 1. */
   if (g_hash_table_size (r->members) == 0) {
-    g_hash_table_remove (mgr->rooms, room);
+    remove_room (mgr, r);
     if (deleted != NULL)
       *deleted = TRUE;
   }

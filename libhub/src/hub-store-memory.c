@@ -17,6 +17,8 @@ typedef struct {
   gboolean auto_create;  /* join creates missing rooms (§4) */
   const HubStoreEvents *events;
   gpointer node;
+  guint empty_room_ttl_ms;
+  guint expiry_timer; /* deletes rooms that never had a member, 0 when none waits */
 } MemoryStore;
 
 #define SELF(store) ((MemoryStore *)(store))
@@ -63,6 +65,7 @@ describe (HubRoom *room, HubStoreRoom *out)
   out->seq = room->seq;
   out->members = g_hash_table_size (room->members);
   out->messages = hub_history_length (room->history);
+  out->epoch = room->epoch;
 }
 
 static void
@@ -114,9 +117,39 @@ on_presence_change (const char *user, HubStatus status, gpointer user_data)
 
 /* --- §4 Rooms --------------------------------------------------------------------------------- */
 
+static void schedule_expiry (MemoryStore *s);
+
+/* §8: rooms that never had a member, empty_room_ttl_s after their creation. */
+static void
+on_expiry (gpointer data)
+{
+  MemoryStore *s = data;
+
+  s->expiry_timer = 0;
+  hub_room_manager_expire_empty (s->rooms,
+                                 hub_clock_unix_ms (s->clock) - (gint64)s->empty_room_ttl_ms);
+  schedule_expiry (s);
+}
+
+/* One timer, for the oldest room that never had a member (the TTL is the
+ * same for all, so the others are due after it). */
+static void
+schedule_expiry (MemoryStore *s)
+{
+  gint64 oldest = hub_room_manager_oldest_empty (s->rooms);
+  gint64 delay;
+
+  if (s->expiry_timer != 0 || oldest < 0)
+    return;
+  delay = oldest + (gint64)s->empty_room_ttl_ms - hub_clock_unix_ms (s->clock);
+  s->expiry_timer =
+      hub_clock_add_timeout (s->clock, (guint)CLAMP (delay, 0, (gint64)G_MAXUINT), on_expiry, s);
+}
+
 static void
 memory_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, gpointer data)
 {
+  MemoryStore *s = SELF (store);
   g_autoptr (GError) error = NULL;
   HubRoom *room = NULL;
   HubStoreResult r = {0};
@@ -125,12 +158,16 @@ memory_create (HubStore *store, const HubStoreCreate *args, HubStoreFunc done, g
     fail (done, data, HUB_STORE_FORBIDDEN);
     return;
   }
-  room =
-      hub_room_manager_create (SELF (store)->rooms, args->room, args->name, args->now_ms, &error);
+  room = hub_room_manager_create_by (s->rooms, args->user, args->room, args->name, args->now_ms,
+                                     &error);
   if (room == NULL) {
-    fail (done, data, from_gerror (error));
+    fail (done, data,
+          g_error_matches (error, HUB_ERROR, HUB_ERROR_TOO_MANY_ROOMS)
+              ? HUB_STORE_TOO_MANY_EMPTY_ROOMS
+              : from_gerror (error));
     return;
   }
+  schedule_expiry (s);
   describe (room, &r.room);
   answer (done, data, &r);
 }
@@ -403,9 +440,20 @@ memory_history (HubStore *store, const HubStoreHistory *args, HubStoreFunc done,
     fail (done, data, error);
     return;
   }
-  frames = hub_history_query (room->history, args->since, args->limit, &r.complete);
+  {
+    HubHistoryPage page = {
+        .since = args->since,
+        .until = args->until,
+        .limit = args->limit,
+        .max_bytes = args->max_bytes,
+    };
+
+    frames = hub_history_page (room->history, &page, &r.complete, &r.more);
+  }
   r.messages = (HubFrame *const *)frames->pdata;
   r.n_messages = frames->len;
+  r.first_seq = hub_history_first_after (room->history, args->since);
+  r.epoch = room->epoch;
   answer (done, data, &r);
 }
 
@@ -416,24 +464,43 @@ memory_resume (HubStore *store, const HubStoreResume *args, HubStoreFunc done, g
   g_autoptr (GArray) resumed = g_array_new (FALSE, TRUE, sizeof (HubStoreResumed));
   g_autoptr (GPtrArray) keep = g_ptr_array_new_with_free_func ((GDestroyNotify)g_ptr_array_unref);
   HubStoreResult r = {0};
+  gsize left = args->max_bytes;
+  gboolean any = FALSE;
 
   for (guint i = 0; i < args->n_rooms; i++) {
     HubRoom *room = hub_room_manager_lookup (s->rooms, args->rooms[i]);
-    gint64 given = args->seqs[i];
-    GPtrArray *missed;
-    HubStoreResumed e = {.room = args->rooms[i], .complete = TRUE};
+    gint64 epoch = args->epochs != NULL ? args->epochs[i] : 0;
+    HubHistoryPage page = {.limit = G_MAXUINT};
+    HubStoreResumed e = {.room = args->rooms[i]};
+    GPtrArray *first;
 
     if (room == NULL || !g_hash_table_contains (room->members, args->user) ||
         (args->needs != NULL && !hub_room_grant_holds (room, args->user, args->needs[i])))
       continue;
-    missed = hub_history_query (room->history, given, G_MAXUINT, &e.complete);
-    g_ptr_array_add (keep, missed);
-    if (missed->len > 0) {
-      e.from = room->seq - (gint64)missed->len + 1;
-      e.to = room->seq;
+    /* A seq of another stream says nothing about this one: all of it. */
+    e.since = epoch != 0 && epoch != room->epoch ? 0 : args->seqs[i];
+    e.last = room->seq;
+    e.epoch = room->epoch;
+    /* The first messages, within what is left of the budget: one at least
+     * in the first room that has any, only what fits after it. */
+    page.since = e.since;
+    page.until = e.last;
+    page.max_bytes = left;
+    page.strict = any;
+    if (args->max_bytes > 0 && left == 0)
+      page.limit = 0;
+    first = hub_history_page (room->history, &page, &e.complete, &e.more);
+    for (guint j = 0; args->max_bytes > 0 && j < first->len; j++) {
+      gsize len;
+
+      hub_frame_payload (g_ptr_array_index (first, j), &len);
+      left -= MIN (len, left);
     }
-    e.messages = (HubFrame *const *)missed->pdata;
-    e.n_messages = missed->len;
+    any = any || first->len > 0;
+    g_ptr_array_add (keep, first);
+    e.messages = (HubFrame *const *)first->pdata;
+    e.n_messages = first->len;
+    e.first = hub_history_first_after (room->history, e.since);
     g_array_append_val (resumed, e);
   }
   r.resumed = (const HubStoreResumed *)(gpointer)resumed->data;
@@ -552,6 +619,7 @@ memory_free (HubStore *store)
 
   /* Presence first: its grace timers notify. */
   s->events = NULL;
+  hub_clock_cancel (s->clock, s->expiry_timer);
   hub_presence_free (s->presence);
   hub_room_manager_free (s->rooms);
   hub_clock_unref (s->clock);
@@ -596,6 +664,10 @@ hub_store_memory_new (const HubConfig *config, HubClock *clock)
   s->auto_create = config->auto_create;
   s->rooms =
       hub_room_manager_new (config->history_size, config->max_rooms_per_user, config->auto_create);
+  hub_room_manager_bound_history (s->rooms, config->history_room_bytes,
+                                  config->history_total_bytes);
+  hub_room_manager_set_max_empty_rooms (s->rooms, config->max_empty_rooms_per_user);
+  s->empty_room_ttl_ms = config->empty_room_ttl_s * 1000;
   s->presence = hub_presence_new (clock, config->presence_grace_s * 1000, on_presence_change, s);
   return &s->parent;
 }

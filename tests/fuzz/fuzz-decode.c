@@ -133,8 +133,9 @@ encode_deliveries (const HubRequest *req, const char *id_json)
           fuzz_assert (last >= 0);
           g_ptr_array_add (rooms, room);
           /* As the server does (hub-dispatcher-hello.c): G_MAXINT64 has no successor. */
-          check_frame (hub_encode_resumed (room, last < G_MAXINT64 ? last + 1 : last, last, TRUE),
-                       "resumed");
+          check_frame (
+              hub_encode_resumed (room, last < G_MAXINT64 ? last + 1 : last, last, TRUE, 1),
+              "resumed");
         }
       }
       w.n_rooms = rooms->len;
@@ -172,7 +173,7 @@ encode_deliveries (const HubRequest *req, const char *id_json)
       g_autoptr (JsonNode) payload = json_from_string ("{\"text\":\"hi\"}", NULL);
       g_autoptr (HubFrame) stored =
           hub_encode_message (req->room, 1, "fuzz", "default", FUZZ_TS, payload);
-      check_frame (hub_encode_history_ok (id_json, &stored, 1, FALSE), "ok");
+      check_frame (hub_encode_history_ok (id_json, &stored, 1, FALSE, TRUE), "ok");
       break;
     }
     case HUB_REQ_PING:

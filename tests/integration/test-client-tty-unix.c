@@ -198,15 +198,19 @@ typedef struct {
   int status;
 } Tty;
 
+/* Runs hub-client URL @args (NULL-terminated, at most 8) in a pty. */
 static Tty *
-tty_start (guint16 port)
+tty_start_with (guint16 port, const char *const *args)
 {
   struct winsize size = {.ws_row = ROWS, .ws_col = COLUMNS};
   g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/ws", port);
   const char *bin = g_getenv ("HUB_CLIENT_BIN");
+  const char *argv[11] = {bin, url};
   Tty *tty = g_new0 (Tty, 1);
 
   ck_assert_msg (bin != NULL, "HUB_CLIENT_BIN should name hub-client");
+  for (guint i = 0; i < 8 && args[i] != NULL; i++)
+    argv[2 + i] = args[i];
   tty->screen.rows = g_ptr_array_new ();
   tty->screen.csi = g_string_new (NULL);
   ck_assert_msg (openpty (&tty->master, &tty->terminal, NULL, NULL, &size) == 0,
@@ -220,11 +224,19 @@ tty_start (guint16 port)
     setenv ("TERM", "xterm", 1);
     setenv ("NO_COLOR", "1", 1);
     unsetenv ("INPUTRC");
-    execl (bin, bin, url, "--user", "alice", "--device", "phone", (char *)NULL);
+    execv (bin, (char *const *)argv);
     _exit (127);
   }
   fcntl (tty->master, F_SETFL, fcntl (tty->master, F_GETFL) | O_NONBLOCK);
   return tty;
+}
+
+static Tty *
+tty_start (guint16 port)
+{
+  const char *args[] = {"--user", "alice", "--device", "phone", NULL};
+
+  return tty_start_with (port, args);
 }
 
 /* Reads what the client wrote; also runs the GLib loop (the test's own client). */
@@ -661,6 +673,64 @@ START_TEST (input_discarded_while_reading)
 }
 END_TEST
 
+/* /info shows the token's deadline; /refresh gets a fresh token from the
+ * token command and says when it now expires. */
+START_TEST (refresh_and_info)
+{
+  const char *secret = "itest-tty-token-secret-0123456789abcdef";
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", secret, NULL);
+  g_autofree char *quoted = g_shell_quote (g_getenv ("HUB_CLIENT_BIN"));
+  g_autofree char *command =
+      g_strdup_printf ("%s token --secret %s --user alice --ttl 600", quoted, secret);
+  const char *args[] = {"--token-command", command, NULL};
+  Tty *tty = tty_start_with (hub_test_server_port (server), args);
+
+  EXPECT_SCREEN (screen_has, "* connected to ", "the welcome");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the status prompt");
+  tty_type (tty, "/info\r");
+  EXPECT_SCREEN (screen_has, ", connection ", "/info's connection line");
+  EXPECT_SCREEN (screen_has, "; token expires at ", "the token's deadline in /info");
+  tty_type (tty, "/refresh\r");
+  EXPECT_SCREEN (screen_has, "* token refreshed: it expires at ", "the refresh's outcome");
+  EXPECT_SCREEN (last_line_is, "[connected] alice #->", "the prompt again, still connected");
+  expect_clean_exit (tty, "/quit\r", "/quit");
+  tty_free (tty);
+}
+END_TEST
+
+/* Interactive, a token without a source: at its deadline the server closes
+ * with 4003; the screen says so in words with what would have avoided it,
+ * and hub-client ends (exit 3) instead of reconnecting to be refused. */
+START_TEST (token_expired_interactive)
+{
+  const char *secret = "itest-tty-token-secret-0123456789abcdef";
+  g_autoptr (HubTestServer) server = hub_test_server_start ("--secret", secret, NULL);
+  const char *mint_args[] = {"token", "--secret", secret, "--user", "alice", "--ttl", "2", NULL};
+  g_autofree char *token = NULL;
+  g_autofree char *err = NULL;
+  const char *args[] = {"--token", NULL, NULL};
+  Tty *tty;
+
+  ck_assert_int_eq (client_run (0, NULL, mint_args, &token, &err), 0);
+  args[1] = g_strstrip (token);
+  tty = tty_start_with (hub_test_server_port (server), args);
+  EXPECT_SCREEN (screen_has, "* connected to ", "the welcome");
+  EXPECT_SCREEN (screen_has, "* connection lost: token expired (close code 4003)",
+                 "the 4003 in words");
+  EXPECT_SCREEN (screen_has, "--token-file, --token-command or --secret", "how to avoid it");
+  ck_assert_msg (tty_wait (tty, has_exited, NULL, 5000), "hub-client should end after 4003");
+  ck_assert_msg (WIFEXITED (tty->status) && WEXITSTATUS (tty->status) == 3, "exit status 3, got %d",
+                 tty->status);
+  {
+    g_autofree char *text = screen_text (&tty->screen);
+
+    ck_assert_msg (strstr (text, "reconnecting") == NULL && strstr (text, "retry") == NULL,
+                   "no reconnect; the screen:\n%s", text);
+  }
+  tty_free (tty);
+}
+END_TEST
+
 int
 main (void)
 {
@@ -670,5 +740,7 @@ main (void)
   HUB_TEST_ADD (suite, completion_and_queued_lines, 60);
   HUB_TEST_ADD (suite, rejoin_after_restart, 60);
   HUB_TEST_ADD (suite, input_discarded_while_reading, 60);
+  HUB_TEST_ADD (suite, refresh_and_info, 60);
+  HUB_TEST_ADD (suite, token_expired_interactive, 60);
   return hub_test_run (suite);
 }

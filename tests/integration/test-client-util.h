@@ -52,6 +52,7 @@ typedef struct {
   GPtrArray *lines;         /* char* (owned) stdout lines so far */
   GString *err;             /* stderr so far */
   GInputStream *err_stream; /* (unowned) */
+  GOutputStream *in;        /* (unowned) (nullable) stdin while kept open */
   gboolean out_eof, err_eof, exited;
   GCancellable *cancellable; /* (owned) */
   guint8 err_buf[4096];
@@ -112,10 +113,45 @@ on_client_exit (GObject *source, GAsyncResult *result, gpointer user_data)
     proc->exited = TRUE;
 }
 
+static inline ClientProc *client_proc_launch (guint16 port, const char *script,
+                                              const char *const *args, gboolean keep_stdin);
+
 /* Starts `$HUB_CLIENT_BIN ws://127.0.0.1:PORT/ws ARGS…` (NULL-terminated
  * @args) with @script on stdin (then closed). (transfer full) */
 static inline ClientProc *
 client_proc_start (guint16 port, const char *script, const char *const *args)
+{
+  return client_proc_launch (port, script, args, FALSE);
+}
+
+/* The same with stdin kept open: lines go with client_proc_send_line, the
+ * end with client_proc_close_stdin. (transfer full) */
+static inline ClientProc *
+client_proc_start_open (guint16 port, const char *const *args)
+{
+  return client_proc_launch (port, NULL, args, TRUE);
+}
+
+static inline void
+client_proc_send_line (ClientProc *proc, const char *line)
+{
+  ck_assert_msg (proc->in != NULL, "stdin is open");
+  ck_assert_msg (g_output_stream_write_all (proc->in, line, strlen (line), NULL, NULL, NULL) &&
+                     g_output_stream_write_all (proc->in, "\n", 1, NULL, NULL, NULL) &&
+                     g_output_stream_flush (proc->in, NULL, NULL),
+                 "hub-client should take the line %s", line);
+}
+
+static inline void
+client_proc_close_stdin (ClientProc *proc)
+{
+  if (proc->in != NULL)
+    g_output_stream_close (proc->in, NULL, NULL);
+  proc->in = NULL;
+}
+
+static inline ClientProc *
+client_proc_launch (guint16 port, const char *script, const char *const *args, gboolean keep_stdin)
 {
   const char *bin = g_getenv ("HUB_CLIENT_BIN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
@@ -143,7 +179,10 @@ client_proc_start (guint16 port, const char *script, const char *const *args)
   in = g_subprocess_get_stdin_pipe (proc->process);
   if (script != NULL)
     g_output_stream_write_all (in, script, strlen (script), NULL, NULL, NULL);
-  g_output_stream_close (in, NULL, NULL);
+  if (keep_stdin)
+    proc->in = in;
+  else
+    g_output_stream_close (in, NULL, NULL);
   proc->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc->process));
   client_proc_read_line (proc);
   proc->err_stream = g_subprocess_get_stderr_pipe (proc->process);

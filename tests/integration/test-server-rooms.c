@@ -444,6 +444,46 @@ START_TEST (join_and_leave_apply_to_all_devices)
 }
 END_TEST
 
+/* §4, §8: rooms a user created that never had a member are bounded
+ * (--max-empty-rooms-per-user) and deleted --empty-room-ttl after their
+ * creation; a room with a member is an ordinary room. */
+START_TEST (rooms_never_joined_bounded_and_expire)
+{
+  g_autoptr (HubTestServer) server = hub_test_server_start (
+      "--max-empty-rooms-per-user", "3", "--empty-room-ttl", "1", "--heartbeat", "1", NULL);
+  guint16 port = hub_test_server_port (server);
+  HubTestWs *alice = hub_test_ws_login (port, "alice", NULL);
+  HubTestWs *bob = hub_test_ws_login (port, "bob", NULL);
+  gint64 deadline;
+
+  for (guint i = 0; i < 3; i++)
+    json_object_unref (hub_test_ws_ok (alice, "{'type':'create','room':'e%u'}", i));
+  hub_test_ws_err (alice, "too_many_rooms", "{'type':'create','room':'e3'}");
+  hub_test_ws_err (alice, "room_not_found", "{'type':'room_info','room':'e3'}");
+  /* Another user's are another count. */
+  json_object_unref (hub_test_ws_ok (bob, "{'type':'create','room':'b0'}"));
+  /* A member makes it an ordinary room: it stays and no longer counts. */
+  hub_test_ws_join (bob, "bob", "e0");
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'create','room':'e3'}"));
+  /* Within a second and a liveness tick, the never-joined ones go. */
+  deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  for (;;) {
+    g_autoptr (JsonObject) info = hub_test_ws_call (alice, "{'type':'room_info','room':'e1'}");
+
+    if (g_strcmp0 (hub_test_json_string (info, "type"), "error") == 0) {
+      ck_assert_str_eq (hub_test_json_string (info, "code"), "room_not_found");
+      break;
+    }
+    ck_assert_msg (g_get_monotonic_time () < deadline, "e1 deleted within 10 s");
+    hub_test_ws_service (100);
+  }
+  hub_test_ws_err (alice, "room_not_found", "{'type':'room_info','room':'b0'}");
+  json_object_unref (hub_test_ws_ok (alice, "{'type':'room_info','room':'e0'}"));
+  for (guint i = 1; i < 4; i++)
+    json_object_unref (hub_test_ws_ok (alice, "{'type':'create','room':'again%u'}", i));
+}
+END_TEST
+
 int
 main (void)
 {
@@ -465,5 +505,6 @@ main (void)
   HUB_TEST_ADD (suite, too_many_rooms, 30);
   HUB_TEST_ADD (suite, membership_survives_disconnect, 30);
   HUB_TEST_ADD (suite, join_and_leave_apply_to_all_devices, 30);
+  HUB_TEST_ADD (suite, rooms_never_joined_bounded_and_expire, 60);
   return hub_test_run (suite);
 }

@@ -6,8 +6,10 @@ sink_write (gpointer data, HubFrame *frame)
 {
   HubMemorySink *sink = data;
 
-  if (sink->blocked || sink->closed)
+  if (sink->blocked || sink->closed || sink->writes_left == 0)
     return FALSE;
+  if (sink->writes_left > 0)
+    sink->writes_left--;
   g_ptr_array_add (sink->frames, hub_frame_ref (frame));
   return TRUE;
 }
@@ -18,6 +20,10 @@ sink_request_writable (gpointer data)
   HubMemorySink *sink = data;
 
   sink->writable_requests++;
+  /* hub_connection_flush() ignores a call from within itself. */
+  if (sink->auto_flush && !sink->blocked && !sink->closed && sink->writes_left != 0 &&
+      sink->conn != NULL)
+    hub_connection_flush (sink->conn);
 }
 
 static void
@@ -59,6 +65,7 @@ hub_memory_sink_new (void)
   HubMemorySink *sink = g_new0 (HubMemorySink, 1);
 
   sink->frames = g_ptr_array_new_with_free_func ((GDestroyNotify)hub_frame_unref);
+  sink->writes_left = -1;
   return sink;
 }
 

@@ -10,6 +10,11 @@ typedef struct {
   HubConnection *conn; /* (unowned) set by whoever opens the connection */
   GPtrArray *frames;   /* (owned) HubFrame* written, oldest first */
   gboolean blocked;    /* write() refuses while TRUE */
+  gint writes_left;    /* ≥ 0: write() takes this many more, then refuses; -1: no limit */
+  /* request_writable flushes the connection at once unless blocked, as a
+   * transport that is always writable would (a source's later answers,
+   * hub-connection.h, are written then) */
+  gboolean auto_flush;
   guint writable_requests;
   gboolean closed;
   guint16 close_code;

@@ -145,6 +145,7 @@ test_client_open (TestNode *node)
   c->sink = hub_memory_sink_new ();
   c->conn = hub_dispatcher_connection_open (node->dispatcher, hub_memory_sink_vtable (), c->sink);
   c->sink->conn = c->conn;
+  c->sink->auto_flush = TRUE;
   g_ptr_array_add (node->clients, c);
   return c;
 }

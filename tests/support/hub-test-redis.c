@@ -234,57 +234,6 @@ hub_test_redis_restart (HubTestRedis *r)
   spawn (r);
 }
 
-/* Removes what redis-server wrote in @path: flat files plus appendonlydir/
- * (Redis 7). */
-static void
-remove_data (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    g_autofree char *file = g_build_filename (path, name, NULL);
-
-    if (g_file_test (file, G_FILE_TEST_IS_DIR)) {
-      g_autoptr (GDir) sub = g_dir_open (file, 0, NULL);
-      const char *inner;
-
-      while (sub != NULL && (inner = g_dir_read_name (sub)) != NULL) {
-        g_autofree char *p = g_build_filename (file, inner, NULL);
-
-        g_remove (p);
-      }
-    }
-    g_remove (file);
-  }
-}
-
-void
-hub_test_redis_restart_empty (HubTestRedis *r)
-{
-  ck_assert_msg (r->proc == NULL, "expected redis-server to be stopped before a restart");
-  remove_data (r->dir);
-  spawn (r);
-}
-
-static void
-redis_free (HubTestRedis *r)
-{
-  if (r->proc != NULL) {
-    g_subprocess_force_exit (r->proc);
-    g_subprocess_wait (r->proc, NULL, NULL);
-    g_clear_object (&r->proc);
-  }
-  if (r->dir != NULL) {
-    remove_data (r->dir);
-    g_remove (r->dir);
-  }
-  g_free (r->bin);
-  g_free (r->dir);
-  g_free (r->url);
-  g_free (r);
-}
-
 static void
 remove_flat_dir (const char *path)
 {
@@ -297,6 +246,50 @@ remove_flat_dir (const char *path)
     g_remove (file);
   }
   g_remove (path);
+}
+
+/* Removes what redis-server keeps in its directory: flat files plus
+ * appendonlydir/ (Redis 7). */
+static void
+remove_data (HubTestRedis *r)
+{
+  g_autoptr (GDir) dir = g_dir_open (r->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    g_autofree char *path = g_build_filename (r->dir, name, NULL);
+
+    if (g_file_test (path, G_FILE_TEST_IS_DIR))
+      remove_flat_dir (path);
+    else
+      g_remove (path);
+  }
+}
+
+void
+hub_test_redis_restart_empty (HubTestRedis *r)
+{
+  hub_test_redis_stop (r);
+  remove_data (r);
+  spawn (r);
+}
+
+static void
+redis_free (HubTestRedis *r)
+{
+  if (r->proc != NULL) {
+    g_subprocess_force_exit (r->proc);
+    g_subprocess_wait (r->proc, NULL, NULL);
+    g_clear_object (&r->proc);
+  }
+  if (r->dir != NULL) {
+    remove_data (r);
+    g_remove (r->dir);
+  }
+  g_free (r->bin);
+  g_free (r->dir);
+  g_free (r->url);
+  g_free (r);
 }
 
 void

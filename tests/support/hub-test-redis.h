@@ -43,8 +43,8 @@ gboolean hub_test_redis_pause (HubTestRedis *redis, gboolean pause);
 guint hub_test_redis_pid (HubTestRedis *redis);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
-/* Starts it again on the same port, its data gone (a Redis without
- * persistence, or whose disk was lost). */
+/* Stops it, removes its data and starts it again on the same port: a Redis
+ * that lost everything (restarted without persistence). */
 void hub_test_redis_restart_empty (HubTestRedis *redis);
 /* Kills every redis-server this process started and removes their dirs. */
 void hub_test_redis_free_all (void);

@@ -73,19 +73,25 @@ START_TEST (test_room_commands)
   g_autoptr (HubCommand) who_room = parse_ok ("/who   tech");
   g_autoptr (HubCommand) history = parse_ok ("/history");
   g_autoptr (HubCommand) history5 = parse_ok ("/history 5");
+  g_autoptr (HubCommand) with_token = parse_ok ("/join vault eyJ.x.y");
+  g_autoptr (HubCommand) refresh = parse_ok ("/refresh");
 
   ck_assert_int_eq (join->kind, HUB_COMMAND_JOIN);
   ck_assert_str_eq (join->room, "general");
+  ck_assert_msg (join->token == NULL, "/join ROOM carries no room token");
+  ck_assert_str_eq (with_token->token, "eyJ.x.y");
+  ck_assert_int_eq (refresh->kind, HUB_COMMAND_REFRESH);
   ck_assert_msg (who->kind == HUB_COMMAND_WHO && who->room == NULL, "/who takes the current room");
   ck_assert_str_eq (who_room->room, "tech");
   ck_assert_int_eq (history->count, HUB_COMMAND_HISTORY_DEFAULT);
   ck_assert_int_eq (history5->count, 5);
   parse_fails ("/join", HUB_COMMAND_ERROR_USAGE);
-  parse_fails ("/join a b", HUB_COMMAND_ERROR_USAGE);
+  parse_fails ("/join a b c", HUB_COMMAND_ERROR_USAGE);
   parse_fails ("/leave", HUB_COMMAND_ERROR_USAGE);
   parse_fails ("/history 0", HUB_COMMAND_ERROR_USAGE);
   parse_fails ("/history many", HUB_COMMAND_ERROR_USAGE);
   parse_fails ("/rooms now", HUB_COMMAND_ERROR_USAGE);
+  parse_fails ("/refresh now", HUB_COMMAND_ERROR_USAGE);
 }
 END_TEST
 
@@ -158,6 +164,7 @@ START_TEST (test_requests)
       {"hi all", "general", "publish", "{\"payload\":{\"text\":\"hi all\"},\"room\":\"general\"}",
        -1},
       {"/join tech", "general", "join", "{\"room\":\"tech\"}", -1},
+      {"/join vault eyJ.x.y", NULL, "join", "{\"token\":\"eyJ.x.y\",\"room\":\"vault\"}", -1},
       {"/leave tech", NULL, "leave", "{\"room\":\"tech\"}", -1},
       {"/rooms", NULL, "rooms", "{}", -1},
       {"/who", "general", "who", "{\"room\":\"general\"}", -1},
@@ -190,7 +197,8 @@ END_TEST
 
 START_TEST (test_local_and_roomless)
 {
-  const char *local[] = {"/room tech", "/stats", "/quit", "/help", ""};
+  /* /refresh sends nothing of its own: HubClient does (hub_client_refresh_token). */
+  const char *local[] = {"/room tech", "/stats", "/quit", "/help", "", "/refresh"};
 
   for (guint i = 0; i < G_N_ELEMENTS (local); i++) {
     g_autoptr (HubCommand) command = parse_ok (local[i]);
@@ -344,10 +352,67 @@ START_TEST (test_format_state)
                  "interactive retry: %s", t);
   ck_assert_msg (g_str_has_suffix (h, "* the server refused the login: unauthorized: bad token"),
                  "refused hello: %s", h);
+  {
+    /* §12, §13: the two closes a person must understand, with the server's words. */
+    HubClientStateChange expired = {.state = HUB_CLIENT_DISCONNECTED,
+                                    .old_state = HUB_CLIENT_CONNECTED,
+                                    .close_code = 4003,
+                                    .reason = "token expired (close code 4003)",
+                                    .close_reason = "token expired"};
+    HubClientStateChange removed = {.state = HUB_CLIENT_DISCONNECTED,
+                                    .old_state = HUB_CLIENT_CONNECTED,
+                                    .close_code = 4010,
+                                    .reason = "disconnected by the server (close code 4010: ban)",
+                                    .close_reason = "banned for 60 s"};
+    g_autofree char *e = hub_format_state (&expired, "ws://x/ws", NULL, TRUE, FALSE);
+    g_autofree char *d = hub_format_state (&removed, "ws://x/ws", NULL, TRUE, FALSE);
+
+    ck_assert_msg (g_str_has_suffix (e, "* connection lost: token expired (close code 4003)"),
+                   "4003: %s", e);
+    ck_assert_msg (
+        g_str_has_suffix (d, "* connection lost: disconnected by the server (close code 4010: "
+                             "banned for 60 s)"),
+        "4010: %s", d);
+  }
   ck_assert_msg (hub_format_state (&connected, "ws://x/ws", NULL, TRUE, FALSE) == NULL,
                  "the welcome line says we are connected");
   ck_assert_msg (hub_format_state (&again, "ws://x/ws", NULL, TRUE, FALSE) == NULL,
                  "retries show in the status, not as lines");
+}
+END_TEST
+
+START_TEST (test_format_tokens)
+{
+  gint64 now = 1700000000000;
+  g_autofree char *in_40 = hub_format_deadline (now + 40 * 1000, now);
+  g_autofree char *in_41m = hub_format_deadline (now + 41 * 60 * 1000 + 5000, now);
+  g_autofree char *in_2h = hub_format_deadline (now + (2 * 3600 + 5 * 60) * 1000, now);
+  g_autofree char *never = hub_format_deadline (0, now);
+  g_autofree char *in_25h = hub_format_deadline (now + 25 * 3600 * 1000, now);
+  g_autoptr (GDateTime) tomorrow =
+      g_date_time_new_from_unix_local ((now + 25 * 3600 * 1000) / 1000);
+  g_autofree char *tomorrow_text = g_date_time_format (tomorrow, "expires at %Y-%m-%d %H:%M:%S");
+  g_autofree char *at = hub_format_time (now + 40 * 1000);
+  g_autofree char *expected = g_strdup_printf ("expires at %s (in 40 s)", at);
+  HubClientEvent refreshed = {.type = HUB_CLIENT_EVENT_TOKEN_REFRESHED, .expires_ts = 0};
+  HubClientEvent refused = {.type = HUB_CLIENT_EVENT_TOKEN_FAILED,
+                            .code = "unauthorized",
+                            .text = "the token is for another user",
+                            .expires_ts = g_get_real_time () / 1000 + 30000};
+  g_autofree char *r = hub_format_event (&refreshed, FALSE);
+  g_autofree char *f = hub_format_event (&refused, FALSE);
+
+  ck_assert_str_eq (in_40, expected);
+  ck_assert_msg (g_str_has_suffix (in_41m, "(in 41 min)"), "%s", in_41m);
+  ck_assert_msg (g_str_has_suffix (in_2h, "(in 2 h 5 min)"), "%s", in_2h);
+  ck_assert_str_eq (never, "does not expire");
+  ck_assert_msg (g_str_has_prefix (in_25h, tomorrow_text) &&
+                     g_str_has_suffix (in_25h, "(in 25 h 0 min)"),
+                 "another day's deadline has its date: %s", in_25h);
+  ck_assert_msg (g_str_has_suffix (r, "* token refreshed: it does not expire"), "%s", r);
+  ck_assert_msg (strstr (f, "! token not refreshed: unauthorized: the token is for another user; "
+                            "the connection ends when its token expires at ") != NULL,
+                 "%s", f);
 }
 END_TEST
 
@@ -400,6 +465,7 @@ commands_suite (void)
       {"format_events", test_format_events},
       {"format_replies", test_format_replies},
       {"format_state", test_format_state},
+      {"format_tokens", test_format_tokens},
       {"subset_match", test_subset_match},
   };
 

@@ -1,6 +1,8 @@
 /* test-client-protocol.c: HubClient's protocol logic over a fake transport
  * and the fake clock: hello and resume, replies exactly once, timeouts, seq
- * tracking (duplicates, gaps), the reconnect policy and its backoff. */
+ * tracking (duplicates, gaps), the reconnect policy and its backoff, the
+ * token's lifetime (§12: the provider, the refresh ahead of the deadline,
+ * 4003 and 4010). */
 #include <check.h>
 #include <hub/hub.h>
 #include <stdlib.h>
@@ -99,10 +101,16 @@ server_sends (const char *json)
 }
 
 static void
-server_closes (guint code)
+server_closes_with (guint code, const char *reason)
 {
   fake->open = FALSE;
-  fake->sink->closed (fake->owner, code, NULL);
+  fake->sink->closed (fake->owner, code, reason);
+}
+
+static void
+server_closes (guint code)
+{
+  server_closes_with (code, NULL);
 }
 
 static JsonObject *
@@ -121,8 +129,11 @@ last_id (void)
 /* ---- what the client reports ---- */
 
 typedef struct {
-  GPtrArray *events; /* char* (owned) "type:room:seq" */
-  GArray *states;    /* HubClientStateChange (reason dropped) */
+  GPtrArray *events;  /* char* (owned) "type:room:seq" */
+  GArray *states;     /* HubClientStateChange (reasons dropped) */
+  char *reason;       /* (owned) the last state change's reason */
+  char *close_reason; /* (owned) the last state change's close_reason */
+  GPtrArray *tokens;  /* char* (owned) "refreshed:EXPIRES", "failed:CODE:EXPIRES" */
   guint gaps;
   HubClient *free_on_event; /* frees the client from its own event callback */
 } Recorder;
@@ -137,12 +148,23 @@ on_state (HubClient *c, const HubClientStateChange *change, gpointer user_data)
   HubClientStateChange copy = *change;
 
   copy.reason = NULL;
+  copy.close_reason = NULL;
   g_array_append_val (rec.states, copy);
+  g_free (rec.reason);
+  rec.reason = g_strdup (change->reason);
+  g_free (rec.close_reason);
+  rec.close_reason = g_strdup (change->close_reason);
 }
 
 static void
 on_event (HubClient *c, const HubClientEvent *event, gpointer user_data)
 {
+  if (event->type == HUB_CLIENT_EVENT_TOKEN_REFRESHED)
+    g_ptr_array_add (rec.tokens,
+                     g_strdup_printf ("refreshed:%" G_GINT64_FORMAT, event->expires_ts));
+  else if (event->type == HUB_CLIENT_EVENT_TOKEN_FAILED)
+    g_ptr_array_add (rec.tokens, g_strdup_printf ("failed:%s:%" G_GINT64_FORMAT, event->code,
+                                                  event->expires_ts));
   g_ptr_array_add (
       rec.events,
       g_strdup_printf ("%d:%s:%" G_GINT64_FORMAT, event->type, event->room ? event->room : "",
@@ -171,6 +193,7 @@ setup (void)
   memset (&rec, 0, sizeof rec);
   rec.events = g_ptr_array_new_with_free_func (g_free);
   rec.states = g_array_new (FALSE, FALSE, sizeof (HubClientStateChange));
+  rec.tokens = g_ptr_array_new_with_free_func (g_free);
   clock_ = hub_clock_new_fake (1700000000000);
   hub_client_options_init (&options);
   options.url = "ws://127.0.0.1:1/ws";
@@ -193,6 +216,9 @@ teardown (void)
   g_clear_pointer (&client, hub_client_free);
   g_ptr_array_unref (rec.events);
   g_array_unref (rec.states);
+  g_ptr_array_unref (rec.tokens);
+  g_free (rec.reason);
+  g_free (rec.close_reason);
   hub_clock_unref (clock_);
 }
 
@@ -720,6 +746,641 @@ START_TEST (test_url_parse)
 }
 END_TEST
 
+/* ---- the token's lifetime (§12) ---- */
+
+typedef enum {
+  PROVIDE_NOW,   /* answers inside the call: T1, T2, … */
+  PROVIDE_LATER, /* the test answers */
+  PROVIDE_NONE,  /* hub_client_token_unavailable inside the call */
+  PROVIDE_FREE,  /* frees the client inside the call */
+} ProvideMode;
+
+typedef struct {
+  ProvideMode mode;
+  guint asks;
+  HubClientTokenNeed need;
+  guint minted;
+} Provider;
+
+static Provider provider;
+
+static void
+on_token_needed (HubClient *c, HubClientTokenNeed need, gpointer user_data)
+{
+  provider.asks++;
+  provider.need = need;
+  switch (provider.mode) {
+    case PROVIDE_NOW: {
+      g_autofree char *token = g_strdup_printf ("T%u", ++provider.minted);
+
+      hub_client_supply_token (c, token);
+      break;
+    }
+    case PROVIDE_NONE:
+      hub_client_token_unavailable (c, "backend down");
+      break;
+    case PROVIDE_FREE:
+      hub_client_free (c);
+      client = NULL;
+      break;
+    case PROVIDE_LATER:
+    default:
+      break;
+  }
+}
+
+/* Replaces the fixture's client by one with the provider above (@token: the
+ * options' token, NULL for none). */
+static void
+use_provider (ProvideMode mode, const char *token)
+{
+  HubClientOptions options;
+
+  g_clear_pointer (&client, hub_client_free);
+  memset (&provider, 0, sizeof provider);
+  provider.mode = mode;
+  hub_client_options_init (&options);
+  options.url = "ws://127.0.0.1:1/ws";
+  options.user = "alice";
+  options.token = token;
+  options.seed = 42;
+  options.backoff_min_ms = 100;
+  options.backoff_max_ms = 1000;
+  options.request_timeout_ms = 5000;
+  options.clock = clock_;
+  options.transport = &fake_class;
+  options.token_provider = on_token_needed;
+  client = hub_client_new (&options, &callbacks, NULL, NULL);
+  ck_assert_msg (client != NULL, "the client should be created");
+}
+
+static gint64
+now_ms (void)
+{
+  return hub_clock_unix_ms (clock_);
+}
+
+/* Accepts the connection under way and welcomes it with a token deadline of
+ * @expires_ms (0: none). */
+static void
+welcome_expiring (gint64 expires_ms)
+{
+  g_autofree char *welcome = NULL;
+  g_autofree char *expiry = expires_ms > 0
+                                ? g_strdup_printf (",\"expires_ts\":%" G_GINT64_FORMAT, expires_ms)
+                                : g_strdup ("");
+
+  server_accepts ();
+  welcome = g_strdup_printf ("{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT
+                             ",\"conn\":\"c1\",\"user\":\"alice\",\"rooms\":[]%s}",
+                             last_id (), expiry);
+  server_sends (welcome);
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTED);
+}
+
+static const char *
+sent_type (void)
+{
+  return json_object_get_string_member (last_sent (), "type");
+}
+
+static guint
+count_sent (const char *type)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < fake->sent->len; i++)
+    n += strcmp (json_object_get_string_member (g_ptr_array_index (fake->sent, i), "type"), type) ==
+         0;
+  return n;
+}
+
+static const HubClientStateChange *
+last_change (void)
+{
+  ck_assert_msg (rec.states->len > 0, "a state change should have been reported");
+  return &g_array_index (rec.states, HubClientStateChange, rec.states->len - 1);
+}
+
+/* The refresh goes out between 75 % and 85 % of the way to the deadline,
+ * with a fresh token from the provider, and again after each success: the
+ * connection outlives several token lifetimes. */
+START_TEST (test_refresh_ahead_of_deadline)
+{
+  gint64 start, deadline;
+
+  use_provider (PROVIDE_NOW, "T0");
+  hub_client_connect (client);
+  ck_assert_msg (provider.asks == 0, "the first connection uses the options' token");
+  start = now_ms ();
+  deadline = start + 10000;
+  welcome_expiring (deadline);
+  ck_assert_int_eq (hub_client_get_expires_ts (client), deadline);
+  for (guint round = 1; round <= 3; round++) {
+    gint64 lifetime = deadline - start;
+    gint64 earliest = start + lifetime * 75 / 100, latest = start + lifetime * 85 / 100;
+    g_autofree char *ok = NULL;
+    JsonObject *refresh;
+
+    hub_fake_clock_advance (clock_, (guint64)(earliest - now_ms () - 1));
+    ck_assert_msg (provider.asks == round - 1 && count_sent ("refresh") == round - 1,
+                   "round %u: nothing before 75 %% of the lifetime", round);
+    hub_fake_clock_advance (clock_, (guint64)(latest - now_ms ()));
+    ck_assert_msg (provider.asks == round && provider.need == HUB_CLIENT_TOKEN_REFRESH,
+                   "round %u: the provider is asked by 85 %% of the lifetime", round);
+    refresh = last_sent ();
+    ck_assert_str_eq (json_object_get_string_member (refresh, "type"), "refresh");
+    {
+      g_autofree char *expected = g_strdup_printf ("T%u", round);
+
+      ck_assert_str_eq (json_object_get_string_member (refresh, "token"), expected);
+    }
+    /* The server takes it: a new deadline, 10 s from now. */
+    start = now_ms ();
+    deadline = start + 10000;
+    ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                          ",\"expires_ts\":%" G_GINT64_FORMAT "}",
+                          json_object_get_int_member (refresh, "id"), deadline);
+    server_sends (ok);
+    ck_assert_int_eq (hub_client_get_expires_ts (client), deadline);
+    ck_assert_int_eq (rec.tokens->len, round);
+    {
+      g_autofree char *expected = g_strdup_printf ("refreshed:%" G_GINT64_FORMAT, deadline);
+
+      ck_assert_str_eq (g_ptr_array_index (rec.tokens, round - 1), expected);
+    }
+  }
+  /* A token without exp ends the deadline: no more refreshes. */
+  hub_fake_clock_advance (clock_, 8500);
+  {
+    g_autofree char *ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT "}",
+                                           json_object_get_int_member (last_sent (), "id"));
+
+    ck_assert_int_eq (provider.asks, 4);
+    server_sends (ok);
+  }
+  ck_assert_int_eq (hub_client_get_expires_ts (client), 0);
+  hub_fake_clock_advance (clock_, 3600 * 1000);
+  ck_assert_msg (provider.asks == 4, "no deadline, no refresh");
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTED);
+}
+END_TEST
+
+/* The delay is drawn from [75 %, 85 %] of the time left, reproducibly, and
+ * spread (many connections do not refresh together). */
+START_TEST (test_refresh_delay_function)
+{
+  guint64 a = 9, b = 9;
+  gint64 lowest = G_MAXINT64, highest = 0;
+
+  for (guint i = 0; i < 1000; i++) {
+    gint64 da = hub_client_refresh_delay_ms (&a, 100000);
+    gint64 db = hub_client_refresh_delay_ms (&b, 100000);
+
+    ck_assert_msg (da == db, "the same seed gives the same delays");
+    ck_assert_msg (da >= 75000 && da <= 85000, "%" G_GINT64_FORMAT " out of [75000, 85000]", da);
+    lowest = MIN (lowest, da);
+    highest = MAX (highest, da);
+  }
+  ck_assert_msg (lowest < 76000 && highest > 84000,
+                 "1000 draws should cover the range, got %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT,
+                 lowest, highest);
+  ck_assert_int_eq (hub_client_refresh_delay_ms (&a, 0), 0);
+  ck_assert_int_eq (hub_client_refresh_delay_ms (&a, -5000), 0);
+  /* A deadline decades away: no overflow. */
+  ck_assert_msg (hub_client_refresh_delay_ms (&a, G_MAXINT64) > 0, "a far deadline stays positive");
+}
+END_TEST
+
+/* A refresh the server takes whose token ends no later than the old one
+ * (the provider had nothing fresher) is reported, and not repeated: no
+ * flood of refreshes as the deadline nears. */
+START_TEST (test_stale_refresh)
+{
+  gint64 deadline;
+
+  use_provider (PROVIDE_NOW, "T0");
+  hub_client_connect (client);
+  deadline = now_ms () + 10000;
+  welcome_expiring (deadline);
+  hub_fake_clock_advance (clock_, 8500);
+  ck_assert_int_eq (provider.asks, 1);
+  {
+    g_autofree char *ok = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT ",\"expires_ts\":%" G_GINT64_FORMAT "}",
+        json_object_get_int_member (last_sent (), "id"), deadline);
+    g_autofree char *expected = g_strdup_printf ("failed:stale_token:%" G_GINT64_FORMAT, deadline);
+
+    server_sends (ok);
+    ck_assert_int_eq (rec.tokens->len, 1);
+    ck_assert_str_eq (g_ptr_array_index (rec.tokens, 0), expected);
+  }
+  hub_fake_clock_advance (clock_, 1499);
+  ck_assert_msg (provider.asks == 1 && count_sent ("refresh") == 1,
+                 "no second refresh before the deadline (%u asks)", provider.asks);
+}
+END_TEST
+
+/* Many clients with providers on one clock: their refreshes wait under one
+ * clock timer (not one each), and each comes in its own window. */
+START_TEST (test_many_clients_one_timer)
+{
+  enum { N = 200 };
+  HubClient *clients[N];
+  HubClientTransport *transports[N];
+  HubClientOptions options;
+  gint64 deadline = now_ms () + 10000;
+  guint refreshes = 0;
+
+  memset (&provider, 0, sizeof provider);
+  provider.mode = PROVIDE_NOW;
+  hub_client_options_init (&options);
+  options.url = "ws://127.0.0.1:1/ws";
+  options.token = "T0";
+  options.request_timeout_ms = 5000;
+  options.clock = clock_;
+  options.transport = &fake_class;
+  options.token_provider = on_token_needed;
+  for (guint i = 0; i < N; i++) {
+    g_autofree char *welcome = NULL;
+
+    options.seed = i + 1;
+    clients[i] = hub_client_new (&options, NULL, NULL, NULL);
+    transports[i] = fake;
+    hub_client_connect (clients[i]);
+    transports[i]->sink->opened (transports[i]->owner);
+    welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":1,\"rooms\":[],\"expires_ts\":%" G_GINT64_FORMAT "}",
+        deadline);
+    transports[i]->sink->received (transports[i]->owner, welcome, strlen (welcome));
+  }
+  /* The fixture's client has no provider and no timer; each client here
+   * has answered its hello: what is left is the refresh queue's timer. */
+  ck_assert_msg (hub_fake_clock_pending (clock_) == 1, "one clock timer for %d refreshes, got %u",
+                 N, hub_fake_clock_pending (clock_));
+  hub_fake_clock_advance (clock_, 7499);
+  ck_assert_int_eq (provider.asks, 0);
+  hub_fake_clock_advance (clock_, 1001);
+  ck_assert_int_eq (provider.asks, N);
+  for (guint i = 0; i < N; i++) {
+    JsonObject *last = g_ptr_array_index (transports[i]->sent, transports[i]->sent->len - 1);
+
+    refreshes += strcmp (json_object_get_string_member (last, "type"), "refresh") == 0;
+  }
+  ck_assert_int_eq (refreshes, N);
+  for (guint i = 0; i < N; i++)
+    hub_client_free (clients[i]);
+  ck_assert_msg (hub_fake_clock_pending (clock_) == 0, "no timer left after the clients");
+}
+END_TEST
+
+/* An asynchronous provider: the refresh waits for its answer. A refused
+ * refresh is reported and not retried: the deadline closes the connection
+ * (4003), and the reconnect asks the provider for the hello's token. */
+START_TEST (test_refresh_refused_then_4003)
+{
+  gint64 deadline;
+  JsonObject *refresh, *hello;
+  const HubClientStateChange *change;
+
+  use_provider (PROVIDE_LATER, "T0");
+  hub_client_connect (client);
+  deadline = now_ms () + 10000;
+  welcome_expiring (deadline);
+  hub_fake_clock_advance (clock_, 8500);
+  ck_assert_int_eq (provider.asks, 1);
+  ck_assert_msg (count_sent ("refresh") == 0, "no refresh before the provider answers");
+  hub_client_supply_token (client, "T-late");
+  refresh = last_sent ();
+  ck_assert_str_eq (json_object_get_string_member (refresh, "type"), "refresh");
+  ck_assert_str_eq (json_object_get_string_member (refresh, "token"), "T-late");
+  {
+    g_autofree char *error = g_strdup_printf (
+        "{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+        ",\"code\":\"unauthorized\",\"message\":\"the token is for another user\"}",
+        json_object_get_int_member (refresh, "id"));
+    g_autofree char *expected = g_strdup_printf ("failed:unauthorized:%" G_GINT64_FORMAT, deadline);
+
+    server_sends (error);
+    ck_assert_int_eq (rec.tokens->len, 1);
+    ck_assert_str_eq (g_ptr_array_index (rec.tokens, 0), expected);
+  }
+  ck_assert_int_eq (hub_client_get_expires_ts (client), deadline);
+  hub_fake_clock_advance (clock_, 1400);
+  ck_assert_msg (provider.asks == 1 && count_sent ("refresh") == 1,
+                 "a refused refresh is not retried before the deadline");
+
+  server_closes_with (4003, "token expired");
+  change = last_change ();
+  ck_assert_int_eq (change->state, HUB_CLIENT_RECONNECTING);
+  ck_assert_int_eq (change->close_code, 4003);
+  ck_assert_str_eq (rec.reason, "token expired (close code 4003)");
+  ck_assert_str_eq (rec.close_reason, "token expired");
+  ck_assert_int_eq (hub_client_get_expires_ts (client), 0);
+  hub_fake_clock_advance (clock_, change->retry_in_ms);
+  ck_assert_msg (provider.asks == 2 && provider.need == HUB_CLIENT_TOKEN_CONNECT,
+                 "the reconnect asks for a token");
+  ck_assert_msg (fake->opens == 1, "no connection before the token is there");
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_CONNECTING);
+  hub_client_supply_token (client, "T-fresh");
+  ck_assert_int_eq (fake->opens, 2);
+  server_accepts ();
+  hello = last_sent ();
+  ck_assert_str_eq (json_object_get_string_member (hello, "type"), "hello");
+  ck_assert_str_eq (json_object_get_string_member (hello, "token"), "T-fresh");
+}
+END_TEST
+
+/* Without a provider, 4003 is final: reported with its code and words, and
+ * nothing reconnects. */
+START_TEST (test_4003_without_provider)
+{
+  connect_with ("[]");
+  server_closes_with (4003, "token expired");
+  ck_assert_int_eq (last_change ()->state, HUB_CLIENT_DISCONNECTED);
+  ck_assert_int_eq (last_change ()->close_code, 4003);
+  ck_assert_str_eq (rec.reason, "token expired (close code 4003)");
+  hub_fake_clock_advance (clock_, 600000);
+  ck_assert_msg (fake->opens == 1, "no reconnect after 4003 without a provider, %u opens",
+                 fake->opens);
+  ck_assert_int_eq (hub_client_get_state (client), HUB_CLIENT_DISCONNECTED);
+}
+END_TEST
+
+/* 4010 is final even with a provider, and says so in plain words. */
+START_TEST (test_4010_final)
+{
+  use_provider (PROVIDE_NOW, "T0");
+  hub_client_connect (client);
+  welcome_expiring (now_ms () + 60000);
+  server_closes_with (4010, "banned for 60 s");
+  ck_assert_int_eq (last_change ()->state, HUB_CLIENT_DISCONNECTED);
+  ck_assert_int_eq (last_change ()->close_code, 4010);
+  ck_assert_str_eq (rec.reason, "disconnected by the server (close code 4010: banned for 60 s)");
+  ck_assert_str_eq (rec.close_reason, "banned for 60 s");
+  hub_fake_clock_advance (clock_, 600000);
+  ck_assert_msg (fake->opens == 1 && provider.asks == 0,
+                 "no reconnect, no token asked after 4010 (%u opens, %u asks)", fake->opens,
+                 provider.asks);
+  ck_assert_msg (hub_client_close_code_is_final (4010), "4010 is final");
+}
+END_TEST
+
+/* Every reconnect asks the provider; the first connection too when the
+ * options carry no token. */
+START_TEST (test_connect_asks_provider)
+{
+  use_provider (PROVIDE_NOW, NULL);
+  hub_client_connect (client);
+  ck_assert_msg (provider.asks == 1 && provider.need == HUB_CLIENT_TOKEN_CONNECT,
+                 "no token in the options: the provider is asked first");
+  server_accepts ();
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "token"), "T1");
+  server_sends ("{\"type\":\"welcome\",\"id\":1,\"rooms\":[]}");
+  for (guint i = 2; i <= 3; i++) {
+    g_autofree char *expected = g_strdup_printf ("T%u", i);
+
+    server_closes (1006);
+    hub_fake_clock_advance (clock_, last_change ()->retry_in_ms);
+    ck_assert_int_eq (provider.asks, i);
+    server_accepts ();
+    ck_assert_str_eq (json_object_get_string_member (last_sent (), "token"), expected);
+    server_sends ("{\"type\":\"welcome\",\"id\":99,\"rooms\":[]}");
+  }
+}
+END_TEST
+
+/* A provider without a token: a reconnect after a plain loss goes on with the
+ * token in hand (still valid, as far as the client knows); one after 4003
+ * gives up; a first connection without any token too. */
+START_TEST (test_provider_has_none)
+{
+  use_provider (PROVIDE_NONE, "T0");
+  hub_client_connect (client);
+  welcome_expiring (now_ms () + 60000);
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, last_change ()->retry_in_ms);
+  ck_assert_int_eq (provider.asks, 1);
+  ck_assert_msg (rec.tokens->len == 1 && g_str_has_prefix (g_ptr_array_index (rec.tokens, 0),
+                                                           "failed:token_unavailable"),
+                 "the provider's failure is reported");
+  ck_assert_int_eq (fake->opens, 2);
+  server_accepts ();
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "token"), "T0");
+  server_sends ("{\"type\":\"welcome\",\"id\":2,\"rooms\":[],\"expires_ts\":1}");
+
+  server_closes (4003);
+  ck_assert_int_eq (last_change ()->state, HUB_CLIENT_RECONNECTING);
+  hub_fake_clock_advance (clock_, last_change ()->retry_in_ms);
+  ck_assert_int_eq (provider.asks, 2);
+  ck_assert_int_eq (last_change ()->state, HUB_CLIENT_DISCONNECTED);
+  ck_assert_int_eq (last_change ()->close_code, 4003);
+  ck_assert_str_eq (rec.reason, "no fresh token: backend down");
+  hub_fake_clock_advance (clock_, 600000);
+  ck_assert_msg (fake->opens == 2, "given up: no connection without a token");
+
+  use_provider (PROVIDE_NONE, NULL);
+  hub_client_connect (client);
+  ck_assert_int_eq (last_change ()->state, HUB_CLIENT_DISCONNECTED);
+  ck_assert_msg (fake->opens == 0, "no token at all: no connection");
+}
+END_TEST
+
+/* A provider that never answers: the ask ends after request_timeout_ms. */
+START_TEST (test_provider_timeout)
+{
+  use_provider (PROVIDE_LATER, "T0");
+  hub_client_connect (client);
+  welcome_expiring (now_ms () + 100000);
+  ck_assert (hub_client_refresh_token (client));
+  ck_assert_int_eq (provider.asks, 1);
+  hub_fake_clock_advance (clock_, 4999);
+  ck_assert_int_eq (rec.tokens->len, 0);
+  hub_fake_clock_advance (clock_, 1);
+  ck_assert_msg (rec.tokens->len == 1 && g_str_has_prefix (g_ptr_array_index (rec.tokens, 0),
+                                                           "failed:token_unavailable"),
+                 "the unanswered ask is reported as a failure");
+  /* A late answer is still welcome: it refreshes. */
+  hub_client_supply_token (client, "T-late");
+  ck_assert_str_eq (sent_type (), "refresh");
+}
+END_TEST
+
+/* hub_client_refresh_token: at once, whatever the deadline; nothing without a
+ * provider or a connection. */
+START_TEST (test_refresh_now)
+{
+  gint64 deadline;
+
+  ck_assert_msg (!hub_client_refresh_token (client), "no provider: nothing to ask");
+  ck_assert (!hub_client_has_token_provider (client));
+  use_provider (PROVIDE_NOW, "T0");
+  ck_assert (hub_client_has_token_provider (client));
+  ck_assert_msg (!hub_client_refresh_token (client), "not connected: nothing to refresh");
+  hub_client_connect (client);
+  deadline = now_ms () + 10000;
+  welcome_expiring (deadline);
+  ck_assert (hub_client_refresh_token (client));
+  ck_assert_str_eq (sent_type (), "refresh");
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "token"), "T1");
+  /* The same deadline (a token minted in the same second): taken, so
+   * refreshed; and the automatic refresh is still due. */
+  {
+    g_autofree char *ok = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                                           ",\"expires_ts\":%" G_GINT64_FORMAT "}",
+                                           last_id (), deadline);
+    g_autofree char *expected = g_strdup_printf ("refreshed:%" G_GINT64_FORMAT, deadline);
+
+    server_sends (ok);
+    ck_assert_int_eq (rec.tokens->len, 1);
+    ck_assert_str_eq (g_ptr_array_index (rec.tokens, 0), expected);
+  }
+  hub_fake_clock_advance (clock_, 8500);
+  ck_assert_msg (provider.asks == 2, "the automatic refresh still comes, %u asks", provider.asks);
+}
+END_TEST
+
+/* A provider may free the client from inside its call (ASan watches). */
+START_TEST (test_free_inside_provider)
+{
+  use_provider (PROVIDE_FREE, "T0");
+  hub_client_connect (client);
+  welcome_expiring (now_ms () + 10000);
+  hub_fake_clock_advance (clock_, 9000);
+  ck_assert_msg (client == NULL && provider.asks == 1, "the provider freed the client");
+  hub_fake_clock_advance (clock_, 60000);
+}
+END_TEST
+
+/* A room joined with a room token: the join carries it, and so does the
+ * join the client sends itself when the server lost the room. */
+START_TEST (test_room_token_rejoin)
+{
+  JsonObject *join_frame;
+
+  connect_with ("[]");
+  hub_client_join_with_token (client, "vault", "RT", NULL, NULL);
+  join_frame = last_sent ();
+  ck_assert_str_eq (json_object_get_string_member (join_frame, "token"), "RT");
+  join_answered ("vault", 5);
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, last_change ()->retry_in_ms);
+  server_accepts ();
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[]}", last_id ());
+    g_autofree char *missing = NULL;
+
+    server_sends (welcome);
+    ck_assert_str_eq (sent_type (), "room_info");
+    missing = g_strdup_printf ("{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+                               ",\"code\":\"room_not_found\",\"message\":\"x\"}",
+                               last_id ());
+    server_sends (missing);
+  }
+  join_frame = last_sent ();
+  ck_assert_str_eq (json_object_get_string_member (join_frame, "type"), "join");
+  ck_assert_str_eq (json_object_get_string_member (join_frame, "room"), "vault");
+  ck_assert_str_eq (json_object_get_string_member (join_frame, "token"), "RT");
+}
+END_TEST
+
+/* Stream epochs (the server's addition to §3 and §6): the hello resumes
+ * with the epoch of each room's seq; a welcome that names another stream
+ * resets the room's seq, so its replay (from seq 1) is taken, not dropped as
+ * duplicates; a room created again with a higher seq is told by its epoch. */
+START_TEST (test_epochs_resume_across_a_new_stream)
+{
+  JsonObject *hello, *epochs;
+
+  connect_with ("[]");
+  hub_client_join (client, "general", NULL, NULL);
+  {
+    g_autofree char *ok = g_strdup_printf (
+        "{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+        ",\"room\":\"general\",\"seq\":40,\"epoch\":1700000000000001,\"members\":[]}",
+        last_id ());
+
+    server_sends (ok);
+  }
+  message ("general", 41);
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 100);
+  server_accepts ();
+  hello = last_sent ();
+  ck_assert_int_eq (
+      json_object_get_int_member (json_object_get_object_member (hello, "resume"), "general"), 41);
+  epochs = json_object_get_object_member (hello, "epochs");
+  ck_assert_msg (epochs != NULL, "the hello says which stream 41 belongs to");
+  ck_assert_int_eq (json_object_get_int_member (epochs, "general"), 1700000000000001);
+  {
+    g_autofree char *welcome =
+        g_strdup_printf ("{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT
+                         ",\"rooms\":[\"general\"],\"epochs\":{\"general\":1700000000000009}}",
+                         last_id ());
+
+    server_sends (welcome);
+  }
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 0);
+  g_ptr_array_set_size (rec.events, 0);
+  message ("general", 1);
+  message ("general", 2);
+  server_sends ("{\"type\":\"resumed\",\"room\":\"general\",\"from\":1,\"to\":2,"
+                "\"complete\":false,\"epoch\":1700000000000009}");
+  ck_assert_int_eq (hub_client_get_last_seq (client, "general"), 2);
+  {
+    HubClientCounters counters;
+
+    hub_client_get_counters (client, &counters);
+    ck_assert_int_eq (counters.duplicates, 0);
+  }
+  ck_assert_uint_eq (rec.events->len, 3);
+  ck_assert_str_eq (g_ptr_array_index (rec.events, 0), "1:general:1");
+  /* The next hello names the new stream. */
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 1000);
+  server_accepts ();
+  epochs = json_object_get_object_member (last_sent (), "epochs");
+  ck_assert_int_eq (json_object_get_int_member (epochs, "general"), 1700000000000009);
+}
+END_TEST
+
+/* A room the welcome leaves out, present again with a seq past ours: its
+ * epoch tells it was created again (not that we were removed): rejoined. */
+START_TEST (test_epochs_tell_a_room_created_again)
+{
+  connect_with ("[]");
+  hub_client_join (client, "tech", NULL, NULL);
+  {
+    g_autofree char *ok =
+        g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                         ",\"room\":\"tech\",\"seq\":2,\"epoch\":5,\"members\":[]}",
+                         last_id ());
+
+    server_sends (ok);
+  }
+  server_closes (1006);
+  hub_fake_clock_advance (clock_, 100);
+  server_accepts ();
+  {
+    g_autofree char *welcome = g_strdup_printf (
+        "{\"type\":\"welcome\",\"id\":%" G_GINT64_FORMAT ",\"rooms\":[]}", last_id ());
+
+    server_sends (welcome);
+  }
+  ck_assert_str_eq (json_object_get_string_member (last_sent (), "type"), "room_info");
+  {
+    g_autofree char *info = g_strdup_printf ("{\"type\":\"ok\",\"id\":%" G_GINT64_FORMAT
+                                             ",\"room\":\"tech\",\"seq\":9,\"epoch\":6}",
+                                             last_id ());
+
+    server_sends (info);
+  }
+  ck_assert_msg (g_strcmp0 (json_object_get_string_member (last_sent (), "type"), "join") == 0,
+                 "another stream: joined again, not told removed");
+}
+END_TEST
+
 static Suite *
 protocol_suite (void)
 {
@@ -744,6 +1405,21 @@ protocol_suite (void)
       {"free_inside_callback", test_free_inside_callback},
       {"disconnect", test_disconnect},
       {"url_parse", test_url_parse},
+      {"refresh_ahead_of_deadline", test_refresh_ahead_of_deadline},
+      {"refresh_delay_function", test_refresh_delay_function},
+      {"stale_refresh", test_stale_refresh},
+      {"many_clients_one_timer", test_many_clients_one_timer},
+      {"refresh_refused_then_4003", test_refresh_refused_then_4003},
+      {"4003_without_provider", test_4003_without_provider},
+      {"4010_final", test_4010_final},
+      {"connect_asks_provider", test_connect_asks_provider},
+      {"provider_has_none", test_provider_has_none},
+      {"provider_timeout", test_provider_timeout},
+      {"refresh_now", test_refresh_now},
+      {"free_inside_provider", test_free_inside_provider},
+      {"room_token_rejoin", test_room_token_rejoin},
+      {"epochs_resume_across_a_new_stream", test_epochs_resume_across_a_new_stream},
+      {"epochs_tell_a_room_created_again", test_epochs_tell_a_room_created_again},
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {

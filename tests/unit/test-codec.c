@@ -1225,17 +1225,17 @@ START_TEST (test_encode_history_ok)
   g_autoptr (JsonNode) p2 = parse_node ("{\"text\":\"two\"}");
   HubFrame *stored[2];
   g_autoptr (HubFrame) frame = NULL;
-  g_autoptr (HubFrame) empty = hub_encode_history_ok ("3", NULL, 0, TRUE);
+  g_autoptr (HubFrame) empty = hub_encode_history_ok ("3", NULL, 0, TRUE, FALSE);
   g_autoptr (JsonObject) back = NULL;
   g_autofree char *expected = NULL;
   JsonArray *messages;
 
   stored[0] = hub_encode_message ("general", 41, "alice", "phone", 1000, p1);
   stored[1] = hub_encode_message ("general", 42, "bob", "laptop", 2000, p2);
-  frame = hub_encode_history_ok ("\"h\"", stored, 2, FALSE);
-  expected =
-      g_strdup_printf ("{\"type\":\"ok\",\"id\":\"h\",\"messages\":[%s,%s],\"complete\":false}",
-                       text (stored[0]), text (stored[1]));
+  frame = hub_encode_history_ok ("\"h\"", stored, 2, FALSE, TRUE);
+  expected = g_strdup_printf (
+      "{\"type\":\"ok\",\"id\":\"h\",\"messages\":[%s,%s],\"complete\":false,\"more\":true}",
+      text (stored[0]), text (stored[1]));
   ck_assert_str_eq (text (frame), expected);
   back = parse (frame);
   messages = json_object_get_array_member (back, "messages");
@@ -1243,7 +1243,9 @@ START_TEST (test_encode_history_ok)
   ck_assert_int_eq (json_object_get_int_member (json_array_get_object_element (messages, 1), "seq"),
                     42);
   ck_assert (!json_object_get_boolean_member (back, "complete"));
-  ck_assert_str_eq (text (empty), "{\"type\":\"ok\",\"id\":3,\"messages\":[],\"complete\":true}");
+  ck_assert (json_object_get_boolean_member (back, "more"));
+  ck_assert_str_eq (text (empty),
+                    "{\"type\":\"ok\",\"id\":3,\"messages\":[],\"complete\":true,\"more\":false}");
   hub_frame_unref (stored[0]);
   hub_frame_unref (stored[1]);
 }
@@ -1371,8 +1373,8 @@ END_TEST
 
 START_TEST (test_encode_resumed_and_pong)
 {
-  g_autoptr (HubFrame) resumed = hub_encode_resumed ("general", 42, 58, TRUE);
-  g_autoptr (HubFrame) nothing = hub_encode_resumed ("tech", 8, 7, FALSE);
+  g_autoptr (HubFrame) resumed = hub_encode_resumed ("general", 42, 58, TRUE, 0);
+  g_autoptr (HubFrame) nothing = hub_encode_resumed ("tech", 8, 7, FALSE, 1733000000000001);
   g_autoptr (HubFrame) pong = hub_encode_pong ("\"p\"", 123);
   g_autoptr (HubFrame) pong_no_id = hub_encode_pong (NULL, 0);
 
@@ -1381,7 +1383,8 @@ START_TEST (test_encode_resumed_and_pong)
       "{\"type\":\"resumed\",\"room\":\"general\",\"from\":42,\"to\":58,\"complete\":true}");
   ck_assert_str_eq (
       text (nothing),
-      "{\"type\":\"resumed\",\"room\":\"tech\",\"from\":8,\"to\":7,\"complete\":false}");
+      "{\"type\":\"resumed\",\"room\":\"tech\",\"from\":8,\"to\":7,\"complete\":false,"
+      "\"epoch\":1733000000000001}");
   ck_assert_str_eq (text (pong), "{\"type\":\"pong\",\"id\":\"p\",\"ts\":123}");
   ck_assert_str_eq (text (pong_no_id), "{\"type\":\"pong\",\"ts\":0}");
   ck_assert (!hub_frame_is_ephemeral (resumed));

@@ -1,6 +1,7 @@
 /* test-connection.c: HubConnection's send queue (write-through, backpressure,
- * ephemeral drops, slow-consumer 4009), closing, detaching and counters, over
- * the in-memory sink and the fake clock. */
+ * ephemeral drops, slow-consumer 4009), its sources (a replay paced by the
+ * client), closing, detaching and counters, over the in-memory sink and the
+ * fake clock. */
 #include <check.h>
 #include <string.h>
 
@@ -652,6 +653,247 @@ START_TEST (test_unref_with_queue)
 }
 END_TEST
 
+/* ---- a source (a resume's replay): PROTOCOL.md §6 ---- */
+
+/* A source of @frames that gives at most a pull's budget at a time (one
+ * frame at least), now or, when @async, when the test says. */
+typedef struct {
+  GPtrArray *frames; /* (owned) */
+  guint next;
+  gboolean async;
+  gboolean asked; /* a pull waits for its answer */
+  guint pulls;
+  gboolean released;
+} FakeSource;
+
+static void
+fake_answer (FakeSource *f)
+{
+  gsize budget = hub_connection_source_budget (conn), bytes = 0;
+  g_autoptr (GPtrArray) out = g_ptr_array_new ();
+
+  f->asked = FALSE;
+  while (f->next < f->frames->len) {
+    gsize len;
+
+    hub_frame_payload (g_ptr_array_index (f->frames, f->next), &len);
+    if (out->len > 0 && bytes + len > budget)
+      break;
+    bytes += len;
+    g_ptr_array_add (out, g_ptr_array_index (f->frames, f->next++));
+  }
+  hub_connection_source_give (conn, (HubFrame *const *)out->pdata, out->len,
+                              f->next == f->frames->len);
+}
+
+static void
+fake_pull (gpointer data, HubConnection *c)
+{
+  FakeSource *f = data;
+
+  ck_assert_msg (!f->asked, "no second pull before the answer");
+  f->pulls++;
+  f->asked = TRUE;
+  if (!f->async)
+    fake_answer (f);
+}
+
+static void
+fake_release (gpointer data)
+{
+  FakeSource *f = data;
+
+  ck_assert_msg (!f->released, "released once");
+  f->released = TRUE;
+}
+
+static const HubSourceVTable fake_source = {.pull = fake_pull, .release = fake_release};
+
+/* @n frames "{"type":"message","p":"S<i>…"}" of @len bytes each. */
+static FakeSource *
+fake_new (guint n, gsize len)
+{
+  FakeSource *f = g_new0 (FakeSource, 1);
+
+  f->frames = g_ptr_array_new_with_free_func ((GDestroyNotify)hub_frame_unref);
+  for (guint i = 0; i < n; i++) {
+    g_autofree char *pad = g_strnfill (len - 28, 'x');
+    g_autofree char *json = g_strdup_printf ("{\"type\":\"message\",\"p\":\"S%02u%s\"}", i, pad);
+
+    g_assert (strlen (json) == len);
+    g_ptr_array_add (f->frames, hub_frame_new (json, len, HUB_FRAME_FLAG_NONE));
+  }
+  return f;
+}
+
+static void
+fake_free (FakeSource *f)
+{
+  g_ptr_array_unref (f->frames);
+  g_free (f);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (FakeSource, fake_free)
+
+/* The sink's frames as their first 3 characters of "p" (or their type). */
+static char *
+written_names (void)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < sink->frames->len; i++) {
+    const char *json = written_payload (i);
+    const char *p = strstr (json, "\"p\":\"");
+
+    g_string_append_printf (out, "%s%.*s", i > 0 ? " " : "", p != NULL ? 3 : 8,
+                            p != NULL ? p + 5 : json);
+  }
+  return g_string_free (out, FALSE);
+}
+
+/* A frame "{"type":"message","p":"<name>"}". */
+static HubFrame *
+named_frame (const char *name)
+{
+  g_autofree char *json = g_strdup_printf ("{\"type\":\"message\",\"p\":\"%s\"}", name);
+
+  return text_frame (json);
+}
+
+START_TEST (test_source_takes_its_place)
+{
+  g_autoptr (FakeSource) f = fake_new (3, 40);
+  g_autoptr (HubFrame) a = named_frame ("A__");
+  g_autoptr (HubFrame) b = named_frame ("B__");
+  g_autofree char *names = NULL;
+
+  sink->blocked = TRUE;
+  hub_connection_send (conn, a);
+  hub_connection_set_source (conn, &fake_source, f);
+  ck_assert_msg (hub_connection_send (conn, b) == HUB_SEND_QUEUED, "behind the source: queued");
+  EXPECT_UINT (f->pulls, 0, "nothing pulled while a frame before it waits");
+  hub_memory_sink_unblock (sink);
+  names = written_names ();
+  ck_assert_str_eq (names, "A__ S00 S01 S02 B__");
+  ck_assert_msg (f->released && !hub_connection_has_source (conn), "released at its end");
+  EXPECT_UINT (hub_connection_queued_frames (conn), 0, "all written");
+}
+END_TEST
+
+START_TEST (test_source_paced_and_not_counted)
+{
+  /* 10 frames of 60 bytes: 600 bytes through a queue of 100. */
+  g_autoptr (FakeSource) f = fake_new (10, 60);
+
+  sink->blocked = TRUE;
+  hub_connection_set_source (conn, &fake_source, f);
+  EXPECT_UINT (f->pulls, 1, "one pull while the client does not read");
+  EXPECT_UINT (hub_connection_source_ahead_bytes (conn), 60, "one frame given, not written");
+  EXPECT_UINT (hub_connection_queued_bytes (conn), 0, "and not counted in the queue");
+  ck_assert_msg (!hub_connection_is_closing (conn), "a source never closes with 4009");
+  hub_connection_flush (conn);
+  EXPECT_UINT (f->pulls, 1, "nothing more pulled before the first is written");
+  hub_memory_sink_unblock (sink);
+  EXPECT_UINT (sink->frames->len, 10, "the whole source once the client reads");
+  EXPECT_UINT (hub_connection_source_ahead_bytes (conn), 0, "nothing ahead at its end");
+  EXPECT_UINT (f->pulls, 10, "a frame per pull: 60 bytes > half of 100");
+  ck_assert (f->released);
+  ck_assert (!hub_connection_is_closing (conn));
+}
+END_TEST
+
+START_TEST (test_source_frames_behind_count_as_usual)
+{
+  g_autoptr (FakeSource) f = fake_new (5, 40);
+  g_autoptr (HubFrame) big = sized_frame (60, HUB_FRAME_FLAG_NONE);
+
+  sink->blocked = TRUE;
+  hub_connection_set_source (conn, &fake_source, f);
+  ck_assert (hub_connection_send (conn, big) == HUB_SEND_QUEUED);
+  ck_assert_msg (hub_connection_send (conn, big) == HUB_SEND_CLOSED,
+                 "120 bytes behind the source do not fit in 100: 4009");
+  EXPECT_UINT (hub_connection_get_close_code (conn), HUB_CLOSE_SLOW_CONSUMER, "close code");
+  ck_assert_msg (f->released, "the source went with the queue");
+}
+END_TEST
+
+START_TEST (test_source_answers_later)
+{
+  g_autoptr (FakeSource) f = fake_new (4, 30);
+  g_autoptr (HubFrame) b = named_frame ("B__");
+  g_autofree char *names = NULL;
+
+  f->async = TRUE;
+  sink->auto_flush = TRUE;
+  hub_connection_set_source (conn, &fake_source, f);
+  hub_connection_send (conn, b);
+  EXPECT_UINT (sink->frames->len, 0, "nothing before the source's answer");
+  hub_connection_flush (conn);
+  EXPECT_UINT (f->pulls, 1, "no second pull while one waits");
+  while (f->asked)
+    fake_answer (f); /* each answer is written, and pulls again */
+  names = written_names ();
+  ck_assert_str_eq (names, "S00 S01 S02 S03 B__");
+  ck_assert (f->released);
+}
+END_TEST
+
+/* A close before the source began: what was queued before it goes, then
+ * the close; nothing of the source or behind it. */
+START_TEST (test_close_cuts_the_source)
+{
+  g_autoptr (FakeSource) f = fake_new (6, 60);
+  g_autoptr (HubFrame) a = named_frame ("A__");
+  g_autoptr (HubFrame) b = named_frame ("B__");
+  g_autofree char *names = NULL;
+
+  sink->blocked = TRUE;
+  hub_connection_send (conn, a);
+  hub_connection_set_source (conn, &fake_source, f);
+  hub_connection_send (conn, b);
+  hub_connection_close (conn, 1001, "going away");
+  ck_assert_msg (f->released && f->pulls == 0, "released, never pulled");
+  hub_memory_sink_unblock (sink);
+  names = written_names ();
+  ck_assert_str_eq (names, "A__");
+  ck_assert_msg (sink->closed && sink->close_code == 1001, "then the close");
+}
+END_TEST
+
+START_TEST (test_close_cuts_the_source_halfway)
+{
+  g_autoptr (FakeSource) f = fake_new (6, 60);
+  g_autoptr (HubFrame) a = named_frame ("A__");
+  g_autoptr (HubFrame) b = named_frame ("B__");
+  g_autofree char *names = NULL;
+
+  f->async = TRUE;
+  sink->auto_flush = TRUE;
+  hub_connection_send (conn, a); /* written at once */
+  hub_connection_set_source (conn, &fake_source, f);
+  fake_answer (f); /* S00 written, pulls again */
+  sink->blocked = TRUE;
+  fake_answer (f);               /* S01 waits for the sink */
+  hub_connection_send (conn, b); /* behind the source */
+  hub_connection_close (conn, 4002, "liveness timeout");
+  ck_assert_msg (f->released, "the source stops at the close");
+  hub_memory_sink_unblock (sink);
+  names = written_names ();
+  ck_assert_str_eq (names, "A__ S00 S01");
+  ck_assert_msg (sink->closed && sink->close_code == 4002, "then the close");
+}
+END_TEST
+
+START_TEST (test_detach_releases_the_source)
+{
+  g_autoptr (FakeSource) f = fake_new (3, 30);
+
+  f->async = TRUE;
+  hub_connection_set_source (conn, &fake_source, f);
+  hub_connection_detach (conn);
+  ck_assert (f->released);
+}
+END_TEST
+
 static Suite *
 connection_suite (void)
 {
@@ -675,6 +917,11 @@ connection_suite (void)
        {test_close_empty_queue_at_once, test_close_first_wins_once, test_close_after_flush,
         test_close_partial_flush_waits, test_close_4009_discards_queue}},
       {"detach", {test_detach, test_detach_while_closing, test_unref_with_queue}},
+      {"source",
+       {test_source_takes_its_place, test_source_paced_and_not_counted,
+        test_source_frames_behind_count_as_usual, test_source_answers_later,
+        test_close_cuts_the_source, test_close_cuts_the_source_halfway,
+        test_detach_releases_the_source}},
       {"misc",
        {test_ping, test_ping_null_callback, test_counters_and_activity, test_bytes_out_after_flush,
         test_subscriptions_set, test_hello_timer, test_rate_limiter_unlimited_by_default,

@@ -150,7 +150,8 @@ START_TEST (test_pre_hello_frame_limit)
 END_TEST
 
 /* A hello is decoded only when it has no more JSON values than a hello with
- * a resume of every room a user may be in (here 1000 rooms: 2064 values). */
+ * a resume of every room a user may be in (here 1000 rooms: 2064 values),
+ * with its stream epochs beside the resume (a value per room each). */
 START_TEST (test_hello_values_bounded)
 {
   TestClient *c = test_client_open (node);
@@ -166,6 +167,9 @@ START_TEST (test_hello_values_bounded)
   ck_assert_reply_error (refused, "bad_request");
   for (int i = 0; i < 1000; i++)
     g_string_append_printf (resume, "%s\"room-%d\":%d", i ? "," : "", i, i);
+  g_string_append (resume, "},\"epochs\":{");
+  for (int i = 0; i < 1000; i++)
+    g_string_append_printf (resume, "%s\"room-%d\":1796693237565%03d", i ? "," : "", i, i);
   g_string_append (resume, "}}");
   welcome = test_client_request (c, resume->str, 2);
   ck_assert_str_eq (json_object_get_string_member (welcome, "type"), "welcome");

@@ -1,5 +1,6 @@
 /* test-history.c: HubHistory's ring: storage, wrap-around, eviction, the
- * `complete` flag at its boundaries and the query limit (PROTOCOL.md §6). */
+ * `complete` flag at its boundaries, the query limit, pages bounded in bytes
+ * with `more`, and the byte bounds per room and in a pool (PROTOCOL.md §6). */
 #include <check.h>
 #include <string.h>
 
@@ -285,6 +286,140 @@ START_TEST (test_query_all_stored_ranges)
 }
 END_TEST
 
+/* ---- bytes (PROTOCOL.md §6, §8: bounded, oldest first, complete honest) ---- */
+
+/* A message frame of exactly @len bytes (≥ 40) with @seq. */
+static HubFrame *
+sized (gint64 seq, gsize len)
+{
+  g_autofree char *head =
+      g_strdup_printf ("{\"type\":\"message\",\"seq\":%" G_GINT64_FORMAT ",\"p\":\"", seq);
+  g_autofree char *pad = g_strnfill (len - strlen (head) - 2, 'x');
+  g_autofree char *json = g_strconcat (head, pad, "\"}", NULL);
+
+  g_assert (strlen (json) == len);
+  return hub_frame_new (json, len, HUB_FRAME_FLAG_NONE);
+}
+
+static void
+push_sized (HubHistory *h, gint64 seq, gsize len)
+{
+  g_autoptr (HubFrame) frame = sized (seq, len);
+
+  hub_history_push (h, seq, frame);
+}
+
+START_TEST (test_page_bytes_and_more)
+{
+  HubHistoryPage page = {.since = 0, .limit = 100, .max_bytes = 250};
+  gboolean complete = FALSE, more = FALSE;
+
+  history = hub_history_new (10);
+  for (gint64 seq = 1; seq <= 5; seq++)
+    push_sized (history, seq, 100);
+  {
+    g_autoptr (GPtrArray) two = hub_history_page (history, &page, &complete, &more);
+
+    expect_seqs (two, 1, 2);
+    ck_assert_msg (complete && more, "2 of 250 bytes, more after them");
+  }
+  page.max_bytes = 50;
+  {
+    g_autoptr (GPtrArray) one = hub_history_page (history, &page, NULL, &more);
+
+    expect_seqs (one, 1, 1);
+    ck_assert_msg (more, "one at least, even over the bytes");
+  }
+  page.strict = TRUE;
+  {
+    g_autoptr (GPtrArray) none = hub_history_page (history, &page, NULL, &more);
+
+    EXPECT_UINT (none->len, 0, "strict: not even one over the bytes");
+    ck_assert (more);
+  }
+  page = (HubHistoryPage){.since = 1, .until = 3, .limit = 100};
+  {
+    g_autoptr (GPtrArray) upto = hub_history_page (history, &page, NULL, &more);
+
+    expect_seqs (upto, 2, 3);
+    ck_assert_msg (!more, "nothing left out up to until");
+  }
+  page = (HubHistoryPage){.since = 3, .limit = 1};
+  {
+    g_autoptr (GPtrArray) last = hub_history_page (history, &page, NULL, &more);
+
+    expect_seqs (last, 4, 4);
+    ck_assert_msg (more, "the limit left seq 5 out");
+    EXPECT_INT (hub_history_first_after (history, 3), 4, "first after 3");
+    EXPECT_INT (hub_history_first_after (history, 5), 0, "none after the last");
+  }
+}
+END_TEST
+
+START_TEST (test_room_bytes_evict_oldest)
+{
+  gboolean complete = TRUE;
+
+  history = hub_history_new_bounded (100, 250, NULL);
+  for (gint64 seq = 1; seq <= 5; seq++)
+    push_sized (history, seq, 100);
+  EXPECT_UINT (hub_history_length (history), 2, "250 bytes hold two of 100");
+  EXPECT_UINT (hub_history_bytes (history), 200, "bytes held");
+  EXPECT_INT (hub_history_first_seq (history), 4, "the newest stay");
+  g_autoptr (GPtrArray) from2 = hub_history_query (history, 2, 10, &complete);
+  ck_assert_msg (!complete, "seq 3 went for bytes: incomplete");
+  g_autoptr (GPtrArray) from3 = hub_history_query (history, 3, 10, &complete);
+  ck_assert_msg (complete, "nothing after 3 went");
+  expect_seqs (from3, 4, 5);
+}
+END_TEST
+
+START_TEST (test_message_over_room_bytes)
+{
+  gboolean complete = TRUE;
+
+  history = hub_history_new_bounded (10, 50, NULL);
+  push_sized (history, 1, 100);
+  EXPECT_UINT (hub_history_length (history), 0, "larger than the room's bound: not kept");
+  EXPECT_UINT (hub_history_bytes (history), 0, "no bytes");
+  g_autoptr (GPtrArray) out = hub_history_query (history, 0, 10, &complete);
+  ck_assert_msg (!complete, "and told");
+}
+END_TEST
+
+START_TEST (test_pool_evicts_oldest_of_any_room)
+{
+  g_autoptr (HubHistoryPool) pool = hub_history_pool_new (500);
+  HubHistory *a = hub_history_new_bounded (100, 0, pool);
+  HubHistory *b = hub_history_new_bounded (100, 0, pool);
+  gboolean complete = TRUE;
+
+  for (gint64 seq = 1; seq <= 3; seq++) {
+    push_sized (a, seq, 100);
+    push_sized (b, seq, 100);
+  }
+  EXPECT_UINT (hub_history_pool_bytes (pool), 500, "600 pushed, 500 kept");
+  EXPECT_INT (hub_history_first_seq (a), 2, "a's seq 1 was the oldest of all");
+  EXPECT_INT (hub_history_first_seq (b), 1, "b keeps all three");
+  push_sized (b, 4, 100);
+  EXPECT_INT (hub_history_first_seq (b), 2, "then b's seq 1");
+  EXPECT_INT (hub_history_first_seq (a), 2, "a untouched");
+  {
+    g_autoptr (GPtrArray) out = hub_history_query (a, 0, 10, &complete);
+
+    ck_assert_msg (!complete, "a's seq 1 went: incomplete");
+    expect_seqs (out, 2, 3);
+  }
+  hub_history_free (a);
+  EXPECT_UINT (hub_history_pool_bytes (pool), 300, "a's bytes left the pool with it");
+  push_sized (b, 5, 300);
+  EXPECT_UINT (hub_history_pool_bytes (pool), 500, "b's oldest went for the new one");
+  EXPECT_INT (hub_history_first_seq (b), 3, "seq 2 evicted");
+  hub_history_free (b);
+  EXPECT_UINT (hub_history_pool_bytes (pool), 0, "empty");
+}
+END_TEST
+
 static Suite *
 history_suite (void)
 {
@@ -299,6 +434,9 @@ history_suite (void)
        {test_complete_boundaries, test_capacity_zero, test_complete_with_gaps_and_eviction}},
       {"limit", {test_limit_oldest_first, test_limit_after_wrap}},
       {"gaps", {test_gaps_in_seq}},
+      {"bytes",
+       {test_page_bytes_and_more, test_room_bytes_evict_oldest, test_message_over_room_bytes,
+        test_pool_evicts_oldest_of_any_room}},
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {

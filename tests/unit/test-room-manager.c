@@ -10,6 +10,10 @@
   ck_assert_msg ((guint64)(actual) == (guint64)(expected),                                         \
                  "%s: expected %" G_GUINT64_FORMAT ", got %" G_GUINT64_FORMAT, what,               \
                  (guint64)(expected), (guint64)(actual))
+#define EXPECT_INT(actual, expected, what)                                                         \
+  ck_assert_msg ((gint64)(actual) == (gint64)(expected),                                           \
+                 "%s: expected %" G_GINT64_FORMAT ", got %" G_GINT64_FORMAT, what,                 \
+                 (gint64)(expected), (gint64)(actual))
 #define EXPECT_ERROR(error, code)                                                                  \
   ck_assert_msg ((error) != NULL && g_error_matches ((error), HUB_ERROR, (code)),                  \
                  "expected HUB_ERROR %s, got %s", hub_error_code_to_string (code),                 \
@@ -398,6 +402,88 @@ START_TEST (test_unlimited_when_zero)
 }
 END_TEST
 
+/* ---- rooms that never had a member (§8), epochs (§6) ---- */
+
+START_TEST (test_empty_rooms_counted_per_creator)
+{
+  g_autoptr (GError) error = NULL;
+
+  hub_room_manager_set_max_empty_rooms (mgr, 2);
+  ck_assert_ptr_nonnull (hub_room_manager_create_by (mgr, "alice", "e1", NULL, NOW, NULL));
+  ck_assert_ptr_nonnull (hub_room_manager_create_by (mgr, "alice", "e2", NULL, NOW, NULL));
+  ck_assert_msg (hub_room_manager_create_by (mgr, "alice", "e3", NULL, NOW, &error) == NULL,
+                 "a third empty room of alice's is refused");
+  EXPECT_ERROR (error, HUB_ERROR_TOO_MANY_ROOMS);
+  ck_assert_ptr_nonnull (hub_room_manager_create_by (mgr, "bob", "b1", NULL, NOW, NULL));
+  EXPECT_UINT (hub_room_manager_count_empty (mgr, "alice"), 2, "alice's");
+  /* A member makes it an ordinary room: it no longer counts. */
+  join ("carol", "e1");
+  EXPECT_UINT (hub_room_manager_count_empty (mgr, "alice"), 1, "e1 had a member");
+  ck_assert_ptr_nonnull (hub_room_manager_create_by (mgr, "alice", "e3", NULL, NOW, NULL));
+  /* Uncounted without a creator. */
+  ck_assert_ptr_nonnull (hub_room_manager_create (mgr, "free", NULL, NOW, NULL));
+  EXPECT_UINT (hub_room_manager_count_empty (mgr, "alice"), 2, "alice's again");
+}
+END_TEST
+
+START_TEST (test_empty_rooms_expire_in_creation_order)
+{
+  hub_room_manager_create_by (mgr, "alice", "e1", NULL, NOW, NULL);
+  hub_room_manager_create_by (mgr, "alice", "e2", NULL, NOW + 10, NULL);
+  hub_room_manager_create_by (mgr, "alice", "e3", NULL, NOW + 20, NULL);
+  join ("bob", "e2");
+  leave ("bob", "e2", TRUE); /* it had a member: deleted with its last one */
+  EXPECT_INT (hub_room_manager_oldest_empty (mgr), NOW, "e1 first");
+  EXPECT_UINT (hub_room_manager_expire_empty (mgr, NOW + 5), 1, "e1 only");
+  ck_assert_ptr_null (hub_room_manager_lookup (mgr, "e1"));
+  ck_assert_ptr_nonnull (hub_room_manager_lookup (mgr, "e3"));
+  EXPECT_UINT (hub_room_manager_count_empty (mgr, "alice"), 1, "e3 counts still");
+  EXPECT_INT (hub_room_manager_oldest_empty (mgr), NOW + 20, "e3 next");
+  EXPECT_UINT (hub_room_manager_expire_empty (mgr, NOW + 20), 1, "e3");
+  EXPECT_INT (hub_room_manager_oldest_empty (mgr), -1, "none left");
+  EXPECT_UINT (hub_room_manager_count_empty (mgr, "alice"), 0, "nothing counts");
+  EXPECT_UINT (hub_room_manager_n_rooms (mgr), 0, "no room left");
+}
+END_TEST
+
+START_TEST (test_epoch_differs_when_created_again)
+{
+  HubRoom *r = join ("alice", "general");
+  gint64 first = r->epoch;
+
+  ck_assert_msg (first > 0, "an epoch");
+  leave ("alice", "general", TRUE);
+  r = join ("alice", "general"); /* same clock: still another epoch */
+  ck_assert_msg (r->epoch != first && r->epoch > first, "another stream: %" G_GINT64_FORMAT,
+                 r->epoch);
+  ck_assert_msg (hub_room_manager_create (mgr, "other", NULL, NOW, NULL)->epoch != r->epoch,
+                 "no two rooms share one");
+}
+END_TEST
+
+START_TEST (test_history_bounds_from_manager)
+{
+  g_autoptr (HubFrame) frame = NULL;
+  g_autofree char *pad = g_strnfill (200, 'x');
+  g_autofree char *json = g_strdup_printf ("{\"type\":\"message\",\"p\":\"%s\"}", pad);
+  HubRoom *a, *b;
+
+  hub_room_manager_bound_history (mgr, 500, 800);
+  frame = hub_frame_new (json, strlen (json), HUB_FRAME_FLAG_NONE);
+  a = join ("alice", "a");
+  b = join ("alice", "b");
+  for (int i = 0; i < 3; i++)
+    hub_history_push (a->history, hub_room_next_seq (a), frame);
+  EXPECT_UINT (hub_history_length (a->history), 2, "a's 500 bytes hold two");
+  for (int i = 0; i < 3; i++)
+    hub_history_push (b->history, hub_room_next_seq (b), frame);
+  EXPECT_UINT (hub_room_manager_history_bytes (mgr), 3 * strlen (json), "800 in all hold three");
+  EXPECT_UINT (hub_history_length (a->history), 1, "a's oldest went for b's");
+  leave ("alice", "b", TRUE);
+  EXPECT_UINT (hub_room_manager_history_bytes (mgr), strlen (json), "b's went with it");
+}
+END_TEST
+
 static Suite *
 room_suite (void)
 {
@@ -419,6 +505,9 @@ room_suite (void)
         test_created_room_without_members_stays, test_leave_with_own_keys}},
       {"seq", {test_seq_starts_at_one, test_seq_restarts_after_deletion}},
       {"user-index", {test_user_rooms_sorted, test_user_rooms_empty, test_user_rooms_after_leave}},
+      {"empty-rooms",
+       {test_empty_rooms_counted_per_creator, test_empty_rooms_expire_in_creation_order}},
+      {"streams", {test_epoch_differs_when_created_again, test_history_bounds_from_manager}},
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {

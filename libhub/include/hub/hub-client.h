@@ -21,7 +21,7 @@ typedef struct _HubClient HubClient;
 
 typedef enum {
   HUB_CLIENT_DISCONNECTED, /* not started, hub_client_disconnect(), or gave up */
-  HUB_CLIENT_CONNECTING,   /* socket, TLS, upgrade, then hello until its welcome */
+  HUB_CLIENT_CONNECTING,   /* (the provider's token,) socket, TLS, upgrade, hello until welcome */
   HUB_CLIENT_CONNECTED,    /* welcome received: requests may be sent */
   HUB_CLIENT_RECONNECTING, /* connection lost: waiting for the backoff timer */
 } HubClientState;
@@ -36,11 +36,17 @@ typedef struct {
   HubClientState old_state;
   /* DISCONNECTED / RECONNECTING after a connection: the close code the server
    * sent, 1006 when the connection ended without one, 0 when no connection was
-   * established (connect error) or the client closed it itself. */
+   * established (connect error) or the client closed it itself. DISCONNECTED
+   * because the token provider had no token for a reconnect: the close code
+   * of the connection that ended before (4003 after a token expiry). */
   guint close_code;
-  const char *reason; /* (nullable) human text: close reason, connect or hello error */
+  const char *reason; /* (nullable) human text: close code and reason, connect or hello error */
   guint retry_in_ms;  /* RECONNECTING: delay before the next attempt */
   guint attempt;      /* RECONNECTING: 1 for the first retry since the last welcome */
+  /* (nullable) the reason the server's close frame carried, as it came
+   * (@reason is the client's own words: for 4003 "token expired", for 4010
+   * "disconnected by the server", §9). */
+  const char *close_reason;
 } HubClientStateChange;
 
 typedef enum {
@@ -66,6 +72,20 @@ typedef enum {
    * request for it answered `not_member`. room; code, text: why. The room
    * is no longer tracked (hub_client_get_rooms). frame: NULL. */
   HUB_CLIENT_EVENT_ROOM_LOST,
+  /* §12: a `refresh` was accepted. expires_ts: the new deadline (Unix ms),
+   * 0 when the new token has none. frame: the `ok` reply. */
+  HUB_CLIENT_EVENT_TOKEN_REFRESHED,
+  /* No fresh token this time: the refresh was refused (code "unauthorized",
+   * "bad_request": the server's `error`), went unanswered ("timed_out"), the
+   * token provider had none ("token_unavailable"), or, for a refresh the
+   * client sent by itself, the server took a token that ends no later than
+   * the one it replaced ("stale_token": the provider had nothing fresher;
+   * asked with hub_client_refresh_token that is a TOKEN_REFRESHED); text: why.
+   * expires_ts: the deadline that stands (the server closes with 4003 then
+   * unless a later refresh succeeds), 0 when none. frame: the `error` reply
+   * or NULL. The client does not try again by itself before that deadline
+   * (hub_client_refresh_token does). */
+  HUB_CLIENT_EVENT_TOKEN_FAILED,
 } HubClientEventType;
 
 /* A server frame that is not the reply to a request, typed. Every pointer is
@@ -91,6 +111,7 @@ typedef struct {
   const char *conn;        /* WELCOME */
   const char *node;        /* WELCOME */
   JsonArray *rooms;        /* WELCOME */
+  gint64 expires_ts; /* WELCOME, TOKEN_REFRESHED, TOKEN_FAILED: the token's deadline, 0: none */
 } HubClientEvent;
 
 /* Every member is optional. Callbacks run on the client's main context;
@@ -165,7 +186,40 @@ const HubClientTransportClass *hub_client_lws_transport (void);
 
 /* ---- options ---- */
 
+/* Why the token provider is asked for a token (HubClientOptions.token_provider). */
+typedef enum {
+  /* For the hello of a connection about to be made: every reconnect, and
+   * the first connection when HubClientOptions.token is NULL. */
+  HUB_CLIENT_TOKEN_CONNECT,
+  /* For a `refresh` (§12): the deadline approaches, or hub_client_refresh_token. */
+  HUB_CLIENT_TOKEN_REFRESH,
+} HubClientTokenNeed;
+
+/* The token provider (PROTOCOL.md §12): the client needs a fresh connection
+ * token, for @need. Answer with hub_client_supply_token() or
+ * hub_client_token_unavailable(), either inside this call (a token minted in
+ * the process: no thread, no allocation but the token's) or later from the
+ * main context (fetched over the network, made by another program: nothing
+ * blocks the loop every client of the thread shares), within
+ * request_timeout_ms (after it the ask counts as failed). One ask at a time:
+ * the client asks again only after an answer.
+ *
+ * With a provider the client refreshes on its own: at a random point between
+ * 75 % and 85 % of the time from the welcome (or the last refresh) to the
+ * token's deadline (`expires_ts`), so that many connections spread their
+ * refreshes, it asks here and sends `refresh`; and before every reconnect it
+ * asks here for the token of the new hello. After a 4003 close (token
+ * expired) it reconnects only with a token from here; a provider that has
+ * none then ends it (DISCONNECTED). Without a provider the token of
+ * HubClientOptions is used for every hello, and 4003 is final. */
+typedef void (*HubClientTokenProvider) (HubClient *client, HubClientTokenNeed need,
+                                        gpointer user_data);
+
 typedef struct {
+  /* (nullable) Where fresh connection tokens come from (above), and its
+   * @user_data; NULL: HubClientOptions.token is the only one. */
+  HubClientTokenProvider token_provider;
+  gpointer token_provider_data;
   const char *url;          /* ws://HOST[:PORT][/PATH] or wss://…; NULL: ws://127.0.0.1:8080/ws */
   const char *user;         /* (nullable) with a token */
   const char *device;       /* (nullable) server default "default" */
@@ -265,6 +319,14 @@ gboolean hub_client_send_text (HubClient *client, const char *json);
 HUB_CLIENT_API
 gint64 hub_client_join (HubClient *client, const char *room, HubClientReplyFunc callback,
                         gpointer user_data);
+/* `join` with a room token (§12: a JWT of the same secret with `sub`, `room`
+ * and `allow`), which allows the join whatever the connection token says and
+ * sets the membership's grant. The client keeps the token of a room joined
+ * this way, for the join it sends itself if the server lost the room
+ * (REJOINED). @room_token: (transfer none) */
+HUB_CLIENT_API
+gint64 hub_client_join_with_token (HubClient *client, const char *room, const char *room_token,
+                                   HubClientReplyFunc callback, gpointer user_data);
 HUB_CLIENT_API
 gint64 hub_client_leave (HubClient *client, const char *room, HubClientReplyFunc callback,
                          gpointer user_data);
@@ -298,7 +360,8 @@ gboolean hub_client_typing (HubClient *client, const char *room);
  * (G_IO_ERROR_INVALID_ARGUMENT), no connection could be made
  * (G_IO_ERROR_CONNECTION_REFUSED: refused, unreachable, TLS or upgrade
  * failure), the hello was refused (HUB_ERROR with the code of the server's
- * `error` frame, e.g. HUB_ERROR_UNAUTHORIZED, and its message), the
+ * `error` frame, e.g. HUB_ERROR_UNAUTHORIZED, and its message), the token
+ * provider had no token (G_IO_ERROR_PERMISSION_DENIED), the
  * connection closed before the welcome (G_IO_ERROR_CLOSED), or no welcome
  * within @timeout_ms (G_IO_ERROR_TIMED_OUT; the attempt is abandoned).
  * (transfer full) */
@@ -322,6 +385,43 @@ gboolean hub_client_join_sync (HubClient *client, const char *room, guint timeou
 HUB_CLIENT_API
 gboolean hub_client_publish_sync (HubClient *client, const char *room, JsonObject *payload,
                                   guint timeout_ms, GError **error);
+
+/* ---- token lifetime (§12) ---- */
+
+/* Answers the token provider's ask with a fresh connection token
+ * (transfer none, copied). It becomes the client's token for every later
+ * hello; asked for a connection, the connection starts with it; asked for
+ * a refresh, or given unasked while connected, it is sent in a `refresh`
+ * (whose outcome is a TOKEN_REFRESHED or TOKEN_FAILED event). On the client's
+ * main context only, like every call here. */
+HUB_CLIENT_API
+void hub_client_supply_token (HubClient *client, const char *token);
+/* Answers the token provider's ask: no token now, @reason (nullable)
+ * says why. For a refresh: a TOKEN_FAILED event, and the deadline stands.
+ * For a connection: the current token is used if, as far as the client
+ * knows, it has not expired (a TOKEN_FAILED event says the provider failed);
+ * after a 4003, or with no token at all, the client gives up (DISCONNECTED
+ * with close code 4003 or 0 and the reason). */
+HUB_CLIENT_API
+void hub_client_token_unavailable (HubClient *client, const char *reason);
+/* Asks the provider for a token now and sends `refresh` with it, whatever the
+ * deadline. FALSE (nothing asked) without a provider or when not connected. */
+HUB_CLIENT_API
+gboolean hub_client_refresh_token (HubClient *client);
+/* TRUE when the client has a token provider. */
+HUB_CLIENT_API
+gboolean hub_client_has_token_provider (HubClient *client);
+/* The connection token's deadline while connected: `expires_ts` of the
+ * welcome or of the last successful refresh (Unix ms, the server's clock),
+ * 0 when the token has none, or when not connected. */
+HUB_CLIENT_API
+gint64 hub_client_get_expires_ts (HubClient *client);
+/* When the client refreshes a token whose deadline is @remaining_ms away: a
+ * delay drawn uniformly from [75 %, 85 %] of it from the generator whose
+ * state is @rng_state (advanced by the call); 0 when @remaining_ms ≤ 0.
+ * Exposed for tests. */
+HUB_CLIENT_API
+gint64 hub_client_refresh_delay_ms (guint64 *rng_state, gint64 remaining_ms);
 
 /* The last seq this client saw of @room, or -1 when it tracks no seq there.
  * A room is tracked from its join reply, a message, or the welcome. */
@@ -355,7 +455,8 @@ guint hub_client_backoff_delay_ms (guint64 *rng_state, guint min_ms, guint max_m
 
 /* Close codes after which the client does not reconnect: 4001 (the token or
  * user was refused; retrying cannot help) and 4010 (disconnected by the
- * server API, §13). */
+ * server API, §13). (4003, token expired, is final only for a client without
+ * a token provider.) */
 HUB_CLIENT_API
 gboolean hub_client_close_code_is_final (guint close_code);
 

@@ -70,6 +70,9 @@ typedef struct {
   char *token;               /* hello; join (room token, §12); refresh (required) */
   gboolean token_not_string; /* hello: `token` present, not null, not a string (→ unauthorized) */
   GHashTable *resume; /* hello: room (char*) → gint64* last seq; only valid entries; may be NULL */
+  /* hello: room (char*) → gint64* epoch (> 0) of the stream its resume seq
+   * belongs to (the server's addition to §3: README, Stream epochs); may be NULL */
+  GHashTable *epochs;
 
   char *room;        /* create join leave room_info who publish typing history */
   char *name;        /* create join (NULL: absent) */
@@ -138,11 +141,11 @@ HubFrame *hub_encode_error (const char *id_json, HubErrorCode code, const char *
 HUB_API
 HubFrame *hub_encode_ok (const char *id_json, JsonObject *result);
 
-/* {"type":"ok","id":…,"messages":[<stored frames, verbatim>],"complete":…}: history
- * replies splice the stored message frames without re-encoding them. */
+/* {"type":"ok","id":…,"messages":[<stored frames, verbatim>],"complete":…,"more":…}:
+ * history replies splice the stored message frames without re-encoding them. */
 HUB_API
 HubFrame *hub_encode_history_ok (const char *id_json, HubFrame *const *messages, guint n,
-                                 gboolean complete);
+                                 gboolean complete, gboolean more);
 
 /* The bounds a client paces itself by (PROTOCOL.md §8), in welcome's
  * `limits`: {"rate_per_s","burst","max_connections_per_user",
@@ -160,6 +163,11 @@ typedef struct {
   gint64 max_message_bytes;
   const char *const *rooms; /* NULL-terminated */
   guint n_rooms;
+  /* `epochs`: the rooms (of @rooms) whose stream is not the one the hello's
+   * `epochs` named, with the epoch of their stream now; none: no member. */
+  const char *const *epoch_rooms;
+  const gint64 *epochs;
+  guint n_epochs;
   gint64 expires_ts;              /* Unix ms of the token's `exp` (§12); 0: absent */
   const HubWelcomeLimits *limits; /* (nullable) no `limits` when NULL */
 } HubWelcome;
@@ -183,9 +191,11 @@ HubFrame *hub_encode_presence (const char *event /* "join"|"leave" */, const cha
                                const char *user);
 HUB_API
 HubFrame *hub_encode_status (const char *user, HubStatus status);
-/* {"type":"resumed","room":…,"from":…,"to":…,"complete":…} */
+/* {"type":"resumed","room":…,"from":…,"to":…,"complete":…,"epoch":…}; no epoch
+ * when @epoch is 0 (unknown). */
 HUB_API
-HubFrame *hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete);
+HubFrame *hub_encode_resumed (const char *room, gint64 from, gint64 to, gboolean complete,
+                              gint64 epoch);
 /* {"type":"pong","id":…,"ts":…} */
 HUB_API
 HubFrame *hub_encode_pong (const char *id_json, gint64 ts_ms);

@@ -50,6 +50,23 @@ typedef struct {
 
 typedef struct _HubConnection HubConnection;
 
+/* A source of frames that takes a place in the connection's output (a
+ * resume's replay, PROTOCOL.md §6): the frames queued before it go first,
+ * the frames queued after it wait behind it (and count against
+ * max_queue_bytes as usual); its own frames are pulled as the client reads,
+ * at most hub_connection_source_budget() bytes at a time, and do not count
+ * against max_queue_bytes: however much it has, it never closes the
+ * connection with 4009 by itself. */
+typedef struct {
+  /* @conn can take more: answer with hub_connection_source_give(), now or
+   * later; not called again before that answer. */
+  void (*pull) (gpointer data, HubConnection *conn);
+  /* The connection is done with the source: it ended and its frames are
+   * out, or the connection closed or was detached. No call and no give
+   * after this. May be NULL. */
+  void (*release) (gpointer data);
+} HubSourceVTable;
+
 /* @id is copied. @max_queue_bytes bounds the bytes of queued frames. */
 HUB_API
 HubConnection *hub_connection_new (const char *id, HubClock *clock, gsize max_queue_bytes,
@@ -99,7 +116,9 @@ HubSendResult hub_connection_send (HubConnection *conn, HubFrame *frame);
 HUB_API
 void hub_connection_flush (HubConnection *conn);
 /* Closes with @code once what is queued has been written (4009 discards the
- * queue first). Later sends are ignored. Idempotent: the first code wins. */
+ * queue first). Later sends are ignored. Idempotent: the first code wins.
+ * A source under way stops there: what it gave goes out, what was queued
+ * behind it does not (so the client saw a beginning of its output). */
 HUB_API
 void hub_connection_close (HubConnection *conn, guint16 code, const char *reason);
 /* TRUE once hub_connection_close() was called (or a 4009 happened), and once
@@ -129,6 +148,30 @@ guint hub_connection_pings_unanswered (HubConnection *conn);
 HUB_API
 void hub_connection_liveness_restart (HubConnection *conn, gint64 now_mono_us);
 
+/* Puts a source (see HubSourceVTable) at the end of what is queued now, and
+ * writes what it can at once. One at a time; on a connection that is
+ * closing, the source is released at once. */
+HUB_API
+void hub_connection_set_source (HubConnection *conn, const HubSourceVTable *vtable, gpointer data);
+/* Answers the source's pull with @n frames (refs taken; at least one unless
+ * @last); @last: the source has no more. */
+HUB_API
+void hub_connection_source_give (HubConnection *conn, HubFrame *const *frames, guint n,
+                                 gboolean last);
+/* TRUE while a source is under way. */
+HUB_API
+gboolean hub_connection_has_source (HubConnection *conn);
+/* The bytes a pull should give at most (half of max_queue_bytes), though a
+ * single frame may be larger. */
+HUB_API
+gsize hub_connection_source_budget (HubConnection *conn);
+
+/* The bytes a source gave that are not written yet (they are not in
+ * hub_connection_queued_bytes()): a pull's budget at most, or one frame. */
+HUB_API
+gsize hub_connection_source_ahead_bytes (HubConnection *conn);
+
+/* The bytes and frames of the queue (a source's frames not included). */
 HUB_API
 gsize hub_connection_queued_bytes (HubConnection *conn);
 HUB_API

@@ -1,6 +1,8 @@
 /* hub-room-manager.h: rooms, user-level membership (it survives disconnects:
- * it belongs to the user, not the connection), per-room seq and history, and
- * the limits of PROTOCOL.md §4 and §8. Plain state, no I/O. */
+ * it belongs to the user, not the connection), per-room seq, stream epoch and
+ * history, and the limits of PROTOCOL.md §4 and §8 (memberships per user,
+ * rooms that never had a member per creator, history bytes). Plain state, no
+ * I/O: the store that holds it runs the timer that expires empty rooms. */
 #pragma once
 
 #include <glib.h>
@@ -20,6 +22,12 @@ typedef struct {
    * GUINT_TO_POINTER; 0 without one) */
   GHashTable *members;
   HubHistory *history; /* (owned) */
+  /* Names this room's stream of seqs: a room deleted and created again (with
+   * the same id) has another (§6 resume across a history loss). */
+  gint64 epoch;
+  gboolean had_member; /* a room that never had one expires (§8) */
+  char *creator;       /* (owned) (nullable) whose empty-room budget it counts against */
+  GList empty_link;    /* in the manager's queue of never-joined rooms, oldest first */
 } HubRoom;
 
 typedef struct _HubRoomManager HubRoomManager;
@@ -36,10 +44,39 @@ HubRoom *hub_room_manager_lookup (HubRoomManager *mgr, const char *room);
 HUB_API
 guint hub_room_manager_n_rooms (HubRoomManager *mgr);
 
+/* History bounds of the rooms made from now on: @room_bytes per room, and
+ * @total_bytes for all rooms together, the oldest message evicted first
+ * (0: no bound). */
+HUB_API
+void hub_room_manager_bound_history (HubRoomManager *mgr, gsize room_bytes, gsize total_bytes);
+/* Bytes of history every room holds together. */
+HUB_API
+gsize hub_room_manager_history_bytes (HubRoomManager *mgr);
+/* Rooms a user created that never had a member (§8): at most @max_per_user at
+ * a time (0: no bound). */
+HUB_API
+void hub_room_manager_set_max_empty_rooms (HubRoomManager *mgr, guint max_per_user);
+
 /* Creates @room (name NULL: the id). Error room_exists. (transfer none) */
 HUB_API
 HubRoom *hub_room_manager_create (HubRoomManager *mgr, const char *room, const char *name,
                                   gint64 now_ms, GError **error);
+/* The same, counted against @creator's rooms that never had a member until
+ * one joins: too_many_rooms beyond the limit. (transfer none) */
+HUB_API
+HubRoom *hub_room_manager_create_by (HubRoomManager *mgr, const char *creator, const char *room,
+                                     const char *name, gint64 now_ms, GError **error);
+/* Deletes every room created at or before @created_before_ms that never had
+ * a member; returns how many. */
+HUB_API
+guint hub_room_manager_expire_empty (HubRoomManager *mgr, gint64 created_before_ms);
+/* Creation time (Unix ms) of the oldest room that never had a member, or -1
+ * when none. */
+HUB_API
+gint64 hub_room_manager_oldest_empty (HubRoomManager *mgr);
+/* Rooms @user created that never had a member. */
+HUB_API
+guint hub_room_manager_count_empty (HubRoomManager *mgr, const char *user);
 /* Makes @user a member, creating the room unless auto-create is off
  * (room_not_found). @name names a room this call creates; it is ignored for an
  * existing room. *@joined is FALSE when @user already was a member (a no-op).

@@ -49,6 +49,9 @@ typedef enum {
   HUB_STORE_NOT_MEMBER,
   HUB_STORE_TOO_MANY_ROOMS,
   HUB_STORE_USER_OFFLINE,
+  /* create: the user's rooms that never had a member are at
+   * max_empty_rooms_per_user (§8). */
+  HUB_STORE_TOO_MANY_EMPTY_ROOMS,
   /* The letters an operation's `need` names are not in the user's grant in
    * that room (§12; no membership, no grant). Checked before every other state. */
   HUB_STORE_FORBIDDEN,
@@ -67,6 +70,9 @@ typedef struct {
   gint64 seq;        /* the last seq taken, 0 before the first message */
   guint members;     /* count */
   guint messages;    /* stored in the history now */
+  /* Names the room's stream of seqs (§6): a room deleted and created again,
+   * or one whose store lost its data, has another. 0: unknown. */
+  gint64 epoch;
 } HubStoreRoom;
 
 typedef struct {
@@ -77,12 +83,18 @@ typedef struct {
   guint devices; /* its connections, on every node */
 } HubStoreMember;
 
+/* A room to resume: what the replay is to send (the stored messages with
+ * since < seq ≤ last), and the first of them. */
 typedef struct {
   const char *room;
-  gboolean complete;         /* FALSE when one with seq > given was evicted */
-  HubFrame *const *messages; /* the stored `message` frames with seq > given, ascending */
+  gint64 since;              /* the given seq, or 0 when the given epoch was another's */
+  gint64 last;               /* the room's last seq when the resume read it: the replay's end */
+  gint64 epoch;              /* the room's */
+  gboolean complete;         /* FALSE when one with seq > since was evicted */
+  HubFrame *const *messages; /* the first stored `message` frames with seq > since, ascending */
   guint n_messages;
-  gint64 from, to; /* the seqs of the first and last of them (when there are any) */
+  gint64 first;  /* the seq of messages[0] (the others follow it one by one) */
+  gboolean more; /* stored messages after these (up to last) remain: read with history */
 } HubStoreResumed;
 
 /* One struct for every operation: each says which fields it fills. */
@@ -102,8 +114,11 @@ typedef struct {
   guint count;               /* online: every visible online user */
   HubFrame *const *messages; /* history: stored `message` frames, ascending */
   guint n_messages;
-  gboolean complete;              /* history: FALSE when one with seq > since was evicted */
-  const HubStatus *statuses;      /* subscribe: one per asked user, in order */
+  gboolean complete;         /* history: FALSE when one with seq > since was evicted */
+  gboolean more;             /* history: stored messages after the last returned were left out */
+  gint64 first_seq;          /* history: the seq of messages[0] (the others follow it one by one) */
+  gint64 epoch;              /* history: the room's (HubStoreRoom.epoch) */
+  const HubStatus *statuses; /* subscribe: one per asked user, in order */
   const HubStoreResumed *resumed; /* resume: one per room resumed, sorted by room */
   guint n_resumed;
 } HubStoreResult;
@@ -118,6 +133,10 @@ typedef void (*HubStoreFunc) (const HubStoreResult *result, gpointer user_data);
  * give) is not 0 is FORBIDDEN unless @user is a member of the room whose grant
  * holds every one of them, checked first, atomically with the rest. */
 
+/* ROOM_EXISTS; TOO_MANY_EMPTY_ROOMS when @user (nullable: nobody counts
+ * it) already created max_empty_rooms_per_user rooms that never had a member.
+ * A room that never had a member is deleted empty_room_ttl_s after its
+ * creation (§8). */
 typedef struct {
   const char *user; /* who creates it */
   const char *room;
@@ -202,12 +221,16 @@ typedef struct {
 } HubStoreSend;
 
 /* ROOM_NOT_FOUND; NOT_MEMBER when @user (nullable: anyone) is not a member;
- * else the oldest @limit stored messages with seq > @since. */
+ * else the oldest @limit stored messages with seq > @since (and ≤ @until
+ * when it is not 0), no more than @max_bytes of them (0: no bound) but
+ * always one when any is due. */
 typedef struct {
   const char *user;
   const char *room;
   gint64 since;
   guint limit;
+  gsize max_bytes;
+  gint64 until;
   guint need;
 } HubStoreHistory;
 
@@ -242,15 +265,21 @@ typedef struct {
   guint n_unwatch;
 } HubStoreSession;
 
-/* For each listed room @user is a member of: the stored messages after the
- * given seq (§6). A room whose need (§12; @needs NULL: none) the user's grant
- * does not hold is left out, as if not listed. */
+/* For each listed room @user is a member of: what a replay is to send (§6),
+ * the stored messages after the given seq, and the first of them, no more
+ * than @max_bytes in all (but one when any is due). A seq belongs to the
+ * stream of its epoch: when @epochs holds one (not 0) that is not the room's,
+ * the replay starts at the room's beginning (since 0). A room whose need
+ * (§12; @needs NULL: none) the user's grant does not hold is left out, as if
+ * not listed. */
 typedef struct {
   const char *user;
   const char *const *rooms; /* sorted */
   const gint64 *seqs;
-  const guint *needs; /* (nullable) one per room */
+  const gint64 *epochs; /* (nullable) one per room, 0: not given */
+  const guint *needs;   /* (nullable) one per room */
   guint n_rooms;
+  gsize max_bytes;
 } HubStoreResume;
 
 /* --- The node's side ----------------------------------------------------------------- */
@@ -259,8 +288,8 @@ typedef struct {
  * users of @members (a set of user ids: a room's members) or of @users
  * (NULL-terminated), but @except_user; the connection @except_conn (nullable,
  * an id) is left out. @room and @seq name a room `message` (seq > 0): a
- * connection whose resume is still being sent holds it until its replay is
- * out. */
+ * connection whose resume's replay sends that message leaves it out (the
+ * rest waits behind the replay). */
 typedef struct {
   HubFrame *frame;
   GHashTable *members;
@@ -346,8 +375,9 @@ struct _HubStore {
 };
 
 /* The store of one node on its own: everything in this process. Takes the
- * limits it keeps (history_size, max_rooms_per_user, auto_create,
- * presence_grace_s) from @config. */
+ * limits it keeps (history_size, history_room_bytes, history_total_bytes,
+ * max_rooms_per_user, max_empty_rooms_per_user, empty_room_ttl_s,
+ * auto_create, presence_grace_s) from @config. */
 HUB_API
 HubStore *hub_store_memory_new (const HubConfig *config, HubClock *clock);
 HUB_API
