@@ -159,6 +159,67 @@ hub_lg_http_get (const char *url, guint timeout_ms, gboolean insecure, GError **
   return g_strdup (answer->str);
 }
 
+/* The end of a sample's series: after its name, or after the '}' closing
+ * its labels (whose quoted values may hold spaces, braces and \" escapes);
+ * NULL when malformed. */
+static char *
+series_end (char *line)
+{
+  char *p = line;
+  gboolean quoted = FALSE;
+
+  while (*p != '\0' && *p != '{' && *p != ' ' && *p != '\t')
+    p++;
+  if (*p != '{')
+    return p;
+  for (p++; *p != '\0'; p++) {
+    if (quoted && *p == '\\' && p[1] != '\0')
+      p++;
+    else if (*p == '"')
+      quoted = !quoted;
+    else if (!quoted && *p == '}')
+      return p + 1;
+  }
+  return NULL;
+}
+
+/* The cluster's sum of each figure the report compares (hub-dispatcher-ops.c,
+ * hub-dispatcher.c). */
+static const char *const cluster_sums[][2] = {
+    {"hub_frames_in_total", "hub_cluster_frames_in_total"},
+    {"hub_messages_in_total", "hub_cluster_messages_in_total"},
+    {"hub_deliveries_total", "hub_cluster_deliveries_total"},
+    {"hub_dropped_total", "hub_cluster_dropped_total"},
+    {"hub_slow_consumer_closes_total", "hub_cluster_slow_consumer_closes_total"},
+    {"hub_connections", "hub_cluster_connections"},
+    {"hub_users_online", "hub_cluster_users_online"},
+    {"hub_rooms", "hub_cluster_rooms"},
+};
+
+static void
+use_cluster_sums (GHashTable *metrics)
+{
+  if (!g_hash_table_contains (metrics, "hub_cluster_deliveries_total"))
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (cluster_sums); i++) {
+    double *own = g_hash_table_lookup (metrics, cluster_sums[i][0]);
+    double *sum = g_hash_table_lookup (metrics, cluster_sums[i][1]);
+
+    if (own != NULL) {
+      double *copy = g_new (double, 1);
+
+      *copy = *own;
+      g_hash_table_insert (metrics, g_strconcat ("node:", cluster_sums[i][0], NULL), copy);
+    }
+    if (sum != NULL) {
+      double *copy = g_new (double, 1);
+
+      *copy = *sum;
+      g_hash_table_insert (metrics, g_strdup (cluster_sums[i][0]), copy);
+    }
+  }
+}
+
 GHashTable *
 hub_lg_metrics_parse (const char *text)
 {
@@ -170,10 +231,10 @@ hub_lg_metrics_parse (const char *text)
     char *space, *end = NULL;
     double value;
 
-    if (*line == '\0' || *line == '#' || strchr (line, '{') != NULL)
+    if (*line == '\0' || *line == '#')
       continue;
-    space = strpbrk (line, " \t");
-    if (space == NULL)
+    space = series_end (line);
+    if (space == NULL || (*space != ' ' && *space != '\t'))
       continue;
     *space = '\0';
     value = g_ascii_strtod (g_strchug (space + 1), &end);
@@ -186,6 +247,61 @@ hub_lg_metrics_parse (const char *text)
       *slot = value;
       g_hash_table_replace (metrics, g_strdup (line), slot);
     }
+  }
+  use_cluster_sums (metrics);
+  return metrics;
+}
+
+const char *
+hub_lg_metrics_scope (GHashTable *metrics)
+{
+  return metrics != NULL && g_hash_table_contains (metrics, "hub_cluster_deliveries_total")
+             ? "cluster"
+             : "server";
+}
+
+/* The scrape is repeated this long after the last, longer than the nodes'
+ * publishing interval (a second at most). */
+#define SETTLE_STEP_MS 1200
+
+static gboolean
+same_sums (GHashTable *a, GHashTable *b)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (cluster_sums); i++) {
+    if (hub_lg_metrics_get (a, cluster_sums[i][1], -1) !=
+        hub_lg_metrics_get (b, cluster_sums[i][1], -1))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+GHashTable *
+hub_lg_metrics_read (const char *url, guint timeout_ms, gboolean insecure, guint settle_ms,
+                     GError **error)
+{
+  g_autofree char *body = hub_lg_http_get (url, timeout_ms, insecure, error);
+  GHashTable *metrics;
+  gint64 deadline = g_get_monotonic_time () + (gint64)settle_ms * 1000;
+
+  if (body == NULL)
+    return NULL;
+  metrics = hub_lg_metrics_parse (body);
+  while (strcmp (hub_lg_metrics_scope (metrics), "cluster") == 0 &&
+         g_get_monotonic_time () + SETTLE_STEP_MS * 1000 <= deadline) {
+    g_autofree char *again = NULL;
+    GHashTable *next;
+
+    g_usleep (SETTLE_STEP_MS * 1000);
+    again = hub_lg_http_get (url, timeout_ms, insecure, NULL);
+    if (again == NULL)
+      break;
+    next = hub_lg_metrics_parse (again);
+    if (same_sums (metrics, next)) {
+      g_hash_table_unref (next);
+      break;
+    }
+    g_hash_table_unref (metrics);
+    metrics = next;
   }
   return metrics;
 }

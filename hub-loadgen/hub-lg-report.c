@@ -214,6 +214,8 @@ server_json (const HubLgReport *r)
     return o;
   }
   json_object_set_boolean_member (o, "available", TRUE);
+  /* "cluster": the counts are the sums over the cluster's nodes (hub-lg-metrics.h). */
+  json_object_set_string_member (o, "scope", hub_lg_metrics_scope (r->metrics_after));
   json_object_set_object_member (o, "before", metrics_json (r->metrics_before));
   json_object_set_object_member (o, "after", metrics_json (r->metrics_after));
   delta = json_object_new ();
@@ -639,10 +641,15 @@ hub_lg_report_to_text (const HubLgReport *r)
   row (s, "errors", "%" G_GUINT64_FORMAT " (%s)", n[HUB_LG_ERRORS], errors);
   row (s, "close codes", "%s", closes);
   if (r->metrics_before != NULL && r->metrics_after != NULL) {
-    row (s, "server frames in", "%" G_GINT64_FORMAT " (%.1f/s)",
-         metric_delta (r, "hub_frames_in_total"),
+    const char *scope = hub_lg_metrics_scope (r->metrics_after);
+    g_autofree char *frames_in = g_strconcat (scope, " frames in", NULL);
+    g_autofree char *messages_in = g_strconcat (scope, " messages in", NULL);
+    g_autofree char *deliveries = g_strconcat (scope, " deliveries", NULL);
+    g_autofree char *slow = g_strconcat (scope, " slow closes", NULL);
+
+    row (s, frames_in, "%" G_GINT64_FORMAT " (%.1f/s)", metric_delta (r, "hub_frames_in_total"),
          per_s ((guint64)MAX (0, metric_delta (r, "hub_frames_in_total")), r->metrics_interval_s));
-    row (s, "server messages in", "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " acked%s)",
+    row (s, messages_in, "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " acked%s)",
          metric_delta (r, "hub_messages_in_total"), loadgen_messages_in (r),
          metric_delta (r, "hub_messages_in_total") == (gint64)loadgen_messages_in (r) ? ", agree"
                                                                                       : "");
@@ -654,10 +661,10 @@ hub_lg_report_to_text (const HubLgReport *r)
               ? g_strdup_printf (", %+" G_GINT64_FORMAT " queued to connections that dropped", diff)
               : g_strdup_printf (", DIFFER by %" G_GINT64_FORMAT, diff);
 
-      row (s, "server deliveries", "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " live%s)",
+      row (s, deliveries, "%" G_GINT64_FORMAT " (loadgen: %" G_GUINT64_FORMAT " live%s)",
            metric_delta (r, "hub_deliveries_total"), loadgen_deliveries (r), note);
     }
-    row (s, "server slow closes", "%" G_GINT64_FORMAT ", dropped ephemeral %" G_GINT64_FORMAT,
+    row (s, slow, "%" G_GINT64_FORMAT ", dropped ephemeral %" G_GINT64_FORMAT,
          metric_delta (r, "hub_slow_consumer_closes_total"), metric_delta (r, "hub_dropped_total"));
   } else {
     row (s, "server metrics", "unavailable (%s)",

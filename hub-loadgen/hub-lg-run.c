@@ -13,8 +13,11 @@
 #include "hub-net.h"
 #include "hub-signals.h"
 
-#define POLL_US           (100 * 1000)
-#define METRICS_TIMEOUT   5000
+#define POLL_US         (100 * 1000)
+#define METRICS_TIMEOUT 5000
+/* A cluster's sums settle within a couple of its nodes' publishing
+ * intervals (hub_lg_metrics_read). */
+#define METRICS_SETTLE    10000
 #define INFLIGHT_WAIT_S   20.0
 #define FINAL_WAIT_S      10.0
 #define MAX_LISTED_MISSES 1000
@@ -228,14 +231,11 @@ static void
 read_metrics (Run *run, GHashTable **into)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *body = hub_lg_http_get (run->config->metrics_url, METRICS_TIMEOUT, TRUE, &error);
 
-  if (body == NULL) {
-    if (run->report->metrics_error == NULL)
-      run->report->metrics_error = g_strdup (error->message);
-    return;
-  }
-  *into = hub_lg_metrics_parse (body);
+  *into =
+      hub_lg_metrics_read (run->config->metrics_url, METRICS_TIMEOUT, TRUE, METRICS_SETTLE, &error);
+  if (*into == NULL && run->report->metrics_error == NULL)
+    run->report->metrics_error = g_strdup (error->message);
 }
 
 /* Settles the final seq of every room: asks the members, then tells every worker. */

@@ -7,6 +7,17 @@
 
 #include <string.h>
 
+#include "hub-log.h"
+
+/* hub_connections_refused_total's reasons, shown from the first scrape. */
+#define REFUSED_FULL      "max_connections"
+#define REFUSED_ADDRESS   "max_connections_per_address"
+#define REFUSED_WAITING   "waiting_per_address"
+#define REFUSED_TIMEOUT   "http_timeout"
+#define REFUSED_MADE_ROOM "made_room"
+static const char *const refused_reasons[] = {REFUSED_FULL, REFUSED_ADDRESS, REFUSED_WAITING,
+                                              REFUSED_TIMEOUT, REFUSED_MADE_ROOM};
+
 typedef struct {
   char *key; /* (owned) the address, an IPv6 one cut to its /64 */
   guint waiting;
@@ -21,6 +32,7 @@ typedef struct {
   gint64 deadline_us; /* monotonic: its request must be read by then */
   GList link;         /* in a->waiting while link.data != NULL */
   gboolean websocket;
+  gboolean answered; /* it had a response: what it waits for is a next request */
 } Peer;
 
 struct _HubAdmission {
@@ -31,6 +43,7 @@ struct _HubAdmission {
   guint timer;                 /* for the head of waiting, 0 when none */
   guint websockets;
   guint64 refused;
+  HubMetric *refusals; /* (unowned) (nullable) hub_connections_refused_total{reason} */
 };
 
 static void
@@ -53,7 +66,37 @@ hub_admission_new (const HubAdmissionOptions *options)
   a->peers = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   a->addresses = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, address_free);
   g_queue_init (&a->waiting);
+  if (options->metrics != NULL) {
+    a->refusals = hub_metrics_add_counter (
+        options->metrics, "hub_connections_refused_total",
+        "Connections refused or ended by a bound before they could make a request: an upgrade "
+        "answered 503 (max_connections, max_connections_per_address), too many waiting from "
+        "one address, a request not whole within --http-timeout, the longest waiter ended to "
+        "make room.",
+        "reason");
+    for (guint i = 0; i < G_N_ELEMENTS (refused_reasons); i++)
+      hub_metric_declare (a->refusals, refused_reasons[i]);
+  }
   return a;
+}
+
+/* Counts and logs a connection refused or ended for @reason (one of
+ * refused_reasons). Warning when the server is full: the operator acts. */
+static void
+refused (HubAdmission *a, struct lws *wsi, const char *reason, const char *message)
+{
+  gboolean full = strcmp (reason, REFUSED_FULL) == 0;
+  char peer[64];
+
+  a->refused++;
+  if (a->refusals != NULL)
+    hub_metric_inc (a->refusals, reason, 1);
+  if (!hub_log_enabled (full ? HUB_LOG_LEVEL_WARNING : HUB_LOG_LEVEL_INFO))
+    return;
+  if (lws_get_peer_simple (wsi, peer, sizeof peer) == NULL)
+    peer[0] = '\0';
+  hub_event_log ("hub-server", full ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO, "connection_refused",
+                 message, "peer", peer[0] != '\0' ? peer : NULL, "reason", reason, NULL);
 }
 
 void
@@ -192,12 +235,20 @@ on_timer (gpointer user_data)
 
     if (peer->deadline_us <= now) {
       /* Its request (headers and body) did not come whole in time: a client
-       * that sends a byte now and then holds nothing longer than this. */
-      g_debug ("admission: a request not read within %u s: closing", a->options.http_timeout_s);
+       * that sends a byte now and then holds nothing longer than this. An
+       * idle keep-alive connection (a scraper's between two scrapes) is
+       * closed as well, without a word: it was answered. */
+      if (peer->answered)
+        g_debug ("admission: an idle keep-alive connection after %u s: closing",
+                 a->options.http_timeout_s);
+      else
+        refused (a, peer->wsi, REFUSED_TIMEOUT, "a request not read whole within --http-timeout");
       end (a, peer);
     } else if (a->waiting.length > HUB_ADMISSION_MAX_WAITING && evictable_at (peer) <= now) {
       /* A crowd came faster than it could be told apart: the longest
        * waiters go, so that the next connection finds a header buffer. */
+      refused (a, peer->wsi, REFUSED_MADE_ROOM,
+               "too many connections waiting for their request: the longest waiter ends");
       end (a, peer);
     } else {
       break;
@@ -238,7 +289,8 @@ hub_admission_accepted (HubAdmission *a, struct lws *wsi)
 
     if (address != NULL && address->waiting >= HUB_ADMISSION_PENDING_PER_ADDRESS) {
       g_free (key);
-      a->refused++;
+      refused (a, wsi, REFUSED_WAITING,
+               "too many connections from this address waiting for their request");
       return FALSE;
     }
   }
@@ -260,15 +312,18 @@ const char *
 hub_admission_check_upgrade (HubAdmission *a, struct lws *wsi)
 {
   Peer *peer = g_hash_table_lookup (a->peers, wsi);
+  const char *why;
 
   if (a->options.max_connections > 0 && a->websockets >= a->options.max_connections) {
-    a->refused++;
-    return "the server holds as many connections as it may (--max-connections)";
+    why = "the server holds as many connections as it may (--max-connections)";
+    refused (a, wsi, REFUSED_FULL, why);
+    return why;
   }
   if (peer != NULL && peer->address != NULL && a->options.max_connections_per_address > 0 &&
       peer->address->websockets >= a->options.max_connections_per_address) {
-    a->refused++;
-    return "too many connections from this address (--max-connections-per-address)";
+    why = "too many connections from this address (--max-connections-per-address)";
+    refused (a, wsi, REFUSED_ADDRESS, why);
+    return why;
   }
   return NULL;
 }
@@ -301,8 +356,10 @@ hub_admission_awaiting_request (HubAdmission *a, struct lws *wsi)
 {
   Peer *peer = g_hash_table_lookup (a->peers, wsi);
 
-  if (peer != NULL && !peer->websocket)
+  if (peer != NULL && !peer->websocket) {
+    peer->answered = TRUE;
     start_waiting (a, peer);
+  }
 }
 
 void
@@ -331,9 +388,34 @@ hub_admission_make_room (HubAdmission *a)
 
   if (oldest == NULL || evictable_at (oldest) > g_get_monotonic_time ())
     return FALSE;
-  g_debug ("admission: out of descriptors: closing the connection that waited longest");
+  refused (a, oldest->wsi, REFUSED_MADE_ROOM,
+           "out of descriptors: the connection that waited longest for its request ends");
   end (a, oldest);
   return TRUE;
+}
+
+void
+hub_admission_configure (HubAdmission *a, guint max_connections, guint max_connections_per_address,
+                         guint http_timeout_s)
+{
+  a->options.max_connections = max_connections;
+  a->options.max_connections_per_address = max_connections_per_address;
+  a->options.http_timeout_s = http_timeout_s;
+  if (http_timeout_s == 0)
+    return;
+  /* Every deadline becomes at most waiting_us + the new timeout: the queue
+   * (in waiting_us order) stays in deadline order, as on_timer reads it. */
+  for (GList *l = a->waiting.head; l != NULL; l = l->next) {
+    Peer *peer = l->data;
+
+    peer->deadline_us =
+        MIN (peer->deadline_us, peer->waiting_us + (gint64)http_timeout_s * G_USEC_PER_SEC);
+  }
+  if (a->timer != 0) {
+    g_source_remove (a->timer);
+    a->timer = 0;
+  }
+  arm_timer (a);
 }
 
 guint

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <hub/hub.h>
 #include <libwebsockets.h>
 
 G_BEGIN_DECLS
@@ -34,6 +35,10 @@ typedef struct {
   guint max_connections_per_address; /* 0: no bound */
   GPtrArray *exempt;    /* (unowned) (nullable) GInetAddressMask*: not counted per address */
   guint http_timeout_s; /* for a whole request; 0: none */
+  /* (unowned) (nullable) where hub_connections_refused_total{reason} goes:
+   * every connection refused or ended by a bound above is counted there and
+   * logged (event connection_refused: info, warning when the server is full). */
+  HubMetrics *metrics;
 } HubAdmissionOptions;
 
 typedef struct _HubAdmission HubAdmission;
@@ -60,6 +65,13 @@ void hub_admission_destroyed (HubAdmission *a, struct lws *wsi);
  * request, if it waited at least HUB_ADMISSION_EVICT_MIN_AGE_MS. FALSE when
  * none could go. */
 gboolean hub_admission_make_room (HubAdmission *a);
+
+/* SIGHUP: new bounds for the upgrades checked from now on, and a new request
+ * deadline (0: none) for connections that start waiting from now; a shorter
+ * one also brings in the deadlines of those waiting already. The connections
+ * open are never ended for a lower bound. */
+void hub_admission_configure (HubAdmission *a, guint max_connections,
+                              guint max_connections_per_address, guint http_timeout_s);
 
 /* Figures, for the transport's logs and the tests. */
 guint hub_admission_n_websockets (HubAdmission *a);

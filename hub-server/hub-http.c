@@ -19,11 +19,18 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "hub-log.h"
+
 struct _HubHttp {
   HubDispatcher *dispatcher; /* (unowned) */
   HubAdmission *admission;   /* (unowned) */
   gboolean http2;
+  HubMetric *responses; /* (unowned) hub_http_responses_total{code} */
 };
+
+/* The statuses hub-server answers with, shown from the first scrape. */
+static const char *const known_statuses[] = {"200", "400", "401", "403", "404", "405",
+                                             "411", "413", "414", "426", "431", "503"};
 
 /* What a handler gets. Strings are valid during the call. */
 typedef struct {
@@ -77,6 +84,13 @@ hub_http_new (HubDispatcher *dispatcher, HubAdmission *admission, gboolean http2
   http->dispatcher = dispatcher;
   http->admission = admission;
   http->http2 = http2;
+  http->responses = hub_metrics_add_counter (
+      hub_dispatcher_get_metrics (dispatcher), "hub_http_responses_total",
+      "HTTP responses written by hub-server, by status (the refused WebSocket upgrades "
+      "included; lws' own answers to what it cannot parse are not).",
+      "code");
+  for (guint i = 0; i < G_N_ELEMENTS (known_statuses); i++)
+    hub_metric_declare (http->responses, known_statuses[i]);
   return http;
 }
 
@@ -257,10 +271,20 @@ write_response (struct lws *wsi, guint status, const char *content_type, char *b
  * connection once the response is out. Written at once rather than from
  * HTTP_WRITEABLE: lws 4.1 spins on a pipelined request while a POST's
  * transaction stays open after HTTP_BODY_COMPLETION. */
+static void
+count_status (HubHttp *http, guint status)
+{
+  char text[8];
+
+  g_snprintf (text, sizeof text, "%u", status);
+  hub_metric_inc (http->responses, text, 1);
+}
+
 static int
 respond (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const char *content_type,
          char *body, const char *allow, gboolean head, gboolean close)
 {
+  count_status (http, status);
   hub_http_session_clear (s);
   if (write_response (wsi, status, content_type, body, allow, head, close) < 0 || close)
     return -1;
@@ -271,10 +295,30 @@ respond (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const 
   return 0;
 }
 
+/* A refused request's line: info for a refused token (401, 403: the
+ * reason, never the token), debug for the rest (a scanner's 404s). The
+ * 503 of a full server is the admission's line. */
+static void
+log_refusal (struct lws *wsi, guint status, const char *message)
+{
+  gboolean token = status == 401 || status == 403;
+  char peer[64], code[8];
+
+  if (!hub_log_enabled (token ? HUB_LOG_LEVEL_INFO : HUB_LOG_LEVEL_DEBUG))
+    return;
+  if (lws_get_peer_simple (lws_get_network_wsi (wsi), peer, sizeof peer) == NULL)
+    peer[0] = '\0';
+  g_snprintf (code, sizeof code, "%u", status);
+  hub_event_log ("hub-server", token ? G_LOG_LEVEL_INFO : G_LOG_LEVEL_DEBUG,
+                 token ? "http_refused" : "http_error", "HTTP request refused", "peer",
+                 peer[0] != '\0' ? peer : NULL, "status", code, "reason", message, NULL);
+}
+
 static int
 respond_error (HubHttp *http, struct lws *wsi, HubHttpSession *s, guint status, const char *code,
                const char *message, const char *allow, gboolean head, gboolean close)
 {
+  log_refusal (wsi, status, message);
   return respond (http, wsi, s, status, CONTENT_TYPE_JSON, json_error (code, message), allow, head,
                   close);
 }
@@ -354,37 +398,6 @@ method_has_body (const char *method)
          g_strcmp0 (method, "PATCH") == 0;
 }
 
-/* 0 when @authorization carries a valid admin token (or the server has no
- * secret); else 401 or 403 with @message set. (§10, §13) */
-static guint
-admin_status (HubHttp *http, const char *authorization, const char **message, GError **error_out)
-{
-  const HubConfig *config = hub_dispatcher_get_config (http->dispatcher);
-  g_autoptr (HubAuthClaims) claims = NULL;
-  const char *token;
-
-  if (config->secret == NULL)
-    return 0;
-  if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0) {
-    *message = "an Authorization: Bearer <token> header is required";
-    return 401;
-  }
-  token = authorization + 7;
-  while (*token == ' ')
-    token++;
-  claims = hub_auth_verify (token, config->secret, config->secret_len,
-                            g_get_real_time () / G_USEC_PER_SEC, error_out);
-  if (claims == NULL) {
-    *message = (*error_out)->message;
-    return 401;
-  }
-  if (!claims->admin) {
-    *message = "this needs an admin token";
-    return 403;
-  }
-  return 0;
-}
-
 /* A route that reads a body: its Content-Length must be within
  * max_message_bytes; the body then arrives in HTTP_BODY. */
 static int
@@ -457,13 +470,12 @@ handle_request (HubHttp *http, struct lws *wsi, HubHttpSession *s, const char *p
   authorization = copy_header (wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   if (route->needs_admin) {
     g_autoptr (GError) error = NULL;
-    const char *message = NULL;
 
     /* From the headers, before any byte of the body is read or kept. */
-    status = admin_status (http, authorization, &message, &error);
+    status = hub_dispatcher_authorize_admin (http->dispatcher, authorization, &error);
     if (status != 0)
       return respond_error (http, wsi, s, status, status == 401 ? "unauthorized" : "forbidden",
-                            message, NULL, head, TRUE);
+                            error->message, NULL, head, TRUE);
   }
   if (route->handler == NULL)
     /* A plain GET of the WebSocket path. */
@@ -552,9 +564,12 @@ offers_subprotocol (const char *list)
 
 /* Writes a refusal of the upgrade; lws then ends the transaction (1). */
 static int
-refuse_upgrade (struct lws *wsi, guint status, const char *code, const char *message,
+refuse_upgrade (HubHttp *http, struct lws *wsi, guint status, const char *code, const char *message,
                 const char *allow)
 {
+  count_status (http, status);
+  if (status != 503)
+    log_refusal (wsi, status, message);
   return write_response (wsi, status, CONTENT_TYPE_JSON, json_error (code, message), allow, FALSE,
                          FALSE) < 0
              ? -1
@@ -587,22 +602,22 @@ hub_http_confirm_upgrade (HubHttp *http, struct lws *wsi, char *upgrade)
     return 0; /* lws answers 403 */
   status = header_limits_status (wsi);
   if (status == 414)
-    return refuse_upgrade (wsi, 414, "bad_request", "request target too long", NULL);
+    return refuse_upgrade (http, wsi, 414, "bad_request", "request target too long", NULL);
   if (status == 431)
-    return refuse_upgrade (wsi, 431, "bad_request", "request header too large", NULL);
+    return refuse_upgrade (http, wsi, 431, "bad_request", "request header too large", NULL);
   if (strcmp (path, HUB_WS_PATH) != 0)
-    return refuse_upgrade (wsi, 404, "not_found", "no such path", NULL);
+    return refuse_upgrade (http, wsi, 404, "not_found", "no such path", NULL);
   if (g_strcmp0 (method, "GET") != 0)
-    return refuse_upgrade (wsi, 405, "method_not_allowed", "method not allowed", "GET");
+    return refuse_upgrade (http, wsi, 405, "method_not_allowed", "method not allowed", "GET");
   protocols = copy_header (wsi, WSI_TOKEN_PROTOCOL);
   /* lws reads at most 127 bytes of the list (and drops the connection
    * without an answer when it finds no protocol it knows): answer here. */
   if (protocols != NULL && (strlen (protocols) > 127 || !offers_subprotocol (protocols)))
-    return refuse_upgrade (wsi, 400, "bad_request", "subprotocol " HUB_WS_SUBPROTOCOL " required",
-                           NULL);
+    return refuse_upgrade (http, wsi, 400, "bad_request",
+                           "subprotocol " HUB_WS_SUBPROTOCOL " required", NULL);
   /* §8: beyond a connection bound, a refused upgrade. */
   full = hub_admission_check_upgrade (http->admission, wsi);
   if (full != NULL)
-    return refuse_upgrade (wsi, 503, "rate_limited", full, NULL);
+    return refuse_upgrade (http, wsi, 503, "rate_limited", full, NULL);
   return 0;
 }

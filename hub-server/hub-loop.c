@@ -182,10 +182,10 @@ hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context)
 }
 
 void
-hub_loop_service_again (HubLoop *loop)
+hub_loop_service_again (HubLoop *loop, struct lws *wsi)
 {
   if (loop->glue != NULL)
-    hub_lws_glib_service_again (loop->glue);
+    hub_lws_glib_service_again (loop->glue, wsi);
 }
 
 void

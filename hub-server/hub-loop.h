@@ -44,10 +44,10 @@ void hub_loop_set_lws_context (HubLoop *loop, struct lws_context *context);
  * and no lws callback comes after this returns (with libuv, lws closes its
  * handles asynchronously; this runs the uv loop until they are closed). */
 void hub_loop_destroy_lws_context (HubLoop *loop);
-/* From an lws callback that may have left input on its socket (a RECEIVE that
- * filled the rx buffer): where lws is polled (the glib loop on Windows,
- * hub-lws-glib.h) it is serviced again at once. */
-void hub_loop_service_again (HubLoop *loop);
+/* From an lws callback that may have left input on @wsi's socket (a RECEIVE
+ * that filled the rx buffer): where lws is polled (the glib loop on Windows,
+ * hub-lws-glib.h) that socket is read on at once. */
+void hub_loop_service_again (HubLoop *loop, struct lws *wsi);
 
 /* Calls @func on SIGINT, SIGTERM and SIGHUP, or Windows' console events
  * (hub-signals.h), in the loop, not in signal context. */

@@ -184,6 +184,12 @@ release_connection (HubWsTransport *t, HubWsSession *s)
 {
   if (s->conn == NULL)
     return;
+  hub_conn_events_closed (t->events, s->conn, s->peer,
+                          s->peer_close_code != 0   ? HUB_CONN_CLOSED_BY_CLIENT
+                          : s->close_reason != NULL ? HUB_CONN_CLOSED_BY_SERVER
+                                                    : HUB_CONN_DROPPED,
+                          s->peer_close_code != 0 ? s->peer_close_code : s->close_code,
+                          s->close_reason);
   hub_connection_detach (s->conn);
   hub_dispatcher_connection_closed (t->dispatcher, s->conn);
   g_clear_pointer (&s->conn, hub_connection_unref);
@@ -240,6 +246,11 @@ hub_ws_session_on_peer_close (HubWsSession *s, guint8 *payload, gsize len)
   /* One byte cannot be a close frame's payload: the connection is dropped. */
   if (!sanitize_peer_close (payload, len))
     return -1;
+  /* RFC 6455 §5.5.1: the payload starts with the code, big-endian (made
+   * valid above: the code counted is the one answered); 1005 stands for "no
+   * code" (§7.1.5). */
+  if (s->peer_close_code == 0)
+    s->peer_close_code = len >= 2 ? (guint16)(payload[0] << 8 | payload[1]) : 1005;
   switch ((HubWsState)s->state) {
     case HUB_WS_CLOSE_SENT:
     case HUB_WS_FAILED:
@@ -319,6 +330,7 @@ hub_ws_session_on_closed (HubWsTransport *t, struct lws *wsi, HubSession *sessio
     t->n_connections--;
   hub_ws_session_rx_clear (s);
   g_clear_pointer (&s->close_reason, g_free);
+  g_clear_pointer (&s->peer, g_free);
   hub_http_session_clear (&session->http);
 
   if (t->shutting_down && t->n_connections == 0 && t->drained != NULL) {

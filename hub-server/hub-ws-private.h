@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 
 #include "hub-admission.h"
+#include "hub-conn-events.h"
 #include "hub-http.h"
 #include "hub-listener.h"
 #include "hub-tx-batch.h"
@@ -80,7 +81,9 @@ typedef struct {
   GList closing_link;       /* in transport->closing (data NULL when not) */
   gint64 close_deadline_us; /* monotonic: dropped when not CLOSED by then */
   char *close_reason;       /* (owned) (nullable) non-NULL once our close is decided */
+  char *peer;               /* (owned) (nullable) the peer's address, for the close line */
   guint16 close_code;
+  guint16 peer_close_code; /* the client's close frame's code (1005: none given), 0: none came */
   guint8 close_reason_len;
   guint8 state; /* HubWsState: only hub_ws_session_set_state() changes it */
   /* receiving (hub-ws-receive.c) */
@@ -112,6 +115,7 @@ typedef struct {
 struct _HubWsTransport {
   HubDispatcher *dispatcher;   /* (unowned) */
   HubLoop *loop;               /* (unowned) */
+  HubConnEvents *events;       /* (owned) open and close lines, closes and lag metrics */
   struct lws_context *context; /* (owned) */
   struct lws_vhost *vhost;     /* (unowned) owned by the context */
   HubListener *listener;       /* (owned) */
@@ -136,6 +140,7 @@ struct _HubWsTransport {
   HubAdmission *admission; /* (owned) who may connect, and for how long before a request */
   HubHttp *http;           /* (owned) the HTTP routes */
   guint max_connections;
+  guint descriptor_bound; /* max_connections when none is given: the descriptors less those kept */
   /* Shutdown waits (at most SHUTDOWN_SYNC_MS) for the deliveries of the
    * messages already accepted before it closes everyone (§9). */
   guint shutdown_sync_timer;

@@ -170,7 +170,10 @@ hub_ws_sink_write (gpointer data, HubFrame *frame)
     if (stopped (s))
       return FALSE;
     send_direct (s, wire, len, LWS_WRITE_RAW);
-    return s->state != HUB_WS_FAILED;
+    if (s->state == HUB_WS_FAILED)
+      return FALSE;
+    hub_conn_events_written (t->events, frame);
+    return TRUE;
   }
   if (t->tx_len == 0) {
     tx_begin (t);
@@ -178,6 +181,7 @@ hub_ws_sink_write (gpointer data, HubFrame *frame)
     if (stopped (s))
       return FALSE;
   }
+  hub_conn_events_written (t->events, frame);
   memcpy (t->tx + t->tx_len, wire, len);
   t->tx_len += len;
   return TRUE;

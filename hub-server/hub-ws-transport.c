@@ -47,6 +47,7 @@ on_established (HubWsTransport *t, struct lws *wsi, HubSession *session)
   t->n_connections++;
   hub_admission_upgraded (t->admission, wsi);
   s->conn = hub_connection_ref (hub_dispatcher_connection_open (t->dispatcher, &sink_vtable, s));
+  s->peer = hub_conn_events_opened (t->events, s->conn, (int)lws_get_socket_fd (wsi));
   /* Upgraded after the shutdown began: PROTOCOL.md §9 closes it too. */
   if (t->shutting_down)
     hub_connection_close (s->conn, HUB_CLOSE_GOING_AWAY, "server shutting down");
@@ -75,7 +76,7 @@ dispatch (HubWsTransport *t, struct lws *wsi, enum lws_callback_reasons reason, 
     case LWS_CALLBACK_RECEIVE:
       /* A full buffer: lws read no more of the socket this time (hub-loop.h). */
       if (len >= HUB_WS_RX_BUFFER_SIZE)
-        hub_loop_service_again (t->loop);
+        hub_loop_service_again (t->loop, wsi);
       return hub_ws_session_on_receive (&session->ws, wsi, in, len);
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
       return hub_ws_session_on_peer_close (&session->ws, in, len);
@@ -158,19 +159,21 @@ hub_ws_transport_new (HubDispatcher *dispatcher, HubLoop *loop,
 
   /* Before lws sizes its tables from the limit. */
   descriptors = hub_net_raise_socket_limit (NULL);
-  t->max_connections = options->max_connections;
-  if (t->max_connections == 0)
-    t->max_connections = (guint)CLAMP (descriptors, 2 * HUB_WS_RESERVED_DESCRIPTORS, G_MAXINT32) -
-                         HUB_WS_RESERVED_DESCRIPTORS;
+  t->descriptor_bound = (guint)CLAMP (descriptors, 2 * HUB_WS_RESERVED_DESCRIPTORS, G_MAXINT32) -
+                        HUB_WS_RESERVED_DESCRIPTORS;
+  t->max_connections =
+      options->max_connections != 0 ? options->max_connections : t->descriptor_bound;
   admission = (HubAdmissionOptions){
       .max_connections = t->max_connections,
       .max_connections_per_address = options->max_connections_per_address,
       .exempt = options->exempt,
       .http_timeout_s = options->http_timeout_s,
+      .metrics = hub_dispatcher_get_metrics (dispatcher),
   };
   t->admission = hub_admission_new (&admission);
   t->http = hub_http_new (dispatcher, t->admission, options->http2);
   t->dispatcher = dispatcher;
+  t->events = hub_conn_events_new (dispatcher);
   t->loop = loop;
   g_queue_init (&t->flush_queue);
   g_queue_init (&t->closing);
@@ -274,6 +277,7 @@ hub_ws_transport_free (HubWsTransport *t)
     g_source_unref (t->flush_source);
   }
   hub_tx_batch_free (t->batch);
+  hub_conn_events_free (t->events);
   if (t->failed != NULL)
     g_ptr_array_unref (t->failed);
   g_free (t);
@@ -289,6 +293,15 @@ guint
 hub_ws_transport_n_connections (HubWsTransport *t)
 {
   return t->n_connections;
+}
+
+void
+hub_ws_transport_reconfigure (HubWsTransport *t, guint max_connections,
+                              guint max_connections_per_address, guint http_timeout_s)
+{
+  t->max_connections = max_connections != 0 ? max_connections : t->descriptor_bound;
+  hub_admission_configure (t->admission, t->max_connections, max_connections_per_address,
+                           http_timeout_s);
 }
 
 guint

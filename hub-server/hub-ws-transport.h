@@ -49,6 +49,11 @@ guint hub_ws_transport_n_connections (HubWsTransport *t);
 /* The bound on WebSockets in force (max_connections, or what the descriptors allow). */
 guint hub_ws_transport_max_connections (HubWsTransport *t);
 
+/* SIGHUP: the admission's bounds and request deadline (hub-admission.h) from
+ * now on; @max_connections 0 is what the descriptors allow, as at start. */
+void hub_ws_transport_reconfigure (HubWsTransport *t, guint max_connections,
+                                   guint max_connections_per_address, guint http_timeout_s);
+
 /* Stops accepting, closes every WebSocket with 1001 once its queue is written
  * (hub_dispatcher_close_all), and calls @drained once none is left (maybe at
  * once). Connections whose handshake completes later are closed with 1001 too. */

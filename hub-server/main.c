@@ -1,6 +1,7 @@
 /* main.c: hub-server. Parses the options and wires the objects together:
  * clock → dispatcher → event loop → lws transport; runs until SIGINT/SIGTERM
- * (PROTOCOL.md §9: stop accepting, close with 1001, exit 0 within 5 s). */
+ * (PROTOCOL.md §9: stop accepting, close with 1001, exit 0 within 5 s);
+ * SIGHUP reloads the settings (hub-reload.c). */
 #include <glib.h>
 #include <hub/hub-store-redis.h>
 #include <hub/hub.h>
@@ -10,6 +11,9 @@
 #include "hub-log.h"
 #include "hub-loop.h"
 #include "hub-options.h"
+#include "hub-process-metrics.h"
+#include "hub-reload.h"
+#include "hub-service.h"
 #include "hub-ws-transport.h"
 
 /* The loop stops this long after the signal at the latest, leaving time to
@@ -19,6 +23,9 @@
 typedef struct {
   HubLoop *loop;             /* (unowned) */
   HubWsTransport *transport; /* (unowned) */
+  HubOptions *opts;          /* (unowned) the running settings */
+  HubDispatcher *dispatcher; /* (unowned) */
+  HubService *service;       /* (unowned) */
   guint deadline;            /* timeout source, 0 when none */
   gboolean stopping;
 } Server;
@@ -48,12 +55,21 @@ on_signal (HubSignal signal, gpointer user_data)
 {
   Server *srv = user_data;
 
+  if (signal == HUB_SIGNAL_RELOAD) {
+    if (srv->stopping)
+      return;
+    hub_service_reloading (srv->service);
+    hub_reload (srv->opts, srv->dispatcher, srv->transport);
+    hub_service_ready (srv->service, "reloaded");
+    return;
+  }
   if (srv->stopping) {
     g_message ("second signal: stopping now");
     hub_loop_quit (srv->loop);
     return;
   }
   srv->stopping = TRUE;
+  hub_service_stopping (srv->service);
   g_message ("%s: shutting down", hub_signal_to_string (signal));
   srv->deadline = g_timeout_add (SHUTDOWN_DEADLINE_MS, on_deadline, srv);
   hub_ws_transport_shutdown (srv->transport, on_drained, srv);
@@ -67,6 +83,8 @@ main (int argc, char **argv)
   g_autoptr (HubClock) clock = NULL;
   g_autoptr (HubDispatcher) dispatcher = NULL;
   g_autoptr (HubLoop) loop = NULL;
+  g_autoptr (HubService) service = NULL;
+  g_autofree char *status = NULL;
   HubWsTransport *transport;
   HubWsTransportOptions topts;
   Server srv = {0};
@@ -80,7 +98,9 @@ main (int argc, char **argv)
     hub_options_clear (&opts);
     return 2;
   }
-  hub_log_init (opts.log_level);
+  hub_log_init (opts.log_level, opts.log_format, opts.log_rate);
+  if (opts.weak_secret_warning != NULL)
+    g_warning ("%s", opts.weak_secret_warning);
   if (!opts.loopback && opts.config.secret == NULL)
     g_warning ("listening on %s without --secret: development mode, every client is trusted "
                "and may broadcast",
@@ -88,6 +108,7 @@ main (int argc, char **argv)
 
   clock = hub_clock_new_real ();
   dispatcher = hub_dispatcher_new (&opts.config, clock);
+  hub_process_metrics_register (hub_dispatcher_get_metrics (dispatcher));
   if (opts.redis_url != NULL &&
       !hub_dispatcher_use_redis (dispatcher, opts.redis_url, opts.redis_prefix, &error)) {
     fprintf (stderr, "hub-server: --redis: %s\n", error->message);
@@ -98,6 +119,9 @@ main (int argc, char **argv)
   /* Before the "listening" line: whoever reads it may signal at once. The
    * handler runs from the loop, once the transport exists. */
   srv.loop = loop;
+  srv.opts = &opts;
+  srv.dispatcher = dispatcher;
+  srv.service = service = hub_service_new ();
   hub_loop_watch_signals (loop, on_signal, &srv);
   topts = (HubWsTransportOptions){
       .bind_address = opts.bind_address,
@@ -126,6 +150,8 @@ main (int argc, char **argv)
           hub_ws_transport_get_port (transport), opts.config.node,
           opts.redis_url != NULL ? "cluster" : "memory");
   fflush (stdout);
+  status = g_strdup_printf ("listening on port %u", hub_ws_transport_get_port (transport));
+  hub_service_ready (service, status);
 
   srv.transport = transport;
   hub_loop_run (loop);

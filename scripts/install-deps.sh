@@ -14,6 +14,9 @@ set -euo pipefail
 # liburing-dev: hub-server's batched sends (--io-uring, Linux only; optional in CMake);
 # valgrind: scripts/bench.sh counts hub-server's instructions per frame with callgrind
 # (not on Homebrew, whose formula is Linux-only: bench.sh then skips the counts).
+# help2man: the man pages, generated from each program's --help at build time (without it
+# CMake skips them); man-db: the install test reads the installed page with `man`;
+# systemd: `systemd-analyze verify` of the installed unit (nothing is started by it).
 # Homebrew: readline is GNU readline (macOS's own is libedit); libuv for hub-server's default
 # loop. MSYS2 (UCRT64): no readline and no libuv, which hub does not use on Windows (README.md,
 # Windows); names are the package names after the mingw-w64-ucrt-x86_64- prefix, `toolchain`
@@ -23,9 +26,10 @@ set -euo pipefail
 # report headless and checks that its charts render (skipped where it is missing).
 APT_PACKAGES=(build-essential cmake pkg-config libwebsockets-dev libuv1-dev libglib2.0-dev libjson-glib-dev
               check libhiredis-dev redis-server haproxy clang clang-format jq python3
-              libreadline-dev openssl liburing-dev valgrind glib-networking chromium)
+              libreadline-dev openssl liburing-dev valgrind glib-networking chromium help2man man-db
+              systemd)
 BREW_PACKAGES=(libwebsockets libuv glib json-glib check hiredis redis haproxy cmake pkg-config
-               clang-format jq readline openssl@3 glib-networking)
+               clang-format jq readline openssl@3 glib-networking help2man)
 # --windows (Debian only): what scripts/windows-check.sh needs to cross-build hub and its
 # dependencies for x86_64-w64-mingw32 (../shared/windows/recipe/build-prefix.sh) and run the
 # result under wine: wine is the `wine` command, wine64 its 64-bit loader; openssl and

@@ -61,18 +61,25 @@ glib_detach (Glib *glib)
 }
 
 static void
-glib_service_again (Glib *glib)
+glib_service_again (Glib *glib, struct lws *wsi)
 {
   /* Level-triggered: a socket with input left is polled readable again. */
 }
 
 #else /* lws's default service, driven from a GSource */
 
+/* How many more reads a connection that filled its rx buffer gets in one
+ * dispatch, without a poll in between (see service_dispatch): 31 × 512 bytes
+ * (hub-server's rx buffer) and the read of the poll make 16 KiB. */
+#define DRAIN_READS 31
+
 typedef struct {
   GSource source;
   struct lws_context *context; /* (unowned) NULL once detached */
   gint64 due_us;               /* monotonic time of the next service, 0: none planned */
   gboolean again;              /* input may be waiting: service at the next iteration */
+  GArray *again_fds;           /* (owned) lws_sockfd_type: connections with input left */
+  GArray *draining;            /* (owned) lws_sockfd_type: the ones being read in a round */
 } ServiceSource;
 
 #define GLIB_NAME "poll"
@@ -114,6 +121,43 @@ service_check (GSource *source)
   return s->context != NULL && s->due_us != 0 && g_source_get_time (source) >= s->due_us;
 }
 
+/* Reads on from the connections whose RECEIVE filled the rx buffer (lws
+ * reads at most that much per socket per service: 512 bytes in hub-server),
+ * as if the poll had said each is readable again, at most DRAIN_READS rounds.
+ * Without this, every 512 bytes of a large message cost a whole loop
+ * iteration and a WSAPoll() of every socket: under wine, where a poll is a
+ * round trip to wineserver, a client publishing 32 KB messages was read at
+ * 400 KB/s with the machine idle and stalled for 20 s under load
+ * (test-server-limits, slow_consumer_closed_4009_others_keep_receiving). A
+ * socket with nothing more to read costs one recv() (EWOULDBLOCK: lws leaves
+ * it); one lws closed meanwhile is not lws's any more (lws_service_fd()
+ * ignores a descriptor it does not know); none is kept past this dispatch, so
+ * a descriptor reused by a later connection is never read in its stead. */
+static void
+service_drain (ServiceSource *s)
+{
+  for (guint round = 0; round < DRAIN_READS && s->again_fds->len > 0 && s->context != NULL;
+       round++) {
+    GArray *fds = s->again_fds;
+
+    /* RECEIVEs in this round queue their sockets for the next one. */
+    s->again_fds = s->draining;
+    s->draining = fds;
+    for (guint i = 0; i < fds->len && s->context != NULL; i++) {
+      struct lws_pollfd pfd = {0};
+
+      pfd.fd = g_array_index (fds, lws_sockfd_type, i);
+      pfd.events = LWS_POLLIN;
+      pfd.revents = LWS_POLLIN;
+      lws_service_fd (s->context, &pfd);
+    }
+    g_array_set_size (fds, 0);
+  }
+  /* Input may be left still: the next iteration services at once. */
+  s->again = s->again_fds->len > 0;
+  g_array_set_size (s->again_fds, 0);
+}
+
 static gboolean
 service_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
 {
@@ -123,13 +167,24 @@ service_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
    * the lws timers that are due, never wait. */
   s->due_us = 0;
   s->again = FALSE;
-  if (s->context != NULL)
+  if (s->context != NULL) {
     lws_service (s->context, -1);
+    service_drain (s);
+  }
   return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs service_funcs = {
-    service_prepare, service_check, service_dispatch, NULL, NULL, NULL};
+static void
+service_finalize (GSource *source)
+{
+  ServiceSource *s = (ServiceSource *)source;
+
+  g_array_unref (s->again_fds);
+  g_array_unref (s->draining);
+}
+
+static GSourceFuncs service_funcs = {service_prepare,  service_check, service_dispatch,
+                                     service_finalize, NULL,          NULL};
 
 static void glib_detach (Glib *glib);
 
@@ -165,6 +220,8 @@ glib_attach (Glib *glib, struct lws_context *context)
   hub_timer_resolution_hold ();
   glib->source = g_source_new (&service_funcs, sizeof (ServiceSource));
   ((ServiceSource *)glib->source)->context = context;
+  ((ServiceSource *)glib->source)->again_fds = g_array_new (FALSE, FALSE, sizeof (lws_sockfd_type));
+  ((ServiceSource *)glib->source)->draining = g_array_new (FALSE, FALSE, sizeof (lws_sockfd_type));
   g_source_set_name (glib->source, "libwebsockets service");
   g_source_attach (glib->source, glib->main_context);
 }
@@ -181,10 +238,20 @@ glib_detach (Glib *glib)
 }
 
 static void
-glib_service_again (Glib *glib)
+glib_service_again (Glib *glib, struct lws *wsi)
 {
-  if (glib->source != NULL)
-    ((ServiceSource *)glib->source)->again = TRUE;
+  ServiceSource *s = (ServiceSource *)glib->source;
+  lws_sockfd_type fd;
+
+  if (s == NULL)
+    return;
+  s->again = TRUE;
+  fd = lws_get_socket_fd (wsi);
+  /* A read may end several pieces: queue its socket once. */
+  if (fd != LWS_SOCK_INVALID &&
+      (s->again_fds->len == 0 ||
+       g_array_index (s->again_fds, lws_sockfd_type, s->again_fds->len - 1) != fd))
+    g_array_append_val (s->again_fds, fd);
 }
 
 #endif
@@ -389,8 +456,8 @@ hub_lws_glib_wake_writable (HubLwsGlib *glue)
 }
 
 void
-hub_lws_glib_service_again (HubLwsGlib *glue)
+hub_lws_glib_service_again (HubLwsGlib *glue, struct lws *wsi)
 {
   if (glue->glib != NULL)
-    glib_service_again (glue->glib);
+    glib_service_again (glue->glib, wsi);
 }

@@ -90,12 +90,14 @@ void hub_lws_glib_wake (HubLwsGlib *glue);
  * new poll to epoll; no wakeup through lws's pipe). */
 void hub_lws_glib_wake_writable (HubLwsGlib *glue);
 
-/* From a callback that may have left input on its socket (a RECEIVE that
+/* From a callback that may have left input on @wsi's socket (a RECEIVE that
  * filled the protocol's rx buffer: lws reads at most that much per socket per
- * service): the polled service (Windows) runs again at once instead of in
- * HUB_LWS_GLIB_SERVICE_MS, so a large message is not read 512 bytes per 2 ms.
- * The event libraries poll level-triggered and need nothing. */
-void hub_lws_glib_service_again (HubLwsGlib *glue);
+ * service): the polled service (Windows) reads that socket on in the same
+ * dispatch, up to 16 KiB without polling again, and runs again at once
+ * instead of in HUB_LWS_GLIB_SERVICE_MS if input may still be left, so a
+ * large message is neither read 512 bytes per 2 ms nor 512 bytes per poll of
+ * every socket. The event libraries poll level-triggered and need nothing. */
+void hub_lws_glib_service_again (HubLwsGlib *glue, struct lws *wsi);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubLwsGlib, hub_lws_glib_free)
 

@@ -3,6 +3,8 @@
  * HubNetPoll over an event object signalled by WSAEventSelect(). */
 #include "hub-net.h"
 
+#include <gio/gio.h>
+
 #include <winsock2.h>
 #include <ws2tcpip.h>
 
@@ -243,4 +245,26 @@ hub_net_poll_take (HubNetPoll *poll)
     poll->retry_at = g_get_monotonic_time () + WRITE_RETRY_MS * 1000;
   }
   return ready;
+}
+
+char *
+hub_net_peer_name (int fd)
+{
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autofree char *text = NULL;
+  guint16 port;
+
+  if (getpeername ((SOCKET)fd, (struct sockaddr *)&ss, &len) != 0)
+    return NULL;
+  addr = g_socket_address_new_from_native (&ss, (gsize)len);
+  if (addr == NULL || !G_IS_INET_SOCKET_ADDRESS (addr))
+    return NULL;
+  text =
+      g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (addr)));
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (addr));
+  if (g_socket_address_get_family (addr) == G_SOCKET_FAMILY_IPV6)
+    return g_strdup_printf ("[%s]:%u", text, port);
+  return g_strdup_printf ("%s:%u", text, port);
 }

@@ -33,6 +33,11 @@ void hub_net_set_abortive_close (int fd);
  * like to whoever owns the socket. */
 void hub_net_shutdown (int fd);
 
+/* The peer of the connected socket @fd as "ADDRESS:PORT" ("[ADDRESS]:PORT"
+ * for IPv6), for log lines; NULL when it cannot be told (the peer reset the
+ * connection). (transfer full) (nullable) */
+char *hub_net_peer_name (int fd);
+
 /* Bytes that can be read from @fd without blocking; 0 on error. */
 gsize hub_net_bytes_readable (int fd);
 

@@ -6,10 +6,12 @@
 #include <glib-unix.h>
 #include <signal.h>
 
+/* No console to close here: HUB_SIGNAL_HANGUP never comes (its slot is 0). */
 static const int signums[] = {
     [HUB_SIGNAL_INTERRUPT] = SIGINT,
     [HUB_SIGNAL_TERMINATE] = SIGTERM,
-    [HUB_SIGNAL_HANGUP] = SIGHUP,
+    [HUB_SIGNAL_HANGUP] = 0,
+    [HUB_SIGNAL_RELOAD] = SIGHUP,
 };
 
 typedef struct {
@@ -41,6 +43,8 @@ hub_signal_watch_new (GMainContext *context, HubSignalFunc func, gpointer user_d
   watch->func = func;
   watch->user_data = user_data;
   for (guint i = 0; i < G_N_ELEMENTS (signums); i++) {
+    if (signums[i] == 0)
+      continue;
     watch->slots[i].watch = watch;
     watch->slots[i].signal = (HubSignal)i;
     watch->sources[i] = g_unix_signal_source_new (signums[i]);
@@ -56,6 +60,8 @@ hub_signal_watch_free (HubSignalWatch *watch)
   if (watch == NULL)
     return;
   for (guint i = 0; i < G_N_ELEMENTS (signums); i++) {
+    if (watch->sources[i] == NULL)
+      continue;
     g_source_destroy (watch->sources[i]);
     g_source_unref (watch->sources[i]);
   }
@@ -70,7 +76,7 @@ hub_signal_to_string (HubSignal signal)
       return "SIGINT";
     case HUB_SIGNAL_TERMINATE:
       return "SIGTERM";
-    case HUB_SIGNAL_HANGUP:
+    case HUB_SIGNAL_RELOAD:
       return "SIGHUP";
     default:
       return "?";

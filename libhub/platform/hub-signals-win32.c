@@ -120,6 +120,8 @@ hub_signal_to_string (HubSignal signal)
       return "logoff or shutdown";
     case HUB_SIGNAL_HANGUP:
       return "console closed";
+    case HUB_SIGNAL_RELOAD:
+      return "reload";
     default:
       return "?";
   }

@@ -324,6 +324,7 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "local known = redis.call('SISMEMBER', P .. 'nodes', NODE)\n"
         "local reap = known == 1 and now - tonumber(redis.call('GET', me .. ':since')) >= ttl\n"
         "local stats = {}\n"
+        "local reaped = {}\n"
         "for _, n in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do\n"
         "  local s = redis.call('GET', P .. 'node:' .. n .. ':alive')\n"
         "  if s then\n"
@@ -333,11 +334,12 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "    drop_node(n)\n"
         "    redis.call('SREM', P .. 'nodes', n)\n"
         "    missed(n)\n"
+        "    reaped[#reaped + 1] = n\n"
         "  end\n"
         "end\n"
         "expire_leaving()\n"
         "return {'ok', known, redis.call('SCARD', P .. 'rooms'), redis.call('SCARD', P .. "
-        "'online'), stats}\n",
+        "'online'), stats, reaped}\n",
     /* room, name, created, user ('': nobody counts it), need,
      * max_empty_rooms_per_user (0: none) */
     [HUB_SCRIPT_CREATE] =

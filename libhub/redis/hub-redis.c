@@ -11,6 +11,7 @@
 
 #include "hub-net.h"
 #include "hub/hub-error.h"
+#include "hub/hub-event.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -62,6 +63,8 @@ struct _HubRedis {
   gboolean cmd_connected, sub_connected;
   gboolean cmd_ready, sub_ready;
   gboolean up;
+  gboolean down_reported; /* the outage has had its log line */
+  gboolean was_ever_up;
   gboolean freeing;
   guint backoff_ms;
   guint reconnect_timer;
@@ -223,10 +226,38 @@ drop_context (redisAsyncContext **field, gboolean *connected)
 
 static void orphan_calls (HubRedis *r);
 
-/* One of the contexts is gone (or never came): drop the other, go down, and
- * try again after the backoff once both are gone. */
+/* One line per change an operator cares about, at warning (issue 15): the
+ * first failure of an outage (a lost connection, or none at start), and
+ * Redis back after one; the first connection at start is info. The retries
+ * in between say nothing. */
 static void
-lost (HubRedis *r)
+report_state (HubRedis *r, gboolean up, const char *why)
+{
+  g_autofree char *where = g_strdup_printf ("%s:%d", r->host, r->port);
+
+  if (up) {
+    hub_event_log (G_LOG_DOMAIN, r->down_reported ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
+                   "redis_up",
+                   r->was_ever_up || r->down_reported ? "cluster: Redis is back, healthy again"
+                                                      : "cluster: connected to Redis",
+                   "redis", where, NULL);
+    r->down_reported = FALSE;
+    r->was_ever_up = TRUE;
+  } else if (!r->down_reported) {
+    hub_event_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "redis_down",
+                   r->was_ever_up ? "cluster: lost Redis; degraded (healthz 503, requests answered "
+                                    "'cluster broker unavailable') until it is back"
+                                  : "cluster: cannot reach Redis; degraded until it answers "
+                                    "(retrying with backoff)",
+                   "redis", where, "reason", why, NULL);
+    r->down_reported = TRUE;
+  }
+}
+
+/* One of the contexts is gone (or never came) (@why, nullable): drop the
+ * other, go down, and try again after the backoff once both are gone. */
+static void
+lost (HubRedis *r, const char *why)
 {
   gboolean was_up = r->up;
 
@@ -239,10 +270,9 @@ lost (HubRedis *r)
   orphan_calls (r);
   drop_context (&r->cmd, &r->cmd_connected);
   drop_context (&r->sub, &r->sub_connected);
-  if (was_up) {
-    g_warning ("cluster: lost Redis at %s:%d; degraded until it is back", r->host, r->port);
+  report_state (r, FALSE, why);
+  if (was_up)
     r->events.down (r->user_data);
-  }
   if (r->cmd == NULL && r->sub == NULL && r->reconnect_timer == 0) {
     r->reconnect_timer = g_timeout_add (r->backoff_ms, on_reconnect_timer, r);
     r->backoff_ms = MIN (r->backoff_ms * 2, BACKOFF_MAX_MS);
@@ -273,7 +303,7 @@ on_disconnect (const redisAsyncContext *ac, int status)
     r->sub = NULL;
     r->sub_connected = FALSE;
   }
-  lost (r);
+  lost (r, ac->errstr[0] != '\0' ? ac->errstr : "connection closed");
 }
 
 static void
@@ -283,7 +313,7 @@ maybe_up (HubRedis *r)
     return;
   r->up = TRUE;
   r->backoff_ms = BACKOFF_MIN_MS;
-  g_message ("cluster: connected to Redis at %s:%d", r->host, r->port);
+  report_state (r, TRUE, NULL);
   r->events.up (r->user_data);
 }
 
@@ -346,7 +376,7 @@ on_connect (const redisAsyncContext *cac, int status)
       r->cmd = NULL;
     if (ac == r->sub)
       r->sub = NULL;
-    lost (r);
+    lost (r, ac->errstr);
     return;
   }
   if (ac == r->cmd)
@@ -393,7 +423,7 @@ start_connect (HubRedis *r)
   r->cmd = connect_one (r);
   r->sub = connect_one (r);
   if (r->cmd == NULL || r->sub == NULL)
-    lost (r);
+    lost (r, "cannot make a connection");
 }
 
 /* --- Life cycle ------------------------------------------------------------------------------- */

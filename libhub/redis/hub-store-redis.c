@@ -6,6 +6,7 @@
  * deliveries meanwhile); presence graces; sync; the cluster's figures. The
  * operations themselves are in hub-store-redis-ops.c. */
 #include "hub-store-redis-private.h"
+#include "hub/hub-event.h"
 
 #include <string.h>
 
@@ -489,6 +490,19 @@ on_caught_up (gpointer user_data)
     resync (s);
 }
 
+/* The nodes this tick's script found dead and removed (§11), one warning
+ * each: their users' connections are gone from the cluster. */
+static void
+log_reaped (redisReply *reaped)
+{
+  for (gsize i = 0; reaped != NULL && reaped->type == REDIS_REPLY_ARRAY && i < reaped->elements;
+       i++)
+    hub_event_log (G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "node_reaped",
+                   "cluster: a node stopped refreshing its liveness key; its connections were "
+                   "removed and their users' offline events sent",
+                   "node", hub_store_redis_str (reaped, i), NULL);
+}
+
 static void
 tick_done (redisReply *reply, gpointer data)
 {
@@ -521,6 +535,7 @@ tick_done (redisReply *reply, gpointer data)
     if (!g_hash_table_contains (s->nodes, name))
       g_hash_table_insert (s->nodes, g_strdup (name), g_strdup (figures));
   g_hash_table_remove_all (s->announced);
+  log_reaped (hub_store_redis_elem (reply, 5));
 }
 
 static void

@@ -11,6 +11,8 @@
 struct _HubBroadcaster {
   HubConnectionManager *conns; /* (unowned) */
   HubBroadcasterStats stats;
+  guint sample_every; /* 0: no sampling */
+  guint until_sample; /* message fan-outs before the next sampled one */
   GHashTable
       *seen; /* (owned) scratch set of user ids (unowned) for to_users, empty between calls */
 };
@@ -71,16 +73,41 @@ hub_broadcaster_to_connection (HubBroadcaster *b, HubConnection *conn, HubFrame 
   return result;
 }
 
-guint
-hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
-                         HubConnection *except)
+/* The delivery lag is measured on a sample of the fan-outs: a stamp costs a
+ * copy of the frame and a clock read for each of its deliveries, too much
+ * for every message of a fan-out bench (docs/operations.md, Metrics). The
+ * time is the real monotonic clock, not the dispatcher's: the transport
+ * that measures the lag knows no other. */
+void
+hub_broadcaster_sample (HubBroadcaster *b, HubFrame **frame)
+{
+  HubFrame *stamped;
+
+  if (b->sample_every == 0 || hub_frame_is_ephemeral (*frame) || hub_frame_get_stamp (*frame) != 0)
+    return;
+  if (b->until_sample > 0) {
+    b->until_sample--;
+    return;
+  }
+  b->until_sample = b->sample_every - 1;
+  stamped = hub_frame_copy_stamped (*frame, g_get_monotonic_time ());
+  hub_frame_unref (*frame);
+  *frame = stamped;
+}
+
+void
+hub_broadcaster_set_sampling (HubBroadcaster *b, guint every)
+{
+  b->sample_every = every;
+  b->until_sample = 0;
+}
+
+/* to_user without sampling (to_room's and to_users' inner loop). */
+static guint
+deliver_to_user (HubBroadcaster *b, const char *user, HubFrame *frame, HubConnection *except)
 {
   GPtrArray *conns;
   guint n = 0;
-
-  g_return_val_if_fail (b != NULL, 0);
-  g_return_val_if_fail (user != NULL, 0);
-  g_return_val_if_fail (frame != NULL, 0);
 
   conns = hub_connection_manager_get_user_connections (b->conns, user);
   if (conns == NULL)
@@ -95,8 +122,24 @@ hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
 }
 
 guint
+hub_broadcaster_to_user (HubBroadcaster *b, const char *user, HubFrame *frame,
+                         HubConnection *except)
+{
+  g_autoptr (HubFrame) live = NULL;
+
+  g_return_val_if_fail (b != NULL, 0);
+  g_return_val_if_fail (user != NULL, 0);
+  g_return_val_if_fail (frame != NULL, 0);
+
+  live = hub_frame_ref (frame);
+  hub_broadcaster_sample (b, &live);
+  return deliver_to_user (b, user, live, except);
+}
+
+guint
 hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame, const char *except_user)
 {
+  g_autoptr (HubFrame) live = NULL;
   GHashTableIter iter;
   gpointer user;
   guint n = 0;
@@ -105,11 +148,13 @@ hub_broadcaster_to_room (HubBroadcaster *b, HubRoom *room, HubFrame *frame, cons
   g_return_val_if_fail (room != NULL, 0);
   g_return_val_if_fail (frame != NULL, 0);
 
+  live = hub_frame_ref (frame);
+  hub_broadcaster_sample (b, &live);
   g_hash_table_iter_init (&iter, room->members);
   while (g_hash_table_iter_next (&iter, &user, NULL)) {
     if (except_user != NULL && g_str_equal (user, except_user))
       continue;
-    n += hub_broadcaster_to_user (b, user, frame, NULL);
+    n += deliver_to_user (b, user, live, NULL);
   }
   return n;
 }
@@ -132,11 +177,15 @@ send_one (HubConnection *conn, gpointer user_data)
 guint
 hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame)
 {
-  AllData data = {b, frame, 0};
+  g_autoptr (HubFrame) live = NULL;
+  AllData data = {b, NULL, 0};
 
   g_return_val_if_fail (b != NULL, 0);
   g_return_val_if_fail (frame != NULL, 0);
 
+  live = hub_frame_ref (frame);
+  hub_broadcaster_sample (b, &live);
+  data.frame = live;
   hub_connection_manager_foreach_authenticated (b->conns, send_one, &data);
   return data.n;
 }
@@ -144,12 +193,15 @@ hub_broadcaster_to_all (HubBroadcaster *b, HubFrame *frame)
 guint
 hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame, GPtrArray *offline)
 {
+  g_autoptr (HubFrame) live = NULL;
   guint n = 0;
 
   g_return_val_if_fail (b != NULL, 0);
   g_return_val_if_fail (users != NULL, 0);
   g_return_val_if_fail (frame != NULL, 0);
 
+  live = hub_frame_ref (frame);
+  hub_broadcaster_sample (b, &live);
   for (guint i = 0; i < users->len; i++) {
     const char *user = g_ptr_array_index (users, i);
 
@@ -160,7 +212,7 @@ hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *frame, 
         g_ptr_array_add (offline, g_strdup (user));
       continue;
     }
-    n += hub_broadcaster_to_user (b, user, frame, NULL);
+    n += deliver_to_user (b, user, live, NULL);
   }
   g_hash_table_remove_all (b->seen);
   return n;

@@ -84,6 +84,8 @@ hub_request_free (HubRequest *req)
 {
   if (req == NULL)
     return;
+  if (req->done != NULL)
+    req->done (req, req->done_data);
   g_free (req->id_json);
   g_free (req->user);
   g_free (req->device);

@@ -70,6 +70,7 @@ struct _HubConnection {
   gsize max_queue_bytes;
   const HubSinkVTable *sink; /* (unowned) */
   gpointer sink_data;        /* (unowned) */
+  HubMetric *errors;         /* (unowned) (nullable) the dispatcher's hub_errors_total */
 
   char *user;         /* (owned) (nullable) NULL until authenticated */
   char *device;       /* (owned) (nullable) */
@@ -856,4 +857,16 @@ hub_connection_replies_pending (HubConnection *conn)
 {
   g_return_val_if_fail (conn != NULL, 0);
   return (guint)(conn->reply_slots - conn->reply_next);
+}
+
+void
+hub_connection_set_error_metric (HubConnection *conn, HubMetric *metric)
+{
+  conn->errors = metric;
+}
+
+HubMetric *
+hub_connection_get_error_metric (HubConnection *conn)
+{
+  return conn->errors;
 }

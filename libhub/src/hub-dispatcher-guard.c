@@ -216,6 +216,7 @@ hub_dispatcher_guard_hello (HubDispatcher *d, HubConnection *conn, const char *u
   /* §8: a bound is an error, the connection stays (a hello may be retried,
    * §3) until hello_timeout_s. */
   message = g_strdup_printf ("too many connections for this user (at most %u on this node)", max);
+  hub_dispatcher_note_limit (d, conn, user, "max_connections_per_user");
   hub_dispatcher_reply_error_now (conn, id_json, HUB_ERROR_RATE_LIMITED, message);
   return FALSE;
 }
@@ -237,6 +238,7 @@ hub_dispatcher_guard_subscribe (HubDispatcher *d, HubConnection *conn, guint n_n
     held += g_hash_table_size (hub_connection_get_subscriptions (g_ptr_array_index (conns, i)));
   if (held + n_new <= max)
     return NULL;
+  hub_dispatcher_note_limit (d, conn, NULL, "max_subscriptions_per_user");
   return g_strdup_printf ("too many subscriptions for this user (at most %u on this node)", max);
 }
 
@@ -324,6 +326,7 @@ hub_dispatcher_guard_request (HubDispatcher *d, HubConnection *conn, HubRequest 
     message = g_strdup_printf ("fan-out budget spent (%" G_GSIZE_FORMAT
                                " bytes/s to others per user): wait %.1f s",
                                d->config.fanout_bytes_per_s, -bucket->bytes / rate);
+    hub_dispatcher_note_limit (d, conn, NULL, "fanout_rate");
     hub_dispatcher_reply_error_now (conn, req->id_json, HUB_ERROR_RATE_LIMITED, message);
     return FALSE;
   }

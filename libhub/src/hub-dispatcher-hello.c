@@ -154,6 +154,7 @@ refuse (Hello *h, HubStoreError error)
 {
   forget (h);
   hub_dispatcher_reply_store_error (h->conn, h->slot, h->req->id_json, error);
+  hub_dispatcher_request_replied (h->req);
   run_queued (h->d, h->conn, h->queued);
   hello_free (h);
 }
@@ -210,6 +211,7 @@ finish (Hello *h, const HubStoreResult *resume)
    * the replay follows it. */
   g_warn_if_fail (hub_connection_replies_pending (conn) == 1);
   hub_connection_reply (conn, h->slot, welcome_frame);
+  hub_dispatcher_request_replied (h->req);
 
   /* What came meanwhile goes behind the replay, but what the replay sends. */
   if (resume != NULL)

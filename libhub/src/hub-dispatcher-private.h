@@ -8,6 +8,7 @@
 
 #include "hub-deadlines.h"
 #include "hub-dispatcher-guard.h"
+#include "hub-keyring.h"
 #include "hub/hub-auth.h"
 #include "hub/hub-codec.h"
 #include "hub/hub-dispatcher.h"
@@ -53,7 +54,45 @@ struct _HubDispatcher {
   guint in_flight;          /* store operations this node waits for (hub_dispatcher_sync) */
   gboolean freeing;         /* answers that come now find nobody to answer */
   HubDispatcherGuard guard; /* liveness across stalls, bounds per user (hub-dispatcher-guard.c) */
+  /* hub-dispatcher-ops.c: the secrets tokens are checked against, and the
+   * node's metrics with two of its families. */
+  HubKeyring *keyring; /* (owned) */
+  HubMetrics *metrics; /* (owned) */
+  HubMetric *errors;   /* (unowned) hub_errors_total{code} */
+  HubMetric *requests; /* (unowned) hub_request_duration_seconds{type} */
+  HubMetric *limits;   /* (unowned) hub_limit_refusals_total{limit} */
+  HubMetricSeries *request_series[HUB_REQ_N_TYPES]; /* (unowned) its series, by type */
 };
+
+/* --- hub-dispatcher-ops.c, each called from one place -------------------------- */
+
+/* Makes the keyring and the metrics (hub_dispatcher_new) and frees them (_free). */
+void hub_dispatcher_ops_init (HubDispatcher *d);
+void hub_dispatcher_ops_clear (HubDispatcher *d);
+/* A bound refused a request of @conn (@limit: "rate",
+ * "max_connections_per_user", "max_subscriptions_per_user", "fanout_rate"):
+ * counted in hub_limit_refusals_total and logged (limit_refused, info; not
+ * for "rate": a flood is answered cheaply, its abuse has the 4008 line). @user: NULL for @conn's (a
+ * refused hello names the user it asked for). Its error reply counts apart. */
+void hub_dispatcher_note_limit (HubDispatcher *d, HubConnection *conn, const char *user,
+                                const char *limit);
+/* A decoded request is about to run: its latency is observed when its reply
+ * is queued (hub_dispatcher_request_replied), or else when it is freed. */
+void hub_dispatcher_track_request (HubDispatcher *d, HubRequest *req);
+/* @req's reply went to its reply slot: its latency is observed now, not
+ * when it is freed (a hello's request outlives its welcome). */
+void hub_dispatcher_request_replied (HubRequest *req);
+/* An error reply to @conn: counted by code; before hello also logged. */
+void hub_dispatcher_note_error (HubConnection *conn, HubErrorCode code, const char *message);
+/* A connection token (§3) against the server's secret, or the previous one
+ * in its grace (SIGHUP). NULL with @error (unauthorized) saying why. (transfer full) */
+HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
+/* A room token (§12) of @user for @room, likewise; its letters into @allow. */
+gboolean hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
+                                           const char *room, guint *allow, GError **error);
+/* The families of the registry (and its collectors) and, with @nodes_json
+ * (the cluster's, else NULL), the cluster-wide sums, appended to @out. */
+void hub_dispatcher_render_ops_metrics (HubDispatcher *d, GString *out, const char *nodes_json);
 
 /* --- hub-dispatcher.c ---------------------------------------------------------- */
 
@@ -72,12 +111,6 @@ gboolean hub_dispatcher_conn_alive (HubDispatcher *d, HubConnection *conn);
 GPtrArray *hub_dispatcher_unwatch (HubDispatcher *d, HubConnection *conn, GPtrArray *users);
 /* This node's figures as the JSON object of /api/stats, without `nodes`. (transfer full) */
 char *hub_dispatcher_render_node_stats_json (HubDispatcher *d);
-/* A connection token (§3) against the server's secret. NULL with @error
- * (unauthorized) saying why. (transfer full) */
-HubAuthClaims *hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error);
-/* A room token (§12) of @user for @room; its letters into @allow. */
-gboolean hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
-                                           const char *room, guint *allow, GError **error);
 /* (Re)arms @conn's close with 4003 at its token's deadline (none: disarms). */
 void hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn);
 

@@ -53,6 +53,7 @@ hub_dispatcher_reply_error (HubConnection *conn, guint64 slot, const char *id_js
 {
   g_autoptr (HubFrame) frame = hub_encode_error (id_json, code, message);
 
+  hub_dispatcher_note_error (conn, code, message);
   hub_connection_reply (conn, slot, frame);
 }
 

@@ -15,9 +15,22 @@
  * (18,000 of them in capacity-19k.sh) that held every other frame up for
  * 0.3–0.7 s every heartbeat. A dead connection is closed at most one tick
  * after its 3 × heartbeat ran out. The store's tick (cluster liveness in
- * Redis) stays at a quarter heartbeat. */
+ * Redis, with the figures every node publishes) runs every quarter heartbeat
+ * or every second, whichever is more often: the cluster-wide sums of
+ * /metrics are then at most about a second old, so a load run can check its
+ * counts against them (docs/operations.md). */
 #define TICKS_PER_HEARTBEAT  32
 #define TICKS_PER_STORE_TICK (TICKS_PER_HEARTBEAT / 4)
+
+/* Dispatcher ticks per store tick: at most a quarter heartbeat, at most
+ * about a second. */
+static guint
+ticks_per_store_tick (HubDispatcher *d)
+{
+  guint tick_ms = MAX (d->config.heartbeat_s * 1000 / TICKS_PER_HEARTBEAT, 1u);
+
+  return CLAMP (1000 / tick_ms, 1u, (guint)TICKS_PER_STORE_TICK);
+}
 
 static void schedule_tick (HubDispatcher *d);
 
@@ -46,13 +59,22 @@ deliver_to_user (HubDispatcher *d, const char *user, const HubDelivery *delivery
     hub_dispatcher_hello_hold (d, user, delivery);
 }
 
+/* Both stores' deliveries arrive here, so both modes are measured alike: a
+ * sample of them carries a stamped copy of the frame for the delivery lag
+ * (hub_broadcaster_sample; the store's own frame, a room's history, stays
+ * unstamped). */
 static void
-on_deliver (gpointer node, const HubDelivery *delivery)
+on_deliver (gpointer node, const HubDelivery *given)
 {
   HubDispatcher *d = node;
+  g_autoptr (HubFrame) frame = hub_frame_ref (given->frame);
+  HubDelivery sampled = *given;
+  const HubDelivery *delivery = &sampled;
   const char *except = delivery->except_user;
   gboolean replays = delivery->seq > 0 && g_hash_table_size (d->replays) > 0;
 
+  hub_broadcaster_sample (d->broadcaster, &frame);
+  sampled.frame = frame;
   if (delivery->members != NULL) {
     GHashTableIter iter;
     gpointer user;
@@ -160,6 +182,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
       .node_stats = on_node_stats,
       .lost = on_lost,
   };
+  hub_dispatcher_ops_init (d);
   hub_dispatcher_use_store (d, hub_store_memory_new (config, clock));
   hub_dispatcher_guard_init (&d->guard, &d->config);
   d->started_mono_us = hub_clock_monotonic_us (clock);
@@ -202,6 +225,7 @@ hub_dispatcher_free (HubDispatcher *d)
   g_clear_pointer (&d->clock, hub_clock_unref);
   hub_dispatcher_guard_clear (&d->guard);
   g_free (d->conn_id_prefix);
+  hub_dispatcher_ops_clear (d);
   hub_config_clear (&d->config);
   g_free (d);
 }
@@ -229,6 +253,7 @@ hub_dispatcher_connection_open (HubDispatcher *d, const HubSinkVTable *sink, gpo
 
   hub_rate_limiter_init (hub_connection_get_rate_limiter (conn), d->config.rate_per_s,
                          d->config.burst, hub_clock_monotonic_us (d->clock));
+  hub_connection_set_error_metric (conn, d->errors);
   hub_connection_manager_add (d->conns, conn);
   /* The manager's reference keeps conn alive until connection_closed(), which
    * cancels this timer. */
@@ -346,21 +371,6 @@ reject_hello (HubDispatcher *d, HubConnection *conn, const char *id_json, const 
   hub_connection_close_after_replies (conn, HUB_CLOSE_UNAUTHORIZED, "unauthorized");
 }
 
-HubAuthClaims *
-hub_dispatcher_verify_token (HubDispatcher *d, const char *token, GError **error)
-{
-  return hub_auth_verify (token, d->config.secret, d->config.secret_len,
-                          hub_clock_unix_ms (d->clock) / 1000, error);
-}
-
-gboolean
-hub_dispatcher_verify_room_token (HubDispatcher *d, const char *token, const char *user,
-                                  const char *room, guint *allow, GError **error)
-{
-  return hub_auth_verify_room_token (token, d->config.secret, d->config.secret_len,
-                                     hub_clock_unix_ms (d->clock) / 1000, user, room, allow, error);
-}
-
 void
 hub_dispatcher_set_deadline (HubDispatcher *d, HubConnection *conn)
 {
@@ -463,6 +473,7 @@ hub_dispatcher_reply_rate_limited (HubDispatcher *d, HubConnection *conn, const 
   /* Not decoded (hub-dispatcher-guard.c): its id comes from a scan, and is
    * left out only when reading it needs decoding. */
   hub_codec_peek (data, len, &peek);
+  hub_dispatcher_note_limit (d, conn, NULL, "rate");
   hub_dispatcher_reply_error_now (conn, peek.sure ? peek.id_json : NULL, HUB_ERROR_RATE_LIMITED,
                                   "too many requests: slow down");
   hub_peek_clear (&peek);
@@ -479,6 +490,8 @@ hub_dispatcher_receive_decoded (HubDispatcher *d, HubConnection *conn, const cha
     return;
   }
   hub_codec_decode (data, len, &res);
+  if (res.request != NULL)
+    hub_dispatcher_track_request (d, res.request);
   if (!res.envelope_ok) {
     hub_dispatcher_reply_error_now (conn, res.id_json, res.code, res.message);
   } else if (!hub_connection_is_authenticated (conn) && res.type != HUB_REQ_HELLO) {
@@ -514,7 +527,7 @@ on_tick (gpointer user_data)
   d->tick_timer = 0;
   d->tick_count++;
   hub_dispatcher_liveness_tick (d, d->tick_count % TICKS_PER_HEARTBEAT, TICKS_PER_HEARTBEAT);
-  if (d->store->vtable->tick != NULL && d->tick_count % TICKS_PER_STORE_TICK == 0)
+  if (d->store->vtable->tick != NULL && d->tick_count % ticks_per_store_tick (d) == 0)
     d->store->vtable->tick (d->store);
   schedule_tick (d);
 }
@@ -582,6 +595,7 @@ hub_dispatcher_render_metrics (HubDispatcher *d)
   COUNTER ("hub_slow_consumer_closes_total", "Connections closed with 4009.",
            s.slow_consumer_closes_total);
   COUNTER ("hub_dropped_total", "Ephemeral frames dropped under backpressure.", s.dropped_total);
+  hub_dispatcher_render_ops_metrics (d, out, cluster_figures (d, &f) ? f.nodes_json : NULL);
   if (cluster_figures (d, &f)) {
     GAUGE ("hub_cluster_up", "1 while this node is connected to Redis.", f.up ? 1 : 0);
     GAUGE ("hub_cluster_nodes", "Live nodes in the cluster.", f.nodes);

@@ -10,6 +10,7 @@
 struct _HubFrame {
   grefcount ref;
   HubFrameFlags flags;
+  gint64 stamp_us;   /* see hub_frame_copy_stamped(); 0: none */
   gsize len;         /* JSON bytes, without the NUL */
   guint8 header_len; /* 2, 4 or 10: RFC 6455 header bytes at the end of the headroom */
   guint8 data[];     /* [HUB_FRAME_HEADROOM][len bytes of JSON][NUL] */
@@ -53,6 +54,7 @@ frame_init (HubFrame *frame, gsize len, HubFrameFlags flags)
 {
   g_ref_count_init (&frame->ref);
   frame->flags = flags;
+  frame->stamp_us = 0;
   frame->len = len;
   frame->data[HUB_FRAME_HEADROOM + len] = '\0';
   frame->header_len = write_header (frame->data + HUB_FRAME_HEADROOM, len);
@@ -168,4 +170,26 @@ hub_frame_flags (const HubFrame *frame)
   g_return_val_if_fail (frame != NULL, HUB_FRAME_FLAG_NONE);
 
   return frame->flags;
+}
+
+HubFrame *
+hub_frame_copy_stamped (const HubFrame *frame, gint64 stamp_us)
+{
+  gsize size;
+  HubFrame *copy;
+
+  g_return_val_if_fail (frame != NULL, NULL);
+
+  size = FRAME_PREFIX + frame->len + 1;
+  copy = g_malloc (size);
+  memcpy (copy, frame, size);
+  g_ref_count_init (&copy->ref);
+  copy->stamp_us = stamp_us;
+  return copy;
+}
+
+gint64
+hub_frame_get_stamp (const HubFrame *frame)
+{
+  return frame->stamp_us;
 }

@@ -4,8 +4,10 @@
  * library exports exactly the functions its headers mark (HUB_API, HUB_CLIENT_API) and
  * nothing private, that embed-client.c, compiled outside the tree with
  * `pkg-config --cflags --libs libhub`, runs on the installed shared libraries against the
- * installed hub-server, and that embed-core.c, with `pkg-config … libhub-core`, needs
- * nothing but the core. */
+ * installed hub-server, that embed-core.c, with `pkg-config … libhub-core`, needs
+ * nothing but the core; and the deployment kit: `man hub-server` (and the other two pages)
+ * reads the installed pages, the systemd unit passes `systemd-analyze verify` and names
+ * the installed program and key file, which hub-server starts with. */
 #include "hub-test-server.h"
 #include "hub-test-ws.h"
 
@@ -201,6 +203,101 @@ START_TEST (programs_print_their_version)
     modversion = pkg_config (*pc, "--modversion");
     ck_assert_msg (g_strv_length (modversion) == 1 && strcmp (modversion[0], HUB_VERSION) == 0,
                    "pkg-config --modversion %s should be %s", *pc, HUB_VERSION);
+  }
+}
+END_TEST
+
+/* man(1) finds the installed pages (MANPATH: the prefix is not a system one) and their
+ * text is the program's --help: generated from it at build time. */
+START_TEST (man_pages_are_installed_and_follow_help)
+{
+  static const char *const programs[] = {"hub-server", "hub-client", "hub-loadgen"};
+  g_autofree char *manpath = g_build_filename (prefix, "share", "man", NULL);
+  g_autofree char *env = g_strconcat ("MANPATH=", manpath, NULL);
+
+  require_install ();
+  for (guint i = 0; i < G_N_ELEMENTS (programs); i++) {
+    g_autofree char *page = NULL;
+    g_autofree char *help = NULL;
+    g_autofree char *bin = g_build_filename (prefix, "bin", programs[i], NULL);
+    int status = run ((const char *const[]){"man", "-P", "cat", programs[i], NULL},
+                      (const char *const[]){env, "MANWIDTH=200", NULL}, NULL, &page);
+
+    ck_assert_msg (status == 0, "man %s should find the installed page (MANPATH=%s), got %d: %s",
+                   programs[i], manpath, status, page);
+    ck_assert_msg (strstr (page, "--version") != NULL && strstr (page, HUB_VERSION) != NULL,
+                   "the page of %s has its options and version:\n%s", programs[i], page);
+    ck_assert_int_eq (run ((const char *const[]){bin, "--help", NULL}, NULL, NULL, &help), 0);
+    /* Each option of --help is in the page. */
+    {
+      g_auto (GStrv) lines = g_strsplit (help, "\n", -1);
+
+      for (guint l = 0; lines[l] != NULL; l++) {
+        const char *opt = strstr (lines[l], "--");
+        g_autofree char *name = NULL;
+
+        if (opt == NULL || g_ascii_isspace (lines[l][0]) == FALSE)
+          continue;
+        name = g_strndup (opt, strcspn (opt, "= "));
+        ck_assert_msg (strstr (page, name) != NULL, "man %s lacks %s of its --help", programs[i],
+                       name);
+      }
+    }
+  }
+  {
+    g_autofree char *page = NULL;
+
+    run ((const char *const[]){"man", "-P", "cat", "hub-server", NULL},
+         (const char *const[]){env, "MANWIDTH=200", NULL}, NULL, &page);
+    ck_assert_msg (strstr (page, "HUB_PORT") != NULL && strstr (page, "SIGHUP") != NULL &&
+                       strstr (page, "hub_errors_total") != NULL,
+                   "man hub-server documents the environment, signals and metrics:\n%s", page);
+  }
+}
+END_TEST
+
+/* The unit as systemd would load it: systemd-analyze verify (its ExecStart must exist,
+ * its man page must be found, every directive must parse), and hub-server starts with
+ * what the unit runs (the installed example key file; another port, for the test). */
+START_TEST (systemd_unit_verifies_and_its_command_starts)
+{
+  g_autofree char *unit =
+      g_build_filename (prefix, "lib", "systemd", "system", "hub-server.service", NULL);
+  g_autofree char *conf = g_build_filename (prefix, "etc", "hub", "hub.conf", NULL);
+  g_autofree char *bin = g_build_filename (prefix, "bin", "hub-server", NULL);
+  g_autofree char *manpath = g_build_filename (prefix, "share", "man", NULL);
+  g_autofree char *env = g_strconcat ("MANPATH=", manpath, NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *exec = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *analyze = g_find_program_in_path ("systemd-analyze");
+  int status;
+
+  require_install ();
+  ck_assert_msg (g_file_get_contents (unit, &text, NULL, NULL), "%s should be installed", unit);
+  exec = g_strdup_printf ("ExecStart=%s --config %s\n", bin, conf);
+  ck_assert_msg (strstr (text, exec) != NULL, "the unit runs the installed program: %s", exec);
+  for (const char *const *d =
+           (const char *const[]){"Type=notify", "DynamicUser=yes", "NoNewPrivileges=yes",
+                                 "ProtectSystem=strict", "LimitNOFILE=", "WatchdogSec=", NULL};
+       *d != NULL; d++)
+    ck_assert_msg (strstr (text, *d) != NULL, "the unit says %s", *d);
+  ck_assert_msg (g_file_test (conf, G_FILE_TEST_IS_REGULAR), "the example key file is installed");
+  /* scripts/install-deps.sh installs systemd (for this tool) on Debian. */
+  ck_assert_msg (analyze != NULL, "systemd-analyze is needed (scripts/install-deps.sh)");
+  status = run ((const char *const[]){analyze, "verify", unit, NULL},
+                (const char *const[]){env, NULL}, NULL, &output);
+  ck_assert_msg (status == 0 && strstr (output, "hub-server") == NULL,
+                 "systemd-analyze verify %s should be clean, got %d:\n%s", unit, status, output);
+  {
+    /* The unit's command line, on a free port, as systemd would start it. */
+    const char *const args[] = {"--config", conf, "--port", "0", NULL};
+    g_autoptr (GError) error = NULL;
+    g_autoptr (HubTestServer) server = NULL;
+
+    g_setenv ("HUB_SERVER_BIN", bin, TRUE);
+    server = hub_test_server_startv_bare (args, &error);
+    ck_assert_msg (server != NULL, "the unit's command starts: %s", error ? error->message : "");
   }
 }
 END_TEST
@@ -490,6 +587,8 @@ main (void)
   HUB_TEST_ADD (suite, headers_are_self_contained, 120);
   HUB_TEST_ADD (suite, exported_symbols_are_the_api, 60);
   HUB_TEST_ADD (suite, outside_program_embeds_the_shared_library, 120);
+  HUB_TEST_ADD (suite, man_pages_are_installed_and_follow_help, 60);
+  HUB_TEST_ADD (suite, systemd_unit_verifies_and_its_command_starts, 60);
   HUB_TEST_ADD (suite, core_program_needs_only_the_core, 120);
   failed = hub_test_run (suite);
 

@@ -1,6 +1,8 @@
 /* test-cluster-loadgen.c: hub-loadgen through haproxy in front of three
  * cluster nodes on one Redis: a mixed run with multi-device users spread
- * over the nodes must report zero loss, no duplicate, nothing out of order. */
+ * over the nodes must report zero loss, no duplicate, nothing out of order,
+ * and its counts must agree with the cluster-wide sums one scrape through
+ * haproxy reads (the report says "cluster"). */
 #include <check.h>
 
 #include "hub-test-redis.h"
@@ -57,6 +59,20 @@ START_TEST (loadgen_through_haproxy_over_three_nodes_loses_nothing)
 
     ck_assert (hub_test_metric_value (m->body, "hub_messages_in_total", &in));
     ck_assert_msg (in > 0, "expected node %u to have accepted messages (leastconn spreads)", i);
+  }
+  /* One /metrics through haproxy answers for the three nodes. */
+  {
+    JsonObject *server = hub_test_json_object (run.report, "server");
+    JsonObject *agree = hub_test_json_object (server, "agreement");
+
+    ck_assert_str_eq (hub_test_json_string (server, "scope"), "cluster");
+    ck_assert_msg (hub_test_json_bool (hub_test_json_object (agree, "messages_in"), "match"),
+                   "accepted messages agree with the cluster's sum:\n%s", run.out);
+    ck_assert_msg (hub_test_json_bool (hub_test_json_object (agree, "deliveries"), "match"),
+                   "deliveries agree with the cluster's sum:\n%s", run.out);
+    ck_assert_msg (strstr (run.out, "cluster deliveries") != NULL &&
+                       strstr (run.out, "live, agree)") != NULL,
+                   "the table says the cluster's deliveries agree:\n%s", run.out);
   }
   loadgen_run_clear (&run);
 }

@@ -103,6 +103,15 @@ hub_test_platform_absent_program_reason (const char *program)
 }
 
 gboolean
+hub_test_platform_request_reload (GSubprocess *proc)
+{
+  if (g_subprocess_get_identifier (proc) == NULL)
+    return FALSE;
+  g_subprocess_send_signal (proc, SIGHUP);
+  return TRUE;
+}
+
+gboolean
 hub_test_platform_pause (GSubprocess *proc, gboolean pause)
 {
   if (g_subprocess_get_identifier (proc) == NULL)

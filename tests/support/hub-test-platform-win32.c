@@ -298,6 +298,12 @@ hub_test_platform_absent_program_reason (const char *program)
 }
 
 gboolean
+hub_test_platform_request_reload (GSubprocess *proc)
+{
+  return FALSE; /* no SIGHUP on Windows (hub-signals.h) */
+}
+
+gboolean
 hub_test_platform_pause (GSubprocess *proc, gboolean pause)
 {
   /* Windows has no documented way to suspend another process as a whole. */

@@ -59,6 +59,10 @@ gboolean hub_test_platform_request_stop (GSubprocess *proc, HubTestStopRequest h
     }                                                                                              \
   } while (0)
 
+/* Asks a child to reload its settings: SIGHUP. FALSE where there is no such
+ * request (Windows): the test that needs it is Unix-only. */
+gboolean hub_test_platform_request_reload (GSubprocess *proc);
+
 /* Pauses (@pause) or resumes a child: SIGSTOP / SIGCONT. FALSE where a child
  * cannot be paused from outside (Windows): the caller skips what needs it. */
 gboolean hub_test_platform_pause (GSubprocess *proc, gboolean pause);

@@ -158,8 +158,22 @@ hub_test_server_set_open_files (guint64 limit)
   next_open_files = limit;
 }
 
+static HubTestServer *start (const char *const *args, gboolean bare, GError **error);
+
 HubTestServer *
 hub_test_server_startv (const char *const *args, GError **error)
+{
+  return start (args, FALSE, error);
+}
+
+HubTestServer *
+hub_test_server_startv_bare (const char *const *args, GError **error)
+{
+  return start (args, TRUE, error);
+}
+
+static HubTestServer *
+start (const char *const *args, gboolean bare, GError **error)
 {
   const char *bin = g_getenv ("HUB_SERVER_BIN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
@@ -201,10 +215,12 @@ hub_test_server_startv (const char *const *args, GError **error)
   }
 
   g_ptr_array_add (argv, (gpointer)bin);
-  g_ptr_array_add (argv, "--host");
-  g_ptr_array_add (argv, "127.0.0.1");
-  g_ptr_array_add (argv, "--port");
-  g_ptr_array_add (argv, "0");
+  if (!bare) {
+    g_ptr_array_add (argv, "--host");
+    g_ptr_array_add (argv, "127.0.0.1");
+    g_ptr_array_add (argv, "--port");
+    g_ptr_array_add (argv, "0");
+  }
   for (guint i = 0; args != NULL && args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer)args[i]);
   /* The suite runs on Redis (hub-test-redis.h): a one-node cluster with keys of
@@ -417,6 +433,37 @@ hub_test_server_output (HubTestServer *server)
   if (server->stderr_path != NULL && g_file_get_contents (server->stderr_path, &err, NULL, NULL))
     g_string_append (out, err);
   return g_string_free (out, FALSE);
+}
+
+guint
+hub_test_server_count_output (HubTestServer *server, const char *text)
+{
+  g_autofree char *out = hub_test_server_output (server);
+  guint n = 0;
+
+  for (const char *p = strstr (out, text); p != NULL; p = strstr (p + 1, text))
+    n++;
+  return n;
+}
+
+gboolean
+hub_test_server_wait_output (HubTestServer *server, const char *text, guint count, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;) {
+    if (hub_test_server_count_output (server, text) >= count)
+      return TRUE;
+    if (g_get_monotonic_time () >= deadline)
+      return FALSE;
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+}
+
+gboolean
+hub_test_server_reload (HubTestServer *server)
+{
+  return !wait_exit (server, 0) && hub_test_platform_request_reload (server->proc);
 }
 
 void

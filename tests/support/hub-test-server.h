@@ -26,6 +26,10 @@ void hub_test_server_set_open_files (guint64 limit);
 /* Same, with the arguments as a list ending with NULL (just NULL: no
  * arguments); fails the test on error. */
 HubTestServer *hub_test_server_start (const char *first_arg, ...);
+/* As hub_test_server_startv without the leading `--host 127.0.0.1 --port
+ * 0`: the address must come from @args, the environment (HUB_HOST,
+ * HUB_PORT) or a key file, and be 127.0.0.1 and port 0. */
+HubTestServer *hub_test_server_startv_bare (const char *const *args, GError **error);
 
 guint16 hub_test_server_port (HubTestServer *server);
 /* The node name announced on the first line. (transfer none) */
@@ -66,6 +70,15 @@ gboolean hub_test_server_is_running (HubTestServer *server);
 guint hub_test_server_pid (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
 char *hub_test_server_output (HubTestServer *server);
+/* Polls the output every 20 ms until it holds @text @count times or more;
+ * FALSE after @timeout_ms. */
+gboolean hub_test_server_wait_output (HubTestServer *server, const char *text, guint count,
+                                      guint timeout_ms);
+/* How many times @text occurs in the output so far. */
+guint hub_test_server_count_output (HubTestServer *server, const char *text);
+/* Asks the server to reload its settings (SIGHUP on Unix); FALSE where it
+ * cannot (Windows). */
+gboolean hub_test_server_reload (HubTestServer *server);
 /* Kills the server if it still runs (SIGKILL), removes its temp dir, frees it. */
 void hub_test_server_free (HubTestServer *server);
 /* Frees every server still alive in this process (test teardown). */

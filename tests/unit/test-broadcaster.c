@@ -1,6 +1,7 @@
 /* test-broadcaster.c: HubBroadcaster over memory sinks: exact recipients of
  * each delivery function, one shared frame for all of them, dedupe, the offline
- * list, the stats, and a slow consumer closed while the others still receive. */
+ * list, the stats, a slow consumer closed while the others still receive, and
+ * the sampled fan-outs that carry a stamp for the delivery lag. */
 #include <check.h>
 #include <string.h>
 
@@ -381,6 +382,50 @@ START_TEST (test_shared_frame_refcount)
 }
 END_TEST
 
+/* ---- sampling for the delivery lag ---- */
+
+START_TEST (test_sampling_off_by_default)
+{
+  Peer *a = peer ("alice");
+
+  for (guint i = 0; i < 3; i++)
+    hub_broadcaster_to_user (b, "alice", msg, NULL);
+  expect_got (a, 3, msg);
+  EXPECT_UINT (hub_frame_get_stamp (msg), 0, "the caller's frame is never stamped");
+}
+END_TEST
+
+START_TEST (test_sampling_every_second_fanout)
+{
+  Peer *a = peer ("alice"), *bob = peer ("bob");
+  HubFrame *first, *second;
+  gint64 before = g_get_monotonic_time ();
+
+  hub_broadcaster_set_sampling (b, 2);
+  hub_broadcaster_to_all (b, msg);    /* sampled */
+  hub_broadcaster_to_all (b, msg);    /* not */
+  hub_broadcaster_to_all (b, typing); /* ephemeral: never, and does not count */
+  hub_broadcaster_to_all (b, msg);    /* sampled */
+  EXPECT_UINT (a->sink->frames->len, 4, "alice got every fan-out");
+  first = g_ptr_array_index (a->sink->frames, 0);
+  second = g_ptr_array_index (a->sink->frames, 1);
+  ck_assert_msg (first != msg && hub_frame_get_stamp (first) >= before,
+                 "the sampled fan-out delivers a stamped copy");
+  ck_assert_str_eq (hub_frame_payload (first, NULL), hub_frame_payload (msg, NULL));
+  ck_assert_msg (g_ptr_array_index (bob->sink->frames, 0) == first,
+                 "every recipient of the sampled fan-out shares the one copy");
+  ck_assert_msg (second == msg, "the next fan-out is not sampled");
+  ck_assert_msg (g_ptr_array_index (a->sink->frames, 2) == typing, "ephemeral frames are as given");
+  ck_assert_msg (hub_frame_get_stamp (g_ptr_array_index (a->sink->frames, 3)) != 0,
+                 "the fan-out after the next is sampled again");
+  EXPECT_UINT (hub_frame_get_stamp (msg), 0,
+               "the caller's frame (a room's history) stays unstamped");
+  /* A replay is a single send of the stored frame: never sampled. */
+  hub_broadcaster_to_connection (b, a->conn, msg);
+  ck_assert_msg (g_ptr_array_index (a->sink->frames, 4) == msg, "a replay is not sampled");
+}
+END_TEST
+
 static Suite *
 broadcaster_suite (void)
 {
@@ -402,6 +447,7 @@ broadcaster_suite (void)
       {"to-users", {test_to_users_dedupe_and_offline, test_to_users_all_offline}},
       {"to-set", {test_to_set, test_to_set_empty}},
       {"shared-frame", {test_shared_frame_refcount}},
+      {"sampling", {test_sampling_off_by_default, test_sampling_every_second_fanout}},
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {

@@ -53,6 +53,22 @@ guint hub_broadcaster_to_users (HubBroadcaster *b, GPtrArray *users, HubFrame *f
 HUB_API
 guint hub_broadcaster_to_set (HubBroadcaster *b, GHashTable *subscribers, HubFrame *frame);
 
+/* With sampling on, one fan-out in @every of a message (a frame that is not
+ * ephemeral) is sampled for the delivery lag: its recipients get a copy
+ * stamped with the time now (hub_frame_copy_stamped), whose deliveries a
+ * transport measures. 0 (the default): off, every recipient gets the very
+ * frame given. The dispatcher turns it on (HUB_BROADCASTER_SAMPLE_EVERY). */
+#define HUB_BROADCASTER_SAMPLE_EVERY 16
+HUB_API
+void hub_broadcaster_set_sampling (HubBroadcaster *b, guint every);
+/* Replaces *@frame (dropping its ref) by its stamped copy when this fan-out
+ * is sampled. to_user, to_room, to_users and to_all sample by themselves;
+ * who delivers with to_connection calls this first (the dispatcher, for the
+ * store's deliveries). Replays use to_connection with the stored frame:
+ * never sampled. */
+HUB_API
+void hub_broadcaster_sample (HubBroadcaster *b, HubFrame **frame);
+
 HUB_API
 const HubBroadcasterStats *hub_broadcaster_get_stats (HubBroadcaster *b);
 

@@ -61,7 +61,7 @@ gboolean hub_name_is_valid (const char *name);
 
 /* A decoded, validated request. Only the fields of its type are set; optional
  * fields that were absent or null are NULL / FALSE. All strings owned. */
-typedef struct {
+typedef struct _HubRequest {
   HubRequestType type;
   char *id_json; /* the id re-encoded as JSON ("7", "\"a\""), NULL when absent */
 
@@ -84,6 +84,13 @@ typedef struct {
   gint64 limit; /* history, online; valid when has_limit */
   gboolean has_limit;
   HubStatus status; /* status */
+
+  /* Not decoded: set by whoever executes the request. @done (nullable) runs
+   * in hub_request_free(), which a handler calls once the reply is queued
+   * (the dispatcher's request latency, from @received_us, monotonic). */
+  gint64 received_us;
+  void (*done) (const struct _HubRequest *req, gpointer data);
+  gpointer done_data;
 } HubRequest;
 
 HUB_API

@@ -9,6 +9,7 @@
 #include "hub-api.h"
 #include "hub-clock.h"
 #include "hub-frame.h"
+#include "hub-metrics.h"
 #include "hub-rate-limiter.h"
 #include "hub-room-perms.h"
 
@@ -195,6 +196,14 @@ HubRateLimiter *hub_connection_get_rate_limiter (HubConnection *conn);
 /* Users this connection subscribed to (presence, §7): set of char* (owned by the set). */
 HUB_API
 GHashTable *hub_connection_get_subscriptions (HubConnection *conn);
+
+/* For the dispatcher: where the error replies to this connection are counted
+ * (its hub_errors_total, labelled by code), or NULL. The reply helpers get a
+ * connection, not the dispatcher. */
+HUB_API
+void hub_connection_set_error_metric (HubConnection *conn, HubMetric *metric);
+HUB_API
+HubMetric *hub_connection_get_error_metric (HubConnection *conn);
 
 /* For the dispatcher: a timer id (hello timeout) kept with the connection. */
 HUB_API

@@ -13,6 +13,7 @@
 #include "hub-clock.h"
 #include "hub-config.h"
 #include "hub-connection-manager.h"
+#include "hub-metrics.h"
 #include "hub-store.h"
 
 G_BEGIN_DECLS
@@ -114,6 +115,14 @@ HubApiPublish *hub_dispatcher_api_publish_async (HubDispatcher *d, const char *b
 HUB_API
 void hub_dispatcher_api_publish_cancel (HubDispatcher *d, HubApiPublish *publish);
 
+/* Whether an HTTP request's Authorization header value (nullable) carries
+ * an admin token (PROTOCOL.md §10): 0 when it does (or the node has no
+ * secret), else 401 (none, or not valid) or 403 (valid, not admin) with
+ * @error saying why. The token is checked as every token is: the current
+ * secret, or the previous one within its grace after a SIGHUP rotation. */
+HUB_API
+guint hub_dispatcher_authorize_admin (HubDispatcher *d, const char *authorization, GError **error);
+
 /* Closes every connection with @code (after flushing what is queued). */
 HUB_API
 void hub_dispatcher_close_all (HubDispatcher *d, guint16 code, const char *reason);
@@ -126,6 +135,24 @@ HUB_API
 HubClock *hub_dispatcher_get_clock (HubDispatcher *d);
 HUB_API
 HubConnectionManager *hub_dispatcher_get_connections (HubDispatcher *d);
+/* The node's metrics registry: hub_errors_total{code} and
+ * hub_request_duration_seconds{type} are the dispatcher's; a transport adds
+ * its own families (hub-server: closes, delivery lag). (transfer none) */
+HUB_API
+HubMetrics *hub_dispatcher_get_metrics (HubDispatcher *d);
+
+/* The settings a running node can change (hub-server's SIGHUP): a new secret
+ * (tokens signed with the previous one still pass for @secret_grace_s
+ * seconds), the limits connections opened from now on get (rate_per_s,
+ * burst, max_queue_bytes, hello_timeout_s), and the bounds per user, which
+ * apply to every hello, subscribe and fan-out from now on
+ * (max_connections_per_user, max_subscriptions_per_user, fanout_bytes_per_s).
+ * Other fields of @config are ignored. FALSE with @error when @config adds or removes the secret:
+ * that changes whether every client must show a token, so it needs a restart. */
+HUB_API
+gboolean hub_dispatcher_reconfigure (HubDispatcher *d, const HubConfig *config,
+                                     guint secret_grace_s, GError **error);
+
 /* /metrics (Prometheus text 0.0.4) and /api/stats (JSON) bodies. (transfer full) */
 HUB_API
 char *hub_dispatcher_render_metrics (HubDispatcher *d);

@@ -44,6 +44,17 @@ gboolean hub_frame_is_ephemeral (const HubFrame *frame);
 HUB_API
 HubFrameFlags hub_frame_flags (const HubFrame *frame);
 
+/* A copy of @frame carrying @stamp_us, the monotonic time its message was
+ * accepted: a transport that finds a stamp measures the delivery lag (the
+ * broadcaster stamps a sample of the fan-outs, hub_broadcaster_sample). A
+ * copy, so that the frame a room's history shares stays unstamped and a
+ * later replay of it is not taken for a late delivery. (transfer full) */
+HUB_API
+HubFrame *hub_frame_copy_stamped (const HubFrame *frame, gint64 stamp_us);
+/* The stamp, 0 for an unstamped frame (nearly all of them). */
+HUB_API
+gint64 hub_frame_get_stamp (const HubFrame *frame);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubFrame, hub_frame_unref)
 
 G_END_DECLS

@@ -359,7 +359,9 @@ typedef struct {
    * deliveries they caused on this node were handed to the events. */
   void (*sync) (HubStore *store, HubStoreFunc done, gpointer data);
 
-  /* Every quarter heartbeat. NULL: nothing to do. */
+  /* Every quarter heartbeat or every second, whichever is more often (the
+   * figures a cluster's /metrics sums are at most that old). NULL: nothing
+   * to do. */
   void (*tick) (HubStore *store);
   /* FALSE while the shared state cannot be reached, or answers late, or this
    * node is not (yet, or no longer) part of it (/healthz 503). */
