@@ -106,14 +106,53 @@ hub_lg_sub_receive (HubLgSub *sub, gint64 seq)
   return HUB_LG_RECEIPT_DUPLICATE;
 }
 
+/* Removes [@from, @to] from the ascending @ranges. */
+static void
+take_range (GArray *ranges, gint64 from, gint64 to)
+{
+  for (guint i = 0; ranges != NULL && i < ranges->len;) {
+    HubLgRange *r = &g_array_index (ranges, HubLgRange, i);
+
+    if (r->to < from) {
+      i++;
+    } else if (r->from > to) {
+      return;
+    } else if (r->from >= from && r->to <= to) {
+      g_array_remove_index (ranges, i);
+    } else if (r->from < from && r->to > to) {
+      HubLgRange upper = {to + 1, r->to};
+
+      r->to = from - 1;
+      g_array_insert_val (ranges, i + 1, upper);
+      return;
+    } else if (r->from < from) {
+      r->to = from - 1;
+      i++;
+    } else {
+      r->from = to + 1;
+      return;
+    }
+  }
+}
+
+void
+hub_lg_sub_begin_replay (HubLgSub *sub)
+{
+  sub->replaying = hub_lg_sub_joined (sub);
+  sub->resume_from = sub->max_seen;
+}
+
 void
 hub_lg_sub_resumed (HubLgSub *sub, gint64 from, gint64 to, gboolean complete)
 {
+  gint64 start = (sub->replaying ? sub->resume_from : sub->max_seen) + 1;
+
   sub->replaying = FALSE;
-  if (complete || sub->baseline < 0 || from - 1 <= sub->max_seen)
+  if (complete || sub->baseline < 0 || from - 1 < start)
     return;
-  add_range (&sub->evicted, sub->max_seen + 1, from - 1);
-  sub->max_seen = from - 1;
+  take_range (sub->holes, start, from - 1);
+  add_range (&sub->evicted, start, from - 1);
+  sub->max_seen = MAX (sub->max_seen, from - 1);
 }
 
 gint64

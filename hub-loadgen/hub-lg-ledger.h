@@ -25,6 +25,7 @@ typedef struct {
   guint64 received; /* distinct seqs > baseline received */
   guint64 duplicates, out_of_order, early;
   gboolean replaying; /* between a resuming hello's welcome and this room's `resumed` */
+  gint64 resume_from; /* while replaying: max_seen at the welcome, the seq resumed from */
   GArray *holes;      /* HubLgRange (owned) (nullable) ascending, all below max_seen */
   GArray *evicted;    /* HubLgRange (owned) (nullable) not replayable (resumed complete:false) */
 } HubLgSub;
@@ -45,9 +46,14 @@ void hub_lg_sub_set_baseline (HubLgSub *sub, gint64 seq);
 gboolean hub_lg_sub_joined (const HubLgSub *sub);
 /* A `message` frame of this room with @seq arrived. */
 HubLgReceipt hub_lg_sub_receive (HubLgSub *sub, gint64 seq);
+/* A resuming hello's welcome: this room's replay begins (joined subscriptions
+ * only), resumed from the highest seq received so far. */
+void hub_lg_sub_begin_replay (HubLgSub *sub);
 /* The room's `resumed` frame: ends the replay; when !@complete the seqs
- * between the highest received and @from (the first one replayed) are gone
- * from the server's history: recorded as evicted, not lost. */
+ * between the one resumed from and @from (the first one replayed) are gone
+ * from the server's history: recorded as evicted, not lost. The replayed
+ * messages come before this frame (§6), so the first of them already left
+ * those seqs as a hole: the hole becomes the evicted range. */
 void hub_lg_sub_resumed (HubLgSub *sub, gint64 from, gint64 to, gboolean complete);
 /* Messages up to @final_seq that may still arrive (above the highest seen). */
 gint64 hub_lg_sub_pending (const HubLgSub *sub, gint64 final_seq);

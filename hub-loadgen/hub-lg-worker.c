@@ -881,7 +881,7 @@ on_frame (HubClient *client, JsonObject *frame, const char *text, gpointer user_
        * (HubClient resumes each room it tracks, which includes ours). */
       if (strcmp (type, "welcome") == 0 && d->welcomed) {
         for (guint k = 0; k < w->k; k++)
-          d->subs[k].replaying = hub_lg_sub_joined (&d->subs[k]);
+          hub_lg_sub_begin_replay (&d->subs[k]);
       }
       return;
     case 'r':

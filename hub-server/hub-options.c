@@ -44,6 +44,7 @@ typedef enum {
   OPT_LOG_RATE,
   OPT_REDIS,
   OPT_REDIS_PREFIX,
+  OPT_REDIS_TIMEOUT,
   OPT_EVENT_LOOP,
   OPT_IO_URING,
   OPT_MAX_CONNECTIONS,
@@ -148,6 +149,11 @@ static const OptSpec specs[N_OPTS] = {
                    RESTART},
     [OPT_REDIS_PREFIX] = {"redis-prefix", KIND_STRING, "PREFIX",
                           "Prefix of every Redis key and channel (default %s)", RESTART},
+    [OPT_REDIS_TIMEOUT] = {"redis-timeout", KIND_STRING, "MS",
+                           "A request that Redis has not answered within MS is answered "
+                           "internal, and /healthz says 503 until Redis answers again "
+                           "(default %s)",
+                           RESTART},
     [OPT_LOG_LEVEL] = {"log-level", KIND_STRING, "LEVEL",
                        "error, warning, info (a line per connection) or debug (default %s)", LIVE},
     [OPT_LOG_FORMAT] = {"log-format", KIND_STRING, "FORMAT",
@@ -335,6 +341,8 @@ value_text (const HubOptions *opts, OptId id)
       return g_strdup (opts->redis_url);
     case OPT_REDIS_PREFIX:
       return g_strdup (opts->redis_prefix);
+    case OPT_REDIS_TIMEOUT:
+      return g_strdup_printf ("%u", c->store_timeout_ms);
     case OPT_EVENT_LOOP:
       return g_strdup (hub_loop_kind_to_string (opts->event_loop));
     case OPT_IO_URING:
@@ -588,6 +596,11 @@ apply (HubOptions *opts, OptId id, const char *value, const Source *src, GError 
         return bad_value (error, id, src, "'%s' is empty or has white space", value);
       g_free (opts->redis_prefix);
       opts->redis_prefix = g_strdup (value);
+      return TRUE;
+    case OPT_REDIS_TIMEOUT:
+      if (!parse_uint (id, value, src, 1, MAX_SECONDS * 1000, &u, error))
+        return FALSE;
+      c->store_timeout_ms = (guint)u;
       return TRUE;
     case OPT_NODE:
       if (!hub_name_is_valid (value))

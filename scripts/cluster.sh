@@ -64,13 +64,15 @@ bin_of() {
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 # Waits (at most $2 tenths of a second) for the command in $1 to succeed.
+# wait_for CMD TENTHS: until CMD succeeds, for at most TENTHS tenths of a second of the clock
+# (not of tries: on a loaded machine one try of redis-cli can take longer than its sleep).
 wait_for() {
-  local i
-  for ((i = 0; i < $2; i++)); do
+  local deadline=$(($(date +%s%3N) + $2 * 100))
+  while :; do
     eval "$1" && return 0
+    (($(date +%s%3N) < deadline)) || return 1
     sleep 0.1
   done
-  return 1
 }
 
 start() {
@@ -95,7 +97,9 @@ start() {
   STARTED=1
   "$(bin_of redis-server)" --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN" --save '' \
     --appendonly yes --daemonize yes --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log"
-  wait_for "$(bin_of redis-cli) -p $REDIS_PORT ping >/dev/null 2>&1" 50 ||
+  # 20 s: with appendonly, a loaded machine (test-cluster-script beside other suites) took more
+  # than 5 s to answer the first ping.
+  wait_for "$(bin_of redis-cli) -p $REDIS_PORT ping >/dev/null 2>&1" 200 ||
     die "redis-server did not answer on port $REDIS_PORT (see $RUN/redis.log)"
   echo "redis      127.0.0.1:$REDIS_PORT (pid $(cat "$RUN/redis.pid"))"
 

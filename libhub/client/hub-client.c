@@ -1004,14 +1004,21 @@ handle_reply (HubClient *client, Pending *pending, JsonObject *frame, const char
         const char *text = json_string (frame, "message");
         HubErrorCode value = code != NULL ? hub_error_code_from_string (code) : HUB_ERROR_NONE;
 
-        /* A refused hello (unauthorized, invalid_name) would be refused again. */
-        client->final = TRUE;
-        g_free (client->final_reason);
-        client->final_reason = g_strdup_printf ("hello refused: %s%s%s", code ? code : type,
+        g_autofree char *why = g_strdup_printf ("hello refused: %s%s%s", code ? code : type,
                                                 text ? ": " : "", text ? text : "");
+
+        /* A refused hello (unauthorized, invalid_name) would be refused again;
+         * internal (a cluster node that lost Redis, or waits for it) and
+         * rate_limited pass: tried again after the backoff (§3: a failed
+         * hello may be retried). */
+        if (value != HUB_ERROR_INTERNAL && value != HUB_ERROR_RATE_LIMITED) {
+          client->final = TRUE;
+          g_free (client->final_reason);
+          client->final_reason = g_strdup (why);
+        }
         g_clear_error (&client->connect_error);
         client->connect_error = g_error_new_literal (
-            HUB_ERROR, value != HUB_ERROR_NONE ? value : HUB_ERROR_INTERNAL, client->final_reason);
+            HUB_ERROR, value != HUB_ERROR_NONE ? value : HUB_ERROR_INTERNAL, why);
         client->klass->close (client->transport, 1000);
       }
       return;

@@ -33,6 +33,13 @@ static const char prelude[] =
      * page at a time (ZRANGEBYLEX) without reading them all. */
     "local function index_room(r) redis.call('ZADD', P .. 'rooms', 0, r) end\n"
     "local function unindex_room(r) redis.call('ZREM', P .. 'rooms', r) end\n"
+    /* A delivery to node n reached no subscriber (n is cut off from Redis, or
+     * dead), or n was reaped: n's connections may lack deliveries they were
+     * owed, which n learns when it registers again (RESYNC). Kept a day: a
+     * node that never comes back leaves no key for good. */
+    "local function missed(n)\n"
+    "  redis.call('SET', P .. 'node:' .. n .. ':lost', '1', 'PX', 86400000)\n"
+    "end\n"
     "local function status_of(u)\n"
     "  if redis.call('SISMEMBER', P .. 'online', u) == 0 then return 'offline' end\n"
     "  return redis.call('GET', P .. 'user:' .. u .. ':status') or 'online'\n"
@@ -50,14 +57,16 @@ static const char prelude[] =
     "    end\n"
     "  end\n"
     "  for _, n in ipairs(order) do\n"
-    "    redis.call('PUBLISH', P .. 'ch:node:' .. n,\n"
+    "    if redis.call('PUBLISH', P .. 'ch:node:' .. n,\n"
     "      kind .. ' ' .. room .. ' ' .. seq .. ' ' .. ex .. ' ' .. table.concat(by_node[n], ',') "
-    ".. '\\n' .. frame)\n"
+    ".. '\\n' .. frame) == 0 and kind ~= 'e' then missed(n) end\n"
     "  end\n"
     "end\n"
     "local function notify(u, st)\n"
     "  for _, n in ipairs(redis.call('SMEMBERS', P .. 'watch:' .. u)) do\n"
-    "    redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st)\n"
+    "    if redis.call('PUBLISH', P .. 'ch:node:' .. n, 's - 0 - ' .. u .. '\\n' .. st) == 0 then\n"
+    "      missed(n)\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "local function add_conn(n, c, u, dev)\n"
@@ -109,7 +118,7 @@ static const char prelude[] =
     "  for _, u in ipairs(redis.call('SMEMBERS', P .. 'node:' .. n .. ':watch')) do\n"
     "    redis.call('SREM', P .. 'watch:' .. u, n)\n"
     "  end\n"
-    "  redis.call('DEL', P .. 'node:' .. n .. ':watch')\n"
+    "  redis.call('DEL', P .. 'node:' .. n .. ':watch', P .. 'node:' .. n .. ':since')\n"
     "end\n"
     "local function room_key(r) return P .. 'room:' .. r end\n"
     /* §12: a request's `need`, the letters (bits j=1, p=2, c=4) its token does
@@ -275,38 +284,69 @@ static const char *const bodies[HUB_SCRIPT_N] = {
                          "  if redis.call('HLEN', ck(u)) == 0 then go_offline(u) end\n"
                          "end\n"
                          "return {'ok'}\n",
-    /* ttl, stats, k, then k (conn, user, device) triples, then the watched
-     * users. The connections of users banned meanwhile are not registered:
-     * they are returned, for the node to close (§13). */
+    /* ARGV[3] the TTL, ARGV[4] the node's figures, ARGV[5] 1 when the node
+     * registered before (in this Redis or another), ARGV[6] k, then k
+     * (connection, user, device) triples, then the watched users. Watches
+     * first, so that this node's watchers get the status events of the
+     * connections dropped and added here, like everyone else's. When the node
+     * was reaped or missed deliveries (lost), or registered before and Redis
+     * no longer knows it (Redis lost its data: restarted empty, flushed;
+     * memberships and history went with it), its connections are not
+     * registered again: the node closes them, and their clients resume what
+     * they missed. Otherwise the connections of users banned meanwhile are
+     * not registered either: they are returned, for the node to close
+     * (§13). */
     [HUB_SCRIPT_RESYNC] =
-        "local k = tonumber(ARGV[5])\n"
-        "local want, refused = {}, {}\n"
-        "for i = 0, k - 1 do\n"
-        "  local c, u = ARGV[6 + 3 * i], ARGV[7 + 3 * i]\n"
-        "  if banned(u) then refused[#refused + 1] = c else want[c] = u end\n"
+        "local me = P .. 'node:' .. NODE\n"
+        "local lost = redis.call('GET', me .. ':lost') and 1 or 0\n"
+        "if ARGV[5] == '1' and redis.call('SISMEMBER', P .. 'nodes', NODE) == 0 then lost = 1 end\n"
+        "redis.call('DEL', me .. ':lost')\n"
+        "for _, u in ipairs(redis.call('SMEMBERS', me .. ':watch')) do\n"
+        "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
         "end\n"
-        "local have = redis.call('HGETALL', P .. 'node:' .. NODE .. ':conns')\n"
+        "redis.call('DEL', me .. ':watch')\n"
+        "local k = tonumber(ARGV[6])\n"
+        "for i = 7 + 3 * k, #ARGV do\n"
+        "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
+        "  redis.call('SADD', me .. ':watch', ARGV[i])\n"
+        "end\n"
+        "local want, refused = {}, {}\n"
+        "if lost == 0 then\n"
+        "  for i = 0, k - 1 do\n"
+        "    local c, u = ARGV[7 + 3 * i], ARGV[8 + 3 * i]\n"
+        "    if banned(u) then refused[#refused + 1] = c else want[c] = u end\n"
+        "  end\n"
+        "end\n"
+        "local have = redis.call('HGETALL', me .. ':conns')\n"
         "for i = 1, #have, 2 do\n"
         "  if want[have[i]] ~= have[i + 1] then drop_conn(NODE, have[i], have[i + 1]) end\n"
         "end\n"
         "for i = 0, k - 1 do\n"
-        "  local c = ARGV[6 + 3 * i]\n"
-        "  if want[c] then add_conn(NODE, c, want[c], ARGV[8 + 3 * i]) end\n"
-        "end\n"
-        "for _, u in ipairs(redis.call('SMEMBERS', P .. 'node:' .. NODE .. ':watch')) do\n"
-        "  redis.call('SREM', P .. 'watch:' .. u, NODE)\n"
-        "end\n"
-        "redis.call('DEL', P .. 'node:' .. NODE .. ':watch')\n"
-        "for i = 6 + 3 * k, #ARGV do\n"
-        "  redis.call('SADD', P .. 'watch:' .. ARGV[i], NODE)\n"
-        "  redis.call('SADD', P .. 'node:' .. NODE .. ':watch', ARGV[i])\n"
+        "  local c = ARGV[7 + 3 * i]\n"
+        "  if want[c] then add_conn(NODE, c, want[c], ARGV[9 + 3 * i]) end\n"
         "end\n"
         "redis.call('SADD', P .. 'nodes', NODE)\n"
-        "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
-        "return {'ok', refused}\n",
+        "redis.call('SET', me .. ':since', now_ms())\n"
+        "redis.call('SET', me .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
+        /* The other nodes list it in their /api/stats from now on (§10). */
+        "redis.call('PUBLISH', P .. 'ch:all', 'N ' .. NODE .. '\\n' .. ARGV[4])\n"
+        "return {'ok', lost, refused}\n",
+    /* A node reaps others only once it has itself been alive for a whole
+     * TTL: when its own key had expired too, Redis or this node stalled, the
+     * others' keys expired for the same reason, and they get the same TTL to
+     * refresh them as it had. (A stalled Redis runs every queued script the
+     * moment it resumes: the first to run would otherwise reap the nodes
+     * whose refresh is queued just behind it.) */
     [HUB_SCRIPT_TICK] =
-        "redis.call('SET', P .. 'node:' .. NODE .. ':alive', ARGV[4], 'PX', ARGV[3])\n"
+        "local me = P .. 'node:' .. NODE\n"
+        "local now, ttl = now_ms(), tonumber(ARGV[3])\n"
+        "if redis.call('EXISTS', me .. ':alive') == 0 or redis.call('EXISTS', me .. ':since') == 0 "
+        "then\n"
+        "  redis.call('SET', me .. ':since', now)\n"
+        "end\n"
+        "redis.call('SET', me .. ':alive', ARGV[4], 'PX', ttl)\n"
         "local known = redis.call('SISMEMBER', P .. 'nodes', NODE)\n"
+        "local reap = known == 1 and now - tonumber(redis.call('GET', me .. ':since')) >= ttl\n"
         "local stats = {}\n"
         "local reaped = {}\n"
         "for _, n in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do\n"
@@ -314,9 +354,10 @@ static const char *const bodies[HUB_SCRIPT_N] = {
         "  if s then\n"
         "    stats[#stats + 1] = n\n"
         "    stats[#stats + 1] = s\n"
-        "  elseif n ~= NODE then\n"
+        "  elseif n ~= NODE and reap then\n"
         "    drop_node(n)\n"
         "    redis.call('SREM', P .. 'nodes', n)\n"
+        "    missed(n)\n"
         "    reaped[#reaped + 1] = n\n"
         "  end\n"
         "end\n"
@@ -629,8 +670,27 @@ static const char *const bodies[HUB_SCRIPT_N] = {
     [HUB_SCRIPT_DOWN] = "drop_node(NODE)\n"
                         "redis.call('SREM', P .. 'nodes', NODE)\n"
                         "redis.call('DEL', P .. 'node:' .. NODE .. ':alive')\n"
+                        "redis.call('PUBLISH', P .. 'ch:all', 'G ' .. NODE .. '\\n')\n"
                         "return {'ok'}\n",
 };
+
+/* Every operation of a node that Redis does not count as registered is
+ * refused ({"unregistered"}) and changes nothing: the node was reaped (it
+ * stalled longer than its TTL) or Redis lost its data, so its connections
+ * are not in Redis and a publish would be acknowledged without reaching
+ * them. The node registers again (RESYNC) and retries nothing: the request
+ * is answered `internal`. Only what keeps the node's own registration
+ * (TICK, RESYNC, DOWN) and a grace's end, which concerns no connection of
+ * the node, run regardless. */
+static const char gate[] =
+    "if redis.call('SISMEMBER', P .. 'nodes', NODE) == 0 then return {'unregistered'} end\n";
+
+static gboolean
+is_gated (HubScript script)
+{
+  return script != HUB_SCRIPT_TICK && script != HUB_SCRIPT_RESYNC && script != HUB_SCRIPT_DOWN &&
+         script != HUB_SCRIPT_GRACE;
+}
 
 static char *scripts[HUB_SCRIPT_N];
 
@@ -640,6 +700,7 @@ hub_redis_script_source (HubScript script)
   g_return_val_if_fail (script < HUB_SCRIPT_N, NULL);
   /* Built once per process; never freed (a few kB). */
   if (scripts[script] == NULL)
-    scripts[script] = g_strconcat (prelude, history_prelude, bodies[script], NULL);
+    scripts[script] =
+        g_strconcat (prelude, history_prelude, is_gated (script) ? gate : "", bodies[script], NULL);
   return scripts[script];
 }

@@ -1,7 +1,9 @@
 /* hub-redis.c: hiredis on the GLib main loop for the Redis store: a command
  * context and a subscriber context, reconnected with backoff whenever either
- * drops, and scripts run by EVALSHA with an EVAL fallback (a restarted Redis
- * has lost its script cache). */
+ * drops, scripts run by EVALSHA with an EVAL fallback (a restarted Redis
+ * has lost its script cache), and a deadline on every call: a Redis that
+ * stalls (paused, swapping, a slow disk under appendfsync always) answers
+ * nothing, and without one a request would wait for as long as it lasts. */
 #include "hub-redis.h"
 
 #include <hiredis/async.h>
@@ -19,6 +21,9 @@
  * With 1 MiB (64 reads), a burst of published frames closed fast consumers
  * with 4009 under load (test-server-limits@redis), which one node never did. */
 #define READS_PER_DISPATCH 4
+/* A deadline's dispatch this much later than the deadline: the node stalled
+ * (GLib dispatches a due source within milliseconds, even on a loaded machine). */
+#define NODE_STALL_US (1000 * G_TIME_SPAN_MILLISECOND)
 
 /* A GSource driving one redisAsyncContext, like hiredis' adapters/glib.h but
  * safe when a read or write frees the context (a lost connection). */
@@ -27,6 +32,17 @@ typedef struct {
   redisAsyncContext *ac; /* (unowned) NULL once hiredis freed it */
   HubNetPoll *poll;      /* (owned) the context's socket */
 } RedisSource;
+
+typedef struct _Call Call;
+
+/* Fires at the deadline of the oldest call in flight. */
+typedef struct {
+  GSource source;
+  HubRedis *redis; /* (unowned) */
+} DeadlineSource;
+
+static gboolean deadline_dispatch (GSource *source, GSourceFunc callback, gpointer user_data);
+static GSourceFuncs deadline_funcs = {NULL, NULL, deadline_dispatch, NULL, NULL, NULL};
 
 struct _HubRedis {
   char *host; /* (owned) */
@@ -52,6 +68,13 @@ struct _HubRedis {
   gboolean freeing;
   guint backoff_ms;
   guint reconnect_timer;
+
+  /* Replies come in the order of the calls (one command connection), so the
+   * oldest call in flight is the first to pass its deadline. */
+  gint64 timeout_us;
+  GQueue calls;      /* Call* sent and not answered, within their deadline, oldest first */
+  GQueue overdue;    /* Call* answered NULL at their deadline, Redis' answer still due */
+  GSource *deadline; /* (owned) DeadlineSource */
 };
 
 /* --- The GSource ------------------------------------------------------------------------------ */
@@ -201,6 +224,8 @@ drop_context (redisAsyncContext **field, gboolean *connected)
   *connected = FALSE;
 }
 
+static void orphan_calls (HubRedis *r);
+
 /* One line per change an operator cares about, at warning (issue 15): the
  * first failure of an outage (a lost connection, or none at start), and
  * Redis back after one; the first connection at start is info. The retries
@@ -240,6 +265,9 @@ lost (HubRedis *r, const char *why)
   r->cmd_ready = r->sub_ready = FALSE;
   if (r->freeing)
     return;
+  /* Answered now: a dropped context may drain its replies for a long time
+   * (or never, from a stalled Redis), and its lateness is not the new one's. */
+  orphan_calls (r);
   drop_context (&r->cmd, &r->cmd_connected);
   drop_context (&r->sub, &r->sub_connected);
   report_state (r, FALSE, why);
@@ -438,7 +466,7 @@ bad:
 
 HubRedis *
 hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
-               const HubRedisEvents *events, gpointer user_data, GError **error)
+               guint timeout_ms, const HubRedisEvents *events, gpointer user_data, GError **error)
 {
   HubRedis *r = g_new0 (HubRedis, 1);
 
@@ -456,6 +484,13 @@ hub_redis_new (const char *url, const char *prefix, const char *node, guint grac
   r->events = *events;
   r->user_data = user_data;
   r->backoff_ms = BACKOFF_MIN_MS;
+  r->timeout_us = (gint64)MAX (timeout_ms, 1u) * 1000;
+  g_queue_init (&r->calls);
+  g_queue_init (&r->overdue);
+  r->deadline = g_source_new (&deadline_funcs, sizeof (DeadlineSource));
+  ((DeadlineSource *)r->deadline)->redis = r;
+  g_source_set_ready_time (r->deadline, -1);
+  g_source_attach (r->deadline, NULL);
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
     r->sha[i] =
         g_compute_checksum_for_string (G_CHECKSUM_SHA1, hub_redis_script_source ((HubScript)i), -1);
@@ -477,6 +512,8 @@ hub_redis_free (HubRedis *r)
   r->freeing = TRUE;
   if (r->reconnect_timer != 0)
     g_source_remove (r->reconnect_timer);
+  g_source_destroy (r->deadline);
+  g_clear_pointer (&r->deadline, g_source_unref);
   /* redisAsyncFree runs the pending callbacks with NULL replies. */
   if (r->cmd != NULL) {
     redisAsyncContext *ac = g_steal_pointer (&r->cmd);
@@ -488,6 +525,7 @@ hub_redis_free (HubRedis *r)
 
     redisAsyncFree (ac);
   }
+  orphan_calls (r);
   g_clear_pointer (&r->sync, redisFree);
   for (guint i = 0; i < HUB_SCRIPT_N; i++)
     g_free (r->sha[i]);
@@ -526,14 +564,29 @@ hub_redis_all_channel (HubRedis *r)
 
 /* --- Commands --------------------------------------------------------------------------------- */
 
-typedef struct {
-  HubRedis *redis;
+struct _Call {
+  GList link;      /* in redis->calls or redis->overdue; .data is the call */
+  HubRedis *redis; /* (unowned) NULL once the HubRedis is freed: the reply is only dropped */
   HubRedisReplyFunc func;
   gpointer data;
   GPtrArray *argv; /* (owned) the EVALSHA argv, for the EVAL retry; NULL for commands */
   HubScript script;
+  gint64 sent_us; /* monotonic */
   gboolean retried;
-} Call;
+  gboolean overdue; /* answered NULL at its deadline */
+};
+
+static Call *
+call_new (HubRedis *r, HubRedisReplyFunc func, gpointer data)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->link.data = call;
+  call->redis = r;
+  call->func = func;
+  call->data = data;
+  return call;
+}
 
 static void
 call_free (Call *call)
@@ -543,23 +596,143 @@ call_free (Call *call)
   g_free (call);
 }
 
+/* Answers @call with @reply (NULL: no answer) and frees it. */
+static void
+call_answer (Call *call, redisReply *reply)
+{
+  call->func (reply, call->data);
+  call_free (call);
+}
+
 static void on_reply (redisAsyncContext *ac, void *reply_, void *data);
+
+/* Sends @call (argv of @argc strings) on the command connection; FALSE when
+ * it cannot be sent: Redis is down, or late (a call is past its deadline
+ * unanswered: a new one would only queue behind it). */
+static gboolean
+send_call (HubRedis *r, Call *call, int argc, const char *const *argv)
+{
+  if (!r->up || r->cmd == NULL || r->overdue.length > 0)
+    return FALSE;
+  if (redisAsyncCommandArgv (r->cmd, on_reply, call, argc, (const char **)argv, NULL) != REDIS_OK)
+    return FALSE;
+  call->sent_us = g_get_monotonic_time ();
+  if (g_queue_is_empty (&r->calls))
+    g_source_set_ready_time (r->deadline, call->sent_us + r->timeout_us);
+  g_queue_push_tail_link (&r->calls, &call->link);
+  return TRUE;
+}
 
 static gboolean
 send_argv (HubRedis *r, GPtrArray *argv, Call *call)
 {
-  if (!r->up || r->cmd == NULL)
-    return FALSE;
-  return redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argv->len, (const char **)argv->pdata,
-                                NULL) == REDIS_OK;
+  return send_call (r, call, (int)argv->len, (const char *const *)argv->pdata);
+}
+
+/* Answers NULL every call whose deadline passed; they stay with hiredis
+ * (overdue) until Redis answers them or the connection goes. */
+/* Whether Redis' answers wait unread on the command connection. */
+static gboolean
+answers_unread (HubRedis *r)
+{
+  return r->cmd != NULL && hub_net_bytes_readable (r->cmd->c.fd) > 0;
+}
+
+/* Reads (bounded, without waiting) what Redis already sent on the command
+ * connection: a reply that came in time is not late because this node reads
+ * it after its deadline. */
+static void
+read_unread (HubRedis *r)
+{
+  for (guint i = 0; i < READS_PER_DISPATCH && answers_unread (r); i++)
+    redisAsyncHandleRead (r->cmd);
+}
+
+static void
+expire_calls (HubRedis *r)
+{
+  gint64 now = g_get_monotonic_time ();
+  Call *oldest = g_queue_peek_head (&r->calls);
+  GList *l;
+
+  if (oldest != NULL && now - oldest->sent_us - r->timeout_us > NODE_STALL_US) {
+    /* The deadline passed long before this dispatch: this node itself
+     * stalled (SIGSTOP, a VM pause, a loop busy for seconds), not Redis. Its
+     * calls may not even have been written yet, and their answers are
+     * unread: judged late, they would refuse every request its clients
+     * buffered meanwhile (test-server-stall@redis). Each gets a whole
+     * deadline from now, as the guard gives connections' silences. */
+    for (GList *i = r->calls.head; i != NULL; i = i->next)
+      ((Call *)i->data)->sent_us = now;
+    g_source_set_ready_time (r->deadline, now + r->timeout_us);
+    return;
+  }
+  if (oldest != NULL && now - oldest->sent_us >= r->timeout_us)
+    read_unread (r);
+
+  while ((l = g_queue_peek_head_link (&r->calls)) != NULL) {
+    Call *call = l->data;
+
+    if (now - call->sent_us < r->timeout_us) {
+      g_source_set_ready_time (r->deadline, call->sent_us + r->timeout_us);
+      return;
+    }
+    g_queue_unlink (&r->calls, l);
+    call->overdue = TRUE;
+    g_queue_push_tail_link (&r->overdue, l);
+    if (r->overdue.length == 1)
+      g_warning ("cluster: Redis at %s:%d has not answered within %" G_GINT64_FORMAT
+                 " ms; degraded until it does",
+                 r->host, r->port, r->timeout_us / 1000);
+    call->func (NULL, call->data);
+  }
+  g_source_set_ready_time (r->deadline, -1);
+}
+
+/* Answers NULL every call in flight and forgets the overdue ones: Redis'
+ * answers, if they come, only free them. */
+static void
+orphan_calls (HubRedis *r)
+{
+  while (!g_queue_is_empty (&r->calls)) {
+    Call *call = g_queue_pop_head_link (&r->calls)->data;
+
+    call->redis = NULL;
+    call->func (NULL, call->data);
+  }
+  while (!g_queue_is_empty (&r->overdue))
+    ((Call *)g_queue_pop_head_link (&r->overdue)->data)->redis = NULL;
+}
+
+static gboolean
+deadline_dispatch (GSource *source, GSourceFunc callback, gpointer user_data)
+{
+  expire_calls (((DeadlineSource *)source)->redis);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
 on_reply (redisAsyncContext *ac, void *reply_, void *data)
 {
   Call *call = data;
+  HubRedis *r = call->redis;
   redisReply *reply = reply_;
 
+  if (r == NULL) { /* answered when the HubRedis was freed */
+    call_free (call);
+    return;
+  }
+  if (call->overdue) {
+    /* Its caller was answered at the deadline: only the lateness ends. */
+    g_queue_unlink (&r->overdue, &call->link);
+    call_free (call);
+    if (r->overdue.length == 0 && reply != NULL && r->up && !r->freeing) {
+      g_message ("cluster: Redis at %s:%d answers again", r->host, r->port);
+      r->events.caught_up (r->user_data);
+    }
+    return;
+  }
+  g_queue_unlink (&r->calls, &call->link);
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR && call->argv != NULL && !call->retried &&
       g_str_has_prefix (reply->str, "NOSCRIPT")) {
     /* Same arguments, with the script's text instead of its SHA1. Scripts
@@ -569,25 +742,21 @@ on_reply (redisAsyncContext *ac, void *reply_, void *data)
     g_free (call->argv->pdata[1]);
     call->argv->pdata[0] = g_strdup ("EVAL");
     call->argv->pdata[1] = g_strdup (hub_redis_script_source (call->script));
-    if (send_argv (call->redis, call->argv, call))
+    if (send_argv (r, call->argv, call))
       return;
     reply = NULL;
   }
   if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
     g_warning ("cluster: Redis error: %s", reply->str);
-  call->func (reply, call->data);
-  call_free (call);
+  call_answer (call, reply);
 }
 
 void
 hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFunc func,
                 gpointer data)
 {
-  Call *call = g_new0 (Call, 1);
+  Call *call = call_new (r, func, data);
 
-  call->redis = r;
-  call->func = func;
-  call->data = data;
   call->script = script;
   call->argv = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (call->argv, g_strdup ("EVALSHA"));
@@ -598,27 +767,26 @@ hub_redis_eval (HubRedis *r, HubScript script, GPtrArray *args, HubRedisReplyFun
   g_ptr_array_add (call->argv, g_strdup (r->grace_ms));
   for (guint i = 0; args != NULL && i < args->len; i++)
     g_ptr_array_add (call->argv, g_strdup (g_ptr_array_index (args, i)));
-  if (!send_argv (r, call->argv, call)) {
-    func (NULL, data);
-    call_free (call);
-  }
+  if (!send_argv (r, call->argv, call))
+    call_answer (call, NULL);
 }
 
 void
 hub_redis_command (HubRedis *r, const char *const *argv, guint argc, HubRedisReplyFunc func,
                    gpointer data)
 {
-  Call *call = g_new0 (Call, 1);
+  Call *call = call_new (r, func, data);
 
-  call->redis = r;
-  call->func = func;
-  call->data = data;
-  if (!r->up || r->cmd == NULL ||
-      redisAsyncCommandArgv (r->cmd, on_reply, call, (int)argc, (const char **)argv, NULL) !=
-          REDIS_OK) {
-    func (NULL, data);
-    call_free (call);
-  }
+  if (!send_call (r, call, (int)argc, argv))
+    call_answer (call, NULL);
+}
+
+gboolean
+hub_redis_is_late (HubRedis *r)
+{
+  /* Only the deadline's dispatch judges a call late (expire_calls): past
+   * its deadline after a stall of this node, a call is not late yet. */
+  return r->overdue.length > 0;
 }
 
 /* --- Blocking calls --------------------------------------------------------------------------- */

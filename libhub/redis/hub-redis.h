@@ -27,21 +27,35 @@ typedef struct {
   void (*up) (gpointer user_data);
   /* Lost Redis (or could not reach it): every later command fails until up. */
   void (*down) (gpointer user_data);
+  /* Every call that passed its deadline has had its late answer from Redis:
+   * Redis answers again (what those calls did there is unknown to their
+   * callers, who were answered NULL at the deadline). */
+  void (*caught_up) (gpointer user_data);
 } HubRedisEvents;
 
-/* Parses @url (redis://HOST:PORT[/DB]). NULL with @error for a bad URL. */
+/* Parses @url (redis://HOST:PORT[/DB]). Every call is answered within
+ * @timeout_ms (its deadline): NULL when Redis has not answered by then. NULL
+ * with @error for a bad URL. */
 HubRedis *hub_redis_new (const char *url, const char *prefix, const char *node, guint grace_ms,
-                         const HubRedisEvents *events, gpointer user_data, GError **error);
+                         guint timeout_ms, const HubRedisEvents *events, gpointer user_data,
+                         GError **error);
 /* Starts connecting (the first `up` comes from the main loop). */
 void hub_redis_start (HubRedis *redis);
 /* Pending callbacks run with a NULL reply before this returns. */
 void hub_redis_free (HubRedis *redis);
 gboolean hub_redis_is_up (HubRedis *redis);
+/* TRUE while a call is past its deadline and Redis has not answered it yet:
+ * Redis (or the way to it) is stalled. Meanwhile every new call is answered
+ * NULL at once, without being sent (it would only queue behind the others).
+ * A call is judged at its deadline's dispatch, after reading what Redis sent;
+ * one whose deadline passed while this node itself stalled gets a new one. */
+gboolean hub_redis_is_late (HubRedis *redis);
 const char *hub_redis_prefix (HubRedis *redis);
 
 /* Runs @script with ARGV = prefix, node, grace_ms, @args (char*, NUL-terminated
  * strings). @func is always called exactly once (maybe before this returns,
- * with NULL, when Redis is down). */
+ * with NULL, when Redis is down or late), and with NULL at the deadline if
+ * Redis has not answered by then (the script may still run later). */
 void hub_redis_eval (HubRedis *redis, HubScript script, GPtrArray *args, HubRedisReplyFunc func,
                      gpointer data);
 /* A plain command (argv of NUL-terminated strings); same contract. */

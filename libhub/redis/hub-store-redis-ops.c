@@ -40,7 +40,8 @@ op_answer (Op *op, const HubStoreResult *result)
   g_free (op);
 }
 
-/* TRUE when @reply is {"ok", …}; else @op is answered with the error. */
+/* TRUE when @reply is {"ok", …}; else @op is answered with the error
+ * ({"unregistered"}: unavailable, and this node registers again). */
 static gboolean
 op_check (Op *op, redisReply *reply)
 {
@@ -48,6 +49,9 @@ op_check (Op *op, redisReply *reply)
 
   if (r.error == HUB_STORE_OK)
     return TRUE;
+  /* s->redis is NULL while the store is freed (its pending calls fail). */
+  if (hub_store_redis_is_unregistered (reply) && op->s->redis != NULL)
+    hub_store_redis_reregister (op->s);
   op_answer (op, &r);
   return FALSE;
 }
@@ -865,7 +869,6 @@ const HubStoreVTable hub_store_redis_vtable = {
     .user_info = redis_user_info,
     .disconnect = redis_disconnect,
     .sync = hub_store_redis_sync,
-    .tick = hub_store_redis_tick,
     .is_up = hub_store_redis_is_up,
     .n_rooms = hub_store_redis_n_rooms,
     .get_figures = hub_store_redis_get_figures,

@@ -38,11 +38,20 @@ typedef struct {
    * this node asked, waiting for the nodes to confirm */
   GHashTable *disconnects;
   guint next_disconnect;
+  /* Registered: the last RESYNC succeeded and nothing since said this node
+   * is unknown to Redis (healthy only then). */
+  gboolean registered;
+  gboolean resyncing; /* a RESYNC is under way */
+  gboolean ticking;   /* a TICK is under way */
+  guint tick_timer;
   /* What the last liveness refresh read from Redis. */
   guint cluster_rooms;
   guint cluster_online;
-  guint cluster_nodes;
-  char *nodes_json; /* (owned) "\"name\":{…},…" */
+  GHashTable *nodes; /* (owned) live node → its figures (JSON), both owned */
+  /* (owned) nodes announced since the TICK in flight was sent, as in @nodes:
+   * its answer, read in Redis before they registered, must not drop them. */
+  GHashTable *announced;
+  char *nodes_json; /* (owned) "\"name\":{…},…", from @nodes at the last get_figures */
   guint64 resyncs;
   gint64 rooms_read_us; /* when cluster_rooms was last asked for */
   gboolean rooms_reading;
@@ -78,7 +87,6 @@ extern const HubStoreVTable hub_store_redis_vtable;
 void hub_store_redis_free (HubStore *store);
 void hub_store_redis_attach (HubStore *store, const HubStoreEvents *events, gpointer node);
 void hub_store_redis_sync (HubStore *store, HubStoreFunc done, gpointer data);
-void hub_store_redis_tick (HubStore *store);
 gboolean hub_store_redis_is_up (HubStore *store);
 guint hub_store_redis_n_rooms (HubStore *store);
 gboolean hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out);
@@ -89,6 +97,11 @@ void hub_store_redis_ops_init (HubStoreRedis *s, const HubConfig *config);
 void hub_store_redis_expire (HubStoreRedis *s);
 /* bye's aftermath: the grace this node times (deadline > 0). */
 void hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline);
+/* An operation was refused {"unregistered"}: Redis does not count this node
+ * (reaped, or Redis lost its data). Registers it again (once at a time). */
+void hub_store_redis_reregister (HubStoreRedis *s);
+/* TRUE when @reply is {"unregistered"}. */
+gboolean hub_store_redis_is_unregistered (redisReply *reply);
 
 /* §13: registers a disconnect waiting for the nodes that hold its
  * connections, before its script runs (a node may confirm before the

@@ -1,9 +1,11 @@
 /* hub-store-redis.c: the Redis store's node in the cluster (PROTOCOL.md §11):
  * the deliveries that come back over this node's pub/sub channel as ready
  * frames, handed to the node's events as they are; liveness and reaping of
- * dead nodes; re-registering what this node holds after Redis came back;
- * presence graces; sync; §13's disconnects and their confirmations; the
- * cluster's figures. The operations themselves are in hub-store-redis-ops.c. */
+ * dead nodes; re-registering what this node holds after Redis came back, was
+ * late, or forgot it (and closing the connections that may have missed
+ * deliveries meanwhile); presence graces; sync; §13's disconnects and their
+ * confirmations; the cluster's figures. The operations themselves are in
+ * hub-store-redis-ops.c. */
 #include "hub-store-redis-private.h"
 #include "hub/hub-event.h"
 
@@ -99,6 +101,7 @@ hub_store_redis_code (redisReply *reply)
   if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
       reply->element[0]->type != REDIS_REPLY_STRING)
     return HUB_STORE_UNAVAILABLE;
+  /* {"unregistered"} too: unknown codes are unavailable. */
   first = reply->element[0]->str;
   if (strcmp (first, "ok") == 0)
     return HUB_STORE_OK;
@@ -106,6 +109,14 @@ hub_store_redis_code (redisReply *reply)
     if (strcmp (first, codes[i].code) == 0)
       return codes[i].error;
   return HUB_STORE_UNAVAILABLE;
+}
+
+gboolean
+hub_store_redis_is_unregistered (redisReply *reply)
+{
+  return reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 &&
+         reply->element[0]->type == REDIS_REPLY_STRING &&
+         strcmp (reply->element[0]->str, "unregistered") == 0;
 }
 
 redisReply *
@@ -174,6 +185,30 @@ sync_answer (HubStoreRedis *s, gpointer id, HubStoreError error)
 static void disconnect_confirmed (HubStoreRedis *s, guint id, const char *node, guint closed);
 static void disconnect_here (HubStoreRedis *s, const char *id, const char *origin,
                              const char *conns);
+/* A notice on the broadcast channel (never a frame, which starts with '{'):
+ * "N <node>\n<figures>", a node registered (RESYNC), or "G <node>\n", a node
+ * stopped (DOWN). /api/stats lists a node from its registration on (§10),
+ * without waiting for the next liveness refresh of this one. */
+static void
+on_notice (HubStoreRedis *s, const char *data, gsize len)
+{
+  const char *nl = memchr (data, '\n', len);
+  g_autofree char *node = NULL;
+
+  if (nl == NULL || nl - data < 3 || data[1] != ' ')
+    return;
+  node = g_strndup (data + 2, (gsize)(nl - data - 2));
+  if (data[0] == 'N') {
+    char *figures = g_strndup (nl + 1, len - (gsize)(nl + 1 - data));
+
+    if (s->ticking)
+      g_hash_table_replace (s->announced, g_strdup (node), g_strdup (figures));
+    g_hash_table_replace (s->nodes, g_steal_pointer (&node), figures);
+  } else if (data[0] == 'G') {
+    g_hash_table_remove (s->announced, node);
+    g_hash_table_remove (s->nodes, node);
+  }
+}
 
 /* "<kind> <room> <seq> <except conn> <user,user…>\n<body>" (hub-redis-scripts.c);
  * kinds: m (a room message), e (ephemeral), n (not ephemeral), s (a status
@@ -197,6 +232,10 @@ on_message (gpointer user_data, gboolean broadcast, const char *data, gsize len)
 
   if (s->events == NULL)
     return;
+  if (broadcast && len > 0 && data[0] != '{') {
+    on_notice (s, data, len);
+    return;
+  }
   if (broadcast) {
     frame = hub_frame_new (data, len, HUB_FRAME_FLAG_NONE);
     s->events->deliver_all (s->node_data, frame);
@@ -508,9 +547,19 @@ hub_store_redis_start_grace (HubStoreRedis *s, const char *user, gint64 deadline
 static guint
 ttl_ms (HubStoreRedis *s)
 {
-  /* Refreshed every heartbeat/4; a dead node is noticed by the next refresh
-   * of another node after this: within 3 × heartbeat in all (§11). */
+  /* Refreshed every tick (at most a quarter heartbeat); a dead node is
+   * noticed by the next refresh of another node after this: within 3 ×
+   * heartbeat in all (§11). */
   return MAX (s->heartbeat_s, 1u) * 2000;
+}
+
+/* The liveness refresh, which also reads the other nodes' figures: every
+ * quarter heartbeat, and at least twice a second, so /api/stats shows every
+ * node's figures at most a second old (§10: at most 2 s). */
+static guint
+tick_ms (HubStoreRedis *s)
+{
+  return MIN (MAX (s->heartbeat_s, 1u) * 250, 500u);
 }
 
 static char *
@@ -519,40 +568,79 @@ node_stats (HubStoreRedis *s)
   return s->events != NULL ? s->events->node_stats (s->node_data) : g_strdup ("{}");
 }
 
+static void tick (HubStoreRedis *s);
+
+/* A RESYNC under way: the connections it registers. */
+typedef struct {
+  HubStoreRedis *s;
+  GPtrArray *conn_ids; /* (owned) */
+} Resync;
+
 static void
 resync_done (redisReply *reply, gpointer data)
 {
-  HubStoreRedis *s = data;
-  redisReply *refused;
+  Resync *r = data;
+  HubStoreRedis *s = r->s;
+  g_autoptr (GPtrArray) conn_ids = r->conn_ids;
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
+  redisReply *refused;
 
-  if (hub_store_redis_code (reply) != HUB_STORE_OK || s->redis == NULL)
+  g_free (r);
+  if (s->redis == NULL)
     return;
+  s->resyncing = FALSE;
+  if (hub_store_redis_code (reply) != HUB_STORE_OK) {
+    /* Down or late: again once it is up or answers again; an error: again
+     * at the next tick, which finds this node unknown. */
+    return;
+  }
+  s->registered = TRUE;
   s->resyncs++;
+  if (hub_store_redis_int (reply, 1) != 0 && conn_ids->len > 0) {
+    /* This node was reaped, a delivery to it found nobody listening, or
+     * Redis lost its data (memberships and history with it): RESYNC did not
+     * register these connections again; they close, and their clients
+     * resume what they missed, or learn from welcome what is gone (their
+     * byes find nothing). */
+    g_warning ("cluster: node %s may have missed deliveries while cut off (reaped, or Redis "
+               "lost its data); closing its %u connections so that they resume",
+               s->node, conn_ids->len);
+    for (guint i = 0; i < conn_ids->len; i++)
+      g_hash_table_remove (s->conns, g_ptr_array_index (conn_ids, i));
+    if (s->events != NULL)
+      s->events->lost (s->node_data, (const char *const *)conn_ids->pdata, conn_ids->len);
+  }
   /* §13: users banned while this node was cut off from Redis: not
-   * registered again, and closed. */
-  refused = hub_store_redis_elem (reply, 1);
+   * registered again (the others were, unless all were lost above), and
+   * closed; their byes unregister them here. */
+  refused = hub_store_redis_elem (reply, 2);
   for (gsize i = 0; refused != NULL && refused->type == REDIS_REPLY_ARRAY && i < refused->elements;
        i++)
     g_ptr_array_add (ids, (gpointer)hub_store_redis_str (refused, i));
   if (ids->len > 0 && s->events != NULL)
     s->events->disconnect (s->node_data, (const char *const *)ids->pdata, ids->len);
   /* The figures of the other nodes at once, not a tick later. */
-  hub_store_redis_tick (&s->parent);
+  tick (s);
 }
 
 /* Makes Redis hold exactly this node's connections and watches (after a
- * reconnect, or when the others declared this node dead). */
+ * reconnect, a stall of Redis, or when Redis no longer knew this node). */
 static void
 resync (HubStoreRedis *s)
 {
   g_autoptr (GPtrArray) args = hub_store_redis_args ();
   g_autofree char *stats = node_stats (s);
+  Resync *r = g_new (Resync, 1);
   GHashTableIter iter;
   gpointer key, value;
 
+  r->s = s;
+  r->conn_ids = g_ptr_array_new_with_free_func (g_free);
+  s->resyncing = TRUE;
   hub_store_redis_add_int (args, ttl_ms (s));
   hub_store_redis_add (args, stats);
+  /* Registered before: a Redis that no longer knows this node lost its data. */
+  hub_store_redis_add_int (args, s->resyncs > 0 ? 1 : 0);
   hub_store_redis_add_int (args, g_hash_table_size (s->conns));
   g_hash_table_iter_init (&iter, s->conns);
   while (g_hash_table_iter_next (&iter, &key, &value)) {
@@ -561,17 +649,32 @@ resync (HubStoreRedis *s)
     hub_store_redis_add (args, key);
     hub_store_redis_add (args, c->user);
     hub_store_redis_add (args, c->device);
+    g_ptr_array_add (r->conn_ids, g_strdup (key));
   }
   g_hash_table_iter_init (&iter, s->watched);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     hub_store_redis_add (args, key);
-  hub_redis_eval (s->redis, HUB_SCRIPT_RESYNC, args, resync_done, s);
+  hub_redis_eval (s->redis, HUB_SCRIPT_RESYNC, args, resync_done, r);
+}
+
+void
+hub_store_redis_reregister (HubStoreRedis *s)
+{
+  /* Every operation sent from now on runs after the RESYNC (one connection,
+   * in order): nothing of this node runs unregistered. Those already sent
+   * are refused the same way, and answered unavailable. */
+  s->registered = FALSE;
+  if (!s->resyncing)
+    resync (s);
 }
 
 static void
 on_up (gpointer user_data)
 {
-  resync (user_data);
+  HubStoreRedis *s = user_data;
+
+  s->resyncing = FALSE; /* a RESYNC sent before the loss was answered NULL */
+  resync (s);
 }
 
 static void disconnects_fail (HubStoreRedis *s);
@@ -579,9 +682,24 @@ static void disconnects_fail (HubStoreRedis *s);
 static void
 on_down (gpointer user_data)
 {
+  HubStoreRedis *s = user_data;
+
+  s->registered = FALSE;
   /* Their messages may never come. */
-  syncs_fail (user_data, HUB_STORE_UNAVAILABLE);
-  disconnects_fail (user_data);
+  syncs_fail (s, HUB_STORE_UNAVAILABLE);
+  disconnects_fail (s);
+}
+
+static void
+on_caught_up (gpointer user_data)
+{
+  HubStoreRedis *s = user_data;
+
+  /* Calls answered at their deadline may have run since (a hello that
+   * registered a connection its node then dropped, a bye that did not):
+   * make Redis hold what this node holds. */
+  if (!s->resyncing)
+    resync (s);
 }
 
 /* The nodes this tick's script found dead and removed (§11), one warning
@@ -602,50 +720,69 @@ tick_done (redisReply *reply, gpointer data)
 {
   HubStoreRedis *s = data;
   redisReply *stats;
-  GString *json;
+  GHashTableIter iter;
+  gpointer name, figures;
 
-  if (hub_store_redis_code (reply) != HUB_STORE_OK || s->redis == NULL)
+  if (s->redis == NULL)
     return;
-  if (hub_store_redis_int (reply, 1) == 0) {
-    /* Declared dead (or Redis lost its data): register again. */
-    resync (s);
+  s->ticking = FALSE;
+  if (hub_store_redis_code (reply) != HUB_STORE_OK)
+    return;
+  if (hub_store_redis_int (reply, 1) == 0 || !s->registered) {
+    /* Declared dead (or Redis lost its data), or the last RESYNC failed
+     * (Redis answered an error: LOADING while it reads its data back):
+     * register again. */
+    hub_store_redis_reregister (s);
   }
   s->cluster_rooms = (guint)hub_store_redis_int (reply, 2);
   s->cluster_online = (guint)hub_store_redis_int (reply, 3);
   stats = hub_store_redis_elem (reply, 4);
-  json = g_string_new (NULL);
-  s->cluster_nodes = 0;
+  g_hash_table_remove_all (s->nodes);
   for (gsize i = 0; stats != NULL && stats->type == REDIS_REPLY_ARRAY && i + 1 < stats->elements;
-       i += 2) {
-    g_string_append_printf (json, "%s\"%s\":%s", json->len > 0 ? "," : "",
-                            hub_store_redis_str (stats, i), hub_store_redis_str (stats, i + 1));
-    s->cluster_nodes++;
-  }
-  g_free (s->nodes_json);
-  s->nodes_json = g_string_free (json, FALSE);
+       i += 2)
+    g_hash_table_replace (s->nodes, g_strdup (hub_store_redis_str (stats, i)),
+                          g_strdup (hub_store_redis_str (stats, i + 1)));
+  g_hash_table_iter_init (&iter, s->announced);
+  while (g_hash_table_iter_next (&iter, &name, &figures))
+    if (!g_hash_table_contains (s->nodes, name))
+      g_hash_table_insert (s->nodes, g_strdup (name), g_strdup (figures));
+  g_hash_table_remove_all (s->announced);
   log_reaped (hub_store_redis_elem (reply, 5));
 }
 
-void
-hub_store_redis_tick (HubStore *store)
+static void
+tick (HubStoreRedis *s)
 {
-  HubStoreRedis *s = SELF (store);
   g_autoptr (GPtrArray) args = hub_store_redis_args ();
   g_autofree char *stats = NULL;
 
-  if (!hub_redis_is_up (s->redis))
+  /* One at a time, and none while Redis is late: it would only queue. */
+  if (s->ticking || !hub_redis_is_up (s->redis) || hub_redis_is_late (s->redis))
     return;
   stats = node_stats (s);
   hub_store_redis_add_int (args, ttl_ms (s));
   hub_store_redis_add (args, stats);
+  s->ticking = TRUE;
+  g_hash_table_remove_all (s->announced);
   hub_redis_eval (s->redis, HUB_SCRIPT_TICK, args, tick_done, s);
   hub_store_redis_expire (s);
+}
+
+static void
+on_tick_timer (gpointer data)
+{
+  HubStoreRedis *s = data;
+
+  s->tick_timer = hub_clock_add_timeout (s->clock, tick_ms (s), on_tick_timer, s);
+  tick (s);
 }
 
 gboolean
 hub_store_redis_is_up (HubStore *store)
 {
-  return hub_redis_is_up (SELF (store)->redis);
+  HubStoreRedis *s = SELF (store);
+
+  return s->registered && hub_redis_is_up (s->redis) && !hub_redis_is_late (s->redis);
 }
 
 static void
@@ -681,9 +818,24 @@ gboolean
 hub_store_redis_get_figures (HubStore *store, HubStoreFigures *out)
 {
   HubStoreRedis *s = SELF (store);
+  GString *json = g_string_new (NULL);
+  g_autoptr (GList) names = g_hash_table_get_keys (s->nodes);
+  g_autofree char *own = NULL;
 
-  out->up = hub_redis_is_up (s->redis);
-  out->nodes = s->cluster_nodes;
+  /* Sorted by name; this node's own figures as they are now. */
+  names = g_list_sort (names, (GCompareFunc)strcmp);
+  for (GList *l = names; l != NULL; l = l->next) {
+    const char *figures = g_hash_table_lookup (s->nodes, l->data);
+
+    if (strcmp (l->data, s->node) == 0)
+      figures = own = node_stats (s);
+    g_string_append_printf (json, "%s\"%s\":%s", json->len > 0 ? "," : "", (const char *)l->data,
+                            figures);
+  }
+  g_free (s->nodes_json);
+  s->nodes_json = g_string_free (json, FALSE);
+  out->up = hub_store_redis_is_up (store);
+  out->nodes = g_hash_table_size (s->nodes);
   out->rooms = s->cluster_rooms;
   out->users_online = s->cluster_online;
   out->resyncs = s->resyncs;
@@ -700,6 +852,7 @@ hub_store_redis_attach (HubStore *store, const HubStoreEvents *events, gpointer 
 
   s->events = events;
   s->node_data = node;
+  s->tick_timer = hub_clock_add_timeout (s->clock, tick_ms (s), on_tick_timer, s);
   hub_redis_start (s->redis);
 }
 
@@ -716,6 +869,7 @@ hub_store_redis_free (HubStore *store)
     if (reply != NULL)
       freeReplyObject (reply);
   }
+  hub_clock_cancel (s->clock, s->tick_timer);
   g_hash_table_remove_all (s->graces);
   syncs_fail (s, HUB_STORE_UNAVAILABLE);
   disconnects_fail (s);
@@ -728,6 +882,8 @@ hub_store_redis_free (HubStore *store)
   g_hash_table_unref (s->disconnects);
   g_hash_table_unref (s->conns);
   g_hash_table_unref (s->watched);
+  g_hash_table_unref (s->nodes);
+  g_hash_table_unref (s->announced);
   hub_clock_unref (s->clock);
   g_free (s->node);
   g_free (s->nodes_json);
@@ -738,14 +894,15 @@ HubStore *
 hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, const char *prefix,
                      GError **error)
 {
-  static const HubRedisEvents events = {on_message, on_up, on_down};
+  static const HubRedisEvents events = {on_message, on_up, on_down, on_caught_up};
   HubStoreRedis *s;
   HubRedis *redis;
 
   g_return_val_if_fail (config != NULL && clock != NULL && url != NULL, NULL);
   s = g_new0 (HubStoreRedis, 1);
-  redis = hub_redis_new (url, prefix != NULL ? prefix : "hub:", config->node,
-                         config->presence_grace_s * 1000, &events, s, error);
+  redis =
+      hub_redis_new (url, prefix != NULL ? prefix : "hub:", config->node,
+                     config->presence_grace_s * 1000, config->store_timeout_ms, &events, s, error);
   if (redis == NULL) {
     g_free (s);
     return NULL;
@@ -765,6 +922,8 @@ hub_store_redis_new (const HubConfig *config, HubClock *clock, const char *url, 
   s->graces = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, grace_free);
   s->syncs = g_hash_table_new (g_direct_hash, g_direct_equal);
   s->disconnects = g_hash_table_new (g_direct_hash, g_direct_equal);
+  s->nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->announced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   s->nodes_json = g_strdup ("");
   return &s->parent;
 }

@@ -47,6 +47,7 @@ hub_config_init (HubConfig *config)
   config->empty_room_ttl_s = 600;
   config->auto_create = TRUE;
   config->presence_grace_s = 0;
+  config->store_timeout_ms = 2000;
   config->max_connections_per_user = 32;
   config->max_subscriptions_per_user = 10000;
   config->fanout_bytes_per_s = 256 * 1024;

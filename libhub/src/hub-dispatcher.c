@@ -154,6 +154,25 @@ on_connections (gpointer node, const char *user, GArray *out)
   }
 }
 
+static void
+on_lost (gpointer node, const char *const *conn_ids, guint n_conn_ids)
+{
+  HubDispatcher *d = node;
+
+  /* After the replies already due: the requests before the close are
+   * answered (unavailable, most of them), then the client resumes. 1001 is
+   * §9's "reconnect and resume"; RFC 6455's later "service restart" (1012)
+   * would say it better, but lws 4.1 clients (HubClient) take any code
+   * between 1012 and 2999 for a protocol error. */
+  for (guint i = 0; i < n_conn_ids; i++) {
+    HubConnection *conn = hub_connection_manager_lookup (d->conns, conn_ids[i]);
+
+    if (conn != NULL && hub_connection_is_authenticated (conn))
+      hub_connection_close_after_replies (conn, HUB_CLOSE_GOING_AWAY,
+                                          "deliveries may be missing: resume");
+  }
+}
+
 static char *
 base36 (guint64 v)
 {
@@ -200,6 +219,7 @@ hub_dispatcher_new (const HubConfig *config, HubClock *clock)
       .node_stats = on_node_stats,
       .disconnect = on_disconnect,
       .connections = on_connections,
+      .lost = on_lost,
   };
   hub_dispatcher_ops_init (d);
   hub_dispatcher_use_store (d, hub_store_memory_new (config, clock));

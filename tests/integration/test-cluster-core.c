@@ -404,6 +404,70 @@ START_TEST (stats_metrics_and_health_show_the_cluster)
 }
 END_TEST
 
+/* The figures node @from's /api/stats holds for node @node (NULL when it
+ * lists no such node). (transfer full) */
+static JsonObject *
+figures_of (guint16 from, const char *node)
+{
+  g_autoptr (HubTestHttpResponse) res = hub_test_http_get (from, "/api/stats");
+  g_autoptr (JsonObject) stats = NULL;
+  JsonObject *nodes;
+
+  ck_assert_uint_eq (res->status, 200);
+  stats = hub_test_http_response_json (res);
+  nodes = hub_test_json_object (stats, "nodes");
+  if (!json_object_has_member (nodes, node))
+    return NULL;
+  return json_object_ref (json_object_get_object_member (nodes, node));
+}
+
+/* §10: every node's /api/stats lists a node from its start (its first
+ * /healthz 200), and every node's figures there are at most 2 s old. With the
+ * default heartbeat (30 s) the liveness refresh, which carried the figures,
+ * came every 7.5 s: a new node was listed elsewhere seconds late, and figures
+ * were as old. */
+START_TEST (stats_list_a_node_from_its_start_with_fresh_figures)
+{
+  HubTestRedis *redis = hub_test_redis_start ();
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--heartbeat", "30", NULL);
+  /* Returns at nb's first /healthz 200. */
+  g_autoptr (HubTestServer) b = hub_test_redis_node (redis, "nb", "--heartbeat", "30", NULL);
+  g_autoptr (JsonObject) listed = figures_of (port_of (a), "nb");
+  g_autoptr (JsonObject) self = figures_of (port_of (b), "nb");
+  g_autoptr (HubTestWs) alice = NULL;
+  gint64 connected, fresh_ms;
+
+  ck_assert_msg (listed != NULL, "expected na's /api/stats to list nb once nb is healthy");
+  ck_assert_msg (self != NULL, "expected nb's /api/stats to list nb itself");
+  ck_assert_int_eq (hub_test_json_int (listed, "connections"), 0);
+  /* A change on nb shows on na within 2 s. */
+  alice = hub_test_ws_login (port_of (b), "alice", NULL);
+  connected = g_get_monotonic_time ();
+  for (;;) {
+    g_autoptr (JsonObject) figures = figures_of (port_of (a), "nb");
+
+    fresh_ms = (g_get_monotonic_time () - connected) / 1000;
+    if (figures != NULL && hub_test_json_int (figures, "connections") == 1)
+      break;
+    ck_assert_msg (fresh_ms <= 2000,
+                   "expected nb's new connection in na's /api/stats within 2 s (%" G_GINT64_FORMAT
+                   " ms)",
+                   fresh_ms);
+    g_usleep (20 * G_TIME_SPAN_MILLISECOND);
+  }
+  fprintf (stderr, "nb's new connection listed by na after %" G_GINT64_FORMAT " ms\n", fresh_ms);
+  /* A node stopped cleanly leaves the list at once. */
+  if (hub_test_server_request_stop (b, HUB_TEST_STOP_TERM)) {
+    int status = -1;
+
+    ck_assert (hub_test_server_wait (b, 5000, &status));
+    g_clear_pointer (&listed, json_object_unref);
+    listed = figures_of (port_of (a), "nb");
+    ck_assert_msg (listed == NULL, "expected nb gone from na's /api/stats once it stopped");
+  }
+}
+END_TEST
+
 START_TEST (http_publish_on_one_node_reaches_the_others)
 {
   HubTestRedis *redis = hub_test_redis_start ();
@@ -524,6 +588,7 @@ main (void)
   HUB_TEST_ADD (suite, presence_grace_holds_across_nodes, 30);
   HUB_TEST_ADD (suite, history_resume_and_rooms_across_nodes, 30);
   HUB_TEST_ADD (suite, stats_metrics_and_health_show_the_cluster, 30);
+  HUB_TEST_ADD (suite, stats_list_a_node_from_its_start_with_fresh_figures, 30);
   HUB_TEST_ADD (suite, http_publish_on_one_node_reaches_the_others, 30);
   HUB_TEST_ADD (suite, requests_pipelined_after_hello_run_after_the_welcome, 30);
   HUB_TEST_ADD (suite, pong_never_overtakes_a_reply_waiting_for_redis, 30);

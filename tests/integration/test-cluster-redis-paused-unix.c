@@ -96,9 +96,11 @@ post_room_message (gpointer data)
 START_TEST (http_publish_waits_for_redis_without_stalling_the_node)
 {
   HubTestRedis *redis = hub_test_redis_start ();
-  /* Pings back to back for 1.5 s: far above the default rate limit. */
-  g_autoptr (HubTestServer) a =
-      hub_test_redis_node (redis, "na", "--rate", "100000", "--burst", "100000", NULL);
+  /* Pings back to back for 1.5 s: far above the default rate limit. The
+   * publish waits for the paused Redis within a deadline well beyond it
+   * (test-cluster-faults tests the deadline itself). */
+  g_autoptr (HubTestServer) a = hub_test_redis_node (redis, "na", "--rate", "100000", "--burst",
+                                                     "100000", "--redis-timeout", "10000", NULL);
   guint16 pa = hub_test_server_port (a);
   g_autoptr (HubTestWs) alice = hub_test_ws_login (pa, "alice", NULL);
   g_autoptr (JsonObject) message = NULL;

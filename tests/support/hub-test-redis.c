@@ -212,6 +212,14 @@ hub_test_redis_stop (HubTestRedis *r)
   g_clear_object (&r->proc);
 }
 
+guint
+hub_test_redis_pid (HubTestRedis *r)
+{
+  const char *id = r->proc != NULL ? g_subprocess_get_identifier (r->proc) : NULL;
+
+  return id != NULL ? (guint)g_ascii_strtoull (id, NULL, 10) : 0;
+}
+
 gboolean
 hub_test_redis_pause (HubTestRedis *r, gboolean pause)
 {

@@ -39,6 +39,8 @@ void hub_test_redis_stop (HubTestRedis *redis);
 /* Pauses or resumes redis-server (hub_test_platform_pause()); FALSE where that
  * cannot be done (the caller skips). */
 gboolean hub_test_redis_pause (HubTestRedis *redis, gboolean pause);
+/* The running redis-server's process id (0 when it is not running). */
+guint hub_test_redis_pid (HubTestRedis *redis);
 /* Starts it again on the same port and directory (its data comes back). */
 void hub_test_redis_restart (HubTestRedis *redis);
 /* Stops it, removes its data and starts it again on the same port: a Redis

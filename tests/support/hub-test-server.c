@@ -411,6 +411,14 @@ hub_test_server_is_running (HubTestServer *server)
   return !wait_exit (server, 0);
 }
 
+guint
+hub_test_server_pid (HubTestServer *server)
+{
+  const char *id = g_subprocess_get_identifier (server->proc);
+
+  return id != NULL ? (guint)g_ascii_strtoull (id, NULL, 10) : 0;
+}
+
 char *
 hub_test_server_output (HubTestServer *server)
 {

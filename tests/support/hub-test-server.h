@@ -65,6 +65,9 @@ long hub_test_server_rss_kib (HubTestServer *server);
 long hub_test_server_open_files (HubTestServer *server);
 /* TRUE while the process has not exited. */
 gboolean hub_test_server_is_running (HubTestServer *server);
+/* The server's process id (0 once it exited), for signals a test sends
+ * itself (SIGSTOP, SIGCONT: hub-test-platform.h has no such thing). */
+guint hub_test_server_pid (HubTestServer *server);
 /* What the server printed so far (stdout after the first line, then stderr). (transfer full) */
 char *hub_test_server_output (HubTestServer *server);
 /* Polls the output every 20 ms until it holds @text @count times or more;

@@ -655,6 +655,28 @@ START_TEST (test_hello_refused)
 }
 END_TEST
 
+/* §3: a hello refused for a passing reason (internal: a cluster node that
+ * lost Redis, or waits for it) is tried again after the backoff. */
+START_TEST (test_hello_refused_internal_is_retried)
+{
+  hub_client_connect (client);
+  server_accepts ();
+  {
+    g_autofree char *error =
+        g_strdup_printf ("{\"type\":\"error\",\"id\":%" G_GINT64_FORMAT
+                         ",\"code\":\"internal\",\"message\":\"cluster broker unavailable\"}",
+                         last_id ());
+
+    server_sends (error);
+  }
+  ck_assert_msg (fake->closes == 1 && fake->close_code == 1000, "a refused hello closes with 1000");
+  server_closes (1000);
+  ck_assert_int_eq (last_state (), HUB_CLIENT_RECONNECTING);
+  hub_fake_clock_advance (clock_, 60000);
+  ck_assert_msg (fake->opens == 2, "a hello refused internal is tried again");
+}
+END_TEST
+
 START_TEST (test_welcome_rooms_sync)
 {
   JsonObject *sync;
@@ -1580,6 +1602,7 @@ protocol_suite (void)
       {"backoff_function", test_backoff_function},
       {"final_close_codes", test_final_close_codes},
       {"hello_refused", test_hello_refused},
+      {"hello_refused_internal_is_retried", test_hello_refused_internal_is_retried},
       {"welcome_rooms_sync", test_welcome_rooms_sync},
       {"free_inside_callback", test_free_inside_callback},
       {"disconnect", test_disconnect},

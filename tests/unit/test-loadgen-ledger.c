@@ -191,6 +191,40 @@ START_TEST (test_resume_replay)
 }
 END_TEST
 
+/* The order on the wire (§6): the replay, then `resumed`. The first replayed
+ * seq leaves a hole below it, which `resumed` complete:false turns into the
+ * evicted range (it was counted lost). */
+START_TEST (test_incomplete_resume_after_its_replay_is_evicted)
+{
+  HubLgSub sub;
+  HubLgTally t = {0};
+
+  hub_lg_sub_init (&sub, 1, 1);
+  hub_lg_sub_set_baseline (&sub, 0);
+  hub_lg_sub_receive (&sub, 1);
+  hub_lg_sub_receive (&sub, 2);
+  /* Away; a hole from before (4) stays a hole. */
+  hub_lg_sub_receive (&sub, 5);
+  hub_lg_sub_begin_replay (&sub);
+  ck_assert_msg (sub.replaying, "the welcome starts the replay");
+  ck_assert (hub_lg_sub_receive (&sub, 10) == HUB_LG_RECEIPT_GAP);
+  hub_lg_sub_receive (&sub, 11);
+  hub_lg_sub_receive (&sub, 12);
+  hub_lg_sub_resumed (&sub, 10, 12, FALSE);
+  ck_assert_msg (!sub.replaying, "resumed ends the replay");
+  hub_lg_sub_receive (&sub, 13);
+  hub_lg_sub_tally (&sub, 13, &t, collect, NULL);
+  ck_assert_msg (t.evicted == 4, "6-9 are unrecoverable by design, got %" G_GUINT64_FORMAT,
+                 t.evicted);
+  ck_assert_msg (t.lost == 2, "3 and 4 (skipped before) are lost, got %" G_GUINT64_FORMAT, t.lost);
+  ck_assert_msg (misses->len == 2, "two ranges, got %u", misses->len);
+  expect_miss (0, HUB_LG_MISS_HOLE, 3, 4);
+  expect_miss (1, HUB_LG_MISS_EVICTED, 6, 9);
+  check_balance (&t);
+  hub_lg_sub_clear (&sub);
+}
+END_TEST
+
 START_TEST (test_incomplete_resume_is_evicted)
 {
   HubLgSub sub;
@@ -293,6 +327,7 @@ main (void)
       {"before-join", test_before_join_not_expected},
       {"resume", test_resume_replay},
       {"evicted", test_incomplete_resume_is_evicted},
+      {"evicted_after_its_replay", test_incomplete_resume_after_its_replay_is_evicted},
       {"ordering", test_hole_and_eviction_ordering},
       {"split", test_hole_split_in_the_middle},
       {"tally-add", test_tally_add},

@@ -29,6 +29,10 @@ typedef struct {
   guint empty_room_ttl_s;         /* 600: such a room is deleted this long after its creation */
   gboolean auto_create;           /* TRUE */
   guint presence_grace_s;         /* 0 */
+  /* How long a request may wait for a store that answers later (Redis):
+   * then it is answered `internal`, and the node reports itself degraded
+   * until the store answers again. */
+  guint store_timeout_ms; /* 2000 */
   /* Bounds on one user, per node (PROTOCOL.md §8; 0: none). */
   guint max_connections_per_user;   /* 32 */
   guint max_subscriptions_per_user; /* 10000 */

@@ -357,6 +357,11 @@ typedef struct {
    * HubStoreConnection, strings valid until the loop runs again): a store of
    * one node keeps no connections of its own, the node's are the state. */
   void (*connections) (gpointer node, const char *user, GArray *out);
+  /* Deliveries owed to these connections of this node (ids) may be lost:
+   * the node was cut off from the others, or declared dead, while they were
+   * open. The node closes them (1001), and their clients resume (§6) what
+   * they missed. */
+  void (*lost) (gpointer node, const char *const *conn_ids, guint n_conn_ids);
 } HubStoreEvents;
 
 /* A cluster's figures (/metrics, /api/stats). */
@@ -411,7 +416,8 @@ typedef struct {
    * figures a cluster's /metrics sums are at most that old). NULL: nothing
    * to do. */
   void (*tick) (HubStore *store);
-  /* FALSE while the shared state cannot be reached (/healthz 503). */
+  /* FALSE while the shared state cannot be reached, or answers late, or this
+   * node is not (yet, or no longer) part of it (/healthz 503). */
   gboolean (*is_up) (HubStore *store);
   /* Rooms that exist (in a cluster, as of the last liveness refresh). */
   guint (*n_rooms) (HubStore *store);
