@@ -39,7 +39,8 @@ hub_process_get_figures (HubProcessFigures *out)
     out->has_rss = TRUE;
     out->resident_bytes = (guint64)pmc.WorkingSetSize;
   }
-  if (GetProcessHandleCount (self, &handles)) {
+  /* A process always holds some: 0 is wine's answer, "not counted". */
+  if (GetProcessHandleCount (self, &handles) && handles > 0) {
     out->has_open_fds = TRUE;
     out->open_fds = handles;
   }

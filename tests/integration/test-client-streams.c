@@ -252,6 +252,7 @@ main (void)
 {
   Suite *suite = suite_create ("client-streams");
 
+  hub_test_skip_without ("redis-server");
   HUB_TEST_ADD (suite, redis_restarted_empty_resume_is_incomplete, 60);
   HUB_TEST_ADD (suite, hub_client_resumes_across_a_lost_stream, 60);
   return hub_test_run (suite);

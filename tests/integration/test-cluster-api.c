@@ -307,6 +307,7 @@ main (void)
 {
   Suite *suite = suite_create ("cluster-api");
 
+  hub_test_skip_without ("redis-server");
   HUB_TEST_ADD (suite, disconnect_reaches_both_nodes_before_its_reply, 60);
   HUB_TEST_ADD (suite, disconnect_is_not_ok_without_every_node, 60);
   HUB_TEST_ADD (suite, ban_refuses_hello_on_the_other_node, 60);

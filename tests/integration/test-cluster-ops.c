@@ -212,6 +212,7 @@ main (void)
 {
   Suite *suite = suite_create ("cluster-ops");
 
+  hub_test_skip_without ("redis-server");
   HUB_TEST_ADD (suite, redis_lost_and_back_are_logged, 60);
   HUB_TEST_ADD (suite, unreachable_redis_at_start_is_logged, 60);
   HUB_TEST_ADD (suite, reaped_node_is_logged, 60);

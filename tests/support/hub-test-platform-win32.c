@@ -386,3 +386,18 @@ hub_test_platform_socket_reset_on_close (GSocket *socket)
   setsockopt ((SOCKET)g_socket_get_fd (socket), SOL_SOCKET, SO_LINGER, (const char *)&linger,
               sizeof linger);
 }
+
+const char *
+hub_test_platform_open_defect (const char *what)
+{
+  /* Found by CI's run under wine on 2026-12-08, open in issue 18: to be
+   * fixed, not a platform limit. */
+  if (g_strcmp0 (what, "hub-client-stdin") == 0)
+    return "OPEN DEFECT (issue 18): under wine, hub-client does not act on lines written to its "
+           "stdin pipe after it started, and tokens minted for a few seconds expire before its "
+           "hello";
+  if (g_strcmp0 (what, "api-hostile-bodies") == 0)
+    return "OPEN DEFECT (issue 18): under wine, a POST /api/disconnect after the hostile bodies "
+           "is not answered within 5 s";
+  return NULL;
+}
