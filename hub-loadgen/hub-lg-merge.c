@@ -471,16 +471,7 @@ out:
 static gboolean
 write_output (HubLgOutput *output, const char *text)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (output == NULL)
-    return TRUE;
-  fputs (text, hub_lg_output_file (output));
-  if (!hub_lg_output_commit (output, &error)) {
-    fprintf (stderr, "hub-loadgen merge: %s\n", error->message);
-    return FALSE;
-  }
-  return TRUE;
+  return hub_lg_output_write (output, text, "hub-loadgen merge: ");
 }
 
 int
@@ -547,16 +538,9 @@ hub_lg_merge_main (int argc, char **argv)
   fflush (to_stderr ? stderr : stdout);
   status = report->passed ? 0 : 1;
   if (json != NULL) {
-    g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-    g_autoptr (JsonGenerator) generator = json_generator_new ();
-    g_autofree char *body = NULL, *with_newline = NULL;
+    g_autofree char *body = hub_lg_report_to_json_text (report);
 
-    json_node_take_object (root, hub_lg_report_to_json (report));
-    json_generator_set_root (generator, root);
-    json_generator_set_pretty (generator, TRUE);
-    body = json_generator_to_data (generator, NULL);
-    with_newline = g_strconcat (body, "\n", NULL);
-    if (!write_output (json, with_newline))
+    if (!write_output (json, body))
       status = 1;
   }
   if (hgrm != NULL) {

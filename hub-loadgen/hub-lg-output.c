@@ -84,6 +84,21 @@ hub_lg_output_file (HubLgOutput *output)
 }
 
 gboolean
+hub_lg_output_write (HubLgOutput *output, const char *text, const char *prefix)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (output == NULL)
+    return TRUE;
+  fputs (text, hub_lg_output_file (output));
+  if (!hub_lg_output_commit (output, &error)) {
+    fprintf (stderr, "%s%s\n", prefix, error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
 hub_lg_output_commit (HubLgOutput *output, GError **error)
 {
   gboolean ok = TRUE;

@@ -24,6 +24,9 @@ FILE *hub_lg_output_file (HubLgOutput *output);
 /* Closes the file and, for a report, puts it in place; FALSE with @error
  * when a write or the rename failed. */
 gboolean hub_lg_output_commit (HubLgOutput *output, GError **error);
+/* Writes @text to @output (nullable: nothing to do) and commits it; FALSE
+ * when that failed, said on stderr as "@prefix<why>". */
+gboolean hub_lg_output_write (HubLgOutput *output, const char *text, const char *prefix);
 /* Closes without committing: a report's temporary file is removed. */
 void hub_lg_output_free (HubLgOutput *output);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HubLgOutput, hub_lg_output_free)

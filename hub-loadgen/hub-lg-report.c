@@ -348,6 +348,20 @@ gates_json (const HubLgReport *r)
   return a;
 }
 
+char *
+hub_lg_report_to_json_text (const HubLgReport *report)
+{
+  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autofree char *body = NULL;
+
+  json_node_take_object (root, hub_lg_report_to_json (report));
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  body = json_generator_to_data (generator, NULL);
+  return g_strconcat (body, "\n", NULL);
+}
+
 JsonObject *
 hub_lg_report_to_json (const HubLgReport *r)
 {

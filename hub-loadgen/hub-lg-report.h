@@ -94,6 +94,8 @@ void hub_lg_report_judge_step (const HubLgConfig *config, HubLgStep *step, guint
 
 /* (transfer full) */
 JsonObject *hub_lg_report_to_json (const HubLgReport *report);
+/* The same as pretty JSON text, ended by a newline (--json). (transfer full) */
+char *hub_lg_report_to_json_text (const HubLgReport *report);
 char *hub_lg_report_to_text (const HubLgReport *report);
 
 /* "u17/d1" from a miss. (transfer full) */

@@ -43,33 +43,11 @@ command_line (int argc, char **argv)
   return g_string_free (s, FALSE);
 }
 
-/* The report as pretty JSON. (transfer full) */
-static char *
-report_json_text (const HubLgReport *report)
-{
-  g_autoptr (JsonNode) root = json_node_new (JSON_NODE_OBJECT);
-  g_autoptr (JsonGenerator) generator = json_generator_new ();
-
-  json_node_take_object (root, hub_lg_report_to_json (report));
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  return json_generator_to_data (generator, NULL);
-}
-
 /* Writes @text to @output and puts it in place; FALSE (said on stderr) when it failed. */
 static gboolean
 write_output (HubLgOutput *output, const char *text)
 {
-  g_autoptr (GError) error = NULL;
-
-  if (output == NULL)
-    return TRUE;
-  fputs (text, hub_lg_output_file (output));
-  if (!hub_lg_output_commit (output, &error)) {
-    fprintf (stderr, "hub-loadgen: cannot write %s\n", error->message);
-    return FALSE;
-  }
-  return TRUE;
+  return hub_lg_output_write (output, text, "hub-loadgen: cannot write ");
 }
 
 /* Opens each output named in @config; FALSE after saying which cannot be written. */
@@ -163,10 +141,9 @@ main (int argc, char **argv)
   if (series != NULL && !write_output (series, ""))
     status = 1;
   if (json != NULL) {
-    g_autofree char *body = report_json_text (report);
-    g_autofree char *with_newline = g_strconcat (body, "\n", NULL);
+    g_autofree char *body = hub_lg_report_to_json_text (report);
 
-    if (!write_output (json, with_newline))
+    if (!write_output (json, body))
       status = 1;
   }
   if (hgrm != NULL) {
